@@ -1,0 +1,29 @@
+package gateway_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection enforces DESIGN.md: meter, hal, ledger and ota import neither gateway nor
+// each other; only gateway composes them.
+func TestImportDirection(t *testing.T) {
+	const mod = "github.com/chargegate/chargegate/"
+	parts := []string{"meter", "hal", "ledger", "ota"}
+	for _, part := range parts {
+		out, err := exec.Command("go", "list", "-deps", "-test", "../"+part+"/...").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", part, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(dep, mod) {
+				continue
+			}
+			top := strings.SplitN(strings.TrimPrefix(dep, mod), "/", 2)[0]
+			if top != part {
+				t.Errorf("%s depends on %s: only gateway may compose the parts", part, dep)
+			}
+		}
+	}
+}

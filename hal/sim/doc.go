@@ -1,0 +1,2 @@
+// Package sim is a simulated board whose pins behave like the real hardware, including its failures.
+package sim

@@ -1,0 +1,2 @@
+// Package ocmf produces and verifies records in the Open Charge Metering Format for calibration-law tools.
+package ocmf

@@ -1,0 +1,2 @@
+// Package ota installs signed update bundles into the inactive slot and commits or falls back after a trial boot.
+package ota
