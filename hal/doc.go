@@ -1,2 +1,119 @@
 // Package hal is the box's hardware layer: the contactor relay with mirror-contact feedback, safety inputs, the status LED and the watchdog.
+//
+// # Shape
+//
+// The relay, input and LED logic is written once, in this package, on top
+// of periph.io's role interfaces (gpio.PinIO). Backends only supply lines
+// by name through the Pins interface: hal/periph returns the host's GPIO
+// character-device lines (never sysfs), hal/sim a simulated board that
+// behaves like the hardware, and the unit tests periph's gpiotest pins.
+//
+//	board, err := hal.Open(cfg, pins, logger) // relay driven open at once
+//	go board.Run(ctx)                         // watches the inputs; relay open when it returns
+//	err = board.CloseRelay(ctx)               // ErrLatched, ErrFailedToClose, ErrNotRunning ...
+//	err = board.OpenRelay(ctx)                // always drives open; ErrWelded latches
+//	for e := range board.Events() { ... }     // EStop, RCDTrip, Lid, Welded, FailedToClose, FaultCleared, Relay
+//	board.Halt()                              // from any goroutine, any number of times
+//
+// # Pins and polarity
+//
+// Every pin is named in Config with its polarity. "Active" means: coil
+// energised (relay), main contacts closed (feedback), button pressed
+// (estop), RCD tripped (rcd), lid open (lid), LED lit (led). ActiveLow
+// says the line reads or drives Low for active. Inputs are configured for
+// both edges with the bias left as the hardware has it (PullNoChange):
+// the pull resistors belong on the board, where they act before Linux has
+// booted and after it has died.
+//
+// # Relay and feedback
+//
+// After every command the mirror contact must agree within FeedbackTimeout
+// (default 200 ms), counted from the command, or from the moment a
+// spontaneous disagreement began. Disagreement is a typed fault:
+//
+//   - commanded closed, reads open: ErrFailedToClose. The coil is driven
+//     open again (so a contactor that drops out cannot re-close by itself
+//     when its coil supply returns); the fault does not latch.
+//   - commanded open, reads closed: ErrWelded. It latches: CloseRelay fails
+//     with ErrLatched until ClearFault, which refuses while the contact
+//     still reads closed. The gateway raises an alarm.
+//
+// Repeating a command does not restart a running deadline, so calling
+// OpenRelay often cannot postpone weld detection. CloseRelay is refused
+// unless Run is watching the inputs (ErrNotRunning): the relay may only
+// close while something is looking.
+//
+// # Safety inputs
+//
+// An emergency stop or RCD trip opens the relay inside hal, on the first
+// edge that reads active, before debouncing — opening is always the safe
+// direction — and latches ErrEStop or ErrRCDTrip until ClearFault, which
+// re-reads the inputs and refuses while the cause persists
+// (ErrFaultPersists). A safety input found active at Open, at the start of
+// Run, or on CloseRelay's fresh read latches the same way. Releases and
+// the lid switch are debounced: a level counts once the line has been
+// quiet for Debounce (default 20 ms). Each input is watched by a goroutine
+// blocked in WaitForEdge; each wait is bounded (500 ms) so that an edge the
+// kernel lost is caught by re-reading the level, and Run can stop.
+//
+// A latched fault shows the LEDFault pattern whatever SetLED selected.
+//
+// # What the hardware must guarantee
+//
+// Software on a Linux board is not a safety function. As EVerest puts it
+// for its isolation monitor, the error relays "should be wired directly to
+// the DC output relay of the charger to enable a low-level emergency
+// shutdown functionality which works independently of EVerest", and
+// "safety certification should not rely on the Linux system"
+// (EVerest/everest-core docs/source/explanation/hardware-drivers.rst; its
+// evse_board_support interface likewise makes the board support package,
+// not the charging logic, the owner of "relais must never be switched on").
+// chargegate follows the same split:
+//
+//   - Coil drop-out on death. The coil driver (transistor or relay module)
+//     must have a pull-down (or pull-up for an active-low driver) on its
+//     input so the coil is de-energised whenever the GPIO is not driven:
+//     during boot, after the process exits or crashes, when the SoC
+//     resets, when the 3.3 V rail fails. Prefer an active-high driver:
+//     the Linux GPIO character device configures a line as output at
+//     level 0 before hal writes the inactive level, which for an
+//     active-low driver is a glitch of a few microseconds towards
+//     energised. No software can cover a dead board; the pull resistor
+//     does.
+//   - Hard real-time trips. The emergency stop and the RCD must break the
+//     coil circuit (or the contactor's supply) directly, through a safety
+//     relay or safety controller, and be wired to GPIO only so that hal
+//     knows about it. hal opens the relay within microseconds of seeing
+//     the edge (see the benchmark in hal/sim), but Linux gives no
+//     guarantee of when it sees it.
+//   - Fail-safe switch wiring. Use normally-closed contacts for the
+//     emergency stop and the RCD auxiliary contact, wired so that a broken
+//     wire reads active (pressed/tripped): the fault then stops charging
+//     instead of hiding.
+//   - Feedback from a mirror contact. The feedback input must come from a
+//     mirror contact (IEC 60947-4-1 Annex F: a normally-closed auxiliary
+//     contact mechanically linked so it cannot be closed while a main
+//     contact is closed), not from the coil drive, or a weld is
+//     invisible. Wire it so that a broken wire reads "main contacts
+//     closed": hal then reports a weld and refuses sessions, the safe
+//     reading. EVerest's BSPs for chargebyte boards model the same choice
+//     as a feedback type none / nc / no.
+//   - Independent reset. A hardware watchdog (/dev/watchdog, see Watchdog)
+//     resets the board when the whole system hangs; with the coil pull-down
+//     above, a reset opens the contactor.
+//
+// # Watchdog
+//
+// Watchdog speaks systemd's sd_notify protocol (READY=1, WATCHDOG=1,
+// STOPPING=1, STATUS=...) over $NOTIFY_SOCKET and can also feed a kernel
+// watchdog device. It is fed only when the control loop called Progress
+// since the previous feed, never by a free-running timer, so a hung loop
+// leads to a restart. A clean exit disarms the device with the magic
+// close ("V").
+//
+// # Installer check
+//
+// Check (and "chargegate hal check") reads every input with the relay
+// open, cycles the relay while timing the mirror contact, drives the LED,
+// and prints one PASS/FAIL line per pin.
 package hal

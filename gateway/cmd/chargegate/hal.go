@@ -2,11 +2,120 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/chargegate/chargegate/hal"
+	"github.com/chargegate/chargegate/hal/periph"
+	"github.com/chargegate/chargegate/hal/sim"
 )
 
-func cmdHal(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "chargegate: hal: not built yet")
-	return 2
+// cmdHal runs "chargegate hal check [--config FILE] [--backend periph|sim]":
+// the installer's wiring check. It prints one PASS/FAIL line per pin and
+// exits 0 when all pass, 1 when a pin fails, 2 on usage or setup errors.
+func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: chargegate hal check [--config FILE] [--backend periph|sim] [--cycles N]")
+		return 2
+	}
+	fs := flag.NewFlagSet("hal check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "gateway configuration file (YAML); only its hal: section is read")
+	backend := fs.String("backend", "periph", "pin backend: periph (real GPIO) or sim (simulated board)")
+	cycles := fs.Int("cycles", 3, "relay close/open cycles")
+	verbose := fs.Bool("v", false, "log hal's decisions to stderr")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "chargegate: hal check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var cfg hal.Config
+	switch {
+	case *configPath != "":
+		c, err := readHalConfig(*configPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "chargegate: hal check: %v\n", err)
+			return 2
+		}
+		cfg = c
+	case *backend == "sim":
+		cfg = sim.DefaultConfig()
+	default:
+		fmt.Fprintln(stderr, "chargegate: hal check: --config is required with the periph backend")
+		return 2
+	}
+
+	var pins hal.Pins
+	switch *backend {
+	case "periph":
+		h, err := periph.Open()
+		if err != nil {
+			fmt.Fprintf(stderr, "chargegate: hal check: %v\n", err)
+			return 2
+		}
+		pins = h
+	case "sim":
+		sb := sim.New(sim.Options{})
+		defer sb.Close()
+		pins = sb
+	default:
+		fmt.Fprintf(stderr, "chargegate: hal check: unknown backend %q (periph or sim)\n", *backend)
+		return 2
+	}
+
+	board, err := hal.Open(cfg, pins, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "chargegate: hal check: %v\n", err)
+		return 2
+	}
+	defer func() { _ = board.Halt() }()
+	fmt.Fprintf(stdout, "chargegate hal check: backend %s\n", *backend)
+	rep, err := hal.Check(ctx, board, hal.CheckOptions{Cycles: *cycles})
+	if err != nil {
+		fmt.Fprintf(stderr, "chargegate: hal check: %v\n", err)
+		return 2
+	}
+	if _, err := rep.WriteTo(stdout); err != nil {
+		return 2
+	}
+	if !rep.Pass() {
+		return 1
+	}
+	return 0
+}
+
+// readHalConfig reads the hal: section of the gateway's YAML configuration
+// and validates it.
+func readHalConfig(path string) (hal.Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return hal.Config{}, fmt.Errorf("read config: %w", err)
+	}
+	var doc struct {
+		HAL *hal.Config `yaml:"hal"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return hal.Config{}, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	if doc.HAL == nil {
+		return hal.Config{}, errors.New("config " + path + ": no hal: section")
+	}
+	if err := doc.HAL.Validate(); err != nil {
+		return hal.Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return *doc.HAL, nil
 }

@@ -10,6 +10,7 @@
 //	chargegate ocmf verify --key KEY REC verify an OCMF record
 //	chargegate proof --data DIR --seq N  write a self-contained proof of one entry
 //	chargegate verify-proof --node URL F verify a proof against a ledger node
+//	chargegate demo [-duration D]        run the embedded default (simulator, node, gateway)
 //	chargegate version                   print the version
 //
 // Each subcommand lives in a file of its own; main only dispatches.
@@ -40,6 +41,7 @@ func commands() map[string]command {
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
 		"verify-proof": cmdVerifyProof,
+		"demo":         cmdDemo,
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "chargegate", version)
 			return 0
@@ -69,5 +71,5 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: chargegate run|meter|hal|keys|verify|ocmf|proof|verify-proof|version [flags]")
+	fmt.Fprintln(w, "usage: chargegate run|demo|meter|hal|keys|verify|ocmf|proof|verify-proof|version [flags]")
 }

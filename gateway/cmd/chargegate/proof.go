@@ -2,11 +2,68 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
-func cmdProof(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "chargegate: proof: not built yet")
-	return 2
+// cmdProof writes the self-contained proof of one entry (ledger/anchor's proof file format):
+//
+//	chargegate proof --data DIR --seq N [--out FILE]
+//
+// Exit 0 written, 1 failed (e.g. the entry is not anchored yet), 2 usage.
+func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proof", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "", "gateway data directory (keys and chargegate.db)")
+	seq := fs.Uint64("seq", 0, "sequence number of the entry to prove")
+	out := fs.String("out", "", "write the proof to FILE instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dir == "" || *seq == 0 || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: chargegate proof --data DIR --seq N [--out FILE]")
+		return 2
+	}
+	keys, err := ledger.LoadKeys(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof: load keys:", err)
+		return 1
+	}
+	st, err := sqlite.Open(ctx, *dir, sqlite.Options{Key: keys.Entry, Logger: slog.New(slog.DiscardHandler), Ballast: -1})
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof: open store:", err)
+		return 1
+	}
+	defer st.Close()
+	p, err := anchor.ProofFor(ctx, st, *seq)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof:", err)
+		return 1
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof: encode:", err)
+		return 1
+	}
+	b = append(b, '\n')
+	if *out == "" {
+		if _, err := stdout.Write(b); err != nil {
+			fmt.Fprintln(stderr, "chargegate: proof:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof:", err)
+		return 1
+	}
+	return 0
 }

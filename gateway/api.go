@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Snapshot is everything the local API shows: the control loop's status plus the state of the
+// sinks, the anchoring and the update agent.
+type Snapshot struct {
+	Status
+	Version string           `json:"version"`
+	Device  string           `json:"device"`
+	EVSEID  string           `json:"evse_id"`
+	Backlog map[string]int64 `json:"backlog"` // entries not yet delivered, per sink
+	Anchor  *AnchorStatus    `json:"anchor,omitempty"`
+	MQTT    *LinkStatus      `json:"mqtt,omitempty"`
+	Update  any              `json:"update,omitempty"`
+}
+
+// AnchorStatus summarises anchoring on the ledger.
+type AnchorStatus struct {
+	Confirmed        int64     `json:"confirmed"`
+	Pending          int64     `json:"pending"`
+	LastFirst        uint64    `json:"last_first_seq"`
+	LastLast         uint64    `json:"last_last_seq"`
+	LastBlockID      string    `json:"last_block_id,omitempty"`
+	LastState        string    `json:"last_state,omitempty"`
+	LastMilestone    uint32    `json:"last_milestone,omitempty"`
+	ConfirmedThrough uint64    `json:"confirmed_through"`
+	LastError        string    `json:"last_error,omitempty"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// LinkStatus summarises the operator link.
+type LinkStatus struct {
+	Online    bool   `json:"online"`
+	Delivered uint64 `json:"delivered"`
+	Through   uint64 `json:"through"`
+}
+
+//go:embed status.html
+var statusPage []byte
+
+// NewAPI returns the local HTTP API: /healthz, /metrics (Prometheus text format),
+// /api/v1/status (JSON) and / (the installer's status page). When token is not empty every
+// route but /healthz requires "Authorization: Bearer <token>".
+func NewAPI(snapshot func(ctx context.Context) Snapshot, token string, logger *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&metrics{snapshot: snapshot},
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		s := snapshot(r.Context())
+		if !s.Meter.Readable || s.Alarms[AlarmStore] != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"meter_readable": s.Meter.Readable, "alarms": s.Alarms})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(snapshot(r.Context()))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+		w.Write(statusPage)
+	})
+	if token == "" {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && r.URL.Path != "/" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chargegate"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// metrics is a Prometheus collector that reads one snapshot per scrape, so the figures are
+// consistent with each other and nothing is updated on the control loop's path.
+type metrics struct {
+	snapshot func(ctx context.Context) Snapshot
+}
+
+var (
+	descImport    = prometheus.NewDesc("chargegate_meter_energy_import_wh", "Cumulative imported energy of the meter, Wh.", nil, nil)
+	descExport    = prometheus.NewDesc("chargegate_meter_energy_export_wh", "Cumulative exported energy of the meter, Wh.", nil, nil)
+	descPower     = prometheus.NewDesc("chargegate_meter_power_watts", "Total active power.", nil, nil)
+	descVoltage   = prometheus.NewDesc("chargegate_meter_voltage_volts", "Voltage per phase.", []string{"phase"}, nil)
+	descCurrent   = prometheus.NewDesc("chargegate_meter_current_amperes", "Current per phase.", []string{"phase"}, nil)
+	descReadable  = prometheus.NewDesc("chargegate_meter_readable", "1 if the last poll succeeded.", nil, nil)
+	descPollErr   = prometheus.NewDesc("chargegate_meter_poll_errors_total", "Failed meter polls since start.", nil, nil)
+	descRelay     = prometheus.NewDesc("chargegate_relay_closed", "1 while the contactor is commanded closed.", nil, nil)
+	descSession   = prometheus.NewDesc("chargegate_session_active", "1 while a charging session runs.", nil, nil)
+	descEntries   = prometheus.NewDesc("chargegate_ledger_entries", "Sequence number of the newest entry.", nil, nil)
+	descBacklog   = prometheus.NewDesc("chargegate_backlog_entries", "Entries not yet delivered, per sink.", []string{"sink"}, nil)
+	descAnchors   = prometheus.NewDesc("chargegate_anchors_confirmed", "Anchors confirmed by a milestone since start.", nil, nil)
+	descAnchored  = prometheus.NewDesc("chargegate_anchored_through_seq", "Highest sequence number in a confirmed anchor.", nil, nil)
+	descAlarm     = prometheus.NewDesc("chargegate_alarm", "1 for each active alarm.", []string{"alarm"}, nil)
+	descMQTT      = prometheus.NewDesc("chargegate_mqtt_connected", "1 while the operator link is up.", nil, nil)
+	descDelivered = prometheus.NewDesc("chargegate_mqtt_delivered_total", "Readings acknowledged by the broker since start.", nil, nil)
+)
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s := m.snapshot(ctx)
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descImport, float64(s.Meter.ImportMWh)/1000)
+	gauge(descExport, float64(s.Meter.ExportMWh)/1000)
+	gauge(descPower, s.Meter.PowerW)
+	for i, v := range s.Meter.VoltageV {
+		gauge(descVoltage, v, phase(i))
+	}
+	for i, v := range s.Meter.CurrentA {
+		gauge(descCurrent, v, phase(i))
+	}
+	gauge(descReadable, b2f(s.Meter.Readable))
+	ch <- prometheus.MustNewConstMetric(descPollErr, prometheus.CounterValue, float64(s.PollErrors))
+	gauge(descRelay, b2f(s.RelayClosed))
+	gauge(descSession, b2f(s.Session != nil))
+	gauge(descEntries, float64(s.Entries))
+	for sink, n := range s.Backlog {
+		gauge(descBacklog, float64(n), sink)
+	}
+	if a := s.Anchor; a != nil {
+		gauge(descAnchors, float64(a.Confirmed))
+		gauge(descAnchored, float64(a.ConfirmedThrough))
+	}
+	for name := range s.Alarms {
+		gauge(descAlarm, 1, name)
+	}
+	if l := s.MQTT; l != nil {
+		gauge(descMQTT, b2f(l.Online))
+		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(l.Delivered))
+	}
+}
+
+func phase(i int) string { return string(rune('1' + i)) }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

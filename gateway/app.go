@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chargegate/chargegate/gateway/mqtt"
+	"github.com/chargegate/chargegate/hal"
+	halperiph "github.com/chargegate/chargegate/hal/periph"
+	halsim "github.com/chargegate/chargegate/hal/sim"
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/iota"
+	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/meter"
+)
+
+// App is the whole appliance composed from a Config: meter, board, store, publisher, operator
+// link, local API and control loop. It is the only place that knows all the parts.
+type App struct {
+	cfg     Config
+	version string
+	log     *slog.Logger
+
+	keys      *ledger.Keys
+	store     *sqlite.Store
+	meter     *ReconnectingMeter
+	board     *hal.Board
+	simBoard  *halsim.Board
+	load      *LoadControl
+	publisher *iota.Publisher
+	link      *mqtt.Link
+	watchdog  *hal.Watchdog
+	gw        *Gateway
+	api       *http.Server
+	apiLn     net.Listener
+	signer    *ocmfSigner
+}
+
+// Open builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
+// is never called.
+func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, version: version, log: logger}
+	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	keys, err := ledger.LoadOrCreateKeys(cfg.Device.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	a.keys = keys
+	var sinks []string
+	if cfg.Ledger.NodeURL != "" {
+		sinks = append(sinks, ledgerSink)
+	}
+	if cfg.MQTT.Broker != "" {
+		sinks = append(sinks, mqtt.Sink)
+	}
+	a.store, err = sqlite.Open(ctx, cfg.Device.DataDir, sqlite.Options{
+		Key: keys.Entry, Logger: logger.With("part", "store"), DiskBudget: cfg.Ledger.DiskBudgetMB << 20,
+		Retention: cfg.Ledger.Retention, Sinks: sinks,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	a.meter = NewReconnectingMeter(meter.Config{
+		URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
+		Retries: cfg.Meter.Retries, Logger: logger.With("part", "meter"),
+	}, logger.With("part", "meter"))
+
+	if err := a.openBoard(); err != nil {
+		return nil, err
+	}
+	// systemd passes NOTIFY_SOCKET and WATCHDOG_USEC to a Type=notify service.
+	wdOpts, err := hal.EnvWatchdogOptions(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("watchdog: %w", err)
+	}
+	wdOpts.Logger = logger.With("part", "watchdog")
+	a.watchdog, err = hal.NewWatchdog(wdOpts)
+	if err != nil {
+		return nil, fmt.Errorf("watchdog: %w", err)
+	}
+	if cfg.Ledger.NodeURL != "" {
+		a.publisher, err = iota.NewPublisher(a.store, keys.Entry, iota.Config{
+			NodeURL: cfg.Ledger.NodeURL, BatchSize: cfg.Ledger.BatchSize, BatchAge: cfg.Ledger.BatchAge,
+			Logger: logger.With("part", "anchor"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("anchor publisher: %w", err)
+		}
+	}
+	if a.signer, err = newOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
+		return nil, fmt.Errorf("OCMF signer: %w", err)
+	}
+	if cfg.MQTT.Broker != "" {
+		if a.link, err = a.openLink(); err != nil {
+			return nil, err
+		}
+	}
+	opts := Options{
+		EVSEID:                 cfg.Device.EVSEID,
+		PollInterval:           cfg.Meter.PollInterval,
+		RecordIntervalCharging: cfg.Meter.RecordIntervalCharging,
+		RecordIntervalIdle:     cfg.Meter.RecordIntervalIdle,
+		Sessions:               cfg.Sessions,
+		Logger:                 logger.With("part", "control"),
+		Signer:                 a.signer,
+		Progress:               a.watchdog,
+	}
+	if a.link != nil {
+		opts.Notifier = linkNotifier{a.link}
+	}
+	a.gw, err = New(a.meter, a.board, a.store, opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP.Listen != "" {
+		if err := a.openAPI(); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return a, nil
+}
+
+func (a *App) openBoard() error {
+	var pins hal.Pins
+	halCfg := a.cfg.HAL.Config
+	switch a.cfg.HAL.Backend {
+	case "sim":
+		a.simBoard = halsim.New(halsim.Options{})
+		if halCfg.Relay.Name == "" {
+			halCfg = halsim.DefaultConfig()
+		}
+		if u := a.cfg.HAL.Sim.LoadControlURL; u != "" {
+			a.load = NewLoadControl(strings.TrimRight(u, "/"), a.cfg.HAL.Sim.LoadUnit, a.cfg.HAL.Sim.Lease, a.log.With("part", "simload"))
+			a.simBoard.OnContacts(a.load.Contacts)
+		}
+		pins = a.simBoard
+	default:
+		p, err := halperiph.Open()
+		if err != nil {
+			return fmt.Errorf("open GPIO: %w", err)
+		}
+		pins = p
+	}
+	b, err := hal.Open(halCfg, pins, a.log.With("part", "hal"))
+	if err != nil {
+		return fmt.Errorf("open board: %w", err)
+	}
+	a.board = b
+	return nil
+}
+
+func (a *App) openAPI() error {
+	token := ""
+	if f := a.cfg.HTTP.TokenFile; f != "" {
+		b, err := readSecret(f)
+		if err != nil {
+			return fmt.Errorf("http.token_file: %w", err)
+		}
+		token = b
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	a.apiLn = ln
+	a.api = &http.Server{
+		Handler:           NewAPI(a.Snapshot, token, a.log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+	}
+	return nil
+}
+
+// APIAddr returns the address the local API listens on, or "" when it is off.
+func (a *App) APIAddr() string {
+	if a.apiLn == nil {
+		return ""
+	}
+	return a.apiLn.Addr().String()
+}
+
+// Gateway returns the control loop, for commands and status.
+func (a *App) Gateway() *Gateway { return a.gw }
+
+// Store returns the ledger store.
+func (a *App) Store() *sqlite.Store { return a.store }
+
+// DeviceID returns the device's ID as used in topics and tags.
+func (a *App) DeviceID() string { return ledger.DeviceID(a.keys.Entry.Public().(ed25519.PublicKey)) }
+
+// Run runs every part until ctx is cancelled or one fails. A panic in any goroutine opens the
+// relay before the process dies; every exit path leaves the relay open.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	guarded := func(name string, fn func(ctx context.Context) error) {
+		g.Go(func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					a.board.Halt() // relay open first, then let the process die loudly
+					a.log.Error("panic", "part", name, "panic", fmt.Sprint(r), "relay_closed", a.board.RelayClosed(),
+						"stack", string(debug.Stack()))
+					panic(r)
+				}
+			}()
+			if err := fn(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	guarded("hal", a.board.Run)
+	if a.load != nil {
+		guarded("simload", a.load.Run)
+	}
+	guarded("watchdog", a.watchdog.Run)
+	// The control loop's end cancels the rest: it has ended the session and opened the relay.
+	controlDone := make(chan struct{})
+	guarded("control", func(ctx context.Context) error {
+		defer close(controlDone)
+		return a.gw.Run(ctx)
+	})
+	if a.publisher != nil {
+		guarded("anchor", a.publisher.Run)
+	}
+	if a.link != nil {
+		guarded("mqtt", func(ctx context.Context) error {
+			// The link outlives the control loop briefly, so the session's end entry and record
+			// still go out on a clean stop; what does not is delivered after the restart.
+			lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+			defer lcancel()
+			go func() {
+				select {
+				case <-controlDone:
+					a.drainLink(3 * time.Second)
+				case <-lctx.Done():
+				}
+				lcancel()
+			}()
+			return a.link.Run(lctx)
+		})
+		guarded("anchor-notify", a.notifyAnchors)
+	}
+	if a.api != nil {
+		guarded("http", func(ctx context.Context) error {
+			go func() {
+				<-ctx.Done()
+				sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer scancel()
+				a.api.Shutdown(sctx)
+			}()
+			if err := a.api.Serve(a.apiLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	for _, p := range faultParts() {
+		guarded(p.name, p.run)
+	}
+	a.watchdog.Ready()
+	a.log.Info("chargegate running", "version", a.version, "device", a.DeviceID(), "api", a.APIAddr())
+	err := g.Wait()
+	a.watchdog.Stopping()
+	return err
+}
+
+// part is a named goroutine of the appliance.
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// SimBoard returns the simulated board when hal.backend is sim (demos and tests inject hardware
+// faults through it), and nil otherwise.
+func (a *App) SimBoard() *halsim.Board { return a.simBoard }
+
+// Close releases everything; safe to call more than once.
+func (a *App) Close() error {
+	var errs []error
+	if a.board != nil {
+		errs = append(errs, a.board.Halt())
+	}
+	if a.meter != nil {
+		errs = append(errs, a.meter.Close())
+	}
+	if a.apiLn != nil {
+		a.apiLn.Close()
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+		a.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot gathers the status of every part for the local API.
+func (a *App) Snapshot(ctx context.Context) Snapshot {
+	s := Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
+	if a.store != nil {
+		for _, sink := range a.sinks() {
+			if n, err := a.store.Backlog(ctx, sink); err == nil {
+				s.Backlog[sink] = n
+			}
+		}
+	}
+	if a.publisher != nil {
+		var through uint64
+		if n, ok := s.Backlog[ledgerSink]; ok && uint64(n) <= s.Entries {
+			through = s.Entries - uint64(n)
+		}
+		s.Anchor = anchorStatus(a.publisher.Status(), through)
+	}
+	if a.link != nil {
+		n, through := a.link.Delivered()
+		s.MQTT = &LinkStatus{Online: a.link.Online(), Delivered: n, Through: through}
+	}
+	return s
+}
+
+func (a *App) sinks() []string {
+	var s []string
+	if a.publisher != nil {
+		s = append(s, ledgerSink)
+	}
+	if a.link != nil {
+		s = append(s, mqtt.Sink)
+	}
+	return s
+}
+
+func readSecret(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by group or others (mode %v): chmod 600", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}

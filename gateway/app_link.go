@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway/mqtt"
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/iota"
+)
+
+// linkNotifier hands the control loop's messages to the operator link without blocking.
+type linkNotifier struct{ link *mqtt.Link }
+
+func (n linkNotifier) Telemetry(t Telemetry)   { n.link.Publish("telemetry", t, 0, false) }
+func (n linkNotifier) Session(s SessionRecord) { n.link.Publish("sessions", s, 1, false) }
+
+func (a *App) openLink() (*mqtt.Link, error) {
+	c := a.cfg.MQTT
+	lc := mqtt.Config{
+		Broker: c.Broker, ClientID: c.ClientID, TopicPrefix: c.TopicPrefix, Device: a.DeviceID(),
+		Username: c.Username, InFlight: c.InFlight, KeepAlive: c.KeepAlive, Logger: a.log.With("part", "mqtt"),
+	}
+	if c.PasswordFile != "" {
+		pw, err := readSecret(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.password_file: %w", err)
+		}
+		lc.Password = pw
+	}
+	if c.CAFile != "" || c.CertFile != "" {
+		t, err := tlsConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		lc.TLS = t
+	}
+	return mqtt.New(lc, a.store, a.command)
+}
+
+func tlsConfig(c MQTTConfig) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.ca_file: no PEM certificate in %s", c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("mqtt.key_file: %s is readable by group or others: chmod 600", c.KeyFile)
+		}
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// command executes one operator command from the link; malformed, unknown or refused commands
+// change nothing and answer with an error code.
+func (a *App) command(ctx context.Context, name string, payload []byte) (any, string, error) {
+	c, err := ParseCommand(name, payload)
+	if err != nil {
+		return nil, "bad_request", err
+	}
+	switch c.Name {
+	case CmdUpdate:
+		return nil, "unavailable", fmt.Errorf("update agent not enabled on this device")
+	case CmdConfig:
+		return a.cfg.Redacted(), "", nil
+	}
+	res, err := a.gw.Do(ctx, c)
+	if err != nil {
+		return nil, errorCode(err), err
+	}
+	return res, "", nil
+}
+
+// drainLink waits, up to limit, for the outbox to be delivered before the link stops.
+func (a *App) drainLink(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && a.link.Online() {
+		n, err := a.store.Backlog(context.Background(), mqtt.Sink)
+		if err != nil || n == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// notifyAnchors publishes each newly confirmed anchor on the anchors topic.
+func (a *App) notifyAnchors(ctx context.Context) error {
+	var last uint64
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rec, ok, err := a.store.LastAnchor(ctx)
+		if err != nil || !ok || rec.State != ledger.AnchorConfirmed || rec.Last == last {
+			continue
+		}
+		last = rec.Last
+		a.link.Publish("anchors", anchorMessage(rec), 1, false)
+	}
+}
+
+// ledgerSink is the store sink that the anchor publisher acknowledges on confirmation.
+const ledgerSink = "ledger"
+
+func anchorStatus(p iota.Status, confirmedThrough uint64) *AnchorStatus {
+	a := &AnchorStatus{
+		Confirmed: int64(p.Confirmed), Pending: int64(p.Pending), ConfirmedThrough: confirmedThrough,
+		LastFirst: p.Last.First, LastLast: p.Last.Last, LastMilestone: p.Last.Milestone, LastError: p.LastError,
+	}
+	if p.Last.State != 0 {
+		a.LastState = p.Last.State.String()
+		a.LastBlockID = "0x" + hex.EncodeToString(p.Last.BlockID[:])
+	}
+	return a
+}
+
+// anchorMessage is what the anchors topic carries for one confirmed anchor: enough for a
+// receiver to fetch the block from any node and check the entries it received against it.
+func anchorMessage(a ledger.AnchorRecord) map[string]any {
+	return map[string]any{
+		"first_seq": a.First, "last_seq": a.Last,
+		"root":      hex.EncodeToString(a.Root[:]),
+		"block_id":  "0x" + hex.EncodeToString(a.BlockID[:]),
+		"milestone": a.Milestone,
+		"state":     a.State.String(),
+	}
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway"
+)
+
+// cmdDemo runs the embedded default on one machine with no hardware: the meter simulator (an
+// Eastron SDM630 on Modbus TCP), the local ledger node and the gateway with the simulated board,
+// which connects the simulator's load only while its contactor is closed.
+//
+//	chargegate demo [-dir var/demo] [-bin bin] [-duration 30s] [-http 127.0.0.1:8080]
+//
+// Without -duration it shows a live view until Ctrl-C; with it, it runs headless for that long,
+// prints a summary and exits 0 only if the stored chain verifies.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "var/demo", "`directory` for the demo's data and logs")
+	bin := fs.String("bin", "bin", "`directory` holding metersim and ledgernode")
+	duration := fs.Duration("duration", 0, "run headless for this long, then print a summary")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "local status API `address` (a free port is used if busy)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintln(stderr, "chargegate demo:", err)
+		return 1
+	}
+	d := &demo{dir: *dir, bin: *bin, out: stdout}
+	defer d.stopChildren()
+	cfg, err := d.start(ctx, *httpAddr)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate demo:", err)
+		return 1
+	}
+	logf, err := os.OpenFile(filepath.Join(*dir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate demo:", err)
+		return 1
+	}
+	defer logf.Close()
+	logger := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	app, err := gateway.Open(ctx, cfg, version, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate demo: start gateway:", err)
+		return 1
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	if *duration > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, *duration)
+	}
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx) }()
+	fmt.Fprintf(stdout, "chargegate demo: data in %s, status page http://%s/\n", *dir, app.APIAddr())
+	last := d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
+	runErr := <-done
+	d.stopChildren()
+	return d.summary(ctx, last, runErr, stderr)
+}
+
+type demo struct {
+	dir, bin string
+	out      io.Writer
+	children []*exec.Cmd
+}
+
+// start launches metersim and ledgernode and returns the gateway configuration that uses them.
+func (d *demo) start(ctx context.Context, httpAddr string) (gateway.Config, error) {
+	sim, err := d.child(ctx, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0",
+		"--control", "127.0.0.1:0", "--serial", "71000001")
+	if err != nil {
+		return gateway.Config{}, err
+	}
+	node, err := d.child(ctx, "ledgernode", "--listen", "127.0.0.1:0", "--data", filepath.Join(d.dir, "node"),
+		"--min-pow-score", "1500", "--milestone-interval", "2s")
+	if err != nil {
+		return gateway.Config{}, err
+	}
+	if ln, err := net.Listen("tcp", httpAddr); err != nil {
+		httpAddr = "127.0.0.1:0"
+	} else {
+		ln.Close()
+	}
+	yaml := fmt.Sprintf(`# Written by chargegate demo: the embedded default on one machine (see images/chargegate.yaml).
+device:
+  evse_id: "DE*CGT*EDEMO*1"
+  data_dir: %q
+meter:
+  url: %q
+  model: sdm630
+  poll_interval: 1s
+  record_interval_charging: 1s
+  record_interval_idle: 10s
+hal:
+  backend: sim
+  sim:
+    load_control_url: %q
+    load_unit: 1
+ledger:
+  node_url: %q
+  batch_age: 5s
+http:
+  listen: %q
+sessions:
+  mode: free
+  autostart: true
+  max_duration: 2m
+log:
+  format: json
+`, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr)
+	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
+		return gateway.Config{}, err
+	}
+	return gateway.ParseConfig([]byte(yaml))
+}
+
+// child starts bin/name with args, logging to dir/name.log, and returns the JSON object it
+// prints on its first stdout line once it listens.
+func (d *demo) child(ctx context.Context, name string, args ...string) (map[string]string, error) {
+	path := filepath.Join(d.bin, name)
+	cmd := exec.Command(path, args...)
+	logf, err := os.OpenFile(filepath.Join(d.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run make build): %w", name, err)
+	}
+	d.children = append(d.children, cmd)
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l, ok := <-line:
+		var addrs map[string]string
+		if !ok || json.Unmarshal([]byte(l), &addrs) != nil {
+			return nil, fmt.Errorf("%s did not report its addresses (see %s)", name, logf.Name())
+		}
+		return addrs, nil
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("%s did not start within 30s (see %s)", name, logf.Name())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (d *demo) stopChildren() {
+	for _, c := range d.children {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range d.children {
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			c.Process.Kill()
+			<-done
+		}
+	}
+	d.children = nil
+}
+
+// view refreshes a live view every second until ctx ends and returns the last snapshot.
+func (d *demo) view(ctx context.Context, app *gateway.App, live bool) gateway.Snapshot {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var s gateway.Snapshot
+	for {
+		s = app.Snapshot(ctx)
+		if live {
+			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(s), "\nCtrl-C stops the demo.\n")
+		}
+		select {
+		case <-ctx.Done():
+			return app.Snapshot(context.Background())
+		case <-t.C:
+		}
+	}
+}
+
+func render(s gateway.Snapshot) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "chargegate %s — device %s (%s)\n\n", s.Version, s.Device, s.EVSEID)
+	fmt.Fprintf(&b, "  meter        %s %s  %s\n", s.Meter.Model, s.Meter.Serial, map[bool]string{true: "readable", false: "UNREADABLE"}[s.Meter.Readable])
+	fmt.Fprintf(&b, "  power        %8.2f kW\n", s.Meter.PowerW/1000)
+	fmt.Fprintf(&b, "  energy       %12.3f kWh\n", float64(s.Meter.ImportMWh)/1e6)
+	fmt.Fprintf(&b, "  relay        %s\n", map[bool]string{true: "closed", false: "open"}[s.RelayClosed])
+	if s.Session != nil {
+		fmt.Fprintf(&b, "  session      %s %s, %.3f kWh\n", s.Session.ID, s.Session.State, float64(s.Session.EnergyMWh)/1e6)
+	} else {
+		fmt.Fprintf(&b, "  session      idle\n")
+	}
+	fmt.Fprintf(&b, "  entries      %d recorded\n", s.Entries)
+	if a := s.Anchor; a != nil {
+		fmt.Fprintf(&b, "  anchors      %d confirmed, %d pending, anchored through seq %d\n", a.Confirmed, a.Pending, a.ConfirmedThrough)
+	}
+	for sink, n := range s.Backlog {
+		fmt.Fprintf(&b, "  backlog      %s: %d entries\n", sink, n)
+	}
+	for k, v := range s.Alarms {
+		fmt.Fprintf(&b, "  ALARM        %s: %s\n", k, v)
+	}
+	return b.String()
+}
+
+// summary verifies the stored chain with the same code as `chargegate verify` and prints the
+// demo's figures. Exit 0 only when the chain verified.
+func (d *demo) summary(ctx context.Context, s gateway.Snapshot, runErr error, stderr io.Writer) int {
+	var vout bytes.Buffer
+	code := cmdVerify(ctx, []string{"--data", filepath.Join(d.dir, "gateway")}, &vout, &vout)
+	verified := code == 0
+	fmt.Fprintf(d.out, "\nchargegate demo summary\n")
+	fmt.Fprintf(d.out, "  entries recorded   %d\n", s.Entries)
+	if a := s.Anchor; a != nil {
+		fmt.Fprintf(d.out, "  anchors confirmed  %d (through seq %d)\n", a.Confirmed, a.ConfirmedThrough)
+	}
+	fmt.Fprintf(d.out, "  energy metered     %.3f kWh\n", float64(s.Meter.ImportMWh)/1e6)
+	if s.LastSession != nil {
+		fmt.Fprintf(d.out, "  last session       %s, %.3f kWh, %s\n", s.LastSession.ID, float64(s.LastSession.EnergyMWh)/1e6, s.LastSession.Reason)
+	}
+	fmt.Fprintf(d.out, "  chain verified     %s\n", map[bool]string{true: "yes", false: "NO"}[verified])
+	if !verified {
+		fmt.Fprint(stderr, vout.String())
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		fmt.Fprintln(stderr, "chargegate demo: gateway stopped with:", runErr)
+		return 1
+	}
+	if !verified {
+		return 1
+	}
+	return 0
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

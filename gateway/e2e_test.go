@@ -1,0 +1,363 @@
+package gateway_test
+
+import (
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
+)
+
+type reading struct {
+	Seq       uint64 `json:"seq"`
+	Kind      string `json:"kind"`
+	Event     string `json:"event"`
+	SessionID string `json:"session_id"`
+	ImportMWh int64  `json:"energy_import_mwh"`
+	Entry     string `json:"entry"`
+}
+
+func (o *operator) readings() []reading {
+	var out []reading
+	for _, m := range o.messages("readings") {
+		var r reading
+		if err := json.Unmarshal(m, &r); err != nil {
+			o.t.Fatalf("reading %s: %v", m, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// assertNoGaps checks that every sequence number from 1 to at least through arrived.
+func assertNoGaps(t *testing.T, rs []reading, through uint64) {
+	t.Helper()
+	seen := map[uint64]bool{}
+	var max uint64
+	for _, r := range rs {
+		seen[r.Seq] = true
+		max = maxU(max, r.Seq)
+	}
+	if max < through {
+		t.Fatalf("readings reached seq %d, want at least %d", max, through)
+	}
+	for s := uint64(1); s <= max; s++ {
+		if !seen[s] {
+			t.Fatalf("reading %d never arrived (received up to %d, %d messages)", s, max, len(rs))
+		}
+	}
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+type sessionMsg struct {
+	ID        string `json:"id"`
+	EnergyMWh int64  `json:"energy_mwh"`
+	Reason    string `json:"reason"`
+	OCMF      string `json:"ocmf"`
+	EndSeq    uint64 `json:"end_seq"`
+}
+
+func (o *operator) sessions() []sessionMsg {
+	var out []sessionMsg
+	for _, m := range o.messages("sessions") {
+		var s sessionMsg
+		json.Unmarshal(m, &s)
+		out = append(out, s)
+	}
+	return out
+}
+
+func ocmfKeyHex(t *testing.T, dataDir string) string {
+	t.Helper()
+	keys, err := ledger.LoadKeys(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&keys.OCMF.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(der)
+}
+
+func entries(t *testing.T, g *gatewayProc) uint64 {
+	t.Helper()
+	return uint64(g.status(t)["entries"].(float64))
+}
+
+func TestEndToEndSessionOverMQTT(t *testing.T) {
+	s := startStack(t, true)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
+	op := connectOperator(t, s.broker)
+
+	waitFor(t, 10*time.Second, "retained online status", func() bool {
+		for _, m := range op.messages("status") {
+			if strings.Contains(string(m), `"online"`) {
+				return true
+			}
+		}
+		return false
+	})
+	rep := op.command(g.device, "start", `{"request_id":"r1","id_token":"04A1B2C3D4E5F6"}`)
+	if rep["ok"] != true {
+		t.Fatalf("start: %v", rep)
+	}
+	waitFor(t, 20*time.Second, "energy flowing and readings arriving", func() bool {
+		st := g.status(t)
+		sess, _ := st["session"].(map[string]any)
+		return len(op.readings()) >= 10 && sess != nil && sess["energy_mwh"].(float64) > 0
+	})
+	if m := s.simMeter(t); m["connected"] != true {
+		t.Fatalf("metersim load not connected while the relay is closed: %v", m)
+	}
+	rep = op.command(g.device, "stop", `{"request_id":"r2"}`)
+	if rep["ok"] != true {
+		t.Fatalf("stop: %v", rep)
+	}
+	waitFor(t, 10*time.Second, "session record", func() bool { return len(op.sessions()) == 1 })
+	sess := op.sessions()[0]
+	if sess.EnergyMWh <= 0 || sess.Reason != "remote" || !strings.HasPrefix(sess.OCMF, "OCMF|") {
+		t.Fatalf("session record = %+v", sess)
+	}
+	waitFor(t, 5*time.Second, "load disconnected after stop", func() bool { return s.simMeter(t)["connected"] == false })
+
+	code, out := runCLI(t, sess.OCMF, "ocmf", "verify", "--key", ocmfKeyHex(t, g.dir), "-")
+	if code != 0 {
+		t.Fatalf("ocmf verify = %d: %s", code, out)
+	}
+	tampered := strings.Replace(sess.OCMF, `"RV":`, `"RV":1`, 1)
+	if code, out := runCLI(t, tampered, "ocmf", "verify", "--key", ocmfKeyHex(t, g.dir), "-"); code != 1 {
+		t.Fatalf("tampered record: ocmf verify = %d, want 1: %s", code, out)
+	}
+
+	head := entries(t, g)
+	if err := g.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("gateway exit after SIGTERM: %v", err)
+	}
+	assertNoGaps(t, op.readings(), head)
+	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
+		t.Fatalf("chargegate verify = %d: %s", code, out)
+	}
+}
+
+func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
+	s := startStack(t, true)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	op := connectOperator(t, s.broker)
+	waitFor(t, 20*time.Second, "readings flowing", func() bool { return len(op.readings()) >= 5 })
+
+	s.broker.stop()
+	atStop := entries(t, g)
+	waitFor(t, 10*time.Second, "entries recorded while the broker is down", func() bool { return entries(t, g) >= atStop+10 })
+	s.broker.restart()
+	during := entries(t, g)
+	waitFor(t, 30*time.Second, "backlog delivered after the broker returned", func() bool {
+		var max uint64
+		for _, r := range op.readings() {
+			max = maxU(max, r.Seq)
+		}
+		return max >= during
+	})
+	head := entries(t, g)
+	g.stop(syscall.SIGTERM)
+	assertNoGaps(t, op.readings(), head)
+}
+
+func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
+	s := startStack(t, true)
+	dir := t.TempDir()
+	cfg := s.config(filepath.Join(dir, "data"), "")
+	g := startGateway(t, dir, cfg)
+	op := connectOperator(t, s.broker)
+	if rep := op.command(g.device, "start", `{"request_id":"k1","id_token":"TOKEN1"}`); rep["ok"] != true {
+		t.Fatalf("start: %v", rep)
+	}
+	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true && len(op.readings()) > 5 })
+
+	g.stop(syscall.SIGKILL)
+	// No process is left to open the relay: the coil's lease on the load must run out by itself.
+	waitFor(t, 5*time.Second, "load dropped after the gateway died", func() bool { return s.simMeter(t)["connected"] == false })
+
+	g = startGateway(t, dir, cfg)
+	waitFor(t, 20*time.Second, "session closed as power failure", func() bool {
+		for _, ss := range op.sessions() {
+			if ss.Reason == "power_failure" {
+				return true
+			}
+		}
+		return false
+	})
+	st := g.status(t)
+	if st["session"] != nil || st["relay_closed"] != false {
+		t.Fatalf("after recovery: session=%v relay_closed=%v", st["session"], st["relay_closed"])
+	}
+	if err := g.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("gateway exit: %v", err)
+	}
+	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
+		t.Fatalf("chargegate verify = %d: %s", code, out)
+	}
+	var ended bool
+	for _, r := range op.readings() {
+		ended = ended || (r.Kind == "session_end" && r.Event == "power_failure")
+	}
+	if !ended {
+		t.Fatal("no session_end entry with event power_failure was published")
+	}
+}
+
+func TestEndToEndMalformedCommandsChangeNothing(t *testing.T) {
+	s := startStack(t, true)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
+	op := connectOperator(t, s.broker)
+	waitFor(t, 10*time.Second, "meter readable", func() bool { return g.status(t)["meter"].(map[string]any)["readable"] == true })
+
+	tests := []struct {
+		name, cmd, payload, code string
+	}{
+		{"not json", "start", `{"request_id":"m1",`, "bad_request"},
+		{"no request id", "start", `{"id_token":"X"}`, "bad_request"},
+		{"unknown field", "start", `{"request_id":"m3","id_token":"X","power":22}`, "bad_request"},
+		{"unknown command", "explode", `{"request_id":"m4"}`, "bad_request"},
+		{"update without url", "update", `{"request_id":"m5","url":"ftp://x"}`, "bad_request"},
+		{"start without token", "start", `{"request_id":"m6"}`, "unauthorized"},
+		{"stop without session", "stop", `{"request_id":"m7"}`, "no_session"},
+		{"oversized", "start", `{"request_id":"m8","id_token":"` + strings.Repeat("A", 5000) + `"}`, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := op.command(g.device, tt.cmd, tt.payload)
+			errObj, _ := rep["error"].(map[string]any)
+			if rep["ok"] != false || errObj == nil || errObj["code"] != tt.code {
+				t.Fatalf("reply = %v, want ok=false code=%s", rep, tt.code)
+			}
+		})
+	}
+	st := g.status(t)
+	if st["session"] != nil || st["relay_closed"] != false {
+		t.Fatalf("state changed: session=%v relay_closed=%v", st["session"], st["relay_closed"])
+	}
+	if m := s.simMeter(t); m["connected"] != false {
+		t.Fatalf("load connected after refused commands: %v", m)
+	}
+}
+
+func TestStatusPageShowsLivePowerInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not installed: run `make deps` (Debian package chromium)")
+	}
+	s := startStack(t, false)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	waitFor(t, 20*time.Second, "power flowing", func() bool {
+		return g.status(t)["meter"].(map[string]any)["power_w"].(float64) > 1000
+	})
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=4000", "--dump-dom", "http://"+g.api+"/")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	m := regexp.MustCompile(`data-power="([0-9.]+)"`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("page has no live power after scripts ran:\n%s", tail(string(out), 2000))
+	}
+	if p, _ := strconv.ParseFloat(string(m[1]), 64); p <= 1000 {
+		t.Fatalf("page shows %v W, want the live charging power", p)
+	}
+	if !regexp.MustCompile(`id="power">[0-9]+\.[0-9]{2} kW<`).Match(out) {
+		t.Fatalf("power card not rendered in kW:\n%s", tail(string(out), 2000))
+	}
+}
+
+func TestSIGTERMEndsSessionAndOpensRelay(t *testing.T) {
+	s := startStack(t, false)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
+	start := time.Now()
+	if err := g.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	t.Logf("SIGTERM to exit: %v", time.Since(start))
+	if m := s.simMeter(t); m["connected"] != false {
+		t.Fatalf("load still connected after a clean stop: %v", m)
+	}
+	if !strings.Contains(g.stderr.String(), `"reason":"shutdown"`) {
+		t.Fatal("the session was not ended with reason shutdown")
+	}
+}
+
+func TestPanicInWorkerOpensRelay(t *testing.T) {
+	s := startStack(t, false)
+	dir := t.TempDir()
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
+	// The faultinject build panics in a worker goroutine on SIGUSR1.
+	err := g.stop(syscall.SIGUSR1)
+	if err == nil {
+		t.Fatal("gateway exited cleanly after a panic; want a crash")
+	}
+	if !strings.Contains(g.stderr.String(), `"relay_closed":false`) {
+		t.Fatalf("panic log does not show the relay opened:\n%s", tail(g.stderr.String(), 2000))
+	}
+	waitFor(t, 5*time.Second, "load dropped", func() bool { return s.simMeter(t)["connected"] == false })
+}
+
+func TestMeterLostEndsSession(t *testing.T) {
+	s := startStack(t, true)
+	dir := t.TempDir()
+	sim, addrs := startService(t, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
+	s.metersim = addrs
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  meter_loss_limit: 1s\n"))
+	op := connectOperator(t, s.broker)
+	if rep := op.command(g.device, "start", `{"request_id":"l1"}`); rep["ok"] != true {
+		t.Fatalf("start: %v", rep)
+	}
+	sim.stop(syscall.SIGKILL)
+	lost := time.Now()
+	waitFor(t, 15*time.Second, "session ended for meter loss", func() bool {
+		for _, ss := range op.sessions() {
+			if ss.Reason == "meter_lost" {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("meter killed to session end: %v (limit 1s)", time.Since(lost))
+	st := g.status(t)
+	if st["relay_closed"] != false {
+		t.Fatal("relay still closed after the meter was lost")
+	}
+	if _, ok := st["alarms"].(map[string]any)["meter_lost"]; !ok {
+		t.Fatalf("no meter_lost alarm: %v", st["alarms"])
+	}
+	var gaps int
+	for _, r := range op.readings() {
+		if r.Kind == "gap" {
+			gaps++
+		}
+	}
+	if gaps == 0 {
+		t.Fatal("missed polls produced no gap entries")
+	}
+}

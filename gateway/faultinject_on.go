@@ -1,0 +1,26 @@
+//go:build faultinject
+
+package gateway
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// faultParts adds, in test builds only (-tags faultinject), a worker that panics on SIGUSR1, so
+// the tests can prove that a panic in any goroutine opens the relay before the process dies.
+func faultParts() []part {
+	return []part{{name: "faultinject", run: func(ctx context.Context) error {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGUSR1)
+		defer signal.Stop(ch)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+			panic("fault injection: SIGUSR1")
+		}
+	}}}
+}

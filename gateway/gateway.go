@@ -1,0 +1,336 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chargegate/chargegate/hal"
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/meter"
+)
+
+// Meter is what the gateway needs of the energy meter. Read returns a typed error from package
+// meter when the poll failed (meter.ErrTimeout, *meter.ExceptionError, *meter.ReplacementError, ...).
+type Meter interface {
+	Read(ctx context.Context) (meter.Reading, error)
+}
+
+// Board is what the gateway needs of the hardware. CloseRelay fails with hal.ErrLatched while a
+// fault is latched and with a feedback fault when the contactor does not follow; OpenRelay always
+// drives the coil off and reports a welded contactor.
+type Board interface {
+	CloseRelay(ctx context.Context) error
+	OpenRelay(ctx context.Context) error
+	RelayClosed() bool
+	Fault() error
+	ClearFault() error
+	Events() <-chan hal.Event
+	SetLED(p hal.LEDPattern)
+	Halt() error
+}
+
+// Store is what the gateway needs of the durable ledger store. Append returns only after the
+// entries committed; Admit refuses new sessions when the disk budget is exhausted.
+type Store interface {
+	Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error)
+	Admit() error
+	PutState(ctx context.Context, key string, value []byte) error
+	GetState(ctx context.Context, key string) ([]byte, error)
+	Entry(ctx context.Context, seq uint64) (ledger.Entry, error)
+	Head() (seq uint64, hash [32]byte)
+}
+
+// SessionSigner turns a finished session into a signed OCMF record (the exact bytes to publish).
+type SessionSigner interface {
+	SignSession(ctx context.Context, s SessionRecord) (string, error)
+}
+
+// Notifier receives what the control loop has to say to the operator. Its methods must not
+// block: the control loop never waits for the broker.
+type Notifier interface {
+	Telemetry(t Telemetry)
+	Session(s SessionRecord)
+}
+
+// Progress is fed by the control loop each time it completes an iteration; the watchdog is fed
+// only while it is (hal.Watchdog).
+type Progress interface{ Progress() }
+
+// Options are the plain values and collaborators the control loop needs.
+type Options struct {
+	EVSEID                 string
+	PollInterval           time.Duration
+	RecordIntervalCharging time.Duration
+	RecordIntervalIdle     time.Duration
+	Sessions               SessionsConfig
+	Logger                 *slog.Logger
+	Now                    func() time.Time
+	// TimeStatus says how far the wall clock can be trusted (OCMF U/I/S/R); default: the kernel's
+	// NTP synchronisation flag.
+	TimeStatus func() ledger.TimeStatus
+	// Updating reports whether an update is being activated; no session starts meanwhile.
+	Updating func() bool
+	Notifier Notifier
+	Signer   SessionSigner
+	Progress Progress
+}
+
+// Gateway is the control loop: it polls the meter, records entries, runs the charging-session
+// state machine and reacts to the hardware. One goroutine (Run) owns all of its state; commands
+// from the operator reach it through Do.
+type Gateway struct {
+	meter Meter
+	board Board
+	store Store
+	opt   Options
+	log   *slog.Logger
+
+	cmds chan request
+
+	// Owned by the Run goroutine.
+	session      *Session
+	lastPoll     meter.Reading
+	lastGoodPoll time.Time
+	lastRecord   time.Time
+	meterSerial  string
+	alarms       map[string]string
+	pollErrors   int64
+	lastSession  *SessionRecord
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// New returns a control loop over the given parts. Nothing runs until Run.
+func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
+	if m == nil || b == nil || s == nil {
+		return nil, errors.New("gateway: meter, board and store are required")
+	}
+	if opt.PollInterval <= 0 || opt.RecordIntervalCharging <= 0 || opt.RecordIntervalIdle <= 0 {
+		return nil, errors.New("gateway: poll and record intervals must be positive")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.TimeStatus == nil {
+		opt.TimeStatus = KernelTimeStatus
+	}
+	if opt.Updating == nil {
+		opt.Updating = func() bool { return false }
+	}
+	if opt.Sessions.MeterLossLimit <= 0 {
+		opt.Sessions.MeterLossLimit = 10 * time.Second
+	}
+	return &Gateway{
+		meter: m, board: b, store: s, opt: opt, log: opt.Logger,
+		cmds:   make(chan request),
+		alarms: map[string]string{},
+	}, nil
+}
+
+// Run is the control loop. It first closes a session left dangling by a power failure, then polls
+// until ctx is cancelled; on the way out it ends a running session and leaves the relay open.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.board.Halt()
+	if err := g.recoverSession(ctx); err != nil {
+		return fmt.Errorf("recover session: %w", err)
+	}
+	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "started"}); err != nil {
+		return fmt.Errorf("record start: %w", err)
+	}
+	g.poll(ctx)
+	ticker := time.NewTicker(g.opt.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			g.shutdown()
+			return nil
+		case <-ticker.C:
+			g.poll(ctx)
+		case req := <-g.cmds:
+			res, err := g.handle(ctx, req.cmd)
+			req.reply <- reply{res, err}
+		case ev, ok := <-g.board.Events():
+			if ok {
+				g.onBoardEvent(ctx, ev)
+			}
+		}
+		g.publishStatus()
+		if g.opt.Progress != nil {
+			g.opt.Progress.Progress()
+		}
+	}
+}
+
+// shutdown ends a running session with its own deadline, since the run context is already gone.
+func (g *Gateway) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if g.session != nil {
+		g.stopSession(ctx, ReasonShutdown)
+	}
+	if err := g.board.OpenRelay(ctx); err != nil {
+		g.log.Error("open relay at shutdown", "err", err)
+	}
+	g.publishStatus()
+}
+
+// poll reads the meter once, publishes telemetry and records an entry when one is due.
+func (g *Gateway) poll(ctx context.Context) {
+	now := g.opt.Now()
+	rctx, cancel := context.WithTimeout(ctx, 5*g.opt.PollInterval)
+	r, err := g.meter.Read(rctx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	interval := g.opt.RecordIntervalIdle
+	if g.session != nil {
+		interval = g.opt.RecordIntervalCharging
+	}
+	due := now.Sub(g.lastRecord) >= interval-interval/10 // tolerate ticker jitter
+	if err != nil {
+		g.pollErrors++
+		g.onPollError(ctx, now, err, due)
+		return
+	}
+	delete(g.alarms, AlarmMeterLost)
+	g.lastPoll, g.lastGoodPoll = r, now
+	if g.meterSerial != "" && r.Serial != "" && r.Serial != g.meterSerial {
+		// The meter driver reports replacements as errors; this catches a serial change across restarts.
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: r.Serial,
+			Detail: fmt.Sprintf("serial %s replaced by %s", g.meterSerial, r.Serial), ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
+	}
+	g.meterSerial = r.Serial
+	if g.opt.Notifier != nil {
+		g.opt.Notifier.Telemetry(g.telemetry(r))
+	}
+	if due {
+		g.recordReading(ctx, ledger.KindReading, r, "", "")
+	}
+	if g.session != nil {
+		g.session.LastImportMWh = r.ImportMWh
+		if reason := g.limitReached(now, r); reason != "" {
+			g.stopSession(ctx, reason)
+		}
+	} else if g.opt.Sessions.Autostart && g.board.Fault() == nil {
+		if _, err := g.startSession(ctx, ""); err != nil {
+			g.log.Debug("autostart refused", "err", err)
+		}
+	}
+}
+
+func (g *Gateway) onPollError(ctx context.Context, now time.Time, err error, due bool) {
+	var repl *meter.ReplacementError
+	if errors.As(err, &repl) {
+		g.log.Warn("meter replaced", "old", repl.OldSerial, "new", repl.NewSerial)
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: repl.NewSerial,
+			Detail: fmt.Sprintf("serial %s replaced by %s", repl.OldSerial, repl.NewSerial)})
+		g.meterSerial = repl.NewSerial
+		g.alarms[AlarmMeterReplaced] = err.Error()
+		if g.session != nil {
+			g.stopSession(ctx, ReasonMeterReplaced)
+		}
+		return
+	}
+	g.log.Warn("meter poll failed", "err", err)
+	if due {
+		// A missed poll is a signed gap, never a silent hole.
+		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: "poll_missed", MeterSerial: g.meterSerial,
+			Detail: truncate(err.Error(), 200)})
+	}
+	lost := g.lastGoodPoll.IsZero() || now.Sub(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit
+	if lost {
+		g.alarms[AlarmMeterLost] = err.Error()
+		if g.session != nil {
+			g.stopSession(ctx, ReasonMeterLost)
+		}
+	}
+}
+
+func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
+	g.log.Info("hardware event", "event", ev.String())
+	switch {
+	case ev.Kind == hal.EventEStop && ev.Active:
+		g.alarms[AlarmEStop] = ev.String()
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "emergency_stop", MeterSerial: g.meterSerial})
+		g.stopSession(ctx, ReasonEmergencyStop)
+	case ev.Kind == hal.EventRCDTrip && ev.Active:
+		g.alarms[AlarmRCD] = ev.String()
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "rcd_trip", MeterSerial: g.meterSerial})
+		g.stopSession(ctx, ReasonRCDTrip)
+	case ev.Kind == hal.EventWelded || ev.Kind == hal.EventFailedToClose:
+		g.alarms[AlarmRelay] = ev.String()
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "relay_fault", Detail: ev.String(), MeterSerial: g.meterSerial})
+		g.stopSession(ctx, ReasonRelayFault)
+	case ev.Kind == hal.EventRelay && !ev.Active && g.session != nil && g.session.State == "charging":
+		// hal opened the relay by itself (a fault it acted on first): the session cannot go on.
+		g.stopSession(ctx, ReasonRelayFault)
+	case ev.Kind == hal.EventLid:
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "tamper", Detail: ev.String(), MeterSerial: g.meterSerial})
+	case ev.Kind == hal.EventFaultCleared:
+		delete(g.alarms, AlarmEStop)
+		delete(g.alarms, AlarmRCD)
+		delete(g.alarms, AlarmRelay)
+	}
+	g.updateLED()
+}
+
+func (g *Gateway) updateLED() {
+	switch {
+	case g.board.Fault() != nil || len(g.alarms) > 0:
+		g.board.SetLED(hal.LEDFault)
+	case g.opt.Updating():
+		g.board.SetLED(hal.LEDUpdating)
+	case g.session != nil:
+		g.board.SetLED(hal.LEDCharging)
+	default:
+		g.board.SetLED(hal.LEDIdle)
+	}
+}
+
+// record appends one entry; a refusal by the store raises an alarm but never stops the loop.
+func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, error) {
+	if rec.Time.IsZero() {
+		rec.Time = g.opt.Now()
+	}
+	if rec.TimeStatus == 0 {
+		rec.TimeStatus = g.opt.TimeStatus()
+	}
+	if g.session != nil && rec.SessionID == "" {
+		rec.SessionID = g.session.ID
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	es, err := g.store.Append(actx, rec)
+	if err != nil {
+		g.alarms[AlarmStore] = err.Error()
+		g.log.Error("record entry", "kind", rec.Kind.String(), "err", err)
+		return ledger.Entry{}, err
+	}
+	delete(g.alarms, AlarmStore)
+	g.lastRecord = rec.Time
+	return es[0], nil
+}
+
+func (g *Gateway) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
+	return g.record(ctx, ledger.Record{
+		Time: r.Time, Kind: kind, MeterSerial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
+		Event: event, Detail: detail,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

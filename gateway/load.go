@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// LoadControl connects the meter simulator's load while the simulated contactor is closed, so
+// energy flows only then. The connection is a lease that metersim drops unless renewed: like a
+// real coil that falls off when its driver dies, a SIGKILLed gateway stops the energy flow.
+type LoadControl struct {
+	url    string
+	unit   uint8
+	lease  time.Duration
+	client *http.Client
+	log    *slog.Logger
+	want   chan bool
+}
+
+// NewLoadControl returns a controller for the metersim control endpoint at baseURL.
+func NewLoadControl(baseURL string, unit uint8, lease time.Duration, logger *slog.Logger) *LoadControl {
+	if lease <= 0 {
+		lease = 3 * time.Second
+	}
+	return &LoadControl{
+		url: baseURL + "/v1/load", unit: unit, lease: lease, log: logger,
+		client: &http.Client{Timeout: lease / 3},
+		want:   make(chan bool, 1),
+	}
+}
+
+// Contacts is the simulated board's hook: it records the new contact state without blocking.
+func (l *LoadControl) Contacts(closed bool) {
+	select {
+	case <-l.want:
+	default:
+	}
+	l.want <- closed
+}
+
+// Run tells metersim the contact state at once on every change and renews the lease while closed.
+func (l *LoadControl) Run(ctx context.Context) error {
+	closed := false
+	renew := time.NewTicker(l.lease / 3)
+	defer renew.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			l.post(context.Background(), false)
+			return nil
+		case closed = <-l.want:
+			l.post(ctx, closed)
+		case <-renew.C:
+			if closed {
+				l.post(ctx, true)
+			}
+		}
+	}
+}
+
+func (l *LoadControl) post(ctx context.Context, connected bool) {
+	body, _ := json.Marshal(map[string]any{"unit": l.unit, "connected": connected, "lease_ms": l.lease.Milliseconds()})
+	ctx, cancel := context.WithTimeout(ctx, l.lease/3)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	if err != nil {
+		l.log.Error("load control request", "err", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+	}
+	if err != nil {
+		l.log.Warn("set simulated load", "connected", connected, "err", err)
+	}
+}

@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/meter"
+)
+
+// Reasons a session ends, as published on the sessions topic and recorded in the end entry.
+const (
+	ReasonLocal          = "local"
+	ReasonRemote         = "remote"
+	ReasonEnergyLimit    = "energy_limit"
+	ReasonTimeLimit      = "time_limit"
+	ReasonEmergencyStop  = "emergency_stop"
+	ReasonRCDTrip        = "rcd_trip"
+	ReasonRelayFault     = "relay_fault"
+	ReasonMeterLost      = "meter_lost"
+	ReasonMeterReplaced  = "meter_replaced"
+	ReasonPowerFailure   = "power_failure"
+	ReasonShutdown       = "shutdown"
+	ReasonRelayNotClosed = "relay_not_closed"
+)
+
+// Alarm names shown in the status and metrics.
+const (
+	AlarmMeterLost     = "meter_lost"
+	AlarmMeterReplaced = "meter_replaced"
+	AlarmEStop         = "emergency_stop"
+	AlarmRCD           = "rcd_trip"
+	AlarmRelay         = "relay_fault"
+	AlarmStore         = "store"
+)
+
+// Errors a start command can be refused with; callers branch on them with errors.Is.
+var (
+	ErrSessionRunning = errors.New("a session is already running")
+	ErrNoSession      = errors.New("no session is running")
+	ErrStoreRefused   = errors.New("store refuses new sessions")
+	ErrHardwareFault  = errors.New("hardware fault latched")
+	ErrUpdating       = errors.New("an update is being activated")
+	ErrUnauthorized   = errors.New("id token required in authorized mode")
+)
+
+// sessionStateKey is where the running session is persisted in the store's state table.
+const sessionStateKey = "session"
+
+// Session is a charging session as persisted before every relay action, so that a power failure
+// at any point leaves a record the next start can close.
+type Session struct {
+	ID            string    `json:"id"`
+	IDToken       string    `json:"id_token,omitempty"`
+	State         string    `json:"state"` // starting | charging
+	StartedAt     time.Time `json:"started_at"`
+	BeginSeq      uint64    `json:"begin_seq,omitempty"`
+	BeginTime     time.Time `json:"begin_time"`
+	BeginStatus   byte      `json:"begin_time_status"`
+	BeginMWh      int64     `json:"begin_import_mwh"`
+	MeterSerial   string    `json:"meter_serial"`
+	LastImportMWh int64     `json:"-"`
+}
+
+// SessionRecord is a finished session as published on the sessions topic.
+type SessionRecord struct {
+	ID          string    `json:"id"`
+	EVSEID      string    `json:"evse_id"`
+	IDToken     string    `json:"id_token,omitempty"`
+	MeterSerial string    `json:"meter_serial"`
+	Start       time.Time `json:"start"`
+	StartStatus byte      `json:"-"`
+	End         time.Time `json:"end"`
+	EndStatus   byte      `json:"-"`
+	BeginMWh    int64     `json:"begin_import_mwh"`
+	EndMWh      int64     `json:"end_import_mwh"`
+	EnergyMWh   int64     `json:"energy_mwh"`
+	Reason      string    `json:"reason"`
+	BeginSeq    uint64    `json:"begin_seq"`
+	EndSeq      uint64    `json:"end_seq"`
+	OCMF        string    `json:"ocmf,omitempty"`
+}
+
+func newSessionID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux ≥ 3.17; fall back to time rather than panic.
+		return fmt.Sprintf("s%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) persistSession(ctx context.Context) error {
+	if g.session == nil {
+		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
+	}
+	b, err := json.Marshal(g.session)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	return g.store.PutState(ctx, sessionStateKey, b)
+}
+
+// startSession runs idle → authorized → relay closed → begin entry → charging.
+func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, error) {
+	switch {
+	case g.session != nil:
+		return nil, ErrSessionRunning
+	case g.opt.Sessions.Mode == "authorized" && idToken == "":
+		return nil, ErrUnauthorized
+	case g.opt.Updating():
+		return nil, ErrUpdating
+	}
+	if err := g.board.Fault(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
+	}
+	if err := g.store.Admit(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
+	}
+	if g.lastGoodPoll.IsZero() || g.opt.Now().Sub(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
+		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
+	}
+	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial}
+	g.session = s
+	// Persist before the relay closes: a power cut from here on leaves a session to close.
+	if err := g.persistSession(ctx); err != nil {
+		g.session = nil
+		return nil, fmt.Errorf("persist session: %w", err)
+	}
+	if err := g.board.CloseRelay(ctx); err != nil {
+		g.log.Error("close relay", "session", s.ID, "err", err)
+		g.board.OpenRelay(ctx)
+		g.endSession(ctx, ReasonRelayNotClosed, g.lastPoll, false)
+		return nil, fmt.Errorf("close relay: %w", err)
+	}
+	r, err := g.readNow(ctx)
+	if err != nil {
+		r = g.lastPoll
+	}
+	e, err := g.recordReading(ctx, ledger.KindSessionBegin, r, "", "id_token="+idToken)
+	if err != nil {
+		g.stopSession(ctx, ReasonRelayNotClosed)
+		return nil, fmt.Errorf("record session begin: %w", err)
+	}
+	s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", e.Seq, e.Time, byte(e.TimeStatus), r.ImportMWh
+	s.LastImportMWh = r.ImportMWh
+	if err := g.persistSession(ctx); err != nil {
+		g.log.Error("persist session", "err", err)
+	}
+	g.log.Info("session started", "session", s.ID, "begin_seq", e.Seq, "import_mwh", r.ImportMWh)
+	g.updateLED()
+	return s, nil
+}
+
+// stopSession runs stop → relay open → end entry → OCMF record → published.
+func (g *Gateway) stopSession(ctx context.Context, reason string) {
+	if g.session == nil {
+		return
+	}
+	if err := g.board.OpenRelay(ctx); err != nil {
+		g.log.Error("open relay", "session", g.session.ID, "err", err)
+		g.alarms[AlarmRelay] = err.Error()
+	}
+	r, err := g.readNow(ctx)
+	ok := err == nil
+	if !ok {
+		r = g.lastPoll
+	}
+	g.endSession(ctx, reason, r, ok)
+}
+
+// endSession records the end entry and the OCMF record and clears the persisted session. When
+// the meter could not be read, the last known register values are used and the detail says so.
+func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
+	s := g.session
+	end := r.ImportMWh
+	if !fresh || end < s.LastImportMWh {
+		end = s.LastImportMWh
+	}
+	if s.BeginSeq == 0 {
+		end = s.BeginMWh // never charged
+	}
+	rec := SessionRecord{
+		ID: s.ID, EVSEID: g.opt.EVSEID, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
+		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: s.BeginMWh,
+		End: g.opt.Now(), EndStatus: byte(g.opt.TimeStatus()), EndMWh: end, Reason: reason, BeginSeq: s.BeginSeq,
+	}
+	if rec.Start.IsZero() {
+		rec.Start = s.StartedAt
+	}
+	rec.EnergyMWh = rec.EndMWh - rec.BeginMWh
+	detail := "reason=" + reason
+	if !fresh {
+		detail += " meter=last_known"
+	}
+	var attachment [32]byte
+	if g.opt.Signer != nil && s.BeginSeq != 0 {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		o, err := g.opt.Signer.SignSession(sctx, rec)
+		cancel()
+		if err != nil {
+			g.log.Error("sign OCMF session record", "session", s.ID, "err", err)
+		} else {
+			rec.OCMF = o
+			attachment = sha256.Sum256([]byte(o))
+		}
+	}
+	e, err := g.record(ctx, ledger.Record{
+		Time: rec.End, Kind: ledger.KindSessionEnd, MeterSerial: s.MeterSerial,
+		ImportMWh: end, ExportMWh: r.ExportMWh, Event: reason, Detail: detail, Attachment: attachment,
+	})
+	if err == nil {
+		rec.EndSeq = e.Seq
+	}
+	g.session = nil
+	if err := g.persistSession(ctx); err != nil {
+		g.log.Error("clear persisted session", "err", err)
+	}
+	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh)
+	g.lastSession = &rec
+	if g.opt.Notifier != nil {
+		g.opt.Notifier.Session(rec)
+	}
+	g.updateLED()
+}
+
+// recoverSession closes a session that a power failure or crash left open, before anything else.
+// The relay is already open (Open drives it open; the coil drops without power).
+func (g *Gateway) recoverSession(ctx context.Context) error {
+	b, err := g.store.GetState(ctx, sessionStateKey)
+	if err != nil || len(b) == 0 || string(b) == "null" {
+		return nil // no session persisted (a missing key is the normal first start)
+	}
+	var s Session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("decode persisted session: %w", err)
+	}
+	g.session = &s
+	s.LastImportMWh = s.BeginMWh
+	// The last entry of the session carries the last register value recorded before the cut.
+	if seq, _ := g.store.Head(); seq > 0 {
+		if e, err := g.store.Entry(ctx, seq); err == nil && e.SessionID == s.ID && e.ImportMWh > s.LastImportMWh {
+			s.LastImportMWh = e.ImportMWh
+		}
+	}
+	g.log.Warn("closing session left open by a power failure", "session", s.ID)
+	r, err := g.readNow(ctx)
+	g.endSession(ctx, ReasonPowerFailure, r, err == nil)
+	return nil
+}
+
+// readNow polls the meter outside the ticker (at session begin and end).
+func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*g.opt.PollInterval)
+	defer cancel()
+	r, err := g.meter.Read(rctx)
+	if err == nil {
+		g.lastPoll, g.lastGoodPoll = r, g.opt.Now()
+	}
+	return r, err
+}
+
+func (g *Gateway) limitReached(now time.Time, r meter.Reading) string {
+	s := g.session
+	if s.State != "charging" {
+		return ""
+	}
+	if lim := g.opt.Sessions.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
+		return ReasonEnergyLimit
+	}
+	if lim := g.opt.Sessions.MaxDuration; lim > 0 && now.Sub(s.StartedAt) >= lim {
+		return ReasonTimeLimit
+	}
+	return ""
+}

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"maps"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/meter"
+)
+
+// Telemetry is one live sample, published on the telemetry topic after every poll.
+type Telemetry struct {
+	Time        time.Time `json:"time"`
+	Serial      string    `json:"meter_serial"`
+	ImportMWh   int64     `json:"energy_import_mwh"`
+	ExportMWh   int64     `json:"energy_export_mwh"`
+	PowerW      float64   `json:"power_w"`
+	VoltageV    []float64 `json:"voltage_v,omitempty"`
+	CurrentA    []float64 `json:"current_a,omitempty"`
+	FrequencyHz float64   `json:"frequency_hz,omitempty"`
+	RelayClosed bool      `json:"relay_closed"`
+	SessionID   string    `json:"session_id,omitempty"`
+}
+
+// Status is a snapshot of the control loop for the local API, metrics and the status topic.
+type Status struct {
+	Time        time.Time         `json:"time"`
+	Meter       MeterStatus       `json:"meter"`
+	RelayClosed bool              `json:"relay_closed"`
+	HALFault    string            `json:"hal_fault,omitempty"`
+	Session     *SessionStatus    `json:"session,omitempty"`
+	LastSession *SessionRecord    `json:"last_session,omitempty"`
+	Entries     uint64            `json:"entries"` // head sequence number
+	Alarms      map[string]string `json:"alarms"`
+	PollErrors  int64             `json:"poll_errors"`
+}
+
+// MeterStatus is the last poll as shown to people.
+type MeterStatus struct {
+	Model       string    `json:"model"`
+	Serial      string    `json:"serial"`
+	Time        time.Time `json:"time"`
+	ImportMWh   int64     `json:"energy_import_mwh"`
+	ExportMWh   int64     `json:"energy_export_mwh"`
+	PowerW      float64   `json:"power_w"`
+	VoltageV    []float64 `json:"voltage_v,omitempty"`
+	CurrentA    []float64 `json:"current_a,omitempty"`
+	FrequencyHz float64   `json:"frequency_hz,omitempty"`
+	Readable    bool      `json:"readable"`
+}
+
+// SessionStatus is the running session as shown to people.
+type SessionStatus struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"`
+	StartedAt time.Time `json:"started_at"`
+	EnergyMWh int64     `json:"energy_mwh"`
+}
+
+// Status returns the latest snapshot; safe from any goroutine.
+func (g *Gateway) Status() Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.status
+	s.Alarms = maps.Clone(s.Alarms)
+	return s
+}
+
+func (g *Gateway) publishStatus() {
+	r := g.lastPoll
+	st := Status{
+		Time: g.opt.Now(),
+		Meter: MeterStatus{
+			Model: r.Model, Serial: r.Serial, Time: r.Time, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
+			PowerW: r.PowerW, VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz,
+			Readable: g.alarms[AlarmMeterLost] == "" && !g.lastGoodPoll.IsZero(),
+		},
+		RelayClosed: g.board.RelayClosed(),
+		LastSession: g.lastSession,
+		Alarms:      maps.Clone(g.alarms),
+		PollErrors:  g.pollErrors,
+	}
+	if err := g.board.Fault(); err != nil {
+		st.HALFault = err.Error()
+	}
+	if s := g.session; s != nil {
+		st.Session = &SessionStatus{ID: s.ID, State: s.State, StartedAt: s.StartedAt, EnergyMWh: s.LastImportMWh - s.BeginMWh}
+	}
+	st.Entries, _ = g.store.Head()
+	g.mu.Lock()
+	g.status = st
+	g.mu.Unlock()
+}
+
+func (g *Gateway) telemetry(r meter.Reading) Telemetry {
+	t := Telemetry{
+		Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
+		VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz, RelayClosed: g.board.RelayClosed(),
+	}
+	if g.session != nil {
+		t.SessionID = g.session.ID
+	}
+	return t
+}
+
+// KernelTimeStatus reports 'S' when the kernel says the clock is synchronised (NTP), and 'U'
+// otherwise, including a clock that is plainly unset (before 2024).
+func KernelTimeStatus() ledger.TimeStatus {
+	if time.Now().Year() < 2024 {
+		return ledger.TimeUnsynchronised
+	}
+	var tx unix.Timex
+	state, err := unix.Adjtimex(&tx)
+	if err != nil || state == unix.TIME_ERROR || tx.Status&unix.STA_UNSYNC != 0 {
+		return ledger.TimeUnsynchronised
+	}
+	return ledger.TimeSynchronised
+}

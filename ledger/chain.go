@@ -1,0 +1,156 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// Reasons a chain fails verification; a *ChainError wraps one of them (or ErrBadSignature).
+var (
+	ErrBrokenLink    = errors.New("prev does not match the hash of the previous entry")
+	ErrSeqGap        = errors.New("sequence number not contiguous")
+	ErrKeyChanged    = errors.New("entry signed by another device key")
+	ErrUndeclaredGap = errors.New("readings further apart than the poll interval without a gap entry")
+	ErrEmptyChain    = errors.New("no entries")
+)
+
+// ChainError names the first bad entry of a chain and why it is bad.
+type ChainError struct {
+	Seq uint64 // sequence number of the first bad entry (or of the entry where reading stopped)
+	Err error
+}
+
+func (e *ChainError) Error() string { return fmt.Sprintf("seq %d: %v", e.Seq, e.Err) }
+
+// Unwrap returns the reason.
+func (e *ChainError) Unwrap() error { return e.Err }
+
+// ChainOptions tune chain verification.
+type ChainOptions struct {
+	// Key is the expected device key; nil accepts the key of the first entry and then requires it.
+	Key ed25519.PublicKey
+	// Prev, when set, is the expected Prev of the first entry (e.g. from an anchor or a verified
+	// earlier part). Without it the first entry's link is taken on trust: a pruned store starts
+	// after seq 1.
+	Prev *[32]byte
+	// MaxReadingInterval, when positive, requires a gap entry between two readings of one meter
+	// whose times are further apart than this (declared gaps: a missed poll is never a silent hole).
+	MaxReadingInterval time.Duration
+}
+
+// ChainStats summarises a verified chain.
+type ChainStats struct {
+	Entries     int
+	First, Last uint64
+	Head        [32]byte // hash of the last entry
+	Gaps        int      // gap entries seen
+	// Replacements lists the sequence numbers of store_replaced events that declared a break:
+	// the sequence jumped forward and/or Prev is the last head the device knew, not the entry before.
+	Replacements []uint64
+}
+
+// Verifier checks entries one at a time, in ascending order. The zero value with options set is ready.
+type Verifier struct {
+	Opts  ChainOptions
+	stats ChainStats
+	key   ed25519.PublicKey
+	// lastReading maps meter serial to the time of its last reading since the last gap/event.
+	lastReading map[string]time.Time
+}
+
+// Add verifies e against the entries added before: signature, device key, link, sequence
+// continuity and declared gaps. It returns a *ChainError.
+func (v *Verifier) Add(e *Entry) error {
+	fail := func(err error) error { return &ChainError{Seq: e.Seq, Err: err} }
+	if err := e.Verify(); err != nil {
+		return fail(err)
+	}
+	if v.key == nil {
+		v.key = v.Opts.Key
+		if v.key == nil {
+			v.key = e.DeviceKey
+		}
+	}
+	if !bytes.Equal(v.key, e.DeviceKey) {
+		return fail(ErrKeyChanged)
+	}
+	replaced := e.Kind == KindEvent && e.Event == EventStoreReplaced
+	if v.stats.Entries == 0 {
+		if v.Opts.Prev != nil && e.Prev != *v.Opts.Prev && !replaced {
+			return fail(ErrBrokenLink)
+		}
+		v.stats.First = e.Seq
+	} else {
+		contiguous := e.Seq == v.stats.Last+1 && e.Prev == v.stats.Head
+		switch {
+		case contiguous:
+		case replaced && e.Seq > v.stats.Last:
+			v.stats.Replacements = append(v.stats.Replacements, e.Seq)
+		case e.Seq != v.stats.Last+1:
+			return fail(fmt.Errorf("%w: after %d", ErrSeqGap, v.stats.Last))
+		default:
+			return fail(ErrBrokenLink)
+		}
+	}
+	if err := v.checkDeclaredGap(e); err != nil {
+		return fail(err)
+	}
+	if e.Kind == KindGap {
+		v.stats.Gaps++
+	}
+	v.stats.Entries++
+	v.stats.Last = e.Seq
+	v.stats.Head = e.Hash()
+	return nil
+}
+
+func (v *Verifier) checkDeclaredGap(e *Entry) error {
+	if v.Opts.MaxReadingInterval <= 0 {
+		return nil
+	}
+	if v.lastReading == nil {
+		v.lastReading = make(map[string]time.Time)
+	}
+	switch e.Kind {
+	case KindGap, KindEvent:
+		clear(v.lastReading)
+	case KindReading:
+		last, ok := v.lastReading[e.MeterSerial]
+		if ok && e.Time.Sub(last) > v.Opts.MaxReadingInterval {
+			return fmt.Errorf("%w: %v since the previous reading of meter %q", ErrUndeclaredGap, e.Time.Sub(last), e.MeterSerial)
+		}
+		v.lastReading[e.MeterSerial] = e.Time
+	}
+	return nil
+}
+
+// Stats returns what has been verified so far.
+func (v *Verifier) Stats() ChainStats { return v.stats }
+
+// VerifyChain verifies entries in ascending order and returns their summary, or the first
+// failure as a *ChainError naming the bad sequence number. An error yielded by the iterator
+// (a row that does not decode, a read failure) is reported at the sequence number after the last
+// good entry. An empty chain is ErrEmptyChain.
+func VerifyChain(entries iter.Seq2[Entry, error], opts ChainOptions) (ChainStats, error) {
+	v := &Verifier{Opts: opts}
+	for e, err := range entries {
+		if err != nil {
+			var ce *ChainError
+			if errors.As(err, &ce) {
+				return v.Stats(), err
+			}
+			return v.Stats(), &ChainError{Seq: v.stats.Last + 1, Err: err}
+		}
+		if err := v.Add(&e); err != nil {
+			return v.Stats(), err
+		}
+	}
+	if v.stats.Entries == 0 {
+		return v.Stats(), ErrEmptyChain
+	}
+	return v.Stats(), nil
+}

@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/chargegate/chargegate/ledger"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Append signs recs as the next entries of the chain and stores them in one transaction. The
+// entries are returned (and may be counted, shown or sent) only after the commit, which with
+// synchronous=FULL has reached the disk. On a full disk the store frees its ballast, records a
+// signed disk_budget event after recs and retries once; it never drops what was acknowledged.
+func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	for i := range recs {
+		recs[i].Time = recs[i].Time.Round(0).UTC()
+		if err := recs[i].Validate(); err != nil {
+			return nil, fmt.Errorf("append record %d: %w", i, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	entries, err := s.appendLocked(ctx, recs)
+	if err != nil && isDiskFull(err) {
+		s.log.Error("disk full while appending; releasing ballast", "err", err)
+		s.full = true
+		s.releaseBallast()
+		alarm := s.alarmRecord("disk full: " + err.Error())
+		entries, err = s.appendLocked(ctx, append(recs[:len(recs):len(recs)], alarm))
+		if err == nil {
+			s.alarmed = true
+			entries = entries[:len(recs)]
+		}
+	}
+	return entries, err
+}
+
+// appendLocked builds, signs and commits entries for recs; s.mu is held.
+func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledger.Entry, error) {
+	entries := make([]ledger.Entry, len(recs))
+	prev, seq := s.hash, s.seq
+	bodies := make([][]byte, len(recs))
+	for i, r := range recs {
+		seq++
+		e := ledger.Entry{Version: ledger.Version, Seq: seq, Prev: prev, Record: r}
+		e.Sign(s.opts.Key)
+		b, err := e.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("encode entry %d: %w", seq, err)
+		}
+		entries[i], bodies[i], prev = e, b, e.Hash()
+	}
+	if seq > s.head.state.highWater {
+		st := s.head.state
+		st.highWater = seq + s.opts.Reserve
+		if err := s.head.write(st, true); err != nil {
+			return nil, fmt.Errorf("reserve sequence numbers: %w", err)
+		}
+	}
+	if err := s.commit(ctx, entries[0].Seq, bodies); err != nil {
+		return nil, err
+	}
+	s.seq, s.hash = seq, prev
+	st := s.head.state
+	st.seq, st.hash = seq, prev
+	if err := s.head.write(st, false); err != nil {
+		// The commit stands; the head file is a second line of defence and catches up next time.
+		s.log.Warn("head file not updated", "err", err)
+	}
+	return entries, nil
+}
+
+func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin append: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO entries (seq, body, created_ns) VALUES (?, ?, ?)")
+	if err != nil {
+		return fmt.Errorf("prepare append: %w", err)
+	}
+	defer stmt.Close()
+	now := s.opts.Now().UnixNano()
+	for i, b := range bodies {
+		if _, err := stmt.ExecContext(ctx, first+uint64(i), b, now); err != nil {
+			return fmt.Errorf("insert entry %d: %w", first+uint64(i), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit append: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) alarmRecord(detail string) ledger.Record {
+	if len(detail) > ledger.MaxDetail {
+		detail = detail[:ledger.MaxDetail]
+	}
+	return ledger.Record{
+		Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+		Event: ledger.EventDiskBudget, Detail: strings.ToValidUTF8(detail, ""),
+	}
+}
+
+// isDiskFull reports whether err means the disk (or the database's page limit) is full.
+func isDiskFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return true
+	}
+	return errors.Is(err, syscall.ENOSPC)
+}

@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+)
+
+// The head file keeps the sequence high-water mark and the chain head outside the database, so
+// that a database that is lost, rolled back or replaced never leads to a reused sequence number.
+// Layout (doc.go): two 128-byte slots written alternately; each slot is
+//
+//	magic "CGHD" | version 1 | 3 zero bytes | counter u64 | high-water u64 | seq u64 | hash [32] | crc32c u32
+//
+// big-endian, CRC-32C over the bytes before it, zero padded. The valid slot with the higher
+// counter wins, so a torn write of one slot loses at most the newest update.
+const (
+	headFileName = "head"
+	slotSize     = 128
+	slotData     = 4 + 4 + 8 + 8 + 8 + 32
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// headState is one slot's content.
+type headState struct {
+	counter   uint64
+	highWater uint64 // no entry with a higher seq exists anywhere
+	seq       uint64 // chain head known at write time (≤ the database head after a crash)
+	hash      [32]byte
+}
+
+type headFile struct {
+	f     *os.File
+	state headState
+}
+
+var errNoHead = errors.New("no valid head file")
+
+func encodeSlot(s headState) []byte {
+	b := make([]byte, slotSize)
+	copy(b, "CGHD")
+	b[4] = 1
+	binary.BigEndian.PutUint64(b[8:], s.counter)
+	binary.BigEndian.PutUint64(b[16:], s.highWater)
+	binary.BigEndian.PutUint64(b[24:], s.seq)
+	copy(b[32:64], s.hash[:])
+	binary.BigEndian.PutUint32(b[slotData:], crc32.Checksum(b[:slotData], crcTable))
+	return b
+}
+
+func decodeSlot(b []byte) (headState, bool) {
+	if len(b) < slotSize || string(b[:4]) != "CGHD" || b[4] != 1 {
+		return headState{}, false
+	}
+	if crc32.Checksum(b[:slotData], crcTable) != binary.BigEndian.Uint32(b[slotData:]) {
+		return headState{}, false
+	}
+	s := headState{
+		counter:   binary.BigEndian.Uint64(b[8:]),
+		highWater: binary.BigEndian.Uint64(b[16:]),
+		seq:       binary.BigEndian.Uint64(b[24:]),
+	}
+	copy(s.hash[:], b[32:64])
+	return s, s.seq <= s.highWater
+}
+
+// openHeadFile opens or creates the head file. It returns errNoHead (with a usable file) when
+// the file is new or neither slot is valid.
+func openHeadFile(path string) (*headFile, error) {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open head file: %w", err)
+	}
+	h := &headFile{f: f}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		return h, errNoHead
+	}
+	buf := make([]byte, 2*slotSize)
+	n, _ := f.ReadAt(buf, 0)
+	a, okA := decodeSlot(buf[:min(n, slotSize)])
+	b, okB := decodeSlot(buf[slotSize:max(n, slotSize)])
+	switch {
+	case okA && (!okB || a.counter >= b.counter):
+		h.state = a
+	case okB:
+		h.state = b
+	default:
+		return h, errNoHead
+	}
+	return h, nil
+}
+
+// write stores s in the slot after the current one; with sync it also fsyncs (fdatasync).
+// Without sync the update survives a process crash (page cache) but maybe not a power cut,
+// which only makes the head older, never wrong.
+func (h *headFile) write(s headState, sync bool) error {
+	s.counter = h.state.counter + 1
+	off := int64(s.counter%2) * slotSize
+	if _, err := h.f.WriteAt(encodeSlot(s), off); err != nil {
+		return fmt.Errorf("write head file: %w", err)
+	}
+	if sync {
+		if err := h.f.Sync(); err != nil {
+			return fmt.Errorf("sync head file: %w", err)
+		}
+	}
+	h.state = s
+	return nil
+}
+
+func (h *headFile) close() error { return h.f.Close() }

@@ -1,0 +1,403 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// DBFileName is the database file inside the data directory.
+const DBFileName = "chargegate.db"
+
+// Errors callers branch on.
+var (
+	ErrDiskBudget     = errors.New("disk budget reached: no new sessions")
+	ErrUnsafeSettings = errors.New("sqlite did not take the durability settings")
+	ErrUnknownSink    = errors.New("unknown sink")
+	ErrAnchorConflict = errors.New("anchor conflicts with a stored anchor")
+	ErrKeyMismatch    = errors.New("database entries are signed by another device key")
+	ErrClosed         = errors.New("store closed")
+	ErrCorrupt        = errors.New("database damaged")
+)
+
+// ErrNotFound is returned for a missing entry, state key or anchor. It also matches
+// fs.ErrNotExist, so consumers (ledger/ocmf) need not import this package to recognise it.
+var ErrNotFound error = notFound{}
+
+type notFound struct{}
+
+func (notFound) Error() string        { return "not found" }
+func (notFound) Is(target error) bool { return target == fs.ErrNotExist }
+
+// Defaults of Options.
+const (
+	DefaultReserve   = 1024
+	DefaultBallast   = 4 << 20
+	DefaultTailCheck = 1000
+)
+
+// Options configure a Store.
+type Options struct {
+	Key        ed25519.PrivateKey // signs entries; required
+	Logger     *slog.Logger       // nil discards
+	Now        func() time.Time   // nil is time.Now
+	DiskBudget int64              // bytes of live database pages plus WAL at which Admit refuses; 0 = none
+	Retention  time.Duration      // minimum age (store clock) before a delivered, anchored entry is pruned
+	Sinks      []string           // readers that must acknowledge before pruning; nil = {"ledger", "mqtt"}
+	// Reserve is how many sequence numbers one fsync of the head file reserves ahead; 0 = DefaultReserve.
+	Reserve uint64
+	// Ballast is the size of a file kept to be freed when the disk fills, so that the store can
+	// still record the alarm; 0 = DefaultBallast, negative = none.
+	Ballast int64
+	// TailCheck is how many of the newest entries are verified at open; 0 = DefaultTailCheck.
+	TailCheck int
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sinks == nil {
+		o.Sinks = []string{"ledger", "mqtt"}
+	}
+	if o.Reserve == 0 {
+		o.Reserve = DefaultReserve
+	}
+	if o.Ballast == 0 {
+		o.Ballast = DefaultBallast
+	}
+	if o.TailCheck == 0 {
+		o.TailCheck = DefaultTailCheck
+	}
+}
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is the durable store and outbox of one device's entries. It is safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	pub  ed25519.PublicKey
+
+	w *sql.DB // the single writer connection (_txlock=immediate)
+	r *sql.DB // read pool
+
+	mu        sync.Mutex // serialises writes and guards the fields below
+	seq       uint64
+	hash      [32]byte
+	head      *headFile
+	closed    bool
+	full      bool // ENOSPC seen; cleared when space is back
+	alarmed   bool // budget alarm raised
+	ballastOn bool
+
+	pageHook func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
+}
+
+// dsn returns the connection string. synchronous=FULL: in WAL mode NORMAL may roll back
+// committed transactions on power loss (sqlite.org/pragma.html#pragma_synchronous), and the
+// driver's default is NORMAL; immediate transactions so that busy_timeout applies to writers.
+func dsn(path string, readOnly bool) string {
+	v := url.Values{}
+	v.Set("_journal_mode", "WAL")
+	v.Set("_sync", "FULL")
+	v.Set("_busy_timeout", "5000")
+	v.Set("_txlock", "immediate")
+	if readOnly {
+		v.Set("_query_only", "true")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
+}
+
+// Open opens (or creates) the store in dir: dir/chargegate.db and the fsynced dir/head file. A
+// database that cannot be opened, fails quick_check or its tail verification, or lost entries
+// the head file knows of, is moved aside (never deleted), its verifiable entries are copied into
+// a new database, and a signed store_replaced event continues the sequence and the chain.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	return open(ctx, dir, opts, nil)
+}
+
+func open(ctx context.Context, dir string, opts Options, hook func(*sql.DB) error) (*Store, error) {
+	opts.defaults()
+	if len(opts.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("open store: no entry signing key")
+	}
+	for _, s := range opts.Sinks {
+		if s == "" || strings.ContainsAny(s, " /") {
+			return nil, fmt.Errorf("open store: bad sink name %q", s)
+		}
+	}
+	s := &Store{dir: dir, opts: opts, log: opts.Logger, pub: opts.Key.Public().(ed25519.PublicKey), pageHook: hook}
+	if err := mkdirSync(dir); err != nil {
+		return nil, err
+	}
+	head, herr := openHeadFile(filepath.Join(dir, headFileName))
+	if herr != nil && !errors.Is(herr, errNoHead) {
+		return nil, herr
+	}
+	s.head = head
+	haveHead := herr == nil
+	if err := s.openDB(ctx, haveHead); err != nil {
+		head.close()
+		return nil, err
+	}
+	if err := s.ensureSinks(ctx); err != nil {
+		s.closeDB()
+		head.close()
+		return nil, err
+	}
+	s.setupBallast()
+	s.log.Info("ledger store open", "dir", dir, "head", s.seq, "high_water", s.head.state.highWater)
+	return s, nil
+}
+
+// openDB opens the database, detects damage and quarantines, and sets the in-memory head.
+func (s *Store) openDB(ctx context.Context, haveHead bool) error {
+	path := filepath.Join(s.dir, DBFileName)
+	hs := s.head.state
+	seq, hash, err := s.tryOpen(ctx, path)
+	if errors.Is(err, ErrUnsafeSettings) || errors.Is(err, ErrKeyMismatch) || errors.Is(err, errNewerSchema) {
+		return err
+	}
+	reason := ""
+	switch {
+	case err != nil && isCorruption(err) && ctx.Err() == nil:
+		reason = err.Error()
+	case err != nil:
+		s.closeDB()
+		return fmt.Errorf("open database: %w", err)
+	case haveHead && seq < hs.seq:
+		reason = fmt.Sprintf("database head %d is behind the head file's %d: committed entries lost", seq, hs.seq)
+	case haveHead && seq == hs.seq && hash != hs.hash:
+		reason = fmt.Sprintf("database head %d does not match the head file's hash", seq)
+	}
+	if reason == "" {
+		s.seq, s.hash = seq, hash
+		if !haveHead || seq > hs.highWater {
+			if haveHead {
+				s.log.Warn("head file behind database; raising high-water mark", "file", hs.highWater, "db", seq)
+			}
+			if err := s.head.write(headState{highWater: seq, seq: seq, hash: hash}, true); err != nil {
+				return err
+			}
+			if err := ledger.SyncDir(s.dir); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s.log.Error("ledger database damaged; quarantining", "reason", reason)
+	s.closeDB()
+	return s.replace(ctx, path, reason, haveHead)
+}
+
+// tryOpen opens path and checks it; it returns the head found in the database.
+func (s *Store) tryOpen(ctx context.Context, path string) (uint64, [32]byte, error) {
+	var zero [32]byte
+	w, err := sql.Open("sqlite3", dsn(path, false))
+	if err != nil {
+		return 0, zero, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	s.w = w
+	if err := checkSettings(ctx, w); err != nil {
+		return 0, zero, err
+	}
+	if s.pageHook != nil {
+		if err := s.pageHook(w); err != nil {
+			return 0, zero, err
+		}
+	}
+	var qc string
+	if err := w.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&qc); err != nil {
+		return 0, zero, fmt.Errorf("quick_check: %w", err)
+	}
+	if qc != "ok" {
+		return 0, zero, fmt.Errorf("%w: quick_check: %s", ErrCorrupt, qc)
+	}
+	if err := migrate(ctx, w); err != nil {
+		return 0, zero, err
+	}
+	r, err := sql.Open("sqlite3", dsn(path, true))
+	if err != nil {
+		return 0, zero, fmt.Errorf("open read pool: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s.checkTail(ctx)
+}
+
+// checkSettings reads back journal_mode and synchronous and refuses anything but WAL and FULL.
+func checkSettings(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") || sync != 2 {
+		return fmt.Errorf("%w: journal_mode=%s synchronous=%d, want wal and 2 (FULL)", ErrUnsafeSettings, mode, sync)
+	}
+	return nil
+}
+
+var errNewerSchema = errors.New("database schema is newer than this program")
+
+// migrate applies the embedded numbered migrations above PRAGMA user_version, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if version > len(names) {
+		return fmt.Errorf("%w: version %d, know %d", errNewerSchema, version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrationFS.ReadFile(names[i])
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", names[i], err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("apply migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("set user_version: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+// checkTail verifies the newest TailCheck entries (signatures, links, key) and returns the head.
+func (s *Store) checkTail(ctx context.Context) (uint64, [32]byte, error) {
+	var zero [32]byte
+	rows, err := s.r.QueryContext(ctx, "SELECT seq, body FROM entries ORDER BY seq DESC LIMIT ?", s.opts.TailCheck)
+	if err != nil {
+		return 0, zero, fmt.Errorf("read tail: %w", err)
+	}
+	defer rows.Close()
+	var tail []ledger.Entry
+	for rows.Next() {
+		var seq uint64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return 0, zero, fmt.Errorf("read tail: %w", err)
+		}
+		e, err := ledger.DecodeEntry(body)
+		if err != nil {
+			return 0, zero, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, seq, err)
+		}
+		if e.Seq != seq {
+			return 0, zero, fmt.Errorf("%w: row %d holds entry %d", ErrCorrupt, seq, e.Seq)
+		}
+		tail = append(tail, e)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, zero, fmt.Errorf("read tail: %w", err)
+	}
+	if len(tail) == 0 {
+		return 0, zero, nil
+	}
+	if newest := tail[0]; newest.Verify() == nil && !newest.DeviceKey.Equal(s.pub) {
+		return 0, zero, fmt.Errorf("%w: device %s, key is %s", ErrKeyMismatch, ledger.DeviceID(newest.DeviceKey), ledger.DeviceID(s.pub))
+	}
+	v := ledger.Verifier{Opts: ledger.ChainOptions{Key: s.pub}}
+	for i := len(tail) - 1; i >= 0; i-- {
+		if err := v.Add(&tail[i]); err != nil {
+			return 0, zero, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	return tail[0].Seq, tail[0].Hash(), nil
+}
+
+func (s *Store) ensureSinks(ctx context.Context) error {
+	for _, sink := range s.opts.Sinks {
+		if _, err := s.w.ExecContext(ctx, "INSERT OR IGNORE INTO cursors (sink, through) VALUES (?, 0)", sink); err != nil {
+			return fmt.Errorf("create cursor %s: %w", sink, err)
+		}
+	}
+	return nil
+}
+
+// Head returns the sequence number and hash of the newest entry (0 and zero when empty).
+func (s *Store) Head() (seq uint64, hash [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq, s.hash
+}
+
+// DeviceKey returns the public key entries are signed with.
+func (s *Store) DeviceKey() ed25519.PublicKey { return s.pub }
+
+// Close writes the exact head to the head file (fsynced) and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	st := s.head.state
+	st.seq, st.hash = s.seq, s.hash
+	errHead := s.head.write(st, true)
+	errDB := s.closeDB()
+	return errors.Join(errHead, errDB, s.head.close())
+}
+
+func (s *Store) closeDB() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+		s.r = nil
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+		s.w = nil
+	}
+	return errors.Join(errs...)
+}
+
+// isCorruption reports whether err means the database file itself is damaged.
+func isCorruption(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB || se.ExtendedCode == sqlite3.ErrIoErrShortRead
+	}
+	return errors.Is(err, ErrCorrupt)
+}

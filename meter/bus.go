@@ -1,0 +1,225 @@
+package meter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/simonvetter/modbus"
+)
+
+// Bus is one Modbus link (a TCP connection, a serial line, an RTU-over-TCP socket). Several
+// meters (unit IDs) on one bus share it; requests are serialised, as RS-485 requires and as
+// simonvetter/modbus needs (unit ID and request must not interleave).
+type Bus struct {
+	mu      sync.Mutex
+	t       Transport
+	client  *modbus.ModbusClient
+	conf    modbus.ClientConfiguration
+	open    bool
+	retries int
+	log     *slog.Logger
+}
+
+// OpenBus opens a link. timeout bounds each request; retries is the number of extra
+// attempts after a timeout or framing error (with jittered backoff).
+func OpenBus(ctx context.Context, rawURL string, defaultBaud int, timeout time.Duration, retries int, logger *slog.Logger) (*Bus, error) {
+	t, err := ParseURL(rawURL, defaultBaud)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	conf := modbus.ClientConfiguration{
+		URL:     t.Scheme + "://" + t.Addr,
+		Timeout: timeout,
+		// simonvetter logs through a *log.Logger (stdout when nil): route it to slog at debug.
+		Logger: log.New(io.Discard, "", 0),
+	}
+	if logger.Enabled(ctx, slog.LevelDebug) {
+		conf.Logger = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	}
+	if t.Scheme == "rtu" || t.Scheme == "rtuovertcp" {
+		conf.Speed = uint(t.Baud)
+		conf.DataBits = 8
+		conf.StopBits = uint(t.Stop)
+		switch t.Parity {
+		case "even":
+			conf.Parity = modbus.PARITY_EVEN
+		case "odd":
+			conf.Parity = modbus.PARITY_ODD
+		default:
+			conf.Parity = modbus.PARITY_NONE
+		}
+	}
+	client, err := modbus.NewClient(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
+	}
+	b := &Bus{t: t, client: client, conf: conf, retries: retries, log: logger}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.connect(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Transport reports the parsed link.
+func (b *Bus) Transport() Transport { return b.t }
+
+func (b *Bus) connect(ctx context.Context) error {
+	if b.open {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.client.Open(); err != nil {
+		return fmt.Errorf("open %s://%s: %w: %w", b.t.Scheme, b.t.Addr, ErrConnect, err)
+	}
+	b.open = true
+	return nil
+}
+
+// reset closes the link after an error that may have left it out of step (a late reply
+// or half a frame in a TCP stream); the next request reconnects.
+func (b *Bus) reset() {
+	if b.open {
+		_ = b.client.Close()
+		b.open = false
+	}
+}
+
+// Close closes the link.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.open {
+		return nil
+	}
+	b.open = false
+	return b.client.Close()
+}
+
+// ReadRegisters reads count registers at addr from unit, retrying timeouts and framing
+// errors. Errors are ErrTimeout, ErrFrame, ErrConnect or *ExceptionError, wrapped.
+func (b *Bus) ReadRegisters(ctx context.Context, unit uint8, t Table, addr, count uint16) ([]uint16, error) {
+	var regs []uint16
+	err := b.do(ctx, unit, func() error {
+		rt := modbus.INPUT_REGISTER
+		if t == Holding {
+			rt = modbus.HOLDING_REGISTER
+		}
+		var err error
+		regs, err = b.client.ReadRegisters(addr, count, rt)
+		return mapErr(err, byte(t), addr)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d registers at 0x%04x (FC%02d) from unit %d: %w", count, addr, t, unit, err)
+	}
+	return regs, nil
+}
+
+// WriteRegisters writes regs at addr (FC16, or FC06 for a single register).
+func (b *Bus) WriteRegisters(ctx context.Context, unit uint8, addr uint16, regs []uint16) error {
+	err := b.do(ctx, unit, func() error {
+		if len(regs) == 1 {
+			return mapErr(b.client.WriteRegister(addr, regs[0]), 6, addr)
+		}
+		return mapErr(b.client.WriteRegisters(addr, regs), 16, addr)
+	})
+	if err != nil {
+		return fmt.Errorf("write %d registers at 0x%04x to unit %d: %w", len(regs), addr, unit, err)
+	}
+	return nil
+}
+
+func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	backoff := 50 * time.Millisecond
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = b.connect(ctx); err == nil {
+			if err = b.client.SetUnitId(unit); err == nil {
+				err = req()
+			}
+		}
+		var ex *ExceptionError
+		if err == nil || errors.As(err, &ex) || attempt >= b.retries || ctx.Err() != nil {
+			if err != nil && !errors.As(err, &ex) {
+				b.reset()
+			}
+			return err
+		}
+		b.log.Debug("modbus request failed, retrying", "unit", unit, "attempt", attempt+1, "err", err)
+		b.reset()
+		// Full jitter: a flapping bus with many meters must not retry in lockstep.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		backoff *= 2
+	}
+}
+
+// mapErr turns simonvetter/modbus errors into this package's typed errors.
+func mapErr(err error, fc byte, addr uint16) error {
+	if err == nil {
+		return nil
+	}
+	code := byte(0)
+	switch err {
+	case modbus.ErrIllegalFunction:
+		code = 1
+	case modbus.ErrIllegalDataAddress:
+		code = 2
+	case modbus.ErrIllegalDataValue:
+		code = 3
+	case modbus.ErrServerDeviceFailure:
+		code = 4
+	case modbus.ErrAcknowledge:
+		code = 5
+	case modbus.ErrServerDeviceBusy:
+		code = 6
+	case modbus.ErrMemoryParityError:
+		code = 8
+	case modbus.ErrGWPathUnavailable:
+		code = 0x0A
+	case modbus.ErrGWTargetFailedToRespond:
+		code = 0x0B
+	case modbus.ErrRequestTimedOut:
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case modbus.ErrBadCRC, modbus.ErrShortFrame, modbus.ErrProtocolError, modbus.ErrBadUnitId,
+		modbus.ErrBadTransactionId, modbus.ErrUnknownProtocolId:
+		return fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	if code != 0 {
+		return &ExceptionError{Code: code, Function: fc, Addr: addr}
+	}
+	var c byte
+	if _, scanErr := fmt.Sscanf(err.Error(), "unknown exception code (%d)", &c); scanErr == nil {
+		return &ExceptionError{Code: c, Function: fc, Addr: addr}
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), os.IsTimeout(err):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w: connection broke: %w", ErrFrame, err)
+	}
+	return err
+}

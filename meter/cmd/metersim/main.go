@@ -1,0 +1,211 @@
+// Command metersim simulates Modbus energy meters: any model of package meter, over Modbus
+// TCP, RTU over TCP or RTU on a serial device, with load physics, an HTTP control interface
+// and injectable faults. See package meter/sim for the control API and fault syntax.
+//
+// Usage:
+//
+//	metersim --model NAME --listen URL [--unit N] [--serial S] [--meters N] [--control ADDR]
+//	         [--speed X] [--seed N] [--fault SPEC]...
+//
+// Once everything listens it prints one JSON line to stdout, e.g.
+//
+//	{"modbus":"tcp://127.0.0.1:40123","control":"http://127.0.0.1:40124","buses":["tcp://127.0.0.1:40123"]}
+//
+// Logs go to stderr. SIGINT and SIGTERM stop it cleanly.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chargegate/chargegate/meter/sim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type faultFlags []sim.Fault
+
+func (f *faultFlags) String() string { return fmt.Sprint(len(*f)) }
+func (f *faultFlags) Set(s string) error {
+	ft, err := sim.ParseFault(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, ft)
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("metersim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "sdm630", "meter model: "+strings.Join(sim.ModelNames(), ", "))
+	listen := fs.String("listen", "tcp://127.0.0.1:0", "tcp://HOST:PORT, rtuovertcp://HOST:PORT or rtu:///dev/ttyX?baud=9600&parity=none&stop=1")
+	unit := fs.Uint("unit", 1, "unit ID of the first meter")
+	serial := fs.String("serial", "", "serial number of the first meter (numeric serials count up)")
+	meters := fs.Int("meters", 1, "number of meters; more than 247 open further TCP ports")
+	control := fs.String("control", "", "HTTP control address on loopback, e.g. 127.0.0.1:0 (empty: none)")
+	speed := fs.Float64("speed", 1, "simulated time runs this many times faster than the wall clock")
+	seed := fs.Uint64("seed", 1, "seed for noise and random faults")
+	verbose := fs.Bool("v", false, "log every fault and connection at debug level")
+	var faults faultFlags
+	fs.Var(&faults, "fault", "inject a fault: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *unit < 1 || *unit > 247 {
+		fmt.Fprintln(stderr, "metersim: --unit must be 1..247")
+		return 2
+	}
+	if *speed <= 0 {
+		fmt.Fprintln(stderr, "metersim: --speed must be positive")
+		return 2
+	}
+	s, err := sim.New(sim.Options{
+		Model: *model, Unit: uint8(*unit), Meters: *meters, Serial: *serial,
+		Clock: sim.ScaledClock(*speed), Seed: *seed, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "metersim:", err)
+		return 2
+	}
+	for _, f := range faults {
+		if _, err := s.AddFault(f); err != nil {
+			fmt.Fprintln(stderr, "metersim:", err)
+			return 2
+		}
+	}
+	if err := serve(ctx, s, *listen, *control, stdout, log); err != nil {
+		fmt.Fprintln(stderr, "metersim:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve opens every listener, prints the JSON line, and serves until ctx ends.
+func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Writer, log *slog.Logger) error {
+	u, err := url.Parse(listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	var urls []string
+	switch u.Scheme {
+	case "tcp", "rtuovertcp":
+		host, portStr, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("--listen port: %w", err)
+		}
+		for i, b := range s.Buses() {
+			p := 0
+			if port != 0 {
+				p = port + i
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+			if err != nil {
+				return fmt.Errorf("listen for bus %d: %w", i, err)
+			}
+			urls = append(urls, u.Scheme+"://"+ln.Addr().String())
+			g.Go(func() error {
+				if u.Scheme == "tcp" {
+					return b.ServeTCP(ctx, ln)
+				}
+				return b.ServeRTUOverTCP(ctx, ln)
+			})
+		}
+	case "rtu":
+		if len(s.Buses()) > 1 {
+			return errors.New("--listen rtu: one serial line carries at most 247 meters")
+		}
+		q := u.Query()
+		sc := sim.SerialConfig{Path: u.Path, Parity: q.Get("parity")}
+		if v := q.Get("baud"); v != "" {
+			if sc.Baud, err = strconv.Atoi(v); err != nil {
+				return fmt.Errorf("--listen baud: %w", err)
+			}
+		}
+		if v := q.Get("stop"); v != "" {
+			if sc.Stop, err = strconv.Atoi(v); err != nil {
+				return fmt.Errorf("--listen stop: %w", err)
+			}
+		}
+		b := s.Buses()[0]
+		// Open before printing the line, so a reader of the line finds the device served.
+		ready := make(chan error, 1)
+		g.Go(func() error { return b.ServeSerialReady(ctx, sc, ready) })
+		if err := <-ready; err != nil {
+			return err
+		}
+		urls = append(urls, listen)
+	default:
+		return fmt.Errorf("--listen: scheme %q is not tcp, rtuovertcp or rtu", u.Scheme)
+	}
+	line := map[string]any{"modbus": urls[0], "buses": urls}
+	if control != "" {
+		host, _, err := net.SplitHostPort(control)
+		if err != nil {
+			return fmt.Errorf("--control: %w", err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--control %s: must be a loopback address (the interface has no authentication)", control)
+		}
+		ln, err := net.Listen("tcp", control)
+		if err != nil {
+			return fmt.Errorf("--control: %w", err)
+		}
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		line["control"] = "http://" + ln.Addr().String()
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
+		return err
+	}
+	log.Info("metersim ready", "modbus", urls[0], "buses", len(urls), "control", line["control"])
+	err = g.Wait()
+	log.Info("metersim stopped", "requests", s.Requests())
+	return err
+}
