@@ -61,7 +61,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"scheme typo", "meter:\n  url: tpc://127.0.0.1:502\nhal:\n  backend: sim\n", `meter.url: unsupported scheme "tpc"`},
 		{"unknown field", base + "mqtt:\n  brokr: tcp://x:1883\n", "field brokr not found"},
 		{"bad backend", "meter:\n  url: tcp://127.0.0.1:502\nhal:\n  backend: gpio\n", "hal.backend"},
-		{"negative interval", base + "meter:\n  url: tcp://127.0.0.1:502\n  poll_interval: -1s\n", "meter.poll_interval"},
+		{"negative interval", "meter:\n  url: tcp://127.0.0.1:502\n  poll_interval: -1s\nhal:\n  backend: sim\n", "meter.poll_interval"},
 		{"unit range", "meter:\n  url: tcp://127.0.0.1:502\n  unit: 0\nhal:\n  backend: sim\n", "meter.unit"},
 		{"public http without token", base + "http:\n  listen: 0.0.0.0:8080\n", "http.token_file"},
 		{"autostart needs free mode", base + "sessions:\n  autostart: true\n", "sessions.autostart"},

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -37,9 +38,24 @@ func (o *operator) readings() []reading {
 	return out
 }
 
-// assertNoGaps checks that every sequence number from 1 to at least through arrived.
-func assertNoGaps(t *testing.T, rs []reading, through uint64) {
+// assertNoGaps waits until every sequence number from 1 to at least through has arrived.
+func assertNoGaps(t *testing.T, o *operator, through uint64) {
 	t.Helper()
+	var problem string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		problem = gapIn(o.readings(), through)
+		if problem == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(problem)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func gapIn(rs []reading, through uint64) string {
 	seen := map[uint64]bool{}
 	var max uint64
 	for _, r := range rs {
@@ -47,13 +63,14 @@ func assertNoGaps(t *testing.T, rs []reading, through uint64) {
 		max = maxU(max, r.Seq)
 	}
 	if max < through {
-		t.Fatalf("readings reached seq %d, want at least %d", max, through)
+		return fmt.Sprintf("readings reached seq %d, want at least %d", max, through)
 	}
 	for s := uint64(1); s <= max; s++ {
 		if !seen[s] {
-			t.Fatalf("reading %d never arrived (received up to %d, %d messages)", s, max, len(rs))
+			return fmt.Sprintf("reading %d never arrived (received up to %d, %d messages)", s, max, len(rs))
 		}
 	}
+	return ""
 }
 
 func maxU(a, b uint64) uint64 {
@@ -102,8 +119,8 @@ func entries(t *testing.T, g *gatewayProc) uint64 {
 func TestEndToEndSessionOverMQTT(t *testing.T) {
 	s := startStack(t, true)
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
 	op := connectOperator(t, s.broker)
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
 
 	waitFor(t, 10*time.Second, "retained online status", func() bool {
 		for _, m := range op.messages("status") {
@@ -113,6 +130,7 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 		}
 		return false
 	})
+	op.waitOnline(g.device)
 	rep := op.command(g.device, "start", `{"request_id":"r1","id_token":"04A1B2C3D4E5F6"}`)
 	if rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
@@ -149,7 +167,7 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	if err := g.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}
-	assertNoGaps(t, op.readings(), head)
+	assertNoGaps(t, op, head)
 	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
 		t.Fatalf("chargegate verify = %d: %s", code, out)
 	}
@@ -158,8 +176,8 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
 	s := startStack(t, true)
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
 	op := connectOperator(t, s.broker)
+	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
 	waitFor(t, 20*time.Second, "readings flowing", func() bool { return len(op.readings()) >= 5 })
 
 	s.broker.stop()
@@ -176,15 +194,16 @@ func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
 	})
 	head := entries(t, g)
 	g.stop(syscall.SIGTERM)
-	assertNoGaps(t, op.readings(), head)
+	assertNoGaps(t, op, head)
 }
 
 func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
 	s := startStack(t, true)
 	dir := t.TempDir()
 	cfg := s.config(filepath.Join(dir, "data"), "")
-	g := startGateway(t, dir, cfg)
 	op := connectOperator(t, s.broker)
+	g := startGateway(t, dir, cfg)
+	op.waitOnline(g.device)
 	if rep := op.command(g.device, "start", `{"request_id":"k1","id_token":"TOKEN1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
@@ -228,6 +247,7 @@ func TestEndToEndMalformedCommandsChangeNothing(t *testing.T) {
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
 	op := connectOperator(t, s.broker)
 	waitFor(t, 10*time.Second, "meter readable", func() bool { return g.status(t)["meter"].(map[string]any)["readable"] == true })
+	op.waitOnline(g.device)
 
 	tests := []struct {
 		name, cmd, payload, code string
@@ -330,6 +350,7 @@ func TestMeterLostEndsSession(t *testing.T) {
 	s.metersim = addrs
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  meter_loss_limit: 1s\n"))
 	op := connectOperator(t, s.broker)
+	op.waitOnline(g.device)
 	if rep := op.command(g.device, "start", `{"request_id":"l1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}

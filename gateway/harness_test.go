@@ -132,11 +132,11 @@ func startService(t *testing.T, name string, args ...string) (*proc, map[string]
 	}()
 	select {
 	case l, ok := <-line:
-		var addrs map[string]string
-		if !ok || json.Unmarshal([]byte(l), &addrs) != nil {
+		var raw map[string]any
+		if !ok || json.Unmarshal([]byte(l), &raw) != nil {
 			t.Fatalf("%s printed %q instead of its addresses; stderr:\n%s", name, l, p.stderr.String())
 		}
-		return p, addrs
+		return p, stringFields(raw)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not start; stderr:\n%s", name, p.stderr.String())
 	}
@@ -171,8 +171,12 @@ func startBroker(t *testing.T) *broker {
 		}
 		path = "/usr/sbin/mosquitto"
 	}
-	b := &broker{t: t, port: freePort(t), conf: filepath.Join(t.TempDir(), "mosquitto.conf"), log: &syncBuffer{}}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n", b.port)
+	dir := t.TempDir()
+	b := &broker{t: t, port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf"), log: &syncBuffer{}}
+	// Persistence keeps the operator's queued messages across a broker restart, as a production
+	// broker would; the gateway's own guarantee is that it resends everything not acknowledged.
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"+
+		"max_inflight_messages 0\nmax_queued_messages 0\n", b.port, dir)
 	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +235,9 @@ type operator struct {
 func connectOperator(t *testing.T, b *broker) *operator {
 	t.Helper()
 	o := &operator{t: t, msgs: map[string][][]byte{}}
+	// A persistent session (clean session off) lets the broker queue messages for the operator.
 	opts := paho.NewClientOptions().AddBroker(b.url()).SetClientID(fmt.Sprintf("operator-%d", time.Now().UnixNano())).
+		SetCleanSession(false).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetOnConnectHandler(func(c paho.Client) {
 			c.Subscribe("chargegate/#", 1, func(_ paho.Client, m paho.Message) {
@@ -257,6 +263,16 @@ func (o *operator) messages(suffix string) [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([][]byte(nil), o.msgs[suffix]...)
+}
+
+// waitOnline waits for the device's retained online status: from then on it is subscribed to
+// its commands.
+func (o *operator) waitOnline(device string) {
+	o.t.Helper()
+	waitFor(o.t, 20*time.Second, device+" online", func() bool {
+		msgs := o.messages("status")
+		return len(msgs) > 0 && strings.Contains(string(msgs[len(msgs)-1]), `"online"`)
+	})
 }
 
 // command publishes cmd/{name} for device and waits for the reply with the same request ID.
@@ -413,4 +429,15 @@ func (s *stack) simMeter(t *testing.T) map[string]any {
 	var m map[string]any
 	json.NewDecoder(resp.Body).Decode(&m)
 	return m
+}
+
+// stringFields keeps the string values of a service's address line (it may carry lists too).
+func stringFields(raw map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }

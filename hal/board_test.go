@@ -210,6 +210,7 @@ func TestRepeatedOpenDoesNotPostponeWeld(t *testing.T) {
 		start := time.Now()
 		r.set(r.fb, true) // reads closed with the relay open
 		time.Sleep(r.debounceDur)
+		synctest.Wait() // the watcher settles the level at this same instant
 		for range 5 {
 			ctx, cancel := context.WithTimeout(context.Background(), 25*time.Millisecond)
 			err := r.b.OpenRelay(ctx)
@@ -497,6 +498,7 @@ func TestLEDPatterns(t *testing.T) {
 		lit := func() bool { return r.led.Read() == gpio.High }
 		// sample returns the LED level every 25 ms over one second.
 		sample := func() (on int) {
+			time.Sleep(10 * time.Millisecond) // stay off the pattern's edges
 			for range 40 {
 				time.Sleep(25 * time.Millisecond)
 				if lit() {
@@ -512,14 +514,14 @@ func TestLEDPatterns(t *testing.T) {
 		}
 		r.b.SetLED(LEDUpdating)
 		synctest.Wait()
-		if got := sample(); got < 18 || got > 22 {
+		if got := sample(); got != 20 {
 			t.Errorf("updating: lit %d/40 samples, want half", got)
 		}
 		// A latched fault overrides the selection.
 		r.estop.Out(gpio.High)
 		r.set(r.estop, true)
 		synctest.Wait()
-		if got := sample(); got < 18 || got > 22 {
+		if got := sample(); got != 20 {
 			t.Errorf("fault: lit %d/40 samples, want half (4 Hz)", got)
 		}
 		r.b.SetLED(LEDCharging)

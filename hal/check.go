@@ -160,14 +160,18 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 	return rep, nil
 }
 
-// awaitRunning waits until Run has taken over the inputs.
+// awaitRunning waits until Run has taken over the inputs, or Run returned
+// (done), or ctx ended.
 func (b *Board) awaitRunning(ctx context.Context, done <-chan error) error {
 	for {
 		b.mu.Lock()
-		running, ch := b.running, b.changed
+		running, halted, ch := b.running, b.halted, b.changed
 		b.mu.Unlock()
-		if running {
+		switch {
+		case running:
 			return nil
+		case halted:
+			return ErrHalted
 		}
 		select {
 		case <-ch:
@@ -180,6 +184,12 @@ func (b *Board) awaitRunning(ctx context.Context, done <-chan error) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// WaitRunning blocks until Run is watching the inputs (so CloseRelay is
+// allowed), the board is halted (ErrHalted) or ctx ends.
+func (b *Board) WaitRunning(ctx context.Context) error {
+	return b.awaitRunning(ctx, nil)
 }
 
 // cycleRelay closes and opens the relay, recording feedback timings.

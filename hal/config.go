@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 	case c.Debounce > maxDebounce:
 		errs = append(errs, fmt.Errorf("hal.debounce: %v is above the limit of %v", c.Debounce, maxDebounce))
 	}
-	if c.Feedback != nil && c.Debounce >= c.feedbackTimeout() && c.Debounce > 0 {
-		errs = append(errs, fmt.Errorf("hal.debounce: %v must be shorter than hal.feedback_timeout (%v)", c.Debounce, c.feedbackTimeout()))
+	if c.Feedback != nil && c.Debounce >= 0 && c.FeedbackTimeout >= 0 && c.debounce() >= c.feedbackTimeout() {
+		errs = append(errs, fmt.Errorf("hal.debounce: %v must be shorter than hal.feedback_timeout (%v): the mirror contact is believed only after it", c.debounce(), c.feedbackTimeout()))
 	}
 	return errors.Join(errs...)
 }

@@ -83,6 +83,9 @@ func (v *Verifier) Add(e *Entry) error {
 		if v.Opts.Prev != nil && e.Prev != *v.Opts.Prev && !replaced {
 			return fail(ErrBrokenLink)
 		}
+		if replaced {
+			v.stats.Replacements = append(v.stats.Replacements, e.Seq)
+		}
 		v.stats.First = e.Seq
 	} else {
 		contiguous := e.Seq == v.stats.Last+1 && e.Prev == v.stats.Head

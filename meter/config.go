@@ -17,6 +17,9 @@ type Config struct {
 	Timeout time.Duration // per request, default 1s
 	Retries int           // default 1; negative means none
 	Logger  *slog.Logger  // nil = discard
+	// Now is the clock for Reading.Time and the frozen-counter check; nil = time.Now.
+	// Tests driving a simulator on a virtual clock pass that clock here.
+	Now func() time.Time
 }
 
 // Transport is the link parsed from Config.URL.

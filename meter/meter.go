@@ -55,7 +55,10 @@ func OpenOnBus(ctx context.Context, bus *Bus, cfg Config) (*Meter, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meter{bus: bus, unit: cfg.Unit, log: cfg.Logger.With("unit", cfg.Unit), nowFunc: time.Now}
+	m := &Meter{bus: bus, unit: cfg.Unit, log: cfg.Logger.With("unit", cfg.Unit), nowFunc: cfg.Now}
+	if m.nowFunc == nil {
+		m.nowFunc = time.Now
+	}
 	switch cfg.Model {
 	case "auto":
 		m.model, err = Detect(ctx, bus, cfg.Unit)
@@ -112,7 +115,9 @@ func (m *Meter) Read(ctx context.Context) (Reading, error) {
 		r.SignedRecord, m.signer.pending = m.signer.pending, nil
 	}
 	if err != nil {
-		return r, fmt.Errorf("poll %s unit %d: %w", m.model.Name, m.unit, err)
+		// Never hand out the numbers of a reading that failed its checks.
+		bad := Reading{Time: now, Model: m.model.Name, Serial: r.Serial, Firmware: r.Firmware, Status: r.Status}
+		return bad, fmt.Errorf("poll %s unit %d: %w", m.model.Name, m.unit, err)
 	}
 	return r, nil
 }
@@ -121,7 +126,7 @@ func (m *Meter) Read(ctx context.Context) (Reading, error) {
 // exception 02 is skipped when all fields in it are optional (a variant that lacks them).
 func readImage(ctx context.Context, bus *Bus, unit uint8, mod *Model) (Image, error) {
 	im := Image{}
-	for _, b := range mod.Blocks {
+	for _, b := range splitBlocks(mod) {
 		regs, err := bus.ReadRegisters(ctx, unit, b.Table, b.Addr, b.Count)
 		var ex *ExceptionError
 		if errors.As(err, &ex) && ex.Code == 2 && blockOptional(mod, b) {
@@ -136,6 +141,28 @@ func readImage(ctx context.Context, bus *Bus, unit uint8, mod *Model) (Image, er
 		im.Set(b.Table, b.Addr, regs)
 	}
 	return im, nil
+}
+
+// splitBlocks cuts the read plan into requests the meter accepts: at most MaxRegs (and
+// the protocol's 125) registers, even counts for Eastron.
+func splitBlocks(mod *Model) []Block {
+	limit := 125
+	if mod.MaxRegs > 0 && mod.MaxRegs < limit {
+		limit = mod.MaxRegs
+	}
+	if mod.EvenOnly && limit%2 == 1 {
+		limit--
+	}
+	var out []Block
+	for _, b := range mod.Blocks {
+		for b.Count > 0 {
+			n := min(b.Count, uint16(limit))
+			out = append(out, Block{Table: b.Table, Addr: b.Addr, Count: n})
+			b.Addr += n
+			b.Count -= n
+		}
+	}
+	return out
 }
 
 func blockOptional(mod *Model, b Block) bool {

@@ -232,7 +232,7 @@ func Models() []*Model {
 				{Input, 1, 12}, {Input, 105, 8}, {Input, 126, 6}, {Input, 140, 8}, {Input, 414, 8},
 			},
 			MaxRegs: 125, CodeField: Field{Q: ModelCode, Table: Input, Addr: 1, Kind: ASCII, Words: 8},
-			Prefixes: []string{"WM3M4"},
+			Prefixes:    []string{"WM3M4"},
 			DefaultBaud: 115200, DefaultUnit: 33,
 		},
 	}

@@ -20,17 +20,17 @@ type Kind uint8
 
 // Register encodings. "ABCD" is big-endian, high word first; "CDAB" is low word first.
 const (
-	Float32     Kind = iota + 1 // IEEE 754 single, ABCD (Eastron, SunSpec 21x)
-	Uint16                      // one register
-	Int16                       // one register, two's complement
-	Uint32                      // ABCD
-	Int32                       // ABCD
-	Int32CDAB                   // low word first (Carlo Gavazzi)
-	Uint64                      // ABCD, four registers (ABB)
-	IskraT5                     // Iskra T5: int8 decimal exponent, uint24 value
-	IskraT6                     // Iskra T6: int8 decimal exponent, int24 value
-	Acc32                       // SunSpec acc32: uint32 accumulator, ABCD
-	ASCII                       // Words registers, two characters each, first character high
+	Float32   Kind = iota + 1 // IEEE 754 single, ABCD (Eastron, SunSpec 21x)
+	Uint16                    // one register
+	Int16                     // one register, two's complement
+	Uint32                    // ABCD
+	Int32                     // ABCD
+	Int32CDAB                 // low word first (Carlo Gavazzi)
+	Uint64                    // ABCD, four registers (ABB)
+	IskraT5                   // Iskra T5: int8 decimal exponent, uint24 value
+	IskraT6                   // Iskra T6: int8 decimal exponent, int24 value
+	Acc32                     // SunSpec acc32: uint32 accumulator, ABCD
+	ASCII                     // Words registers, two characters each, first character high
 )
 
 // Words is the number of registers a kind takes (ASCII: the field's own count).

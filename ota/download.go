@@ -197,9 +197,11 @@ func (a *Agent) consume(ctx context.Context, pos *position, r record) error {
 			return err
 		}
 		r.Manifest, r.Signatures = raw, sig
-		r.Payload, r.InEntry, r.Chunk, r.Written = 0, false, 0, 0
+		// Resume from the first payload's header from now on; saved before the first
+		// write to the slot.
+		r.Payload, r.InEntry, r.Chunk, r.Written, r.Offset = 0, false, 0, 0, rd.NextHeader()
 		a.log.Info("bundle accepted", "version", m.Version, "security_version", m.SecurityVersion)
-		if err := a.save(r); err != nil { // before the first write to the slot
+		if err := a.save(r); err != nil {
 			return err
 		}
 	} else {

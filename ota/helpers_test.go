@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -111,6 +112,8 @@ type device struct {
 	health   func(context.Context) error
 	payloads map[string][]byte // sha256 of valid slot contents → version
 	modify   func(*ota.Config)
+	request  string // update to request once the agent can take it
+	lastURL  string
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -204,10 +207,13 @@ const (
 	powerCut                // the filesystem lost power
 )
 
-// life boots the device, starts the agent (asking for url if it is idle) and waits until
+// life boots the device, starts the agent (asking for url if it is set) and waits until
 // the agent settles, reboots or loses power. It then shuts the agent down.
 func (d *device) life(url string) (lifeEnd, ota.Status) {
 	d.t.Helper()
+	if url != d.lastURL {
+		d.request, d.lastURL = url, url
+	}
 	booted, trial := d.boot()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -220,8 +226,11 @@ func (d *device) life(url string) (lifeEnd, ota.Status) {
 		d.t.Fatalf("new agent: %v", err)
 	}
 	done := make(chan error, 1)
-	if url != "" && a.Status().State == ota.StateIdle && !trial {
-		if err := a.Update(ctx, url); err != nil && !isPowerCut(d.fs) {
+	if d.request != "" && !trial {
+		switch err := a.Update(ctx, d.request); {
+		case err == nil, errors.Is(err, ota.ErrBusy):
+			d.request = "" // persisted (or an earlier request was)
+		case !isPowerCut(d.fs):
 			d.t.Fatalf("update: %v", err)
 		}
 	}
@@ -300,4 +309,3 @@ func (d *device) runToEnd(url string, maxBoots int) (ota.Status, string) {
 	d.t.Fatalf("no final state after %d boots", maxBoots)
 	return ota.Status{}, ""
 }
-

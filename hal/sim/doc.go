@@ -1,2 +1,28 @@
 // Package sim is a simulated board whose pins behave like the real hardware, including its failures.
+//
+// Board implements hal.Pins with these lines, all active-high (DefaultConfig
+// returns the matching hal.Config):
+//
+//	RELAY     output  contactor coil (High: energised)
+//	RELAY_FB  input   mirror contact (High: main contacts closed)
+//	ESTOP     input   emergency stop (High: pressed)
+//	RCD       input   residual-current device (High: tripped)
+//	LID       input   lid/tamper switch (High: open)
+//	LED       output  status LED (High: lit)
+//
+// The contactor's main contacts follow the coil after Options.ContactDelay
+// (default 20 ms); every mechanical change — contacts, switches — chatters
+// (default 3 back-and-forth transitions 1 ms apart) before settling, so
+// debouncing is exercised. Weld makes closed contacts stay closed whatever
+// the coil does; StickOpen makes open contacts refuse to close. PressEStop,
+// TripRCD and OpenLid work the switches. OnContacts reports each move of the
+// main contacts (the demo connects the meter simulator's load to it, so
+// energy flows only while the simulated relay is closed); OnCoil reports
+// each change of the coil, synchronously inside the RELAY line's Out.
+//
+// Lines follow periph's gpio contract where hal relies on it: WaitForEdge
+// honours the edges selected by In, reports edges that happened since the
+// previous call at once (coalesced, as the contract allows), waits forever
+// for a negative timeout, and is interrupted by Halt. Input lines refuse Out:
+// the board's circuitry drives them.
 package sim

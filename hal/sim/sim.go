@@ -283,7 +283,10 @@ func (b *Board) setSwitch(name string, on bool) {
 
 // bounceLocked moves an input line to final the way a mechanical contact
 // does: the first transition at once, then chatter every interval, then
-// the final level. A later change of the same line cancels the chatter.
+// the final level. The chatter is planned against the clock, so a timer
+// that fires late (a loaded machine) skips ahead instead of stretching the
+// chatter past its physical window; a later change of the same line
+// cancels it.
 func (b *Board) bounceLocked(name string, final bool) {
 	b.lineGen[name]++
 	gen := b.lineGen[name]
@@ -296,19 +299,24 @@ func (b *Board) bounceLocked(name string, final bool) {
 	for range b.bounces {
 		seq = append(seq, !final, final)
 	}
-	var step func(i int)
-	step = func(i int) {
+	start := time.Now()
+	var step func()
+	step = func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if b.lineGen[name] != gen {
 			return
 		}
-		l.set(gpio.Level(seq[i]))
-		if i+1 < len(seq) {
-			b.afterLocked(b.interval, func() { step(i + 1) })
+		elapsed := time.Since(start)
+		i := int(elapsed/b.interval) - 1 // transition i is due at (i+1)*interval
+		if i >= len(seq)-1 {
+			l.set(gpio.Level(final))
+			return
 		}
+		l.set(gpio.Level(seq[max(i, 0)]))
+		b.afterLocked(max(0, time.Duration(i+2)*b.interval-elapsed), step)
 	}
-	b.afterLocked(b.interval, func() { step(0) })
+	b.afterLocked(b.interval, step)
 }
 
 // Line is one simulated GPIO line; it implements gpio.PinIO. Outputs

@@ -102,6 +102,11 @@ type Publisher struct {
 	mu          sync.Mutex
 	status      Status
 	lastPromote time.Time
+
+	// seenSeq and seenAt record when Run first saw the oldest unanchored entry, so that a batch
+	// falls due BatchAge after that even if the entry's own time is wrong (unsynchronised clock).
+	seenSeq uint64
+	seenAt  time.Time
 }
 
 // NewPublisher returns a publisher for the entries of store, signing anchors with the device's
@@ -281,8 +286,15 @@ func (p *Publisher) cut(ctx context.Context) (*ledger.AnchorRecord, time.Duratio
 		}
 	}
 	if len(entries) < p.cfg.BatchSize {
-		due := entries[0].Time.Add(p.cfg.BatchAge)
-		if now := p.cfg.Now(); now.Before(due) {
+		now := p.cfg.Now()
+		if p.seenSeq != from {
+			p.seenSeq, p.seenAt = from, now
+		}
+		oldest := entries[0].Time
+		if p.seenAt.Before(oldest) {
+			oldest = p.seenAt
+		}
+		if due := oldest.Add(p.cfg.BatchAge); now.Before(due) {
 			return nil, min(due.Sub(now), p.cfg.PollInterval), nil
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -277,6 +275,3 @@ func TestNewPublisherRejectsBadConfig(t *testing.T) {
 		t.Error("nil store accepted")
 	}
 }
-
-var _ = errors.Is
-var _ = fmt.Sprint

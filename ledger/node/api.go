@@ -47,11 +47,11 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "route not found: "+r.URL.Path)
 	})
-	return n.faults(mux)
+	return n.injectFaults(mux)
 }
 
-// faults injects outages, latency and errors in front of the API.
-func (n *Node) faults(next http.Handler) http.Handler {
+// injectFaults injects outages, latency and errors in front of the API.
+func (n *Node) injectFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.isDown() {
 			// An outage: drop the connection without an answer, as a dead node would.
@@ -64,7 +64,8 @@ func (n *Node) faults(next http.Handler) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "node is down")
 			return
 		}
-		if d := n.cfg.Faults.Latency; d > 0 {
+		f := n.currentFaults()
+		if d := f.Latency; d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-r.Context().Done():
@@ -73,7 +74,7 @@ func (n *Node) faults(next http.Handler) http.Handler {
 			case <-t.C:
 			}
 		}
-		if n.chance(n.cfg.Faults.ErrorRate) {
+		if n.chance(f.ErrorRate) {
 			writeError(w, http.StatusInternalServerError, "injected fault")
 			return
 		}
@@ -188,7 +189,7 @@ func (n *Node) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
-	if n.chance(n.cfg.Faults.LostResponseRate) {
+	if n.chance(n.currentFaults().LostResponseRate) {
 		writeError(w, http.StatusInternalServerError, "injected fault after storing the block")
 		return
 	}

@@ -99,7 +99,7 @@ func (n *Node) Attach(blk *iotago.Block, raw []byte) (iotago.BlockID, error) {
 	if err != nil {
 		return iotago.BlockID{}, badRequest("invalid block, error: %v", err)
 	}
-	orphan := n.chance(n.cfg.Faults.OrphanRate)
+	orphan := n.chance(n.currentFaults().OrphanRate)
 
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -1,2 +1,58 @@
 // Package node is a small IOTA-compatible node that speaks the subset of the core REST API v2 that chargegate and its verifiers use.
+//
+// It is the embedded default ledger and the test peer (program ledger/cmd/ledgernode). Blocks are
+// (de)serialized, scored and identified by iota.go v3.0.0-rc.3, the library Hornet 2.0.x runs,
+// so what it accepts and serves is what a real node accepts and serves.
+//
+// # Routes
+//
+//	GET  /health                                  200; 503 with Config.PeerlessHealth, as a Hornet without peers
+//	GET  /api/routes                              {"routes":["core/v2"]}
+//	GET  /api/core/v2/info                        name, version, status (latest = confirmed milestone),
+//	                                              protocol (minPowScore, belowMaxDepth, tokenSupply as a
+//	                                              decimal string…), supportedProtocolVersions
+//	GET  /api/core/v2/tips                        {"tips":[…]} up to 4; 503 if none
+//	POST /api/core/v2/blocks                      JSON or application/vnd.iota.serializer-v1;
+//	                                              201, Location: <block ID>, {"blockId":…}
+//	GET  /api/core/v2/blocks/{id}                 JSON, or raw bytes for the vendor Accept header; 404
+//	GET  /api/core/v2/blocks/{id}/metadata        blockId, parents, isSolid, then referencedByMilestoneIndex,
+//	                                              milestoneIndex, ledgerInclusionState "noTransaction",
+//	                                              whiteFlagIndex; or shouldPromote/shouldReattach
+//	GET  /api/core/v2/milestones/by-index/{index} the milestone payload, JSON or raw
+//	GET  /api/core/v2/milestones/{milestoneId}    the same by ID
+//
+// Errors are {"error":{"code":"400","message":"…"}} with the HTTP status as code.
+//
+// # Validation of submitted blocks (Hornet's attacher order)
+//
+// Protocol version ("protocolVersion invalid"); a block without parents and nonce 0 gets
+// node-selected tips, and is refused with 503 if it needs PoW (the node does none, like Hornet's
+// default); serialization with validation (size ≤ 32,768, 1–8 sorted unique parents, tag ≤ 64);
+// the received bytes must be canonical; only TaggedData or no payload (no UTXO ledger here;
+// milestones come from the node's own coordinator); PoW score ≥ minPowScore (nonce 0 → 503,
+// otherwise 400); every parent known (all stored blocks are solid) or the all-zero entry point
+// ("block is not solid"), and not below max depth (CMI − OCRI ≤ belowMaxDepth). A block already
+// known is answered 201 with its ID again.
+//
+// # Milestones
+//
+// Run issues a milestone every MilestoneInterval (New issues milestone 1 on a fresh node). A
+// milestone references up to 8 tips; every block in their past cone not yet referenced gets
+// referencedByMilestoneIndex and a whiteFlagIndex in white-flag order (TIP-2: post-order
+// depth-first over the parents in order); the milestone's InclusionMerkleRoot is iota.go's
+// merklehasher over those block IDs (TIP-29) and it is signed with the node's Ed25519
+// coordinator key (kept in the database). Unreferenced blocks carry Hornet's tip score:
+// shouldPromote when CMI − YCRI > 8 or CMI − OCRI > 13, shouldReattach when CMI − OCRI > 15.
+//
+// # Persistence
+//
+// SQLite in Config.Dir/node.db (WAL, synchronous=FULL): blocks in arrival order with their
+// referencing milestone, the milestones, the coordinator key. Everything survives a restart;
+// block metadata is rebuilt in memory at start.
+//
+// # Fault injection
+//
+// Faults: ErrorRate (requests answered 500), LostResponseRate (block stored but answered 500),
+// OrphanRate (blocks left out of tips and milestones until promoted or reattached), Latency,
+// Outages (windows after start when connections are dropped), and SetDown / SetFaults at run time.
 package node

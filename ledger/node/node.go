@@ -117,6 +117,7 @@ type Node struct {
 	blocks     map[iotago.BlockID]*blockMeta
 	tips       map[iotago.BlockID]struct{}
 	milestones []milestoneInfo // index i holds milestone i+1
+	faults     Faults
 	down       bool
 	closed     bool
 }
@@ -172,6 +173,7 @@ func New(cfg Config) (*Node, error) {
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		blocks: map[iotago.BlockID]*blockMeta{},
 		tips:   map[iotago.BlockID]struct{}{},
+		faults: cfg.Faults,
 	}
 	path := ":memory:"
 	if cfg.Dir != "" {
@@ -247,6 +249,20 @@ func (n *Node) CoordinatorKey() ed25519.PublicKey {
 	return n.coordKey.Public().(ed25519.PublicKey)
 }
 
+// SetFaults replaces the fault injection settings (Seed is ignored: the random source stays).
+func (n *Node) SetFaults(f Faults) {
+	n.mu.Lock()
+	n.faults = f
+	n.mu.Unlock()
+}
+
+// currentFaults returns the fault injection settings in force.
+func (n *Node) currentFaults() Faults {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.faults
+}
+
 // SetDown switches a manual outage on or off: while down, the API drops every connection and
 // no milestones are issued.
 func (n *Node) SetDown(down bool) {
@@ -258,13 +274,13 @@ func (n *Node) SetDown(down bool) {
 // isDown reports whether the API is in an outage now.
 func (n *Node) isDown() bool {
 	n.mu.Lock()
-	down := n.down
+	down, outages := n.down, n.faults.Outages
 	n.mu.Unlock()
 	if down {
 		return true
 	}
 	since := n.now().Sub(n.start)
-	for _, o := range n.cfg.Faults.Outages {
+	for _, o := range outages {
 		if since >= o.Start && since < o.Start+o.Duration {
 			return true
 		}

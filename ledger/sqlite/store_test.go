@@ -331,3 +331,5 @@ func TestPruneOnlyWhatIsSafe(t *testing.T) {
 		t.Fatalf("append after prune: %v", err)
 	}
 }
+
+func ed25519NewKey(seed []byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(seed) }

@@ -88,9 +88,9 @@ func sunspecSim(float bool) (*simModel, error) {
 			st[addr+uint16(i)] = w
 		}
 	}
-	put(common+2, "chargegate", 16)    // Mn
-	put(common+2+16, "metersim", 16)   // Md
-	st[common+2+64] = 1                // DA
+	put(common+2, "chargegate", 16)  // Mn
+	put(common+2+16, "metersim", 16) // Md
+	st[common+2+64] = 1              // DA
 	sm := &simModel{
 		Model:  m,
 		static: map[meter.Table]map[uint16]uint16{meter.Holding: st},

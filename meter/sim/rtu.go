@@ -49,8 +49,10 @@ func (b *Bus) serveRTU(ctx context.Context, c rtuConn, gap, charTime time.Durati
 		if r.truncate {
 			out = out[:len(out)/2]
 		}
-		// Slave turnaround plus the reply's own wire time.
-		if !wait(ctx, r.delay+time.Duration(len(out))*charTime) {
+		// A pty delivers the request at once; a real line takes its wire time, and then the
+		// reply's: wait for both, so the master sees real line timing (t3.5 framing above
+		// is real silence already).
+		if !wait(ctx, r.delay+time.Duration(len(raw)+len(out))*charTime) {
 			return nil
 		}
 		if _, err := c.Write(out); err != nil {

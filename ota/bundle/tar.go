@@ -164,13 +164,20 @@ func PaddedEnd(dataOffset, size int64) int64 {
 // Offset returns how many bytes of the bundle have been consumed.
 func (r *Reader) Offset() int64 { return r.cr.n }
 
+// NextHeader returns the offset of the header after the current entry: where a
+// ResumeReader can start once the current entry is done.
+func (r *Reader) NextHeader() int64 { return r.end }
+
 func (r *Reader) nextEntry(name string, limit int64) (*tar.Header, error) {
 	hdr, err := r.tr.Next()
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("%w: expected %s", ErrTruncated, name)
 	}
-	if err != nil {
+	if errors.Is(err, tar.ErrHeader) || errors.Is(err, tar.ErrInsecurePath) || errors.Is(err, tar.ErrFieldTooLong) {
 		return nil, fmt.Errorf("%w: read entry header: %v", ErrMalformed, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read entry header: %w", err) // the underlying reader failed
 	}
 	if hdr.Name != name {
 		return nil, fmt.Errorf("%w: entry %q where %q belongs", ErrMalformed, hdr.Name, name)
@@ -226,8 +233,11 @@ func (r *Reader) NextPayload() (Payload, int64, error) {
 		if errors.Is(err, io.EOF) {
 			return Payload{}, 0, io.EOF
 		}
-		if err != nil {
+		if errors.Is(err, tar.ErrHeader) {
 			return Payload{}, 0, fmt.Errorf("%w: read end of bundle: %v", ErrMalformed, err)
+		}
+		if err != nil {
+			return Payload{}, 0, fmt.Errorf("read end of bundle: %w", err)
 		}
 		return Payload{}, 0, fmt.Errorf("%w: unexpected entry %q after the last payload", ErrMalformed, hdr.Name)
 	}

@@ -46,17 +46,18 @@ type Tryboot struct {
 	BootloaderDir string       // e.g. /proc/device-tree/chosen/bootloader
 	Slots         [2]Partition // A and B
 	// Reboot reboots with the given argument ("0 tryboot" for a trial, "" for a normal
-	// reboot). Nil runs /sbin/reboot.
+	// reboot). Nil is RunReboot.
 	Reboot func(ctx context.Context, arg string) error
 }
 
-// RunReboot runs the system's reboot command, with arg if not empty.
+// RunReboot asks systemd to reboot, passing arg (e.g. "0 tryboot") as the reboot parameter
+// the firmware reads. As an unprivileged user this needs the polkit rule in images/.
 func RunReboot(ctx context.Context, arg string) error {
-	args := []string{}
+	args := []string{"reboot"}
 	if arg != "" {
 		args = append(args, arg)
 	}
-	if out, err := exec.CommandContext(ctx, "reboot", args...).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "systemctl", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("reboot %q: %w: %s", arg, err, bytes.TrimSpace(out))
 	}
 	return nil
@@ -279,4 +280,21 @@ func ParseAutoboot(b []byte) (Autoboot, error) {
 		return a, fmt.Errorf("%w: no boot_partition", ErrBadAutoboot)
 	}
 	return a, nil
+}
+
+// RaspberryPi returns the Tryboot backend for the rpi-image-gen A/B layout (image-rota):
+// autoboot.txt on the bootconfig partition mounted at /boot/bootconfig, slot A booting
+// partition 2 and slot B partition 3, each slot's root filesystem written through its
+// partition label (system_a, system_b), and the firmware's properties under
+// /proc/device-tree/chosen/bootloader. Change any field for another layout.
+func RaspberryPi() *Tryboot {
+	return &Tryboot{
+		FS:            durable.OS{},
+		Autoboot:      "/boot/bootconfig/autoboot.txt",
+		BootloaderDir: "/proc/device-tree/chosen/bootloader",
+		Slots: [2]Partition{
+			{Name: "A", Number: 2, Targets: map[string]string{"rootfs": "/dev/disk/by-partlabel/system_a"}},
+			{Name: "B", Number: 3, Targets: map[string]string{"rootfs": "/dev/disk/by-partlabel/system_b"}},
+		},
+	}
 }

@@ -70,8 +70,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
 	fmt.Fprintf(stdout, "chargegate demo: data in %s, status page http://%s/\n", *dir, app.APIAddr())
-	last := d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
+	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
+	last := app.Snapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
 	return d.summary(ctx, last, runErr, stderr)
 }
@@ -161,11 +162,11 @@ func (d *demo) child(ctx context.Context, name string, args ...string) (map[stri
 	}()
 	select {
 	case l, ok := <-line:
-		var addrs map[string]string
-		if !ok || json.Unmarshal([]byte(l), &addrs) != nil {
+		var raw map[string]any
+		if !ok || json.Unmarshal([]byte(l), &raw) != nil {
 			return nil, fmt.Errorf("%s did not report its addresses (see %s)", name, logf.Name())
 		}
-		return addrs, nil
+		return stringFields(raw), nil
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("%s did not start within 30s (see %s)", name, logf.Name())
 	case <-ctx.Done():
@@ -190,19 +191,17 @@ func (d *demo) stopChildren() {
 	d.children = nil
 }
 
-// view refreshes a live view every second until ctx ends and returns the last snapshot.
-func (d *demo) view(ctx context.Context, app *gateway.App, live bool) gateway.Snapshot {
+// view refreshes a live view every second until ctx ends.
+func (d *demo) view(ctx context.Context, app *gateway.App, live bool) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var s gateway.Snapshot
 	for {
-		s = app.Snapshot(ctx)
 		if live {
-			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(s), "\nCtrl-C stops the demo.\n")
+			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(app.Snapshot(ctx)), "\nCtrl-C stops the demo.\n")
 		}
 		select {
 		case <-ctx.Done():
-			return app.Snapshot(context.Background())
+			return
 		case <-t.C:
 		}
 	}
@@ -269,4 +268,15 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// stringFields keeps the string values of a service's address line (it may carry lists too).
+func stringFields(raw map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }

@@ -2,11 +2,51 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
+
+	"github.com/chargegate/chargegate/ledger"
 )
 
-func cmdKeys(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "chargegate: keys: not built yet")
-	return 2
+// cmdKeys implements `chargegate keys show --data DIR`: the device ID and both public keys.
+func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "show" {
+		fmt.Fprintln(stderr, "usage: chargegate keys show --data DIR")
+		return 2
+	}
+	fs := flag.NewFlagSet("keys show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "", "data directory holding entry.key and ocmf.key")
+	if err := fs.Parse(args[1:]); err != nil || *dir == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: chargegate keys show --data DIR")
+		return 2
+	}
+	keys, err := ledger.LoadKeys(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: keys:", err)
+		return 1
+	}
+	edPub := keys.Entry.Public().(ed25519.PublicKey)
+	edDER, err := x509.MarshalPKIXPublicKey(edPub)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: keys:", err)
+		return 1
+	}
+	ecDER, err := x509.MarshalPKIXPublicKey(&keys.OCMF.PublicKey)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: keys:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "device-id: %s\n", ledger.DeviceID(edPub))
+	fmt.Fprintf(stdout, "entry-key: ed25519 %s\n", hex.EncodeToString(edPub))
+	fmt.Fprintf(stdout, "entry-key-spki: %s\n", hex.EncodeToString(edDER))
+	fmt.Fprintf(stdout, "ocmf-key: ECDSA-secp256r1 %s\n", hex.EncodeToString(ecDER))
+	fmt.Fprint(stdout, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: edDER})))
+	fmt.Fprint(stdout, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER})))
+	return 0
 }

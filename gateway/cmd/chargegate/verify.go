@@ -2,11 +2,58 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
-func cmdVerify(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "chargegate: verify: not built yet")
-	return 2
+// cmdVerify implements `chargegate verify --data DIR`: it checks the whole stored chain
+// (signatures, links, sequence continuity, declared gaps) and exits 1 naming the first bad
+// sequence number.
+func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "", "data directory of the gateway")
+	interval := fs.Duration("max-interval", 0, "require a gap entry between readings further apart than this (0: no check)")
+	if err := fs.Parse(args); err != nil || *dir == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: chargegate verify --data DIR [--max-interval D]")
+		return 2
+	}
+	opts := ledger.ChainOptions{MaxReadingInterval: *interval}
+	keys, err := ledger.LoadKeys(*dir)
+	switch {
+	case err == nil:
+		opts.Key = keys.Entry.Public().(ed25519.PublicKey)
+	case errors.Is(err, ledger.ErrNoKeys):
+		fmt.Fprintln(stderr, "chargegate: verify: no device keys in the data directory; trusting the first entry's key")
+	default:
+		fmt.Fprintln(stderr, "chargegate: verify:", err)
+		return 1
+	}
+	r, err := sqlite.OpenReader(ctx, *dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: verify:", err)
+		return 1
+	}
+	defer r.Close()
+	st, err := ledger.VerifyChain(r.All(ctx), opts)
+	if err != nil {
+		var ce *ledger.ChainError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "chargegate: verify: chain broken at seq %d: %v\n", ce.Seq, ce.Err)
+		} else {
+			fmt.Fprintln(stderr, "chargegate: verify:", err)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "chain ok: %d entries, seq %d..%d, %d gap entries, head %x\n", st.Entries, st.First, st.Last, st.Gaps, st.Head)
+	for _, seq := range st.Replacements {
+		fmt.Fprintf(stdout, "store replaced at seq %d (declared break; see that entry's detail)\n", seq)
+	}
+	return 0
 }

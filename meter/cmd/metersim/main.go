@@ -108,12 +108,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // serve opens every listener, prints the JSON line, and serves until ctx ends.
-func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Writer, log *slog.Logger) (err error) {
 	u, err := url.Parse(listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
+	if control != "" {
+		host, _, err := net.SplitHostPort(control)
+		if err != nil {
+			return fmt.Errorf("--control: %w", err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--control %s: must be a loopback address (the interface has no authentication)", control)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
+	started := false
+	defer func() {
+		if !started { // a set-up step failed: stop what already runs
+			cancel()
+			_ = g.Wait()
+		}
+	}()
 	var urls []string
 	switch u.Scheme {
 	case "tcp", "rtuovertcp":
@@ -171,13 +189,6 @@ func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Wr
 	}
 	line := map[string]any{"modbus": urls[0], "buses": urls}
 	if control != "" {
-		host, _, err := net.SplitHostPort(control)
-		if err != nil {
-			return fmt.Errorf("--control: %w", err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("--control %s: must be a loopback address (the interface has no authentication)", control)
-		}
 		ln, err := net.Listen("tcp", control)
 		if err != nil {
 			return fmt.Errorf("--control: %w", err)
@@ -204,6 +215,7 @@ func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Wr
 	if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
 		return err
 	}
+	started = true
 	log.Info("metersim ready", "modbus", urls[0], "buses", len(urls), "control", line["control"])
 	err = g.Wait()
 	log.Info("metersim stopped", "requests", s.Requests())

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},                               // no --data
+		{"--data", t.TempDir(), "extra"}, // positional argument
+		{"--data", t.TempDir(), "--outage", "5s"}, // malformed outage
+		{"--data", t.TempDir(), "--log-level", "loud"},
+	} {
+		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
+			t.Errorf("run %q = %d, want 2", args, code)
+		}
+	}
+}
+
+// TestPrintsOneLineAndStops runs the program in-process: exactly one JSON line on stdout once it
+// listens, a working API behind it, and a clean stop when the context (the signal) ends.
+func TestPrintsOneLineAndStops(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	dir := t.TempDir()
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data", dir, "--min-pow-score", "0", "--log-level", "error"}, pw, io.Discard)
+		pw.Close()
+	}()
+	r := bufio.NewReader(pr)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read line: %v", err)
+	}
+	var v struct{ API string }
+	if err := json.Unmarshal([]byte(line), &v); err != nil || !strings.HasPrefix(v.API, "http://127.0.0.1:") {
+		t.Fatalf("line %q: %v", line, err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get(v.API + "/api/core/v2/info")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("info: %v", err)
+	}
+	res.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d after the signal", code)
+	}
+	rest, _ := io.ReadAll(r)
+	if len(rest) != 0 {
+		t.Errorf("more output after the first line: %q", rest)
+	}
+}

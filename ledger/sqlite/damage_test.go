@@ -1,0 +1,233 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chargegate/chargegate/ledger"
+)
+
+// crashImage builds a store with 30 checkpointed entries in the database file and 20 more in
+// the WAL, and copies its files while it is open: the state a crash would leave. It returns
+// the copy's directory and the 50 entries as acknowledged.
+func crashImage(t *testing.T) (string, []ledger.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	src := t.TempDir()
+	s := openTest(t, src, nil)
+	defer s.Close()
+	first, err := s.Append(ctx, readings(0, 30)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	var acked []ledger.Entry
+	acked = append(acked, first...)
+	for i := 30; i < 50; i++ { // one transaction each: 20 commits in the WAL
+		e, err := s.Append(ctx, reading(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, e...)
+	}
+	dst := t.TempDir()
+	for _, name := range []string{DBFileName, DBFileName + "-wal", DBFileName + "-shm", headFileName} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatalf("copy %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst, acked
+}
+
+// damage functions, etcd style: each changes a crash image the way storage can fail.
+var damages = []struct {
+	name string
+	fn   func(t *testing.T, dir string, acked []ledger.Entry)
+}{
+	{"truncated WAL", func(t *testing.T, dir string, _ []ledger.Entry) {
+		p := filepath.Join(dir, DBFileName+"-wal")
+		st, _ := os.Stat(p)
+		must(t, os.Truncate(p, st.Size()/2+100))
+	}},
+	{"flipped WAL byte", func(t *testing.T, dir string, _ []ledger.Entry) {
+		p := filepath.Join(dir, DBFileName+"-wal")
+		data, _ := os.ReadFile(p)
+		data[len(data)/3] ^= 0x40
+		must(t, os.WriteFile(p, data, 0o600))
+	}},
+	{"flipped byte in a stored entry", func(t *testing.T, dir string, acked []ledger.Entry) {
+		// Checkpoint the image first so that the database file holds the live copy of every
+		// page, then flip one bit in every copy of entry 20's signature.
+		p := filepath.Join(dir, DBFileName)
+		db, err := sql.Open("sqlite3", "file:"+p)
+		must(t, err)
+		_, err = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		must(t, err)
+		must(t, db.Close())
+		data, _ := os.ReadFile(p)
+		if bytes.Count(data, acked[19].Signature) == 0 {
+			t.Fatal("entry 20 not found in the database file")
+		}
+		data = bytes.ReplaceAll(data, acked[19].Signature[:16], append([]byte{acked[19].Signature[0] ^ 1}, acked[19].Signature[1:16]...))
+		must(t, os.WriteFile(p, data, 0o600))
+	}},
+	{"flipped page header", func(t *testing.T, dir string, _ []ledger.Entry) {
+		p := filepath.Join(dir, DBFileName)
+		data, _ := os.ReadFile(p)
+		for pg := 4096; pg < len(data); pg += 4096 {
+			data[pg] = 0xFF // b-tree page type: no such type
+		}
+		must(t, os.WriteFile(p, data, 0o600))
+	}},
+	{"not a database", func(t *testing.T, dir string, _ []ledger.Entry) {
+		p := filepath.Join(dir, DBFileName)
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt(bytes.Repeat([]byte("garbage!"), 16), 0)
+		must(t, err)
+		must(t, f.Close())
+		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
+	}},
+	{"zero-length database", func(t *testing.T, dir string, _ []ledger.Entry) {
+		must(t, os.Truncate(filepath.Join(dir, DBFileName), 0))
+		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
+	}},
+	{"deleted WAL", func(t *testing.T, dir string, _ []ledger.Entry) {
+		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
+	}},
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCrashImageIntact(t *testing.T) {
+	dir, acked := crashImage(t)
+	s := openTest(t, dir, nil)
+	defer s.Close()
+	st := verifyAll(t, s)
+	if st.Entries != len(acked) || len(st.Replacements) != 0 {
+		t.Fatalf("intact crash image: %+v", st)
+	}
+	if seq, h := s.Head(); seq != 50 || h != acked[49].Hash() {
+		t.Fatalf("head = %d", seq)
+	}
+	integrityOK(t, s)
+}
+
+func TestDamageDetectedAndQuarantined(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range damages {
+		t.Run(d.name, func(t *testing.T) {
+			dir, acked := crashImage(t)
+			d.fn(t, dir, acked)
+			s := openTest(t, dir, nil)
+			defer s.Close()
+
+			// Detected: the head is a signed store_replaced event beyond every used number.
+			seq, _ := s.Head()
+			head, err := s.Entry(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head.Kind != ledger.KindEvent || head.Event != ledger.EventStoreReplaced {
+				t.Fatalf("head is %s %q, want a store_replaced event", head.Kind, head.Event)
+			}
+			if head.Seq <= 50 {
+				t.Fatalf("sequence reused: store_replaced at %d", head.Seq)
+			}
+			// Quarantined, never deleted.
+			q, _ := filepath.Glob(filepath.Join(dir, DBFileName+".quarantine-*"))
+			if len(q) == 0 && d.name != "zero-length database" {
+				t.Fatal("no quarantined database")
+			}
+			// Salvaged entries are exactly the acknowledged ones; nothing else below the event.
+			st := verifyAll(t, s)
+			if len(st.Replacements) != 1 {
+				t.Fatalf("replacements = %v", st.Replacements)
+			}
+			salvaged := st.Entries - 1
+			for i := range salvaged {
+				e, err := s.Entry(ctx, uint64(i+1))
+				if err != nil {
+					t.Fatalf("salvaged entry %d: %v", i+1, err)
+				}
+				if e.Hash() != acked[i].Hash() {
+					t.Fatalf("salvaged entry %d differs", i+1)
+				}
+			}
+			t.Logf("%s: salvaged %d of 50, resumed at %d: %s", d.name, salvaged, head.Seq, head.Detail)
+			if !strings.Contains(head.Detail, "salvaged") {
+				t.Errorf("detail %q does not say what was salvaged", head.Detail)
+			}
+			integrityOK(t, s)
+			// The store goes on.
+			next, err := s.Append(ctx, reading(60))
+			if err != nil || next[0].Seq != head.Seq+1 || next[0].Prev != head.Hash() {
+				t.Fatalf("append after replacement: %v", err)
+			}
+		})
+	}
+}
+
+// TestRestoredBackupDoesNotReuseSeq: an older copy of the database put back in place must
+// not hand out sequence numbers again.
+func TestRestoredBackupDoesNotReuseSeq(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	if _, err := s.Append(ctx, readings(0, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	backup, err := os.ReadFile(filepath.Join(dir, DBFileName))
+	must(t, err)
+	s = openTest(t, dir, nil)
+	if _, err := s.Append(ctx, readings(10, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	must(t, os.WriteFile(filepath.Join(dir, DBFileName), backup, 0o600))
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	seq, _ := s.Head()
+	if seq <= 20 {
+		t.Fatalf("head %d after restoring a backup: sequence numbers would be reused", seq)
+	}
+	if st := verifyAll(t, s); st.Entries != 11 || len(st.Replacements) != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestForeignKeyRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	if _, err := s.Append(ctx, reading(0)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	other := make([]byte, 32)
+	other[0] = 7
+	_, err := Open(ctx, dir, Options{Key: ed25519NewKey(other), Ballast: -1})
+	if err == nil || !strings.Contains(err.Error(), ErrKeyMismatch.Error()) {
+		t.Fatalf("open with another key: %v", err)
+	}
+	if q, _ := filepath.Glob(filepath.Join(dir, "*.quarantine-*")); len(q) != 0 {
+		t.Fatal("database quarantined because of a key mismatch")
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/meter"
+)
+
+// TestProgram builds and runs the real metersim on free loopback ports, reads its JSON
+// line, drives the load through the control interface, reads energy with the meter client,
+// and stops it with SIGTERM.
+func TestProgram(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "metersim")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--model", "sdm630", "--listen", "tcp://127.0.0.1:0",
+		"--control", "127.0.0.1:0", "--speed", "100", "--serial", "777", "--fault", "exception,code=6,unit=9")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stdout)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no ready line: %v\n%s", err, stderr.String())
+	}
+	var ready struct{ Modbus, Control string }
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || !strings.HasPrefix(ready.Modbus, "tcp://127.0.0.1:") || !strings.HasPrefix(ready.Control, "http://127.0.0.1:") {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	resp, err := http.Post(ready.Control+"/v1/load", "application/json", strings.NewReader(`{"unit":1,"connected":true,"lease_ms":3000}`))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST /v1/load: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	m, err := meter.Open(ctx, meter.Config{URL: ready.Modbus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Energy flows: at speed 100 every wall second is 100 s of charging.
+	deadline := time.Now().Add(10 * time.Second)
+	var r meter.Reading
+	for {
+		r, err = m.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ImportMWh > 100_000 || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	if r.ImportMWh <= 100_000 || r.Serial != "777" {
+		t.Fatalf("reading %+v", r)
+	}
+	st := getState(t, ready.Control+"/v1/meters/1")
+	if !st.Connected || st.Serial != "777" {
+		t.Fatalf("state %+v", st)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, rd)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "metersim stopped") {
+		t.Errorf("no clean stop logged:\n%s", stderr.String())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{
+		{"--model", "nope"},
+		{"--fault", "melt"},
+		{"--listen", "udp://127.0.0.1:0"},
+		{"--control", "0.0.0.0:0"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(context.Background(), args, &out, &errb); code == 0 || out.Len() != 0 || errb.Len() == 0 {
+			t.Errorf("run %v = %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+	}
+}
+
+type state struct {
+	Connected bool
+	Serial    string
+}
+
+func getState(t *testing.T, url string) state {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st state
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
