@@ -272,8 +272,9 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "relay_fault", Detail: ev.String(), MeterSerial: g.meterSerial})
 		g.stopSession(ctx, ReasonRelayFault)
 	case ev.Kind == hal.EventRelay && !ev.Active && g.session != nil && g.session.State == "charging":
-		// hal opened the relay by itself (a fault it acted on first): the session cannot go on.
-		g.stopSession(ctx, ReasonRelayFault)
+		// hal opened the relay by itself, acting on a fault before telling us which: the session
+		// cannot go on, and its reason is the latched fault.
+		g.stopSession(ctx, faultReason(g.board.Fault()))
 	case ev.Kind == hal.EventLid:
 		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "tamper", Detail: ev.String(), MeterSerial: g.meterSerial})
 	case ev.Kind == hal.EventFaultCleared:
@@ -282,6 +283,17 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 		delete(g.alarms, AlarmRelay)
 	}
 	g.updateLED()
+}
+
+// faultReason names the session end reason for a fault the board acted on by itself.
+func faultReason(err error) string {
+	switch {
+	case errors.Is(err, hal.ErrEStop):
+		return ReasonEmergencyStop
+	case errors.Is(err, hal.ErrRCDTrip):
+		return ReasonRCDTrip
+	}
+	return ReasonRelayFault
 }
 
 func (g *Gateway) updateLED() {

@@ -318,6 +318,8 @@ func (b *Board) awaitFeedback(ctx context.Context, seq uint64, want bool) error 
 				err = fmt.Errorf("%w: %w", ErrLatched, err)
 			case b.halted:
 				err = ErrHalted
+			case !b.running:
+				err = fmt.Errorf("%w: Run returned", ErrNotRunning)
 			default:
 				err = errors.New("superseded by a later relay command")
 			}

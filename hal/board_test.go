@@ -564,3 +564,64 @@ func TestWithoutFeedback(t *testing.T) {
 		}
 	})
 }
+
+// failPin is a relay line whose driver can fail (a dead GPIO expander).
+type failPin struct {
+	*gpiotest.Pin
+	fail bool
+}
+
+func (p *failPin) Out(l gpio.Level) error {
+	if p.fail {
+		return errors.New("i/o error")
+	}
+	return p.Pin.Out(l)
+}
+
+type failPins struct {
+	testPins
+	relay *failPin
+}
+
+func (p failPins) Pin(name string) (gpio.PinIO, error) {
+	if name == "RELAY" {
+		return p.relay, nil
+	}
+	return p.testPins.Pin(name)
+}
+
+func TestRelayDriveFailure(t *testing.T) {
+	relay := &failPin{Pin: newPin("RELAY", false), fail: true}
+	pins := failPins{testPins{}, relay}
+	_, err := Open(Config{Relay: Pin{Name: "RELAY"}}, pins, nil)
+	if err == nil || !strings.Contains(err.Error(), "drive hal.relay RELAY open: i/o error") {
+		t.Fatalf("open with a failing relay driver = %v", err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		relay.fail = false
+		b, err := Open(Config{Relay: Pin{Name: "RELAY"}}, pins, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := async(func() error { return b.Run(ctx) })
+		if err := b.WaitRunning(ctx); err != nil {
+			t.Fatal(err)
+		}
+		relay.fail = true
+		if err := b.CloseRelay(ctx); err == nil || !strings.Contains(err.Error(), "drive relay RELAY closed") {
+			t.Fatalf("close with a failing driver = %v", err)
+		}
+		if b.RelayClosed() {
+			t.Fatal("a command the pin refused counts as closed")
+		}
+		if err := b.OpenRelay(ctx); err == nil {
+			t.Fatal("open with a failing driver reported success")
+		}
+		relay.fail = false
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	})
+}

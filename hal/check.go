@@ -137,9 +137,10 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 		switch {
 		case fbRes == nil && relay.Pass:
 			relay.Detail += "; no feedback configured: confirm by ear that the contactor clicks"
+		case fbRes != nil && relay.Pass:
+			fbRes.Pass, fbRes.Detail = true, "follows the coil: "+rep.timingDetail()
 		case fbRes != nil:
-			fbRes.Pass = relay.Pass
-			fbRes.Detail = rep.timingDetail()
+			fbRes.Pass, fbRes.Detail = false, "did NOT follow the coil (see relay): "+rep.timingDetail()
 		}
 	}
 	rep.Results = append(rep.Results, relay)
@@ -233,5 +234,5 @@ func (r CheckReport) timingDetail() string {
 		}
 		return fmt.Sprintf("%v..%v", lo.Round(100*time.Microsecond), hi.Round(100*time.Microsecond))
 	}
-	return fmt.Sprintf("follows the coil: close %s, open %s (limit %v)", span(r.CloseTimes), span(r.OpenTimes), r.FeedbackTimeout)
+	return fmt.Sprintf("close %s, open %s (limit %v)", span(r.CloseTimes), span(r.OpenTimes), r.FeedbackTimeout)
 }

@@ -203,3 +203,29 @@ func TestEnvWatchdogOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchdogAbstractSocket(t *testing.T) {
+	name := "@chargegate-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	w, err := NewWatchdog(WatchdogOptions{NotifySocket: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, srv, 5*time.Second); got != "READY=1" {
+		t.Fatalf("got %q", got)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Stopping(); err != nil {
+		t.Fatalf("notify after Close: %v, want a silent no-op", err)
+	}
+}

@@ -176,37 +176,26 @@ func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
 	}
 }
 
+// exceptionCodes maps simonvetter/modbus exception errors back to their codes.
+var exceptionCodes = map[error]byte{
+	modbus.ErrIllegalFunction: 1, modbus.ErrIllegalDataAddress: 2, modbus.ErrIllegalDataValue: 3,
+	modbus.ErrServerDeviceFailure: 4, modbus.ErrAcknowledge: 5, modbus.ErrServerDeviceBusy: 6,
+	modbus.ErrMemoryParityError: 8, modbus.ErrGWPathUnavailable: 0x0A, modbus.ErrGWTargetFailedToRespond: 0x0B,
+}
+
 // mapErr turns simonvetter/modbus errors into this package's typed errors.
 func mapErr(err error, fc byte, addr uint16) error {
 	if err == nil {
 		return nil
 	}
-	code := byte(0)
 	switch err {
-	case modbus.ErrIllegalFunction:
-		code = 1
-	case modbus.ErrIllegalDataAddress:
-		code = 2
-	case modbus.ErrIllegalDataValue:
-		code = 3
-	case modbus.ErrServerDeviceFailure:
-		code = 4
-	case modbus.ErrAcknowledge:
-		code = 5
-	case modbus.ErrServerDeviceBusy:
-		code = 6
-	case modbus.ErrMemoryParityError:
-		code = 8
-	case modbus.ErrGWPathUnavailable:
-		code = 0x0A
-	case modbus.ErrGWTargetFailedToRespond:
-		code = 0x0B
 	case modbus.ErrRequestTimedOut:
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	case modbus.ErrBadCRC, modbus.ErrShortFrame, modbus.ErrProtocolError, modbus.ErrBadUnitId,
 		modbus.ErrBadTransactionId, modbus.ErrUnknownProtocolId:
 		return fmt.Errorf("%w: %w", ErrFrame, err)
 	}
+	code := exceptionCodes[err]
 	if code != 0 {
 		return &ExceptionError{Code: code, Function: fc, Addr: addr}
 	}

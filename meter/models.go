@@ -70,6 +70,24 @@ func eastron1ph() []Field {
 	}
 }
 
+// gavazziPhases is the per-phase block shared by the Carlo Gavazzi EM340 and EM24 maps:
+// INT32 low word first, V ×0.1, A ×0.001, W ×0.1. Sources: CG "EM300 and ET300 series
+// Modbus serial protocol rev 2.6" and "EM24 PFA PFB X-CP V4R0" (dbus-cgwacs documents/).
+func gavazziPhases() []Field {
+	return []Field{
+		{Q: VoltageL1, Table: Input, Addr: 0x0000, Kind: Int32CDAB, Exp: -1},
+		{Q: VoltageL2, Table: Input, Addr: 0x0002, Kind: Int32CDAB, Exp: -1},
+		{Q: VoltageL3, Table: Input, Addr: 0x0004, Kind: Int32CDAB, Exp: -1},
+		{Q: CurrentL1, Table: Input, Addr: 0x000C, Kind: Int32CDAB, Exp: -3},
+		{Q: CurrentL2, Table: Input, Addr: 0x000E, Kind: Int32CDAB, Exp: -3},
+		{Q: CurrentL3, Table: Input, Addr: 0x0010, Kind: Int32CDAB, Exp: -3},
+		{Q: PowerL1, Table: Input, Addr: 0x0012, Kind: Int32CDAB, Exp: -1},
+		{Q: PowerL2, Table: Input, Addr: 0x0014, Kind: Int32CDAB, Exp: -1},
+		{Q: PowerL3, Table: Input, Addr: 0x0016, Kind: Int32CDAB, Exp: -1},
+		{Q: PowerTotal, Table: Input, Addr: 0x0028, Kind: Int32CDAB, Exp: -1},
+	}
+}
+
 var eastronCode = Field{Q: ModelCode, Table: Holding, Addr: 0xFC02, Kind: Uint16}
 var gavazziCode = Field{Q: ModelCode, Table: Holding, Addr: 0x000B, Kind: Uint16}
 
@@ -157,22 +175,12 @@ func Models() []*Model {
 			// Carlo Gavazzi EM340/ET340: INT32 low word first, FC03 = FC04. Source: CG "EM300 and
 			// ET300 series Modbus serial protocol rev 2.6" (dbus-cgwacs documents/), mbmd carlogavazzi-ex3x0.go.
 			Name: "em340", Vendor: "Carlo Gavazzi", Phases: 3,
-			Fields: []Field{
-				{Q: VoltageL1, Table: Input, Addr: 0x0000, Kind: Int32CDAB, Exp: -1},
-				{Q: VoltageL2, Table: Input, Addr: 0x0002, Kind: Int32CDAB, Exp: -1},
-				{Q: VoltageL3, Table: Input, Addr: 0x0004, Kind: Int32CDAB, Exp: -1},
-				{Q: CurrentL1, Table: Input, Addr: 0x000C, Kind: Int32CDAB, Exp: -3},
-				{Q: CurrentL2, Table: Input, Addr: 0x000E, Kind: Int32CDAB, Exp: -3},
-				{Q: CurrentL3, Table: Input, Addr: 0x0010, Kind: Int32CDAB, Exp: -3},
-				{Q: PowerL1, Table: Input, Addr: 0x0012, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerL2, Table: Input, Addr: 0x0014, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerL3, Table: Input, Addr: 0x0016, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerTotal, Table: Input, Addr: 0x0028, Kind: Int32CDAB, Exp: -1},
-				{Q: Frequency, Table: Input, Addr: 0x0033, Kind: Int16, Exp: -1},
-				{Q: EnergyImport, Table: Input, Addr: 0x0034, Kind: Int32CDAB, Exp: tenthKWh},
-				{Q: EnergyExport, Table: Input, Addr: 0x004E, Kind: Int32CDAB, Exp: tenthKWh},
-				{Q: Serial, Table: Holding, Addr: 0x5000, Kind: ASCII, Words: 7},
-			},
+			Fields: append(gavazziPhases(),
+				Field{Q: Frequency, Table: Input, Addr: 0x0033, Kind: Int16, Exp: -1},
+				Field{Q: EnergyImport, Table: Input, Addr: 0x0034, Kind: Int32CDAB, Exp: tenthKWh},
+				Field{Q: EnergyExport, Table: Input, Addr: 0x004E, Kind: Int32CDAB, Exp: tenthKWh},
+				Field{Q: Serial, Table: Holding, Addr: 0x5000, Kind: ASCII, Words: 7},
+			),
 			Blocks:  []Block{{Input, 0x0000, 0x36}, {Input, 0x004E, 2}, {Holding, 0x5000, 7}},
 			MaxRegs: 125, CodeField: gavazziCode, Codes: []uint16{341, 345, 346},
 			EnergyStepMWh: 100_000, DefaultBaud: 9600, DefaultUnit: 1,
@@ -182,22 +190,12 @@ func Models() []*Model {
 			// Import total is 0x003E, not the partial counter 0x0042 (mbmd bug, evcc PR #17173).
 			// Some variants answer exception 02 at 0x005C (evcc issue #31143): export Optional.
 			Name: "em24", Vendor: "Carlo Gavazzi", Phases: 3,
-			Fields: []Field{
-				{Q: VoltageL1, Table: Input, Addr: 0x0000, Kind: Int32CDAB, Exp: -1},
-				{Q: VoltageL2, Table: Input, Addr: 0x0002, Kind: Int32CDAB, Exp: -1},
-				{Q: VoltageL3, Table: Input, Addr: 0x0004, Kind: Int32CDAB, Exp: -1},
-				{Q: CurrentL1, Table: Input, Addr: 0x000C, Kind: Int32CDAB, Exp: -3},
-				{Q: CurrentL2, Table: Input, Addr: 0x000E, Kind: Int32CDAB, Exp: -3},
-				{Q: CurrentL3, Table: Input, Addr: 0x0010, Kind: Int32CDAB, Exp: -3},
-				{Q: PowerL1, Table: Input, Addr: 0x0012, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerL2, Table: Input, Addr: 0x0014, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerL3, Table: Input, Addr: 0x0016, Kind: Int32CDAB, Exp: -1},
-				{Q: PowerTotal, Table: Input, Addr: 0x0028, Kind: Int32CDAB, Exp: -1},
-				{Q: Frequency, Table: Input, Addr: 0x0037, Kind: Int16, Exp: -1},
-				{Q: EnergyImport, Table: Input, Addr: 0x003E, Kind: Int32CDAB, Exp: tenthKWh},
-				{Q: EnergyExport, Table: Input, Addr: 0x005C, Kind: Int32CDAB, Exp: tenthKWh, Optional: true},
-				{Q: Serial, Table: Holding, Addr: 0x1300, Kind: ASCII, Words: 7, Optional: true},
-			},
+			Fields: append(gavazziPhases(),
+				Field{Q: Frequency, Table: Input, Addr: 0x0037, Kind: Int16, Exp: -1},
+				Field{Q: EnergyImport, Table: Input, Addr: 0x003E, Kind: Int32CDAB, Exp: tenthKWh},
+				Field{Q: EnergyExport, Table: Input, Addr: 0x005C, Kind: Int32CDAB, Exp: tenthKWh, Optional: true},
+				Field{Q: Serial, Table: Holding, Addr: 0x1300, Kind: ASCII, Words: 7, Optional: true},
+			),
 			Blocks: []Block{
 				{Input, 0x0000, 6}, {Input, 0x000C, 11}, {Input, 0x0017, 1}, {Input, 0x0028, 2},
 				{Input, 0x0037, 1}, {Input, 0x003E, 2}, {Input, 0x005C, 2}, {Holding, 0x1300, 7},

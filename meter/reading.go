@@ -108,7 +108,11 @@ func decode(m *Model, im Image) (Reading, error) {
 		if !v.isFloat {
 			x = float64(v.i)
 		}
-		x *= math.Pow10(exp)
+		if exp < 0 {
+			x /= math.Pow10(-exp) // 2302 / 10 is 230.2; 2302 * 0.1 is not
+		} else {
+			x *= math.Pow10(exp)
+		}
 		switch f.Q {
 		case VoltageL1, VoltageL2, VoltageL3:
 			if i := int(f.Q - VoltageL1); i < phases {

@@ -52,9 +52,15 @@ const (
 	iskraSignatureLimit = 15 * time.Second
 )
 
-// P256SPKIPrefix is the DER SubjectPublicKeyInfo header of an uncompressed P-256 key; the
+// p256SPKIPrefix is the DER SubjectPublicKeyInfo header of an uncompressed P-256 key; the
 // 64 bytes X||Y follow it.
-var P256SPKIPrefix, _ = hex.DecodeString("3059301306072A8648CE3D020106082A8648CE3D03010703420004")
+const p256SPKIPrefix = "\x30\x59\x30\x13\x06\x07\x2A\x86\x48\xCE\x3D\x02\x01\x06\x08\x2A\x86\x48\xCE\x3D\x03\x01\x07\x03\x42\x00\x04"
+
+// P256SPKI wraps the 64-byte uncompressed P-256 point X||Y (what the WM3M4C holds at
+// register 8124) as DER SubjectPublicKeyInfo.
+func P256SPKI(xy []byte) []byte {
+	return append([]byte(p256SPKIPrefix), xy...)
+}
 
 // SignatureStatusError is a signing failure the meter reported in register 7052.
 type SignatureStatusError struct{ Status uint16 }
@@ -102,11 +108,11 @@ func (m *Meter) PublicKey(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read public key: %w", err)
 	}
-	key := append([]byte(nil), P256SPKIPrefix...)
+	xy := make([]byte, 0, 64)
 	for _, r := range regs {
-		key = binary.BigEndian.AppendUint16(key, r)
+		xy = binary.BigEndian.AppendUint16(xy, r)
 	}
-	return key, nil
+	return P256SPKI(xy), nil
 }
 
 func (s *iskraSigner) begin(ctx context.Context, id string) error {

@@ -10,35 +10,36 @@ import (
 // fixed, it is found by walking the device's model chain. Source: sunspec/models
 // json/model_1.json, model_201..204.json, model_211..214.json. Everything is FC03, ABCD.
 
-// SunSpecBases are the addresses where the "SunS" marker may start, in probing order.
-var sunspecBases = [...]uint16{40000, 0, 50000}
-
 const sunsHi, sunsLo = 0x5375, 0x6E53 // "SunS"
 
-// Offsets of points inside a meter model's data (after ID and L), integer variant (20x).
-var sunspecIntPoints = []struct {
+// sunspecPoint is a point of a SunSpec meter model: offset in the model's data (after ID
+// and L), its scale-factor offset (integer variant), and whether it may be not implemented.
+type sunspecPoint struct {
 	q       Quantity
 	off, sf uint16
 	opt     bool
-}{
-	{CurrentL1, 1, 4, false}, {CurrentL2, 2, 4, true}, {CurrentL3, 3, 4, true},
-	{VoltageL1, 6, 13, false}, {VoltageL2, 7, 13, true}, {VoltageL3, 8, 13, true},
-	{Frequency, 14, 15, false},
-	{PowerTotal, 16, 20, false}, {PowerL1, 17, 20, false}, {PowerL2, 18, 20, true}, {PowerL3, 19, 20, true},
-	{EnergyExport, 36, 52, false}, {EnergyImport, 44, 52, false},
 }
 
-// Offsets in the float variant (21x): every point is a float32.
-var sunspecFloatPoints = []struct {
-	q   Quantity
-	off uint16
-	opt bool
-}{
-	{CurrentL1, 2, false}, {CurrentL2, 4, true}, {CurrentL3, 6, true},
-	{VoltageL1, 10, false}, {VoltageL2, 12, true}, {VoltageL3, 14, true},
-	{Frequency, 24, false},
-	{PowerTotal, 26, false}, {PowerL1, 28, false}, {PowerL2, 30, true}, {PowerL3, 32, true},
-	{EnergyExport, 58, false}, {EnergyImport, 66, false},
+// sunspecIntPoints: models 201–204 (integer + scale factor).
+func sunspecIntPoints() []sunspecPoint {
+	return []sunspecPoint{
+		{CurrentL1, 1, 4, false}, {CurrentL2, 2, 4, true}, {CurrentL3, 3, 4, true},
+		{VoltageL1, 6, 13, false}, {VoltageL2, 7, 13, true}, {VoltageL3, 8, 13, true},
+		{Frequency, 14, 15, false},
+		{PowerTotal, 16, 20, false}, {PowerL1, 17, 20, false}, {PowerL2, 18, 20, true}, {PowerL3, 19, 20, true},
+		{EnergyExport, 36, 52, false}, {EnergyImport, 44, 52, false},
+	}
+}
+
+// sunspecFloatPoints: models 211–214, every point a float32 (no scale factors).
+func sunspecFloatPoints() []sunspecPoint {
+	return []sunspecPoint{
+		{CurrentL1, 2, 0, false}, {CurrentL2, 4, 0, true}, {CurrentL3, 6, 0, true},
+		{VoltageL1, 10, 0, false}, {VoltageL2, 12, 0, true}, {VoltageL3, 14, 0, true},
+		{Frequency, 24, 0, false},
+		{PowerTotal, 26, 0, false}, {PowerL1, 28, 0, false}, {PowerL2, 30, 0, true}, {PowerL3, 32, 0, true},
+		{EnergyExport, 58, 0, false}, {EnergyImport, 66, 0, false},
+	}
 }
 
 // SunSpecMeterModel builds the register map of a SunSpec meter whose common model (1)
@@ -52,7 +53,7 @@ func SunSpecMeterModel(common, meter, id uint16) (*Model, error) {
 	data := meter + 2
 	switch {
 	case id >= 201 && id <= 204:
-		for _, p := range sunspecIntPoints {
+		for _, p := range sunspecIntPoints() {
 			kind := Int16
 			exp := 0
 			if p.q == EnergyImport || p.q == EnergyExport {
@@ -65,7 +66,7 @@ func SunSpecMeterModel(common, meter, id uint16) (*Model, error) {
 		}
 		m.Blocks = append(m.Blocks, Block{Holding, meter, 2 + 105})
 	case id >= 211 && id <= 214:
-		for _, p := range sunspecFloatPoints {
+		for _, p := range sunspecFloatPoints() {
 			exp := 0
 			if p.q == EnergyImport || p.q == EnergyExport {
 				exp = wh
@@ -90,7 +91,8 @@ func SunSpecMeterModel(common, meter, id uint16) (*Model, error) {
 // sunspecModel finds the marker, walks the chain and builds the meter's map.
 func sunspecModel(ctx context.Context, bus *Bus, unit uint8) (*Model, error) {
 	var firstErr error
-	for _, base := range sunspecBases {
+	// The "SunS" marker may start at 40000, 0 or 50000: probe in that order.
+	for _, base := range [...]uint16{40000, 0, 50000} {
 		regs, err := bus.ReadRegisters(ctx, unit, Holding, base, 2)
 		if err != nil {
 			if firstErr == nil {

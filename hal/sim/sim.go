@@ -141,6 +141,8 @@ func (b *Board) OnContacts(f func(closed bool)) {
 
 // OnCoil registers f to be called, synchronously inside the RELAY pin's
 // Out, each time the coil changes; benchmarks time fault-to-open with it.
+// f runs while hal holds its board lock: it must not call back into the
+// hal.Board, and should only record.
 func (b *Board) OnCoil(f func(energised bool)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -1,6 +1,7 @@
 package iota_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -43,7 +44,8 @@ func crashChild(dir, url string) int {
 		fmt.Fprintln(os.Stderr, "child: publisher:", err)
 		return 1
 	}
-	p.Run(ctx) //nolint:errcheck // runs until SIGKILL
+	fmt.Println("ready") // the parent's kill schedule starts now
+	p.Run(ctx)           //nolint:errcheck // runs until SIGKILL
 	return 0
 }
 
@@ -70,11 +72,18 @@ func TestPublisherCrashResume(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildURL+"="+tn.srv.URL)
 		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start child: %v", err)
 		}
-		// The kill schedule: a random moment, not a wait for an event.
-		<-time.After(time.Duration(20+rng.IntN(200)) * time.Millisecond)
+		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+			t.Fatalf("child did not start: %v", err)
+		}
+		// The kill schedule: a random moment after the child is running.
+		<-time.After(time.Duration(rng.IntN(150)) * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatalf("kill child: %v", err)
 		}

@@ -214,5 +214,5 @@ func (m *Meter) PublicKeyDER() []byte {
 	if err != nil {
 		return nil
 	}
-	return append(append([]byte(nil), meter.P256SPKIPrefix...), raw[1:]...)
+	return meter.P256SPKI(raw[1:])
 }

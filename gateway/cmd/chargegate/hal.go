@@ -19,9 +19,10 @@ import (
 // cmdHal runs "chargegate hal check [--config FILE] [--backend periph|sim]":
 // the installer's wiring check. It prints one PASS/FAIL line per pin and
 // exits 0 when all pass, 1 when a pin fails, 2 on usage or setup errors.
+// With the sim backend, --sim-fault shows what a failing board reports.
 func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: chargegate hal check [--config FILE] [--backend periph|sim] [--cycles N]")
+		fmt.Fprintln(stderr, "usage: chargegate hal check [--config FILE] [--backend periph|sim] [--cycles N] [--sim-fault estop|rcd|weld|stuck]")
 		return 2
 	}
 	fs := flag.NewFlagSet("hal check", flag.ContinueOnError)
@@ -30,6 +31,7 @@ func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	backend := fs.String("backend", "periph", "pin backend: periph (real GPIO) or sim (simulated board)")
 	cycles := fs.Int("cycles", 3, "relay close/open cycles")
 	verbose := fs.Bool("v", false, "log hal's decisions to stderr")
+	simFault := fs.String("sim-fault", "", "with --backend sim: start with a fault (estop, rcd, weld, stuck)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -59,6 +61,10 @@ func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if *simFault != "" && *backend != "sim" {
+		fmt.Fprintln(stderr, "chargegate: hal check: --sim-fault needs --backend sim")
+		return 2
+	}
 	var pins hal.Pins
 	switch *backend {
 	case "periph":
@@ -71,6 +77,10 @@ func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "sim":
 		sb := sim.New(sim.Options{})
 		defer sb.Close()
+		if err := injectSimFault(sb, *simFault); err != nil {
+			fmt.Fprintf(stderr, "chargegate: hal check: %v\n", err)
+			return 2
+		}
 		pins = sb
 	default:
 		fmt.Fprintf(stderr, "chargegate: hal check: unknown backend %q (periph or sim)\n", *backend)
@@ -118,4 +128,27 @@ func readHalConfig(path string) (hal.Config, error) {
 		return hal.Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return *doc.HAL, nil
+}
+
+// injectSimFault prepares a simulated board with one of the faults the
+// check must find.
+func injectSimFault(sb *sim.Board, fault string) error {
+	switch fault {
+	case "":
+	case "estop":
+		sb.PressEStop(true)
+	case "rcd":
+		sb.TripRCD(true)
+	case "stuck":
+		sb.StickOpen(true)
+	case "weld":
+		sb.OnContacts(func(closed bool) {
+			if closed {
+				sb.Weld(true)
+			}
+		})
+	default:
+		return fmt.Errorf("unknown --sim-fault %q (estop, rcd, weld, stuck)", fault)
+	}
+	return nil
 }

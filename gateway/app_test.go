@@ -1,0 +1,122 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway"
+)
+
+// runApp runs the whole appliance in this process against metersim and ledgernode processes, so
+// a test can reach the simulated board and inject hardware faults.
+func runApp(t *testing.T, extra string) (*gateway.App, *stack) {
+	t.Helper()
+	s := startStack(t, false)
+	dir := t.TempDir()
+	cfg, err := gateway.ParseConfig([]byte(s.config(filepath.Join(dir, "data"), extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := gateway.Open(ctx, cfg, "test", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("app.Run: %v", err)
+		}
+	})
+	waitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+	return app, s
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func do(t *testing.T, app *gateway.App, name string) (gateway.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return app.Gateway().Do(ctx, gateway.Command{Name: name, RequestID: "t"})
+}
+
+func TestWeldedContactorRaisesAlarmAndRefusesSessions(t *testing.T) {
+	app, _ := runApp(t, "sessions:\n  mode: free\n")
+	if _, err := do(t, app, gateway.CmdStart); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	app.SimBoard().Weld(true)
+	if _, err := do(t, app, gateway.CmdStop); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	waitFor(t, 5*time.Second, "relay fault alarm", func() bool {
+		_, ok := app.Gateway().Status().Alarms[gateway.AlarmRelay]
+		return ok
+	})
+	if !app.SimBoard().Contacts() {
+		t.Fatal("the simulated contactor was meant to stay welded")
+	}
+	if _, err := do(t, app, gateway.CmdStart); !errors.Is(err, gateway.ErrHardwareFault) {
+		t.Fatalf("start with a welded contactor: err = %v, want ErrHardwareFault", err)
+	}
+	if app.SimBoard().Coil() {
+		t.Fatal("coil energised after a refused start")
+	}
+}
+
+func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
+	app, s := runApp(t, "sessions:\n  mode: free\n")
+	if _, err := do(t, app, gateway.CmdStart); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	waitFor(t, 5*time.Second, "load connected", func() bool { return s.simMeter(t)["connected"] == true })
+	pressed := time.Now()
+	app.SimBoard().PressEStop(true)
+	waitFor(t, 5*time.Second, "coil off", func() bool { return !app.SimBoard().Coil() })
+	t.Logf("e-stop to coil off: %v", time.Since(pressed))
+	waitFor(t, 5*time.Second, "session ended", func() bool {
+		st := app.Gateway().Status()
+		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == gateway.ReasonEmergencyStop
+	})
+	if _, err := do(t, app, gateway.CmdStart); !errors.Is(err, gateway.ErrHardwareFault) {
+		t.Fatalf("start while the e-stop is latched: err = %v, want ErrHardwareFault", err)
+	}
+	app.SimBoard().PressEStop(false)
+	// The operator resets once the button is released and stable; then charging may resume.
+	waitFor(t, 5*time.Second, "reset and restart", func() bool {
+		if _, err := do(t, app, gateway.CmdClearFault); err != nil {
+			return false
+		}
+		_, err := do(t, app, gateway.CmdStart)
+		return err == nil
+	})
+}
+
+func TestLidOpeningIsRecorded(t *testing.T) {
+	app, _ := runApp(t, "")
+	before := app.Gateway().Status().Entries
+	app.SimBoard().OpenLid(true)
+	waitFor(t, 5*time.Second, "tamper entry", func() bool {
+		head, _ := app.Store().Head()
+		for seq := before + 1; seq <= head; seq++ {
+			if e, err := app.Store().Entry(context.Background(), seq); err == nil && e.Event == "tamper" {
+				return true
+			}
+		}
+		return false
+	})
+}
