@@ -162,7 +162,10 @@ type broker struct {
 	log  *syncBuffer
 }
 
-func startBroker(t *testing.T) *broker {
+func startBroker(t *testing.T) *broker { return startBrokerWith(t, "") }
+
+// startBrokerWith starts Mosquitto with extra configuration for its one listener (e.g. TLS).
+func startBrokerWith(t *testing.T, listenerConf string) *broker {
 	t.Helper()
 	path, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -171,12 +174,15 @@ func startBroker(t *testing.T) *broker {
 		}
 		path = "/usr/sbin/mosquitto"
 	}
+	// Started as root, Mosquitto drops to its own user: it must reach its files.
 	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o777)
 	b := &broker{t: t, port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf"), log: &syncBuffer{}}
 	// Persistence keeps the operator's queued messages across a broker restart, as a production
 	// broker would; the gateway's own guarantee is that it resends everything not acknowledged.
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"+
-		"max_inflight_messages 0\nmax_queued_messages 0\n", b.port, dir)
+	conf := fmt.Sprintf("persistence true\npersistence_location %s/\nmax_inflight_messages 0\nmax_queued_messages 0\n"+
+		"listener %d 127.0.0.1\nallow_anonymous true\n%s", dir, b.port, listenerConf)
 	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +197,11 @@ func (b *broker) start(path string) {
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatalf("start mosquitto: %v", err)
 	}
+	b.t.Cleanup(func() {
+		if b.t.Failed() {
+			b.t.Logf("mosquitto log:\n%s", tail(b.log.String(), 2000))
+		}
+	})
 	waitFor(b.t, 10*time.Second, "mosquitto listening", func() bool {
 		c, err := net.Dial("tcp", b.addr())
 		if err == nil {

@@ -533,6 +533,24 @@ func (b *Board) Halt() error {
 	return err
 }
 
+// HaltOnPanic, deferred at the top of a goroutine, halts the board (relay
+// open) if that goroutine panics, then lets the panic go on: the process
+// still crashes and is restarted, but never with the contactor closed.
+//
+//	go func() {
+//		defer board.HaltOnPanic()
+//		worker()
+//	}()
+func (b *Board) HaltOnPanic() {
+	if r := recover(); r != nil {
+		if err := b.Halt(); err != nil {
+			b.log.Error("hal: halt on panic", "err", err)
+		}
+		b.log.Error("hal: panic in a goroutine; board halted, relay open", "panic", r)
+		panic(r)
+	}
+}
+
 // signalLocked wakes everyone waiting for a state change.
 func (b *Board) signalLocked() {
 	close(b.changed)

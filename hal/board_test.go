@@ -625,3 +625,30 @@ func TestRelayDriveFailure(t *testing.T) {
 		}
 	})
 }
+
+func TestHaltOnPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(c *Config, _ testPins) { c.Feedback = nil })
+		r.run()
+		if err := r.b.CloseRelay(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		recovered := make(chan any, 1)
+		go func() {
+			defer func() { recovered <- recover() }()
+			defer r.b.HaltOnPanic()
+			panic("worker failed")
+		}()
+		if got := <-recovered; got != "worker failed" {
+			t.Fatalf("panic value = %v, want it passed on", got)
+		}
+		if r.coil() || !r.b.Status().Halted {
+			t.Fatal("relay not opened by a panicking goroutine")
+		}
+		if err := <-r.runErr; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		// Without a panic it does nothing.
+		func() { defer r.b.HaltOnPanic() }()
+	})
+}

@@ -14,6 +14,7 @@
 //	err = board.OpenRelay(ctx)                // always drives open; ErrWelded latches
 //	for e := range board.Events() { ... }     // EStop, RCDTrip, Lid, Welded, FailedToClose, FaultCleared, Relay
 //	board.Halt()                              // from any goroutine, any number of times
+//	defer board.HaltOnPanic()                 // in each goroutine: a panic opens the relay first
 //
 // # Pins and polarity
 //
@@ -25,11 +26,30 @@
 // the pull resistors belong on the board, where they act before Linux has
 // booted and after it has died.
 //
+// # Configuration
+//
+// The gateway's YAML configuration carries a hal: section decoded into
+// Config (durations in Go syntax; omitted pins are not wired):
+//
+//	hal:
+//	  relay:    {name: GPIO17}                   # coil driver, active-high
+//	  feedback: {name: GPIO27}                   # mirror contact: High = main contacts closed
+//	  feedback_timeout: 200ms
+//	  estop:    {name: GPIO22}                   # High = pressed (NC button, pull-up)
+//	  rcd:      {name: GPIO23}
+//	  lid:      {name: GPIO24, active_low: true} # Low = open
+//	  led:      {name: GPIO5}
+//	  debounce: 20ms
+//
+// Validate names the offending field in each error ("hal.relay.name:
+// empty"); Open validates too.
+//
 // # Relay and feedback
 //
 // After every command the mirror contact must agree within FeedbackTimeout
-// (default 200 ms), counted from the command, or from the moment a
-// spontaneous disagreement began. Disagreement is a typed fault:
+// (default 200 ms), counted from the command, or from the first edge of a
+// spontaneous disagreement; "agree" means settled, debounce included.
+// Disagreement is a typed fault:
 //
 //   - commanded closed, reads open: ErrFailedToClose. The coil is driven
 //     open again (so a contactor that drops out cannot re-close by itself

@@ -229,3 +229,27 @@ func TestWatchdogAbstractSocket(t *testing.T) {
 		t.Fatalf("notify after Close: %v, want a silent no-op", err)
 	}
 }
+
+// FuzzEnvWatchdogOptions feeds arbitrary systemd environments: no panic,
+// and an accepted WATCHDOG_USEC always yields a positive interval of half
+// its value.
+func FuzzEnvWatchdogOptions(f *testing.F) {
+	f.Add("/run/systemd/notify", "30000000", "")
+	f.Add("@abstract", "1", strconv.Itoa(os.Getpid()))
+	f.Add("", "-5", "")
+	f.Add("", "18446744073709551616", "")
+	f.Fuzz(func(t *testing.T, socket, usec, pid string) {
+		env := map[string]string{"NOTIFY_SOCKET": socket, "WATCHDOG_USEC": usec, "WATCHDOG_PID": pid}
+		opts, err := EnvWatchdogOptions(func(k string) string { return env[k] })
+		if opts.NotifySocket != socket {
+			t.Fatalf("socket %q became %q", socket, opts.NotifySocket)
+		}
+		if err != nil || opts.Interval == 0 {
+			return
+		}
+		n, perr := strconv.ParseUint(usec, 10, 63)
+		if perr != nil || opts.Interval != time.Duration(n)*time.Microsecond/2 || opts.Interval <= 0 {
+			t.Fatalf("usec %q gave interval %v", usec, opts.Interval)
+		}
+	})
+}

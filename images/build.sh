@@ -16,8 +16,14 @@
 # image. For a release, set RELEASE_KEY=/path/release.key (the .pub beside it is installed
 # instead) — keep that key offline.
 #
+# SLOTS selects the update mode of the overlay: files (default; app-only slot directories,
+# which the app payload of the development bundle can update) or tryboot (Raspberry Pi A/B:
+# adds the agent's partition and autoboot.txt rights, the polkit rule for
+# `reboot "0 tryboot"` and the bootconfig mount; updates then need a rootfs payload).
+#
 # Environment: VERSION (default: git describe or "dev"), SECURITY_VERSION (default 1),
-# COMPATIBLE (default rpi4,rpi5), OUT, RELEASE_KEY, ROOTFS_IMAGE, GO (default go), CHUNK_SIZE.
+# COMPATIBLE (default rpi4,rpi5), SLOTS, OUT, RELEASE_KEY, ROOTFS_IMAGE, GO (default go),
+# CHUNK_SIZE.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +36,9 @@ SECURITY_VERSION=${SECURITY_VERSION:-1}
 COMPATIBLE=${COMPATIBLE:-rpi4,rpi5}
 CHUNK_SIZE=${CHUNK_SIZE:-1048576}
 OUT=${OUT:-var/image}
-KEYDIR=var/keys
+SLOTS=${SLOTS:-files}
+case "$SLOTS" in files|tryboot) ;; *) echo "build.sh: SLOTS=$SLOTS: want files or tryboot" >&2; exit 2 ;; esac
+KEYDIR=${KEYDIR:-var/keys}
 EPOCH=${SOURCE_DATE_EPOCH:-0}
 
 for tool in aarch64-linux-gnu-gcc tar; do
@@ -66,10 +74,14 @@ ov=$OUT/rootfs-overlay
 install -D -m 0755 "$OUT/app/chargegate" "$ov/usr/bin/chargegate"
 install -D -m 0755 images/chargegate-launch "$ov/usr/lib/chargegate/chargegate-launch"
 install -D -m 0644 images/chargegate.service "$ov/etc/systemd/system/chargegate.service"
-install -D -m 0644 images/chargegate.service.d/ota-ab.conf "$ov/etc/systemd/system/chargegate.service.d/ota-ab.conf"
-install -D -m 0644 images/50-chargegate.rules "$ov/etc/polkit-1/rules.d/50-chargegate.rules"
 install -D -m 0644 images/chargegate.sysusers "$ov/usr/lib/sysusers.d/chargegate.conf"
-install -D -m 0644 images/fstab.ab "$ov/usr/share/chargegate/fstab.ab"
+if [ "$SLOTS" = tryboot ]; then
+	install -D -m 0644 images/chargegate.service.d/ota-ab.conf "$ov/etc/systemd/system/chargegate.service.d/ota-ab.conf"
+	install -D -m 0644 images/50-chargegate.rules "$ov/etc/polkit-1/rules.d/50-chargegate.rules"
+	install -D -m 0644 images/fstab.ab "$ov/usr/share/chargegate/fstab.ab"
+else
+	install -D -m 0644 images/chargegate.service.d/app-only.conf "$ov/etc/systemd/system/chargegate.service.d/app-only.conf"
+fi
 install -D -m 0644 "$pub" "$ov/etc/chargegate/trusted-keys/$pubname"
 mkdir -p "$ov/etc/systemd/system/multi-user.target.wants"
 ln -sf ../chargegate.service "$ov/etc/systemd/system/multi-user.target.wants/chargegate.service"

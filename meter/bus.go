@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
+	"golang.org/x/sys/unix"
 )
 
 // Bus is one Modbus link (a TCP connection, a serial line, an RTU-over-TCP socket). Several
@@ -27,7 +28,12 @@ type Bus struct {
 	conf    modbus.ClientConfiguration
 	open    bool
 	retries int
-	log     *slog.Logger
+	timeout time.Duration
+	// quietUntil: after a timeout on a serial line, a late reply may still be on its way;
+	// the next request waits until then and flushes the input first, or it would take
+	// that stale reply for its own (RTU has no transaction ID).
+	quietUntil time.Time
+	log        *slog.Logger
 }
 
 // OpenBus opens a link. timeout bounds each request; retries is the number of extra
@@ -66,7 +72,7 @@ func OpenBus(ctx context.Context, rawURL string, defaultBaud int, timeout time.D
 	if err != nil {
 		return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
 	}
-	b := &Bus{t: t, client: client, conf: conf, retries: retries, log: logger}
+	b := &Bus{t: t, client: client, conf: conf, retries: retries, timeout: timeout, log: logger}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.connect(ctx); err != nil {
@@ -84,6 +90,17 @@ func (b *Bus) connect(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if !b.quietUntil.IsZero() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(b.quietUntil)):
+		}
+		b.quietUntil = time.Time{}
+		if err := flushInput(b.t.Addr); err != nil {
+			b.log.Debug("flush serial input", "err", err)
+		}
 	}
 	if err := b.client.Open(); err != nil {
 		return fmt.Errorf("open %s://%s: %w: %w", b.t.Scheme, b.t.Addr, ErrConnect, err)
@@ -157,14 +174,16 @@ func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
 			}
 		}
 		var ex *ExceptionError
-		if err == nil || errors.As(err, &ex) || attempt >= b.retries || ctx.Err() != nil {
-			if err != nil && !errors.As(err, &ex) {
-				b.reset()
+		if err != nil && !errors.As(err, &ex) {
+			b.reset()
+			if b.t.Scheme == "rtu" && errors.Is(err, ErrTimeout) {
+				b.quietUntil = time.Now().Add(b.timeout)
 			}
+		}
+		if err == nil || errors.As(err, &ex) || attempt >= b.retries || ctx.Err() != nil {
 			return err
 		}
 		b.log.Debug("modbus request failed, retrying", "unit", unit, "attempt", attempt+1, "err", err)
-		b.reset()
 		// Full jitter: a flapping bus with many meters must not retry in lockstep.
 		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
@@ -176,11 +195,28 @@ func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
 	}
 }
 
-// exceptionCodes maps simonvetter/modbus exception errors back to their codes.
-var exceptionCodes = map[error]byte{
-	modbus.ErrIllegalFunction: 1, modbus.ErrIllegalDataAddress: 2, modbus.ErrIllegalDataValue: 3,
-	modbus.ErrServerDeviceFailure: 4, modbus.ErrAcknowledge: 5, modbus.ErrServerDeviceBusy: 6,
-	modbus.ErrMemoryParityError: 8, modbus.ErrGWPathUnavailable: 0x0A, modbus.ErrGWTargetFailedToRespond: 0x0B,
+// flushInput discards what the serial device at path has received but nobody read.
+func flushInput(path string) error {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+}
+
+// exceptionCode maps simonvetter/modbus exception errors back to their codes (0: not an
+// exception).
+func exceptionCode(err error) byte {
+	for code, e := range [...]error{1: modbus.ErrIllegalFunction, 2: modbus.ErrIllegalDataAddress,
+		3: modbus.ErrIllegalDataValue, 4: modbus.ErrServerDeviceFailure, 5: modbus.ErrAcknowledge,
+		6: modbus.ErrServerDeviceBusy, 8: modbus.ErrMemoryParityError, 0x0A: modbus.ErrGWPathUnavailable,
+		0x0B: modbus.ErrGWTargetFailedToRespond} {
+		if e != nil && err == e {
+			return byte(code)
+		}
+	}
+	return 0
 }
 
 // mapErr turns simonvetter/modbus errors into this package's typed errors.
@@ -195,7 +231,7 @@ func mapErr(err error, fc byte, addr uint16) error {
 		modbus.ErrBadTransactionId, modbus.ErrUnknownProtocolId:
 		return fmt.Errorf("%w: %w", ErrFrame, err)
 	}
-	code := exceptionCodes[err]
+	code := exceptionCode(err)
 	if code != 0 {
 		return &ExceptionError{Code: code, Function: fc, Addr: addr}
 	}

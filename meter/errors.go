@@ -31,6 +31,7 @@ type ExceptionError struct {
 	Addr     uint16
 }
 
+// Error describes the exception with its code and meaning.
 func (e *ExceptionError) Error() string {
 	return fmt.Sprintf("modbus exception %02d (%s) to function %02d at 0x%04x", e.Code, exceptionName(e.Code), e.Function, e.Addr)
 }
@@ -66,6 +67,7 @@ type ReplacementError struct {
 	OldSerial, NewSerial string
 }
 
+// Error names both serial numbers.
 func (e *ReplacementError) Error() string {
 	return fmt.Sprintf("meter replaced: serial %q became %q", e.OldSerial, e.NewSerial)
 }
@@ -76,6 +78,7 @@ type ImplausibleError struct {
 	Reason   string
 }
 
+// Error says which quantity failed which check.
 func (e *ImplausibleError) Error() string {
 	return fmt.Sprintf("implausible %s: %s", e.Quantity, e.Reason)
 }

@@ -189,7 +189,7 @@ func Detect(ctx context.Context, bus *Bus, unit uint8) (*Model, error) {
 		count uint16
 	}
 	probes := []probe{
-		{eastronCode, 1}, {gavazziCode, 1},
+		{codeField(eastronCodeAddr), 1}, {codeField(gavazziCodeAddr), 1},
 		{Field{Q: ModelCode, Table: Holding, Addr: 0x8960, Kind: ASCII, Words: 2}, 2},
 		{Field{Q: ModelCode, Table: Input, Addr: 1, Kind: ASCII, Words: 8}, 8},
 	}
@@ -197,10 +197,12 @@ func Detect(ctx context.Context, bus *Bus, unit uint8) (*Model, error) {
 	for _, p := range probes {
 		regs, err := bus.ReadRegisters(ctx, unit, p.f.Table, p.f.Addr, p.count)
 		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				return nil, err
+			// A meter that lacks a register answers with an exception; silence means
+			// nobody is there: stop probing rather than time out on every probe.
+			if ctx.Err() != nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnect) {
+				return nil, fmt.Errorf("detect model: %w", err)
 			}
+			errs = append(errs, err)
 			continue
 		}
 		for _, mod := range models {

@@ -88,8 +88,13 @@ func gavazziPhases() []Field {
 	}
 }
 
-var eastronCode = Field{Q: ModelCode, Table: Holding, Addr: 0xFC02, Kind: Uint16}
-var gavazziCode = Field{Q: ModelCode, Table: Holding, Addr: 0x000B, Kind: Uint16}
+// Identity registers: Eastron's model code (holding 0xFC02) and Carlo Gavazzi's model ID
+// (0x000B, one word at a time).
+const eastronCodeAddr, gavazziCodeAddr = 0xFC02, 0x000B
+
+func codeField(addr uint16) Field {
+	return Field{Q: ModelCode, Table: Holding, Addr: addr, Kind: Uint16}
+}
 
 // Models returns the built-in register maps, freshly allocated (callers may keep them).
 // SunSpec meters are not listed: their map is built by walking the device's model chain
@@ -107,7 +112,7 @@ func Models() []*Model {
 		{
 			Name: "sdm630", Vendor: "Eastron", Phases: 3, Fields: eastron3ph(),
 			Blocks:  []Block{{Input, 0x0000, 0x4C}, eastronID},
-			MaxRegs: 80, EvenOnly: true, CodeField: eastronCode, Codes: []uint16{0x0070, 0x0079},
+			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0070, 0x0079},
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
@@ -117,20 +122,20 @@ func Models() []*Model {
 			Blocks: []Block{
 				{Input, 0x0000, 10}, {Input, 0x000A, 8}, {Input, 0x0034, 2}, {Input, 0x0046, 6}, eastronID,
 			},
-			MaxRegs: 80, EvenOnly: true, CodeField: eastronCode, Codes: []uint16{0x0089},
+			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0089},
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			// Eastron documents code 0x0084; Tinkerforge reads 0x0200 on every unit it has.
 			Name: "sdm72-v1", Vendor: "Eastron", Phases: 3, Fields: sdm72v1,
 			Blocks:  []Block{{Input, 0x0034, 2}, {Input, 0x0048, 4}, eastronID},
-			MaxRegs: 80, EvenOnly: true, CodeField: eastronCode, Codes: []uint16{0x0084, 0x0200},
+			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0084, 0x0200},
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			Name: "sdm120", Vendor: "Eastron", Phases: 1, Fields: eastron1ph(),
 			Blocks:  []Block{{Input, 0x0000, 14}, {Input, 0x0046, 6}, eastronID},
-			MaxRegs: 80, EvenOnly: true, CodeField: eastronCode, Codes: []uint16{0x0020},
+			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0020},
 			DefaultBaud: 2400, DefaultUnit: 1,
 		},
 		{
@@ -138,7 +143,7 @@ func Models() []*Model {
 			// our sources, so "auto" cannot name it (Codes empty).
 			Name: "sdm230", Vendor: "Eastron", Phases: 1, Fields: eastron1ph(),
 			Blocks:  []Block{{Input, 0x0000, 14}, {Input, 0x0046, 6}, eastronID},
-			MaxRegs: 60, EvenOnly: true, CodeField: eastronCode,
+			MaxRegs: 60, EvenOnly: true, CodeField: codeField(eastronCodeAddr),
 			DefaultBaud: 2400, DefaultUnit: 1,
 		},
 		{
@@ -182,7 +187,7 @@ func Models() []*Model {
 				Field{Q: Serial, Table: Holding, Addr: 0x5000, Kind: ASCII, Words: 7},
 			),
 			Blocks:  []Block{{Input, 0x0000, 0x36}, {Input, 0x004E, 2}, {Holding, 0x5000, 7}},
-			MaxRegs: 125, CodeField: gavazziCode, Codes: []uint16{341, 345, 346},
+			MaxRegs: 125, CodeField: codeField(gavazziCodeAddr), Codes: []uint16{341, 345, 346},
 			EnergyStepMWh: 100_000, DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
@@ -200,7 +205,7 @@ func Models() []*Model {
 				{Input, 0x0000, 6}, {Input, 0x000C, 11}, {Input, 0x0017, 1}, {Input, 0x0028, 2},
 				{Input, 0x0037, 1}, {Input, 0x003E, 2}, {Input, 0x005C, 2}, {Holding, 0x1300, 7},
 			},
-			MaxRegs: 11, CodeField: gavazziCode, Codes: []uint16{71, 72, 73},
+			MaxRegs: 11, CodeField: codeField(gavazziCodeAddr), Codes: []uint16{71, 72, 73},
 			EnergyStepMWh: 100_000, DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{

@@ -3,6 +3,7 @@ package meter_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -198,4 +199,58 @@ func TestMbpollInterop(t *testing.T) {
 		clk.Advance(time.Hour)
 		check(t, s, []string{"-m", "rtu", "-b", "9600", "-P", "none", "-s", "1", "-a", "1", clientEnd})
 	})
+}
+
+// TestRTUWireFaultsOverPTY: wire faults on a real serial line reach the client typed, and
+// the line recovers afterwards (a late reply meets the next request; the client must
+// resynchronise).
+func TestRTUWireFaultsOverPTY(t *testing.T) {
+	simEnd, clientEnd := ptyPair(t)
+	s, err := sim.New(sim.Options{Model: "sdm630"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveSerial(t, s, simEnd, 19200)
+	ctx := context.Background()
+	bus, err := meter.OpenBus(ctx, "rtu://"+clientEnd+"?baud=19200", 0, 300*time.Millisecond, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	read := func() error {
+		_, err := bus.ReadRegisters(ctx, 1, meter.Input, 0x48, 4)
+		return err
+	}
+	for _, c := range []struct {
+		fault sim.Fault
+		want  func(error) bool
+	}{
+		{sim.Fault{Kind: sim.FaultNoReply, Count: 1}, func(err error) bool { return errors.Is(err, meter.ErrTimeout) }},
+		{sim.Fault{Kind: sim.FaultLate, DelayMS: 400, Count: 1}, func(err error) bool { return errors.Is(err, meter.ErrTimeout) }},
+		{sim.Fault{Kind: sim.FaultWrongUnit, Count: 1}, func(err error) bool { return errors.Is(err, meter.ErrFrame) }},
+		{sim.Fault{Kind: sim.FaultTruncate, Count: 1}, func(err error) bool {
+			return errors.Is(err, meter.ErrFrame) || errors.Is(err, meter.ErrTimeout)
+		}},
+		{sim.Fault{Kind: sim.FaultException, Code: 4, Count: 1}, func(err error) bool {
+			var ex *meter.ExceptionError
+			return errors.As(err, &ex) && ex.Code == 4
+		}},
+	} {
+		if _, err := s.AddFault(c.fault); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(); !c.want(err) {
+			t.Errorf("%s: err = %v", c.fault.Kind, err)
+		}
+		// The line recovers within a few requests (stale bytes are flushed).
+		var err error
+		for range 5 {
+			if err = read(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Errorf("after %s: line did not recover: %v", c.fault.Kind, err)
+		}
+	}
 }

@@ -78,6 +78,7 @@ var quantityNames = [...]string{
 	Serial: "serial", Firmware: "firmware", ModelCode: "model code", Scale: "scale factor",
 }
 
+// String names the quantity for error messages.
 func (q Quantity) String() string {
 	if int(q) < len(quantityNames) && quantityNames[q] != "" {
 		return quantityNames[q]

@@ -65,6 +65,7 @@ func P256SPKI(xy []byte) []byte {
 // SignatureStatusError is a signing failure the meter reported in register 7052.
 type SignatureStatusError struct{ Status uint16 }
 
+// Error gives the meter's status code.
 func (e *SignatureStatusError) Error() string {
 	return fmt.Sprintf("meter signature status %d", e.Status)
 }

@@ -113,9 +113,7 @@ func New(cfg Config, outbox Outbox, command CommandFunc) (*Link, error) {
 		SetKeepAlive(cfg.KeepAlive).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2*time.Second).
+		SetAutoReconnect(true). // after the first connection; Run retries the first one itself
 		SetMaxReconnectInterval(30*time.Second).
 		SetOrderMatters(false). // command handlers run in their own goroutines
 		SetMessageChannelDepth(16).
@@ -161,8 +159,12 @@ func (l *Link) onConnect(c paho.Client) {
 // Run connects, delivers the outbox and live messages and answers commands until ctx is done;
 // then it publishes the offline status and disconnects.
 func (l *Link) Run(ctx context.Context) error {
-	l.client.Connect() // with ConnectRetry it keeps trying in the background
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.connect(ctx)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -177,6 +179,28 @@ func (l *Link) Run(ctx context.Context) error {
 	l.client.Disconnect(500)
 	l.online.Store(false)
 	return err
+}
+
+// connect makes the first connection, retrying with backoff and saying why each attempt failed
+// (an expired certificate or a refused client is something the installer must see).
+func (l *Link) connect(ctx context.Context) {
+	backoff := time.Second
+	for {
+		tok := l.client.Connect()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tok.Done():
+		}
+		if tok.Error() == nil {
+			return
+		}
+		l.log.Warn("mqtt connection failed", "broker", l.cfg.Broker, "err", tok.Error(), "retry_in", backoff)
+		if !sleepCtx(ctx, jitter(backoff)) {
+			return
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }
 
 func (l *Link) waitConnected(ctx context.Context) error {

@@ -3,9 +3,11 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,7 @@ import (
 	"github.com/iotaledger/hive.go/serializer/v2"
 	iotago "github.com/iotaledger/iota.go/v3"
 	"github.com/iotaledger/iota.go/v3/builder"
+	"github.com/iotaledger/iota.go/v3/merklehasher"
 	"github.com/iotaledger/iota.go/v3/nodeclient"
 
 	"github.com/chargegate/chargegate/ledger/node"
@@ -368,5 +371,94 @@ func TestFaults(t *testing.T) {
 	start := time.Now()
 	if _, err := c3.Info(ctx); err != nil || time.Since(start) < 50*time.Millisecond {
 		t.Errorf("latency: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestInclusionRootAndJSONSubmission(t *testing.T) {
+	n, srv, c := newNode(t, node.Config{NoPoW: true})
+	ctx := context.Background()
+	info, _ := c.Info(ctx)
+	var ids iotago.BlockIDs
+	for i := 0; i < 3; i++ {
+		blk := taggedBlock(t, c, fmt.Sprint("block ", i))
+		var id iotago.BlockID
+		if i == 1 {
+			// The JSON form of the same route.
+			body, _ := json.Marshal(blk)
+			res, err := http.Post(srv.URL+"/api/core/v2/blocks", nodeclient.MIMEApplicationJSON, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct{ BlockID string }
+			json.NewDecoder(res.Body).Decode(&out)
+			res.Body.Close()
+			if res.StatusCode != http.StatusCreated || res.Header.Get("Location") != out.BlockID || out.BlockID != blk.MustID().ToHex() {
+				t.Fatalf("JSON submit: %d, Location %q, body %q", res.StatusCode, res.Header.Get("Location"), out.BlockID)
+			}
+			id = blk.MustID()
+		} else {
+			var err error
+			if id, err = c.SubmitBlock(ctx, blk, &info.Protocol); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, id)
+	}
+	idx, err := n.IssueMilestone(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Order the referenced blocks by white-flag index and recompute the inclusion root.
+	byIndex := map[uint32]iotago.BlockID{}
+	for _, id := range ids {
+		meta, err := c.BlockMetadataByBlockID(ctx, id)
+		if err != nil || meta.ReferencedByMilestoneIndex != idx || meta.WhiteFlagIndex == nil {
+			t.Fatalf("metadata %+v %v", meta, err)
+		}
+		byIndex[*meta.WhiteFlagIndex] = id
+	}
+	ms, err := c.MilestoneByIndex(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Milestone blocks reference themselves, so the new milestone's cone holds exactly our blocks.
+	var ordered iotago.BlockIDs
+	for i := uint32(0); i < uint32(len(byIndex)); i++ {
+		id, ok := byIndex[i]
+		if !ok {
+			t.Fatalf("white-flag indexes %v are not 0..%d", byIndex, len(byIndex)-1)
+		}
+		ordered = append(ordered, id)
+	}
+	root := merklehasher.NewHasher(crypto.BLAKE2b_256).HashBlockIDs(ordered)
+	if !bytes.Equal(root, ms.InclusionMerkleRoot[:]) {
+		t.Errorf("inclusion root %x, recomputed %x", ms.InclusionMerkleRoot, root)
+	}
+	// The milestone by its ID answers the same payload.
+	msID, _ := ms.ID()
+	res, err := http.Get(srv.URL + "/api/core/v2/milestones/" + msID.ToHex())
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("milestone by ID: %v %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+}
+
+func TestOutageWindowsFollowTheClock(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := make(chan time.Time, 1)
+	clock <- now
+	read := func() time.Time { t := <-clock; clock <- t; return t }
+	set := func(t time.Time) { <-clock; clock <- t }
+	_, _, c := newNode(t, node.Config{NoPoW: true, Now: read, Faults: node.Faults{Outages: []node.Outage{{Start: 10 * time.Second, Duration: 5 * time.Second}}}})
+	ctx := context.Background()
+	for _, step := range []struct {
+		at time.Duration
+		up bool
+	}{{0, true}, {10 * time.Second, false}, {14 * time.Second, false}, {15 * time.Second, true}} {
+		set(now.Add(step.at))
+		_, err := c.Info(ctx)
+		if (err == nil) != step.up {
+			t.Errorf("at %v: err %v, want up=%v", step.at, err, step.up)
+		}
 	}
 }

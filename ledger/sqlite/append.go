@@ -2,9 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/chargegate/chargegate/ledger"
@@ -33,7 +37,7 @@ func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Ent
 	entries, err := s.appendLocked(ctx, recs)
 	if err != nil && isDiskFull(err) {
 		s.log.Error("disk full while appending; releasing ballast", "err", err)
-		s.full = true
+		s.full, s.episode = true, true
 		s.releaseBallast()
 		alarm := s.alarmRecord("disk full: " + err.Error())
 		entries, err = s.appendLocked(ctx, append(recs[:len(recs):len(recs)], alarm))
@@ -48,18 +52,19 @@ func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Ent
 // appendLocked builds, signs and commits entries for recs; s.mu is held.
 func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledger.Entry, error) {
 	entries := make([]ledger.Entry, len(recs))
+	hashes := make([][32]byte, len(recs))
+	encs := make([][]byte, len(recs))
 	prev, seq := s.hash, s.seq
-	bodies := make([][]byte, len(recs))
+	// The signature is not part of the encoding, so the chain of hashes can be computed first
+	// and the signatures (the expensive part) made in parallel.
 	for i, r := range recs {
 		seq++
-		e := ledger.Entry{Version: ledger.Version, Seq: seq, Prev: prev, Record: r}
-		e.Sign(s.opts.Key)
-		b, err := e.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("encode entry %d: %w", seq, err)
-		}
-		entries[i], bodies[i], prev = e, b, e.Hash()
+		entries[i] = ledger.Entry{Version: ledger.Version, DeviceKey: s.pub, Seq: seq, Prev: prev, Record: r}
+		encs[i] = entries[i].Encode()
+		hashes[i] = sha256.Sum256(encs[i])
+		prev = hashes[i]
 	}
+	s.signAll(entries, hashes, encs)
 	if seq > s.head.state.highWater {
 		st := s.head.state
 		st.highWater = seq + s.opts.Reserve
@@ -67,7 +72,7 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledge
 			return nil, fmt.Errorf("reserve sequence numbers: %w", err)
 		}
 	}
-	if err := s.commit(ctx, entries[0].Seq, bodies); err != nil {
+	if err := s.commit(ctx, entries[0].Seq, encs); err != nil {
 		return nil, err
 	}
 	s.seq, s.hash = seq, prev
@@ -78,6 +83,28 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledge
 		s.log.Warn("head file not updated", "err", err)
 	}
 	return entries, nil
+}
+
+// signAll signs every entry over its hash and appends the signature to its encoding, using
+// all CPUs for large groups.
+func (s *Store) signAll(entries []ledger.Entry, hashes [][32]byte, encs [][]byte) {
+	sign := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			entries[i].Signature = ed25519.Sign(s.opts.Key, hashes[i][:])
+			encs[i] = append(encs[i], entries[i].Signature...)
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(entries) < 64 || workers == 1 {
+		sign(0, len(entries))
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(entries) + workers - 1) / workers
+	for lo := 0; lo < len(entries); lo += chunk {
+		wg.Go(func() { sign(lo, min(lo+chunk, len(entries))) })
+	}
+	wg.Wait()
 }
 
 func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte) error {

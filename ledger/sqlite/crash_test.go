@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // writes state and prunes, so that kills land in every kind of write, checkpoints included.
 func crashChild(dir string) int {
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1})
+	s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1, TailCheck: 64})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		return 3
@@ -121,7 +121,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("cycle %d: child ended by itself: %v\n%s", cycle, err, stderr.String())
 		}
 
-		s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1})
+		s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1, TailCheck: 64})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen: %v", cycle, err)
 		}

@@ -24,26 +24,8 @@ func (s *Store) Admit() error {
 	if s.closed {
 		return ErrClosed
 	}
-	reason := ""
-	if s.full {
-		free, err := freeBytes(s.dir)
-		if err != nil || free < 2*max(s.opts.Ballast, 1<<20) {
-			reason = fmt.Sprintf("disk full (%d bytes free)", free)
-		} else {
-			s.full = false
-			s.setupBallastLocked()
-		}
-	}
-	if reason == "" && s.opts.DiskBudget > 0 {
-		used, err := s.usedBytes(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrDiskBudget, err)
-		}
-		if used >= s.opts.DiskBudget {
-			reason = fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
-		}
-	}
-	if reason != "" {
+	if reason := s.pressure(ctx); reason != "" {
+		s.episode = true
 		if !s.alarmed {
 			s.log.Error("refusing new sessions", "reason", reason)
 			if _, err := s.appendLocked(ctx, []ledger.Record{s.alarmRecord(reason)}); err != nil {
@@ -54,16 +36,55 @@ func (s *Store) Admit() error {
 		}
 		return fmt.Errorf("%w: %s", ErrDiskBudget, reason)
 	}
-	if s.alarmed {
+	if s.episode {
+		var recs []ledger.Record
+		if !s.alarmed {
+			recs = append(recs, s.alarmRecord("disk was full; alarm recorded once space returned"))
+		}
 		rec := s.alarmRecord("space available again")
 		rec.Event = ledger.EventDiskRecovered
-		if _, err := s.appendLocked(ctx, []ledger.Record{rec}); err != nil {
+		if _, err := s.appendLocked(ctx, append(recs, rec)); err != nil {
 			return fmt.Errorf("%w: record recovery: %v", ErrDiskBudget, err)
 		}
-		s.alarmed = false
+		s.episode, s.alarmed = false, false
 		s.log.Info("disk space recovered; admitting sessions")
 	}
 	return nil
+}
+
+// pressure returns why new sessions must wait, or "" when there is room.
+func (s *Store) pressure(ctx context.Context) string {
+	if s.full {
+		free, err := freeBytes(s.dir)
+		if err != nil {
+			return err.Error()
+		}
+		if need := 2 * max(s.opts.Ballast, 1<<20); free < need {
+			return fmt.Sprintf("disk full: %d bytes free, need %d", free, need)
+		}
+		var pages, maxPages int64
+		if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+			return "read page_count: " + err.Error()
+		}
+		if err := s.w.QueryRowContext(ctx, "PRAGMA max_page_count").Scan(&maxPages); err != nil {
+			return "read max_page_count: " + err.Error()
+		}
+		if maxPages-pages < 16 {
+			return fmt.Sprintf("database full: %d of %d pages", pages, maxPages)
+		}
+		s.full = false
+		s.setupBallastLocked()
+	}
+	if s.opts.DiskBudget > 0 {
+		used, err := s.usedBytes(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if used >= s.opts.DiskBudget {
+			return fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
+		}
+	}
+	return ""
 }
 
 // usedBytes is the size of the live database pages plus the WAL: pages freed by Prune count as free.

@@ -107,7 +107,8 @@ type Store struct {
 	head      *headFile
 	closed    bool
 	full      bool // ENOSPC seen; cleared when space is back
-	alarmed   bool // budget alarm raised
+	episode   bool // a full-disk or budget episode is under way
+	alarmed   bool // its disk_budget event is recorded
 	ballastOn bool
 
 	pageHook func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)

@@ -24,8 +24,10 @@ const (
 	FaultReplace   = "replace"   // event: meter replaced: new serial, counters reset to zero
 )
 
-var faultKinds = []string{FaultNoReply, FaultLate, FaultException, FaultBadCRC, FaultTruncate, FaultWrongUnit,
-	FaultFrozen, FaultAbsent, FaultBackwards, FaultRollover, FaultReplace}
+func faultKinds() []string {
+	return []string{FaultNoReply, FaultLate, FaultException, FaultBadCRC, FaultTruncate, FaultWrongUnit,
+		FaultFrozen, FaultAbsent, FaultBackwards, FaultRollover, FaultReplace}
+}
 
 // Fault is one injected fault. Bus selects the bus by index (default 0, the first); the
 // other zero fields mean: every unit, active from now until cleared, every request,
@@ -114,11 +116,11 @@ func ParseFault(spec string) (Fault, error) {
 
 func (f *Fault) validate() error {
 	ok := false
-	for _, k := range faultKinds {
+	for _, k := range faultKinds() {
 		ok = ok || k == f.Kind
 	}
 	if !ok {
-		return fmt.Errorf("fault kind %q: not one of %s", f.Kind, strings.Join(faultKinds, ", "))
+		return fmt.Errorf("fault kind %q: not one of %s", f.Kind, strings.Join(faultKinds(), ", "))
 	}
 	if f.Kind == FaultException && f.Code == 0 {
 		return fmt.Errorf("fault exception: code missing")

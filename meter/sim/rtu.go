@@ -124,8 +124,8 @@ func openSerial(sc SerialConfig) (*os.File, error) {
 	if err != nil {
 		return fail("get termios", err)
 	}
-	speed, ok := baudRates[sc.Baud]
-	if !ok {
+	speed := baudFlag(sc.Baud)
+	if speed == 0 {
 		return fail("baud", fmt.Errorf("unsupported rate %d", sc.Baud))
 	}
 	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
@@ -151,7 +151,25 @@ func openSerial(sc SerialConfig) (*os.File, error) {
 	return os.NewFile(uintptr(fd), sc.Path), nil
 }
 
-var baudRates = map[int]uint32{
-	1200: unix.B1200, 2400: unix.B2400, 4800: unix.B4800, 9600: unix.B9600, 19200: unix.B19200,
-	38400: unix.B38400, 57600: unix.B57600, 115200: unix.B115200,
+// baudFlag is the termios speed constant for a line speed (0: unsupported).
+func baudFlag(baud int) uint32 {
+	switch baud {
+	case 1200:
+		return unix.B1200
+	case 2400:
+		return unix.B2400
+	case 4800:
+		return unix.B4800
+	case 9600:
+		return unix.B9600
+	case 19200:
+		return unix.B19200
+	case 38400:
+		return unix.B38400
+	case 57600:
+		return unix.B57600
+	case 115200:
+		return unix.B115200
+	}
+	return 0
 }

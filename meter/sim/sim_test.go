@@ -203,3 +203,42 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseFault(f *testing.F) {
+	f.Add("late,delay=1500ms,after=10s,for=5s,unit=3,prob=0.5")
+	f.Add("exception,code=4,count=3")
+	f.Add("noreply,unit=")
+	f.Fuzz(func(t *testing.T, spec string) {
+		ft, err := ParseFault(spec)
+		if err != nil {
+			return
+		}
+		if err := ft.validate(); err != nil {
+			t.Fatalf("ParseFault(%q) returned an invalid fault: %v", spec, err)
+		}
+	})
+}
+
+func TestThousandMeters(t *testing.T) {
+	s, clk := newSim(t, Options{Model: "sdm630", Meters: 1000, Serial: "1000"})
+	if len(s.Buses()) != 5 {
+		t.Fatalf("%d buses for 1000 meters, want 5 (247 units each)", len(s.Buses()))
+	}
+	n := 0
+	for _, b := range s.Buses() {
+		n += len(b.Units())
+	}
+	if n != 1000 {
+		t.Fatalf("%d meters", n)
+	}
+	last, ok := s.Meter(4, uint8(1000-4*247))
+	if !ok {
+		t.Fatal("last meter missing")
+	}
+	if st := last.State(clk.Now()); st.Serial != "1999" {
+		t.Fatalf("last serial %s, want 1999", st.Serial)
+	}
+	if r := s.Buses()[4].handle(uint8(1000-4*247), []byte{0x04, 0x00, 0x48, 0x00, 0x02}); len(r.pdu) != 6 {
+		t.Fatalf("reply %x", r.pdu)
+	}
+}

@@ -32,18 +32,13 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: chargegate proof --data DIR --seq N [--out FILE]")
 		return 2
 	}
-	keys, err := ledger.LoadKeys(*dir)
+	src, closeSrc, err := proofSource(ctx, *dir)
 	if err != nil {
-		fmt.Fprintln(stderr, "chargegate: proof: load keys:", err)
+		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
 	}
-	st, err := sqlite.Open(ctx, *dir, sqlite.Options{Key: keys.Entry, Logger: slog.New(slog.DiscardHandler), Ballast: -1})
-	if err != nil {
-		fmt.Fprintln(stderr, "chargegate: proof: open store:", err)
-		return 1
-	}
-	defer st.Close()
-	p, err := anchor.ProofFor(ctx, st, *seq)
+	defer closeSrc()
+	p, err := anchor.ProofFor(ctx, src, *seq)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
@@ -66,4 +61,27 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// proofSource opens the store for reading. The read-only sqlite.Reader is used when it offers
+// what a proof needs (AnchorFor and Entries), so that the command never writes beside a running
+// gateway; until then the store is opened with the device key.
+func proofSource(ctx context.Context, dir string) (anchor.Source, func(), error) {
+	r, err := sqlite.OpenReader(ctx, dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	if src, ok := any(r).(anchor.Source); ok {
+		return src, func() { r.Close() }, nil
+	}
+	r.Close()
+	keys, err := ledger.LoadKeys(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load keys: %w", err)
+	}
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{Key: keys.Entry, Logger: slog.New(slog.DiscardHandler), Ballast: -1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, func() { st.Close() }, nil
 }
