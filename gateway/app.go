@@ -203,6 +203,9 @@ func (a *App) APIAddr() string {
 // Gateway returns the control loop, for commands and status.
 func (a *App) Gateway() *Gateway { return a.gw }
 
+// MeterPublicKey returns the signing key of a meter that signs its own records (DER SPKI).
+func (a *App) MeterPublicKey(ctx context.Context) ([]byte, error) { return a.meter.PublicKey(ctx) }
+
 // Store returns the ledger store.
 func (a *App) Store() *sqlite.Store { return a.store }
 

@@ -2,10 +2,13 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +122,56 @@ func TestLidOpeningIsRecorded(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
+	s := startStack(t, false)
+	_, s.metersim = startService(t, "metersim", "--model", "wm3m4", "--unit", "33", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
+	dir := t.TempDir()
+	yaml := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"), "model: sdm630", "model: wm3m4\n  unit: 33", 1)
+	yaml = strings.Replace(yaml, "load_control_url", "load_unit: 33\n    load_control_url", 1)
+	cfg, err := gateway.ParseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := gateway.Open(ctx, cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+
+	if _, err := do(t, app, gateway.CmdStart); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	waitFor(t, 10*time.Second, "energy", func() bool {
+		st := app.Gateway().Status()
+		return st.Session != nil && st.Session.EnergyMWh > 0
+	})
+	if _, err := do(t, app, gateway.CmdStop); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	last := app.Gateway().Status().LastSession
+	if last == nil || last.OCMFSigner != "meter" || !strings.HasPrefix(last.OCMF, "OCMF|") {
+		t.Fatalf("last session = %+v, want a meter-signed OCMF record", last)
+	}
+	// The meter's record verifies with the meter's own key, not the gateway's.
+	key, err := app.MeterPublicKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, last.OCMF, "ocmf", "verify", "--key", hex.EncodeToString(key), "-"); code != 0 {
+		t.Fatalf("ocmf verify with the meter key = %d: %s", code, out)
+	}
+	// And the end entry commits to exactly those bytes.
+	e, err := app.Store().Entry(context.Background(), last.EndSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Attachment != sha256.Sum256([]byte(last.OCMF)) {
+		t.Fatal("session end entry does not carry the digest of the meter's record")
+	}
 }

@@ -19,6 +19,15 @@ type Meter interface {
 	Read(ctx context.Context) (meter.Reading, error)
 }
 
+// SigningMeter is a meter that signs its own session records (OCMF over Modbus, e.g. Iskra
+// WM3M4C). The gateway then passes the meter's record through unchanged, wrapped by digest in the
+// session's end entry, and signs an OCMF record itself only for meters that do not sign.
+type SigningMeter interface {
+	Signs() bool
+	BeginTransaction(ctx context.Context, id string) error
+	EndTransaction(ctx context.Context) ([]byte, error)
+}
+
 // Board is what the gateway needs of the hardware. CloseRelay fails with hal.ErrLatched while a
 // fault is latched and with a feedback fault when the contactor does not follow; OpenRelay always
 // drives the coil off and reports a welded contactor.

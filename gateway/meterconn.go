@@ -78,3 +78,36 @@ func transportFailure(err error) bool {
 	var repl *meter.ReplacementError
 	return !errors.As(err, &exc) && !errors.As(err, &repl) && !errors.Is(err, meter.ErrImplausible)
 }
+
+// Signs reports whether the connected meter signs its own session records.
+func (r *ReconnectingMeter) Signs() bool {
+	m := r.Meter()
+	return m != nil && m.Signs()
+}
+
+// BeginTransaction starts a meter-signed transaction.
+func (r *ReconnectingMeter) BeginTransaction(ctx context.Context, id string) error {
+	m := r.Meter()
+	if m == nil {
+		return fmt.Errorf("begin meter transaction: %w", meter.ErrTimeout)
+	}
+	return m.BeginTransaction(ctx, id)
+}
+
+// EndTransaction ends the meter-signed transaction and returns the meter's OCMF record.
+func (r *ReconnectingMeter) EndTransaction(ctx context.Context) ([]byte, error) {
+	m := r.Meter()
+	if m == nil {
+		return nil, fmt.Errorf("end meter transaction: %w", meter.ErrTimeout)
+	}
+	return m.EndTransaction(ctx)
+}
+
+// PublicKey returns the meter's signing key as DER SubjectPublicKeyInfo.
+func (r *ReconnectingMeter) PublicKey(ctx context.Context) ([]byte, error) {
+	m := r.Meter()
+	if m == nil {
+		return nil, fmt.Errorf("read meter key: %w", meter.ErrTimeout)
+	}
+	return m.PublicKey(ctx)
+}

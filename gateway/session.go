@@ -65,6 +65,7 @@ type Session struct {
 	BeginStatus   byte      `json:"begin_time_status"`
 	BeginMWh      int64     `json:"begin_import_mwh"`
 	MeterSerial   string    `json:"meter_serial"`
+	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
 	LastImportMWh int64     `json:"-"`
 }
 
@@ -85,6 +86,9 @@ type SessionRecord struct {
 	BeginSeq    uint64    `json:"begin_seq"`
 	EndSeq      uint64    `json:"end_seq"`
 	OCMF        string    `json:"ocmf,omitempty"`
+	// OCMFSigner says who signed OCMF: "meter" (the certified meter's own record, passed
+	// through byte for byte) or "gateway" (signed with the gateway's P-256 key).
+	OCMFSigner string `json:"ocmf_signer,omitempty"`
 }
 
 func newSessionID() string {
@@ -138,6 +142,13 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 		g.board.OpenRelay(ctx)
 		g.endSession(ctx, ReasonRelayNotClosed, g.lastPoll, false)
 		return nil, fmt.Errorf("close relay: %w", err)
+	}
+	if sm, ok := g.meter.(SigningMeter); ok && sm.Signs() {
+		if err := sm.BeginTransaction(ctx, s.ID); err != nil {
+			g.log.Error("begin meter-signed transaction; the gateway will sign instead", "session", s.ID, "err", err)
+		} else {
+			s.MeterSigned = true
+		}
 	}
 	r, err := g.readNow(ctx)
 	if err != nil {
@@ -199,17 +210,10 @@ func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading
 	if !fresh {
 		detail += " meter=last_known"
 	}
+	rec.OCMF, rec.OCMFSigner = g.sessionOCMF(ctx, s, rec)
 	var attachment [32]byte
-	if g.opt.Signer != nil && s.BeginSeq != 0 {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		o, err := g.opt.Signer.SignSession(sctx, rec)
-		cancel()
-		if err != nil {
-			g.log.Error("sign OCMF session record", "session", s.ID, "err", err)
-		} else {
-			rec.OCMF = o
-			attachment = sha256.Sum256([]byte(o))
-		}
+	if rec.OCMF != "" {
+		attachment = sha256.Sum256([]byte(rec.OCMF))
 	}
 	e, err := g.record(ctx, ledger.Record{
 		Time: rec.End, Kind: ledger.KindSessionEnd, MeterSerial: s.MeterSerial,
@@ -228,6 +232,29 @@ func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading
 		g.opt.Notifier.Session(rec)
 	}
 	g.updateLED()
+}
+
+// sessionOCMF returns the session's OCMF record and who signed it: the meter's own record when
+// it ran a signed transaction, else one the gateway signs.
+func (g *Gateway) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord) (string, string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if sm, ok := g.meter.(SigningMeter); ok && s.MeterSigned {
+		b, err := sm.EndTransaction(ctx)
+		if err == nil {
+			return string(b), "meter"
+		}
+		g.log.Error("end meter-signed transaction; the gateway signs instead", "session", s.ID, "err", err)
+	}
+	if g.opt.Signer == nil || s.BeginSeq == 0 {
+		return "", ""
+	}
+	o, err := g.opt.Signer.SignSession(ctx, rec)
+	if err != nil {
+		g.log.Error("sign OCMF session record", "session", s.ID, "err", err)
+		return "", ""
+	}
+	return o, "gateway"
 }
 
 // recoverSession closes a session that a power failure or crash left open, before anything else.

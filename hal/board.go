@@ -187,8 +187,9 @@ func (b *Board) RelayClosed() bool {
 	return b.closed
 }
 
-// Fault returns the latched fault (wrapping ErrEStop, ErrRCDTrip or
-// ErrWelded), or nil if none.
+// Fault returns the latched fault, or nil if none. It wraps ErrEStop,
+// ErrRCDTrip and/or ErrWelded (several when several kinds latched: test
+// with errors.Is).
 func (b *Board) Fault() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -448,7 +449,7 @@ func (b *Board) feedbackExpired(gen uint64) {
 	} else {
 		err = fmt.Errorf("%w: %s reads closed %v after the relay was commanded open", ErrWelded, name, b.fbTimeout)
 		b.log.Error("hal: contactor welded", "pin", name, "timeout", b.fbTimeout)
-		if b.latchLocked(err) {
+		if b.latchLocked(err, ErrWelded) {
 			b.emitLocked(Event{Kind: EventWelded, Active: true, Pin: name, Err: err})
 		}
 	}
@@ -463,7 +464,7 @@ func (b *Board) tripLocked(in *input) {
 		b.log.Error("hal: could not open the relay for a safety input", "input", in.field, "err", err)
 	}
 	err := fmt.Errorf("%w (%s)", in.fault, in.cfg.Name)
-	b.latchLocked(err)
+	b.latchLocked(err, in.fault)
 	if !in.reported {
 		in.reported = true
 		b.log.Warn("hal: safety input active; relay opened", "input", in.field, "pin", in.cfg.Name)
@@ -471,13 +472,19 @@ func (b *Board) tripLocked(in *input) {
 	}
 }
 
-// latchLocked records err as the latched fault unless one is latched
-// already; it reports whether err became the latched fault.
-func (b *Board) latchLocked(err error) bool {
-	if b.fault != nil {
+// latchLocked adds err, a fault of the given kind, to the latched fault
+// unless a fault of that kind is latched already (an e-stop and then a
+// weld are both kept: errors.Is finds either). It reports whether err was
+// added.
+func (b *Board) latchLocked(err, kind error) bool {
+	if errors.Is(b.fault, kind) {
 		return false
 	}
-	b.fault = err
+	if b.fault == nil {
+		b.fault = err
+	} else {
+		b.fault = errors.Join(b.fault, err)
+	}
 	b.wakeLED()
 	b.signalLocked()
 	return true

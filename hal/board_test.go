@@ -652,3 +652,30 @@ func TestHaltOnPanic(t *testing.T) {
 		func() { defer r.b.HaltOnPanic() }()
 	})
 }
+
+func TestWeldAfterEStopStillReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.run()
+		defer r.stop()
+		ctx := context.Background()
+		done := async(func() error { return r.b.CloseRelay(ctx) })
+		synctest.Wait()
+		r.set(r.fb, true)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		r.set(r.estop, true) // trips; the contactor does not open: welded
+		time.Sleep(r.feedbackTimeout)
+		synctest.Wait()
+		fault := r.b.Fault()
+		mustErr(t, "fault", fault, ErrEStop, ErrWelded)
+		if evs := kinds(r.drainEvents(), EventWelded); len(evs) != 1 {
+			t.Fatalf("welded events = %v, want one although an e-stop was latched first", evs)
+		}
+		r.set(r.estop, false)
+		time.Sleep(r.debounceDur)
+		synctest.Wait()
+		mustErr(t, "clear while welded", r.b.ClearFault(), ErrFaultPersists, ErrWelded)
+	})
+}

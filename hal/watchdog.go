@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -52,8 +53,8 @@ func EnvWatchdogOptions(getenv func(string) string) (WatchdogOptions, error) {
 		return opts, nil
 	}
 	n, err := strconv.ParseUint(usec, 10, 63)
-	if err != nil || n == 0 {
-		return opts, fmt.Errorf("parse WATCHDOG_USEC %q: not a positive integer", usec)
+	if err != nil || n == 0 || n > uint64(math.MaxInt64/int64(time.Microsecond)) {
+		return opts, fmt.Errorf("parse WATCHDOG_USEC %q: not a positive number of microseconds that fits a time.Duration", usec)
 	}
 	if pid := getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
 		return opts, nil

@@ -195,6 +195,7 @@ func TestEnvWatchdogOptions(t *testing.T) {
 		{map[string]string{"WATCHDOG_USEC": "4000000", "WATCHDOG_PID": "1"}, WatchdogOptions{}, false},
 		{map[string]string{"WATCHDOG_USEC": "soon"}, WatchdogOptions{}, true},
 		{map[string]string{"WATCHDOG_USEC": "0"}, WatchdogOptions{}, true},
+		{map[string]string{"WATCHDOG_USEC": "9227000000000000"}, WatchdogOptions{}, true}, // overflows time.Duration
 	}
 	for _, tc := range cases {
 		got, err := EnvWatchdogOptions(func(k string) string { return tc.env[k] })

@@ -107,6 +107,9 @@ func decode(m *Model, im Image) (Reading, error) {
 		x := v.f
 		if !v.isFloat {
 			x = float64(v.i)
+		} else if f.Kind == Float32 {
+			// The shortest decimal that is this float32 (230.1, not 230.10000610351562).
+			x, _ = strconv.ParseFloat(strconv.FormatFloat(x, 'g', -1, 32), 64)
 		}
 		if exp < 0 {
 			x /= math.Pow10(-exp) // 2302 / 10 is 230.2; 2302 * 0.1 is not

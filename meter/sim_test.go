@@ -145,6 +145,18 @@ func TestModelQuirks(t *testing.T) {
 			t.Errorf("unmapped register: %v, want exception 02", err)
 		}
 	})
+	t.Run("em340 slow turnaround", func(t *testing.T) {
+		url, _ := startSim(t, sim.Options{Model: "em340", ReplyDelay: 400 * time.Millisecond}, "tcp")
+		// Open does not poll for a fixed model: the first read must time out.
+		fast := open(t, meter.Config{URL: url, Model: "em340", Timeout: 200 * time.Millisecond, Retries: -1})
+		if _, err := fast.Read(ctx); !errors.Is(err, meter.ErrTimeout) {
+			t.Errorf("200 ms timeout against 400 ms turnaround: %v", err)
+		}
+		m := open(t, meter.Config{URL: url, Model: "em340", Timeout: time.Second})
+		if _, err := m.Read(ctx); err != nil {
+			t.Errorf("1 s timeout (CG allows 500 ms): %v", err)
+		}
+	})
 	t.Run("em24 eleven registers", func(t *testing.T) {
 		url, _ := startSim(t, sim.Options{Model: "em24"}, "tcp")
 		bus, err := meter.OpenBus(ctx, url, 0, time.Second, 0, nil)

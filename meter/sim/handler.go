@@ -29,7 +29,7 @@ func (b *Bus) handle(unit byte, pdu []byte) reply {
 	s.requests.Add(1)
 	now := s.clock.Now()
 	eff := s.activeFaults(m, now)
-	r := reply{unit: unit}
+	r := reply{unit: unit, delay: s.replyDelay}
 	if f := eff.wire; f != nil {
 		switch f.Kind {
 		case FaultNoReply:
@@ -38,10 +38,11 @@ func (b *Bus) handle(unit byte, pdu []byte) reply {
 			r.pdu = exception(pdu[0], f.Code)
 			return r
 		case FaultLate:
-			r.delay = time.Duration(f.DelayMS) * time.Millisecond
-			if r.delay == 0 {
-				r.delay = 2 * time.Second
+			d := time.Duration(f.DelayMS) * time.Millisecond
+			if d == 0 {
+				d = 2 * time.Second
 			}
+			r.delay += d
 		case FaultBadCRC:
 			r.badCRC = true
 		case FaultTruncate:

@@ -25,6 +25,9 @@ type Options struct {
 	Seed    uint64       // seed for noise and random faults; 0 = 1
 	Profile Profile      // load profile of every meter (defaults: 11 kW, 3 phases, 2 kW/s ramp, 230 V, 50 Hz)
 	Logger  *slog.Logger // nil = discard
+	// ReplyDelay is the meter's turnaround before every reply (Carlo Gavazzi documents
+	// typically 40 ms, at most 500 ms); 0 answers at once.
+	ReplyDelay time.Duration
 }
 
 // unitsPerBus is the number of addressable Modbus slaves (1..247).
@@ -42,7 +45,8 @@ type Sim struct {
 	nextID  int
 	rng     *mrand.Rand // for random faults, under faultMu
 
-	requests atomic.Int64
+	requests   atomic.Int64
+	replyDelay time.Duration
 }
 
 // Bus is one Modbus bus (a port or a serial line) with up to 247 meters.
@@ -98,7 +102,7 @@ func New(opts Options) (*Sim, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sim{clock: opts.Clock, log: opts.Logger, model: sm, rng: mrand.New(mrand.NewPCG(opts.Seed, 0x5eed))}
+	s := &Sim{clock: opts.Clock, log: opts.Logger, model: sm, rng: mrand.New(mrand.NewPCG(opts.Seed, 0x5eed)), replyDelay: opts.ReplyDelay}
 	now := s.clock.Now()
 	base, numeric := uint64(0), false
 	if opts.Serial != "" {

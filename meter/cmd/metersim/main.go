@@ -5,7 +5,7 @@
 // Usage:
 //
 //	metersim --model NAME --listen URL [--unit N] [--serial S] [--meters N] [--control ADDR]
-//	         [--speed X] [--seed N] [--fault SPEC]...
+//	         [--speed X] [--seed N] [--reply-delay D] [--fault SPEC]...
 //
 // Once everything listens it prints one JSON line to stdout, e.g.
 //
@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	speed := fs.Float64("speed", 1, "simulated time runs this many times faster than the wall clock")
 	seed := fs.Uint64("seed", 1, "seed for noise and random faults")
 	verbose := fs.Bool("v", false, "log every fault and connection at debug level")
+	replyDelay := fs.Duration("reply-delay", 0, "meter turnaround before every reply (e.g. 40ms for Carlo Gavazzi)")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "inject a fault: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := sim.New(sim.Options{
 		Model: *model, Unit: uint8(*unit), Meters: *meters, Serial: *serial,
-		Clock: sim.ScaledClock(*speed), Seed: *seed, Logger: log,
+		Clock: sim.ScaledClock(*speed), Seed: *seed, Logger: log, ReplyDelay: *replyDelay,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "metersim:", err)
