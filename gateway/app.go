@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -45,6 +46,8 @@ type App struct {
 	api       *http.Server
 	apiLn     net.Listener
 	signer    *ocmfSigner
+
+	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 }
 
 // Open builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
@@ -147,7 +150,10 @@ func (a *App) openBoard() error {
 	case "sim":
 		a.simBoard = halsim.New(halsim.Options{})
 		if halCfg.Relay.Name == "" {
-			halCfg = halsim.DefaultConfig()
+			// The simulated board's pins, with the configured timing.
+			def := halsim.DefaultConfig()
+			def.FeedbackTimeout, def.Debounce = halCfg.FeedbackTimeout, halCfg.Debounce
+			halCfg = def
 		}
 		if u := a.cfg.HAL.Sim.LoadControlURL; u != "" {
 			a.load = NewLoadControl(strings.TrimRight(u, "/"), a.cfg.HAL.Sim.LoadUnit, a.cfg.HAL.Sim.Lease, a.log.With("part", "simload"))
@@ -244,6 +250,10 @@ func (a *App) Run(ctx context.Context) error {
 	controlDone := make(chan struct{})
 	guarded("control", func(ctx context.Context) error {
 		defer close(controlDone)
+		// The relay may close only while hal watches the safety inputs.
+		if err := a.board.WaitRunning(ctx); err != nil {
+			return fmt.Errorf("wait for the board: %w", err)
+		}
 		return a.gw.Run(ctx)
 	})
 	if a.publisher != nil {
@@ -331,11 +341,10 @@ func (a *App) Snapshot(ctx context.Context) Snapshot {
 		}
 	}
 	if a.publisher != nil {
-		var through uint64
 		if n, ok := s.Backlog[ledgerSink]; ok && uint64(n) <= s.Entries {
-			through = s.Entries - uint64(n)
+			a.anchoredThrough.Store(s.Entries - uint64(n))
 		}
-		s.Anchor = anchorStatus(a.publisher.Status(), through)
+		s.Anchor = anchorStatus(a.publisher.Status(), a.anchoredThrough.Load())
 	}
 	if a.link != nil {
 		n, through := a.link.Delivered()

@@ -354,6 +354,7 @@ meter:
   timeout: 300ms
 hal:
   backend: sim
+  feedback_timeout: 1s
   sim:
     load_control_url: %q
     lease: 1500ms

@@ -483,7 +483,7 @@ func (b *Board) latchLocked(err, kind error) bool {
 	if b.fault == nil {
 		b.fault = err
 	} else {
-		b.fault = errors.Join(b.fault, err)
+		b.fault = fmt.Errorf("%w; %w", b.fault, err)
 	}
 	b.wakeLED()
 	b.signalLocked()

@@ -679,3 +679,33 @@ func TestWeldAfterEStopStillReported(t *testing.T) {
 		mustErr(t, "clear while welded", r.b.ClearFault(), ErrFaultPersists, ErrWelded)
 	})
 }
+
+func TestActiveLowFeedbackAndLid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(c *Config, p testPins) {
+			c.Relay.ActiveLow, c.Feedback.ActiveLow, c.Lid.ActiveLow = true, true, true
+			p["FB"].L, p["LID"].L = gpio.High, gpio.High // contacts open, lid closed
+		})
+		if r.relay.Read() != gpio.High {
+			t.Fatal("active-low relay not driven High (open) at Open")
+		}
+		r.run()
+		defer r.stop()
+		ctx := context.Background()
+		done := async(func() error { return r.b.CloseRelay(ctx) })
+		synctest.Wait()
+		if r.relay.Read() != gpio.Low {
+			t.Fatal("active-low relay not driven Low to close")
+		}
+		r.fb.EdgesChan <- gpio.Low // contacts closed
+		if err := <-done; err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		r.lid.EdgesChan <- gpio.Low // lid opened
+		time.Sleep(r.debounceDur)
+		synctest.Wait()
+		if evs := kinds(r.drainEvents(), EventLid); len(evs) != 1 || !evs[0].Active {
+			t.Fatalf("lid events = %v, want one open", evs)
+		}
+	})
+}

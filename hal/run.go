@@ -13,8 +13,9 @@ import (
 // debouncing (opening is always the safe direction); every other decision
 // waits until the line has been quiet for the debounce time. Each wait is
 // bounded so a lost edge is noticed within half a second. When Run returns
-// the relay is driven open. It returns nil on cancellation or Halt, and an
-// error if it is already running or the board is halted.
+// the relay is driven open. It returns nil on cancellation or Halt; an
+// error if it is already running or the board is halted (ErrHalted), or
+// if driving the relay open at the end failed.
 func (b *Board) Run(ctx context.Context) error {
 	b.mu.Lock()
 	switch {

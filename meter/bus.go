@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
-	"golang.org/x/sys/unix"
 )
 
 // Bus is one Modbus link (a TCP connection, a serial line, an RTU-over-TCP socket). Several
@@ -193,16 +192,6 @@ func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
 		}
 		backoff *= 2
 	}
-}
-
-// flushInput discards what the serial device at path has received but nobody read.
-func flushInput(path string) error {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
 }
 
 // exceptionCode maps simonvetter/modbus exception errors back to their codes (0: not an

@@ -23,6 +23,7 @@ type Agent struct {
 	log     *slog.Logger
 	wake    chan struct{}
 
+	updateMu   sync.Mutex // one Update at a time
 	mu         sync.Mutex
 	rec        record
 	slot       string // booted slot, once known
@@ -161,6 +162,8 @@ func (a *Agent) Update(ctx context.Context, rawURL string) error {
 	if trial {
 		return fmt.Errorf("ota: update: %w: running a trial boot", ErrBusy)
 	}
+	a.updateMu.Lock()
+	defer a.updateMu.Unlock()
 	a.mu.Lock()
 	old := a.rec
 	a.mu.Unlock()
@@ -227,7 +230,7 @@ func (a *Agent) step(ctx context.Context) error {
 	var err error
 	switch r.State {
 	case StateDownloading:
-		err = a.download(ctx, r)
+		err = a.download(ctx)
 	case StateDownloaded:
 		r.State = StateWaiting
 		err = a.save(r)

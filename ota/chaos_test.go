@@ -3,6 +3,7 @@ package ota_test
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ota"
-	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
 )
 
@@ -72,20 +72,31 @@ func updateDevice(t *testing.T, version string) *device {
 	return d
 }
 
-func TestChaosCutMidBody(t *testing.T) {
-	b := bigBundle(t, "2.0.0")
+// faulty serves b through a cutWriter configured per request: fault gets the request's
+// number (1, 2, ...) and may alter the request and choose the cut and the flipped byte.
+func faulty(t *testing.T, b []byte, fault func(n int, r *http.Request) (limit, tamper int)) (*httptest.Server, *recorder) {
 	rec := &recorder{}
 	srv := serve(t, b, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec.request(r)
-			h.ServeHTTP(&cutWriter{ResponseWriter: w, limit: 3000, rec: rec, tamper: -1}, r)
+			limit, tamper := fault(rec.request(r), r)
+			h.ServeHTTP(&cutWriter{ResponseWriter: w, limit: limit, rec: rec, tamper: tamper}, r)
 		})
 	})
-	d := updateDevice(t, "2.0.0")
-	s, booted := d.runToEnd(srv.URL, 4)
-	if s.State != ota.StateCommitted || booted != "B" {
+	return srv, rec
+}
+
+// commits runs the update to its end and requires a commit into slot B.
+func commits(t *testing.T, d *device, url string) {
+	t.Helper()
+	if s, booted := d.runToEnd(url, 4); s.State != ota.StateCommitted || booted != "B" {
 		t.Fatalf("ended %+v, booted %s", s, booted)
 	}
+}
+
+func TestChaosCutMidBody(t *testing.T) {
+	b := bigBundle(t, "2.0.0")
+	srv, rec := faulty(t, b, func(int, *http.Request) (int, int) { return 3000, -1 })
+	commits(t, updateDevice(t, "2.0.0"), srv.URL)
 	ranges := rec.Ranges()
 	if len(ranges) < 4 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") {
 		t.Fatalf("requests %q: want a full request then Range resumes", ranges)
@@ -118,10 +129,7 @@ func TestChaosStall(t *testing.T) {
 	d := updateDevice(t, "2.0.0")
 	d.modify = func(c *ota.Config) { c.StallTimeout = 200 * time.Millisecond }
 	start := time.Now()
-	s, booted := d.runToEnd(srv.URL, 4)
-	if s.State != ota.StateCommitted || booted != "B" {
-		t.Fatalf("ended %+v, booted %s", s, booted)
-	}
+	commits(t, d, srv.URL)
 	if r := rec.Ranges(); len(r) < 2 || r[1] == "" {
 		t.Fatalf("requests %q: want a Range resume after the stall", r)
 	}
@@ -132,23 +140,14 @@ func TestChaosStall(t *testing.T) {
 
 func TestChaos200InsteadOf206(t *testing.T) {
 	b := bigBundle(t, "2.0.0")
-	rec := &recorder{}
-	srv := serve(t, b, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n := rec.request(r)
-			r.Header.Del("Range") // a server (or proxy) that ignores Range
-			limit := -1
-			if n == 1 {
-				limit = 5000
-			}
-			h.ServeHTTP(&cutWriter{ResponseWriter: w, limit: limit, rec: rec, tamper: -1}, r)
-		})
+	srv, rec := faulty(t, b, func(n int, r *http.Request) (int, int) {
+		r.Header.Del("Range") // a server (or proxy) that ignores Range
+		if n == 1 {
+			return 5000, -1
+		}
+		return -1, -1
 	})
-	d := updateDevice(t, "2.0.0")
-	s, booted := d.runToEnd(srv.URL, 4)
-	if s.State != ota.StateCommitted || booted != "B" {
-		t.Fatalf("ended %+v, booted %s", s, booted)
-	}
+	commits(t, updateDevice(t, "2.0.0"), srv.URL)
 	if r := rec.Ranges(); len(r) != 2 || r[1] == "" {
 		t.Fatalf("requests %q: want one cut request and one resume answered with 200", r)
 	}
@@ -180,21 +179,13 @@ func TestChaosSizeChangedBetweenResumes(t *testing.T) {
 
 func TestChaosTamperedChunkInTransit(t *testing.T) {
 	b := bigBundle(t, "2.0.0")
-	rec := &recorder{}
-	srv := serve(t, b, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tamper := -1
-			if rec.request(r) == 1 {
-				tamper = 6000 // inside the payload: one flipped byte on the first response
-			}
-			h.ServeHTTP(&cutWriter{ResponseWriter: w, limit: -1, rec: rec, tamper: tamper}, r)
-		})
+	srv, rec := faulty(t, b, func(n int, _ *http.Request) (int, int) {
+		if n == 1 {
+			return -1, 6000 // inside the payload: one flipped byte on the first response
+		}
+		return -1, -1
 	})
-	d := updateDevice(t, "2.0.0")
-	s, booted := d.runToEnd(srv.URL, 4)
-	if s.State != ota.StateCommitted || booted != "B" {
-		t.Fatalf("ended %+v, booted %s", s, booted)
-	}
+	commits(t, updateDevice(t, "2.0.0"), srv.URL)
 	if r := rec.Ranges(); len(r) != 2 || r[1] == "" {
 		t.Fatalf("requests %q: want the bad chunk fetched again with Range", r)
 	}
@@ -204,22 +195,13 @@ func TestChaosTamperedChunkInTransit(t *testing.T) {
 // agent continues with a Range request from its saved cursor.
 func TestDownloadResumesAcrossRestart(t *testing.T) {
 	b := bigBundle(t, "2.0.0")
-	rec := &recorder{}
-	srv := serve(t, b, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec.request(r)
-			h.ServeHTTP(&cutWriter{ResponseWriter: w, limit: -1, rec: rec, tamper: -1}, r)
-		})
-	})
+	srv, rec := faulty(t, b, func(int, *http.Request) (int, int) { return -1, -1 })
 	d := updateDevice(t, "2.0.0")
 	d.fs.CutAt(40) // about five chunks in
 	if end, s := d.life(srv.URL); end != powerCut || s.State != ota.StateDownloading {
 		t.Fatalf("first boot ended %v in %s, want a power cut while downloading", end, s.State)
 	}
-	s, booted := d.runToEnd(srv.URL, 4)
-	if s.State != ota.StateCommitted || booted != "B" {
-		t.Fatalf("ended %+v, booted %s", s, booted)
-	}
+	commits(t, d, srv.URL)
 	r := rec.Ranges()
 	if len(r) != 2 || r[0] != "" || !strings.HasPrefix(r[1], "bytes=") || r[1] == "bytes=0-" {
 		t.Fatalf("requests %q: want a resume from the saved cursor", r)
@@ -247,5 +229,4 @@ func TestBandwidthLimit(t *testing.T) {
 	if !bytes.Equal(got, payload("2.0.0", 12000)) {
 		t.Fatal("slot B does not hold the payload")
 	}
-	_ = bundle.Format
 }

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ota"
+	"github.com/chargegate/chargegate/ota/durable"
 )
 
 // TestPowerCutAtEveryStep cuts power at every mutating filesystem operation of a whole
-// update (download, install, trial, commit), discarding unsynced writes, then boots the
-// fake firmware and restarts the agent. Every boot must start a slot holding a verified
+// update (download, install, trial, commit), then boots the fake firmware and restarts the
+// agent. The cut either discards everything not synced, or keeps everything written before
+// it (the disk flushed on its own): the two extremes of what a real disk may do. Every boot must start a slot holding a verified
 // bundle (checked in device.boot), and every run must end committed (new slot, floor
 // raised) or rolled back (old slot, floor unchanged).
 func TestPowerCutAtEveryStep(t *testing.T) {
@@ -19,16 +21,20 @@ func TestPowerCutAtEveryStep(t *testing.T) {
 	srv := serve(t, b, nil)
 	cases := []struct {
 		name      string
+		keep      bool
 		unhealthy bool
 	}{
-		{name: "healthy"},
-		{name: "unhealthy", unhealthy: true},
+		{name: "healthy/unsynced-lost"},
+		{name: "healthy/unsynced-kept", keep: true},
+		{name: "unhealthy/unsynced-lost", unhealthy: true},
+		{name: "unhealthy/unsynced-kept", keep: true, unhealthy: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			setup := func() *device {
 				d := newDevice(t)
 				d.valid(payload("2.0.0", slotSize))
+				d.keepUnsynced = tc.keep
 				if tc.unhealthy {
 					d.health = func(context.Context) error { return errors.New("meter not readable") }
 					d.modify = func(c *ota.Config) { c.HealthDeadline = 20e6 } // 20 ms
@@ -75,6 +81,44 @@ func TestPowerCutAtEveryStep(t *testing.T) {
 	}
 }
 
+// TestDoublePowerCut cuts power at every operation, and again a few operations into the
+// recovery that follows.
+func TestDoublePowerCut(t *testing.T) {
+	b, m := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 5, size: slotSize})
+	srv := serve(t, b, nil)
+	runs := 0
+	for _, second := range []int{1, 3, 6} {
+		for n := 1; ; n++ {
+			d := newDevice(t)
+			d.valid(payload("2.0.0", slotSize))
+			d.fs.CutAt(n)
+			d.secondCut = second
+			s, booted := d.runToEnd(srv.URL, 10)
+			if d.secondCut != 0 { // the first cut never came: n is past the end
+				break
+			}
+			runs++
+			switch {
+			case s.State == ota.StateCommitted && booted == "B" && s.SecurityFloor == m.SecurityVersion:
+			case s.State == ota.StateRolledBack && booted == "A" && s.SecurityFloor == 0:
+			default:
+				t.Fatalf("cuts at operation %d and %d after: ended %+v, booted %s", n, second, s, booted)
+			}
+		}
+	}
+	t.Logf("double power cuts: %d runs", runs)
+}
+
+// TestCorruptStateFile: a state file that does not parse stops the agent with
+// ErrStateCorrupt instead of silently resetting the security floor.
+func TestCorruptStateFile(t *testing.T) {
+	d := newDevice(t)
+	must(t, durable.WriteFile(d.fs, stateDir+"/state.json", []byte(`{"state":"committed","security_floor":`), 0o600))
+	if _, err := ota.NewAgent(d.config(), d.inhibit); !errors.Is(err, ota.ErrStateCorrupt) {
+		t.Fatalf("NewAgent with a corrupt state file: %v, want ErrStateCorrupt", err)
+	}
+}
+
 // TestServiceRestartDuringTrialRollsBack: the new version crashing during its trial (the
 // service restarts within the same boot) counts as a failed trial.
 func TestServiceRestartDuringTrialRollsBack(t *testing.T) {
@@ -96,20 +140,15 @@ func TestServiceRestartDuringTrialRollsBack(t *testing.T) {
 	}
 	// Trial boot: the agent runs the health check; the service "crashes" (ctx cancelled
 	// without a reboot) and systemd starts it again in the same boot.
-	if _, trial := d.boot(); !trial {
-		t.Fatal("second boot is not a trial")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	a, _, done := d.start(t)
+	waitFor(t, func() bool { return a.Status().State == ota.StateTrial && a.Status().Slot == "B" })
+	d.mu.Lock()
+	d.cancel()
+	d.mu.Unlock()
+	<-done
 	a, err := ota.NewAgent(d.config(), d.inhibit)
 	must(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	waitFor(t, func() bool { return a.Status().State == ota.StateTrial })
-	cancel()
-	<-done
-	a, err = ota.NewAgent(d.config(), d.inhibit)
-	must(t, err)
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d.mu.Lock()
 	d.cancel = cancel

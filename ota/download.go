@@ -24,7 +24,7 @@ const maxChunkRetries = 3
 
 // download fetches the bundle with Range resume until every payload is written to the
 // inactive slot or a permanent error ends the update.
-func (a *Agent) download(ctx context.Context, r record) error {
+func (a *Agent) download(ctx context.Context) error {
 	failures, badChunks := 0, 0
 	for {
 		before := a.current()

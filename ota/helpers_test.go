@@ -113,7 +113,11 @@ type device struct {
 	payloads map[string][]byte // sha256 of valid slot contents → version
 	modify   func(*ota.Config)
 	request  string // update to request once the agent can take it
-	lastURL  string
+	// keepUnsynced: a power cut keeps everything written before it (default: loses all
+	// that was not synced).
+	keepUnsynced bool
+	secondCut    int // after the first power cut, cut again at this operation
+	lastURL      string
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -275,7 +279,15 @@ wait:
 	switch end {
 	case powerCut:
 		d.fw.PowerCut()
-		d.fs.PowerCycle()
+		if d.keepUnsynced {
+			d.fs.PowerCycleKeeping()
+		} else {
+			d.fs.PowerCycle()
+		}
+		if d.secondCut > 0 { // cut again, this time during the recovery
+			d.fs.CutAt(d.secondCut)
+			d.secondCut = 0
+		}
 	default:
 		d.fs.Reboot()
 	}
@@ -308,4 +320,21 @@ func (d *device) runToEnd(url string, maxBoots int) (ota.Status, string) {
 	}
 	d.t.Fatalf("no final state after %d boots", maxBoots)
 	return ota.Status{}, ""
+}
+
+// start boots the device and runs a fresh agent in the background until the test ends or
+// the agent asks for a reboot; done receives what Run returns.
+func (d *device) start(t testing.TB) (a *ota.Agent, ctx context.Context, done <-chan error) {
+	t.Helper()
+	d.boot()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d.mu.Lock()
+	d.cancel = cancel
+	d.mu.Unlock()
+	a, err := ota.NewAgent(d.config(), d.inhibit)
+	must(t, err)
+	ch := make(chan error, 1)
+	go func() { ch <- a.Run(ctx) }()
+	return a, ctx, ch
 }

@@ -3,6 +3,7 @@ package ota_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,16 +25,7 @@ func TestUpdateWaitsForChargingSession(t *testing.T) {
 	d := newDevice(t)
 	d.valid(payload("2.0.0", slotSize))
 	d.inhibit.active.Store(true) // a session runs
-	d.boot()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d.mu.Lock()
-	d.cancel = cancel
-	d.mu.Unlock()
-	a, err := ota.NewAgent(d.config(), d.inhibit)
-	must(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a, ctx, done := d.start(t)
 	must(t, a.Update(ctx, srv.URL))
 	if err := a.Update(ctx, srv.URL); err == nil || !strings.Contains(err.Error(), ota.ErrBusy.Error()) {
 		t.Fatalf("second update while one runs: %v, want ErrBusy", err)
@@ -72,16 +64,7 @@ func TestMaintenanceWindow(t *testing.T) {
 		c.Window = &ota.MaintenanceWindow{Start: 2 * time.Hour, End: 4 * time.Hour}
 		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
 	}
-	d.boot()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d.mu.Lock()
-	d.cancel = cancel
-	d.mu.Unlock()
-	a, err := ota.NewAgent(d.config(), d.inhibit)
-	must(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a, ctx, done := d.start(t)
 	must(t, a.Update(ctx, srv.URL))
 	waitFor(t, func() bool { return a.Status().WaitingFor == "maintenance window" })
 	now.Store(time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC).UnixNano())
@@ -175,5 +158,31 @@ func TestAppOnlyDirs(t *testing.T) {
 	must(t, err)
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("state file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// TestPollURL: with PollURL set, the agent finds the newer bundle by itself, installs it
+// once, and does not start again for the version it just installed.
+func TestPollURL(t *testing.T) {
+	b, _ := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 1, size: slotSize})
+	srv, rec := faulty(t, b, func(int, *http.Request) (int, int) { return -1, -1 })
+	d := newDevice(t)
+	d.valid(payload("2.0.0", slotSize))
+	d.modify = func(c *ota.Config) { c.PollURL, c.PollEvery = srv.URL, 5*time.Millisecond }
+	s, booted := d.runToEnd("", 4)
+	if s.State != ota.StateCommitted || booted != "B" {
+		t.Fatalf("ended %+v, booted %s", s, booted)
+	}
+	// Keep polling a while on the committed device: heads only, no new download.
+	a, _, _ := d.start(t)
+	before := len(rec.Ranges())
+	waitFor(t, func() bool { return len(rec.Ranges()) > before+5 })
+	if s := a.Status(); s.State != ota.StateCommitted {
+		t.Fatalf("after more polls: %+v", s)
+	}
+	for _, r := range rec.Ranges()[before:] {
+		if !strings.HasPrefix(r, "bytes=0-") {
+			t.Fatalf("a poll fetched %q, want only the bundle head", r)
+		}
 	}
 }

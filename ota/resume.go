@@ -139,8 +139,8 @@ func (a *Agent) poll(ctx context.Context) {
 		return
 	}
 	r := a.current()
-	if old, err := a.manifest(r); err == nil && old.Version == m.Version && (r.State == StateFailed || r.State == StateRolledBack) {
-		return
+	if old, err := a.manifest(r); err == nil && old.Version == m.Version {
+		return // just installed, failed or rolled back: the operator decides what next
 	}
 	if err := a.Update(ctx, a.cfg.PollURL); err != nil && !errors.Is(err, ErrBusy) {
 		a.log.Warn("start polled update", "err", err)

@@ -222,14 +222,17 @@ func TestPublisherAnchorsAndProofsVerify(t *testing.T) {
 func TestPublisherRealPoW(t *testing.T) {
 	key := deviceKey("pow")
 	st := openStore(t, t.TempDir(), key, 20)
-	tn := startNode(t, node.Config{MinPoWScore: node.DefaultMinPoWScore, MilestoneInterval: 50 * time.Millisecond})
+	// Milestones far enough apart that tips cannot go below max depth (15 milestones) during the PoW.
+	tn := startNode(t, node.Config{MinPoWScore: node.DefaultMinPoWScore, MilestoneInterval: 500 * time.Millisecond})
 	p, _ := startPublisher(t, st, key, ledgeriota.Config{
 		NodeURL: tn.srv.URL, BatchSize: 20, BatchAge: time.Millisecond, PollInterval: 20 * time.Millisecond,
 	})
 	waitAnchored(t, st, 60*time.Second)
 	checkAnchors(t, st)
 	verifyProofs(t, st, tn.srv.URL, 1, 7, 20)
-	if s := p.Status(); s.PoW <= 0 || s.Blocks < 1 {
+	s := p.Status()
+	t.Logf("status %+v", s)
+	if s.PoW <= 0 || s.Blocks < 1 {
 		t.Errorf("status %+v: want PoW time and a block", s)
 	}
 }

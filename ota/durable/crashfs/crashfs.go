@@ -82,19 +82,35 @@ func (c *FS) PowerCycle() {
 	c.restart()
 }
 
+// PowerCycleKeeping simulates power returning after a cut where the disk had written out
+// everything the system wrote before the cut, synced or not (the other extreme from
+// PowerCycle). The operation that hit the cut still did not happen.
+func (c *FS) PowerCycleKeeping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flush()
+	c.cutAt = 0
+	c.restart()
+}
+
 // Reboot simulates a clean reboot: the kernel syncs every file and directory first. A cut
 // armed with CutAt stays armed, counting on.
 func (c *FS) Reboot() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.dead {
-		c.durable = map[string]*node{}
-		for name, n := range c.live {
-			n.synced = append([]byte(nil), n.live...)
-			c.durable[name] = n
-		}
+		c.flush()
 	}
 	c.restart()
+}
+
+// flush makes everything the running system sees durable.
+func (c *FS) flush() {
+	c.durable = map[string]*node{}
+	for name, n := range c.live {
+		n.synced = append([]byte(nil), n.live...)
+		c.durable[name] = n
+	}
 }
 
 func (c *FS) restart() {
