@@ -37,7 +37,7 @@ func TestPowerCutAtEveryStep(t *testing.T) {
 				d.keepUnsynced = tc.keep
 				if tc.unhealthy {
 					d.health = func(context.Context) error { return errors.New("meter not readable") }
-					d.modify = func(c *ota.Config) { c.HealthDeadline = 20e6 } // 20 ms
+					d.modify = func(c *ota.Config) { c.HealthDeadline = 5 * time.Millisecond }
 				}
 				return d
 			}
