@@ -46,6 +46,7 @@ type App struct {
 	api       *http.Server
 	apiLn     net.Listener
 	signer    *ocmfSigner
+	verifier  *CommandVerifier // nil unless mqtt.command_keys is set
 
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -40,6 +41,17 @@ func (a *App) openLink() (*mqtt.Link, error) {
 		}
 		lc.TLS = t
 	}
+	if len(c.CommandKeys) > 0 {
+		var keys []ed25519.PublicKey
+		for _, f := range c.CommandKeys {
+			k, err := LoadOperatorKey(f)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt.command_keys: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		a.verifier = NewCommandVerifier(a.DeviceID(), keys)
+	}
 	return mqtt.New(lc, a.store, a.command)
 }
 
@@ -72,9 +84,19 @@ func tlsConfig(c MQTTConfig) (*tls.Config, error) {
 // command executes one operator command from the link; malformed, unknown or refused commands
 // change nothing and answer with an error code.
 func (a *App) command(ctx context.Context, name string, payload []byte) (any, string, error) {
+	if a.verifier != nil {
+		inner, err := a.verifier.Open(name, payload)
+		if err != nil {
+			return nil, "unauthorized", err
+		}
+		payload = inner
+	}
 	c, err := ParseCommand(name, payload)
 	if err != nil {
 		return nil, "bad_request", err
+	}
+	if a.verifier != nil && !a.verifier.Remember(c.RequestID) {
+		return nil, "replayed", fmt.Errorf("%w: request_id %q was already executed", ErrCommandSignature, c.RequestID)
 	}
 	switch c.Name {
 	case CmdUpdate:

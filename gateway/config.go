@@ -84,6 +84,9 @@ type MQTTConfig struct {
 	PasswordFile string        `yaml:"password_file"`
 	InFlight     int           `yaml:"in_flight"`
 	KeepAlive    time.Duration `yaml:"keep_alive"`
+	// CommandKeys are PEM files with the operator's Ed25519 public keys. When set, every
+	// command must be signed (see SignedCommand); unsigned ones are refused.
+	CommandKeys []string `yaml:"command_keys"`
 }
 
 // HTTPConfig configures the local status API.

@@ -1,10 +1,15 @@
 package gateway_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/ledger"
 )
 
@@ -380,5 +386,58 @@ func TestMeterLostEndsSession(t *testing.T) {
 	}
 	if gaps == 0 {
 		t.Fatal("missed polls produced no gap entries")
+	}
+}
+
+func TestSignedCommandsOnly(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "operator.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+
+	s := startStack(t, true)
+	op := connectOperator(t, s.broker)
+	cfg := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"),
+		"  in_flight: 16\n", fmt.Sprintf("  in_flight: 16\n  command_keys: [%q]\n", keyFile), 1)
+	g := startGateway(t, dir, cfg)
+	op.waitOnline(g.device)
+
+	sign := func(device, name, payload string) string {
+		sig := ed25519.Sign(priv, gateway.CommandSigningInput(device, name, []byte(payload)))
+		b, _ := json.Marshal(gateway.SignedCommand{Payload: base64.StdEncoding.EncodeToString([]byte(payload)), Sig: base64.StdEncoding.EncodeToString(sig)})
+		return string(b)
+	}
+	code := func(rep map[string]any) any {
+		e, _ := rep["error"].(map[string]any)
+		return e["code"]
+	}
+	if rep := op.command(g.device, "start", `{"request_id":"u1"}`); rep["ok"] != false || code(rep) != "unauthorized" {
+		t.Fatalf("unsigned start: %v", rep)
+	}
+	if rep := op.command(g.device, "start", sign("someotherdevice", "start", `{"request_id":"u2"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
+		t.Fatalf("start signed for another device: %v", rep)
+	}
+	if rep := op.command(g.device, "start", sign(g.device, "stop", `{"request_id":"u3"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
+		t.Fatalf("stop's signature used for start: %v", rep)
+	}
+	if g.status(t)["session"] != nil {
+		t.Fatal("a refused command started a session")
+	}
+	signed := sign(g.device, "start", `{"request_id":"s1"}`)
+	if rep := op.command(g.device, "start", signed); rep["ok"] != true || rep["request_id"] != "s1" {
+		t.Fatalf("signed start: %v", rep)
+	}
+	if rep := op.command(g.device, "stop", sign(g.device, "stop", `{"request_id":"s2"}`)); rep["ok"] != true {
+		t.Fatalf("signed stop: %v", rep)
+	}
+	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
+		t.Fatalf("replayed start: %v", rep)
+	}
+	if g.status(t)["session"] != nil {
+		t.Fatal("a replayed command started a session")
 	}
 }

@@ -88,7 +88,7 @@ func startProc(t *testing.T, name string, args ...string) (*proc, io.Reader) {
 	t.Cleanup(func() {
 		p.stop(syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("%s stderr (tail):\n%s", name, tail(p.stderr.String(), 3000))
+			t.Logf("%s stderr (tail):\n%s", name, tail(p.stderr.String(), 6000))
 		}
 	})
 	return p, out
@@ -199,7 +199,7 @@ func (b *broker) start(path string) {
 	}
 	b.t.Cleanup(func() {
 		if b.t.Failed() {
-			b.t.Logf("mosquitto log:\n%s", tail(b.log.String(), 2000))
+			b.t.Logf("mosquitto log:\n%s", tail(b.log.String(), 3000))
 		}
 	})
 	waitFor(b.t, 10*time.Second, "mosquitto listening", func() bool {
@@ -291,8 +291,12 @@ func (o *operator) command(device, name string, payload string) map[string]any {
 	o.t.Helper()
 	var req struct {
 		RequestID string `json:"request_id"`
+		Payload   []byte `json:"payload"` // a signed command's envelope (base64)
 	}
 	json.Unmarshal([]byte(payload), &req)
+	if req.RequestID == "" && req.Payload != nil {
+		json.Unmarshal(req.Payload, &req)
+	}
 	before := len(o.messages("cmd/" + name + "/reply"))
 	o.client.Publish("chargegate/"+device+"/cmd/"+name, 1, false, payload).Wait()
 	var rep map[string]any

@@ -72,18 +72,22 @@ fi
 echo "== rootfs overlay"
 ov=$OUT/rootfs-overlay
 install -D -m 0755 "$OUT/app/chargegate" "$ov/usr/bin/chargegate"
+mkdir -p "$ov/etc/systemd/system/multi-user.target.wants"
 install -D -m 0755 images/chargegate-launch "$ov/usr/lib/chargegate/chargegate-launch"
 install -D -m 0644 images/chargegate.service "$ov/etc/systemd/system/chargegate.service"
 install -D -m 0644 images/chargegate.sysusers "$ov/usr/lib/sysusers.d/chargegate.conf"
+install -D -m 0644 images/watchdog.conf "$ov/etc/systemd/system.conf.d/chargegate-watchdog.conf"
 if [ "$SLOTS" = tryboot ]; then
 	install -D -m 0644 images/chargegate.service.d/ota-ab.conf "$ov/etc/systemd/system/chargegate.service.d/ota-ab.conf"
+	install -D -m 0755 images/chargegate-trial-guard "$ov/usr/lib/chargegate/chargegate-trial-guard"
+	install -D -m 0644 images/chargegate-trial-guard.service "$ov/etc/systemd/system/chargegate-trial-guard.service"
+	ln -sf ../chargegate-trial-guard.service "$ov/etc/systemd/system/multi-user.target.wants/chargegate-trial-guard.service"
 	install -D -m 0644 images/50-chargegate.rules "$ov/etc/polkit-1/rules.d/50-chargegate.rules"
 	install -D -m 0644 images/fstab.ab "$ov/usr/share/chargegate/fstab.ab"
 else
 	install -D -m 0644 images/chargegate.service.d/app-only.conf "$ov/etc/systemd/system/chargegate.service.d/app-only.conf"
 fi
 install -D -m 0644 "$pub" "$ov/etc/chargegate/trusted-keys/$pubname"
-mkdir -p "$ov/etc/systemd/system/multi-user.target.wants"
 ln -sf ../chargegate.service "$ov/etc/systemd/system/multi-user.target.wants/chargegate.service"
 if [ -f images/chargegate.yaml ]; then
 	install -D -m 0644 images/chargegate.yaml "$ov/etc/chargegate/config.yaml"

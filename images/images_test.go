@@ -248,11 +248,74 @@ func TestBuildScript(t *testing.T) {
 			t.Errorf("build output lacks %s: %v", p, err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(out, "rootfs-overlay/etc/systemd/system/chargegate.service.d/ota-ab.conf")); err == nil {
+		t.Error("app-only overlay carries the A/B drop-in")
+	}
+
+	// SLOTS=tryboot: the A/B rights, the trial guard and the polkit rule instead.
+	ab := t.TempDir()
+	run(t, ctx, []string{"OUT=" + ab, "KEYDIR=" + keys, "VERSION=9.9.9-test", "SLOTS=tryboot"}, "images/build.sh")
+	for _, p := range []string{
+		"etc/systemd/system/chargegate.service.d/ota-ab.conf", "etc/systemd/system/chargegate-trial-guard.service",
+		"etc/systemd/system/multi-user.target.wants/chargegate-trial-guard.service", "usr/lib/chargegate/chargegate-trial-guard",
+		"etc/polkit-1/rules.d/50-chargegate.rules", "etc/systemd/system.conf.d/chargegate-watchdog.conf",
+	} {
+		if _, err := os.Stat(filepath.Join(ab, "rootfs-overlay", p)); err != nil {
+			t.Errorf("tryboot overlay lacks %s: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ab, "rootfs-overlay/etc/systemd/system/chargegate.service.d/app-only.conf")); err == nil {
+		t.Error("tryboot overlay carries the app-only drop-in")
+	}
 }
 
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrialGuard runs images/chargegate-trial-guard against a fake bootloader tree and a
+// fake systemctl: it reboots only a trial boot whose slot was not committed.
+func TestTrialGuard(t *testing.T) {
+	cases := []struct {
+		name            string
+		tryboot, booted uint32
+		def             int
+		reboot          bool
+	}{
+		{name: "normal boot", tryboot: 0, booted: 2, def: 2},
+		{name: "committed trial", tryboot: 1, booted: 3, def: 3},
+		{name: "uncommitted trial", tryboot: 1, booted: 3, def: 2, reboot: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bl := filepath.Join(dir, "bootloader")
+			must(t, os.MkdirAll(bl, 0o755))
+			must(t, os.WriteFile(filepath.Join(bl, "tryboot"), []byte{0, 0, 0, byte(c.tryboot)}, 0o644))
+			must(t, os.WriteFile(filepath.Join(bl, "partition"), []byte{0, 0, 0, byte(c.booted)}, 0o644))
+			other := 5 - c.def
+			must(t, os.WriteFile(filepath.Join(dir, "autoboot.txt"), slot.FormatAutoboot(c.def, other), 0o644))
+			bin := filepath.Join(dir, "bin")
+			must(t, os.MkdirAll(bin, 0o755))
+			marker := filepath.Join(dir, "rebooted")
+			must(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\necho \"$@\" > "+marker+"\n"), 0o755))
+			cmd := exec.Command("./chargegate-trial-guard")
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BOOTLOADER_DIR="+bl,
+				"AUTOBOOT="+filepath.Join(dir, "autoboot.txt"), "TRIAL_DEADLINE=0")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("guard: %v\n%s", err, out)
+			}
+			got, err := os.ReadFile(marker)
+			if rebooted := err == nil; rebooted != c.reboot {
+				t.Fatalf("rebooted = %v, want %v\n%s", rebooted, c.reboot, out)
+			}
+			if c.reboot && strings.TrimSpace(string(got)) != "reboot" {
+				t.Fatalf("systemctl %q, want a plain reboot (no tryboot flag)", got)
+			}
+		})
 	}
 }

@@ -230,3 +230,18 @@ func TestBandwidthLimit(t *testing.T) {
 		t.Fatal("slot B does not hold the payload")
 	}
 }
+
+// TestURLNotLeaked: a bundle URL's query (an access token) appears neither in the status
+// nor in an error, even when the server is unreachable.
+func TestURLNotLeaked(t *testing.T) {
+	srv := serve(t, nil, nil)
+	url := srv.URL + "/u.bundle?token=SECRET"
+	srv.Close() // connection refused from now on
+	d := newDevice(t)
+	d.modify = func(c *ota.Config) { c.MaxAttempts = 1 }
+	s, _ := d.runToEnd(url, 2)
+	if s.State != ota.StateFailed || strings.Contains(s.Error, "SECRET") || s.Error == "" {
+		t.Fatalf("status %+v: want failed without the URL's token", s)
+	}
+	t.Logf("error reported: %s", s.Error)
+}

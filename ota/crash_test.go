@@ -127,6 +127,7 @@ func TestServiceRestartDuringTrialRollsBack(t *testing.T) {
 	d := newDevice(t)
 	d.valid(payload("2.0.0", slotSize))
 	block := make(chan struct{})
+	d.modify = func(c *ota.Config) { c.HealthDeadline = time.Minute } // the restart comes first
 	d.health = func(ctx context.Context) error {
 		select {
 		case <-block:

@@ -59,9 +59,17 @@
 //   - trial: in the trial boot the health check must pass within HealthDeadline; then the
 //     backend commits (autoboot.txt swapped) and only then the security floor is raised.
 //     Any failure reboots, which lands in the old slot because the trial flag is one-shot.
+//     If the new version cannot run its agent at all, images/chargegate-trial-guard
+//     reboots an uncommitted trial after a deadline; with app-only slots the launcher
+//     returns to the old slot at the first service restart.
 //
 // The state (StateDir/state.json, mode 0600) is replaced atomically (write, fsync, rename,
-// fsync directory) before every side effect. At start, Run resolves it against how the
+// fsync directory) before every side effect. It is a JSON object: state, security_floor,
+// error, and for the update under way url, manifest and signatures (base64 of the raw
+// bundle entries, verified again whenever used), from/to (slot names), the download cursor
+// (total, etag, payload, in_entry, data, chunk, offset, written) and trials. Readers ignore
+// unknown fields, so the releases on either side of an update read each other's file;
+// testdata/state-downloading.json freezes the encoding. At start, Run resolves it against how the
 // system booted; see resume in resume.go for the full table. In short: interrupted
 // downloads resume at their cursor; a trial that did not complete (power cut, crash,
 // watchdog reset) ends rolled back; a commit interrupted after autoboot.txt was rewritten

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 // errTransient marks a download failure worth retrying (network, server 5xx, stall).
-var errTransient = errors.New("transient")
+var errTransient = errors.New("network")
 
 // maxChunkRetries is how often one chunk that fails its hash is fetched again before the
 // bundle counts as tampered: a flipped bit in transit should not fail an update, a bundle
@@ -45,8 +46,10 @@ func (a *Agent) download(ctx context.Context) error {
 			badChunks++
 		case errors.Is(err, errTransient) && failures < a.cfg.MaxAttempts:
 			failures++
+		case errors.Is(err, errTransient):
+			return a.fail(after, fmt.Errorf("download: gave up after %d attempts without progress: %w", failures+1, err))
 		default:
-			return a.fail(after, err)
+			return a.fail(after, fmt.Errorf("download: %w", err))
 		}
 		d := a.backoff(max(failures, badChunks))
 		a.log.Warn("download interrupted", "err", err, "offset", after.Offset, "retry_in", d)
@@ -75,7 +78,7 @@ func (a *Agent) fetch(ctx context.Context) error {
 	defer stall.Stop()
 	resp, err := a.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: get bundle: %v", errTransient, err)
+		return fmt.Errorf("%w: get bundle: %v", errTransient, redact(err))
 	}
 	defer resp.Body.Close()
 	total, skip, err := a.checkResponse(resp, r)
@@ -207,6 +210,9 @@ func (a *Agent) consume(ctx context.Context, pos *position, r record) error {
 	} else {
 		if m, err = a.manifest(r); err != nil {
 			return err
+		}
+		if r.Payload < 0 || r.Payload > len(m.Payloads) || (r.InEntry && r.Payload == len(m.Payloads)) {
+			return fmt.Errorf("%w: download cursor at payload %d of %d", ErrStateCorrupt, r.Payload, len(m.Payloads))
 		}
 		if !r.InEntry {
 			rd = bundle.ResumeReader(pos, r.Offset, m, r.Payload)
@@ -369,7 +375,7 @@ func (a *Agent) fetchManifest(ctx context.Context, url string) (bundle.Manifest,
 	req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", bundle.MaxManifestSize+bundle.MaxSignatureSize+4*512))
 	resp, err := a.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return bundle.Manifest{}, fmt.Errorf("get bundle head: %w", err)
+		return bundle.Manifest{}, fmt.Errorf("get bundle head: %w", redact(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
@@ -380,4 +386,14 @@ func (a *Agent) fetchManifest(ctx context.Context, url string) (bundle.Manifest,
 		return bundle.Manifest{}, err
 	}
 	return m, a.admit(m, a.current().Floor)
+}
+
+// redact drops the URL from an HTTP client error: bundle URLs may carry access tokens, and
+// errors end up in logs and in the status sent to the operator.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }

@@ -23,6 +23,7 @@ func TestBrokerOutageBacklogDrains(t *testing.T) {
 	s.broker.stop() // the week starts with the broker down
 	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond, autostart: true}))
 	g := startGateway(t, data, cfg)
+	t.Logf("gateway up after %v", time.Since(t0))
 	live := uint64(pick(300, 3000))
 	waitFor(t, pick(60*time.Second, 10*time.Minute), "entries recorded while the broker is down", func() bool {
 		return g.status(t).Entries >= preloaded+live
@@ -30,6 +31,7 @@ func TestBrokerOutageBacklogDrains(t *testing.T) {
 	if n := op.count(); n != 0 {
 		t.Fatalf("%d readings delivered while the broker was down", n)
 	}
+	t.Logf("live entries recorded after %v", time.Since(t0))
 	s.broker.start()
 	back := time.Now()
 	head := g.status(t).Entries

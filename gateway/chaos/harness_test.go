@@ -441,6 +441,11 @@ type status struct {
 		Readable bool `json:"readable"`
 	} `json:"meter"`
 	Backlog map[string]int64 `json:"backlog"`
+	Anchor  *struct {
+		Confirmed        int64  `json:"confirmed"`
+		ConfirmedThrough uint64 `json:"confirmed_through"`
+		LastError        string `json:"last_error"`
+	} `json:"anchor"`
 }
 
 // status asks the daemon's local API; a daemon that does not answer within 5 s is hung.

@@ -396,9 +396,15 @@ func (l *Link) onCommand(_ paho.Client, m paho.Message) {
 func requestID(payload []byte) string {
 	var v struct {
 		RequestID string `json:"request_id"`
+		Payload   string `json:"payload"` // a signed command's envelope
 	}
 	if json.Unmarshal(payload, &v) != nil || len(v.RequestID) > 64 {
 		return ""
+	}
+	if v.RequestID == "" && v.Payload != "" && len(v.Payload) <= 8192 {
+		if inner, err := base64.StdEncoding.DecodeString(v.Payload); err == nil {
+			return requestID(inner)
+		}
 	}
 	return v.RequestID
 }

@@ -61,6 +61,13 @@
 // node (core REST API v2), recompute its ID, check its tag and data, its PoW score against the
 // node's minPowScore, and that a milestone references it (Verify).
 //
+// # The chain of anchors
+//
+// Each anchor names its predecessor's block (Prev), so the ledger alone shows continuity:
+// VerifyChain walks a device's anchors back from any anchor block to its first (First 1, Prev
+// zero), checking every signature, tag, PoW score, confirmation and that each First follows the
+// previous Last (chargegate verify-proof --chain).
+//
 // Golden vectors of the payload and the proof format are in testdata/golden_v1.json
 // (regenerate with go test -update).
 package anchor

@@ -2,14 +2,20 @@ package iota_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/chargegate/chargegate/ledger"
 	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
+	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
 // fastPublisher is a publisher configuration for tests against a fast node.
@@ -33,7 +39,8 @@ func TestPublisherThroughFaults(t *testing.T) {
 	if len(as) != 16 {
 		t.Errorf("%d anchors, want 16 of 25 entries", len(as))
 	}
-	verifyProofs(t, st, tn.srv.URL, 1, 25, 26, 200, 399, 400)
+	verifyAllProofs(t, st, tn.srv.URL)
+	checkLedgerChain(t, st, tn.srv.URL, key)
 	s := p.Status()
 	if s.LastError == "" {
 		t.Error("no error recorded although the node failed a quarter of the calls")
@@ -147,4 +154,63 @@ func TestPublisherAcrossNodeRestarts(t *testing.T) {
 	waitAnchored(t, st, 30*time.Second)
 	checkAnchors(t, st)
 	verifyProofs(t, st, "http://"+rn.addr, 1, 59, 60, 61, 150, 300)
+	checkLedgerChain(t, st, "http://"+rn.addr, key)
+}
+
+// flakyStore is the real store with failures injected into the calls the publisher makes, as a
+// busy or briefly unwritable disk would cause.
+type flakyStore struct {
+	*sqlite.Store
+	mu    sync.Mutex
+	rng   *rand.Rand
+	rate  float64
+	fails int
+}
+
+func (f *flakyStore) fail(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rng.Float64() < f.rate {
+		f.fails++
+		return fmt.Errorf("%s: injected: %w", op, sqlite3.ErrBusy)
+	}
+	return nil
+}
+
+func (f *flakyStore) PutAnchor(ctx context.Context, a ledger.AnchorRecord) error {
+	if err := f.fail("put anchor"); err != nil {
+		return err
+	}
+	return f.Store.PutAnchor(ctx, a)
+}
+
+func (f *flakyStore) Entries(ctx context.Context, from uint64, max int) ([]ledger.Entry, error) {
+	if err := f.fail("entries"); err != nil {
+		return nil, err
+	}
+	return f.Store.Entries(ctx, from, max)
+}
+
+func (f *flakyStore) Anchors(ctx context.Context, s ledger.AnchorState) ([]ledger.AnchorRecord, error) {
+	if err := f.fail("anchors"); err != nil {
+		return nil, err
+	}
+	return f.Store.Anchors(ctx, s)
+}
+
+func TestPublisherThroughStoreErrors(t *testing.T) {
+	key := deviceKey("flaky")
+	st := openStore(t, t.TempDir(), key, 200)
+	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond})
+	fs := &flakyStore{Store: st, rng: rand.New(rand.NewPCG(5, 6)), rate: 0.3}
+	p, _ := startPublisher(t, fs, key, fastPublisher(tn.srv.URL, 20))
+	waitAnchored(t, st, 30*time.Second)
+	checkAnchors(t, st)
+	verifyProofs(t, st, tn.srv.URL, 1, 20, 21, 100, 200)
+	fs.mu.Lock()
+	fails := fs.fails
+	fs.mu.Unlock()
+	if fails == 0 || p.Status().LastError == "" {
+		t.Errorf("%d injected store failures, last error %q: the test exercised nothing", fails, p.Status().LastError)
+	}
 }

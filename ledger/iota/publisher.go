@@ -178,7 +178,8 @@ func (p *Publisher) update(f func(s *Status)) {
 
 // Run anchors until ctx is done and then returns nil. It never skips an entry: on any failure
 // it logs, records the error in Status, waits (exponential backoff with jitter) and retries the
-// same step. It resumes whatever a previous run left in the store.
+// same step. It resumes whatever a previous run left in the store. Only one Run may be active
+// per store at a time.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.refreshPending(ctx)
 	backoff := p.cfg.PollInterval

@@ -181,6 +181,35 @@ func checkAnchors(t testing.TB, st *sqlite.Store) []ledger.AnchorRecord {
 	return as
 }
 
+// checkLedgerChain walks the anchors back on the node itself, as an auditor would.
+func checkLedgerChain(t testing.TB, st *sqlite.Store, url string, key ed25519.PrivateKey) {
+	t.Helper()
+	last, ok, err := st.LastAnchor(context.Background())
+	if err != nil || !ok {
+		t.Fatalf("last anchor: %v %v", ok, err)
+	}
+	res, err := anchor.VerifyChain(context.Background(), nodeclient.New(url), key.Public().(ed25519.PublicKey), last.BlockID)
+	if err != nil {
+		t.Fatalf("anchor chain on the ledger: %v", err)
+	}
+	head, _ := st.Head()
+	as, _ := st.Anchors(context.Background(), ledger.AnchorConfirmed)
+	if res.Through != head || res.Anchors != len(as) {
+		t.Errorf("ledger chain: %+v, want %d anchors through %d", res, len(as), head)
+	}
+}
+
+// verifyAllProofs verifies the proof of every stored entry.
+func verifyAllProofs(t testing.TB, st *sqlite.Store, url string) {
+	t.Helper()
+	head, _ := st.Head()
+	seqs := make([]uint64, head)
+	for i := range seqs {
+		seqs[i] = uint64(i + 1)
+	}
+	verifyProofs(t, st, url, seqs...)
+}
+
 // verifyProofs builds and verifies the proofs of the given sequence numbers against the node.
 func verifyProofs(t testing.TB, st *sqlite.Store, url string, seqs ...uint64) {
 	t.Helper()
@@ -199,7 +228,8 @@ func verifyProofs(t testing.TB, st *sqlite.Store, url string, seqs ...uint64) {
 func TestPublisherAnchorsAndProofsVerify(t *testing.T) {
 	key := deviceKey("simple")
 	st := openStore(t, t.TempDir(), key, 250)
-	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond})
+	// /health answers 503 like a real node without peers: the publisher must not gate on it.
+	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond, PeerlessHealth: true})
 	p, _ := startPublisher(t, st, key, ledgeriota.Config{
 		NodeURL: tn.srv.URL, BatchSize: 100, BatchAge: time.Millisecond, PollInterval: 10 * time.Millisecond,
 	})
@@ -209,6 +239,7 @@ func TestPublisherAnchorsAndProofsVerify(t *testing.T) {
 		t.Errorf("%d anchors for 250 entries in batches of 100, want 3", len(as))
 	}
 	verifyProofs(t, st, tn.srv.URL, 1, 100, 101, 199, 250)
+	checkLedgerChain(t, st, tn.srv.URL, key)
 	s := p.Status()
 	if s.Last.Last != 250 || s.Last.State != ledger.AnchorConfirmed || s.Last.Milestone == 0 || s.Confirmed != 3 || s.Pending != 0 {
 		t.Errorf("status %+v", s)

@@ -2,6 +2,7 @@ package iota_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -48,6 +49,14 @@ func TestVerifyAgainstNodeRejects(t *testing.T) {
 	unknown.BlockID = iotago.EncodeHex(make([]byte, 31)) + "01"
 	if _, err := anchor.Verify(ctx, client, &unknown); !errors.Is(err, anchor.ErrBlock) {
 		t.Errorf("proof naming an unknown block: %v, want ErrBlock", err)
+	}
+
+	// The chain walk: from the second anchor back to the first; not under another device key.
+	if res, err := anchor.VerifyChain(ctx, client, key.Public().(ed25519.PublicKey), second.BlockID); err != nil || res.Anchors != 2 || res.Through != 40 {
+		t.Errorf("chain from the second anchor: %+v %v", res, err)
+	}
+	if _, err := anchor.VerifyChain(ctx, client, deviceKey("other").Public().(ed25519.PublicKey), second.BlockID); !errors.Is(err, anchor.ErrChain) && !errors.Is(err, anchor.ErrBlock) {
+		t.Errorf("chain under another key: %v, want ErrChain or ErrBlock", err)
 	}
 
 	// The same blocks on a node that demands PoW: their score (nonce 0) is below its minimum.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 
 	iotago "github.com/iotaledger/iota.go/v3"
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
@@ -40,6 +41,17 @@ func openDatabase(path string) (*database, error) {
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000"
 	if path == ":memory:" {
 		dsn = "file::memory:"
+	} else {
+		// The database holds the coordinator's private key: owner-only, like every key file.
+		// SQLite gives its -wal and -shm files the database file's mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create node database: %w", err)
+		}
+		f.Close()
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("restrict node database: %w", err)
+		}
 	}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {

@@ -373,7 +373,7 @@ func (n *Node) tipScore(m *blockMeta) (promote, reattach bool) {
 	return false, false
 }
 
-// selectTips returns up to max tips, newest-first is not tracked, so a random choice.
+// selectTips returns up to max tips, chosen at random among those not below max depth.
 // Callers hold n.mu.
 func (n *Node) selectTips(max int) iotago.BlockIDs {
 	ids := make(iotago.BlockIDs, 0, len(n.tips))

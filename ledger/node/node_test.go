@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -281,6 +283,15 @@ func TestPersistsAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	coord := n1.CoordinatorKey()
+	for _, name := range []string{"node.db", "node.db-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600 (it holds the coordinator key)", name, fi.Mode())
+		}
+	}
 	srv.Close()
 	if err := n1.Close(); err != nil {
 		t.Fatal(err)

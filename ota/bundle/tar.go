@@ -228,6 +228,9 @@ func (r *Reader) NextPayload() (Payload, int64, error) {
 	if r.m.Format == "" {
 		return Payload{}, 0, fmt.Errorf("%w: payload before verified manifest", ErrMalformed)
 	}
+	if r.next < 0 {
+		return Payload{}, 0, fmt.Errorf("%w: payload index %d", ErrMalformed, r.next)
+	}
 	if r.next >= len(r.m.Payloads) {
 		hdr, err := r.tr.Next()
 		if errors.Is(err, io.EOF) {

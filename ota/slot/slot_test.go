@@ -42,6 +42,7 @@ func TestParseAutoboot(t *testing.T) {
 		{in: "# only a comment\n", err: true},
 		{in: "[all]\nboot_partition=two\n", err: true},
 		{in: "[all]\nnonsense\n", err: true},
+		{in: "boot_partition=1000\n", err: true},
 		{in: string(make([]byte, 600)), err: true},
 	}
 	for _, c := range cases {
@@ -55,6 +56,7 @@ func TestParseAutoboot(t *testing.T) {
 func FuzzParseAutoboot(f *testing.F) {
 	f.Add(slot.FormatAutoboot(2, 3))
 	f.Add([]byte("[none]\nboot_partition=9\n[all]\nboot_partition=1"))
+	f.Add([]byte("boot_partition=99999999999999\n[tryboot]\nboot_partition=-3"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := slot.ParseAutoboot(b)
 		if err == nil && a.Default == 0 {

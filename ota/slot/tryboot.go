@@ -17,6 +17,9 @@ import (
 	"github.com/chargegate/chargegate/ota/durable"
 )
 
+// maxPartition bounds partition numbers in autoboot.txt (GPT allows 128 entries).
+const maxPartition = 128
+
 // AutobootSize is the fixed size of the autoboot.txt Tryboot writes (the firmware reads at
 // most 512 bytes).
 const AutobootSize = 256
@@ -230,7 +233,7 @@ func (t *Tryboot) writeAutoboot(def, try int) error {
 func FormatAutoboot(def, try int) []byte {
 	s := fmt.Sprintf("[all]\ntryboot_a_b=1\nboot_partition=%d\n[tryboot]\nboot_partition=%d\n", def, try)
 	pad := "# chargegate: fixed size, rewritten in place"
-	s += pad + strings.Repeat(" ", AutobootSize-len(s)-len(pad)-1) + "\n"
+	s += pad + strings.Repeat(" ", max(0, AutobootSize-len(s)-len(pad)-1)) + "\n"
 	return []byte(s)
 }
 
@@ -264,8 +267,8 @@ func ParseAutoboot(b []byte) (Autoboot, error) {
 			return a, fmt.Errorf("%w: line %q", ErrBadAutoboot, line)
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(val))
-		if err != nil {
-			return a, fmt.Errorf("%w: %s: %v", ErrBadAutoboot, key, err)
+		if err != nil || n < 0 || n > maxPartition {
+			return a, fmt.Errorf("%w: %s=%s: not a partition number", ErrBadAutoboot, key, val)
 		}
 		switch {
 		case section == "all" && key == "tryboot_a_b":

@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ledgernode: listen:", err)
 		return 1
 	}
-	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	line, _ := json.Marshal(map[string]string{"api": "http://" + ln.Addr().String()})
 	fmt.Fprintln(stdout, string(line))
 	log.Info("listening", "api", "http://"+ln.Addr().String())

@@ -1,0 +1,92 @@
+package chaos_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway/chaos"
+)
+
+// TestLedgerNodeFaults puts a fault-injecting proxy between the gateway and the ledger node and
+// runs through latency, connection resets, a partition (blackhole), a closed port, a node that
+// answers 5xx and loses responses, and a node killed and restarted while batches are in flight.
+// Throughout, the gateway keeps recording and answering; afterwards everything is anchored
+// exactly once and the chain verifies.
+func TestLedgerNodeFaults(t *testing.T) {
+	phase := pick(2*time.Second, 30*time.Second)
+	s := startStack(t, stackOpts{})
+	px, err := chaos.Listen("127.0.0.1:0", strings.TrimPrefix(s.node["api"], "http://"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	s.ledgerURL = "http://" + px.Addr()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
+		batchAge: 200 * time.Millisecond, batchSize: 25}))
+	g := startGateway(t, data, cfg)
+	waitFor(t, 20*time.Second, "first anchor confirmed", func() bool {
+		st := g.status(t)
+		return st.Anchor != nil && st.Anchor.Confirmed > 0
+	})
+
+	// during runs a fault for one phase, requiring the gateway to keep recording and answering.
+	during := func(name string, inject func(), tick func()) {
+		t.Helper()
+		inject()
+		before := g.status(t).Entries
+		end := time.Now().Add(phase)
+		for time.Now().Before(end) {
+			if tick != nil {
+				tick()
+			}
+			if _, err := g.tryStatus(); err != nil {
+				t.Fatalf("%s: gateway not answering: %v", name, err)
+			}
+			if g.exited() {
+				t.Fatalf("%s: gateway exited: %v", name, g.err)
+			}
+			time.Sleep(100 * time.Millisecond) // the fault's own pace, not a wait for a condition
+		}
+		st := g.status(t)
+		if st.Entries <= before {
+			t.Fatalf("%s: no entries recorded during the fault (head %d)", name, st.Entries)
+		}
+		lastErr := ""
+		if st.Anchor != nil {
+			lastErr = st.Anchor.LastError
+		}
+		t.Logf("%s: head %d → %d, anchor last error %q", name, before, st.Entries, lastErr)
+	}
+	during("latency 400ms", func() { px.SetLatency(400 * time.Millisecond) }, nil)
+	px.SetLatency(0)
+	during("connection resets", func() {}, func() { px.ResetAll() })
+	during("partition (blackhole)", func() { px.SetMode(chaos.Blackhole) }, nil)
+	during("closed port (refuse)", func() { px.SetMode(chaos.Refuse) }, nil)
+	px.SetMode(chaos.Pass)
+	during("node answers 5xx, loses responses", func() {
+		s.restartNode(t, false, "--error-rate", "0.3", "--lost-response-rate", "0.3", "--seed", "7")
+	}, nil)
+	during("node killed mid-batch and restarted", func() {
+		s.restartNode(t, true, "--latency", "150ms")
+	}, func() {})
+	s.restartNode(t, true)
+
+	// Healed: everything recorded so far gets confirmed.
+	target := g.status(t).Entries
+	waitFor(t, pick(60*time.Second, 10*time.Minute), "all entries anchored after the faults", func() bool {
+		st := g.status(t)
+		return st.Anchor != nil && st.Anchor.ConfirmedThrough >= target
+	})
+	g.stopClean(t)
+	rep := assertAnchoredOnce(t, data, s.nodeDir, g.device)
+	mustVerify(t, data)
+	ev := countEvents(storedEntries(t, data))
+	if ev["gap/poll_missed"] != 0 {
+		t.Errorf("ledger faults caused meter gaps: %s", summary(ev))
+	}
+	t.Logf("anchors %+v; entries %s", rep, summary(ev))
+}
