@@ -46,5 +46,10 @@ lint: ## check gofmt and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+SLOTS ?= files
+image: ## build var/image/: arm64 app payload, rootfs overlay, boot config and a DEVELOPMENT-signed update bundle (SLOTS=files|tryboot)
+	@.ci/deps
+	VERSION=$(VERSION) SLOTS=$(SLOTS) GO=$(GO) images/build.sh
+
 clean: ## remove build output and demo data
 	rm -rf bin var

@@ -24,6 +24,7 @@ import (
 	"github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/meter"
+	"github.com/chargegate/chargegate/ota"
 )
 
 // App is the whole appliance composed from a Config: meter, board, store, publisher, operator
@@ -47,6 +48,8 @@ type App struct {
 	apiLn     net.Listener
 	signer    *ocmfSigner
 	verifier  *CommandVerifier // nil unless mqtt.command_keys is set
+	updater   *ota.Agent       // nil unless update.enabled
+	stop      context.CancelFunc
 
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 }
@@ -113,6 +116,12 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 	if a.signer, err = newOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
+	a.stop = func() {} // replaced by Run
+	if cfg.Update.Enabled {
+		if err := a.openUpdater(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.MQTT.Broker != "" {
 		if a.link, err = a.openLink(); err != nil {
 			return nil, err
@@ -130,6 +139,9 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 	}
 	if a.link != nil {
 		opts.Notifier = linkNotifier{a.link}
+	}
+	if a.updater != nil {
+		opts.Updating = a.updater.Activating
 	}
 	a.gw, err = New(a.meter, a.board, a.store, opts)
 	if err != nil {
@@ -225,6 +237,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.stop = cancel
 	g, gctx := errgroup.WithContext(ctx)
 	guarded := func(name string, fn func(ctx context.Context) error) {
 		g.Go(func() (err error) {
@@ -259,6 +272,18 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	if a.publisher != nil {
 		guarded("anchor", a.publisher.Run)
+	}
+	if a.updater != nil {
+		guarded("update", func(ctx context.Context) error {
+			// An update failure is reported in its status; it never takes the charger down.
+			if err := a.updater.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("update agent stopped", "err", err)
+			}
+			return nil
+		})
+		if a.link != nil {
+			guarded("update-notify", a.notifyUpdates)
+		}
 	}
 	if a.link != nil {
 		guarded("mqtt", func(ctx context.Context) error {
@@ -346,6 +371,9 @@ func (a *App) Snapshot(ctx context.Context) Snapshot {
 			a.anchoredThrough.Store(s.Entries - uint64(n))
 		}
 		s.Anchor = anchorStatus(a.publisher.Status(), a.anchoredThrough.Load())
+	}
+	if a.updater != nil {
+		s.Update = a.updater.Status()
 	}
 	if a.link != nil {
 		n, through := a.link.Delivered()

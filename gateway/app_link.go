@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/iota"
+	"github.com/chargegate/chargegate/ota"
 )
 
 // linkNotifier hands the control loop's messages to the operator link without blocking.
@@ -100,7 +102,16 @@ func (a *App) command(ctx context.Context, name string, payload []byte) (any, st
 	}
 	switch c.Name {
 	case CmdUpdate:
-		return nil, "unavailable", fmt.Errorf("update agent not enabled on this device")
+		if a.updater == nil {
+			return nil, "unavailable", fmt.Errorf("update agent not enabled on this device")
+		}
+		if err := a.updater.Update(ctx, c.URL); err != nil {
+			if errors.Is(err, ota.ErrBusy) {
+				return nil, "busy", err
+			}
+			return nil, "failed", err
+		}
+		return a.updater.Status(), "", nil
 	case CmdConfig:
 		return a.cfg.Redacted(), "", nil
 	}

@@ -141,8 +141,11 @@ func DefaultConfig() Config {
 		Sessions: SessionsConfig{
 			Mode: "authorized", MeterLossLimit: 10 * time.Second,
 		},
-		Update: UpdateConfig{Slots: "tryboot", Hardware: "rpi4", HealthDeadline: 5 * time.Minute},
-		Log:    LogConfig{Format: "json", Level: "info"},
+		Update: UpdateConfig{
+			StateDir: "/var/lib/chargegate/update", Slots: "tryboot", SlotDir: "/var/lib/chargegate/slots",
+			Hardware: "rpi4", HealthDeadline: 5 * time.Minute,
+		},
+		Log: LogConfig{Format: "json", Level: "info"},
 	}
 }
 
@@ -267,6 +270,15 @@ func (c *Config) Validate() error {
 		}
 		if len(c.Update.TrustedKeys) == 0 {
 			add(fieldErr("update.trusted_keys", "at least one release key is required"))
+		}
+		if c.Update.StateDir == "" {
+			add(fieldErr("update.state_dir", "empty"))
+		}
+		if c.Update.Slots == "files" && c.Update.SlotDir == "" {
+			add(fieldErr("update.slot_dir", "required with update.slots: files"))
+		}
+		if c.Update.BandwidthLimit < 0 {
+			add(fieldErr("update.bandwidth_limit", "negative"))
 		}
 		if c.Update.Hardware == "" {
 			add(fieldErr("update.hardware", "empty"))

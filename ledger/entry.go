@@ -206,14 +206,16 @@ func (e *Entry) Sign(key ed25519.PrivateKey) {
 }
 
 // Verify checks the signature under e.DeviceKey; it wraps ErrBadSignature.
-func (e *Entry) Verify() error {
+func (e *Entry) Verify() error { return e.verifyHash(e.Hash()) }
+
+// verifyHash checks the signature over h, which must be e.Hash().
+func (e *Entry) verifyHash(h [32]byte) error {
 	if len(e.DeviceKey) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: device key is %d bytes", ErrBadSignature, len(e.DeviceKey))
 	}
 	if len(e.Signature) != SignatureSize {
 		return fmt.Errorf("%w: signature is %d bytes", ErrBadSignature, len(e.Signature))
 	}
-	h := e.Hash()
 	if !ed25519.Verify(e.DeviceKey, h[:], e.Signature) {
 		return fmt.Errorf("%w: seq %d", ErrBadSignature, e.Seq)
 	}

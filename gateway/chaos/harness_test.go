@@ -438,7 +438,8 @@ type status struct {
 		EnergyMWh int64  `json:"energy_mwh"`
 	} `json:"session"`
 	Meter struct {
-		Readable bool `json:"readable"`
+		Readable  bool  `json:"readable"`
+		ImportMWh int64 `json:"energy_import_mwh"`
 	} `json:"meter"`
 	Backlog map[string]int64 `json:"backlog"`
 	Anchor  *struct {

@@ -32,13 +32,10 @@ func VerifyChain(ctx context.Context, client *nodeclient.Client, pub ed25519.Pub
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	info, err := client.Info(cctx)
-	cancel()
+	params, err := nodeParams(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("node info: %w", err)
+		return nil, err
 	}
-	params := info.Protocol
 	res := &ChainResult{}
 	id := start
 	var next *Anchor // the anchor that named id as its Prev
@@ -46,11 +43,9 @@ func VerifyChain(ctx context.Context, client *nodeclient.Client, pub ed25519.Pub
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		blk, err := client.BlockByBlockID(cctx, id, &params)
-		cancel()
+		blk, err := fetchBlock(ctx, client, id, params)
 		if err != nil {
-			return nil, fmt.Errorf("fetch anchor block %s: %w", id.ToHex(), err)
+			return nil, err
 		}
 		td, ok := blk.Payload.(*iotago.TaggedData)
 		if !ok {
@@ -67,14 +62,8 @@ func VerifyChain(ctx context.Context, client *nodeclient.Client, pub ed25519.Pub
 		if err := c.VerifyBlock(blk, params.MinPoWScore); err != nil {
 			return nil, err
 		}
-		cctx, cancel = context.WithTimeout(ctx, callTimeout)
-		meta, err := client.BlockMetadataByBlockID(cctx, id)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("block %s metadata: %w", id.ToHex(), err)
-		}
-		if meta.ReferencedByMilestoneIndex == 0 {
-			return nil, fmt.Errorf("block %s: %w", id.ToHex(), ErrNotConfirmed)
+		if _, err := referencedBy(ctx, client, id); err != nil {
+			return nil, err
 		}
 		if next == nil {
 			res.Through = a.Last

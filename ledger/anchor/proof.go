@@ -226,39 +226,66 @@ func Verify(ctx context.Context, client *nodeclient.Client, p *Proof) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	info, err := client.Info(cctx)
-	cancel()
+	params, err := nodeParams(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("node info: %w", err)
+		return nil, err
 	}
-	params := info.Protocol
-	cctx, cancel = context.WithTimeout(ctx, callTimeout)
-	blk, err := client.BlockByBlockID(cctx, c.BlockID, &params)
-	cancel()
+	blk, err := fetchBlock(ctx, client, c.BlockID, params)
 	if err != nil {
-		if errors.Is(err, nodeclient.ErrHTTPNotFound) {
-			return nil, fmt.Errorf("block %s unknown to the node: %w", c.BlockID.ToHex(), ErrBlock)
-		}
-		return nil, fmt.Errorf("fetch block %s: %w", c.BlockID.ToHex(), err)
+		return nil, err
 	}
 	if err := c.VerifyBlock(blk, params.MinPoWScore); err != nil {
 		return nil, err
 	}
-	cctx, cancel = context.WithTimeout(ctx, callTimeout)
-	meta, err := client.BlockMetadataByBlockID(cctx, c.BlockID)
-	cancel()
+	ms, err := referencedBy(ctx, client, c.BlockID)
 	if err != nil {
-		return nil, fmt.Errorf("block %s metadata: %w", c.BlockID.ToHex(), err)
-	}
-	if meta.ReferencedByMilestoneIndex == 0 {
-		return nil, fmt.Errorf("block %s: %w", c.BlockID.ToHex(), ErrNotConfirmed)
+		return nil, err
 	}
 	score, _ := blk.POW()
 	return &Result{
 		Seq: c.Entry.Seq, Device: p.Device, First: c.Anchor.First, Last: c.Anchor.Last, BlockID: c.BlockID,
-		Milestone: meta.ReferencedByMilestoneIndex, Score: score, MinScore: params.MinPoWScore,
+		Milestone: ms, Score: score, MinScore: params.MinPoWScore,
 	}, nil
+}
+
+// nodeParams reads the node's protocol parameters (minPowScore) from /info.
+func nodeParams(ctx context.Context, client *nodeclient.Client) (*iotago.ProtocolParameters, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	info, err := client.Info(cctx)
+	if err != nil {
+		return nil, fmt.Errorf("node info: %w", err)
+	}
+	return &info.Protocol, nil
+}
+
+// fetchBlock fetches a block in its binary form, deserialized with validation; a block the
+// node does not know is ErrBlock.
+func fetchBlock(ctx context.Context, client *nodeclient.Client, id iotago.BlockID, params *iotago.ProtocolParameters) (*iotago.Block, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	blk, err := client.BlockByBlockID(cctx, id, params)
+	if errors.Is(err, nodeclient.ErrHTTPNotFound) {
+		return nil, fmt.Errorf("block %s unknown to the node: %w", id.ToHex(), ErrBlock)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch block %s: %w", id.ToHex(), err)
+	}
+	return blk, nil
+}
+
+// referencedBy returns the milestone that referenced the block, or ErrNotConfirmed.
+func referencedBy(ctx context.Context, client *nodeclient.Client, id iotago.BlockID) (uint32, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	meta, err := client.BlockMetadataByBlockID(cctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("block %s metadata: %w", id.ToHex(), err)
+	}
+	if meta.ReferencedByMilestoneIndex == 0 {
+		return 0, fmt.Errorf("block %s: %w", id.ToHex(), ErrNotConfirmed)
+	}
+	return meta.ReferencedByMilestoneIndex, nil
 }
 
 // Source is what ProofFor reads: the device's store (ledger/sqlite.Store implements it).

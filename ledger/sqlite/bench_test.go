@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"flag"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/ledger"
 )
 
 var huge = flag.Bool("huge", false, "also run the 10^7-entry memory benchmark (minutes, ~3 GB of disk)")
@@ -155,4 +158,53 @@ func rssBytes() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkVerifyStored is `chargegate verify`: read every entry from SQLite, decode and verify
+// the chain, side by side with bare Ed25519 verification of the same entries.
+func BenchmarkVerifyStored(b *testing.B) {
+	const n = 20_000
+	ctx := context.Background()
+	dir := b.TempDir()
+	s := openTest(b, dir, nil)
+	var sigs [][]byte
+	var hashes [][32]byte
+	for i := 0; i < n; i += 5000 {
+		es, err := s.Append(ctx, readings(i, 5000)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range es {
+			sigs = append(sigs, e.Signature)
+			hashes = append(hashes, e.Hash())
+		}
+	}
+	pub := s.DeviceKey()
+	must(b, s.Close())
+	r, err := OpenReader(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		st, err := ledger.VerifyChain(r.All(ctx), ledger.ChainOptions{Key: pub})
+		if err != nil || st.Entries != n {
+			b.Fatal(st.Entries, err)
+		}
+	}
+	chain := time.Since(start)
+	start = time.Now()
+	for range b.N {
+		for i := range sigs {
+			if !ed25519.Verify(pub, hashes[i][:], sigs[i]) {
+				b.Fatal("bad signature")
+			}
+		}
+	}
+	raw := time.Since(start)
+	b.ReportMetric(float64(b.N*n)/chain.Seconds(), "verify_entries/s")
+	b.ReportMetric(float64(b.N*n)/raw.Seconds(), "raw_ed25519/s")
+	b.ReportMetric(raw.Seconds()/chain.Seconds(), "ratio")
 }

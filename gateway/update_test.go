@@ -1,0 +1,123 @@
+package gateway_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/ota/bundle"
+	"github.com/chargegate/chargegate/ota/durable"
+	"github.com/chargegate/chargegate/ota/slot"
+)
+
+// TestUpdateWaitsForSessionThenCommits drives an app-only update through the real daemon: the
+// update is requested mid-session, waits for the session to end, installs into the inactive
+// slot and restarts; the launcher starts the new slot as a trial, whose health check commits it.
+func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
+	dir := t.TempDir()
+	slotDir := filepath.Join(dir, "slots")
+	bin, err := os.ReadFile(binPath(t, "chargegate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The box as installed: the launcher copied the binary into slot A and started it.
+	dirs := &slot.Dirs{FS: durable.OS{}, Root: slotDir}
+	if err := os.MkdirAll(filepath.Join(slotDir, "A"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slotDir, "A", slot.AppFile), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirs.Launch(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A release signed with a key the device trusts; the new "version" is the same program.
+	priv, pubFile := filepath.Join(dir, "release.key"), filepath.Join(dir, "release.pub")
+	if _, err := bundle.GenerateKey(priv, pubFile); err != nil {
+		t.Fatal(err)
+	}
+	key, err := bundle.ReadPrivateKeyFile(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := bundle.Create(&buf, bundle.Meta{Version: "2.0.0", SecurityVersion: 2, Compatible: []string{"test-board"}},
+		[]bundle.Input{{Name: "chargegate", Type: "app", Data: bytes.NewReader(bin)}}, 1<<20, []ed25519.PrivateKey{key}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "update.bundle", time.Unix(0, 0), bytes.NewReader(buf.Bytes()))
+	}))
+	defer srv.Close()
+
+	s := startStack(t, true)
+	op := connectOperator(t, s.broker)
+	cfg := s.config(filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
+  mode: free
+update:
+  enabled: true
+  state_dir: %q
+  slots: files
+  slot_dir: %q
+  hardware: test-board
+  trusted_keys: [%q]
+  health_deadline: 30s
+`, filepath.Join(dir, "update"), slotDir, pubFile))
+	g := startGateway(t, dir, cfg)
+	op.waitOnline(g.device)
+	if rep := op.command(g.device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
+		t.Fatalf("start: %v", rep)
+	}
+	if rep := op.command(g.device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
+		t.Fatalf("update: %v", rep)
+	}
+	waitFor(t, 30*time.Second, "update waiting for the session", func() bool {
+		u, _ := g.status(t)["update"].(map[string]any)
+		return u != nil && u["state"] == "waiting"
+	})
+	if st := g.status(t); st["session"] == nil || st["relay_closed"] != true {
+		t.Fatalf("the update interrupted the session: %v", st)
+	}
+	if rep := op.command(g.device, "stop", `{"request_id":"u-stop"}`); rep["ok"] != true {
+		t.Fatalf("stop: %v", rep)
+	}
+	// Installing ends with a clean exit so that systemd restarts the service into the new slot.
+	select {
+	case <-g.done:
+		if g.err != nil {
+			t.Fatalf("gateway exit for the restart: %v", g.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not restart into the new slot")
+	}
+	got, err := os.ReadFile(filepath.Join(slotDir, "B", slot.AppFile))
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(bin) {
+		t.Fatalf("slot B does not hold the bundle's payload (err %v)", err)
+	}
+
+	// systemd runs the launcher again: it starts slot B once, as a trial.
+	next, err := dirs.Launch()
+	if err != nil || !strings.HasSuffix(next, filepath.Join("B", slot.AppFile)) {
+		t.Fatalf("launcher chose %q, %v; want slot B", next, err)
+	}
+	g2 := startGateway(t, dir, cfg)
+	waitFor(t, 60*time.Second, "trial committed", func() bool {
+		u, _ := g2.status(t)["update"].(map[string]any)
+		return u != nil && u["state"] == "committed"
+	})
+	cur, _ := os.ReadFile(filepath.Join(slotDir, "current"))
+	if strings.TrimSpace(string(cur)) != "B" {
+		t.Fatalf("default slot after commit = %q, want B", cur)
+	}
+	g2.stop(syscall.SIGTERM)
+}
