@@ -169,6 +169,12 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 		t.Fatalf("tampered record: ocmf verify = %d, want 1: %s", code, out)
 	}
 
+	var anchored uint64
+	waitFor(t, 20*time.Second, "the session anchored", func() bool {
+		a, _ := g.status(t)["anchor"].(map[string]any)
+		anchored = uint64(a["confirmed_through"].(float64))
+		return anchored >= sess.EndSeq
+	})
 	head := entries(t, g)
 	if err := g.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
@@ -176,6 +182,34 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	assertNoGaps(t, op, head)
 	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
 		t.Fatalf("chargegate verify = %d: %s", code, out)
+	}
+
+	// Any single reading verifies against the ledger node, without the gateway's database.
+	proof := filepath.Join(dir, "proof.json")
+	if code, out := runCLI(t, "", "proof", "--data", g.dir, "--seq", strconv.FormatUint(sess.EndSeq, 10), "--out", proof); code != 0 {
+		t.Fatalf("chargegate proof = %d: %s", code, out)
+	}
+	if code, out := runCLI(t, "", "verify-proof", "--node", s.node["api"], proof); code != 0 {
+		t.Fatalf("chargegate verify-proof = %d: %s", code, out)
+	}
+	b, err := os.ReadFile(proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pj map[string]any
+	if err := json.Unmarshal(b, &pj); err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(string(b), `"seq": `+strconv.FormatUint(sess.EndSeq, 10), `"seq": `+strconv.FormatUint(sess.EndSeq+1, 10), 1)
+	if forged == string(b) {
+		forged = strings.Replace(string(b), `"seq":`+strconv.FormatUint(sess.EndSeq, 10), `"seq":`+strconv.FormatUint(sess.EndSeq+1, 10), 1)
+	}
+	if forged == string(b) {
+		t.Fatalf("cannot find the seq field to forge in the proof:\n%s", b)
+	}
+	os.WriteFile(proof, []byte(forged), 0o600)
+	if code, out := runCLI(t, "", "verify-proof", "--node", s.node["api"], proof); code != 1 {
+		t.Fatalf("forged proof: verify-proof = %d, want 1: %s", code, out)
 	}
 }
 

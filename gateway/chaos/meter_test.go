@@ -108,6 +108,7 @@ func TestMeterFaults(t *testing.T) {
 			}
 			if c.needMWh > 0 {
 				waitFor(t, 30*time.Second, "energy counted", func() bool { return g.status(t).Meter.ImportMWh >= c.needMWh })
+				s.setProfile(t, 11000, 1e7) // slow again: the counter cannot catch up within the loss limit
 			}
 			before := g.status(t)
 			injected := time.Now()
@@ -168,9 +169,6 @@ func TestMeterFaults(t *testing.T) {
 			t.Logf("%d gap entries for %d failed polls, readings again from seq %d; first detail: %s",
 				len(gaps), after.PollErrors-before.PollErrors, recovered, detail)
 		})
-	}
-	if strings.Contains(g.stderr.String(), `"reason":"relay_fault"`) {
-		t.Logf("RELAYFAULT\n%s", g.stderr.String())
 	}
 	g.stopClean(t)
 	// Never a silent hole: readings further apart than 5 polls (plus scheduling slack) must have

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Ent
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	recs = slices.Clone(recs) // normalised below; the caller's slice stays as it was
 	for i := range recs {
 		recs[i].Time = recs[i].Time.Round(0).UTC()
 		if err := recs[i].Validate(); err != nil {

@@ -382,14 +382,13 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDB() error {
+	// The handles stay set: database/sql answers calls on a closed DB with an error, not a panic.
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
-		s.r = nil
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
-		s.w = nil
 	}
 	return errors.Join(errs...)
 }

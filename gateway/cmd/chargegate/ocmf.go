@@ -59,7 +59,11 @@ func cmdOCMF(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "invalid:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "valid: %s record %s from meter %s, %d readings\n", algorithmOf(r), r.Data.PG, r.Data.MS, len(r.Data.RD))
+	source := r.Data.MS
+	if source == "" {
+		source = r.Data.GS
+	}
+	fmt.Fprintf(stdout, "valid: %s record %s from %s, %d readings\n", algorithmOf(r), r.Data.PG, source, len(r.Data.RD))
 	return 0
 }
 

@@ -1,0 +1,55 @@
+package sqlite_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/sqlite"
+)
+
+// The gateway appends readings, a sink reads its outbox and acknowledges what it delivered.
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "chargegate-example")
+	defer os.RemoveAll(dir)
+	seed := sha256.Sum256([]byte("example device"))
+
+	s, err := sqlite.Open(ctx, dir, sqlite.Options{Key: ed25519.NewKeyFromSeed(seed[:])})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	if err := s.Admit(); err != nil {
+		fmt.Println("no new session:", err)
+		return
+	}
+	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	entries, err := s.Append(ctx,
+		ledger.Record{Time: t0, TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindSessionBegin, SessionID: "s1", MeterSerial: "EM-1", ImportMWh: 1_000_000},
+		ledger.Record{Time: t0.Add(time.Second), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindReading, SessionID: "s1", MeterSerial: "EM-1", ImportMWh: 1_003_000},
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("committed through seq", entries[len(entries)-1].Seq)
+
+	pending, _ := s.Pending(ctx, "mqtt", 100)
+	for _, e := range pending {
+		fmt.Println("publish", e.Seq, e.Kind)
+	}
+	_ = s.Ack(ctx, "mqtt", pending[len(pending)-1].Seq)
+	backlog, _ := s.Backlog(ctx, "mqtt")
+	fmt.Println("mqtt backlog", backlog)
+	// Output:
+	// committed through seq 2
+	// publish 1 session_begin
+	// publish 2 reading
+	// mqtt backlog 0
+}
