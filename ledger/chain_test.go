@@ -122,3 +122,20 @@ func TestDeclaredGapAndReplacement(t *testing.T) {
 		t.Fatalf("empty: %v", err)
 	}
 }
+
+// TestVerifyChainBatches crosses the parallel batch boundaries: the first bad entry is named,
+// not a later one that a faster goroutine found.
+func TestVerifyChainBatches(t *testing.T) {
+	key := testKey()
+	es := chainOf(key, readings(3000, time.Second))
+	if st, err := ledger.VerifyChain(slicesSeq(es), ledger.ChainOptions{}); err != nil || st.Entries != 3000 || st.Head != es[2999].Hash() {
+		t.Fatalf("clean chain: %+v %v", st, err)
+	}
+	es[2900].Signature[0] ^= 1
+	es[2500].ImportMWh++
+	_, err := ledger.VerifyChain(slicesSeq(es), ledger.ChainOptions{})
+	var ce *ledger.ChainError
+	if !errors.As(err, &ce) || ce.Seq != 2501 || !errors.Is(err, ledger.ErrBadSignature) {
+		t.Fatalf("err = %v, want seq 2501", err)
+	}
+}

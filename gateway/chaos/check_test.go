@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -172,11 +173,33 @@ func max2(a, b uint64) uint64 {
 	return b
 }
 
-// storedHashes reads every entry of a data directory: seq → hash.
+// snapshot copies a stopped gateway's database files to a new directory, so that reading them
+// does not change them: the store's Reader, as the last connection, would checkpoint and delete
+// the WAL on close (see the chaosbugs tests), hiding exactly what a crash left behind.
+func snapshot(tb testing.TB, dataDir string) string {
+	tb.Helper()
+	dst := tb.TempDir()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(filepath.Join(dataDir, sqlite.DBFileName+suffix))
+		if err != nil {
+			if os.IsNotExist(err) && suffix != "" {
+				continue
+			}
+			tb.Fatalf("snapshot: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, sqlite.DBFileName+suffix), b, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// storedHashes reads every entry of a stopped gateway's data directory (from a snapshot):
+// seq → hash.
 func storedHashes(tb testing.TB, dataDir string) map[uint64][32]byte {
 	tb.Helper()
 	ctx := context.Background()
-	r, err := sqlite.OpenReader(ctx, dataDir)
+	r, err := sqlite.OpenReader(ctx, snapshot(tb, dataDir))
 	if err != nil {
 		tb.Fatalf("open store for reading: %v", err)
 	}
@@ -191,11 +214,11 @@ func storedHashes(tb testing.TB, dataDir string) map[uint64][32]byte {
 	return out
 }
 
-// storedEntries reads every entry of a data directory in order.
+// storedEntries reads every entry of a stopped gateway's data directory (from a snapshot) in order.
 func storedEntries(tb testing.TB, dataDir string) []ledger.Entry {
 	tb.Helper()
 	ctx := context.Background()
-	r, err := sqlite.OpenReader(ctx, dataDir)
+	r, err := sqlite.OpenReader(ctx, snapshot(tb, dataDir))
 	if err != nil {
 		tb.Fatalf("open store for reading: %v", err)
 	}
@@ -355,3 +378,5 @@ func summary(m map[string]int) string {
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
 }
+
+func hexHash(h [32]byte) string { return hex.EncodeToString(h[:]) }

@@ -15,7 +15,7 @@ import (
 // Throughout, the gateway keeps recording and answering; afterwards everything is anchored
 // exactly once and the chain verifies.
 func TestLedgerNodeFaults(t *testing.T) {
-	phase := pick(2*time.Second, 30*time.Second)
+	phase := pick(1500*time.Millisecond, 30*time.Second)
 	s := startStack(t, stackOpts{})
 	px, err := chaos.Listen("127.0.0.1:0", strings.TrimPrefix(s.node["api"], "http://"), nil)
 	if err != nil {

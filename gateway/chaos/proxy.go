@@ -1,12 +1,3 @@
-// Package chaos proves the whole gateway under the faults chargers meet in the field; its tests
-// (go test ./gateway/chaos/, CHARGEGATE_CHAOS=full for the long runs) start the real programs,
-// and this file is the one piece they share with other tools: a fault-injecting TCP proxy.
-//
-// The proxy sits between a client (the gateway) and a server (the ledger node, a broker) and,
-// at run time, adds latency to every chunk, resets every open connection (RST, not FIN), or
-// partitions the link: in Blackhole mode connections are accepted and their bytes swallowed with
-// no answer, as when a route disappears; in Refuse mode they are reset at once, as when a host
-// is up but the port is closed.
 package chaos
 
 import (

@@ -30,6 +30,7 @@
 // brainpool256r1/brainpoolP256r1, brainpool384r1, secp192r1 and secp192k1 (a small verify-only
 // implementation in this package, checked against OpenSSL-signed vectors in testdata/), SE hex
 // or base64, keys as DER SPKI in hex (spaces allowed), base64 or PEM. The key must be on the
-// curve SA names. Verification checks the signature only; pagination continuity and the
-// calibration-law rules of the Transparenzsoftware are for the consumer of Record.Data.
+// curve SA names. Verify checks the signature only; Record.CheckTransaction adds the reading
+// rules the Transparenzsoftware enforces for a whole transaction (one begin, one end, status G,
+// values and times in order). Pagination continuity across records is for the backend.
 package ocmf

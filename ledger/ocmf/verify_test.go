@@ -26,7 +26,7 @@ type vector struct {
 	Valid     bool   `json:"valid"`
 }
 
-func loadVectors(t *testing.T, path string) []vector {
+func loadVectors(t testing.TB, path string) []vector {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

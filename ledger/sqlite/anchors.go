@@ -128,7 +128,11 @@ func (s *Store) LastAnchor(ctx context.Context) (ledger.AnchorRecord, bool, erro
 
 // AnchorFor returns the anchor whose range covers seq, or ErrNotFound.
 func (s *Store) AnchorFor(ctx context.Context, seq uint64) (ledger.AnchorRecord, error) {
-	a, err := scanAnchor(s.r.QueryRowContext(ctx, "SELECT "+anchorCols+" FROM anchors WHERE first <= ? AND last >= ? ORDER BY first DESC LIMIT 1", seq, seq))
+	return anchorFor(ctx, s.r, seq)
+}
+
+func anchorFor(ctx context.Context, db *sql.DB, seq uint64) (ledger.AnchorRecord, error) {
+	a, err := scanAnchor(db.QueryRowContext(ctx, "SELECT "+anchorCols+" FROM anchors WHERE first <= ? AND last >= ? ORDER BY first DESC LIMIT 1", seq, seq))
 	if errors.Is(err, ErrNotFound) {
 		return a, fmt.Errorf("anchor for %d: %w", seq, ErrNotFound)
 	}

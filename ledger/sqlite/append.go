@@ -75,6 +75,7 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledge
 		}
 	}
 	if err := s.commit(ctx, entries[0].Seq, encs); err != nil {
+		s.resyncHead()
 		return nil, err
 	}
 	s.seq, s.hash = seq, prev
@@ -85,6 +86,23 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledge
 		s.log.Warn("head file not updated", "err", err)
 	}
 	return entries, nil
+}
+
+// resyncHead reloads the head from the database after a failed commit: if the failure was
+// reported after SQLite had in fact committed (an interrupted COMMIT), the in-memory head
+// would otherwise lag and every later append would collide with the stored rows.
+func (s *Store) resyncHead() {
+	var body []byte
+	err := s.w.QueryRowContext(context.Background(), "SELECT body FROM entries ORDER BY seq DESC LIMIT 1").Scan(&body)
+	if err != nil {
+		return
+	}
+	e, err := ledger.DecodeEntry(body)
+	if err != nil || e.Seq <= s.seq {
+		return
+	}
+	s.log.Warn("append reported failure but committed; head resynchronised", "seq", e.Seq)
+	s.seq, s.hash = e.Seq, e.Hash()
 }
 
 // signAll signs every entry over its hash and appends the signature to its encoding, using

@@ -161,7 +161,8 @@ func rssBytes() int64 {
 }
 
 // BenchmarkVerifyStored is `chargegate verify`: read every entry from SQLite, decode and verify
-// the chain, side by side with bare Ed25519 verification of the same entries.
+// the chain (signatures on all CPUs), side by side with bare Ed25519 verification of the same
+// entries in one goroutine.
 func BenchmarkVerifyStored(b *testing.B) {
 	const n = 20_000
 	ctx := context.Background()

@@ -231,3 +231,20 @@ func TestForeignKeyRefused(t *testing.T) {
 		t.Fatal("database quarantined because of a key mismatch")
 	}
 }
+
+// TestDamageWithoutHeadFile: with the head file gone too, the new chain still continues after
+// the highest number the damaged database shows, salvaged or not.
+func TestDamageWithoutHeadFile(t *testing.T) {
+	dir, acked := crashImage(t)
+	damages[2].fn(t, dir, acked) // flipped byte in entry 20
+	must(t, os.Remove(filepath.Join(dir, headFileName)))
+	s := openTest(t, dir, nil)
+	defer s.Close()
+	seq, _ := s.Head()
+	if seq <= 50 {
+		t.Fatalf("store_replaced at %d: sequence numbers up to 50 would be reused", seq)
+	}
+	if st := verifyAll(t, s); st.Entries != 20 || len(st.Replacements) != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}

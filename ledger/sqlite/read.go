@@ -64,10 +64,9 @@ func readRange(ctx context.Context, db *sql.DB, from uint64, max int) ([]ledger.
 	return out, nil
 }
 
-// all iterates over every stored entry in ascending order, reading in pages.
-func all(ctx context.Context, db *sql.DB) iter.Seq2[ledger.Entry, error] {
+// all iterates over every stored entry with seq >= from in ascending order, reading in pages.
+func all(ctx context.Context, db *sql.DB, from uint64) iter.Seq2[ledger.Entry, error] {
 	return func(yield func(ledger.Entry, error) bool) {
-		var from uint64
 		for {
 			page, err := readRange(ctx, db, from, 4096)
 			for _, e := range page {
@@ -88,7 +87,7 @@ func all(ctx context.Context, db *sql.DB) iter.Seq2[ledger.Entry, error] {
 }
 
 // All iterates over every stored entry in ascending order (for verification).
-func (s *Store) All(ctx context.Context) iter.Seq2[ledger.Entry, error] { return all(ctx, s.r) }
+func (s *Store) All(ctx context.Context) iter.Seq2[ledger.Entry, error] { return all(ctx, s.r, 0) }
 
 func (s *Store) knownSink(sink string) error {
 	if !slices.Contains(s.opts.Sinks, sink) {

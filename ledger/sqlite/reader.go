@@ -36,7 +36,17 @@ func OpenReader(ctx context.Context, dir string) (*Reader, error) {
 }
 
 // All iterates over every stored entry in ascending order.
-func (r *Reader) All(ctx context.Context) iter.Seq2[ledger.Entry, error] { return all(ctx, r.db) }
+func (r *Reader) All(ctx context.Context) iter.Seq2[ledger.Entry, error] { return all(ctx, r.db, 0) }
+
+// Entries returns up to max entries with Seq >= from in ascending order.
+func (r *Reader) Entries(ctx context.Context, from uint64, max int) ([]ledger.Entry, error) {
+	return readRange(ctx, r.db, from, max)
+}
+
+// AnchorFor returns the anchor whose range covers seq, or ErrNotFound.
+func (r *Reader) AnchorFor(ctx context.Context, seq uint64) (ledger.AnchorRecord, error) {
+	return anchorFor(ctx, r.db, seq)
+}
 
 // Close closes the database.
 func (r *Reader) Close() error { return r.db.Close() }

@@ -36,9 +36,9 @@ func (s *Store) replace(ctx context.Context, path, reason string, haveHead bool)
 		s.closeDB()
 		return fmt.Errorf("open replacement database: %w", err)
 	}
-	n, last, lastHash := s.salvage(ctx, qpath)
+	n, last, lastHash, seen := s.salvage(ctx, qpath)
 	hs := s.head.state
-	next := max(hs.highWater, last) + 1
+	next := max(hs.highWater, last, seen) + 1
 	prev, known := hs.hash, hs.seq
 	if last >= hs.seq || !haveHead {
 		prev, known = lastHash, last
@@ -69,14 +69,15 @@ func exists(path string) bool {
 
 // salvage copies what it can from the quarantined database into the open one. It works on a
 // copy so that the quarantined files stay exactly as found.
-func (s *Store) salvage(ctx context.Context, qpath string) (n int, last uint64, lastHash [32]byte) {
+// seen is the highest sequence number the old database still shows, salvaged or not.
+func (s *Store) salvage(ctx context.Context, qpath string) (n int, last uint64, lastHash [32]byte, seen uint64) {
 	if st, err := os.Stat(qpath); err != nil || st.Size() == 0 {
-		return 0, 0, lastHash
+		return 0, 0, lastHash, 0
 	}
 	tmp, err := os.MkdirTemp(s.dir, "salvage-")
 	if err != nil {
 		s.log.Error("salvage: no temp dir", "err", err)
-		return 0, 0, lastHash
+		return 0, 0, lastHash, 0
 	}
 	defer os.RemoveAll(tmp)
 	cp := filepath.Join(tmp, "old.db")
@@ -84,16 +85,20 @@ func (s *Store) salvage(ctx context.Context, qpath string) (n int, last uint64, 
 		if exists(qpath + suffix) {
 			if err := copyFile(qpath+suffix, cp+suffix); err != nil {
 				s.log.Error("salvage: copy", "err", err)
-				return 0, 0, lastHash
+				return 0, 0, lastHash, 0
 			}
 		}
 	}
 	old, err := sql.Open("sqlite3", "file:"+cp+"?_busy_timeout=1000")
 	if err != nil {
-		return 0, 0, lastHash
+		return 0, 0, lastHash, 0
 	}
 	defer old.Close()
 	old.SetMaxOpenConns(1)
+	var maxSeq sql.NullInt64
+	if old.QueryRowContext(ctx, "SELECT max(seq) FROM entries").Scan(&maxSeq) == nil && maxSeq.Valid {
+		seen = uint64(maxSeq.Int64)
+	}
 
 	v := ledger.Verifier{Opts: ledger.ChainOptions{Key: s.pub}}
 	var batch [][2]any
@@ -136,7 +141,7 @@ func (s *Store) salvage(ctx context.Context, qpath string) (n int, last uint64, 
 		n, last, lastHash = 0, 0, [32]byte{}
 	}
 	s.salvageTables(ctx, old, last)
-	return n, last, lastHash
+	return n, last, lastHash, seen
 }
 
 // insertRaw inserts already signed entry bodies with their creation times.

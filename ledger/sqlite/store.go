@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -214,6 +215,10 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 // tryOpen opens path and checks it; it returns the head found in the database.
 func (s *Store) tryOpen(ctx context.Context, path string) (uint64, [32]byte, error) {
 	var zero [32]byte
+	// Create the file ourselves so that it (and the -wal and -shm SQLite derives from it) is 0600.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 	w, err := sql.Open("sqlite3", dsn(path, false))
 	if err != nil {
 		return 0, zero, fmt.Errorf("open database: %w", err)

@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -333,3 +335,26 @@ func TestPruneOnlyWhatIsSafe(t *testing.T) {
 }
 
 func ed25519NewKey(seed []byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(seed) }
+
+func TestMigrationsAndNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	var v int
+	if err := s.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version = %d, %v", v, err)
+	}
+	if _, err := s.w.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	if _, err := Open(context.Background(), dir, Options{Key: testKey(), Ballast: -1}); !errors.Is(err, errNewerSchema) {
+		t.Fatalf("newer schema: %v", err)
+	}
+	if q, _ := filepath.Glob(filepath.Join(dir, "*.quarantine-*")); len(q) != 0 {
+		t.Fatal("a newer schema was quarantined")
+	}
+	st, err := os.Stat(filepath.Join(dir, DBFileName))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v, %v", st.Mode().Perm(), err)
+	}
+}

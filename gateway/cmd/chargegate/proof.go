@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
-	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
@@ -63,25 +61,11 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// proofSource opens the store for reading. The read-only sqlite.Reader is used when it offers
-// what a proof needs (AnchorFor and Entries), so that the command never writes beside a running
-// gateway; until then the store is opened with the device key.
+// proofSource opens the store read-only, so the command never writes beside a running gateway.
 func proofSource(ctx context.Context, dir string) (anchor.Source, func(), error) {
 	r, err := sqlite.OpenReader(ctx, dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store: %w", err)
 	}
-	if src, ok := any(r).(anchor.Source); ok {
-		return src, func() { r.Close() }, nil
-	}
-	r.Close()
-	keys, err := ledger.LoadKeys(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load keys: %w", err)
-	}
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{Key: keys.Entry, Logger: slog.New(slog.DiscardHandler), Ballast: -1})
-	if err != nil {
-		return nil, nil, fmt.Errorf("open store: %w", err)
-	}
-	return st, func() { st.Close() }, nil
+	return r, func() { r.Close() }, nil
 }

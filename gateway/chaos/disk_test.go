@@ -1,0 +1,138 @@
+package chaos_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
+)
+
+// mountTmpfs mounts a tmpfs of the given size on a fresh directory and unmounts it at cleanup.
+// It needs root (CAP_SYS_ADMIN): without it the caller skips, saying so.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("SKIPPED: the disk-full scenario mounts a size-limited tmpfs, which needs root; running as uid %d", os.Geteuid())
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED: cannot mount a tmpfs as root here (%v: %s); the disk-full scenario needs one", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file until the filesystem is full and returns its path.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill: %v", err)
+			}
+			return path
+		}
+	}
+}
+
+// TestDiskFull: the data directory lives on a 24 MiB tmpfs that is then filled to the last byte.
+// The gateway keeps running, records a signed disk_budget event, refuses new sessions, loses no
+// entry it had acknowledged, and admits sessions again with a disk_recovered event once space
+// returns.
+func TestDiskFull(t *testing.T) {
+	mnt := mountTmpfs(t, "24m")
+	s := startStack(t, stackOpts{noNode: true})
+	data := filepath.Join(mnt, "data")
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
+		extra: "  max_duration: 700ms\n"}))
+	g := startGateway(t, data, cfg)
+	sessionsBegun := func(after uint64) int {
+		n := 0
+		for _, e := range entriesAfter(t, data, after) {
+			if e.Kind == ledger.KindSessionBegin {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 20*time.Second, "two sessions (time-limited) begun", func() bool { return sessionsBegun(0) >= 2 })
+
+	filler := fill(t, mnt)
+	// Everything committed until now must survive what follows.
+	committed := map[uint64]string{}
+	for seq, h := range storedHashes(t, data) {
+		committed[seq] = hexHash(h)
+	}
+	var alarmSeq uint64
+	waitFor(t, 30*time.Second, "a disk_budget event", func() bool {
+		for _, e := range entriesAfter(t, data, 0) {
+			if e.Kind == ledger.KindEvent && e.Event == ledger.EventDiskBudget {
+				alarmSeq = e.Seq
+				return true
+			}
+		}
+		return false
+	})
+	// The session running when the disk filled ends by its time limit; none may start after it.
+	// Absence needs a window: six session lengths.
+	waitFor(t, 10*time.Second, "the running session ended", func() bool { return g.status(t).Session == nil })
+	quiet := time.Now().Add(6 * 700 * time.Millisecond)
+	for time.Now().Before(quiet) {
+		if st := g.status(t); st.Session != nil {
+			t.Fatalf("session %s started while the disk is full", st.Session.ID)
+		}
+		if g.exited() {
+			t.Fatalf("gateway exited on a full disk: %v", g.err)
+		}
+		time.Sleep(100 * time.Millisecond) // observation pace
+	}
+	var beginsWhileFull int
+	for _, e := range entriesAfter(t, data, alarmSeq) {
+		if e.Kind == ledger.KindSessionBegin {
+			beginsWhileFull++
+		}
+	}
+	if beginsWhileFull != 0 {
+		t.Fatalf("%d sessions begun after the disk_budget event", beginsWhileFull)
+	}
+	fullHead := g.status(t).Entries
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	var recoveredSeq uint64
+	waitFor(t, 30*time.Second, "disk_recovered and a new session", func() bool {
+		for _, e := range entriesAfter(t, data, alarmSeq) {
+			if e.Kind == ledger.KindEvent && e.Event == ledger.EventDiskRecovered {
+				recoveredSeq = e.Seq
+			}
+			if recoveredSeq != 0 && e.Kind == ledger.KindSessionBegin && e.Seq > recoveredSeq {
+				return true
+			}
+		}
+		return false
+	})
+	g.stopClean(t)
+	assertKept(t, data, committed)
+	mustVerify(t, data)
+	ev := countEvents(storedEntries(t, data))
+	t.Logf("disk_budget at seq %d, head %d while full, disk_recovered at seq %d; %d entries kept from before; %s",
+		alarmSeq, fullHead, recoveredSeq, len(committed), summary(ev))
+}
