@@ -353,7 +353,10 @@ func TestSIGTERMEndsSessionAndOpensRelay(t *testing.T) {
 	s := startStack(t, false)
 	dir := t.TempDir()
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
+	waitFor(t, 20*time.Second, "charging", func() bool {
+		sess, _ := g.status(t)["session"].(map[string]any)
+		return sess != nil && sess["state"] == "charging" && s.simMeter(t)["connected"] == true
+	})
 	start := time.Now()
 	if err := g.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)

@@ -186,7 +186,7 @@ func (g *Gateway) shutdown() {
 	if g.session != nil {
 		g.stopSession(ctx, ReasonShutdown)
 	}
-	if err := g.board.OpenRelay(ctx); err != nil {
+	if err := g.openRelay(ctx); err != nil {
 		g.log.Error("open relay at shutdown", "err", err)
 	}
 	g.publishStatus()

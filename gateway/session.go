@@ -100,15 +100,27 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// persistSession saves the session (or its absence). It runs to completion even when ctx is
+// cancelled: a shutdown must not leave a stale session that the next start closes a second time.
 func (g *Gateway) persistSession(ctx context.Context) error {
-	if g.session == nil {
-		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
-	}
-	b, err := json.Marshal(g.session)
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	b := []byte("null")
+	if g.session != nil {
+		var err error
+		if b, err = json.Marshal(g.session); err != nil {
+			return fmt.Errorf("encode session: %w", err)
+		}
 	}
 	return g.store.PutState(ctx, sessionStateKey, b)
+}
+
+// openRelay drives the relay open and waits for the feedback even when ctx is cancelled, so
+// that a welded contactor is noticed on the way out too.
+func (g *Gateway) openRelay(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return g.board.OpenRelay(ctx)
 }
 
 // startSession runs idle → authorized → relay closed → begin entry → charging.
@@ -139,7 +151,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	}
 	if err := g.board.CloseRelay(ctx); err != nil {
 		g.log.Error("close relay", "session", s.ID, "err", err)
-		g.board.OpenRelay(ctx)
+		g.openRelay(ctx)
 		g.endSession(ctx, ReasonRelayNotClosed, g.lastPoll, false)
 		return nil, fmt.Errorf("close relay: %w", err)
 	}
@@ -174,7 +186,7 @@ func (g *Gateway) stopSession(ctx context.Context, reason string) {
 	if g.session == nil {
 		return
 	}
-	if err := g.board.OpenRelay(ctx); err != nil {
+	if err := g.openRelay(ctx); err != nil {
 		g.log.Error("open relay", "session", g.session.ID, "err", err)
 		g.alarms[AlarmRelay] = err.Error()
 	}
