@@ -30,16 +30,15 @@ type Snapshot struct {
 
 // AnchorStatus summarises anchoring on the ledger.
 type AnchorStatus struct {
-	Confirmed        int64     `json:"confirmed"`
-	Pending          int64     `json:"pending"`
-	LastFirst        uint64    `json:"last_first_seq"`
-	LastLast         uint64    `json:"last_last_seq"`
-	LastBlockID      string    `json:"last_block_id,omitempty"`
-	LastState        string    `json:"last_state,omitempty"`
-	LastMilestone    uint32    `json:"last_milestone,omitempty"`
-	ConfirmedThrough uint64    `json:"confirmed_through"`
-	LastError        string    `json:"last_error,omitempty"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	Confirmed        int64  `json:"confirmed"`
+	Pending          int64  `json:"pending"`
+	LastFirst        uint64 `json:"last_first_seq"`
+	LastLast         uint64 `json:"last_last_seq"`
+	LastBlockID      string `json:"last_block_id,omitempty"`
+	LastState        string `json:"last_state,omitempty"`
+	LastMilestone    uint32 `json:"last_milestone,omitempty"`
+	ConfirmedThrough uint64 `json:"confirmed_through"`
+	LastError        string `json:"last_error,omitempty"`
 }
 
 // LinkStatus summarises the operator link.
