@@ -100,7 +100,9 @@ type Gateway struct {
 
 	cmds chan request
 
-	// Owned by the Run goroutine.
+	// Owned by the Run goroutine. lastGoodPoll and lastRecord are monotonic readings of the real
+	// clock: scheduling must not depend on the wall clock, which may step by days (NTP after a
+	// boot in 1970, a manual fix); only the stamps on entries come from Options.Now.
 	session      *Session
 	lastPoll     meter.Reading
 	lastGoodPoll time.Time
@@ -194,7 +196,6 @@ func (g *Gateway) shutdown() {
 
 // poll reads the meter once, publishes telemetry and records an entry when one is due.
 func (g *Gateway) poll(ctx context.Context) {
-	now := g.opt.Now()
 	rctx, cancel := context.WithTimeout(ctx, 5*g.opt.PollInterval)
 	r, err := g.meter.Read(rctx)
 	cancel()
@@ -205,14 +206,14 @@ func (g *Gateway) poll(ctx context.Context) {
 	if g.session != nil {
 		interval = g.opt.RecordIntervalCharging
 	}
-	due := now.Sub(g.lastRecord) >= interval-interval/10 // tolerate ticker jitter
+	due := g.lastRecord.IsZero() || time.Since(g.lastRecord) >= interval-interval/10 // tolerate ticker jitter
 	if err != nil {
 		g.pollErrors++
-		g.onPollError(ctx, now, err, due)
+		g.onPollError(ctx, err, due)
 		return
 	}
 	delete(g.alarms, AlarmMeterLost)
-	g.lastPoll, g.lastGoodPoll = r, now
+	g.lastPoll, g.lastGoodPoll = r, time.Now()
 	if g.meterSerial != "" && r.Serial != "" && r.Serial != g.meterSerial {
 		// The meter driver reports replacements as errors; this catches a serial change across restarts.
 		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: r.Serial,
@@ -227,7 +228,7 @@ func (g *Gateway) poll(ctx context.Context) {
 	}
 	if g.session != nil {
 		g.session.LastImportMWh = r.ImportMWh
-		if reason := g.limitReached(now, r); reason != "" {
+		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
 	} else if g.opt.Sessions.Autostart && g.board.Fault() == nil {
@@ -237,8 +238,21 @@ func (g *Gateway) poll(ctx context.Context) {
 	}
 }
 
-func (g *Gateway) onPollError(ctx context.Context, now time.Time, err error, due bool) {
+func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
 	var repl *meter.ReplacementError
+	var reset *meter.CounterResetError
+	if errors.As(err, &reset) {
+		// A reset or rolled-over counter: billing cannot continue across it. The meter driver has
+		// adopted the new values as its baseline; the next poll records them.
+		g.log.Warn("meter counters reset", "err", err)
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_counter_reset", MeterSerial: g.meterSerial,
+			ImportMWh: reset.NewImportMWh, ExportMWh: reset.NewExportMWh, Detail: truncate(err.Error(), 200)})
+		g.alarms[AlarmCounterReset] = err.Error()
+		if g.session != nil {
+			g.stopSession(ctx, ReasonMeterReset)
+		}
+		return
+	}
 	if errors.As(err, &repl) {
 		g.log.Warn("meter replaced", "old", repl.OldSerial, "new", repl.NewSerial)
 		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: repl.NewSerial,
@@ -256,7 +270,7 @@ func (g *Gateway) onPollError(ctx context.Context, now time.Time, err error, due
 		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: "poll_missed", MeterSerial: g.meterSerial,
 			Detail: truncate(err.Error(), 200)})
 	}
-	lost := g.lastGoodPoll.IsZero() || now.Sub(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit
+	lost := g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit
 	if lost {
 		g.alarms[AlarmMeterLost] = err.Error()
 		if g.session != nil {
@@ -280,7 +294,9 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 		g.alarms[AlarmRelay] = ev.String()
 		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "relay_fault", Detail: ev.String(), MeterSerial: g.meterSerial})
 		g.stopSession(ctx, ReasonRelayFault)
-	case ev.Kind == hal.EventRelay && !ev.Active && g.session != nil && g.session.State == "charging":
+	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
+		// The current state, not the queued edge, decides: the previous session's opening may
+		// arrive after the next session closed the relay again.
 		// hal opened the relay by itself, acting on a fault before telling us which: the session
 		// cannot go on, and its reason is the latched fault.
 		g.stopSession(ctx, faultReason(g.board.Fault()))
@@ -338,7 +354,7 @@ func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, 
 		return ledger.Entry{}, err
 	}
 	delete(g.alarms, AlarmStore)
-	g.lastRecord = rec.Time
+	g.lastRecord = time.Now()
 	return es[0], nil
 }
 

@@ -25,6 +25,7 @@ const (
 	ReasonRelayFault     = "relay_fault"
 	ReasonMeterLost      = "meter_lost"
 	ReasonMeterReplaced  = "meter_replaced"
+	ReasonMeterReset     = "meter_counter_reset"
 	ReasonPowerFailure   = "power_failure"
 	ReasonShutdown       = "shutdown"
 	ReasonRelayNotClosed = "relay_not_closed"
@@ -34,6 +35,7 @@ const (
 const (
 	AlarmMeterLost     = "meter_lost"
 	AlarmMeterReplaced = "meter_replaced"
+	AlarmCounterReset  = "meter_counter_reset"
 	AlarmEStop         = "emergency_stop"
 	AlarmRCD           = "rcd_trip"
 	AlarmRelay         = "relay_fault"
@@ -67,6 +69,7 @@ type Session struct {
 	MeterSerial   string    `json:"meter_serial"`
 	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
 	LastImportMWh int64     `json:"-"`
+	started       time.Time // monotonic, for the duration limit
 }
 
 // SessionRecord is a finished session as published on the sessions topic.
@@ -139,10 +142,10 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	if err := g.store.Admit(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
-	if g.lastGoodPoll.IsZero() || g.opt.Now().Sub(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
+	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
 		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
 	}
-	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial}
+	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial, started: time.Now()}
 	g.session = s
 	// Persist before the relay closes: a power cut from here on leaves a session to close.
 	if err := g.persistSession(ctx); err != nil {
@@ -300,12 +303,12 @@ func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
 	defer cancel()
 	r, err := g.meter.Read(rctx)
 	if err == nil {
-		g.lastPoll, g.lastGoodPoll = r, g.opt.Now()
+		g.lastPoll, g.lastGoodPoll = r, time.Now()
 	}
 	return r, err
 }
 
-func (g *Gateway) limitReached(now time.Time, r meter.Reading) string {
+func (g *Gateway) limitReached(r meter.Reading) string {
 	s := g.session
 	if s.State != "charging" {
 		return ""
@@ -313,7 +316,7 @@ func (g *Gateway) limitReached(now time.Time, r meter.Reading) string {
 	if lim := g.opt.Sessions.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
 		return ReasonEnergyLimit
 	}
-	if lim := g.opt.Sessions.MaxDuration; lim > 0 && now.Sub(s.StartedAt) >= lim {
+	if lim := g.opt.Sessions.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
 		return ReasonTimeLimit
 	}
 	return ""

@@ -72,6 +72,22 @@ func (e *ReplacementError) Error() string {
 	return fmt.Sprintf("meter replaced: serial %q became %q", e.OldSerial, e.NewSerial)
 }
 
+// CounterResetError reports that the energy counters went backwards and stayed there for
+// ResetConfirmations polls in a row: the meter was reset or its counter rolled over. Like a
+// replacement it is an event, not a reading: the Meter adopts the new values as its baseline,
+// so the next Read succeeds, and the caller records the event and ends any running session.
+// A single backwards reading is only implausible (a glitch must not move the baseline).
+type CounterResetError struct {
+	OldImportMWh, NewImportMWh int64
+	OldExportMWh, NewExportMWh int64
+}
+
+// Error names the old and new counter values.
+func (e *CounterResetError) Error() string {
+	return fmt.Sprintf("meter counters reset: import %d → %d mWh, export %d → %d mWh",
+		e.OldImportMWh, e.NewImportMWh, e.OldExportMWh, e.NewExportMWh)
+}
+
 // ImplausibleError says which quantity failed which check. It matches ErrImplausible.
 type ImplausibleError struct {
 	Quantity Quantity
@@ -98,7 +114,7 @@ func statusOf(err error) Status {
 		return StatusException
 	case errors.Is(err, ErrImplausible):
 		return StatusImplausible
-	case errors.As(err, new(*ReplacementError)):
+	case errors.As(err, new(*ReplacementError)), errors.As(err, new(*CounterResetError)):
 		return StatusReplaced
 	}
 	return StatusError

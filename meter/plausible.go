@@ -16,6 +16,9 @@ const (
 	maxEnergyMWh = 1e15    // 1 TWh: no counter in a charger gets there
 	frozenWindow = 3.0     // frozen when P·t exceeds this many counter steps with no change
 	minFrozenMWh = 100_000 // and at least 100 Wh should have been counted
+	// ResetConfirmations is how many polls in a row must show counters below the baseline (and
+	// consistent among themselves) before that is a counter reset rather than a glitch.
+	ResetConfirmations = 3
 )
 
 // plausibility remembers what earlier readings established: the serial, the highest
@@ -26,6 +29,9 @@ type plausibility struct {
 	imp, exp        int64
 	lastTime        time.Time
 	expectedSinceMv float64 // mWh the power readings say should have been counted since the counter last moved
+	backCount       int     // consecutive polls below the baseline
+	backImp         int64   // the last of them
+	backExp         int64
 }
 
 // check applies range checks, monotonic energy, frozen-counter and serial-change detection
@@ -59,12 +65,10 @@ func (p *plausibility) check(r *Reading, m *Model) error {
 		return err
 	}
 	if p.haveBase {
-		if r.ImportMWh < p.imp {
-			return &ImplausibleError{Quantity: EnergyImport, Reason: fmt.Sprintf("counter went backwards from %d to %d mWh", p.imp, r.ImportMWh)}
+		if r.ImportMWh < p.imp || r.ExportMWh < p.exp {
+			return p.backwards(r)
 		}
-		if r.ExportMWh < p.exp {
-			return &ImplausibleError{Quantity: EnergyExport, Reason: fmt.Sprintf("counter went backwards from %d to %d mWh", p.exp, r.ExportMWh)}
-		}
+		p.backCount = 0
 		// Frozen: power says energy flowed but the counter has not moved for several steps.
 		dt := r.Time.Sub(p.lastTime).Hours()
 		if r.ImportMWh == p.imp && r.PowerW > 0 && dt > 0 {
@@ -81,6 +85,27 @@ func (p *plausibility) check(r *Reading, m *Model) error {
 	p.serial, p.haveBase = r.Serial, true
 	p.imp, p.exp, p.lastTime = r.ImportMWh, r.ExportMWh, r.Time
 	return nil
+}
+
+// backwards handles counters below the baseline: implausible at first, a counter reset once
+// ResetConfirmations consecutive polls agree (each at or above the one before).
+func (p *plausibility) backwards(r *Reading) error {
+	if p.backCount > 0 && r.ImportMWh >= p.backImp && r.ExportMWh >= p.backExp {
+		p.backCount++
+	} else {
+		p.backCount = 1
+	}
+	p.backImp, p.backExp = r.ImportMWh, r.ExportMWh
+	if p.backCount >= ResetConfirmations {
+		err := &CounterResetError{OldImportMWh: p.imp, NewImportMWh: r.ImportMWh, OldExportMWh: p.exp, NewExportMWh: r.ExportMWh}
+		*p = plausibility{serial: r.Serial, haveBase: true, imp: r.ImportMWh, exp: r.ExportMWh, lastTime: r.Time}
+		return err
+	}
+	q, old, now := EnergyImport, p.imp, r.ImportMWh
+	if r.ImportMWh >= p.imp {
+		q, old, now = EnergyExport, p.exp, r.ExportMWh
+	}
+	return &ImplausibleError{Quantity: q, Reason: fmt.Sprintf("counter went backwards from %d to %d mWh", old, now)}
 }
 
 // energyStep is the counter resolution at the given value: fixed for integer formats, one

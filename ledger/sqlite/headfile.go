@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // The head file keeps the sequence high-water mark and the chain head outside the database, so
@@ -114,3 +115,25 @@ func (h *headFile) write(s headState, sync bool) error {
 }
 
 func (h *headFile) close() error { return h.f.Close() }
+
+// ReadHead reads the head file in dir without writing: the chain head (sequence number and entry
+// hash) recorded after the newest commit. A chain in the database that ends before it lost its
+// newest entries. ok is false when there is no valid head file.
+func ReadHead(dir string) (seq uint64, hash [32]byte, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, headFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, hash, false, nil
+	}
+	if err != nil {
+		return 0, hash, false, fmt.Errorf("read head file: %w", err)
+	}
+	a, okA := decodeSlot(b[:min(len(b), slotSize)])
+	c, okC := decodeSlot(b[min(len(b), slotSize):])
+	switch {
+	case okA && (!okC || a.counter >= c.counter):
+		return a.seq, a.hash, true, nil
+	case okC:
+		return c.seq, c.hash, true, nil
+	}
+	return 0, hash, false, nil
+}

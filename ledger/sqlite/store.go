@@ -120,12 +120,16 @@ type Store struct {
 // driver's default is NORMAL; immediate transactions so that busy_timeout applies to writers.
 func dsn(path string, readOnly bool) string {
 	v := url.Values{}
-	v.Set("_journal_mode", "WAL")
 	v.Set("_sync", "FULL")
 	v.Set("_busy_timeout", "5000")
-	v.Set("_txlock", "immediate")
 	if readOnly {
+		// mode=ro: a reader writes nothing, not even the checkpoint a last connection makes on
+		// close, so verifying a crashed gateway's data leaves the evidence as it was.
+		v.Set("mode", "ro")
 		v.Set("_query_only", "true")
+	} else {
+		v.Set("_journal_mode", "WAL")
+		v.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }

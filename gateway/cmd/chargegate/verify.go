@@ -35,6 +35,13 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "chargegate: verify:", err)
 		return 1
 	}
+	// The head file is read before the chain: a running gateway writes it after each commit, so
+	// the chain read afterwards reaches at least this far.
+	headSeq, headHash, headOK, err := sqlite.ReadHead(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: verify:", err)
+		return 1
+	}
 	r, err := sqlite.OpenReader(ctx, *dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: verify:", err)
@@ -48,6 +55,16 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "chargegate: verify: chain broken at seq %d: %v\n", ce.Seq, ce.Err)
 		} else {
 			fmt.Fprintln(stderr, "chargegate: verify:", err)
+		}
+		return 1
+	}
+	// Entries deleted from the end leave a valid prefix: the head file says where the chain ended.
+	if headOK && (st.Last < headSeq || (st.Last == headSeq && st.Head != headHash)) {
+		if st.Last < headSeq {
+			fmt.Fprintf(stderr, "chargegate: verify: chain broken at seq %d: entries %d..%d missing (the head file records the chain up to seq %d)\n",
+				st.Last+1, st.Last+1, headSeq, headSeq)
+		} else {
+			fmt.Fprintf(stderr, "chargegate: verify: chain broken at seq %d: the entry differs from the head recorded in the head file\n", headSeq)
 		}
 		return 1
 	}
