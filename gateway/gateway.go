@@ -227,7 +227,7 @@ func (g *Gateway) poll(ctx context.Context) {
 		g.recordReading(ctx, ledger.KindReading, r, "", "")
 	}
 	if g.session != nil {
-		g.session.LastImportMWh = r.ImportMWh
+		g.session.LastImportMWh, g.session.LastExportMWh = r.ImportMWh, r.ExportMWh
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}

@@ -69,6 +69,7 @@ type Session struct {
 	MeterSerial   string    `json:"meter_serial"`
 	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
 	LastImportMWh int64     `json:"-"`
+	LastExportMWh int64     `json:"-"`
 	started       time.Time // monotonic, for the duration limit
 }
 
@@ -145,7 +146,10 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
 		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
 	}
-	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial, started: time.Now()}
+	// Until the begin entry is written the last known registers stand in for the begin, so that a
+	// session that never charged still ends on the meter's real registers, never on zero.
+	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial,
+		BeginMWh: g.lastPoll.ImportMWh, LastImportMWh: g.lastPoll.ImportMWh, LastExportMWh: g.lastPoll.ExportMWh, started: time.Now()}
 	g.session = s
 	// Persist before the relay closes: a power cut from here on leaves a session to close.
 	if err := g.persistSession(ctx); err != nil {
@@ -205,16 +209,19 @@ func (g *Gateway) stopSession(ctx context.Context, reason string) {
 // the meter could not be read, the last known register values are used and the detail says so.
 func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
 	s := g.session
-	end := r.ImportMWh
-	if !fresh || end < s.LastImportMWh {
-		end = s.LastImportMWh
+	// The registers recorded for one meter never run backwards: a fresh reading above the last
+	// known one wins, anything else keeps the last known values.
+	end, export := s.LastImportMWh, s.LastExportMWh
+	if fresh {
+		end, export = max(end, r.ImportMWh), max(export, r.ExportMWh)
 	}
+	begin := s.BeginMWh
 	if s.BeginSeq == 0 {
-		end = s.BeginMWh // never charged
+		begin = end // never charged
 	}
 	rec := SessionRecord{
 		ID: s.ID, EVSEID: g.opt.EVSEID, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
-		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: s.BeginMWh,
+		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: begin,
 		End: g.opt.Now(), EndStatus: byte(g.opt.TimeStatus()), EndMWh: end, Reason: reason, BeginSeq: s.BeginSeq,
 	}
 	if rec.Start.IsZero() {
@@ -232,7 +239,7 @@ func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading
 	}
 	e, err := g.record(ctx, ledger.Record{
 		Time: rec.End, Kind: ledger.KindSessionEnd, MeterSerial: s.MeterSerial,
-		ImportMWh: end, ExportMWh: r.ExportMWh, Event: reason, Detail: detail, Attachment: attachment,
+		ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
 	})
 	if err == nil {
 		rec.EndSeq = e.Seq
@@ -285,10 +292,10 @@ func (g *Gateway) recoverSession(ctx context.Context) error {
 	}
 	g.session = &s
 	s.LastImportMWh = s.BeginMWh
-	// The last entry of the session carries the last register value recorded before the cut.
+	// The newest entry carries the last registers recorded before the cut.
 	if seq, _ := g.store.Head(); seq > 0 {
-		if e, err := g.store.Entry(ctx, seq); err == nil && e.SessionID == s.ID && e.ImportMWh > s.LastImportMWh {
-			s.LastImportMWh = e.ImportMWh
+		if e, err := g.store.Entry(ctx, seq); err == nil && e.MeterSerial == s.MeterSerial {
+			s.LastImportMWh, s.LastExportMWh = max(s.LastImportMWh, e.ImportMWh), max(s.LastExportMWh, e.ExportMWh)
 		}
 	}
 	g.log.Warn("closing session left open by a power failure", "session", s.ID)
