@@ -397,7 +397,7 @@ func TestMeterLostEndsSession(t *testing.T) {
 	if rep := op.command(g.device, "start", `{"request_id":"l1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	sim.stop(syscall.SIGKILL)
+	sim.Stop(syscall.SIGKILL, 5*time.Second)
 	lost := time.Now()
 	waitFor(t, 15*time.Second, "session ended for meter loss", func() bool {
 		for _, ss := range op.sessions() {

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/chargegate/chargegate/gateway/child"
 )
 
 // The end-to-end tests run the real programs: metersim over Modbus TCP, ledgernode, a Mosquitto
@@ -118,29 +119,20 @@ func tail(s string, n int) string {
 }
 
 // startService starts a program that prints one JSON line with its addresses once it listens.
-func startService(t *testing.T, name string, args ...string) (*proc, map[string]string) {
+func startService(t *testing.T, name string, args ...string) (*child.Process, map[string]string) {
 	t.Helper()
-	p, out := startProc(t, name, args...)
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case l, ok := <-line:
-		var raw map[string]any
-		if !ok || json.Unmarshal([]byte(l), &raw) != nil {
-			t.Fatalf("%s printed %q instead of its addresses; stderr:\n%s", name, l, p.stderr.String())
-		}
-		return p, stringFields(raw)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not start; stderr:\n%s", name, p.stderr.String())
+	stderr := &syncBuffer{}
+	p, err := child.Start(binPath(t, name), args, stderr, 30*time.Second)
+	if err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, stderr.String())
 	}
-	return nil, nil
+	t.Cleanup(func() {
+		p.Stop(syscall.SIGKILL, 0)
+		if t.Failed() {
+			t.Logf("%s stderr (tail):\n%s", name, tail(stderr.String(), 3000))
+		}
+	})
+	return p, p.Addrs
 }
 
 func freePort(t *testing.T) int {
@@ -445,15 +437,4 @@ func (s *stack) simMeter(t *testing.T) map[string]any {
 	var m map[string]any
 	json.NewDecoder(resp.Body).Decode(&m)
 	return m
-}
-
-// stringFields keeps the string values of a service's address line (it may carry lists too).
-func stringFields(raw map[string]any) map[string]string {
-	out := map[string]string{}
-	for k, v := range raw {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return out
 }

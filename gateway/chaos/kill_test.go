@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // TestSIGKILLDuringSessions kills the gateway at random moments — while starting, recovering a
@@ -86,6 +88,7 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 	out := mustVerify(t, data)
 	entries := storedEntries(t, data)
 	ev := countEvents(entries)
+	assertRegistersMonotonic(t, entries)
 	if ev["session_end/power_failure"] == 0 {
 		t.Errorf("no session ended as power_failure after %d kills mid-session: %s", cycles, summary(ev))
 	}
@@ -96,4 +99,21 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 	t.Logf("restart after the last kill up in %v", upAfter)
 	t.Logf("%d kills (%d before the daemon was up); %d entries (%s); %d delivered over MQTT with %d duplicates; anchors: %+v; %s",
 		cycles, killedBeforeRunning, len(entries), summary(ev), len(delivered), dups, rep, out)
+}
+
+// assertRegistersMonotonic requires the import register recorded in readings and session
+// entries never to run backwards (one meter, no resets in the scenario): a session that ended
+// before it charged must carry the last known register, never zero.
+func assertRegistersMonotonic(t *testing.T, entries []ledger.Entry) {
+	t.Helper()
+	var last int64
+	for _, e := range entries {
+		if e.Kind != ledger.KindReading && e.Kind != ledger.KindSessionBegin && e.Kind != ledger.KindSessionEnd {
+			continue
+		}
+		if e.ImportMWh < last {
+			t.Errorf("seq %d (%s/%s) records import %d mWh after %d mWh", e.Seq, e.Kind, e.Event, e.ImportMWh, last)
+		}
+		last = max(last, e.ImportMWh)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +133,49 @@ func execSQL(t *testing.T, dataDir, q string, args ...any) {
 	defer db.Close()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// TestVerifyWritesNothing runs `chargegate verify` on the data a SIGKILL left behind: the WAL
+// and the database must be byte for byte what they were (no checkpoint by the reader).
+// Regression test.
+func TestVerifyWritesNothing(t *testing.T) {
+	s := startStack(t, stackOpts{noNode: true})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
+	waitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 20 })
+	g.stop(syscall.SIGKILL)
+	wal := filepath.Join(data, "chargegate.db-wal")
+	before, err := os.ReadFile(wal)
+	if err != nil {
+		t.Fatalf("no WAL after SIGKILL: %v", err)
+	}
+	dbBefore, _ := os.ReadFile(filepath.Join(data, "chargegate.db"))
+	mustVerify(t, data)
+	after, err := os.ReadFile(wal)
+	dbAfter, _ := os.ReadFile(filepath.Join(data, "chargegate.db"))
+	if err != nil || string(after) != string(before) || string(dbAfter) != string(dbBefore) {
+		t.Fatalf("verify changed the data it checked: WAL %d → %d bytes (err %v), database %d → %d bytes",
+			len(before), len(after), err, len(dbBefore), len(dbAfter))
+	}
+}
+
+// TestVerifyNamesDeletedTail deletes the newest entries: the remaining prefix is a valid chain,
+// but the head file knows where the chain ended, and verify names the first missing entry.
+// Regression test.
+func TestVerifyNamesDeletedTail(t *testing.T) {
+	s := startStack(t, stackOpts{noNode: true})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
+	waitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 40 })
+	g.stopClean(t)
+	cp := copyDir(t, data)
+	head := uint64(len(storedEntries(t, cp)))
+	execSQL(t, cp, "DELETE FROM entries WHERE seq > ?", head-5)
+	code, out := runCLI(t, "verify", "--data", cp)
+	if want := fmt.Sprintf("at seq %d:", head-4); code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("verify after deleting the newest 5 of %d entries = %d: %s", head, code, out)
 	}
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,13 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/child"
 )
 
 // cmdDemo runs the embedded default on one machine with no hardware: the meter simulator (an
@@ -80,7 +78,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type demo struct {
 	dir, bin string
 	out      io.Writer
-	children []*exec.Cmd
+	children []*child.Process
 }
 
 // start launches metersim and ledgernode and returns the gateway configuration that uses them.
@@ -133,60 +131,27 @@ log:
 	return gateway.ParseConfig([]byte(yaml))
 }
 
-// child starts bin/name with args, logging to dir/name.log, and returns the JSON object it
-// prints on its first stdout line once it listens.
+// child starts bin/name with args, logging to dir/name.log, and returns its addresses.
 func (d *demo) child(ctx context.Context, name string, args ...string) (map[string]string, error) {
-	path := filepath.Join(d.bin, name)
-	cmd := exec.Command(path, args...)
 	logf, err := os.OpenFile(filepath.Join(d.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
+	p, err := child.Start(filepath.Join(d.bin, name), args, logf, 30*time.Second)
 	if err != nil {
-		return nil, err
+		logf.Close()
+		return nil, fmt.Errorf("%w (run make build; see %s)", err, logf.Name())
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (run make build): %w", name, err)
-	}
-	d.children = append(d.children, cmd)
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case l, ok := <-line:
-		var raw map[string]any
-		if !ok || json.Unmarshal([]byte(l), &raw) != nil {
-			return nil, fmt.Errorf("%s did not report its addresses (see %s)", name, logf.Name())
-		}
-		return stringFields(raw), nil
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("%s did not start within 30s (see %s)", name, logf.Name())
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	d.children = append(d.children, p)
+	return p.Addrs, ctx.Err()
 }
 
 func (d *demo) stopChildren() {
 	for _, c := range d.children {
-		c.Process.Signal(syscall.SIGTERM)
+		c.Cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, c := range d.children {
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			c.Process.Kill()
-			<-done
-		}
+		c.Stop(syscall.SIGTERM, 5*time.Second)
 	}
 	d.children = nil
 }
@@ -196,8 +161,9 @@ func (d *demo) view(ctx context.Context, app *gateway.App, live bool) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		s := app.Snapshot(ctx) // also when headless: it follows the anchoring for the summary
 		if live {
-			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(app.Snapshot(ctx)), "\nCtrl-C stops the demo.\n")
+			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(s), "\nCtrl-C stops the demo.\n")
 		}
 		select {
 		case <-ctx.Done():
@@ -268,15 +234,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// stringFields keeps the string values of a service's address line (it may carry lists too).
-func stringFields(raw map[string]any) map[string]string {
-	out := map[string]string{}
-	for k, v := range raw {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return out
 }
