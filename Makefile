@@ -9,7 +9,7 @@ DURATION ?=
 FUZZTIME ?= 10s
 TESTFLAGS ?=
 
-.PHONY: help deps build test demo bench fuzz cross lint clean chaos image
+.PHONY: help deps build test demo bench chaos fuzz cross lint image clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,14 +27,17 @@ test: deps lint ## run go vet and all tests (unit, integration, short chaos) wit
 demo: build ## run meter simulator + ledger node + gateway; DURATION=30s runs headless and prints a summary
 	bin/chargegate demo -dir var/demo -bin bin $(if $(DURATION),-duration $(DURATION))
 
-bench: build ## run the benchmarks and print the report (also written to var/bench/report.txt)
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./... | tee var-bench.txt
+bench: build ## print one benchmark report with comparisons and reproduce commands (var/bench/report.txt); QUICK=1 skips the 10^7 run
+	$(GO) run ./.ci/benchreport -out var/bench/report.txt $(if $(QUICK),-quick)
+
+chaos: ## the whole gateway under faults at full length (1,000 SIGKILLs, a week of broker outage, ...; ~30 min)
+	CHARGEGATE_CHAOS=full $(GO) test -count=1 -timeout 3h -v $(TESTFLAGS) ./gateway/chaos/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; n=0; for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; n=$$((n+1)); \
+	  done; done; echo "fuzz: $$n targets, $(FUZZTIME) each"
 
 cross: ## build linux/arm64 binaries into bin/linux-arm64/ (cgo via gcc-aarch64-linux-gnu)
 	@.ci/deps

@@ -15,12 +15,15 @@
 //	meter faults                every metersim fault kind             same
 //	disk full (tmpfs, root)     24 MiB filesystem filled              same
 //	corrupt database and WAL    six kinds of damage                   same
-//	wall-clock steps            1970 at boot → NTP → +1 day            same
-//	tampering                   delete, alter, flip, swap, replace    same
+//	wall-clock steps            1970 at boot → NTP → +1 day; −1 day   same
+//	tampering                   delete, alter, flip, swap, replace,   same
+//	                            newest entries deleted
 //
-// Bugs the scenarios exposed in other parts have failing tests behind the build tag chaosbugs
-// (go test -tags chaosbugs ./gateway/chaos/). The benchmarks here give the whole-gateway figures
-// of `make bench` (.ci/benchreport).
+// Bugs the scenarios exposed in other parts get a failing test behind the build tag chaosbugs
+// (go test -tags chaosbugs ./gateway/chaos/) until fixed; fixed ones stay here as regression
+// tests (clock step back, back-to-back sessions, verify writing nothing, deleted tail, registers
+// never running backwards). The benchmarks here give the whole-gateway figures of `make bench`
+// (.ci/benchreport).
 //
 // The one non-test piece is Proxy, a fault-injecting TCP proxy: latency, resets, and partitions
 // (blackhole or refuse) between a client and a server.
