@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // runApp runs the whole appliance in this process against metersim and ledgernode processes, so
@@ -42,7 +44,7 @@ func runApp(t *testing.T, extra string) (*gateway.App, *stack) {
 			t.Errorf("app.Run: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
 	return app, s
 }
 
@@ -66,7 +68,7 @@ func TestWeldedContactorRaisesAlarmAndRefusesSessions(t *testing.T) {
 	if _, err := do(t, app, gateway.CmdStop); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	waitFor(t, 5*time.Second, "relay fault alarm", func() bool {
+	rig.WaitFor(t, 5*time.Second, "relay fault alarm", func() bool {
 		_, ok := app.Gateway().Status().Alarms[gateway.AlarmRelay]
 		return ok
 	})
@@ -86,12 +88,12 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 	if _, err := do(t, app, gateway.CmdStart); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	waitFor(t, 5*time.Second, "load connected", func() bool { return s.simMeter(t)["connected"] == true })
+	rig.WaitFor(t, 5*time.Second, "load connected", func() bool { return s.simMeter(t)["connected"] == true })
 	pressed := time.Now()
 	app.SimBoard().PressEStop(true)
-	waitFor(t, 5*time.Second, "coil off", func() bool { return !app.SimBoard().Coil() })
+	rig.WaitFor(t, 5*time.Second, "coil off", func() bool { return !app.SimBoard().Coil() })
 	t.Logf("e-stop to coil off: %v", time.Since(pressed))
-	waitFor(t, 5*time.Second, "session ended", func() bool {
+	rig.WaitFor(t, 5*time.Second, "session ended", func() bool {
 		st := app.Gateway().Status()
 		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == gateway.ReasonEmergencyStop
 	})
@@ -100,7 +102,7 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 	}
 	app.SimBoard().PressEStop(false)
 	// The operator resets once the button is released and stable; then charging may resume.
-	waitFor(t, 5*time.Second, "reset and restart", func() bool {
+	rig.WaitFor(t, 5*time.Second, "reset and restart", func() bool {
 		if _, err := do(t, app, gateway.CmdClearFault); err != nil {
 			return false
 		}
@@ -113,7 +115,7 @@ func TestLidOpeningIsRecorded(t *testing.T) {
 	app, _ := runApp(t, "")
 	before := app.Gateway().Status().Entries
 	app.SimBoard().OpenLid(true)
-	waitFor(t, 5*time.Second, "tamper entry", func() bool {
+	rig.WaitFor(t, 5*time.Second, "tamper entry", func() bool {
 		head, _ := app.Store().Head()
 		for seq := before + 1; seq <= head; seq++ {
 			if e, err := app.Store().Entry(context.Background(), seq); err == nil && e.Event == "tamper" {
@@ -142,12 +144,12 @@ func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
 
 	if _, err := do(t, app, gateway.CmdStart); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	waitFor(t, 10*time.Second, "energy", func() bool {
+	rig.WaitFor(t, 10*time.Second, "energy", func() bool {
 		st := app.Gateway().Status()
 		return st.Session != nil && st.Session.EnergyMWh > 0
 	})

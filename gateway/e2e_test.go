@@ -21,6 +21,8 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 type reading struct {
@@ -128,7 +130,7 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	op := connectOperator(t, s.broker)
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
 
-	waitFor(t, 10*time.Second, "retained online status", func() bool {
+	rig.WaitFor(t, 10*time.Second, "retained online status", func() bool {
 		for _, m := range op.messages("status") {
 			if strings.Contains(string(m), `"online"`) {
 				return true
@@ -141,7 +143,7 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	if rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	waitFor(t, 20*time.Second, "energy flowing and readings arriving", func() bool {
+	rig.WaitFor(t, 20*time.Second, "energy flowing and readings arriving", func() bool {
 		st := g.status(t)
 		sess, _ := st["session"].(map[string]any)
 		return len(op.readings()) >= 10 && sess != nil && sess["energy_mwh"].(float64) > 0
@@ -153,12 +155,12 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	if rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
-	waitFor(t, 10*time.Second, "session record", func() bool { return len(op.sessions()) == 1 })
+	rig.WaitFor(t, 10*time.Second, "session record", func() bool { return len(op.sessions()) == 1 })
 	sess := op.sessions()[0]
 	if sess.EnergyMWh <= 0 || sess.Reason != "remote" || !strings.HasPrefix(sess.OCMF, "OCMF|") {
 		t.Fatalf("session record = %+v", sess)
 	}
-	waitFor(t, 5*time.Second, "load disconnected after stop", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load disconnected after stop", func() bool { return s.simMeter(t)["connected"] == false })
 
 	code, out := runCLI(t, sess.OCMF, "ocmf", "verify", "--key", ocmfKeyHex(t, g.dir), "-")
 	if code != 0 {
@@ -170,13 +172,13 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 	}
 
 	var anchored uint64
-	waitFor(t, 20*time.Second, "the session anchored", func() bool {
+	rig.WaitFor(t, 20*time.Second, "the session anchored", func() bool {
 		a, _ := g.status(t)["anchor"].(map[string]any)
 		anchored = uint64(a["confirmed_through"].(float64))
 		return anchored >= sess.EndSeq
 	})
 	head := entries(t, g)
-	if err := g.stop(syscall.SIGTERM); err != nil {
+	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}
 	assertNoGaps(t, op, head)
@@ -218,14 +220,14 @@ func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	op := connectOperator(t, s.broker)
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	waitFor(t, 20*time.Second, "readings flowing", func() bool { return len(op.readings()) >= 5 })
+	rig.WaitFor(t, 20*time.Second, "readings flowing", func() bool { return len(op.readings()) >= 5 })
 
-	s.broker.stop()
+	s.broker.Stop()
 	atStop := entries(t, g)
-	waitFor(t, 10*time.Second, "entries recorded while the broker is down", func() bool { return entries(t, g) >= atStop+10 })
-	s.broker.restart()
+	rig.WaitFor(t, 10*time.Second, "entries recorded while the broker is down", func() bool { return entries(t, g) >= atStop+10 })
+	s.broker.Restart()
 	during := entries(t, g)
-	waitFor(t, 30*time.Second, "backlog delivered after the broker returned", func() bool {
+	rig.WaitFor(t, 30*time.Second, "backlog delivered after the broker returned", func() bool {
 		var max uint64
 		for _, r := range op.readings() {
 			max = maxU(max, r.Seq)
@@ -233,7 +235,7 @@ func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
 		return max >= during
 	})
 	head := entries(t, g)
-	g.stop(syscall.SIGTERM)
+	g.Stop(syscall.SIGTERM)
 	assertNoGaps(t, op, head)
 }
 
@@ -247,14 +249,14 @@ func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
 	if rep := op.command(g.device, "start", `{"request_id":"k1","id_token":"TOKEN1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true && len(op.readings()) > 5 })
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true && len(op.readings()) > 5 })
 
-	g.stop(syscall.SIGKILL)
+	g.Stop(syscall.SIGKILL)
 	// No process is left to open the relay: the coil's lease on the load must run out by itself.
-	waitFor(t, 5*time.Second, "load dropped after the gateway died", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load dropped after the gateway died", func() bool { return s.simMeter(t)["connected"] == false })
 
 	g = startGateway(t, dir, cfg)
-	waitFor(t, 20*time.Second, "session closed as power failure", func() bool {
+	rig.WaitFor(t, 20*time.Second, "session closed as power failure", func() bool {
 		for _, ss := range op.sessions() {
 			if ss.Reason == "power_failure" {
 				return true
@@ -266,7 +268,7 @@ func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
 	if st["session"] != nil || st["relay_closed"] != false {
 		t.Fatalf("after recovery: session=%v relay_closed=%v", st["session"], st["relay_closed"])
 	}
-	if err := g.stop(syscall.SIGTERM); err != nil {
+	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("gateway exit: %v", err)
 	}
 	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
@@ -286,7 +288,7 @@ func TestEndToEndMalformedCommandsChangeNothing(t *testing.T) {
 	dir := t.TempDir()
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
 	op := connectOperator(t, s.broker)
-	waitFor(t, 10*time.Second, "meter readable", func() bool { return g.status(t)["meter"].(map[string]any)["readable"] == true })
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return g.status(t)["meter"].(map[string]any)["readable"] == true })
 	op.waitOnline(g.device)
 
 	tests := []struct {
@@ -327,7 +329,7 @@ func TestStatusPageShowsLivePowerInChromium(t *testing.T) {
 	s := startStack(t, false)
 	dir := t.TempDir()
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	waitFor(t, 20*time.Second, "power flowing", func() bool {
+	rig.WaitFor(t, 20*time.Second, "power flowing", func() bool {
 		return g.status(t)["meter"].(map[string]any)["power_w"].(float64) > 1000
 	})
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -339,13 +341,13 @@ func TestStatusPageShowsLivePowerInChromium(t *testing.T) {
 	}
 	m := regexp.MustCompile(`data-power="([0-9.]+)"`).FindSubmatch(out)
 	if m == nil {
-		t.Fatalf("page has no live power after scripts ran:\n%s", tail(string(out), 2000))
+		t.Fatalf("page has no live power after scripts ran:\n%s", rig.Tail(string(out), 2000))
 	}
 	if p, _ := strconv.ParseFloat(string(m[1]), 64); p <= 1000 {
 		t.Fatalf("page shows %v W, want the live charging power", p)
 	}
 	if !regexp.MustCompile(`id="power">[0-9]+\.[0-9]{2} kW<`).Match(out) {
-		t.Fatalf("power card not rendered in kW:\n%s", tail(string(out), 2000))
+		t.Fatalf("power card not rendered in kW:\n%s", rig.Tail(string(out), 2000))
 	}
 }
 
@@ -353,19 +355,19 @@ func TestSIGTERMEndsSessionAndOpensRelay(t *testing.T) {
 	s := startStack(t, false)
 	dir := t.TempDir()
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	waitFor(t, 20*time.Second, "charging", func() bool {
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool {
 		sess, _ := g.status(t)["session"].(map[string]any)
 		return sess != nil && sess["state"] == "charging" && s.simMeter(t)["connected"] == true
 	})
 	start := time.Now()
-	if err := g.stop(syscall.SIGTERM); err != nil {
+	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(start))
 	if m := s.simMeter(t); m["connected"] != false {
 		t.Fatalf("load still connected after a clean stop: %v", m)
 	}
-	if !strings.Contains(g.stderr.String(), `"reason":"shutdown"`) {
+	if !strings.Contains(g.Stderr.String(), `"reason":"shutdown"`) {
 		t.Fatal("the session was not ended with reason shutdown")
 	}
 }
@@ -374,16 +376,16 @@ func TestPanicInWorkerOpensRelay(t *testing.T) {
 	s := startStack(t, false)
 	dir := t.TempDir()
 	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	waitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
 	// The faultinject build panics in a worker goroutine on SIGUSR1.
-	err := g.stop(syscall.SIGUSR1)
+	err := g.Stop(syscall.SIGUSR1)
 	if err == nil {
 		t.Fatal("gateway exited cleanly after a panic; want a crash")
 	}
-	if !strings.Contains(g.stderr.String(), `"relay_closed":false`) {
-		t.Fatalf("panic log does not show the relay opened:\n%s", tail(g.stderr.String(), 2000))
+	if !strings.Contains(g.Stderr.String(), `"relay_closed":false`) {
+		t.Fatalf("panic log does not show the relay opened:\n%s", rig.Tail(g.Stderr.String(), 2000))
 	}
-	waitFor(t, 5*time.Second, "load dropped", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load dropped", func() bool { return s.simMeter(t)["connected"] == false })
 }
 
 func TestMeterLostEndsSession(t *testing.T) {
@@ -399,7 +401,7 @@ func TestMeterLostEndsSession(t *testing.T) {
 	}
 	sim.Stop(syscall.SIGKILL, 5*time.Second)
 	lost := time.Now()
-	waitFor(t, 15*time.Second, "session ended for meter loss", func() bool {
+	rig.WaitFor(t, 15*time.Second, "session ended for meter loss", func() bool {
 		for _, ss := range op.sessions() {
 			if ss.Reason == "meter_lost" {
 				return true

@@ -168,6 +168,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.poll(ctx)
 		case req := <-g.cmds:
 			res, err := g.handle(ctx, req.cmd)
+			g.publishStatus() // the answer and the status agree
 			req.reply <- reply{res, err}
 		case ev, ok := <-g.board.Events():
 			if ok {

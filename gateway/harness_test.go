@@ -1,41 +1,29 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/chargegate/chargegate/gateway/child"
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // The end-to-end tests run the real programs: metersim over Modbus TCP, ledgernode, a Mosquitto
 // broker from Debian, and chargegate itself, each on free loopback ports.
 
 var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "chargegate-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("go", "build", "-tags", "faultinject", "-o", dir+string(os.PathSeparator),
-		"./cmd/chargegate", "../meter/cmd/metersim", "../ledger/cmd/ledgernode")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build programs: %v\n%s", err, out)
-	}
-	return dir, nil
+	return rig.Build("faultinject", "./cmd/chargegate", "../meter/cmd/metersim", "../ledger/cmd/ledgernode")
 })
 
 func binPath(t *testing.T, name string) string {
@@ -47,184 +35,11 @@ func binPath(t *testing.T, name string) string {
 	return filepath.Join(dir, name)
 }
 
-// syncBuffer collects a process's output for assertions and failure reports.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
-
-func startProc(t *testing.T, name string, args ...string) (*proc, io.Reader) {
-	t.Helper()
-	p := &proc{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binPath(t, name), args...)
-	p.cmd.Stderr = p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("%s stderr (tail):\n%s", name, tail(p.stderr.String(), 6000))
-		}
-	})
-	return p, out
-}
-
-func (p *proc) stop(sig syscall.Signal) error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-	return p.err
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// startService starts a program that prints one JSON line with its addresses once it listens.
+// startService starts metersim or ledgernode and returns it with its addresses.
 func startService(t *testing.T, name string, args ...string) (*child.Process, map[string]string) {
 	t.Helper()
-	stderr := &syncBuffer{}
-	p, err := child.Start(binPath(t, name), args, stderr, 30*time.Second)
-	if err != nil {
-		t.Fatalf("%v; stderr:\n%s", err, stderr.String())
-	}
-	t.Cleanup(func() {
-		p.Stop(syscall.SIGKILL, 0)
-		if t.Failed() {
-			t.Logf("%s stderr (tail):\n%s", name, tail(stderr.String(), 3000))
-		}
-	})
+	p := rig.StartService(t, binPath(t, name), args...)
 	return p, p.Addrs
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// broker is a Mosquitto started for one test, restartable on the same port.
-type broker struct {
-	t    *testing.T
-	conf string
-	port int
-	cmd  *exec.Cmd
-	log  *syncBuffer
-}
-
-func startBroker(t *testing.T) *broker { return startBrokerWith(t, "") }
-
-// startBrokerWith starts Mosquitto with extra configuration for its one listener (e.g. TLS).
-func startBrokerWith(t *testing.T, listenerConf string) *broker {
-	t.Helper()
-	path, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/mosquitto"); err != nil {
-			t.Fatal("mosquitto not installed: run `make deps` (Debian package mosquitto)")
-		}
-		path = "/usr/sbin/mosquitto"
-	}
-	// Started as root, Mosquitto drops to its own user: it must reach its files.
-	dir := t.TempDir()
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o777)
-	b := &broker{t: t, port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf"), log: &syncBuffer{}}
-	// Persistence keeps the operator's queued messages across a broker restart, as a production
-	// broker would; the gateway's own guarantee is that it resends everything not acknowledged.
-	conf := fmt.Sprintf("persistence true\npersistence_location %s/\nmax_inflight_messages 0\nmax_queued_messages 0\n"+
-		"listener %d 127.0.0.1\nallow_anonymous true\n%s", dir, b.port, listenerConf)
-	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b.start(path)
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *broker) start(path string) {
-	b.cmd = exec.Command(path, "-c", b.conf)
-	b.cmd.Stderr, b.cmd.Stdout = b.log, b.log
-	if err := b.cmd.Start(); err != nil {
-		b.t.Fatalf("start mosquitto: %v", err)
-	}
-	b.t.Cleanup(func() {
-		if b.t.Failed() {
-			b.t.Logf("mosquitto log:\n%s", tail(b.log.String(), 3000))
-		}
-	})
-	waitFor(b.t, 10*time.Second, "mosquitto listening", func() bool {
-		c, err := net.Dial("tcp", b.addr())
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (b *broker) restart() { b.start(b.cmd.Path) }
-
-func (b *broker) stop() {
-	if b.cmd != nil && b.cmd.ProcessState == nil {
-		b.cmd.Process.Signal(syscall.SIGTERM)
-		b.cmd.Wait()
-	}
-}
-
-func (b *broker) addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
-func (b *broker) url() string  { return "tcp://" + b.addr() }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // operator is the test's MQTT client: it records everything under the device's topics.
@@ -235,11 +50,11 @@ type operator struct {
 	msgs   map[string][][]byte // topic suffix after chargegate/{device}/
 }
 
-func connectOperator(t *testing.T, b *broker) *operator {
+func connectOperator(t *testing.T, b *rig.Broker) *operator {
 	t.Helper()
 	o := &operator{t: t, msgs: map[string][][]byte{}}
 	// A persistent session (clean session off) lets the broker queue messages for the operator.
-	opts := paho.NewClientOptions().AddBroker(b.url()).SetClientID(fmt.Sprintf("operator-%d", time.Now().UnixNano())).
+	opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprintf("operator-%d", time.Now().UnixNano())).
 		SetCleanSession(false).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetOnConnectHandler(func(c paho.Client) {
@@ -257,7 +72,7 @@ func connectOperator(t *testing.T, b *broker) *operator {
 	if tok := o.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("operator connect: %v", tok.Error())
 	}
-	waitFor(t, 5*time.Second, "operator subscribed", o.client.IsConnectionOpen)
+	rig.WaitFor(t, 5*time.Second, "operator subscribed", o.client.IsConnectionOpen)
 	t.Cleanup(func() { o.client.Disconnect(100) })
 	return o
 }
@@ -272,7 +87,7 @@ func (o *operator) messages(suffix string) [][]byte {
 // its commands.
 func (o *operator) waitOnline(device string) {
 	o.t.Helper()
-	waitFor(o.t, 20*time.Second, device+" online", func() bool {
+	rig.WaitFor(o.t, 20*time.Second, device+" online", func() bool {
 		msgs := o.messages("status")
 		return len(msgs) > 0 && strings.Contains(string(msgs[len(msgs)-1]), `"online"`)
 	})
@@ -292,7 +107,7 @@ func (o *operator) command(device, name string, payload string) map[string]any {
 	before := len(o.messages("cmd/" + name + "/reply"))
 	o.client.Publish("chargegate/"+device+"/cmd/"+name, 1, false, payload).Wait()
 	var rep map[string]any
-	waitFor(o.t, 20*time.Second, "reply to "+name, func() bool {
+	rig.WaitFor(o.t, 20*time.Second, "reply to "+name, func() bool {
 		msgs := o.messages("cmd/" + name + "/reply")
 		for _, m := range msgs[before:] {
 			var r map[string]any
@@ -308,7 +123,7 @@ func (o *operator) command(device, name string, payload string) map[string]any {
 
 // gatewayProc is a running chargegate daemon.
 type gatewayProc struct {
-	*proc
+	*rig.Proc
 	dir    string
 	config string
 	api    string
@@ -318,7 +133,7 @@ type gatewayProc struct {
 type stack struct {
 	metersim map[string]string
 	node     map[string]string
-	broker   *broker
+	broker   *rig.Broker
 }
 
 func startStack(t *testing.T, withBroker bool) *stack {
@@ -327,7 +142,7 @@ func startStack(t *testing.T, withBroker bool) *stack {
 	_, s.metersim = startService(t, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0", "--serial", "71000042")
 	_, s.node = startService(t, "ledgernode", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--min-pow-score", "0", "--milestone-interval", "500ms")
 	if withBroker {
-		s.broker = startBroker(t)
+		s.broker = rig.StartBroker(t, "")
 	}
 	return s
 }
@@ -336,7 +151,7 @@ func startStack(t *testing.T, withBroker bool) *stack {
 func (s *stack) config(dataDir, extra string) string {
 	broker := ""
 	if s.broker != nil {
-		broker = s.broker.url()
+		broker = s.broker.URL()
 	}
 	return fmt.Sprintf(`device:
   evse_id: "DE*CGT*ETEST*1"
@@ -374,10 +189,10 @@ func startGateway(t *testing.T, dir, config string) *gatewayProc {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := startProc(t, "chargegate", "run", "-config", path)
-	g := &gatewayProc{proc: p, dir: filepath.Join(dir, "data"), config: path}
-	waitFor(t, 30*time.Second, "gateway running", func() bool {
-		for _, line := range strings.Split(p.stderr.String(), "\n") {
+	p, _ := rig.Start(t, binPath(t, "chargegate"), "run", "-config", path)
+	g := &gatewayProc{Proc: p, dir: filepath.Join(dir, "data"), config: path}
+	rig.WaitFor(t, 30*time.Second, "gateway running", func() bool {
+		for _, line := range strings.Split(p.Stderr.String(), "\n") {
 			var m map[string]any
 			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "chargegate running" {
 				g.api, _ = m["api"].(string)
@@ -386,8 +201,8 @@ func startGateway(t *testing.T, dir, config string) *gatewayProc {
 			}
 		}
 		select {
-		case <-p.done:
-			t.Fatalf("gateway exited: %v\n%s", p.err, p.stderr.String())
+		case <-p.Done():
+			t.Fatalf("gateway exited: %v\n%s", p.Err(), p.Stderr.String())
 		default:
 		}
 		return false

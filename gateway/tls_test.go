@@ -18,6 +18,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // pki is a throwaway certificate authority with a broker and a client certificate.
@@ -95,7 +97,7 @@ func TestOperatorLinkOverMutualTLS(t *testing.T) {
 	}
 	os.Chmod(p.dir, 0o755)
 	os.Chmod(filepath.Dir(p.dir), 0o755)
-	b := startBrokerWith(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nuse_identity_as_username true\n",
+	b := rig.StartBroker(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nuse_identity_as_username true\n",
 		p.ca, p.server, p.serverKey))
 	s := startStack(t, false)
 	s.broker = b
@@ -111,7 +113,7 @@ func TestOperatorLinkOverMutualTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.caCert)
 	got := make(chan string, 16)
-	opts := paho.NewClientOptions().AddBroker("ssl://" + b.addr()).SetClientID("operator-tls").
+	opts := paho.NewClientOptions().AddBroker("ssl://" + b.Addr()).SetClientID("operator-tls").
 		SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}).
 		SetOnConnectHandler(func(c paho.Client) {
 			c.Subscribe("chargegate/+/status", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
@@ -129,7 +131,7 @@ func TestOperatorLinkOverMutualTLS(t *testing.T) {
 			t.Fatalf("status = %s, want online", m)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway never came online over TLS:\n%s", tail(g.stderr.String(), 2000))
+		t.Fatalf("gateway never came online over TLS:\n%s", rig.Tail(g.Stderr.String(), 2000))
 	}
 
 	// A gateway without a client certificate is refused by the broker.
@@ -137,11 +139,11 @@ func TestOperatorLinkOverMutualTLS(t *testing.T) {
 	cfg2 := strings.Replace(cfg, fmt.Sprintf("  cert_file: %q\n  key_file: %q\n", p.client, p.key), "", 1)
 	cfg2 = strings.Replace(cfg2, filepath.Join(dir, "data"), filepath.Join(dir2, "data"), 1)
 	g2 := startGateway(t, dir2, cfg2)
-	waitFor(t, 20*time.Second, "refused TLS connection logged", func() bool {
-		return strings.Contains(g2.stderr.String(), `"msg":"mqtt connection failed"`) ||
-			strings.Contains(g2.stderr.String(), "certificate")
+	rig.WaitFor(t, 20*time.Second, "refused TLS connection logged", func() bool {
+		return strings.Contains(g2.Stderr.String(), `"msg":"mqtt connection failed"`) ||
+			strings.Contains(g2.Stderr.String(), "certificate")
 	})
-	if strings.Contains(g2.stderr.String(), `"msg":"mqtt connected"`) {
+	if strings.Contains(g2.Stderr.String(), `"msg":"mqtt connected"`) {
 		t.Fatal("gateway without a client certificate got connected")
 	}
 }

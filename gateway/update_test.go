@@ -17,6 +17,8 @@ import (
 	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
 	"github.com/chargegate/chargegate/ota/slot"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestUpdateWaitsForSessionThenCommits drives an app-only update through the real daemon: the
@@ -81,7 +83,7 @@ update:
 	if rep := op.command(g.device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
 		t.Fatalf("update: %v", rep)
 	}
-	waitFor(t, 30*time.Second, "update waiting for the session", func() bool {
+	rig.WaitFor(t, 30*time.Second, "update waiting for the session", func() bool {
 		u, _ := g.status(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "waiting"
 	})
@@ -93,9 +95,9 @@ update:
 	}
 	// Installing ends with a clean exit so that systemd restarts the service into the new slot.
 	select {
-	case <-g.done:
-		if g.err != nil {
-			t.Fatalf("gateway exit for the restart: %v", g.err)
+	case <-g.Done():
+		if g.Err() != nil {
+			t.Fatalf("gateway exit for the restart: %v", g.Err())
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("gateway did not restart into the new slot")
@@ -111,7 +113,7 @@ update:
 		t.Fatalf("launcher chose %q, %v; want slot B", next, err)
 	}
 	g2 := startGateway(t, dir, cfg)
-	waitFor(t, 60*time.Second, "trial committed", func() bool {
+	rig.WaitFor(t, 60*time.Second, "trial committed", func() bool {
 		u, _ := g2.status(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "committed"
 	})
@@ -119,5 +121,5 @@ update:
 	if strings.TrimSpace(string(cur)) != "B" {
 		t.Fatalf("default slot after commit = %q, want B", cur)
 	}
-	g2.stop(syscall.SIGTERM)
+	g2.Stop(syscall.SIGTERM)
 }

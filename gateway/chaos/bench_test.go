@@ -24,6 +24,8 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/meter"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // The whole-gateway figures of `make bench` (see .ci/benchreport). Each reports, beside its
@@ -72,10 +74,10 @@ func BenchmarkEndToEndReadings(b *testing.B) {
 		g, gctx := errgroup.WithContext(lctx)
 		g.Go(func() error { return board.Run(gctx) })
 		g.Go(func() error { return gw.Run(gctx) })
-		waitFor(b, 30*time.Second, "first reading", func() bool { h, _ := st.Head(); return h >= 2 })
+		rig.WaitFor(b, 30*time.Second, "first reading", func() bool { h, _ := st.Head(); return h >= 2 })
 		h0, _ := st.Head()
 		start := time.Now()
-		waitFor(b, 5*time.Minute, "readings recorded", func() bool { h, _ := st.Head(); return h >= h0+n })
+		rig.WaitFor(b, 5*time.Minute, "readings recorded", func() bool { h, _ := st.Head(); return h >= h0+n })
 		el := time.Since(start)
 		h1, _ := st.Head()
 		cancel()
@@ -215,19 +217,19 @@ func BenchmarkDaemon(b *testing.B) {
 			var up, first, rss, hwm float64
 			for b.Loop() {
 				g := launchGateway(b, data, cfg)
-				waitFor(b, 5*time.Minute, "API up", g.running)
+				rig.WaitFor(b, 5*time.Minute, "API up", g.running)
 				up = time.Since(g.started).Seconds() * 1000
-				waitFor(b, time.Minute, "first reading", func() bool {
+				rig.WaitFor(b, time.Minute, "first reading", func() bool {
 					st, err := g.tryStatus()
 					return err == nil && st.Entries >= head+2 // the "started" event, then a reading
 				})
 				first = time.Since(g.started).Seconds() * 1000
 				// Five more polls of ordinary work before measuring memory.
-				waitFor(b, time.Minute, "five more readings", func() bool {
+				rig.WaitFor(b, time.Minute, "five more readings", func() bool {
 					st, err := g.tryStatus()
 					return err == nil && st.Entries >= head+7
 				})
-				rss, hwm = procStatus(b, g.pid(), "VmRSS"), procStatus(b, g.pid(), "VmHWM")
+				rss, hwm = procStatus(b, g.PID(), "VmRSS"), procStatus(b, g.PID(), "VmHWM")
 				head = g.status(b).Entries // the next iteration starts from here
 				g.stopClean(b)
 			}
@@ -258,14 +260,14 @@ func BenchmarkDaemonCPU(b *testing.B) {
 		dir := b.TempDir()
 		data := filepath.Join(dir, "data")
 		g := startGateway(b, data, writeConfig(b, dir, s.config(data, gwOpts{poll: time.Second})))
-		waitFor(b, time.Minute, "first reading", func() bool { return g.status(b).Entries >= 2 })
-		t0, s0, h0 := cpuTicks(b, g.pid()), cpuTicks(b, msim.pid()), g.status(b).Entries
+		rig.WaitFor(b, time.Minute, "first reading", func() bool { return g.status(b).Entries >= 2 })
+		t0, s0, h0 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.status(b).Entries
 		start := time.Now()
 		time.Sleep(time.Duration(secs * float64(time.Second))) // the measurement window itself
 		el := time.Since(start).Seconds()
-		t1, s1, h1 := cpuTicks(b, g.pid()), cpuTicks(b, msim.pid()), g.status(b).Entries
+		t1, s1, h1 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.status(b).Entries
 		g.stopClean(b)
-		msim.stop(syscall.SIGTERM)
+		msim.Stop(syscall.SIGTERM, 20*time.Second)
 		pct = (t1 - t0) / 100 / el * 100
 		simPct = (s1 - s0) / 100 / el * 100
 		perPoll = (t1 - t0) * 10 / float64(max(h1-h0, 1))

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestBrokerOutageBacklogDrains: the operator's broker is unreachable while the gateway keeps
@@ -20,19 +22,19 @@ func TestBrokerOutageBacklogDrains(t *testing.T) {
 	preloaded := preload(t, data, backlog)
 	t.Logf("preloaded %d entries in %v", preloaded, time.Since(t0))
 
-	s.broker.stop() // the week starts with the broker down
+	s.broker.Stop() // the week starts with the broker down
 	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond, autostart: true}))
 	g := startGateway(t, data, cfg)
 	t.Logf("gateway up after %v", time.Since(t0))
 	live := uint64(pick(300, 3000))
-	waitFor(t, pick(60*time.Second, 10*time.Minute), "entries recorded while the broker is down", func() bool {
+	rig.WaitFor(t, pick(60*time.Second, 10*time.Minute), "entries recorded while the broker is down", func() bool {
 		return g.status(t).Entries >= preloaded+live
 	})
 	if n := op.count(); n != 0 {
 		t.Fatalf("%d readings delivered while the broker was down", n)
 	}
 	t.Logf("live entries recorded after %v", time.Since(t0))
-	s.broker.start()
+	s.broker.Restart()
 	back := time.Now()
 	head := g.status(t).Entries
 	op.waitDelivered(t, pick(2*time.Minute, 2*time.Hour), head, nil)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // Bug (ledger/sqlite, replace.go salvage): when the first 100 bytes of the database (the SQLite
@@ -30,7 +32,7 @@ func TestBugHeaderDamageSalvagesNothing(t *testing.T) {
 	db := filepath.Join(data, "chargegate.db")
 	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond}))
 	g := startGateway(t, data, cfg)
-	waitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 100 })
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 100 })
 	g.stopClean(t)
 	before := storedHashes(t, data)
 	overwrite(t, db, 0, 100)

@@ -24,6 +24,8 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // operator is the test's MQTT client: it records every reading the gateway delivered. A reading
@@ -38,10 +40,10 @@ type operator struct {
 	errs   []string
 }
 
-func connectOperator(tb testing.TB, b *broker) *operator {
+func connectOperator(tb testing.TB, b *rig.Broker) *operator {
 	tb.Helper()
 	o := &operator{tb: tb, seen: map[uint64]string{}}
-	opts := paho.NewClientOptions().AddBroker(b.url()).SetClientID(fmt.Sprintf("chaos-operator-%d", time.Now().UnixNano())).
+	opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprintf("chaos-operator-%d", time.Now().UnixNano())).
 		SetCleanSession(false).SetMaxReconnectInterval(300 * time.Millisecond).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
 		SetOrderMatters(true).
@@ -52,7 +54,7 @@ func connectOperator(tb testing.TB, b *broker) *operator {
 	if tok := o.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		tb.Fatalf("operator connect: %v", tok.Error())
 	}
-	waitFor(tb, 10*time.Second, "operator connected", o.client.IsConnectionOpen)
+	rig.WaitFor(tb, 10*time.Second, "operator connected", o.client.IsConnectionOpen)
 	tb.Cleanup(func() { o.client.Disconnect(100) })
 	return o
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/meter"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // stepClock is a wall clock that an operator (or NTP) steps: real time plus an offset.
@@ -120,7 +122,7 @@ func startClockRig(t *testing.T, clock *stepClock) *clockRig {
 func (r *clockRig) readingsAfter(t *testing.T, what string, seq uint64, n int) []ledger.Entry {
 	t.Helper()
 	var got []ledger.Entry
-	waitFor(t, 10*time.Second, what, func() bool {
+	rig.WaitFor(t, 10*time.Second, what, func() bool {
 		es, err := r.store.Entries(context.Background(), seq+1, 1000)
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // damage is one way a database gets hurt while the gateway is down: after a clean stop (the WAL
@@ -82,10 +84,10 @@ func TestCorruptDatabase(t *testing.T) {
 	for i, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			g := startGateway(t, data, cfg)
-			waitFor(t, 20*time.Second, "entries recorded", func() bool { return g.status(t).Entries >= lastHead+40 })
+			rig.WaitFor(t, 20*time.Second, "entries recorded", func() bool { return g.status(t).Entries >= lastHead+40 })
 			acked := g.status(t).Entries
 			if d.kill {
-				g.stop(syscall.SIGKILL)
+				g.Stop(syscall.SIGKILL)
 			} else {
 				g.stopClean(t)
 			}
@@ -108,7 +110,7 @@ func TestCorruptDatabase(t *testing.T) {
 			d.do(t, db)
 
 			g = startGateway(t, data, cfg)
-			waitFor(t, 20*time.Second, "entries after the restart", func() bool { return g.status(t).Entries > head+5 })
+			rig.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return g.status(t).Entries > head+5 })
 			lastHead = g.status(t).Entries
 			g.stopClean(t)
 

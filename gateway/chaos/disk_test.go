@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // mountTmpfs mounts a tmpfs of the given size on a fresh directory and unmounts it at cleanup.
@@ -72,7 +74,7 @@ func TestDiskFull(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 20*time.Second, "two sessions (time-limited) begun", func() bool { return sessionsBegun(0) >= 2 })
+	rig.WaitFor(t, 20*time.Second, "two sessions (time-limited) begun", func() bool { return sessionsBegun(0) >= 2 })
 
 	filler := fill(t, mnt)
 	// Everything committed until now must survive what follows.
@@ -81,7 +83,7 @@ func TestDiskFull(t *testing.T) {
 		committed[seq] = hexHash(h)
 	}
 	var alarmSeq uint64
-	waitFor(t, 30*time.Second, "a disk_budget event", func() bool {
+	rig.WaitFor(t, 30*time.Second, "a disk_budget event", func() bool {
 		for _, e := range entriesAfter(t, data, 0) {
 			if e.Kind == ledger.KindEvent && e.Event == ledger.EventDiskBudget {
 				alarmSeq = e.Seq
@@ -92,14 +94,14 @@ func TestDiskFull(t *testing.T) {
 	})
 	// The session running when the disk filled ends by its time limit; none may start after it.
 	// Absence needs a window: six session lengths.
-	waitFor(t, 10*time.Second, "the running session ended", func() bool { return g.status(t).Session == nil })
+	rig.WaitFor(t, 10*time.Second, "the running session ended", func() bool { return g.status(t).Session == nil })
 	quiet := time.Now().Add(6 * 700 * time.Millisecond)
 	for time.Now().Before(quiet) {
 		if st := g.status(t); st.Session != nil {
 			t.Fatalf("session %s started while the disk is full", st.Session.ID)
 		}
-		if g.exited() {
-			t.Fatalf("gateway exited on a full disk: %v", g.err)
+		if g.Exited() {
+			t.Fatalf("gateway exited on a full disk: %v", g.Err())
 		}
 		time.Sleep(100 * time.Millisecond) // observation pace
 	}
@@ -118,7 +120,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	var recoveredSeq uint64
-	waitFor(t, 30*time.Second, "disk_recovered and a new session", func() bool {
+	rig.WaitFor(t, 30*time.Second, "disk_recovered and a new session", func() bool {
 		for _, e := range entriesAfter(t, data, alarmSeq) {
 			if e.Kind == ledger.KindEvent && e.Event == ledger.EventDiskRecovered {
 				recoveredSeq = e.Seq

@@ -1,13 +1,10 @@
 package chaos_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/gateway/child"
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // The chaos tests run the real programs — metersim over Modbus TCP, ledgernode, Mosquitto from
@@ -34,16 +34,7 @@ func pick[T any](short, long T) T {
 }
 
 var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "chargegate-chaos-bin-")
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"../cmd/chargegate", "../../meter/cmd/metersim", "../../ledger/cmd/ledgernode")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build programs: %v\n%s", err, out)
-	}
-	return dir, nil
+	return rig.Build("", "../cmd/chargegate", "../../meter/cmd/metersim", "../../ledger/cmd/ledgernode")
 })
 
 func binPath(tb testing.TB, name string) string {
@@ -55,216 +46,31 @@ func binPath(tb testing.TB, name string) string {
 	return filepath.Join(dir, name)
 }
 
-// syncBuffer collects a process's output for assertions and failure reports.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one running program.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
+type proc = rig.Proc
 
 func startProc(tb testing.TB, name string, args ...string) (*proc, io.Reader) {
 	tb.Helper()
-	p := &proc{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binPath(tb, name), args...)
-	p.cmd.Stderr = p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	tb.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
-		if tb.Failed() {
-			tb.Logf("%s stderr (tail):\n%s", name, tail(p.stderr.String(), 3000))
-		}
-	})
-	return p, out
+	return rig.Start(tb, binPath(tb, name), args...)
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop signals the process and waits for it; a process that ignores the signal for 20 s is
-// killed and reported as hung.
-func (p *proc) stop(sig syscall.Signal) error {
-	if p.exited() {
-		return p.err
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s hung: still running 20 s after signal %v", p.name, sig)
-	}
-	return p.err
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// startService starts a program that prints one JSON line with its addresses once it listens.
-func startService(tb testing.TB, name string, args ...string) (*proc, map[string]string) {
+// startService starts metersim or ledgernode and returns it with its addresses.
+func startService(tb testing.TB, name string, args ...string) (*child.Process, map[string]string) {
 	tb.Helper()
-	p, out := startProc(tb, name, args...)
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case l, ok := <-line:
-		var raw map[string]any
-		if !ok || json.Unmarshal([]byte(l), &raw) != nil {
-			tb.Fatalf("%s printed %q instead of its addresses; stderr:\n%s", name, l, p.stderr.String())
-		}
-		out := map[string]string{}
-		for k, v := range raw {
-			if s, ok := v.(string); ok {
-				out[k] = s
-			}
-		}
-		return p, out
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("%s did not start; stderr:\n%s", name, p.stderr.String())
-	}
-	return nil, nil
+	p := rig.StartService(tb, binPath(tb, name), args...)
+	return p, p.Addrs
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// broker is a Mosquitto started for one test, restartable on the same port.
-type broker struct {
-	tb   testing.TB
-	path string
-	conf string
-	port int
-	cmd  *exec.Cmd
-	log  *syncBuffer
-}
-
-func startBroker(tb testing.TB) *broker {
-	tb.Helper()
-	path, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/mosquitto"); err != nil {
-			tb.Fatal("mosquitto not installed: run `make deps` (Debian package mosquitto)")
-		}
-		path = "/usr/sbin/mosquitto"
-	}
-	// Started as root, Mosquitto drops to its own user: it must reach its files.
-	dir := tb.TempDir()
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o777)
-	b := &broker{tb: tb, path: path, port: freePort(tb), conf: filepath.Join(dir, "mosquitto.conf"), log: &syncBuffer{}}
-	conf := fmt.Sprintf("persistence true\npersistence_location %s/\nmax_inflight_messages 0\nmax_queued_messages 0\n"+
-		"listener %d 127.0.0.1\nallow_anonymous true\n", dir, b.port)
-	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	b.start()
-	tb.Cleanup(b.stop)
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("mosquitto log:\n%s", tail(b.log.String(), 2000))
-		}
-	})
-	return b
-}
-
-func (b *broker) start() {
-	b.cmd = exec.Command(b.path, "-c", b.conf)
-	b.cmd.Stderr, b.cmd.Stdout = b.log, b.log
-	if err := b.cmd.Start(); err != nil {
-		b.tb.Fatalf("start mosquitto: %v", err)
-	}
-	waitFor(b.tb, 10*time.Second, "mosquitto listening", func() bool {
-		c, err := net.Dial("tcp", b.addr())
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (b *broker) stop() {
-	if b.cmd != nil && b.cmd.ProcessState == nil {
-		b.cmd.Process.Signal(syscall.SIGTERM)
-		b.cmd.Wait()
-	}
-}
-
-func (b *broker) addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
-func (b *broker) url() string  { return "tcp://" + b.addr() }
+func startBroker(tb testing.TB) *rig.Broker { return rig.StartBroker(tb, "") }
 
 // stack is the gateway's surroundings: a meter simulator, a ledger node and optionally a broker.
 type stack struct {
 	metersim map[string]string
 	node     map[string]string
-	nodeProc *proc
+	nodeProc *child.Process
 	nodeDir  string
 	nodeArgs []string
-	broker   *broker
+	broker   *rig.Broker
 	// ledgerURL is what the gateway is told to use as its node (a proxy in the ledger tests).
 	ledgerURL string
 }
@@ -283,7 +89,7 @@ func startStack(tb testing.TB, o stackOpts) *stack {
 	_, s.metersim = startService(tb, "metersim", args...)
 	if !o.noNode {
 		s.nodeDir = tb.TempDir()
-		s.nodeArgs = append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(tb)), "--data", s.nodeDir,
+		s.nodeArgs = append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", rig.FreePort(tb)), "--data", s.nodeDir,
 			"--min-pow-score", "0", "--milestone-interval", "300ms", "--log-level", "warn"}, o.nodeFlags...)
 		s.nodeProc, s.node = startService(tb, "ledgernode", s.nodeArgs...)
 		s.ledgerURL = s.node["api"]
@@ -302,7 +108,7 @@ func (s *stack) restartNode(tb testing.TB, kill bool, flags ...string) {
 	if kill {
 		sig = syscall.SIGKILL
 	}
-	s.nodeProc.stop(sig)
+	s.nodeProc.Stop(sig, 20*time.Second)
 	args := append(append([]string(nil), s.nodeArgs[:10]...), flags...)
 	s.nodeProc, s.node = startService(tb, "ledgernode", args...)
 }
@@ -332,7 +138,7 @@ func (s *stack) config(dataDir string, o gwOpts) string {
 	}
 	broker := ""
 	if s.broker != nil {
-		broker = s.broker.url()
+		broker = s.broker.URL()
 	}
 	sessions := "sessions:\n  mode: authorized\n"
 	if o.autostart {
@@ -371,7 +177,7 @@ log:
 
 // gatewayProc is a running chargegate daemon.
 type gatewayProc struct {
-	*proc
+	*rig.Proc
 	dataDir string
 	config  string
 	api     string
@@ -393,12 +199,12 @@ func writeConfig(tb testing.TB, dir, config string) string {
 func startGateway(tb testing.TB, dataDir, configPath string) *gatewayProc {
 	tb.Helper()
 	g := launchGateway(tb, dataDir, configPath)
-	waitFor(tb, 30*time.Second, "gateway running", func() bool {
+	rig.WaitFor(tb, 30*time.Second, "gateway running", func() bool {
 		if g.running() {
 			return true
 		}
-		if g.exited() {
-			tb.Fatalf("gateway exited: %v\n%s", g.err, tail(g.stderr.String(), 4000))
+		if g.Exited() {
+			tb.Fatalf("gateway exited: %v\n%s", g.Err(), rig.Tail(g.Stderr.String(), 4000))
 		}
 		return false
 	})
@@ -409,7 +215,7 @@ func startGateway(tb testing.TB, dataDir, configPath string) *gatewayProc {
 func launchGateway(tb testing.TB, dataDir, configPath string) *gatewayProc {
 	tb.Helper()
 	p, _ := startProc(tb, "chargegate", "run", "-config", configPath)
-	return &gatewayProc{proc: p, dataDir: dataDir, config: configPath, started: time.Now()}
+	return &gatewayProc{Proc: p, dataDir: dataDir, config: configPath, started: time.Now()}
 }
 
 // running reports whether the daemon logged "chargegate running", filling in its API address.
@@ -417,7 +223,7 @@ func (g *gatewayProc) running() bool {
 	if g.api != "" {
 		return true
 	}
-	for _, line := range strings.Split(g.stderr.String(), "\n") {
+	for _, line := range strings.Split(g.Stderr.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "chargegate running" {
 			g.api, _ = m["api"].(string)
@@ -478,14 +284,14 @@ func (g *gatewayProc) tryStatus() (status, error) {
 // stopClean sends SIGTERM and requires a clean exit: no crash, no hang.
 func (g *gatewayProc) stopClean(tb testing.TB) {
 	tb.Helper()
-	if err := g.stop(syscall.SIGTERM); err != nil {
-		tb.Fatalf("gateway exit after SIGTERM: %v\n%s", err, tail(g.stderr.String(), 3000))
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		tb.Fatalf("gateway exit after SIGTERM: %v\n%s", err, rig.Tail(g.Stderr.String(), 3000))
 	}
 }
 
 // logged reports whether the daemon logged a line whose msg contains msg.
 func (g *gatewayProc) logged(msg string) bool {
-	for _, line := range strings.Split(g.stderr.String(), "\n") {
+	for _, line := range strings.Split(g.Stderr.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil {
 			if s, _ := m["msg"].(string); strings.Contains(s, msg) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestSIGKILLDuringSessions kills the gateway at random moments — while starting, recovering a
@@ -37,8 +39,8 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 		var acked uint64
 		select {
 		case <-time.After(at):
-		case <-g.done:
-			t.Fatalf("cycle %d: gateway exited by itself: %v\n%s", i, g.err, tail(g.stderr.String(), 3000))
+		case <-g.Done():
+			t.Fatalf("cycle %d: gateway exited by itself: %v\n%s", i, g.Err(), rig.Tail(g.Stderr.String(), 3000))
 		}
 		if g.running() {
 			st, err := g.tryStatus()
@@ -48,7 +50,7 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 		} else {
 			killedBeforeRunning++
 		}
-		g.stop(syscall.SIGKILL)
+		g.Stop(syscall.SIGKILL)
 
 		stored := storedHashes(t, data)
 		var head uint64
@@ -73,7 +75,7 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 	start := time.Now()
 	g := startGateway(t, data, cfg)
 	upAfter := time.Since(start)
-	waitFor(t, 30*time.Second, "a session charging after the last kill", func() bool {
+	rig.WaitFor(t, 30*time.Second, "a session charging after the last kill", func() bool {
 		st := g.status(t)
 		return st.Session != nil && st.Session.EnergyMWh > 0
 	})

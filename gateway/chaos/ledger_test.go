@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway/chaos"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestLedgerNodeFaults puts a fault-injecting proxy between the gateway and the ledger node and
@@ -28,7 +30,7 @@ func TestLedgerNodeFaults(t *testing.T) {
 	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
 		batchAge: 200 * time.Millisecond, batchSize: 25}))
 	g := startGateway(t, data, cfg)
-	waitFor(t, 20*time.Second, "first anchor confirmed", func() bool {
+	rig.WaitFor(t, 20*time.Second, "first anchor confirmed", func() bool {
 		st := g.status(t)
 		return st.Anchor != nil && st.Anchor.Confirmed > 0
 	})
@@ -46,8 +48,8 @@ func TestLedgerNodeFaults(t *testing.T) {
 			if _, err := g.tryStatus(); err != nil {
 				t.Fatalf("%s: gateway not answering: %v", name, err)
 			}
-			if g.exited() {
-				t.Fatalf("%s: gateway exited: %v", name, g.err)
+			if g.Exited() {
+				t.Fatalf("%s: gateway exited: %v", name, g.Err())
 			}
 			time.Sleep(100 * time.Millisecond) // the fault's own pace, not a wait for a condition
 		}
@@ -77,7 +79,7 @@ func TestLedgerNodeFaults(t *testing.T) {
 
 	// Healed: everything recorded so far gets confirmed.
 	target := g.status(t).Entries
-	waitFor(t, pick(60*time.Second, 10*time.Minute), "all entries anchored after the faults", func() bool {
+	rig.WaitFor(t, pick(60*time.Second, 10*time.Minute), "all entries anchored after the faults", func() bool {
 		st := g.status(t)
 		return st.Anchor != nil && st.Anchor.ConfirmedThrough >= target
 	})

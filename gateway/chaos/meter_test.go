@@ -12,6 +12,8 @@ import (
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // entriesAfter reads the entries after seq from a running gateway's store (read-only).
@@ -65,7 +67,7 @@ func TestMeterFaults(t *testing.T) {
 		st := g.status(t)
 		return st.Session != nil && st.Session.EnergyMWh > 0
 	}
-	waitFor(t, 20*time.Second, "charging", charging)
+	rig.WaitFor(t, 20*time.Second, "charging", charging)
 
 	cases := []struct {
 		fault   string        // metersim fault JSON (unit 1)
@@ -102,9 +104,9 @@ func TestMeterFaults(t *testing.T) {
 				s.setProfile(t, 450000, 1e7)
 				defer s.setProfile(t, 11000, 2000)
 			}
-			waitFor(t, 20*time.Second, "charging before the fault", charging)
+			rig.WaitFor(t, 20*time.Second, "charging before the fault", charging)
 			if c.needMWh > 0 {
-				waitFor(t, 30*time.Second, "energy counted", func() bool { return g.status(t).Meter.ImportMWh >= c.needMWh })
+				rig.WaitFor(t, 30*time.Second, "energy counted", func() bool { return g.status(t).Meter.ImportMWh >= c.needMWh })
 				s.setProfile(t, 11000, 1e7) // slow again: the counter cannot catch up within the loss limit
 			}
 			before := g.status(t)
@@ -114,7 +116,7 @@ func TestMeterFaults(t *testing.T) {
 			var gaps []ledger.Entry
 			var sawEvent bool
 			var recovered uint64
-			waitFor(t, 30*time.Second, "the fault recorded and a good reading after it", func() bool {
+			rig.WaitFor(t, 30*time.Second, "the fault recorded and a good reading after it", func() bool {
 				gaps, sawEvent, recovered = gaps[:0], false, 0
 				for _, e := range entriesAfter(t, data, before.Entries) {
 					switch {
@@ -174,5 +176,5 @@ func TestMeterFaults(t *testing.T) {
 // loop clears on the next good poll may be gone from the status by the time the test looks.
 func sawAlarm(tb testing.TB, g *gatewayProc, alarm string) bool {
 	tb.Helper()
-	return strings.Contains(g.stderr.String(), alarm)
+	return strings.Contains(g.Stderr.String(), alarm)
 }

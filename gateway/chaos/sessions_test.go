@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestSessionsBackToBackNoSpuriousRelayFault runs time-limited free sessions back to back: the
@@ -17,7 +19,7 @@ func TestSessionsBackToBackNoSpuriousRelayFault(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
 		extra: "  max_duration: 300ms\n"})))
-	waitFor(t, 30*time.Second, "ten sessions", func() bool {
+	rig.WaitFor(t, 30*time.Second, "ten sessions", func() bool {
 		n := 0
 		for _, e := range entriesAfter(t, data, 0) {
 			if e.Kind == ledger.KindSessionEnd {

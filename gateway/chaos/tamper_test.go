@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+
+	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // copyDir copies the regular files of a data directory (database, keys, head file).
@@ -44,7 +46,7 @@ func TestTamperingIsNamed(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond, autostart: true})))
-	waitFor(t, 20*time.Second, "60 entries", func() bool { return g.status(t).Entries >= 60 })
+	rig.WaitFor(t, 20*time.Second, "60 entries", func() bool { return g.status(t).Entries >= 60 })
 	g.stopClean(t)
 	mustVerify(t, data)
 
@@ -144,8 +146,8 @@ func TestVerifyWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
-	waitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 20 })
-	g.stop(syscall.SIGKILL)
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 20 })
+	g.Stop(syscall.SIGKILL)
 	wal := filepath.Join(data, "chargegate.db-wal")
 	before, err := os.ReadFile(wal)
 	if err != nil {
@@ -169,7 +171,7 @@ func TestVerifyNamesDeletedTail(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
-	waitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 40 })
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 40 })
 	g.stopClean(t)
 	cp := copyDir(t, data)
 	head := uint64(len(storedEntries(t, cp)))
