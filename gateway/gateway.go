@@ -285,15 +285,15 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 	switch {
 	case ev.Kind == hal.EventEStop && ev.Active:
 		g.alarms[AlarmEStop] = ev.String()
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "emergency_stop", MeterSerial: g.meterSerial})
+		g.event(ctx, "emergency_stop", "")
 		g.stopSession(ctx, ReasonEmergencyStop)
 	case ev.Kind == hal.EventRCDTrip && ev.Active:
 		g.alarms[AlarmRCD] = ev.String()
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "rcd_trip", MeterSerial: g.meterSerial})
+		g.event(ctx, "rcd_trip", "")
 		g.stopSession(ctx, ReasonRCDTrip)
 	case ev.Kind == hal.EventWelded || ev.Kind == hal.EventFailedToClose:
 		g.alarms[AlarmRelay] = ev.String()
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "relay_fault", Detail: ev.String(), MeterSerial: g.meterSerial})
+		g.event(ctx, "relay_fault", ev.String())
 		g.stopSession(ctx, ReasonRelayFault)
 	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
 		// The current state, not the queued edge, decides: the previous session's opening may
@@ -302,7 +302,7 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// cannot go on, and its reason is the latched fault.
 		g.stopSession(ctx, faultReason(g.board.Fault()))
 	case ev.Kind == hal.EventLid:
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "tamper", Detail: ev.String(), MeterSerial: g.meterSerial})
+		g.event(ctx, "tamper", ev.String())
 	case ev.Kind == hal.EventFaultCleared:
 		delete(g.alarms, AlarmEStop)
 		delete(g.alarms, AlarmRCD)
@@ -357,6 +357,14 @@ func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, 
 	delete(g.alarms, AlarmStore)
 	g.lastRecord = time.Now()
 	return es[0], nil
+}
+
+// event records a signed event with the last known meter registers, so that every entry that
+// names the meter also says where its counters stood.
+func (g *Gateway) event(ctx context.Context, code, detail string) {
+	r := g.lastPoll
+	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: code, Detail: detail, MeterSerial: g.meterSerial,
+		ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
 }
 
 func (g *Gateway) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
