@@ -51,6 +51,7 @@ type App struct {
 	updater   *ota.Agent       // nil unless update.enabled
 	stop      context.CancelFunc
 
+	sinks           []string      // the store sinks that must acknowledge an entry (ledger, mqtt)
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 }
 
@@ -66,16 +67,15 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
 	a.keys = keys
-	var sinks []string
 	if cfg.Ledger.NodeURL != "" {
-		sinks = append(sinks, ledgerSink)
+		a.sinks = append(a.sinks, ledgerSink)
 	}
 	if cfg.MQTT.Broker != "" {
-		sinks = append(sinks, mqtt.Sink)
+		a.sinks = append(a.sinks, mqtt.Sink)
 	}
 	a.store, err = sqlite.Open(ctx, cfg.Device.DataDir, sqlite.Options{
 		Key: keys.Entry, Logger: logger.With("part", "store"), DiskBudget: cfg.Ledger.DiskBudgetMB << 20,
-		Retention: cfg.Ledger.Retention, Sinks: sinks,
+		Retention: cfg.Ledger.Retention, Sinks: a.sinks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -360,7 +360,7 @@ func (a *App) Close() error {
 func (a *App) Snapshot(ctx context.Context) Snapshot {
 	s := Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
 	if a.store != nil {
-		for _, sink := range a.sinks() {
+		for _, sink := range a.sinks {
 			if n, err := a.store.Backlog(ctx, sink); err == nil {
 				s.Backlog[sink] = n
 			}
@@ -378,17 +378,6 @@ func (a *App) Snapshot(ctx context.Context) Snapshot {
 	if a.link != nil {
 		n, through := a.link.Delivered()
 		s.MQTT = &LinkStatus{Online: a.link.Online(), Delivered: n, Through: through}
-	}
-	return s
-}
-
-func (a *App) sinks() []string {
-	var s []string
-	if a.publisher != nil {
-		s = append(s, ledgerSink)
-	}
-	if a.link != nil {
-		s = append(s, mqtt.Sink)
 	}
 	return s
 }

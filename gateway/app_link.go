@@ -137,20 +137,27 @@ func (a *App) drainLink(limit time.Duration) {
 // notifyAnchors publishes each newly confirmed anchor on the anchors topic.
 func (a *App) notifyAnchors(ctx context.Context) error {
 	var last uint64
-	t := time.NewTicker(time.Second)
+	return every(ctx, time.Second, func() {
+		rec, ok, err := a.store.LastAnchor(ctx)
+		if err != nil || !ok || rec.State != ledger.AnchorConfirmed || rec.Last == last {
+			return
+		}
+		last = rec.Last
+		a.link.Publish("anchors", anchorMessage(rec), 1, false)
+	})
+}
+
+// every calls f each period until ctx is done.
+func every(ctx context.Context, period time.Duration, f func()) error {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			f()
 		}
-		rec, ok, err := a.store.LastAnchor(ctx)
-		if err != nil || !ok || rec.State != ledger.AnchorConfirmed || rec.Last == last {
-			continue
-		}
-		last = rec.Last
-		a.link.Publish("anchors", anchorMessage(rec), 1, false)
 	}
 }
 

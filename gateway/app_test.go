@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
-
 	"github.com/chargegate/chargegate/gateway/rig"
 )
 

@@ -76,20 +76,14 @@ func (a *App) healthCheck(ctx context.Context) error {
 // notifyUpdates publishes the update agent's status on the update topic whenever it changes.
 func (a *App) notifyUpdates(ctx context.Context) error {
 	var last ota.Status
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return every(ctx, time.Second, func() {
 		st := a.updater.Status()
-		st.UpdatedAt = last.UpdatedAt
-		if reflect.DeepEqual(st, last) {
-			continue
+		changed := st
+		changed.UpdatedAt = last.UpdatedAt // a new timestamp alone is no news
+		if reflect.DeepEqual(changed, last) {
+			return
 		}
 		last = st
-		a.link.Publish("update", a.updater.Status(), 1, true)
-	}
+		a.link.Publish("update", st, 1, true)
+	})
 }

@@ -20,9 +20,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 type reading struct {

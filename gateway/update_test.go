@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
 	"github.com/chargegate/chargegate/ota/slot"
-
-	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // TestUpdateWaitsForSessionThenCommits drives an app-only update through the real daemon: the

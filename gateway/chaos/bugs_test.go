@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // Bug (ledger/sqlite, replace.go salvage): when the first 100 bytes of the database (the SQLite

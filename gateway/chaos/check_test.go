@@ -21,11 +21,10 @@ import (
 	iotago "github.com/iotaledger/iota.go/v3"
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/sqlite"
-
-	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // operator is the test's MQTT client: it records every reading the gateway delivered. A reading

@@ -11,13 +11,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/hal"
 	halsim "github.com/chargegate/chargegate/hal/sim"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/meter"
-
-	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // stepClock is a wall clock that an operator (or NTP) steps: real time plus an offset.

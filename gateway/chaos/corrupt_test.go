@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // damage is one way a database gets hurt while the gateway is down: after a clean stop (the WAL

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // mountTmpfs mounts a tmpfs of the given size on a fresh directory and unmounts it at cleanup.

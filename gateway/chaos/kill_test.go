@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // TestSIGKILLDuringSessions kills the gateway at random moments — while starting, recovering a

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway/chaos"
-
 	"github.com/chargegate/chargegate/gateway/rig"
 )
 

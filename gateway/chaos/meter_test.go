@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
-
-	"github.com/chargegate/chargegate/gateway/rig"
 )
 
 // entriesAfter reads the entries after seq from a running gateway's store (read-only).

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // TestSessionsBackToBackNoSpuriousRelayFault runs time-limited free sessions back to back: the

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chargegate/chargegate/ledger"
-
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // copyDir copies the regular files of a data directory (database, keys, head file).
