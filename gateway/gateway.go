@@ -216,9 +216,9 @@ func (g *Gateway) poll(ctx context.Context) {
 	delete(g.alarms, AlarmMeterLost)
 	g.lastPoll, g.lastGoodPoll = r, time.Now()
 	if g.meterSerial != "" && r.Serial != "" && r.Serial != g.meterSerial {
-		// The meter driver reports replacements as errors; this catches a serial change across restarts.
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: r.Serial,
-			Detail: fmt.Sprintf("serial %s replaced by %s", g.meterSerial, r.Serial), ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
+		// The driver reports a replacement as an error; a serial change it cannot see (its
+		// baseline starts afresh after a reconnect) is caught here and handled the same way.
+		g.meterReplaced(ctx, g.meterSerial, r.Serial, r.ImportMWh, r.ExportMWh)
 	}
 	g.meterSerial = r.Serial
 	if g.opt.Notifier != nil {
@@ -255,14 +255,8 @@ func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
 		return
 	}
 	if errors.As(err, &repl) {
-		g.log.Warn("meter replaced", "old", repl.OldSerial, "new", repl.NewSerial)
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: repl.NewSerial,
-			Detail: fmt.Sprintf("serial %s replaced by %s", repl.OldSerial, repl.NewSerial)})
+		g.meterReplaced(ctx, repl.OldSerial, repl.NewSerial, 0, 0)
 		g.meterSerial = repl.NewSerial
-		g.alarms[AlarmMeterReplaced] = err.Error()
-		if g.session != nil {
-			g.stopSession(ctx, ReasonMeterReplaced)
-		}
 		return
 	}
 	g.log.Warn("meter poll failed", "err", err)
@@ -357,6 +351,19 @@ func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, 
 	delete(g.alarms, AlarmStore)
 	g.lastRecord = time.Now()
 	return es[0], nil
+}
+
+// meterReplaced records a meter replacement, raises its alarm and ends a running session:
+// billing cannot continue across two meters.
+func (g *Gateway) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
+	detail := fmt.Sprintf("serial %s replaced by %s", oldSerial, newSerial)
+	g.log.Warn("meter replaced", "old", oldSerial, "new", newSerial)
+	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: newSerial,
+		Detail: detail, ImportMWh: importMWh, ExportMWh: exportMWh})
+	g.alarms[AlarmMeterReplaced] = detail
+	if g.session != nil {
+		g.stopSession(ctx, ReasonMeterReplaced)
+	}
 }
 
 // event records a signed event with the last known meter registers, so that every entry that
