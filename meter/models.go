@@ -1,7 +1,7 @@
 package meter
 
 // Model is one meter model's register map: data, read by one decoder. Every table cites
-// its source; addresses are 0-based wire addresses. See ../shared/reference/meters.md for
+// its source; addresses are 0-based wire addresses. See the project's reference notes on meters for
 // the full tables these rows were taken from.
 type Model struct {
 	Name   string // model name used in Config.Model and reported in Reading.Model

@@ -13,7 +13,7 @@ import (
 )
 
 func TestCheckTransaction(t *testing.T) {
-	vs := loadVectors(t, "../../../shared/testdata/ocmf/vectors.json")
+	vs := loadVectors(t, "testdata/vectors.json")
 	byName := map[string]string{}
 	for _, v := range vs {
 		byName[v.Name] = v.OCMF

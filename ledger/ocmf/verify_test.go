@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "regenerate testdata/curves.json with openssl")
 
-// vector is one record of ../../../shared/testdata/ocmf/vectors.json or testdata/curves.json.
+// vector is one record of testdata/vectors.json or testdata/curves.json.
 type vector struct {
 	Name      string `json:"name"`
 	Source    string `json:"source"`
@@ -44,7 +44,7 @@ func loadVectors(t testing.TB, path string) []vector {
 
 // TestRealRecords verifies the meter and charger records collected from public sources.
 func TestRealRecords(t *testing.T) {
-	for _, v := range loadVectors(t, "../../../shared/testdata/ocmf/vectors.json") {
+	for _, v := range loadVectors(t, "testdata/vectors.json") {
 		t.Run(v.Name, func(t *testing.T) {
 			key, err := ocmf.ParsePublicKey(v.PublicKey)
 			if err != nil {
@@ -203,7 +203,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, path := range []string{"../../../shared/testdata/ocmf/vectors.json", "testdata/curves.json"} {
+	for _, path := range []string{"testdata/vectors.json", "testdata/curves.json"} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			continue

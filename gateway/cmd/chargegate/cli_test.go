@@ -155,7 +155,7 @@ func TestKeysVerifyAndTamper(t *testing.T) {
 }
 
 func TestOCMFVerifySharedVectors(t *testing.T) {
-	b, err := os.ReadFile("../../../../shared/testdata/ocmf/vectors.json")
+	b, err := os.ReadFile("../../../ledger/ocmf/testdata/vectors.json")
 	if err != nil {
 		t.Fatalf("the shared OCMF vectors sit beside the repository: %v", err)
 	}
