@@ -21,8 +21,8 @@ import (
 	halperiph "github.com/chargegate/chargegate/hal/periph"
 	halsim "github.com/chargegate/chargegate/hal/sim"
 	"github.com/chargegate/chargegate/ledger"
-	"github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 	"github.com/chargegate/chargegate/meter"
 	"github.com/chargegate/chargegate/ota"
 )
@@ -40,7 +40,7 @@ type App struct {
 	board     *hal.Board
 	simBoard  *halsim.Board
 	load      *LoadControl
-	publisher *iota.Publisher
+	publisher *stardust.Publisher
 	link      *mqtt.Link
 	watchdog  *hal.Watchdog
 	gw        *Gateway
@@ -105,7 +105,7 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 		return nil, fmt.Errorf("watchdog: %w", err)
 	}
 	if cfg.Ledger.NodeURL != "" {
-		a.publisher, err = iota.NewPublisher(a.store, keys.Entry, iota.Config{
+		a.publisher, err = stardust.NewPublisher(a.store, keys.Entry, stardust.Config{
 			NodeURL: cfg.Ledger.NodeURL, BatchSize: cfg.Ledger.BatchSize, BatchAge: cfg.Ledger.BatchAge,
 			Logger: logger.With("part", "anchor"),
 		})

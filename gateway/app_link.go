@@ -13,7 +13,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/ledger"
-	"github.com/chargegate/chargegate/ledger/iota"
+	"github.com/chargegate/chargegate/ledger/stardust"
 	"github.com/chargegate/chargegate/ota"
 )
 
@@ -164,7 +164,7 @@ func every(ctx context.Context, period time.Duration, f func()) error {
 // ledgerSink is the store sink that the anchor publisher acknowledges on confirmation.
 const ledgerSink = "ledger"
 
-func anchorStatus(p iota.Status, confirmedThrough uint64) *AnchorStatus {
+func anchorStatus(p stardust.Status, confirmedThrough uint64) *AnchorStatus {
 	a := &AnchorStatus{
 		Confirmed: int64(p.Confirmed), Pending: int64(p.Pending), ConfirmedThrough: confirmedThrough,
 		LastFirst: p.Last.First, LastLast: p.Last.Last, LastMilestone: p.Last.Milestone, LastError: p.LastError,

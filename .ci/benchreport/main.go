@@ -95,7 +95,7 @@ func both(n, c func(metrics, string) (string, bool)) func(metrics, string) (stri
 func figures(quick bool) []figure {
 	meterTCP := &run{pkg: "./meter", bench: "^(BenchmarkPollSDM630TCP|BenchmarkRTUPTY9600_40Regs)$"}
 	store := &run{pkg: "./ledger/sqlite", bench: "^(BenchmarkDurableAppend|BenchmarkGroupCommit)$"}
-	anchor := &run{pkg: "./ledger/iota", bench: "^BenchmarkAnchorBacklog$", args: []string{"-benchtime", "1x", "-timeout", "60m"}}
+	anchor := &run{pkg: "./ledger/stardust", bench: "^BenchmarkAnchorBacklog$", args: []string{"-benchtime", "1x", "-timeout", "60m"}}
 	hal := &run{pkg: "./hal/sim", bench: "^BenchmarkEStopToCoilOff$"}
 	e2e := &run{pkg: "./gateway/chaos", bench: "^(BenchmarkEndToEndReadings|BenchmarkVerifyChain)$", args: []string{"-benchtime", "1x"}}
 	daemon := &run{pkg: "./gateway/chaos", bench: "^BenchmarkDaemon$", args: []string{"-benchtime", "1x", "-timeout", "60m"},

@@ -3,7 +3,7 @@
 // # Anchor payload (version 1)
 //
 // An anchor summarises the consecutive entries First..Last of one device. It travels as the
-// Data of a Stardust TaggedData payload (ledger/iota builds the block). Fixed layout, 177 bytes,
+// Data of a Stardust TaggedData payload (ledger/stardust builds the block). Fixed layout, 177 bytes,
 // integers big-endian:
 //
 //	offset size field

@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"bufio"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // Environment of the crash child: the test binary re-executed to run a publisher until killed.
@@ -39,7 +39,7 @@ func crashChild(dir, url string) int {
 		fmt.Fprintln(os.Stderr, "child: open store:", err)
 		return 1
 	}
-	p, err := ledgeriota.NewPublisher(st, key, fastPublisher(url, 15))
+	p, err := stardust.NewPublisher(st, key, fastPublisher(url, 15))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: publisher:", err)
 		return 1

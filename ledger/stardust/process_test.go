@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
-	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // deviceKey is a fixed test device key.
@@ -104,12 +104,12 @@ func (tn *testNode) stop() {
 }
 
 // startPublisher runs a publisher until the test ends.
-func startPublisher(t testing.TB, st ledgeriota.Store, key ed25519.PrivateKey, cfg ledgeriota.Config) (*ledgeriota.Publisher, func()) {
+func startPublisher(t testing.TB, st stardust.Store, key ed25519.PrivateKey, cfg stardust.Config) (*stardust.Publisher, func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	p, err := ledgeriota.NewPublisher(st, key, cfg)
+	p, err := stardust.NewPublisher(st, key, cfg)
 	if err != nil {
 		t.Fatalf("new publisher: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestPublisherAnchorsAndProofsVerify(t *testing.T) {
 	st := openStore(t, t.TempDir(), key, 250)
 	// /health answers 503 like a real node without peers: the publisher must not gate on it.
 	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond, PeerlessHealth: true})
-	p, _ := startPublisher(t, st, key, ledgeriota.Config{
+	p, _ := startPublisher(t, st, key, stardust.Config{
 		NodeURL: tn.srv.URL, BatchSize: 100, BatchAge: time.Millisecond, PollInterval: 10 * time.Millisecond,
 	})
 	waitAnchored(t, st, 20*time.Second)
@@ -255,7 +255,7 @@ func TestPublisherRealPoW(t *testing.T) {
 	st := openStore(t, t.TempDir(), key, 20)
 	// Milestones far enough apart that tips cannot go below max depth (15 milestones) during the PoW.
 	tn := startNode(t, node.Config{MinPoWScore: node.DefaultMinPoWScore, MilestoneInterval: 500 * time.Millisecond})
-	p, _ := startPublisher(t, st, key, ledgeriota.Config{
+	p, _ := startPublisher(t, st, key, stardust.Config{
 		NodeURL: tn.srv.URL, BatchSize: 20, BatchAge: time.Millisecond, PollInterval: 20 * time.Millisecond,
 	})
 	waitAnchored(t, st, 60*time.Second)
@@ -276,7 +276,7 @@ func TestPublisherWaitsForBatchAge(t *testing.T) {
 	clock := make(chan time.Time, 1)
 	clock <- now
 	nowFn := func() time.Time { t := <-clock; clock <- t; return t }
-	_, stop := startPublisher(t, st, key, ledgeriota.Config{
+	_, stop := startPublisher(t, st, key, stardust.Config{
 		NodeURL: tn.srv.URL, BatchSize: 100, BatchAge: time.Minute, PollInterval: 5 * time.Millisecond, Now: nowFn,
 	})
 	// Let the publisher poll a number of times: with 5 young entries nothing may be cut.
@@ -299,13 +299,13 @@ func TestPublisherWaitsForBatchAge(t *testing.T) {
 func TestNewPublisherRejectsBadConfig(t *testing.T) {
 	key := deviceKey("cfg")
 	st := openStore(t, t.TempDir(), key, 0)
-	if _, err := ledgeriota.NewPublisher(st, key, ledgeriota.Config{}); err == nil {
+	if _, err := stardust.NewPublisher(st, key, stardust.Config{}); err == nil {
 		t.Error("no NodeURL accepted")
 	}
-	if _, err := ledgeriota.NewPublisher(st, nil, ledgeriota.Config{NodeURL: "http://x"}); err == nil {
+	if _, err := stardust.NewPublisher(st, nil, stardust.Config{NodeURL: "http://x"}); err == nil {
 		t.Error("nil key accepted")
 	}
-	if _, err := ledgeriota.NewPublisher(nil, key, ledgeriota.Config{NodeURL: "http://x"}); err == nil {
+	if _, err := stardust.NewPublisher(nil, key, stardust.Config{NodeURL: "http://x"}); err == nil {
 		t.Error("nil store accepted")
 	}
 }

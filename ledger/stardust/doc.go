@@ -1,4 +1,4 @@
-// Package iota anchors batches of ledger entries on an IOTA Stardust node as TaggedData blocks built with iota.go.
+// Package stardust anchors batches of ledger entries on an IOTA Stardust node as TaggedData blocks built with iota.go.
 //
 // # What the publisher does
 //
@@ -44,4 +44,4 @@
 // bytes. So a crash at any point resumes without a gap and without a second anchor for any range;
 // at worst the same anchor payload exists in two blocks, of which the stored, confirmed one is
 // the anchor's block.
-package iota
+package stardust

@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
-	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // Anchor the entries of a store on a (local) node, then read the publisher's status.
@@ -38,7 +38,7 @@ func Example() {
 	defer cancel()
 	go n.Run(runCtx)
 
-	p, err := ledgeriota.NewPublisher(st, key, ledgeriota.Config{NodeURL: srv.URL, BatchAge: time.Millisecond, PollInterval: 10 * time.Millisecond})
+	p, err := stardust.NewPublisher(st, key, stardust.Config{NodeURL: srv.URL, BatchAge: time.Millisecond, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/chargegate/chargegate/ledger"
-	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // fastPublisher is a publisher configuration for tests against a fast node.
-func fastPublisher(url string, batch int) ledgeriota.Config {
-	return ledgeriota.Config{
+func fastPublisher(url string, batch int) stardust.Config {
+	return stardust.Config{
 		NodeURL: url, BatchSize: batch, BatchAge: time.Millisecond,
 		PollInterval: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, CallTimeout: 2 * time.Second,
 	}

@@ -1,4 +1,4 @@
-package iota_test
+package stardust_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"github.com/iotaledger/iota.go/v3/pow"
 
 	"github.com/chargegate/chargegate/ledger"
-	ledgeriota "github.com/chargegate/chargegate/ledger/iota"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
+	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // copyDir copies the files of a store directory (the store is closed).
@@ -81,7 +81,7 @@ func BenchmarkAnchorBacklog(b *testing.B) {
 		tn := startNode(b, node.Config{MinPoWScore: 1500, MilestoneInterval: 500 * time.Millisecond})
 		b.StartTimer()
 		start := time.Now()
-		p, stop := startPublisher(b, st, key, ledgeriota.Config{
+		p, stop := startPublisher(b, st, key, stardust.Config{
 			NodeURL: tn.srv.URL, BatchAge: time.Millisecond, PollInterval: 20 * time.Millisecond,
 		})
 		waitAnchoredB(b, st, 30*time.Minute)
