@@ -3,9 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Command is one operator command, decoded and validated by ParseCommand.
@@ -14,24 +14,26 @@ type Command struct {
 	RequestID string `json:"request_id"`
 	IDToken   string `json:"id_token,omitempty"` // start, authorize
 	URL       string `json:"url,omitempty"`      // update
+	// IssuedAt and ExpiresAt bound when the command may run; required on signed commands.
+	IssuedAt  time.Time `json:"issued_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Result is what a command answers on success.
 type Result map[string]any
 
-// Command names the gateway understands. update and config are answered by the composition
-// (App), which owns the update agent and the configuration.
+// Command names the gateway understands. The Controller runs the session commands; the
+// Operator answers the update commands and config itself.
 const (
-	CmdStart      = "start"
-	CmdStop       = "stop"
-	CmdAuthorize  = "authorize"
-	CmdClearFault = "clear_fault"
-	CmdUpdate     = "update"
-	CmdConfig     = "config"
+	CmdStart        = "start"
+	CmdStop         = "stop"
+	CmdAuthorize    = "authorize"
+	CmdClearFault   = "clear_fault"
+	CmdUpdate       = "update"
+	CmdCancelUpdate = "cancel_update"
+	CmdRepairUpdate = "repair_update"
+	CmdConfig       = "config"
 )
-
-// ErrBadCommand marks a command that is malformed or unknown; it changes nothing.
-var ErrBadCommand = errors.New("bad command")
 
 const maxCommandSize = 4096
 
@@ -54,8 +56,10 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 	if c.RequestID == "" || len(c.RequestID) > 64 {
 		return c, fmt.Errorf("%w: request_id must be 1..64 characters", ErrBadCommand)
 	}
-	if len(c.IDToken) > 64 {
-		return c, fmt.Errorf("%w: id_token longer than 64 characters", ErrBadCommand)
+	if c.IDToken != "" {
+		if err := ValidIDToken(c.IDToken); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
 	}
 	switch name {
 	case CmdStart, CmdAuthorize:
@@ -65,7 +69,7 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		if c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no url", ErrBadCommand, name)
 		}
-	case CmdStop, CmdClearFault, CmdConfig:
+	case CmdStop, CmdClearFault, CmdConfig, CmdCancelUpdate, CmdRepairUpdate:
 		if c.IDToken != "" || c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no arguments", ErrBadCommand, name)
 		}
@@ -90,7 +94,7 @@ type reply struct {
 }
 
 // Do hands a session command to the control loop and waits for its answer.
-func (g *Gateway) Do(ctx context.Context, c Command) (Result, error) {
+func (g *Controller) Do(ctx context.Context, c Command) (Result, error) {
 	req := request{cmd: c, reply: make(chan reply, 1)}
 	select {
 	case g.cmds <- req:
@@ -106,7 +110,7 @@ func (g *Gateway) Do(ctx context.Context, c Command) (Result, error) {
 }
 
 // handle runs in the control loop.
-func (g *Gateway) handle(ctx context.Context, c Command) (Result, error) {
+func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 	switch c.Name {
 	case CmdStart, CmdAuthorize:
 		s, err := g.startSession(ctx, c.IDToken)
@@ -139,25 +143,20 @@ func (g *Gateway) handle(ctx context.Context, c Command) (Result, error) {
 	return nil, fmt.Errorf("%w: %q is not a session command", ErrBadCommand, c.Name)
 }
 
-// errorCode is the one place that maps errors to the codes operators see in command replies.
-func errorCode(err error) string {
-	switch {
-	case errors.Is(err, ErrBadCommand):
-		return "bad_request"
-	case errors.Is(err, ErrSessionRunning):
-		return "session_running"
-	case errors.Is(err, ErrNoSession):
-		return "no_session"
-	case errors.Is(err, ErrStoreRefused):
-		return "store_full"
-	case errors.Is(err, ErrHardwareFault):
-		return "hardware_fault"
-	case errors.Is(err, ErrUpdating):
-		return "updating"
-	case errors.Is(err, ErrUnauthorized):
-		return "unauthorized"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return "timeout"
+// MaxIDTokenLength is OCPP's limit for an IdToken (OCPP 1.6 IdToken: CiString20Type; OCPP 2.0.1
+// IdTokenType.idToken: string[0..36]); chargegate accepts the longer of the two.
+const MaxIDTokenLength = 36
+
+// ValidIDToken checks an id token against OCPP's IdToken rules: 1 to 36 characters of printable
+// ASCII (0x20..0x7E), case-insensitive identifier. Anything else never reaches a signed entry.
+func ValidIDToken(tok string) error {
+	if tok == "" || len(tok) > MaxIDTokenLength {
+		return fmt.Errorf("id_token must be 1..%d characters, got %d", MaxIDTokenLength, len(tok))
 	}
-	return "failed"
+	for i := 0; i < len(tok); i++ {
+		if b := tok[i]; b < 0x20 || b > 0x7e {
+			return fmt.Errorf("id_token byte %d is 0x%02x: only printable ASCII is allowed", i, b)
+		}
+	}
+	return nil
 }

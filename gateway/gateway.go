@@ -69,13 +69,26 @@ type Notifier interface {
 // only while it is (hal.Watchdog).
 type Progress interface{ Progress() }
 
+// SessionPolicy says how sessions start and end.
+type SessionPolicy struct {
+	// Authorized requires an id token to start a session (OCPP IdToken rules, see ValidIDToken).
+	Authorized bool
+	// Autostart starts a session whenever the point is idle and free to start (demos, free mode).
+	Autostart bool
+	// MaxEnergyWh and MaxDuration end a session when reached; 0 means no limit.
+	MaxEnergyWh int64
+	MaxDuration time.Duration
+	// MeterLossLimit is how long the meter may be unreadable before a session ends (default 10 s).
+	MeterLossLimit time.Duration
+}
+
 // Options are the plain values and collaborators the control loop needs.
 type Options struct {
 	EVSEID                 string
 	PollInterval           time.Duration
 	RecordIntervalCharging time.Duration
 	RecordIntervalIdle     time.Duration
-	Sessions               SessionsConfig
+	Policy                 SessionPolicy
 	Logger                 *slog.Logger
 	Now                    func() time.Time
 	// TimeStatus says how far the wall clock can be trusted (OCMF U/I/S/R); default: the kernel's
@@ -88,10 +101,10 @@ type Options struct {
 	Progress Progress
 }
 
-// Gateway is the control loop: it polls the meter, records entries, runs the charging-session
+// Controller is the control loop: it polls the meter, records entries, runs the charging-session
 // state machine and reacts to the hardware. One goroutine (Run) owns all of its state; commands
 // from the operator reach it through Do.
-type Gateway struct {
+type Controller struct {
 	meter Meter
 	board Board
 	store Store
@@ -116,8 +129,8 @@ type Gateway struct {
 	status Status
 }
 
-// New returns a control loop over the given parts. Nothing runs until Run.
-func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
+// NewController returns a control loop over the given parts. Nothing runs until Run.
+func NewController(m Meter, b Board, s Store, opt Options) (*Controller, error) {
 	if m == nil || b == nil || s == nil {
 		return nil, errors.New("gateway: meter, board and store are required")
 	}
@@ -131,15 +144,15 @@ func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
 		opt.Now = time.Now
 	}
 	if opt.TimeStatus == nil {
-		opt.TimeStatus = KernelTimeStatus
+		opt.TimeStatus = func() ledger.TimeStatus { return ledger.TimeUnsynchronised }
 	}
 	if opt.Updating == nil {
 		opt.Updating = func() bool { return false }
 	}
-	if opt.Sessions.MeterLossLimit <= 0 {
-		opt.Sessions.MeterLossLimit = 10 * time.Second
+	if opt.Policy.MeterLossLimit <= 0 {
+		opt.Policy.MeterLossLimit = 10 * time.Second
 	}
-	return &Gateway{
+	return &Controller{
 		meter: m, board: b, store: s, opt: opt, log: opt.Logger,
 		cmds:   make(chan request),
 		alarms: map[string]string{},
@@ -148,7 +161,7 @@ func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
 
 // Run is the control loop. It first closes a session left dangling by a power failure, then polls
 // until ctx is cancelled; on the way out it ends a running session and leaves the relay open.
-func (g *Gateway) Run(ctx context.Context) error {
+func (g *Controller) Run(ctx context.Context) error {
 	defer g.board.Halt()
 	if err := g.recoverSession(ctx); err != nil {
 		return fmt.Errorf("recover session: %w", err)
@@ -183,7 +196,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // shutdown ends a running session with its own deadline, since the run context is already gone.
-func (g *Gateway) shutdown() {
+func (g *Controller) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if g.session != nil {
@@ -196,7 +209,7 @@ func (g *Gateway) shutdown() {
 }
 
 // poll reads the meter once, publishes telemetry and records an entry when one is due.
-func (g *Gateway) poll(ctx context.Context) {
+func (g *Controller) poll(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 5*g.opt.PollInterval)
 	r, err := g.meter.Read(rctx)
 	cancel()
@@ -232,14 +245,14 @@ func (g *Gateway) poll(ctx context.Context) {
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
-	} else if g.opt.Sessions.Autostart && g.board.Fault() == nil {
+	} else if g.opt.Policy.Autostart && g.board.Fault() == nil {
 		if _, err := g.startSession(ctx, ""); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}
 	}
 }
 
-func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
+func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 	var repl *meter.ReplacementError
 	var reset *meter.CounterResetError
 	if errors.As(err, &reset) {
@@ -265,7 +278,7 @@ func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
 		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: "poll_missed", MeterSerial: g.meterSerial,
 			Detail: truncate(err.Error(), 200)})
 	}
-	lost := g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit
+	lost := g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit
 	if lost {
 		g.alarms[AlarmMeterLost] = err.Error()
 		if g.session != nil {
@@ -274,7 +287,7 @@ func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
 	}
 }
 
-func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
+func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 	g.log.Info("hardware event", "event", ev.String())
 	switch {
 	case ev.Kind == hal.EventEStop && ev.Active:
@@ -316,7 +329,7 @@ func faultReason(err error) string {
 	return ReasonRelayFault
 }
 
-func (g *Gateway) updateLED() {
+func (g *Controller) updateLED() {
 	switch {
 	case g.board.Fault() != nil || len(g.alarms) > 0:
 		g.board.SetLED(hal.LEDFault)
@@ -330,7 +343,7 @@ func (g *Gateway) updateLED() {
 }
 
 // record appends one entry; a refusal by the store raises an alarm but never stops the loop.
-func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, error) {
+func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entry, error) {
 	if rec.Time.IsZero() {
 		rec.Time = g.opt.Now()
 	}
@@ -355,7 +368,7 @@ func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, 
 
 // meterReplaced records a meter replacement, raises its alarm and ends a running session:
 // billing cannot continue across two meters.
-func (g *Gateway) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
+func (g *Controller) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
 	detail := fmt.Sprintf("serial %s replaced by %s", oldSerial, newSerial)
 	g.log.Warn("meter replaced", "old", oldSerial, "new", newSerial)
 	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: newSerial,
@@ -368,13 +381,13 @@ func (g *Gateway) meterReplaced(ctx context.Context, oldSerial, newSerial string
 
 // event records a signed event with the last known meter registers, so that every entry that
 // names the meter also says where its counters stood.
-func (g *Gateway) event(ctx context.Context, code, detail string) {
+func (g *Controller) event(ctx context.Context, code, detail string) {
 	r := g.lastPoll
 	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: code, Detail: detail, MeterSerial: g.meterSerial,
 		ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
 }
 
-func (g *Gateway) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
+func (g *Controller) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
 	return g.record(ctx, ledger.Record{
 		Time: r.Time, Kind: kind, MeterSerial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
 		Event: event, Detail: detail,

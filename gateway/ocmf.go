@@ -17,7 +17,9 @@ type ocmfSigner struct {
 	evseID  string
 }
 
-func newOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version string) (*ocmfSigner, error) {
+// NewOCMFSigner returns the SessionSigner for meters that do not sign: it renders finished
+// sessions as OCMF records signed with the device's P-256 key, keeping its pagination in state.
+func NewOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version string) (SessionSigner, error) {
 	s, err := ocmf.NewSigner(keys.OCMF, state, 3)
 	if err != nil {
 		return nil, err

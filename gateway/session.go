@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,16 +39,6 @@ const (
 	AlarmRCD           = "rcd_trip"
 	AlarmRelay         = "relay_fault"
 	AlarmStore         = "store"
-)
-
-// Errors a start command can be refused with; callers branch on them with errors.Is.
-var (
-	ErrSessionRunning = errors.New("a session is already running")
-	ErrNoSession      = errors.New("no session is running")
-	ErrStoreRefused   = errors.New("store refuses new sessions")
-	ErrHardwareFault  = errors.New("hardware fault latched")
-	ErrUpdating       = errors.New("an update is being activated")
-	ErrUnauthorized   = errors.New("id token required in authorized mode")
 )
 
 // sessionStateKey is where the running session is persisted in the store's state table.
@@ -106,7 +95,7 @@ func newSessionID() string {
 
 // persistSession saves the session (or its absence). It runs to completion even when ctx is
 // cancelled: a shutdown must not leave a stale session that the next start closes a second time.
-func (g *Gateway) persistSession(ctx context.Context) error {
+func (g *Controller) persistSession(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	b := []byte("null")
@@ -121,18 +110,18 @@ func (g *Gateway) persistSession(ctx context.Context) error {
 
 // openRelay drives the relay open and waits for the feedback even when ctx is cancelled, so
 // that a welded contactor is noticed on the way out too.
-func (g *Gateway) openRelay(ctx context.Context) error {
+func (g *Controller) openRelay(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return g.board.OpenRelay(ctx)
 }
 
 // startSession runs idle → authorized → relay closed → begin entry → charging.
-func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, error) {
+func (g *Controller) startSession(ctx context.Context, idToken string) (*Session, error) {
 	switch {
 	case g.session != nil:
 		return nil, ErrSessionRunning
-	case g.opt.Sessions.Mode == "authorized" && idToken == "":
+	case g.opt.Policy.Authorized && idToken == "":
 		return nil, ErrUnauthorized
 	case g.opt.Updating():
 		return nil, ErrUpdating
@@ -143,7 +132,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	if err := g.store.Admit(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
-	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
+	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
 		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
 	}
 	// Until the begin entry is written the last known registers stand in for the begin, so that a
@@ -189,7 +178,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 }
 
 // stopSession runs stop → relay open → end entry → OCMF record → published.
-func (g *Gateway) stopSession(ctx context.Context, reason string) {
+func (g *Controller) stopSession(ctx context.Context, reason string) {
 	if g.session == nil {
 		return
 	}
@@ -207,7 +196,7 @@ func (g *Gateway) stopSession(ctx context.Context, reason string) {
 
 // endSession records the end entry and the OCMF record and clears the persisted session. When
 // the meter could not be read, the last known register values are used and the detail says so.
-func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
+func (g *Controller) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
 	s := g.session
 	// The registers recorded for one meter never run backwards: a fresh reading above the last
 	// known one wins, anything else keeps the last known values.
@@ -258,7 +247,7 @@ func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading
 
 // sessionOCMF returns the session's OCMF record and who signed it: the meter's own record when
 // it ran a signed transaction, else one the gateway signs.
-func (g *Gateway) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord) (string, string) {
+func (g *Controller) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord) (string, string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	if sm, ok := g.meter.(SigningMeter); ok && s.MeterSigned {
@@ -281,7 +270,7 @@ func (g *Gateway) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord
 
 // recoverSession closes a session that a power failure or crash left open, before anything else.
 // The relay is already open (Open drives it open; the coil drops without power).
-func (g *Gateway) recoverSession(ctx context.Context) error {
+func (g *Controller) recoverSession(ctx context.Context) error {
 	b, err := g.store.GetState(ctx, sessionStateKey)
 	if err != nil || len(b) == 0 || string(b) == "null" {
 		return nil // no session persisted (a missing key is the normal first start)
@@ -305,7 +294,7 @@ func (g *Gateway) recoverSession(ctx context.Context) error {
 }
 
 // readNow polls the meter outside the ticker (at session begin and end).
-func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
+func (g *Controller) readNow(ctx context.Context) (meter.Reading, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*g.opt.PollInterval)
 	defer cancel()
 	r, err := g.meter.Read(rctx)
@@ -315,15 +304,15 @@ func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
 	return r, err
 }
 
-func (g *Gateway) limitReached(r meter.Reading) string {
+func (g *Controller) limitReached(r meter.Reading) string {
 	s := g.session
 	if s.State != "charging" {
 		return ""
 	}
-	if lim := g.opt.Sessions.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
+	if lim := g.opt.Policy.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
 		return ReasonEnergyLimit
 	}
-	if lim := g.opt.Sessions.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
+	if lim := g.opt.Policy.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
 		return ReasonTimeLimit
 	}
 	return ""

@@ -1,6 +1,6 @@
 //go:build !faultinject
 
-package gateway
+package main
 
 // faultParts returns no parts: fault injection exists only in test builds (-tags faultinject).
 func faultParts() []part { return nil }

@@ -1,6 +1,6 @@
 //go:build faultinject
 
-package gateway
+package main
 
 import (
 	"context"
