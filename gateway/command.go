@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -83,8 +84,9 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 	return c, nil
 }
 
+// request is a function to run inside the control loop, with where to send its answer.
 type request struct {
-	cmd   Command
+	fn    func(ctx context.Context) (Result, error)
 	reply chan reply
 }
 
@@ -95,7 +97,38 @@ type reply struct {
 
 // Do hands a session command to the control loop and waits for its answer.
 func (g *Controller) Do(ctx context.Context, c Command) (Result, error) {
-	req := request{cmd: c, reply: make(chan reply, 1)}
+	return g.inLoop(ctx, func(ctx context.Context) (Result, error) { return g.handle(ctx, c) })
+}
+
+// Hold stops new sessions from starting, atomically with the check that none runs, so that an
+// update can activate (ota.Inhibitor). It fails with ErrSessionRunning while a session runs;
+// release lets sessions start again.
+func (g *Controller) Hold(ctx context.Context) (release func(), err error) {
+	_, err = g.inLoop(ctx, func(context.Context) (Result, error) {
+		if g.session != nil {
+			return nil, fmt.Errorf("session %s: %w", g.session.ID, ErrSessionRunning)
+		}
+		g.held = true
+		g.updateLED()
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// The loop may be gone (shutdown); then nothing starts anyway.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			g.inLoop(rctx, func(context.Context) (Result, error) { g.held = false; g.updateLED(); return nil, nil })
+		})
+	}, nil
+}
+
+// inLoop runs fn inside the control loop and waits for its answer.
+func (g *Controller) inLoop(ctx context.Context, fn func(ctx context.Context) (Result, error)) (Result, error) {
+	req := request{fn: fn, reply: make(chan reply, 1)}
 	select {
 	case g.cmds <- req:
 	case <-ctx.Done():
@@ -134,11 +167,18 @@ func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 		if err := g.board.ClearFault(); err != nil {
 			return nil, fmt.Errorf("clear fault: %w", err)
 		}
-		delete(g.alarms, AlarmRelay)
-		delete(g.alarms, AlarmEStop)
-		delete(g.alarms, AlarmRCD)
+		var cleared []string
+		for _, a := range []string{AlarmRelay, AlarmEStop, AlarmRCD, AlarmCounterReset, AlarmMeterReplaced} {
+			if g.alarms[a] != "" {
+				cleared = append(cleared, a)
+				delete(g.alarms, a)
+			}
+		}
+		if len(cleared) > 0 {
+			g.event(ctx, eventFaultCleared, "cleared "+strings.Join(cleared, ","))
+		}
 		g.updateLED()
-		return Result{}, nil
+		return Result{"cleared": cleared}, nil
 	}
 	return nil, fmt.Errorf("%w: %q is not a session command", ErrBadCommand, c.Name)
 }

@@ -43,9 +43,12 @@ type Board interface {
 }
 
 // Store is what the gateway needs of the durable ledger store. Append returns only after the
-// entries committed; Admit refuses new sessions when the disk budget is exhausted.
+// entries committed; AppendState commits entries and one state key (nil value: delete it) in one
+// transaction; Admit refuses new sessions when the disk budget is exhausted. Entries that close
+// something (session end, gap, event) must commit from a reserve when ordinary ones are refused.
 type Store interface {
 	Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error)
+	AppendState(ctx context.Context, recs []ledger.Record, key string, value []byte) ([]ledger.Entry, error)
 	Admit() error
 	PutState(ctx context.Context, key string, value []byte) error
 	GetState(ctx context.Context, key string) ([]byte, error)
@@ -117,6 +120,7 @@ type Controller struct {
 	// clock: scheduling must not depend on the wall clock, which may step by days (NTP after a
 	// boot in 1970, a manual fix); only the stamps on entries come from Options.Now.
 	session      *Session
+	held         bool // an update holds the point: no session starts until released
 	lastPoll     meter.Reading
 	lastGoodPoll time.Time
 	lastRecord   time.Time
@@ -124,6 +128,9 @@ type Controller struct {
 	alarms       map[string]string
 	pollErrors   int64
 	lastSession  *SessionRecord
+	badSince     time.Time // monotonic; first of the polls that have failed since the last good one
+	refusing     bool      // the store refused an entry; a gap was declared for it
+	unclosed     bool      // the session's end could not be recorded; retried on every poll
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -166,7 +173,7 @@ func (g *Controller) Run(ctx context.Context) error {
 	if err := g.recoverSession(ctx); err != nil {
 		return fmt.Errorf("recover session: %w", err)
 	}
-	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "started"}); err != nil {
+	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventStarted}); err != nil {
 		return fmt.Errorf("record start: %w", err)
 	}
 	g.poll(ctx)
@@ -180,7 +187,7 @@ func (g *Controller) Run(ctx context.Context) error {
 		case <-ticker.C:
 			g.poll(ctx)
 		case req := <-g.cmds:
-			res, err := g.handle(ctx, req.cmd)
+			res, err := req.fn(ctx)
 			g.publishStatus() // the answer and the status agree
 			req.reply <- reply{res, err}
 		case ev, ok := <-g.board.Events():
@@ -220,14 +227,21 @@ func (g *Controller) poll(ctx context.Context) {
 	if g.session != nil {
 		interval = g.opt.RecordIntervalCharging
 	}
-	due := g.lastRecord.IsZero() || time.Since(g.lastRecord) >= interval-interval/10 // tolerate ticker jitter
+	// A reading is due half a poll before its interval ends and late half a poll after it, so
+	// on-time readings are never more than interval + poll/2 apart; later ones are declared.
+	sinceRecord := time.Since(g.lastRecord)
+	due := g.lastRecord.IsZero() || sinceRecord >= interval-g.opt.PollInterval/2
+	if g.unclosed {
+		g.retryClose(ctx)
+	}
 	if err != nil {
 		g.pollErrors++
 		g.onPollError(ctx, err, due)
 		return
 	}
 	delete(g.alarms, AlarmMeterLost)
-	g.lastPoll, g.lastGoodPoll = r, time.Now()
+	delete(g.alarms, AlarmMeterImplausible)
+	g.lastPoll, g.lastGoodPoll, g.badSince = r, time.Now(), time.Time{}
 	if g.meterSerial != "" && r.Serial != "" && r.Serial != g.meterSerial {
 		// The driver reports a replacement as an error; a serial change it cannot see (its
 		// baseline starts afresh after a reconnect) is caught here and handled the same way.
@@ -238,6 +252,12 @@ func (g *Controller) poll(ctx context.Context) {
 		g.opt.Notifier.Telemetry(g.telemetry(r))
 	}
 	if due {
+		if late := interval + g.opt.PollInterval/2; !g.lastRecord.IsZero() && sinceRecord > late {
+			// The loop fell behind (CPU starved, a slow disk): the hole is declared, never silent.
+			g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: eventPollLate, MeterSerial: r.Serial,
+				ImportMWh: g.lastPoll.ImportMWh, ExportMWh: g.lastPoll.ExportMWh,
+				Detail: fmt.Sprintf("reading %v after the previous one, interval %v", sinceRecord.Round(time.Millisecond), interval)})
+		}
 		g.recordReading(ctx, ledger.KindReading, r, "", "")
 	}
 	if g.session != nil {
@@ -245,7 +265,7 @@ func (g *Controller) poll(ctx context.Context) {
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
-	} else if g.opt.Policy.Autostart && g.board.Fault() == nil {
+	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed {
 		if _, err := g.startSession(ctx, ""); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}
@@ -259,8 +279,9 @@ func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 		// A reset or rolled-over counter: billing cannot continue across it. The meter driver has
 		// adopted the new values as its baseline; the next poll records them.
 		g.log.Warn("meter counters reset", "err", err)
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_counter_reset", MeterSerial: g.meterSerial,
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventMeterReset, MeterSerial: g.meterSerial,
 			ImportMWh: reset.NewImportMWh, ExportMWh: reset.NewExportMWh, Detail: truncate(err.Error(), 200)})
+		// Latched: no session starts on the new counters until someone has looked (clear_fault).
 		g.alarms[AlarmCounterReset] = err.Error()
 		if g.session != nil {
 			g.stopSession(ctx, ReasonMeterReset)
@@ -273,12 +294,26 @@ func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 		return
 	}
 	g.log.Warn("meter poll failed", "err", err)
-	if due {
-		// A missed poll is a signed gap, never a silent hole.
-		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: "poll_missed", MeterSerial: g.meterSerial,
-			Detail: truncate(err.Error(), 200)})
+	implausible := errors.Is(err, meter.ErrImplausible)
+	first := g.badSince.IsZero()
+	if first {
+		g.badSince = time.Now()
 	}
-	lost := g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit
+	code := ledger.EventPollMissed
+	if implausible {
+		// A value the meter cannot have measured is never billed: the poll is a declared gap and
+		// the session keeps the last plausible registers.
+		code = eventMeterImplausible
+		g.alarms[AlarmMeterImplausible] = err.Error()
+	}
+	if due || (implausible && first) {
+		// A missed or implausible poll is a signed gap, never a silent hole.
+		r := g.lastPoll
+		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: code, MeterSerial: g.meterSerial,
+			ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, Detail: truncate(err.Error(), 200)})
+	}
+	lost := g.lastGoodPoll.IsZero() || time.Since(g.badSince) > g.opt.Policy.MeterLossLimit ||
+		time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit
 	if lost {
 		g.alarms[AlarmMeterLost] = err.Error()
 		if g.session != nil {
@@ -292,15 +327,15 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 	switch {
 	case ev.Kind == hal.EventEStop && ev.Active:
 		g.alarms[AlarmEStop] = ev.String()
-		g.event(ctx, "emergency_stop", "")
+		g.event(ctx, eventEmergencyStop, "")
 		g.stopSession(ctx, ReasonEmergencyStop)
 	case ev.Kind == hal.EventRCDTrip && ev.Active:
 		g.alarms[AlarmRCD] = ev.String()
-		g.event(ctx, "rcd_trip", "")
+		g.event(ctx, eventRCDTrip, "")
 		g.stopSession(ctx, ReasonRCDTrip)
 	case ev.Kind == hal.EventWelded || ev.Kind == hal.EventFailedToClose:
 		g.alarms[AlarmRelay] = ev.String()
-		g.event(ctx, "relay_fault", ev.String())
+		g.event(ctx, eventRelayFault, ev.String())
 		g.stopSession(ctx, ReasonRelayFault)
 	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
 		// The current state, not the queued edge, decides: the previous session's opening may
@@ -309,7 +344,7 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// cannot go on, and its reason is the latched fault.
 		g.stopSession(ctx, faultReason(g.board.Fault()))
 	case ev.Kind == hal.EventLid:
-		g.event(ctx, "tamper", ev.String())
+		g.event(ctx, eventTamper, ev.String())
 	case ev.Kind == hal.EventFaultCleared:
 		delete(g.alarms, AlarmEStop)
 		delete(g.alarms, AlarmRCD)
@@ -359,11 +394,57 @@ func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entr
 	if err != nil {
 		g.alarms[AlarmStore] = err.Error()
 		g.log.Error("record entry", "kind", rec.Kind.String(), "err", err)
+		if ordinary(rec.Kind) {
+			g.lastRecord = time.Now() // the gap declares the hole; retry at the next interval
+		}
+		g.storeRefused(ctx, rec, err)
 		return ledger.Entry{}, err
 	}
 	delete(g.alarms, AlarmStore)
-	g.lastRecord = time.Now()
+	if ordinary(rec.Kind) {
+		g.lastRecord, g.refusing = time.Now(), false
+	}
 	return es[0], nil
+}
+
+// storeRefused reacts to an entry the store could not commit (a full disk, an I/O error): the
+// time it leaves unrecorded is declared by a gap entry, and a running session ends at once,
+// relay open, with its end entry, since energy that cannot be recorded must not flow. Gap and
+// end entries commit from the store's reserve.
+func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err error) {
+	if g.refusing || rec.Kind == ledger.KindGap || rec.Kind == ledger.KindSessionEnd {
+		return
+	}
+	g.refusing = true
+	r := g.lastPoll
+	gap := ledger.Record{Time: g.opt.Now(), TimeStatus: g.opt.TimeStatus(), Kind: ledger.KindGap, Event: eventStoreRefused,
+		MeterSerial: g.meterSerial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
+		Detail: truncate("a "+rec.Kind.String()+" entry was refused: "+err.Error(), 200)}
+	if g.session != nil {
+		gap.SessionID = g.session.ID
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, gerr := g.store.Append(actx, gap); gerr != nil {
+		g.log.Error("declare the refused entry as a gap", "err", gerr)
+	}
+	if g.session != nil && g.session.State == "charging" {
+		g.stopSession(ctx, ReasonStoreFull)
+	}
+}
+
+// ordinary reports whether entries of kind k are readings, which the store refuses first when
+// its disk is full (closing kinds commit from its reserve).
+func ordinary(k ledger.Kind) bool { return k == ledger.KindReading || k == ledger.KindSessionBegin }
+
+// latched names an alarm that blocks new sessions until clear_fault, or "".
+func (g *Controller) latched() string {
+	for _, a := range []string{AlarmCounterReset, AlarmMeterReplaced} {
+		if g.alarms[a] != "" {
+			return a
+		}
+	}
+	return ""
 }
 
 // meterReplaced records a meter replacement, raises its alarm and ends a running session:
@@ -371,7 +452,7 @@ func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entr
 func (g *Controller) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
 	detail := fmt.Sprintf("serial %s replaced by %s", oldSerial, newSerial)
 	g.log.Warn("meter replaced", "old", oldSerial, "new", newSerial)
-	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: newSerial,
+	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventMeterReplaced, MeterSerial: newSerial,
 		Detail: detail, ImportMWh: importMWh, ExportMWh: exportMWh})
 	g.alarms[AlarmMeterReplaced] = detail
 	if g.session != nil {

@@ -28,6 +28,9 @@ const (
 	ReasonPowerFailure   = "power_failure"
 	ReasonShutdown       = "shutdown"
 	ReasonRelayNotClosed = "relay_not_closed"
+	// ReasonStoreFull: the store could not commit an entry during the session (a full disk);
+	// the session ended so that no energy flows unrecorded.
+	ReasonStoreFull = "disk_full"
 )
 
 // Alarm names shown in the status and metrics.
@@ -39,6 +42,8 @@ const (
 	AlarmRCD           = "rcd_trip"
 	AlarmRelay         = "relay_fault"
 	AlarmStore         = "store"
+	// AlarmMeterImplausible: the meter reported values it cannot have measured (see meter/doc.go).
+	AlarmMeterImplausible = "meter_implausible"
 )
 
 // sessionStateKey is where the running session is persisted in the store's state table.
@@ -49,7 +54,7 @@ const sessionStateKey = "session"
 type Session struct {
 	ID            string    `json:"id"`
 	IDToken       string    `json:"id_token,omitempty"`
-	State         string    `json:"state"` // starting | charging
+	State         string    `json:"state"` // starting | charging | closing (end not yet recorded)
 	StartedAt     time.Time `json:"started_at"`
 	BeginSeq      uint64    `json:"begin_seq,omitempty"`
 	BeginTime     time.Time `json:"begin_time"`
@@ -57,6 +62,7 @@ type Session struct {
 	BeginMWh      int64     `json:"begin_import_mwh"`
 	MeterSerial   string    `json:"meter_serial"`
 	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
+	EndReason     string    `json:"-"`                      // set while an end could not be recorded yet
 	LastImportMWh int64     `json:"-"`
 	LastExportMWh int64     `json:"-"`
 	started       time.Time // monotonic, for the duration limit
@@ -119,12 +125,21 @@ func (g *Controller) openRelay(ctx context.Context) error {
 // startSession runs idle → authorized → relay closed → begin entry → charging.
 func (g *Controller) startSession(ctx context.Context, idToken string) (*Session, error) {
 	switch {
+	case g.unclosed:
+		return nil, fmt.Errorf("%w: session %s", ErrSessionUnclosed, g.session.ID)
 	case g.session != nil:
 		return nil, ErrSessionRunning
 	case g.opt.Policy.Authorized && idToken == "":
 		return nil, ErrUnauthorized
-	case g.opt.Updating():
+	case g.held || g.opt.Updating():
 		return nil, ErrUpdating
+	case g.latched() != "":
+		return nil, fmt.Errorf("%w: %s: %s", ErrAlarmLatched, g.latched(), g.alarms[g.latched()])
+	}
+	if idToken != "" {
+		if err := ValidIDToken(idToken); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
 	}
 	if err := g.board.Fault(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
@@ -133,7 +148,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string) (*Session
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
 	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
-		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
+		return nil, fmt.Errorf("%w: %s", ErrMeterUnreadable, g.alarms[AlarmMeterLost])
 	}
 	// Until the begin entry is written the last known registers stand in for the begin, so that a
 	// session that never charged still ends on the meter's real registers, never on zero.
@@ -226,18 +241,29 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 	if rec.OCMF != "" {
 		attachment = sha256.Sum256([]byte(rec.OCMF))
 	}
-	e, err := g.record(ctx, ledger.Record{
-		Time: rec.End, Kind: ledger.KindSessionEnd, MeterSerial: s.MeterSerial,
-		ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
-	})
-	if err == nil {
-		rec.EndSeq = e.Seq
+	// The end entry and the clearing of the persisted session commit in one transaction: a
+	// crash on either side of it leaves either an open session (closed at the next start) or an
+	// ended one, never a session ended twice.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	es, err := g.store.AppendState(actx, []ledger.Record{{
+		Time: rec.End, TimeStatus: ledger.TimeStatus(rec.EndStatus), Kind: ledger.KindSessionEnd, SessionID: s.ID,
+		MeterSerial: s.MeterSerial, ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
+	}}, sessionStateKey, nil)
+	if err != nil {
+		// Nothing was recorded and the session stays persisted: it is retried on every poll and
+		// no other session starts until it is closed (or the next start closes it).
+		g.alarms[AlarmStore] = err.Error()
+		g.log.Error("record session end; retrying", "session", s.ID, "reason", reason, "err", err)
+		s.EndReason, s.State = reason, "closing"
+		g.unclosed = true
+		g.updateLED()
+		return
 	}
+	rec.EndSeq = es[0].Seq
+	g.unclosed = false
 	g.session = nil
-	if err := g.persistSession(ctx); err != nil {
-		g.log.Error("clear persisted session", "err", err)
-	}
-	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh)
+	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh, "end_seq", rec.EndSeq)
 	g.lastSession = &rec
 	if g.opt.Notifier != nil {
 		g.opt.Notifier.Session(rec)
@@ -279,6 +305,12 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("decode persisted session: %w", err)
 	}
+	if seq, ok := g.endInChain(ctx, s); ok {
+		// Ended in the chain but still persisted (a store older than AppendState, or a state
+		// write lost): it must not end a second time.
+		g.log.Warn("persisted session already ended in the chain; clearing it", "session", s.ID, "end_seq", seq)
+		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
+	}
 	g.session = &s
 	s.LastImportMWh = s.BeginMWh
 	// The newest entry carries the last registers recorded before the cut.
@@ -291,6 +323,38 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 	r, err := g.readNow(ctx)
 	g.endSession(ctx, ReasonPowerFailure, r, err == nil)
 	return nil
+}
+
+// endInChain looks for the session's end entry between its begin and the head.
+func (g *Controller) endInChain(ctx context.Context, s Session) (uint64, bool) {
+	head, _ := g.store.Head()
+	floor := s.BeginSeq
+	if floor == 0 || head-floor > maxRecoveryScan {
+		floor = head - min(head, maxRecoveryScan)
+	}
+	for seq := head; seq > floor; seq-- {
+		e, err := g.store.Entry(ctx, seq)
+		if err != nil {
+			continue // a pruned or damaged entry: keep looking
+		}
+		if e.Kind == ledger.KindSessionEnd && e.SessionID == s.ID {
+			return seq, true
+		}
+	}
+	return 0, false
+}
+
+// maxRecoveryScan bounds how many entries recovery reads back looking for a session's end.
+const maxRecoveryScan = 100_000
+
+// retryClose tries again to record the end of a session whose end the store refused.
+func (g *Controller) retryClose(ctx context.Context) {
+	if g.session == nil {
+		g.unclosed = false
+		return
+	}
+	r, err := g.readNow(ctx)
+	g.endSession(ctx, g.session.EndReason, r, err == nil)
 }
 
 // readNow polls the meter outside the ticker (at session begin and end).

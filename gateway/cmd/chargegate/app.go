@@ -369,12 +369,15 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// Snapshot returns the latest status snapshot; cheap, for every API request.
+// Snapshot returns the control loop's live status with the latest gathered state of the other
+// parts; cheap (two copies), for every API request.
 func (a *App) Snapshot() web.Snapshot {
-	if s := a.snap.Load(); s != nil {
-		return *s
+	s := web.Snapshot{Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID}
+	if p := a.snap.Load(); p != nil {
+		s = *p
 	}
-	return web.Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID}
+	s.Status = a.gw.Status()
+	return s
 }
 
 // refreshSnapshots renews the snapshot twice a second, so that requests never query the store.
