@@ -112,7 +112,8 @@ type Store struct {
 	alarmed   bool // its disk_budget event is recorded
 	ballastOn bool
 
-	pageHook func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
+	pageHook     func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
+	beforeCommit func() error        // tests: runs inside an append's transaction just before COMMIT
 }
 
 // dsn returns the connection string. synchronous=FULL: in WAL mode NORMAL may roll back
