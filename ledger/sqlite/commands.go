@@ -46,4 +46,3 @@ func (s *Store) RememberCommand(ctx context.Context, requestID string, expires t
 	}
 	return n == 1, nil
 }
-
