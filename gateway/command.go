@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // Command is one operator command, decoded and validated by ParseCommand.
@@ -156,7 +158,7 @@ func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 			return nil, ErrNoSession
 		}
 		id := g.session.ID
-		g.stopSession(ctx, ReasonRemote)
+		g.stopSession(ctx, ledger.EndRemote)
 		res := Result{"session_id": id}
 		if g.lastSession != nil && g.lastSession.ID == id {
 			res["energy_mwh"] = g.lastSession.EnergyMWh
@@ -175,7 +177,7 @@ func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 			}
 		}
 		if len(cleared) > 0 {
-			g.event(ctx, eventFaultCleared, "cleared "+strings.Join(cleared, ","))
+			g.event(ctx, ledger.EventFaultCleared, "cleared "+strings.Join(cleared, ","))
 		}
 		g.updateLED()
 		return Result{"cleared": cleared}, nil

@@ -126,36 +126,36 @@ func TestSessionStopReasons(t *testing.T) {
 			if err != nil || res["end_seq"].(uint64) == 0 {
 				t.Fatalf("stop: %v %v", res, err)
 			}
-		}, ReasonRemote},
-		{"energy limit", SessionPolicy{MaxEnergyWh: 10}, func(l *loop) { l.advance(10 * time.Second) }, ReasonEnergyLimit},
-		{"time limit", SessionPolicy{MaxDuration: 2 * time.Second}, func(l *loop) { l.advance(3 * time.Second) }, ReasonTimeLimit},
+		}, ledger.EndRemote},
+		{"energy limit", SessionPolicy{MaxEnergyWh: 10}, func(l *loop) { l.advance(10 * time.Second) }, ledger.EndEnergyLimit},
+		{"time limit", SessionPolicy{MaxDuration: 2 * time.Second}, func(l *loop) { l.advance(3 * time.Second) }, ledger.EndTimeLimit},
 		{"emergency stop", SessionPolicy{}, func(l *loop) {
 			l.b.trip(hal.EventEStop, hal.ErrEStop)
 			l.advance(testPoll)
-		}, ReasonEmergencyStop},
+		}, ledger.EndEmergencyStop},
 		{"rcd trip", SessionPolicy{}, func(l *loop) {
 			l.b.trip(hal.EventRCDTrip, hal.ErrRCDTrip)
 			l.advance(testPoll)
-		}, ReasonRCDTrip},
+		}, ledger.EndRCDTrip},
 		{"welded", SessionPolicy{}, func(l *loop) {
 			l.b.trip(hal.EventWelded, hal.ErrWelded)
 			l.advance(testPoll)
-		}, ReasonRelayFault},
+		}, ledger.EndRelayFault},
 		{"meter lost", SessionPolicy{}, func(l *loop) {
 			l.m.setFail(meter.ErrTimeout)
 			l.advance(2 * time.Second)
-		}, ReasonMeterLost},
+		}, ledger.EndMeterLost},
 		{"meter replaced", SessionPolicy{}, func(l *loop) {
 			l.m.mu.Lock()
 			l.m.serial = "SIM-2"
 			l.m.mu.Unlock()
 			l.advance(testPoll)
-		}, ReasonMeterReplaced},
+		}, ledger.EndMeterReplaced},
 		{"counter reset", SessionPolicy{}, func(l *loop) {
 			l.m.setFail(&meter.CounterResetError{OldImportMWh: 1_000_000, NewImportMWh: 0})
 			l.advance(testPoll)
-		}, ReasonMeterReset},
-		{"shutdown", SessionPolicy{}, func(l *loop) { l.advance(time.Second); l.stop() }, ReasonShutdown},
+		}, ledger.EndMeterReset},
+		{"shutdown", SessionPolicy{}, func(l *loop) { l.advance(time.Second); l.stop() }, ledger.EndShutdown},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,7 +168,7 @@ func TestSessionStopReasons(t *testing.T) {
 				if rec.EnergyMWh < 0 {
 					t.Errorf("negative energy billed: %d mWh", rec.EnergyMWh)
 				}
-				if tc.reason != ReasonShutdown {
+				if tc.reason != ledger.EndShutdown {
 					l.stop()
 				}
 				if n := len(l.ends()); n != 1 {
@@ -185,7 +185,7 @@ func TestEnergyBilledMatchesTheMeter(t *testing.T) {
 		l.mustStart()
 		l.advance(3600 * time.Second / 11) // 11 kW for 1/11 h: 1 kWh
 		l.do(CmdStop, "")
-		rec := l.oneEnd(ReasonRemote)
+		rec := l.oneEnd(ledger.EndRemote)
 		if d := rec.EnergyMWh - 1_000_000; d < -20_000 || d > 20_000 {
 			t.Errorf("billed %d mWh, want about 1,000,000", rec.EnergyMWh)
 		}
@@ -232,7 +232,7 @@ func TestRelayThatDoesNotCloseEndsTheSessionAtZero(t *testing.T) {
 		if _, err := l.do(CmdStart, "04A1"); err == nil {
 			t.Fatal("start succeeded with a contactor that does not close")
 		}
-		if rec := l.oneEnd(ReasonRelayNotClosed); rec.EnergyMWh != 0 {
+		if rec := l.oneEnd(ledger.EndRelayNotClosed); rec.EnergyMWh != 0 {
 			t.Errorf("billed %d mWh for a session that never charged", rec.EnergyMWh)
 		}
 		l.stop()
@@ -261,7 +261,7 @@ func TestCounterResetLatchesUntilCleared(t *testing.T) {
 		if _, err := l.do(CmdClearFault, ""); err != nil {
 			t.Fatal(err)
 		}
-		if len(l.s.find(ledger.KindEvent, eventFaultCleared)) != 1 {
+		if len(l.s.find(ledger.KindEvent, ledger.EventFaultCleared)) != 1 {
 			t.Error("clear_fault was not recorded")
 		}
 		l.advance(testPoll)
@@ -283,11 +283,11 @@ func TestImplausiblePollIsAGapNotBilled(t *testing.T) {
 		l.m.setFail(nil)
 		l.advance(time.Second)
 		l.do(CmdStop, "")
-		rec := l.oneEnd(ReasonRemote)
+		rec := l.oneEnd(ledger.EndRemote)
 		if rec.EnergyMWh > 11_000*3600/3600*4 { // 11 kW for under 4 s
 			t.Errorf("billed %d mWh", rec.EnergyMWh)
 		}
-		if len(l.s.find(ledger.KindGap, eventMeterImplausible)) == 0 {
+		if len(l.s.find(ledger.KindGap, ledger.EventMeterImplausible)) == 0 {
 			t.Error("no meter_implausible gap entry")
 		}
 		l.stop()
@@ -305,11 +305,11 @@ func TestFullDiskEndsTheSessionWithItsEndEntry(t *testing.T) {
 		l.s.full = true
 		l.s.mu.Unlock()
 		l.advance(2 * time.Second)
-		rec := l.oneEnd(ReasonStoreFull)
+		rec := l.oneEnd(ledger.EndDiskFull)
 		if rec.EndSeq == 0 {
 			t.Error("end_seq 0")
 		}
-		if gaps := l.s.find(ledger.KindGap, eventStoreRefused); len(gaps) != 1 {
+		if gaps := l.s.find(ledger.KindGap, ledger.EventStoreRefused); len(gaps) != 1 {
 			t.Errorf("the refused entry was declared by %d gaps, want 1: %+v", len(gaps), gaps)
 		}
 		if _, err := l.do(CmdStart, "04A1"); ErrorCode(err) != "store_full" {
@@ -343,7 +343,7 @@ func TestUnrecordableEndIsRetriedAndBlocksNewSessions(t *testing.T) {
 		l.s.broken = false
 		l.s.mu.Unlock()
 		l.advance(time.Second)
-		l.oneEnd(ReasonStoreFull)
+		l.oneEnd(ledger.EndDiskFull)
 		l.mustStart()
 		l.stop()
 	})
@@ -358,7 +358,7 @@ func TestRecoveryDoesNotCloseAnEndedSessionAgain(t *testing.T) {
 			now := time.Now()
 			l.s.Append(context.Background(),
 				ledger.Record{Time: now, TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindSessionBegin, SessionID: "s1", MeterSerial: "SIM-1", ImportMWh: 1_000_000},
-				ledger.Record{Time: now, TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindSessionEnd, SessionID: "s1", MeterSerial: "SIM-1", ImportMWh: 1_010_000, Event: ReasonRemote})
+				ledger.Record{Time: now, TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindSessionEnd, SessionID: "s1", MeterSerial: "SIM-1", ImportMWh: 1_010_000, Event: ledger.EndRemote})
 			l.s.state[sessionStateKey] = b // the state clear was lost
 		})
 		l.advance(time.Second)
@@ -381,7 +381,7 @@ func TestRecoveryClosesAnOpenSessionAsPowerFailure(t *testing.T) {
 				Kind: ledger.KindSessionBegin, SessionID: "s1", MeterSerial: "SIM-1", ImportMWh: 1_000_000})
 			l.s.state[sessionStateKey] = b
 		})
-		rec := l.oneEnd(ReasonPowerFailure)
+		rec := l.oneEnd(ledger.EndPowerFailure)
 		if rec.EnergyMWh < 0 {
 			t.Errorf("negative energy %d", rec.EnergyMWh)
 		}
@@ -394,14 +394,14 @@ func TestLateReadingIsDeclaredAsGap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLoop(t, SessionPolicy{}, nil)
 		l.advance(2 * time.Second)
-		if n := len(l.s.find(ledger.KindGap, eventPollLate)); n != 0 {
+		if n := len(l.s.find(ledger.KindGap, ledger.EventPollLate)); n != 0 {
 			t.Fatalf("%d poll_late gaps on time", n)
 		}
 		l.m.mu.Lock()
 		l.m.nextRead = func(*meter.Reading) error { time.Sleep(3 * testRecord / 2); return nil }
 		l.m.mu.Unlock()
 		l.advance(3 * time.Second)
-		if n := len(l.s.find(ledger.KindGap, eventPollLate)); n != 1 {
+		if n := len(l.s.find(ledger.KindGap, ledger.EventPollLate)); n != 1 {
 			t.Errorf("%d poll_late gaps after one late reading, want 1", n)
 		}
 		l.stop()

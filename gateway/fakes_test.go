@@ -118,11 +118,11 @@ var errDiskFull = errors.New("disk full")
 // commits only the kinds that close something (gap, session end, event), as the real store does
 // from its reserve; with broken set it refuses everything.
 type fakeStore struct {
-	mu      sync.Mutex
-	entries []ledger.Entry
-	state   map[string][]byte
-	full    bool
-	broken  bool
+	mu       sync.Mutex
+	entries  []ledger.Entry
+	state    map[string][]byte
+	full     bool
+	broken   bool
 	admitErr error
 }
 

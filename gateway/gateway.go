@@ -173,7 +173,7 @@ func (g *Controller) Run(ctx context.Context) error {
 	if err := g.recoverSession(ctx); err != nil {
 		return fmt.Errorf("recover session: %w", err)
 	}
-	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventStarted}); err != nil {
+	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventStarted}); err != nil {
 		return fmt.Errorf("record start: %w", err)
 	}
 	g.poll(ctx)
@@ -207,7 +207,7 @@ func (g *Controller) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if g.session != nil {
-		g.stopSession(ctx, ReasonShutdown)
+		g.stopSession(ctx, ledger.EndShutdown)
 	}
 	if err := g.openRelay(ctx); err != nil {
 		g.log.Error("open relay at shutdown", "err", err)
@@ -254,7 +254,7 @@ func (g *Controller) poll(ctx context.Context) {
 	if due {
 		if late := interval + g.opt.PollInterval/2; !g.lastRecord.IsZero() && sinceRecord > late {
 			// The loop fell behind (CPU starved, a slow disk): the hole is declared, never silent.
-			g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: eventPollLate, MeterSerial: r.Serial,
+			g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: ledger.EventPollLate, MeterSerial: r.Serial,
 				ImportMWh: g.lastPoll.ImportMWh, ExportMWh: g.lastPoll.ExportMWh,
 				Detail: fmt.Sprintf("reading %v after the previous one, interval %v", sinceRecord.Round(time.Millisecond), interval)})
 		}
@@ -279,12 +279,12 @@ func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 		// A reset or rolled-over counter: billing cannot continue across it. The meter driver has
 		// adopted the new values as its baseline; the next poll records them.
 		g.log.Warn("meter counters reset", "err", err)
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventMeterReset, MeterSerial: g.meterSerial,
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventMeterReset, MeterSerial: g.meterSerial,
 			ImportMWh: reset.NewImportMWh, ExportMWh: reset.NewExportMWh, Detail: truncate(err.Error(), 200)})
 		// Latched: no session starts on the new counters until someone has looked (clear_fault).
 		g.alarms[AlarmCounterReset] = err.Error()
 		if g.session != nil {
-			g.stopSession(ctx, ReasonMeterReset)
+			g.stopSession(ctx, ledger.EndMeterReset)
 		}
 		return
 	}
@@ -303,7 +303,7 @@ func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 	if implausible {
 		// A value the meter cannot have measured is never billed: the poll is a declared gap and
 		// the session keeps the last plausible registers.
-		code = eventMeterImplausible
+		code = ledger.EventMeterImplausible
 		g.alarms[AlarmMeterImplausible] = err.Error()
 	}
 	if due || (implausible && first) {
@@ -317,7 +317,7 @@ func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 	if lost {
 		g.alarms[AlarmMeterLost] = err.Error()
 		if g.session != nil {
-			g.stopSession(ctx, ReasonMeterLost)
+			g.stopSession(ctx, ledger.EndMeterLost)
 		}
 	}
 }
@@ -327,16 +327,16 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 	switch {
 	case ev.Kind == hal.EventEStop && ev.Active:
 		g.alarms[AlarmEStop] = ev.String()
-		g.event(ctx, eventEmergencyStop, "")
-		g.stopSession(ctx, ReasonEmergencyStop)
+		g.event(ctx, ledger.EventEmergencyStop, "")
+		g.stopSession(ctx, ledger.EndEmergencyStop)
 	case ev.Kind == hal.EventRCDTrip && ev.Active:
 		g.alarms[AlarmRCD] = ev.String()
-		g.event(ctx, eventRCDTrip, "")
-		g.stopSession(ctx, ReasonRCDTrip)
+		g.event(ctx, ledger.EventRCDTrip, "")
+		g.stopSession(ctx, ledger.EndRCDTrip)
 	case ev.Kind == hal.EventWelded || ev.Kind == hal.EventFailedToClose:
 		g.alarms[AlarmRelay] = ev.String()
-		g.event(ctx, eventRelayFault, ev.String())
-		g.stopSession(ctx, ReasonRelayFault)
+		g.event(ctx, ledger.EventRelayFault, ev.String())
+		g.stopSession(ctx, ledger.EndRelayFault)
 	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
 		// The current state, not the queued edge, decides: the previous session's opening may
 		// arrive after the next session closed the relay again.
@@ -344,7 +344,7 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// cannot go on, and its reason is the latched fault.
 		g.stopSession(ctx, faultReason(g.board.Fault()))
 	case ev.Kind == hal.EventLid:
-		g.event(ctx, eventTamper, ev.String())
+		g.event(ctx, ledger.EventTamper, ev.String())
 	case ev.Kind == hal.EventFaultCleared:
 		delete(g.alarms, AlarmEStop)
 		delete(g.alarms, AlarmRCD)
@@ -357,11 +357,11 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 func faultReason(err error) string {
 	switch {
 	case errors.Is(err, hal.ErrEStop):
-		return ReasonEmergencyStop
+		return ledger.EndEmergencyStop
 	case errors.Is(err, hal.ErrRCDTrip):
-		return ReasonRCDTrip
+		return ledger.EndRCDTrip
 	}
-	return ReasonRelayFault
+	return ledger.EndRelayFault
 }
 
 func (g *Controller) updateLED() {
@@ -417,7 +417,7 @@ func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err er
 	}
 	g.refusing = true
 	r := g.lastPoll
-	gap := ledger.Record{Time: g.opt.Now(), TimeStatus: g.opt.TimeStatus(), Kind: ledger.KindGap, Event: eventStoreRefused,
+	gap := ledger.Record{Time: g.opt.Now(), TimeStatus: g.opt.TimeStatus(), Kind: ledger.KindGap, Event: ledger.EventStoreRefused,
 		MeterSerial: g.meterSerial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
 		Detail: truncate("a "+rec.Kind.String()+" entry was refused: "+err.Error(), 200)}
 	if g.session != nil {
@@ -429,7 +429,7 @@ func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err er
 		g.log.Error("declare the refused entry as a gap", "err", gerr)
 	}
 	if g.session != nil && g.session.State == "charging" {
-		g.stopSession(ctx, ReasonStoreFull)
+		g.stopSession(ctx, ledger.EndDiskFull)
 	}
 }
 
@@ -452,11 +452,11 @@ func (g *Controller) latched() string {
 func (g *Controller) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
 	detail := fmt.Sprintf("serial %s replaced by %s", oldSerial, newSerial)
 	g.log.Warn("meter replaced", "old", oldSerial, "new", newSerial)
-	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: eventMeterReplaced, MeterSerial: newSerial,
+	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventMeterReplaced, MeterSerial: newSerial,
 		Detail: detail, ImportMWh: importMWh, ExportMWh: exportMWh})
 	g.alarms[AlarmMeterReplaced] = detail
 	if g.session != nil {
-		g.stopSession(ctx, ReasonMeterReplaced)
+		g.stopSession(ctx, ledger.EndMeterReplaced)
 	}
 }
 

@@ -30,13 +30,13 @@ func NewOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version str
 // endTX maps a session's end reason to the OCMF transaction code of its last reading.
 func endTX(reason string) string {
 	switch reason {
-	case ReasonPowerFailure:
+	case ledger.EndPowerFailure:
 		return "P"
-	case ReasonRemote:
+	case ledger.EndRemote:
 		return "R"
-	case ReasonLocal, ReasonShutdown:
+	case ledger.EndLocal, ledger.EndShutdown:
 		return "L"
-	case ReasonEnergyLimit, ReasonTimeLimit:
+	case ledger.EndEnergyLimit, ledger.EndTimeLimit:
 		return "E"
 	}
 	return "A" // aborted by a fault

@@ -13,26 +13,6 @@ import (
 	"github.com/chargegate/chargegate/meter"
 )
 
-// Reasons a session ends, as published on the sessions topic and recorded in the end entry.
-const (
-	ReasonLocal          = "local"
-	ReasonRemote         = "remote"
-	ReasonEnergyLimit    = "energy_limit"
-	ReasonTimeLimit      = "time_limit"
-	ReasonEmergencyStop  = "emergency_stop"
-	ReasonRCDTrip        = "rcd_trip"
-	ReasonRelayFault     = "relay_fault"
-	ReasonMeterLost      = "meter_lost"
-	ReasonMeterReplaced  = "meter_replaced"
-	ReasonMeterReset     = "meter_counter_reset"
-	ReasonPowerFailure   = "power_failure"
-	ReasonShutdown       = "shutdown"
-	ReasonRelayNotClosed = "relay_not_closed"
-	// ReasonStoreFull: the store could not commit an entry during the session (a full disk);
-	// the session ended so that no energy flows unrecorded.
-	ReasonStoreFull = "disk_full"
-)
-
 // Alarm names shown in the status and metrics.
 const (
 	AlarmMeterLost     = "meter_lost"
@@ -163,7 +143,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string) (*Session
 	if err := g.board.CloseRelay(ctx); err != nil {
 		g.log.Error("close relay", "session", s.ID, "err", err)
 		g.openRelay(ctx)
-		g.endSession(ctx, ReasonRelayNotClosed, g.lastPoll, false)
+		g.endSession(ctx, ledger.EndRelayNotClosed, g.lastPoll, false)
 		return nil, fmt.Errorf("close relay: %w", err)
 	}
 	if sm, ok := g.meter.(SigningMeter); ok && sm.Signs() {
@@ -179,7 +159,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string) (*Session
 	}
 	e, err := g.recordReading(ctx, ledger.KindSessionBegin, r, "", "id_token="+idToken)
 	if err != nil {
-		g.stopSession(ctx, ReasonRelayNotClosed)
+		g.stopSession(ctx, ledger.EndRelayNotClosed)
 		return nil, fmt.Errorf("record session begin: %w", err)
 	}
 	s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", e.Seq, e.Time, byte(e.TimeStatus), r.ImportMWh
@@ -321,7 +301,7 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 	}
 	g.log.Warn("closing session left open by a power failure", "session", s.ID)
 	r, err := g.readNow(ctx)
-	g.endSession(ctx, ReasonPowerFailure, r, err == nil)
+	g.endSession(ctx, ledger.EndPowerFailure, r, err == nil)
 	return nil
 }
 
@@ -374,10 +354,10 @@ func (g *Controller) limitReached(r meter.Reading) string {
 		return ""
 	}
 	if lim := g.opt.Policy.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
-		return ReasonEnergyLimit
+		return ledger.EndEnergyLimit
 	}
 	if lim := g.opt.Policy.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
-		return ReasonTimeLimit
+		return ledger.EndTimeLimit
 	}
 	return ""
 }

@@ -158,7 +158,7 @@ func openApp(ctx context.Context, cfg Config, version string, logger *slog.Logge
 		return nil, err
 	}
 	oo := gateway.OperatorOptions{
-		Controller: a.gw, Verifier: a.verifier, Replay: newMemoryReplay(),
+		Controller: a.gw, Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
 	}
 	if a.updater != nil {

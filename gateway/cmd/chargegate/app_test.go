@@ -14,6 +14,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // runApp runs the whole appliance in this process against metersim and ledgernode processes, so
@@ -94,7 +95,7 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 	t.Logf("e-stop to coil off: %v", time.Since(pressed))
 	rig.WaitFor(t, 5*time.Second, "session ended", func() bool {
 		st := app.gw.Status()
-		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == gateway.ReasonEmergencyStop
+		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == ledger.EndEmergencyStop
 	})
 	if _, err := do(t, app, gateway.CmdStart); !errors.Is(err, gateway.ErrHardwareFault) {
 		t.Fatalf("start while the e-stop is latched: err = %v, want ErrHardwareFault", err)

@@ -492,4 +492,16 @@ func TestSignedCommandsOnly(t *testing.T) {
 	if g.status(t)["session"] != nil {
 		t.Fatal("a replayed command started a session")
 	}
+	// Issue 12 case 7: the executed request IDs survive a restart.
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	g = startGateway(t, dir, cfg)
+	op.waitOnline(g.device)
+	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
+		t.Fatalf("start replayed after a restart: %v", rep)
+	}
+	if g.status(t)["session"] != nil {
+		t.Fatal("a command replayed after a restart started a session")
+	}
 }
