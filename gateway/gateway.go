@@ -102,7 +102,18 @@ type Options struct {
 	Notifier Notifier
 	Signer   SessionSigner
 	Progress Progress
+	// Step, when set, is called at each step of a session's end sequence (StepEnd*). The
+	// fault-injection build kills the process there to prove each step crash-safe.
+	Step func(step string)
 }
+
+// Steps of the session end sequence, in order, as passed to Options.Step.
+const (
+	StepEndRelayOpen = "end:relay_open" // the relay was driven open
+	StepEndSigned    = "end:signed"     // the OCMF record was signed, nothing committed yet
+	StepEndCommitted = "end:committed"  // the end entry and the state clear committed
+	StepEndPublished = "end:published"  // the session record was handed to the notifier
+)
 
 // Controller is the control loop: it polls the meter, records entries, runs the charging-session
 // state machine and reacts to the hardware. One goroutine (Run) owns all of its state; commands
@@ -152,6 +163,9 @@ func NewController(m Meter, b Board, s Store, opt Options) (*Controller, error) 
 	}
 	if opt.TimeStatus == nil {
 		opt.TimeStatus = func() ledger.TimeStatus { return ledger.TimeUnsynchronised }
+	}
+	if opt.Step == nil {
+		opt.Step = func(string) {}
 	}
 	if opt.Updating == nil {
 		opt.Updating = func() bool { return false }

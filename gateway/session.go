@@ -181,6 +181,7 @@ func (g *Controller) stopSession(ctx context.Context, reason string) {
 		g.log.Error("open relay", "session", g.session.ID, "err", err)
 		g.alarms[AlarmRelay] = err.Error()
 	}
+	g.opt.Step(StepEndRelayOpen)
 	r, err := g.readNow(ctx)
 	ok := err == nil
 	if !ok {
@@ -221,6 +222,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 	if rec.OCMF != "" {
 		attachment = sha256.Sum256([]byte(rec.OCMF))
 	}
+	g.opt.Step(StepEndSigned)
 	// The end entry and the clearing of the persisted session commit in one transaction: a
 	// crash on either side of it leaves either an open session (closed at the next start) or an
 	// ended one, never a session ended twice.
@@ -240,6 +242,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 		g.updateLED()
 		return
 	}
+	g.opt.Step(StepEndCommitted)
 	rec.EndSeq = es[0].Seq
 	g.unclosed = false
 	g.session = nil
@@ -248,6 +251,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 	if g.opt.Notifier != nil {
 		g.opt.Notifier.Session(rec)
 	}
+	g.opt.Step(StepEndPublished)
 	g.updateLED()
 }
 

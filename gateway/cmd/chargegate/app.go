@@ -146,6 +146,7 @@ func openApp(ctx context.Context, cfg Config, version string, logger *slog.Logge
 		Logger:     logger.With("part", "control"),
 		Signer:     a.signer,
 		Progress:   a.watchdog,
+		Step:       crashStep(),
 	}
 	if a.link != nil {
 		opts.Notifier = linkNotifier{a.link}

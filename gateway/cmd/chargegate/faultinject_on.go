@@ -24,3 +24,19 @@ func faultParts() []part {
 		}
 	}}}
 }
+
+// crashStep returns, in test builds, a hook that SIGKILLs the process when the control loop
+// reaches the step named by CHARGEGATE_CRASH_AT (gateway.StepEnd*), so tests can prove that a
+// crash at every step of the session end sequence leaves the session ended exactly once.
+func crashStep() func(string) {
+	at := os.Getenv("CHARGEGATE_CRASH_AT")
+	if at == "" {
+		return nil
+	}
+	return func(step string) {
+		if step == at {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
+}

@@ -121,6 +121,11 @@ func (o *operator) command(device, name string, payload string) map[string]any {
 	return rep
 }
 
+// publish sends cmd/{name} without waiting for a reply.
+func (o *operator) publish(device, name, payload string) {
+	o.client.Publish("chargegate/"+device+"/cmd/"+name, 1, false, payload).Wait()
+}
+
 // gatewayProc is a running chargegate daemon.
 type gatewayProc struct {
 	*rig.Proc
