@@ -53,7 +53,7 @@ type Config struct {
 	// delivery (defaults 1 s and 30 s); each delay is drawn from ±50 % of its nominal value.
 	RetryMin time.Duration
 	RetryMax time.Duration
-	Logger      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Link is the operator link. Construct with New, run with Run.
