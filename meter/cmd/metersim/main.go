@@ -258,7 +258,10 @@ func usage(fs *flag.FlagSet, w io.Writer, synopsis string, hidden ...string) {
 		if len(f.Name) == 1 {
 			dashes = "-"
 		}
-		fmt.Fprintf(w, "  %s%s %s\n    \t%s", dashes, f.Name, arg, text)
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(w, "  %s%s%s\n    \t%s", dashes, f.Name, arg, text)
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
