@@ -99,6 +99,8 @@ func TestGoldenPayloads(t *testing.T) {
 	for i := range root {
 		root[i], block[i] = byte(i), byte(0xa0+i)
 	}
+	// issued_at and expires_at (doc.go) join this command once gateway.Command carries them;
+	// set them here and run go test -update in the same change.
 	authorize := gateway.Command{RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7"}
 	cmdPayload, cmdEnvelope := signedCommand(t, gateway.CmdAuthorize, authorize)
 
