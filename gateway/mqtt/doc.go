@@ -149,14 +149,18 @@
 // The operator publishes a command on cmd/{name} and the device answers on cmd/{name}/reply.
 // Names and arguments (JSON object, at most 4096 bytes, unknown fields refused):
 //
-//	name         arguments            result on success
-//	start        id_token (optional)  {"session_id","begin_seq"}
-//	authorize    id_token             {"session_id","begin_seq"}: start with a token
-//	stop         —                    {"session_id","energy_mwh","end_seq"}
-//	clear_fault  —                    {}: releases latched relay, emergency-stop and RCD alarms
-//	update       url (http or https)  ota.Status once the download was accepted
-//	config       —                    the running configuration with secrets shown as "(set)";
-//	                                  for people, not a stable format
+//	name           arguments            result on success
+//	start          id_token (optional)  {"session_id","begin_seq"}
+//	authorize      id_token             {"session_id","begin_seq"}: start with a token
+//	stop           —                    {"session_id","energy_mwh","end_seq"}
+//	clear_fault    —                    {"cleared":[alarm names]}: releases latched relay,
+//	                                    emergency-stop, RCD, meter reset and replacement
+//	                                    alarms; recorded as a fault_cleared event
+//	update         url (http or https)  ota.Status once the download was accepted
+//	cancel_update  —                    ota.Status: a running download is abandoned
+//	repair_update  —                    ota.Status: a broken update state is reset
+//	config         —                    the running configuration with secrets shown as "(set)";
+//	                                    for people, not a stable format
 //
 // Every command also carries:
 //
@@ -200,21 +204,27 @@
 //
 //	code             meaning
 //	bad_request      malformed JSON, unknown command or field, missing request_id, wrong
-//	                 arguments, payload over 4096 bytes
+//	                 arguments, an id_token that is not 1–36 printable ASCII characters,
+//	                 payload over 4096 bytes; on a signed command also a missing issued_at or
+//	                 expires_at, or a window longer than 24 h
 //	unauthorized     signature missing, malformed or by no trusted key; or a start without
 //	                 id_token while sessions.mode is authorized
-//	expired          outside the command's validity window (issued_at … expires_at ± 5 min), or
-//	                 a window longer than 24 h
+//	expired          outside the command's validity window (issued_at … expires_at ± 5 min)
 //	replayed         request_id was already executed
 //	session_running  start or authorize while a session runs
 //	no_session       stop while no session runs
 //	store_full       the store refuses new sessions (disk budget reached or disk full)
 //	hardware_fault   a latched relay, emergency-stop or RCD fault; clear_fault releases it
+//	alarm_latched    a meter counter reset or replacement is latched; clear_fault releases it
+//	meter_unreadable start while the meter has not answered for sessions.meter_loss_limit
+//	session_unclosed start while the end of the previous session could not be recorded yet
+//	                 (the store refused it); it is retried on every poll
 //	updating         an update is being activated; sessions are refused meanwhile
 //	busy             update while another update is in progress
-//	unavailable      update on a device whose update agent is disabled
+//	unavailable      update, cancel_update or repair_update on a device whose update agent is
+//	                 disabled or cannot do it
 //	timeout          the device did not finish the command within 30 s, or is stopping
 //	failed           anything else; message says what
 //
-// Codes are listed in Codes; the operator's back end should treat an unknown code as failed.
+// gateway.ErrorCodes lists them; the operator's back end should treat an unknown code as failed.
 package mqtt

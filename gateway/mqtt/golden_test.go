@@ -99,9 +99,7 @@ func TestGoldenPayloads(t *testing.T) {
 	for i := range root {
 		root[i], block[i] = byte(i), byte(0xa0+i)
 	}
-	// issued_at and expires_at (doc.go) join this command once gateway.Command carries them;
-	// set them here and run go test -update in the same change.
-	authorize := gateway.Command{RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7"}
+	authorize := gateway.Command{RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	cmdPayload, cmdEnvelope := signedCommand(t, gateway.CmdAuthorize, authorize)
 
 	cases := []struct {
@@ -119,7 +117,7 @@ func TestGoldenPayloads(t *testing.T) {
 		{"sessions", marshal(t, gateway.SessionRecord{
 			ID: "8f3a6c0d2b1e4a57", EVSEID: "DE*ABC*E123", IDToken: "04A2B3C4D5E6F7", MeterSerial: "71000001",
 			Start: t0.Add(-time.Hour), StartStatus: 'S', End: t0, EndStatus: 'S',
-			BeginMWh: 1_223_567, EndMWh: 1_234_567, EnergyMWh: 11_000, Reason: gateway.ReasonRemote,
+			BeginMWh: 1_223_567, EndMWh: 1_234_567, EnergyMWh: 11_000, Reason: ledger.EndRemote,
 			BeginSeq: 1, EndSeq: 43, OCMF: `OCMF|{"FV":"1.0"}|{"SA":"ECDSA-secp256r1-SHA256","SD":"3045"}`, OCMFSigner: "gateway",
 		})},
 		{"anchors", marshal(t, mqtt.NewAnchorMessage(ledger.AnchorRecord{
@@ -135,7 +133,7 @@ func TestGoldenPayloads(t *testing.T) {
 			RequestID: "op-0001", OK: true, Result: gateway.Result{"session_id": "8f3a6c0d2b1e4a57", "begin_seq": 1}, Time: t0,
 		})},
 		{"reply_error", marshal(t, mqtt.Reply{
-			RequestID: "op-0002", Error: &mqtt.ReplyError{Code: mqtt.CodeNoSession, Message: gateway.ErrNoSession.Error()}, Time: t0,
+			RequestID: "op-0002", Error: &mqtt.ReplyError{Code: gateway.ErrorCode(gateway.ErrNoSession), Message: gateway.ErrNoSession.Error()}, Time: t0,
 		})},
 	}
 	for _, c := range cases {
@@ -159,7 +157,7 @@ func TestGoldenCommandVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse golden command: %v", err)
 	}
-	if want := (gateway.Command{Name: gateway.CmdAuthorize, RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7"}); got != want {
+	if want := (gateway.Command{Name: gateway.CmdAuthorize, RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); got != want {
 		t.Errorf("golden command = %+v, want %+v", got, want)
 	}
 	for _, wrong := range []struct{ device, name string }{
@@ -179,9 +177,9 @@ func TestCodesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes := mqtt.Codes()
+	codes := gateway.ErrorCodes()
 	if len(slices.Compact(slices.Sorted(slices.Values(codes)))) != len(codes) {
-		t.Errorf("Codes() has duplicates: %v", codes)
+		t.Errorf("gateway.ErrorCodes() has duplicates: %v", codes)
 	}
 	for _, c := range codes {
 		if n := strings.Count(string(doc), "\n//\t"+c+" "); n != 1 {

@@ -94,7 +94,7 @@ func TestLinkOverBroker(t *testing.T) {
 		case "start":
 			return nil, "", errors.New("relay did not close") // no code: the link says failed
 		}
-		return nil, mqtt.CodeUnauthorized, errors.New("no trusted operator key signed this command")
+		return nil, "unauthorized", errors.New("no trusted operator key signed this command")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestLinkOverBroker(t *testing.T) {
 	}{
 		{"cmd/stop/reply", "r1", "", true},
 		{"cmd/start/reply", "r2", mqtt.CodeFailed, false},
-		{"cmd/update/reply", "r3", mqtt.CodeUnauthorized, false},
+		{"cmd/update/reply", "r3", "unauthorized", false},
 	} {
 		rig.WaitFor(t, 10*time.Second, want.topic, func() bool { return len(sub.get(want.topic)) > 0 })
 		var rep mqtt.Reply

@@ -30,35 +30,14 @@ type Reply struct {
 
 // ReplyError says why a command was refused or failed.
 type ReplyError struct {
-	Code    string `json:"code"`    // one of Codes
+	Code    string `json:"code"`    // one of the codes in the package documentation
 	Message string `json:"message"` // for people; not to be parsed
 }
 
-// Reply error codes, as the package documentation explains them. The gateway maps its errors
-// to these in one place.
-const (
-	CodeBadRequest     = "bad_request"
-	CodeUnauthorized   = "unauthorized"
-	CodeExpired        = "expired"
-	CodeReplayed       = "replayed"
-	CodeSessionRunning = "session_running"
-	CodeNoSession      = "no_session"
-	CodeStoreFull      = "store_full"
-	CodeHardwareFault  = "hardware_fault"
-	CodeUpdating       = "updating"
-	CodeBusy           = "busy"
-	CodeUnavailable    = "unavailable"
-	CodeTimeout        = "timeout"
-	CodeFailed         = "failed"
-)
-
-// Codes lists every reply error code in the order the package documentation gives them.
-func Codes() []string {
-	return []string{
-		CodeBadRequest, CodeUnauthorized, CodeExpired, CodeReplayed, CodeSessionRunning, CodeNoSession,
-		CodeStoreFull, CodeHardwareFault, CodeUpdating, CodeBusy, CodeUnavailable, CodeTimeout, CodeFailed,
-	}
-}
+// CodeFailed is the reply code for a failure that names no code of its own. The codes an
+// operator can see are listed in the package documentation; package gateway maps its errors to
+// them in one table (gateway.ErrorCode).
+const CodeFailed = "failed"
 
 // AnchorMessage is what the anchors topic carries for one confirmed anchor: enough for a
 // receiver to fetch the block from any node and check the entries it received against it.

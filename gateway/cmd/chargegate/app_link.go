@@ -109,7 +109,7 @@ func (a *App) notifyAnchors(ctx context.Context) error {
 			return
 		}
 		last = rec.Last
-		a.link.Publish("anchors", anchorMessage(rec), 1, false)
+		a.link.Publish("anchors", mqtt.NewAnchorMessage(rec), 1, false)
 	})
 }
 
@@ -140,16 +140,4 @@ func anchorStatus(p stardust.Status, confirmedThrough uint64) *web.AnchorStatus 
 		a.LastBlockID = "0x" + hex.EncodeToString(p.Last.BlockID[:])
 	}
 	return a
-}
-
-// anchorMessage is what the anchors topic carries for one confirmed anchor: enough for a
-// receiver to fetch the block from any node and check the entries it received against it.
-func anchorMessage(a ledger.AnchorRecord) map[string]any {
-	return map[string]any{
-		"first_seq": a.First, "last_seq": a.Last,
-		"root":      hex.EncodeToString(a.Root[:]),
-		"block_id":  "0x" + hex.EncodeToString(a.BlockID[:]),
-		"milestone": a.Milestone,
-		"state":     a.State.String(),
-	}
 }
