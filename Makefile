@@ -25,7 +25,7 @@ test: deps lint ## run go vet and all tests (unit, integration, short chaos) wit
 	$(GO) test -race -timeout 14m $(TESTFLAGS) ./...
 
 demo: build ## run meter simulator + ledger node + gateway; DURATION=30s runs headless and prints a summary
-	bin/chargegate demo -dir var/demo -bin bin $(if $(DURATION),-duration $(DURATION))
+	bin/chargegate demo --data var/demo --bin bin $(if $(DURATION),--duration $(DURATION))
 
 bench: build ## print one benchmark report with comparisons and reproduce commands (var/bench/report.txt); QUICK=1 skips the 10^7 run
 	$(GO) run ./.ci/benchreport -out var/bench/report.txt $(if $(QUICK),-quick)

@@ -183,7 +183,7 @@ func TestServiceUnitHardening(t *testing.T) {
 	for _, want := range []string{
 		"Type=notify", "WatchdogSec=", "Restart=always", "ProtectSystem=strict", "NoNewPrivileges=yes",
 		"StateDirectory=chargegate", "ReadWritePaths=/var/lib/chargegate", "DevicePolicy=closed",
-		"CapabilityBoundingSet=\n", "ExecStart=/usr/lib/chargegate/chargegate-launch run -config /etc/chargegate/config.yaml",
+		"CapabilityBoundingSet=\n", "ExecStart=/usr/lib/chargegate/chargegate-launch run --config /etc/chargegate/config.yaml",
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("chargegate.service lacks %q", want)

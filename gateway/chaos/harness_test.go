@@ -214,7 +214,7 @@ func startGateway(tb testing.TB, dataDir, configPath string) *gatewayProc {
 // launchGateway starts the daemon without waiting for it.
 func launchGateway(tb testing.TB, dataDir, configPath string) *gatewayProc {
 	tb.Helper()
-	p, _ := startProc(tb, "chargegate", "run", "-config", configPath)
+	p, _ := startProc(tb, "chargegate", "run", "--config", configPath)
 	return &gatewayProc{Proc: p, dataDir: dataDir, config: configPath, started: time.Now()}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,19 +22,19 @@ import (
 // Eastron SDM630 on Modbus TCP), the local ledger node and the gateway with the simulated board,
 // which connects the simulator's load only while its contactor is closed.
 //
-//	chargegate demo [-dir var/demo] [-bin bin] [-duration 30s] [-http 127.0.0.1:8080]
+//	chargegate demo [--data var/demo] [--bin bin] [--duration 30s] [--http 127.0.0.1:8080]
 //
-// Without -duration it shows a live view until Ctrl-C; with it, it runs headless for that long,
+// Without --duration it shows a live view until Ctrl-C; with it, it runs headless for that long,
 // prints a summary and exits 0 only if the stored chain verifies.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "var/demo", "`directory` for the demo's data and logs")
+	fs := newFlagSet("demo", "demo [--data DIR] [--bin DIR] [--duration D] [--http ADDR]", stderr)
+	dir := fs.String("data", "var/demo", "`directory` for the demo's data and logs")
+	fs.alias("dir", "data")
 	bin := fs.String("bin", "bin", "`directory` holding metersim and ledgernode")
 	duration := fs.Duration("duration", 0, "run headless for this long, then print a summary")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "local status API `address` (a free port is used if busy)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(args, 0); !ok {
+		return code
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fmt.Fprintln(stderr, "chargegate demo:", err)

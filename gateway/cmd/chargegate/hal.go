@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,25 +24,21 @@ func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: chargegate hal check [--config FILE] [--backend periph|sim] [--cycles N] [--sim-fault estop|rcd|weld|stuck]")
 		return 2
 	}
-	fs := flag.NewFlagSet("hal check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("hal check", "hal check [--config FILE] [--backend periph|sim] [--cycles N] [--sim-fault estop|rcd|weld|stuck]", stderr)
 	configPath := fs.String("config", "", "gateway configuration file (YAML); only its hal: section is read")
 	backend := fs.String("backend", "periph", "pin backend: periph (real GPIO) or sim (simulated board)")
 	cycles := fs.Int("cycles", 3, "relay close/open cycles")
-	verbose := fs.Bool("v", false, "log hal's decisions to stderr")
+	level := fs.logLevel("warn")
 	simFault := fs.String("sim-fault", "", "with --backend sim: start with a fault (estop, rcd, weld, stuck)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if code, ok := fs.parse(args[1:], 0); !ok {
+		return code
+	}
+	lvl, err := level()
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: hal check:", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "chargegate: hal check: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	var cfg hal.Config
 	switch {

@@ -194,7 +194,7 @@ func startGateway(t *testing.T, dir, config string) *gatewayProc {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := rig.Start(t, binPath(t, "chargegate"), "run", "-config", path)
+	p, _ := rig.Start(t, binPath(t, "chargegate"), "run", "--config", path)
 	g := &gatewayProc{Proc: p, dir: filepath.Join(dir, "data"), config: path}
 	rig.WaitFor(t, 30*time.Second, "gateway running", func() bool {
 		for _, line := range strings.Split(p.Stderr.String(), "\n") {

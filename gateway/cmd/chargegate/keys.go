@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 
@@ -19,11 +18,13 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: chargegate keys show --data DIR")
 		return 2
 	}
-	fs := flag.NewFlagSet("keys show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data", "", "data directory holding entry.key and ocmf.key")
-	if err := fs.Parse(args[1:]); err != nil || *dir == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: chargegate keys show --data DIR")
+	fs := newFlagSet("keys show", "keys show --data DIR", stderr)
+	dir := fs.String("data", "", "data `DIR` holding entry.key and ocmf.key")
+	if code, ok := fs.parse(args[1:], 0); !ok {
+		return code
+	}
+	if *dir == "" {
+		fs.Usage()
 		return 2
 	}
 	keys, err := ledger.LoadKeys(*dir)

@@ -2,26 +2,31 @@
 //
 // Usage:
 //
-//	chargegate run -config FILE          run the gateway daemon
-//	chargegate meter read --url URL ...  read an energy meter
-//	chargegate hal check [--config FILE] check relay and input wiring
-//	chargegate keys show --data DIR      print the device ID and public keys
-//	chargegate verify --data DIR         verify the stored chain
-//	chargegate ocmf verify --key KEY REC verify an OCMF record
-//	chargegate proof --data DIR --seq N  write a self-contained proof of one entry
-//	chargegate verify-proof --node URL F verify a proof against a ledger node
-//	chargegate demo [-duration D]        run the embedded default (simulator, node, gateway)
-//	chargegate version                   print the version
+//	chargegate run [--config FILE]              run the gateway daemon
+//	chargegate demo [--duration D]              run the embedded default (simulator, node, gateway)
+//	chargegate meter read --url URL ...         read an energy meter
+//	chargegate hal check [--config FILE]        check relay and input wiring
+//	chargegate keys show --data DIR             print the device ID and public keys
+//	chargegate verify --data DIR                verify the stored chain, report quarantined files
+//	chargegate quarantine list|export --data DIR  what salvage set aside after damage
+//	chargegate ocmf verify --key KEY RECORD     verify an OCMF record
+//	chargegate proof --data DIR --seq N         write a self-contained proof of one entry
+//	chargegate verify-proof --node URL FILE     verify a proof against a ledger node
+//	chargegate version                          print the version
 //
-// Each subcommand lives in a file of its own; main only dispatches.
+// Flags follow the README's command-line convention; every subcommand takes --help. Each
+// subcommand lives in a file of its own; main only dispatches.
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -61,6 +66,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		usage(stderr)
 		return 2
 	}
+	if args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		usage(stderr)
+		return 0
+	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "chargegate: unknown command %q\n", args[0])
@@ -71,5 +80,6 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: chargegate run|demo|meter|hal|keys|verify|ocmf|proof|verify-proof|version [flags]")
+	names := slices.Sorted(maps.Keys(commands()))
+	fmt.Fprintf(w, "usage: chargegate COMMAND [--flags]\ncommands: %s\n'chargegate COMMAND --help' lists a command's flags.\n", strings.Join(names, ", "))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,8 +37,7 @@ func cmdMeter(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: chargegate meter read --url URL [--unit N] [--model NAME] [--json] [--count N] [--interval D]")
 		return 2
 	}
-	fs := flag.NewFlagSet("meter read", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("meter read", "meter read --url URL [--unit N] [--model NAME] [--json] [--count N] [--interval D]", stderr)
 	rawURL := fs.String("url", "", "tcp://host:port, rtu:///dev/ttyX?baud=9600&parity=none&stop=1 or rtuovertcp://host:port")
 	unit := fs.Uint("unit", 0, "Modbus unit ID (default 1, or the model's default)")
 	model := fs.String("model", "auto", "meter model: "+strings.Join(meter.ModelNames(), ", "))
@@ -48,8 +46,13 @@ func cmdMeter(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	interval := fs.Duration("interval", time.Second, "time between readings")
 	timeout := fs.Duration("timeout", time.Second, "per-request timeout")
 	retries := fs.Int("retries", 1, "retries after a timeout or framing error (0 = none)")
-	verbose := fs.Bool("v", false, "log Modbus traffic problems to stderr")
-	if err := fs.Parse(args[1:]); err != nil {
+	level := fs.logLevel("warn")
+	if code, ok := fs.parse(args[1:], 0); !ok {
+		return code
+	}
+	lvl, err := level()
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate meter read:", err)
 		return 2
 	}
 	if *rawURL == "" {
@@ -64,10 +67,7 @@ func cmdMeter(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if r == 0 {
 		r = -1 // Config: negative means none
 	}
-	var logger *slog.Logger
-	if *verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	m, err := meter.Open(ctx, meter.Config{URL: *rawURL, Unit: uint8(*unit), Model: *model, Timeout: *timeout, Retries: r, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate meter read:", describeMeterErr(err))

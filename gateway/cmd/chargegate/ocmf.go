@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,10 +21,12 @@ func cmdOCMF(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
 		return usage()
 	}
-	fs := flag.NewFlagSet("ocmf verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keyArg := fs.String("key", "", "public key: hex or base64 DER SPKI, or @FILE")
-	if err := fs.Parse(args[1:]); err != nil || *keyArg == "" || fs.NArg() != 1 {
+	fs := newFlagSet("ocmf verify", "ocmf verify --key KEY|@FILE RECORD|-", stderr)
+	keyArg := fs.String("key", "", "public `KEY`: hex or base64 DER SPKI, or @FILE")
+	if code, ok := fs.parse(args[1:], 1); !ok {
+		return code
+	}
+	if *keyArg == "" || fs.NArg() != 1 {
 		return usage()
 	}
 	keyText := *keyArg

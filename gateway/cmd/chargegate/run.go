@@ -2,24 +2,31 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 )
 
-// cmdRun runs the gateway daemon: chargegate run -config FILE.
+// cmdRun runs the gateway daemon: chargegate run --config FILE [--log-level LEVEL].
 func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/chargegate/config.yaml", "configuration `file`")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("run", "run [--config FILE] [--log-level LEVEL]", stderr)
+	path := fs.String("config", "/etc/chargegate/config.yaml", "configuration `FILE`")
+	level := fs.String("log-level", "", "log `LEVEL` (debug, info, warn, error); overrides log.level")
+	if code, ok := fs.parse(args, 0); !ok {
+		return code
 	}
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "chargegate: %s: %v\n", *path, err)
 		return 2
+	}
+	if *level != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*level)); err != nil {
+			fmt.Fprintln(stderr, "chargegate run: --log-level:", err)
+			return 2
+		}
+		cfg.Log.Level = *level
 	}
 	logger := newLogger(cfg.Log, stderr)
 	app, err := openApp(ctx, cfg, version, logger)

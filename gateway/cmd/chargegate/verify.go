@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -16,12 +15,14 @@ import (
 // (signatures, links, sequence continuity, declared gaps) and exits 1 naming the first bad
 // sequence number.
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data", "", "data directory of the gateway")
-	interval := fs.Duration("max-interval", 0, "require a gap entry between readings further apart than this (0: no check)")
-	if err := fs.Parse(args); err != nil || *dir == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: chargegate verify --data DIR [--max-interval D]")
+	fs := newFlagSet("verify", "verify --data DIR [--max-interval D]", stderr)
+	dir := fs.String("data", "", "data `DIR` of the gateway")
+	interval := fs.Duration("max-interval", 0, "require a gap entry between readings further apart than `D` (0: no check)")
+	if code, ok := fs.parse(args, 0); !ok {
+		return code
+	}
+	if *dir == "" {
+		fs.Usage()
 		return 2
 	}
 	opts := ledger.ChainOptions{MaxReadingInterval: *interval}
