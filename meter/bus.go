@@ -23,8 +23,7 @@ import (
 type Bus struct {
 	mu      sync.Mutex
 	t       Transport
-	client  *modbus.ModbusClient
-	conf    modbus.ClientConfiguration
+	client  link
 	open    bool
 	retries int
 	timeout time.Duration
@@ -85,11 +84,17 @@ func newBus(rawURL string, defaultBaud int, timeout time.Duration, retries int, 
 			conf.Parity = modbus.PARITY_NONE
 		}
 	}
-	client, err := modbus.NewClient(&conf)
-	if err != nil {
-		return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
+	var client link
+	if t.Scheme == "tcp" {
+		client = newMBAPClient(t.Addr, timeout)
+	} else {
+		mc, err := modbus.NewClient(&conf)
+		if err != nil {
+			return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
+		}
+		client = mc
 	}
-	return &Bus{t: t, client: client, conf: conf, retries: retries, timeout: timeout, log: logger}, nil
+	return &Bus{t: t, client: client, retries: retries, timeout: timeout, log: logger}, nil
 }
 
 // dial opens the link now if it is not open.
@@ -250,6 +255,9 @@ func mapErr(err error, fc byte, addr uint16) error {
 	if err == nil {
 		return nil
 	}
+	if ex, ok := err.(*ExceptionError); ok {
+		return &ExceptionError{Code: ex.Code, Function: fc, Addr: addr}
+	}
 	switch err {
 	case modbus.ErrRequestTimedOut:
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -269,7 +277,7 @@ func mapErr(err error, fc byte, addr uint16) error {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout(), os.IsTimeout(err):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return fmt.Errorf("%w: connection broke: %w", ErrFrame, err)
 	}
 	return err

@@ -27,6 +27,8 @@ type Meter struct {
 
 	mu     sync.Mutex
 	model  *Model       // nil until resolved ("auto", "sunspec")
+	meas   []Block      // the model's measurement requests
+	ident  []Block      // the model's identity requests
 	signer *iskraSigner // non-nil for models that sign (wm3m4)
 	plaus  plausibility
 
@@ -110,6 +112,7 @@ func newMeter(bus *Bus, cfg Config, fixed *Model) *Meter {
 
 func (m *Meter) setModel(mod *Model) {
 	m.model = mod
+	m.meas, m.ident = measurementBlocks(mod), identityBlocks(mod)
 	if mod.Name == "wm3m4" {
 		m.signer = &iskraSigner{m: m}
 	}
@@ -252,19 +255,20 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	gen := m.bus.generation()
 	wantID := m.needID || m.serial == "" || gen != m.idGen || m.cfg.Now().Sub(m.idAt) >= m.cfg.IdentityInterval
 	im := Image{}
-	err := readBlocks(ctx, m.bus, m.unit, m.model, measurementBlocks(m.model), im)
+	var st regStats
+	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, im, &st)
 	if err == nil && !wantID && m.bus.generation() != gen {
 		wantID = true // the link was re-established during this poll: whoever answers now must say who it is
 	}
 	if err == nil && wantID {
 		gen = m.bus.generation()
-		err = readBlocks(ctx, m.bus, m.unit, m.model, identityBlocks(m.model), im)
+		err = readBlocks(ctx, m.bus, m.unit, m.model, m.ident, im, nil)
 	}
 	now := m.cfg.Now()
 	if err != nil {
 		return Reading{Time: now}, false, err
 	}
-	if err := imageCheck(im, m.model, &m.plaus); err != nil {
+	if err := imageCheck(st, m.model, &m.plaus); err != nil {
 		m.plaus.resetSince = time.Time{}
 		return Reading{Time: now}, wantID, err
 	}
@@ -290,9 +294,10 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	return r, wantID, nil
 }
 
-// readBlocks reads blocks into im. A block that answers exception 02 is skipped when all
-// fields in it are optional (a variant that lacks them).
-func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im Image) error {
+// readBlocks reads blocks into im (and counts them into st when not nil). A block that
+// answers exception 02 is skipped when all fields in it are optional (a variant that lacks
+// them).
+func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im Image, st *regStats) error {
 	for _, b := range blocks {
 		regs, err := bus.ReadRegisters(ctx, unit, b.Table, b.Addr, b.Count)
 		var ex *ExceptionError
@@ -306,6 +311,9 @@ func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []
 			return fmt.Errorf("read 0x%04x: %d registers, want %d: %w", b.Addr, len(regs), b.Count, ErrFrame)
 		}
 		im.Set(b.Table, b.Addr, regs)
+		if st != nil {
+			st.add(regs)
+		}
 	}
 	return nil
 }

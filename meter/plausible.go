@@ -242,25 +242,30 @@ func (p *plausibility) fall(r *Reading, m *Model, lim limits) error {
 			old, seen, r.Time.Sub(p.resetSince).Round(time.Millisecond), lim.resetConfirm)}
 }
 
-// imageCheck rejects an image in which every measurement register reads 0x0000 or every
-// one reads 0xFFFF: a meter module that is absent, unpowered or lying, never a reading.
-// All zeros are only rejected where a live meter cannot read them: the model measures
-// voltage or frequency (a meter is powered by the mains it measures), or a baseline above
-// zero exists (then it would also be a fall).
-func imageCheck(im Image, mod *Model, base *plausibility) error {
-	zeros, ones, n := true, true, 0
-	for _, b := range measurementBlocks(mod) {
-		for a := uint32(b.Addr); a < uint32(b.Addr)+uint32(b.Count); a++ {
-			v, ok := im[b.Table][uint16(a)]
-			if !ok {
-				continue
-			}
-			n++
-			zeros = zeros && v == 0
-			ones = ones && v == 0xFFFF
-		}
+// regStats says whether every measurement register a poll read was 0x0000, or 0xFFFF.
+type regStats struct {
+	n           int
+	zeros, ones bool
+}
+
+func (st *regStats) add(regs []uint16) {
+	if st.n == 0 {
+		st.zeros, st.ones = true, true
 	}
-	if n == 0 {
+	st.n += len(regs)
+	for _, v := range regs {
+		st.zeros = st.zeros && v == 0
+		st.ones = st.ones && v == 0xFFFF
+	}
+}
+
+// imageCheck rejects a poll in which every measurement register read 0x0000 or every one
+// read 0xFFFF: a meter module that is absent, unpowered or lying, never a reading. All
+// zeros are only rejected where a live meter cannot read them: the model measures voltage
+// or frequency (a meter is powered by the mains it measures), or a baseline above zero
+// exists (then it would also be a fall).
+func imageCheck(st regStats, mod *Model, base *plausibility) error {
+	if st.n == 0 {
 		return nil
 	}
 	seenBase := int64(0)
@@ -268,10 +273,10 @@ func imageCheck(im Image, mod *Model, base *plausibility) error {
 		seenBase = base.base.ImportMWh
 	}
 	switch {
-	case ones:
-		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF", n)}
-	case zeros && (hasField(mod, VoltageL1) || hasField(mod, Frequency) || (base.haveBase && (base.base.ImportMWh > 0 || base.base.ExportMWh > 0))):
-		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllZero, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0x0000", n)}
+	case st.ones:
+		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF", st.n)}
+	case st.zeros && (hasField(mod, VoltageL1) || hasField(mod, Frequency) || (base.haveBase && (base.base.ImportMWh > 0 || base.base.ExportMWh > 0))):
+		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllZero, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0x0000", st.n)}
 	}
 	return nil
 }
