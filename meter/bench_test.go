@@ -19,10 +19,41 @@ import (
 	"github.com/chargegate/chargegate/meter/sim"
 )
 
-// BenchmarkPollSDM630TCP: full SDM630 polls (read plan + decode + checks) over Modbus TCP
-// on loopback, one client. Reports polls/s.
+// startMetersim builds and runs the metersim program (one SDM630 on a loopback port) and
+// returns its Modbus URL. The poll benchmarks use a separate server process so that the Go
+// client and the C client each compete with the same server for the CPU the same way.
+func startMetersim(b *testing.B, args ...string) string {
+	bin := filepath.Join(b.TempDir(), "metersim")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/metersim").CombinedOutput(); err != nil {
+		b.Fatalf("build metersim: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, append([]string{"--model", "sdm630", "--listen", "tcp://127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ready struct{ Modbus string }
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Modbus == "" {
+		b.Fatalf("ready line %q: %v", line, err)
+	}
+	return ready.Modbus
+}
+
+// BenchmarkPollSDM630TCP: full SDM630 polls (read plan + decode + plausibility) with one
+// meter.Meter over Modbus TCP on loopback against a metersim process. Reports polls/s.
 func BenchmarkPollSDM630TCP(b *testing.B) {
-	url, _ := startSim(b, sim.Options{Model: "sdm630"}, "tcp")
+	url := startMetersim(b)
 	m := open(b, meter.Config{URL: url, Model: "sdm630"})
 	ctx := context.Background()
 	b.ResetTimer()
@@ -33,6 +64,34 @@ func BenchmarkPollSDM630TCP(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "polls/s")
+}
+
+// BenchmarkLibmodbusSDM630TCP is the comparison for BenchmarkPollSDM630TCP: a plain C client
+// (libmodbus, testdata/libmodbus_poll.c) reads the SDM630 measurement block (76 input
+// registers) from a metersim process the same way. Reports polls/s as the C program
+// measured them. Needs a C compiler, pkg-config and libmodbus-dev (.ci/deps installs them).
+func BenchmarkLibmodbusSDM630TCP(b *testing.B) {
+	cflags, err := exec.Command("pkg-config", "--cflags", "--libs", "libmodbus").Output()
+	if err != nil {
+		b.Fatalf("pkg-config libmodbus (install libmodbus-dev and pkg-config, see .ci/deps): %v", err)
+	}
+	bin := filepath.Join(b.TempDir(), "libmodbus_poll")
+	args := append([]string{"-O2", "-o", bin, "testdata/libmodbus_poll.c"}, strings.Fields(string(cflags))...)
+	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+		b.Fatalf("build libmodbus_poll: %v\n%s", err, out)
+	}
+	url := startMetersim(b)
+	host, port, _ := strings.Cut(strings.TrimPrefix(url, "tcp://"), ":")
+	b.ResetTimer()
+	out, err := exec.Command(bin, host, port, strconv.Itoa(b.N)).Output()
+	if err != nil {
+		b.Fatalf("libmodbus_poll: %v", err)
+	}
+	rate, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatalf("libmodbus_poll said %q", out)
+	}
+	b.ReportMetric(rate, "polls/s")
 }
 
 // BenchmarkRTUPTY9600_40Regs: 40-register reads over RTU on a pty at 9600 8N1, the

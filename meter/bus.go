@@ -7,13 +7,13 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/simonvetter/modbus"
 )
 
@@ -23,8 +23,7 @@ import (
 type Bus struct {
 	mu      sync.Mutex
 	t       Transport
-	client  *modbus.ModbusClient
-	conf    modbus.ClientConfiguration
+	client  link
 	open    bool
 	retries int
 	timeout time.Duration
@@ -32,12 +31,30 @@ type Bus struct {
 	// the next request waits until then and flushes the input first, or it would take
 	// that stale reply for its own (RTU has no transaction ID).
 	quietUntil time.Time
+	gen        uint64 // successful connects so far: a new value means a new link
 	log        *slog.Logger
 }
 
 // OpenBus opens a link. timeout bounds each request; retries is the number of extra
-// attempts after a timeout or framing error (with jittered backoff).
+// attempts after a timeout or framing error (with jittered backoff). The Bus reconnects by
+// itself: after an error that may have left the link out of step, the next request opens it
+// again.
 func OpenBus(ctx context.Context, rawURL string, defaultBaud int, timeout time.Duration, retries int, logger *slog.Logger) (*Bus, error) {
+	b, err := newBus(rawURL, defaultBaud, timeout, retries, logger)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.connect(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newBus configures a link without opening it; the first request connects.
+func newBus(rawURL string, defaultBaud int, timeout time.Duration, retries int, logger *slog.Logger) (*Bus, error) {
+	ctx := context.Background()
 	t, err := ParseURL(rawURL, defaultBaud)
 	if err != nil {
 		return nil, err
@@ -67,17 +84,32 @@ func OpenBus(ctx context.Context, rawURL string, defaultBaud int, timeout time.D
 			conf.Parity = modbus.PARITY_NONE
 		}
 	}
-	client, err := modbus.NewClient(&conf)
-	if err != nil {
-		return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
+	var client link
+	if t.Scheme == "tcp" {
+		client = newMBAPClient(t.Addr, timeout)
+	} else {
+		mc, err := modbus.NewClient(&conf)
+		if err != nil {
+			return nil, fmt.Errorf("configure modbus client for %s: %w", rawURL, err)
+		}
+		client = mc
 	}
-	b := &Bus{t: t, client: client, conf: conf, retries: retries, timeout: timeout, log: logger}
+	return &Bus{t: t, client: client, retries: retries, timeout: timeout, log: logger}, nil
+}
+
+// dial opens the link now if it is not open.
+func (b *Bus) dial(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.connect(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return b.connect(ctx)
+}
+
+// generation counts the link's successful connects: a Meter re-reads the identity when it
+// changed (whoever answers on a new link must say who it is).
+func (b *Bus) generation() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.gen
 }
 
 // Transport reports the parsed link.
@@ -105,6 +137,7 @@ func (b *Bus) connect(ctx context.Context) error {
 		return fmt.Errorf("open %s://%s: %w: %w", b.t.Scheme, b.t.Addr, ErrConnect, err)
 	}
 	b.open = true
+	b.gen++
 	return nil
 }
 
@@ -161,37 +194,46 @@ func (b *Bus) WriteRegisters(ctx context.Context, unit uint8, addr uint16, regs 
 	return nil
 }
 
+// do runs req with the unit selected, reconnecting first when the link is down. Timeouts
+// and framing errors are retried b.retries times with backoff/v5's exponential backoff and
+// jitter (a flapping bus with many meters must not retry in lockstep); Modbus exceptions are
+// answers and are never retried.
 func (b *Bus) do(ctx context.Context, unit uint8, req func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	backoff := 50 * time.Millisecond
-	var err error
-	for attempt := 0; ; attempt++ {
-		if err = b.connect(ctx); err == nil {
+	var last error
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
+		err := b.connect(ctx)
+		if err == nil {
 			if err = b.client.SetUnitId(unit); err == nil {
 				err = req()
 			}
 		}
+		last = err
 		var ex *ExceptionError
-		if err != nil && !errors.As(err, &ex) {
+		if errors.As(err, &ex) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if err != nil {
 			b.reset()
 			if b.t.Scheme == "rtu" && errors.Is(err, ErrTimeout) {
 				b.quietUntil = time.Now().Add(b.timeout)
 			}
 		}
-		if err == nil || errors.As(err, &ex) || attempt >= b.retries || ctx.Err() != nil {
-			return err
-		}
-		b.log.Debug("modbus request failed, retrying", "unit", unit, "attempt", attempt+1, "err", err)
-		// Full jitter: a flapping bus with many meters must not retry in lockstep.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(wait):
-		}
-		backoff *= 2
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: time.Second}),
+		backoff.WithMaxTries(uint(b.retries)+1),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			b.log.Debug("modbus request failed, retrying", "unit", unit, "attempt", attempt, "in", wait, "err", err)
+		}))
+	if err != nil && ctx.Err() != nil && last != nil && !errors.Is(err, last) {
+		return errors.Join(last, err) // say what failed, not only that the context ended
 	}
+	return err
 }
 
 // exceptionCode maps simonvetter/modbus exception errors back to their codes (0: not an
@@ -213,6 +255,9 @@ func mapErr(err error, fc byte, addr uint16) error {
 	if err == nil {
 		return nil
 	}
+	if ex, ok := err.(*ExceptionError); ok {
+		return &ExceptionError{Code: ex.Code, Function: fc, Addr: addr}
+	}
 	switch err {
 	case modbus.ErrRequestTimedOut:
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -232,7 +277,7 @@ func mapErr(err error, fc byte, addr uint16) error {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout(), os.IsTimeout(err):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return fmt.Errorf("%w: connection broke: %w", ErrFrame, err)
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"time"
@@ -17,9 +18,45 @@ type Config struct {
 	Timeout time.Duration // per request, default 1s
 	Retries int           // default 1; negative means none
 	Logger  *slog.Logger  // nil = discard
-	// Now is the clock for Reading.Time and the frozen-counter check; nil = time.Now.
-	// Tests driving a simulator on a virtual clock pass that clock here.
+	// Now is the clock for Reading.Time and every time-based rule (rise bound, frozen
+	// counter, reset confirmation, identity interval); nil = time.Now, whose readings carry
+	// the monotonic clock, so a step of the wall clock moves no bound. Tests driving a
+	// simulator on a virtual clock pass that clock here.
 	Now func() time.Time
+
+	// ReconnectMax caps the wait between connection attempts after the meter could not be
+	// reached (exponential backoff with jitter from 1 s). Default 30 s; 1 s..10 min.
+	ReconnectMax time.Duration
+	// MaxPowerW is the most power the meter can measure, for the rise bound: a counter may
+	// rise at most MaxPowerW × PowerMargin × elapsed time (plus two counter steps). Default:
+	// the model's rated power (Model.RatedPowerW; SunSpec and unknown: 350 kW). Set it to
+	// the charger's rating for a tighter bound, or higher for CT-connected meters.
+	// 100 W..10 MW.
+	MaxPowerW float64
+	// ResetConfirm is how long counters below the baseline must stay consistent before they
+	// are a counter reset (*CounterResetError) rather than implausible. Default 60 s;
+	// 10 s..1 h.
+	ResetConfirm time.Duration
+	// IdentityInterval is how often a poll also reads the identity registers (serial,
+	// firmware) when nothing else asks for them; they are always read at connect and after
+	// a failed or implausible poll. Default 10 min; 1 s..24 h.
+	IdentityInterval time.Duration
+}
+
+// Defaults and bounds of the Config fields.
+const (
+	DefaultReconnectMax     = 30 * time.Second
+	DefaultResetConfirm     = 60 * time.Second
+	DefaultIdentityInterval = 10 * time.Minute
+	DefaultMaxPowerW        = 350_000.0 // W, for models without a rated figure (SunSpec)
+)
+
+// bound checks that a duration field is 0 (default) or within [lo, hi].
+func bound(name string, v, lo, hi time.Duration) error {
+	if v != 0 && (v < lo || v > hi) {
+		return fmt.Errorf("config: %s %v: outside %v..%v", name, v, lo, hi)
+	}
+	return nil
 }
 
 // Transport is the link parsed from Config.URL.
@@ -129,6 +166,28 @@ func (c Config) withDefaults(checkURL bool) (Config, *Model, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := errors.Join(
+		bound("ReconnectMax", c.ReconnectMax, time.Second, 10*time.Minute),
+		bound("ResetConfirm", c.ResetConfirm, 10*time.Second, time.Hour),
+		bound("IdentityInterval", c.IdentityInterval, time.Second, 24*time.Hour),
+	); err != nil {
+		return c, nil, err
+	}
+	if c.MaxPowerW != 0 && (math.IsNaN(c.MaxPowerW) || c.MaxPowerW < 100 || c.MaxPowerW > 10e6) {
+		return c, nil, fmt.Errorf("config: MaxPowerW %v: outside 100..10000000", c.MaxPowerW)
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.ResetConfirm == 0 {
+		c.ResetConfirm = DefaultResetConfirm
+	}
+	if c.IdentityInterval == 0 {
+		c.IdentityInterval = DefaultIdentityInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	baud := 0
 	if fixed != nil {

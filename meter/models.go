@@ -20,6 +20,12 @@ type Model struct {
 	Prefixes  []string
 	// EnergyStepMWh is the resolution of the energy counters (0 = float32, varies).
 	EnergyStepMWh int64
+	// RatedPowerW is the most power the model measures, direct connected: phases × 230 V ×
+	// the datasheet's maximum current (Imax). It bounds how fast a counter may rise (see
+	// doc.go, "Plausibility"); Config.MaxPowerW overrides it (CT-connected variants). The
+	// Imax figures are the vendors' published datasheet values, not yet in the project's
+	// reference notes (unverified); each errs high, which only loosens the bound.
+	RatedPowerW float64
 
 	DefaultBaud int
 	DefaultUnit uint8
@@ -113,6 +119,7 @@ func Models() []*Model {
 			Name: "sdm630", Vendor: "Eastron", Phases: 3, Fields: eastron3ph(),
 			Blocks:  []Block{{Input, 0x0000, 0x4C}, eastronID},
 			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0070, 0x0079},
+			RatedPowerW: 3 * 230 * 100, // SDM630 v2: Imax 100 A
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
@@ -123,6 +130,7 @@ func Models() []*Model {
 				{Input, 0x0000, 10}, {Input, 0x000A, 8}, {Input, 0x0034, 2}, {Input, 0x0046, 6}, eastronID,
 			},
 			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0089},
+			RatedPowerW: 3 * 230 * 100, // SDM72D-M-V2: Imax 100 A
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
@@ -130,12 +138,14 @@ func Models() []*Model {
 			Name: "sdm72-v1", Vendor: "Eastron", Phases: 3, Fields: sdm72v1,
 			Blocks:  []Block{{Input, 0x0034, 2}, {Input, 0x0048, 4}, eastronID},
 			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0084, 0x0200},
+			RatedPowerW: 3 * 230 * 100, // SDM72D-M: Imax 100 A
 			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			Name: "sdm120", Vendor: "Eastron", Phases: 1, Fields: eastron1ph(),
 			Blocks:  []Block{{Input, 0x0000, 14}, {Input, 0x0046, 6}, eastronID},
 			MaxRegs: 80, EvenOnly: true, CodeField: codeField(eastronCodeAddr), Codes: []uint16{0x0020},
+			RatedPowerW: 230 * 45, // SDM120: Imax 45 A
 			DefaultBaud: 2400, DefaultUnit: 1,
 		},
 		{
@@ -144,6 +154,7 @@ func Models() []*Model {
 			Name: "sdm230", Vendor: "Eastron", Phases: 1, Fields: eastron1ph(),
 			Blocks:  []Block{{Input, 0x0000, 14}, {Input, 0x0046, 6}, eastronID},
 			MaxRegs: 60, EvenOnly: true, CodeField: codeField(eastronCodeAddr),
+			RatedPowerW: 230 * 100, // SDM230: Imax 100 A
 			DefaultBaud: 2400, DefaultUnit: 1,
 		},
 		{
@@ -174,7 +185,8 @@ func Models() []*Model {
 			// Type designation "B23 " / "B24 " (Victron probe); B21 is single phase and not listed.
 			MaxRegs: 125, CodeField: Field{Q: ModelCode, Table: Holding, Addr: 0x8960, Kind: ASCII, Words: 2},
 			Prefixes:      []string{"B23", "B24"},
-			EnergyStepMWh: 10_000, DefaultBaud: 9600, DefaultUnit: 1,
+			EnergyStepMWh: 10_000, RatedPowerW: 3 * 230 * 65, // B23/B24: Imax 65 A
+			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			// Carlo Gavazzi EM340/ET340: INT32 low word first, FC03 = FC04. Source: CG "EM300 and
@@ -188,7 +200,8 @@ func Models() []*Model {
 			),
 			Blocks:  []Block{{Input, 0x0000, 0x36}, {Input, 0x004E, 2}, {Holding, 0x5000, 7}},
 			MaxRegs: 125, CodeField: codeField(gavazziCodeAddr), Codes: []uint16{341, 345, 346},
-			EnergyStepMWh: 100_000, DefaultBaud: 9600, DefaultUnit: 1,
+			EnergyStepMWh: 100_000, RatedPowerW: 3 * 230 * 65, // EM340: Imax 65 A
+			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			// Carlo Gavazzi EM24-DIN RS-485 (protocol V4R0): at most 11 registers per request.
@@ -206,7 +219,8 @@ func Models() []*Model {
 				{Input, 0x0037, 1}, {Input, 0x003E, 2}, {Input, 0x005C, 2}, {Holding, 0x1300, 7},
 			},
 			MaxRegs: 11, CodeField: codeField(gavazziCodeAddr), Codes: []uint16{71, 72, 73},
-			EnergyStepMWh: 100_000, DefaultBaud: 9600, DefaultUnit: 1,
+			EnergyStepMWh: 100_000, RatedPowerW: 3 * 230 * 65, // EM24-DIN AV9: Imax 65 A
+			DefaultBaud: 9600, DefaultUnit: 1,
 		},
 		{
 			// Iskra WM3M4/WM3M4C: Iskra T5/T6 formats in input registers; energy int32 × 10^exp Wh
@@ -236,6 +250,7 @@ func Models() []*Model {
 			},
 			MaxRegs: 125, CodeField: Field{Q: ModelCode, Table: Input, Addr: 1, Kind: ASCII, Words: 8},
 			Prefixes:    []string{"WM3M4"},
+			RatedPowerW: 3 * 230 * 80, // WM3M4: Imax 80 A (unverified; generous)
 			DefaultBaud: 115200, DefaultUnit: 33,
 		},
 	}

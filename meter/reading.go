@@ -80,7 +80,7 @@ func decode(m *Model, im Image) (Reading, error) {
 				if f.Optional {
 					continue
 				}
-				return r, &ImplausibleError{Quantity: f.Q, Reason: fmt.Sprintf("scale factor %d not available", sf)}
+				return r, &ImplausibleError{Quantity: f.Q, Rule: RuleMarker, Reason: fmt.Sprintf("scale factor %d not available", sf)}
 			}
 			exp += int(sf)
 		}
@@ -89,13 +89,13 @@ func decode(m *Model, im Image) (Reading, error) {
 			if f.Optional {
 				continue
 			}
-			return r, &ImplausibleError{Quantity: f.Q, Reason: fmt.Sprintf("register 0x%04x holds the not-available marker %04x", f.Addr, w)}
+			return r, &ImplausibleError{Quantity: f.Q, Rule: RuleMarker, Reason: fmt.Sprintf("register 0x%04x holds the not-available marker %04x", f.Addr, w)}
 		}
 		switch f.Q {
 		case EnergyImport, EnergyExport:
 			e, err := energyMWh(v, exp)
 			if err != nil {
-				return r, &ImplausibleError{Quantity: f.Q, Reason: err.Error()}
+				return r, &ImplausibleError{Quantity: f.Q, Rule: RuleMarker, Reason: err.Error()}
 			}
 			if f.Q == EnergyImport {
 				r.ImportMWh = e

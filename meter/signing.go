@@ -77,31 +77,47 @@ type iskraSigner struct {
 
 // Signs reports whether the meter signs its readings (only then do the other Signer
 // methods work).
-func (m *Meter) Signs() bool { return m.signer != nil }
+// Before the model is resolved (Model "auto" and no poll yet) it reports false.
+func (m *Meter) Signs() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.signer != nil
+}
 
 // BeginTransaction starts a signed transaction with the given ID (written into the OCMF
 // metadata as identification data).
 func (m *Meter) BeginTransaction(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.resolve(ctx); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
 	if m.signer == nil {
 		return fmt.Errorf("begin transaction: model %s does not sign", m.model.Name)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.signer.begin(ctx, id)
 }
 
 // EndTransaction ends the running transaction and returns the meter-signed OCMF record.
 func (m *Meter) EndTransaction(ctx context.Context) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.resolve(ctx); err != nil {
+		return nil, fmt.Errorf("end transaction: %w", err)
+	}
 	if m.signer == nil {
 		return nil, fmt.Errorf("end transaction: model %s does not sign", m.model.Name)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.signer.end(ctx)
 }
 
 // PublicKey returns the meter's signing key as DER SubjectPublicKeyInfo.
 func (m *Meter) PublicKey(ctx context.Context) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.resolve(ctx); err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
 	if m.signer == nil {
 		return nil, fmt.Errorf("public key: model %s does not sign", m.model.Name)
 	}

@@ -252,6 +252,12 @@ func TestFaults(t *testing.T) {
 			}
 			clk.Advance(time.Second)
 			r, err := m.Read(context.Background())
+			if tt.fault.Kind == sim.FaultReplace && errors.Is(err, meter.ErrImplausible) {
+				// The identity is not read on every poll: the new meter's zero counters are
+				// a fall first, and the poll after it reads the serial.
+				clk.Advance(time.Second)
+				r, err = m.Read(context.Background())
+			}
 			tt.want(t, err)
 			if tt.status != "" && r.Status != tt.status {
 				t.Errorf("status = %s, want %s", r.Status, tt.status)

@@ -46,13 +46,37 @@
 //
 // Kinds: noreply, late (delay_ms, default 2 s), exception (code 01/02/03/04/06/...), badcrc
 // (RTU: CRC corrupted; TCP: byte count corrupted), truncate (half a reply; TCP then drops
-// the connection), wrongunit, frozen (registers stop changing while energy keeps flowing),
-// absent (every register 0xFFFF), backwards (import − amount_wh, default 1 kWh), rollover
-// (import counter wraps to 0), replace (new serial, counters reset). A fault applies to one
-// unit or all (unit 0) of bus "bus", from after_ms for for_ms (0 = until cleared), to count
-// requests (0 = all), with probability (0 = always; drawn from the seeded generator, so
-// runs repeat). Command-line form (metersim --fault, ParseFault):
+// the connection), drop (no reply; TCP closes the connection instead), wrongunit, frozen
+// (every register stops changing, the power readings included), absent (every register
+// 0xFFFF), backwards (import − amount_wh, default 1 kWh), rollover (import counter wraps
+// to 0), replace (new serial, counters reset). A fault applies to one unit or all (unit 0)
+// of bus "bus", from after_ms for for_ms (0 = until cleared), to count requests (0 = all),
+// with probability (0 = always; drawn from the seeded generator, so runs repeat). With
+// "drop": true every TCP connection of the bus is closed when the fault is injected, so the
+// client meets it on a new connection. Command-line form (metersim --fault, ParseFault):
 //
-//	KIND[,unit=N][,bus=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P][,amount=WH]
+//	KIND[,unit=N][,bus=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P][,amount=WH][,drop=true]
 //	e.g.  exception,code=4,count=3   late,delay=1500ms,after=10s,for=5s   noreply,prob=0.05
+//
+// # Lie modes (a hostile meter for black-box tests)
+//
+// These faults make the meter answer well-formed Modbus with values a real meter would
+// never report; a test switches them at runtime through POST /v1/fault and clears them with
+// DELETE /v1/fault/{id}. Each matches one rule of package meter's plausibility (see its
+// doc.go):
+//
+//	{"kind":"zeros"}                                 every register 0x0000, serial included  → rule all_zero
+//	{"kind":"absent"}                                every register 0xFFFF                   → rule all_ones
+//	{"kind":"jump","amount_wh":1000000}              import counter + 1,000 kWh (once)       → rule rise
+//	{"kind":"backwards","amount_wh":2000,"drop":true} connections dropped, then import
+//	                                                 − 2 kWh (once): case 1 of issue 12      → rule fall (a reset only
+//	                                                                                           after ResetConfirm)
+//	{"kind":"stuck"}                                 energy registers stop, power stays live → rule frozen
+//	{"kind":"frozen"}                                everything stops (a hung meter CPU)     → rule frozen
+//	{"kind":"truncate"} / {"kind":"drop"}            half a reply / none, connection closed  → ErrFrame, reconnect
+//	{"kind":"replace","drop":true}                   new serial, counters 0                  → *ReplacementError
+//
+// Event kinds (jump, backwards, rollover, replace) change the meter's state once, at its
+// next request; the change stays after the fault is cleared, as it would in a real meter.
+// Value kinds (zeros, absent, stuck, frozen) last while the fault is in force.
 package sim

@@ -22,16 +22,22 @@ const (
 	FaultBackwards = "backwards" // event: import counter goes back by AmountWh (default 1000)
 	FaultRollover  = "rollover"  // event: the import counter wraps to zero, serial unchanged
 	FaultReplace   = "replace"   // event: meter replaced: new serial, counters reset to zero
+	FaultDrop      = "drop"      // wire: the request gets no reply (TCP: the connection is closed instead)
+	FaultZeros     = "zeros"     // value: every register reads 0x0000 (identity included)
+	FaultStuck     = "stuck"     // value: the energy registers stop while power and current stay live
+	FaultJump      = "jump"      // event: import counter goes up by AmountWh (default 1,000 kWh)
 )
 
 func faultKinds() []string {
 	return []string{FaultNoReply, FaultLate, FaultException, FaultBadCRC, FaultTruncate, FaultWrongUnit,
-		FaultFrozen, FaultAbsent, FaultBackwards, FaultRollover, FaultReplace}
+		FaultFrozen, FaultAbsent, FaultBackwards, FaultRollover, FaultReplace, FaultDrop, FaultZeros, FaultStuck, FaultJump}
 }
 
 // Fault is one injected fault. Bus selects the bus by index (default 0, the first); the
 // other zero fields mean: every unit, active from now until cleared, every request,
-// probability 1.
+// probability 1. Drop closes every TCP connection of the bus when the fault is injected
+// (a meter that rebooted or a gateway that lost its link), so the client's next request
+// arrives on a new connection and already meets the fault.
 type Fault struct {
 	ID          int     `json:"id"`
 	Kind        string  `json:"kind"`
@@ -44,6 +50,7 @@ type Fault struct {
 	Count       int     `json:"count,omitempty"`
 	Probability float64 `json:"probability,omitempty"`
 	AmountWh    float64 `json:"amount_wh,omitempty"`
+	Drop        bool    `json:"drop,omitempty"`
 
 	start, end time.Time // simulated time
 	used       int
@@ -52,14 +59,15 @@ type Fault struct {
 
 func (f *Fault) wire() bool {
 	switch f.Kind {
-	case FaultNoReply, FaultLate, FaultException, FaultBadCRC, FaultTruncate, FaultWrongUnit:
+	case FaultNoReply, FaultLate, FaultException, FaultBadCRC, FaultTruncate, FaultWrongUnit, FaultDrop:
 		return true
 	}
 	return false
 }
 
 // ParseFault parses the --fault syntax: KIND[,key=value...] with keys unit, bus, code,
-// delay, after, for (durations like 500ms or 10s), count, prob, amount (Wh).
+// delay, after, for (durations like 500ms or 10s), count, prob, amount (Wh), drop (true or
+// false).
 //
 //	exception,code=4,count=3   late,delay=1500ms,after=10s,for=5s   noreply,prob=0.05
 func ParseFault(spec string) (Fault, error) {
@@ -104,6 +112,8 @@ func ParseFault(spec string) (Fault, error) {
 			f.Probability, err = strconv.ParseFloat(v, 64)
 		case "amount":
 			f.AmountWh, err = strconv.ParseFloat(v, 64)
+		case "drop":
+			f.Drop, err = strconv.ParseBool(v)
 		default:
 			err = fmt.Errorf("unknown key")
 		}
@@ -128,7 +138,7 @@ func (f *Fault) validate() error {
 	if f.Probability < 0 || f.Probability > 1 {
 		return fmt.Errorf("fault probability %v: outside 0..1", f.Probability)
 	}
-	if f.DelayMS < 0 || f.AfterMS < 0 || f.ForMS < 0 || f.Count < 0 {
+	if f.DelayMS < 0 || f.AfterMS < 0 || f.ForMS < 0 || f.Count < 0 || f.AmountWh < 0 || math.IsNaN(f.AmountWh) {
 		return fmt.Errorf("fault %s: negative value", f.Kind)
 	}
 	return nil
@@ -138,6 +148,9 @@ func (f *Fault) validate() error {
 func (s *Sim) AddFault(f Fault) (int, error) {
 	if err := f.validate(); err != nil {
 		return 0, err
+	}
+	if f.Bus < 0 || f.Bus >= len(s.buses) {
+		return 0, fmt.Errorf("fault %s: no bus %d", f.Kind, f.Bus)
 	}
 	now := s.clock.Now()
 	s.faultMu.Lock()
@@ -151,6 +164,9 @@ func (s *Sim) AddFault(f Fault) (int, error) {
 	f.fired = map[*Meter]bool{}
 	s.faults = append(s.faults, &f)
 	s.log.Info("fault injected", "id", f.ID, "kind", f.Kind, "bus", f.Bus, "unit", f.Unit)
+	if f.Drop {
+		s.buses[f.Bus].dropConns()
+	}
 	return f.ID, nil
 }
 
@@ -186,9 +202,9 @@ func (s *Sim) Faults() []Fault {
 
 // effects is what the faults active for one request do.
 type effects struct {
-	wire           *Fault // at most one wire fault per request
-	frozen, absent bool
-	events         []*Fault
+	wire                         *Fault // at most one wire fault per request
+	frozen, absent, zeros, stuck bool
+	events                       []*Fault
 }
 
 // activeFaults evaluates the faults for a request to m at now, consuming counts.
@@ -220,6 +236,10 @@ func (s *Sim) activeFaults(m *Meter, now time.Time) effects {
 			e.frozen = true
 		case f.Kind == FaultAbsent:
 			e.absent = true
+		case f.Kind == FaultZeros:
+			e.zeros = true
+		case f.Kind == FaultStuck:
+			e.stuck = true
 		default:
 			if !f.fired[m] {
 				f.fired[m] = true
@@ -241,6 +261,12 @@ func (m *Meter) applyEvent(f *Fault) {
 			amount = 1000
 		}
 		m.load.importWh = math.Max(0, m.load.importWh-amount)
+	case FaultJump:
+		amount := f.AmountWh
+		if amount == 0 {
+			amount = 1_000_000
+		}
+		m.load.importWh += amount
 	case FaultRollover:
 		m.load.importWh = 0
 	case FaultReplace:

@@ -15,6 +15,7 @@ type reply struct {
 	delay    time.Duration
 	badCRC   bool
 	truncate bool
+	drop     bool // no reply; TCP closes the connection
 }
 
 func exception(fc, code byte) []byte { return []byte{fc | 0x80, code} }
@@ -34,6 +35,8 @@ func (b *Bus) handle(unit byte, pdu []byte) reply {
 		switch f.Kind {
 		case FaultNoReply:
 			return reply{}
+		case FaultDrop:
+			return reply{drop: true}
 		case FaultException:
 			r.pdu = exception(pdu[0], f.Code)
 			return r
@@ -117,8 +120,19 @@ func (m *Meter) registers(now time.Time, t meter.Table, addr, count uint16, eff 
 		}
 		return out
 	}
+	if eff.zeros {
+		return out
+	}
 	var s sample
 	imp, exp := m.load.importWh, m.load.exportWh
+	if eff.stuck {
+		if m.stuckAt == nil {
+			m.stuckAt = &[2]float64{imp, exp}
+		}
+		imp, exp = m.stuckAt[0], m.stuckAt[1]
+	} else {
+		m.stuckAt = nil
+	}
 	if eff.frozen {
 		if m.frozenAt == nil {
 			m.frozenAt = &frozenImage{s: m.load.sampleAt(now, m.model.Phases, m.rng), importWh: imp, exportWh: exp}

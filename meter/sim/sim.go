@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,9 @@ type Bus struct {
 	sim   *Sim
 	index int
 	units map[uint8]*Meter
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // open TCP connections, for faults with Drop
 }
 
 // Meter is one simulated meter.
@@ -67,6 +71,7 @@ type Meter struct {
 	load     load
 	rng      *mrand.Rand
 	frozenAt *frozenImage // the snapshot served while a "frozen" fault lasts
+	stuckAt  *[2]float64  // import, export Wh served while a "stuck" fault lasts
 	sign     *signState
 }
 

@@ -8,24 +8,29 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // ServeTCP serves the bus as Modbus TCP (MBAP framing) on ln until ctx ends. Each
 // connection is served by its own goroutine; requests on one connection are answered in
 // order, like a real device.
 func (b *Bus) ServeTCP(ctx context.Context, ln net.Listener) error {
-	return serveListener(ctx, ln, func(ctx context.Context, c net.Conn) { b.serveMBAP(ctx, c) })
+	return b.serveListener(ctx, ln, func(ctx context.Context, c net.Conn) { b.serveMBAP(ctx, c) })
 }
 
 // ServeRTUOverTCP serves the bus as RTU frames carried over TCP (what simonvetter/modbus
 // calls rtuovertcp://): byte-exact RTU framing, CRC included.
 func (b *Bus) ServeRTUOverTCP(ctx context.Context, ln net.Listener) error {
-	return serveListener(ctx, ln, func(ctx context.Context, c net.Conn) {
+	return b.serveListener(ctx, ln, func(ctx context.Context, c net.Conn) {
 		_ = b.serveRTU(ctx, c, 0, 0)
 	})
 }
 
-func serveListener(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) error {
+// serveListener accepts connections until ctx ends and serves each on its own goroutine.
+// A failing Accept (out of file descriptors, say) is retried with backoff/v5's exponential
+// backoff rather than ending the simulator.
+func (b *Bus) serveListener(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) error {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -36,22 +41,58 @@ func serveListener(ctx context.Context, ln net.Listener, serve func(context.Cont
 		<-ctx.Done()
 		_ = ln.Close()
 	}()
+	retry := &backoff.ExponentialBackOff{InitialInterval: 5 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: time.Second}
 	for {
-		c, err := ln.Accept()
+		c, err := backoff.Retry(ctx, func() (net.Conn, error) {
+			c, err := ln.Accept()
+			if err != nil && (ctx.Err() != nil || errors.Is(err, net.ErrClosed)) {
+				return nil, backoff.Permanent(err)
+			}
+			if err != nil {
+				b.sim.log.Warn("accept failed, retrying", "err", err)
+			}
+			return c, err
+		}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(0))
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return err
 		}
+		b.track(c, true)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer b.track(c, false)
 			stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 			defer stop()
 			defer c.Close()
 			serve(ctx, c)
 		}()
+	}
+}
+
+// track adds or removes a served connection.
+func (b *Bus) track(c net.Conn, open bool) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if b.conns == nil {
+		b.conns = map[net.Conn]struct{}{}
+	}
+	if open {
+		b.conns[c] = struct{}{}
+	} else {
+		delete(b.conns, c)
+	}
+}
+
+// dropConns closes every TCP connection the bus serves, as a rebooting meter or a broken
+// link would; clients connect again.
+func (b *Bus) dropConns() {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	for c := range b.conns {
+		_ = c.Close()
 	}
 }
 
@@ -70,6 +111,9 @@ func (b *Bus) serveMBAP(ctx context.Context, c net.Conn) {
 			return
 		}
 		r := b.handle(hdr[6], pdu)
+		if r.drop {
+			return // the connection closes without a reply
+		}
 		if r.pdu == nil {
 			continue
 		}

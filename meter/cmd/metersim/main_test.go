@@ -52,7 +52,9 @@ func TestProgram(t *testing.T) {
 		t.Fatalf("POST /v1/load: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	m, err := meter.Open(ctx, meter.Config{URL: ready.Modbus})
+	// At speed 100 the simulated 11 kW draw 1.1 MW-seconds per wall second: the rise bound,
+	// measured on the wall clock, must allow that.
+	m, err := meter.Open(ctx, meter.Config{URL: ready.Modbus, MaxPowerW: 2e6})
 	if err != nil {
 		t.Fatal(err)
 	}
