@@ -1,0 +1,2 @@
+// Package config reads, checks and documents chargegate's configuration file.
+package config
