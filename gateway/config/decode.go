@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -106,6 +107,9 @@ func Parse(b []byte) (Config, error) {
 // oneDocument parses b and returns the root node of its only document, nil for an empty
 // file. A second document is an error: it would otherwise be silently ignored.
 func oneDocument(b []byte) (*yaml.Node, error) {
+	if err := plainText(b); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -126,6 +130,26 @@ func oneDocument(b []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	return doc.Content[0], nil
+}
+
+// plainText refuses bytes that are not UTF-8 text, naming the line: yaml.v3 refuses them too,
+// but without saying where.
+func plainText(b []byte) error {
+	line := 1
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return &FieldError{Line: line, Msg: fmt.Sprintf("not valid UTF-8 (byte %d of the file)", i)}
+		case r == '\n':
+			line++
+		case r == '\t' || r == '\r':
+		case unicode.IsControl(r):
+			return &FieldError{Line: line, Msg: fmt.Sprintf("the control character %U is not allowed; a configuration is printable text", r)}
+		}
+		i += size
+	}
+	return nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -295,11 +319,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		p := join(path, k.Value)
 		if k.Value == "<<" {
-			d.fail(p, k.Line, "write the fields out", "merge keys (<<) are not supported")
+			d.fail(path, k.Line, "write the fields out", "merge keys (<<) are not supported")
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.fail(p, k.Line, "", "given twice (first on line %d)", first)
+			d.fail(p, k.Line, "", "given again; the first is on line %d", first)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -417,7 +441,7 @@ func suggest(key string, fields map[string][]int) string {
 			best, bestDist = name, dist
 		}
 	}
-	if best == "" || bestDist > max(2, len(key)/3) {
+	if best == "" || bestDist > max(1, len(key)/3) {
 		return ""
 	}
 	return fmt.Sprintf("did you mean %q?", best)
