@@ -211,11 +211,18 @@ func (c *Config) wiredPins() []wiredPin {
 	return out
 }
 
-// checker collects FieldErrors.
-type checker struct{ errs []error }
+// checker collects FieldErrors, one per path at most from the cross-field rules.
+type checker struct {
+	errs   []error
+	failed map[string]bool
+}
 
 func (v *checker) add(path, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	if v.failed == nil {
+		v.failed = map[string]bool{}
+	}
+	v.failed[path] = true
 }
 
 func (v *checker) duration(r durationRule, d time.Duration) {
@@ -232,7 +239,7 @@ func (v *checker) duration(r durationRule, d time.Duration) {
 
 // notShorter requires d ≥ other; it stays quiet when either is already out of its own bounds.
 func (v *checker) notShorter(path string, d time.Duration, otherPath string, other time.Duration) {
-	if d > 0 && other > 0 && d < other {
+	if !v.failed[path] && !v.failed[otherPath] && d < other {
 		v.add(path, "%s is shorter than %s (%s)", fmtDuration(d), otherPath, fmtDuration(other))
 	}
 }
