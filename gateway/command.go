@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // Command is one operator command, decoded and validated by ParseCommand.
@@ -14,24 +17,26 @@ type Command struct {
 	RequestID string `json:"request_id"`
 	IDToken   string `json:"id_token,omitempty"` // start, authorize
 	URL       string `json:"url,omitempty"`      // update
+	// IssuedAt and ExpiresAt bound when the command may run; required on signed commands.
+	IssuedAt  time.Time `json:"issued_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Result is what a command answers on success.
 type Result map[string]any
 
-// Command names the gateway understands. update and config are answered by the composition
-// (App), which owns the update agent and the configuration.
+// Command names the gateway understands. The Controller runs the session commands; the
+// Operator answers the update commands and config itself.
 const (
-	CmdStart      = "start"
-	CmdStop       = "stop"
-	CmdAuthorize  = "authorize"
-	CmdClearFault = "clear_fault"
-	CmdUpdate     = "update"
-	CmdConfig     = "config"
+	CmdStart        = "start"
+	CmdStop         = "stop"
+	CmdAuthorize    = "authorize"
+	CmdClearFault   = "clear_fault"
+	CmdUpdate       = "update"
+	CmdCancelUpdate = "cancel_update"
+	CmdRepairUpdate = "repair_update"
+	CmdConfig       = "config"
 )
-
-// ErrBadCommand marks a command that is malformed or unknown; it changes nothing.
-var ErrBadCommand = errors.New("bad command")
 
 const maxCommandSize = 4096
 
@@ -54,8 +59,10 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 	if c.RequestID == "" || len(c.RequestID) > 64 {
 		return c, fmt.Errorf("%w: request_id must be 1..64 characters", ErrBadCommand)
 	}
-	if len(c.IDToken) > 64 {
-		return c, fmt.Errorf("%w: id_token longer than 64 characters", ErrBadCommand)
+	if c.IDToken != "" {
+		if err := ValidIDToken(c.IDToken); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
 	}
 	switch name {
 	case CmdStart, CmdAuthorize:
@@ -65,7 +72,7 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		if c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no url", ErrBadCommand, name)
 		}
-	case CmdStop, CmdClearFault, CmdConfig:
+	case CmdStop, CmdClearFault, CmdConfig, CmdCancelUpdate, CmdRepairUpdate:
 		if c.IDToken != "" || c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no arguments", ErrBadCommand, name)
 		}
@@ -79,8 +86,9 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 	return c, nil
 }
 
+// request is a function to run inside the control loop, with where to send its answer.
 type request struct {
-	cmd   Command
+	fn    func(ctx context.Context) (Result, error)
 	reply chan reply
 }
 
@@ -90,8 +98,39 @@ type reply struct {
 }
 
 // Do hands a session command to the control loop and waits for its answer.
-func (g *Gateway) Do(ctx context.Context, c Command) (Result, error) {
-	req := request{cmd: c, reply: make(chan reply, 1)}
+func (g *Controller) Do(ctx context.Context, c Command) (Result, error) {
+	return g.inLoop(ctx, func(ctx context.Context) (Result, error) { return g.handle(ctx, c) })
+}
+
+// Hold stops new sessions from starting, atomically with the check that none runs, so that an
+// update can activate (ota.Inhibitor). It fails with ErrSessionRunning while a session runs;
+// release lets sessions start again.
+func (g *Controller) Hold(ctx context.Context) (release func(), err error) {
+	_, err = g.inLoop(ctx, func(context.Context) (Result, error) {
+		if g.session != nil {
+			return nil, fmt.Errorf("session %s: %w", g.session.ID, ErrSessionRunning)
+		}
+		g.held = true
+		g.updateLED()
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// The loop may be gone (shutdown); then nothing starts anyway.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			g.inLoop(rctx, func(context.Context) (Result, error) { g.held = false; g.updateLED(); return nil, nil })
+		})
+	}, nil
+}
+
+// inLoop runs fn inside the control loop and waits for its answer.
+func (g *Controller) inLoop(ctx context.Context, fn func(ctx context.Context) (Result, error)) (Result, error) {
+	req := request{fn: fn, reply: make(chan reply, 1)}
 	select {
 	case g.cmds <- req:
 	case <-ctx.Done():
@@ -106,7 +145,7 @@ func (g *Gateway) Do(ctx context.Context, c Command) (Result, error) {
 }
 
 // handle runs in the control loop.
-func (g *Gateway) handle(ctx context.Context, c Command) (Result, error) {
+func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 	switch c.Name {
 	case CmdStart, CmdAuthorize:
 		s, err := g.startSession(ctx, c.IDToken)
@@ -119,7 +158,7 @@ func (g *Gateway) handle(ctx context.Context, c Command) (Result, error) {
 			return nil, ErrNoSession
 		}
 		id := g.session.ID
-		g.stopSession(ctx, ReasonRemote)
+		g.stopSession(ctx, ledger.EndRemote)
 		res := Result{"session_id": id}
 		if g.lastSession != nil && g.lastSession.ID == id {
 			res["energy_mwh"] = g.lastSession.EnergyMWh
@@ -130,34 +169,36 @@ func (g *Gateway) handle(ctx context.Context, c Command) (Result, error) {
 		if err := g.board.ClearFault(); err != nil {
 			return nil, fmt.Errorf("clear fault: %w", err)
 		}
-		delete(g.alarms, AlarmRelay)
-		delete(g.alarms, AlarmEStop)
-		delete(g.alarms, AlarmRCD)
+		var cleared []string
+		for _, a := range []string{AlarmRelay, AlarmEStop, AlarmRCD, AlarmCounterReset, AlarmMeterReplaced} {
+			if g.alarms[a] != "" {
+				cleared = append(cleared, a)
+				delete(g.alarms, a)
+			}
+		}
+		if len(cleared) > 0 {
+			g.event(ctx, ledger.EventFaultCleared, "cleared "+strings.Join(cleared, ","))
+		}
 		g.updateLED()
-		return Result{}, nil
+		return Result{"cleared": cleared}, nil
 	}
 	return nil, fmt.Errorf("%w: %q is not a session command", ErrBadCommand, c.Name)
 }
 
-// errorCode is the one place that maps errors to the codes operators see in command replies.
-func errorCode(err error) string {
-	switch {
-	case errors.Is(err, ErrBadCommand):
-		return "bad_request"
-	case errors.Is(err, ErrSessionRunning):
-		return "session_running"
-	case errors.Is(err, ErrNoSession):
-		return "no_session"
-	case errors.Is(err, ErrStoreRefused):
-		return "store_full"
-	case errors.Is(err, ErrHardwareFault):
-		return "hardware_fault"
-	case errors.Is(err, ErrUpdating):
-		return "updating"
-	case errors.Is(err, ErrUnauthorized):
-		return "unauthorized"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return "timeout"
+// MaxIDTokenLength is OCPP's limit for an IdToken (OCPP 1.6 IdToken: CiString20Type; OCPP 2.0.1
+// IdTokenType.idToken: string[0..36]); chargegate accepts the longer of the two.
+const MaxIDTokenLength = 36
+
+// ValidIDToken checks an id token against OCPP's IdToken rules: 1 to 36 characters of printable
+// ASCII (0x20..0x7E), case-insensitive identifier. Anything else never reaches a signed entry.
+func ValidIDToken(tok string) error {
+	if tok == "" || len(tok) > MaxIDTokenLength {
+		return fmt.Errorf("id_token must be 1..%d characters, got %d", MaxIDTokenLength, len(tok))
 	}
-	return "failed"
+	for i := 0; i < len(tok); i++ {
+		if b := tok[i]; b < 0x20 || b > 0x7e {
+			return fmt.Errorf("id_token byte %d is 0x%02x: only printable ASCII is allowed", i, b)
+		}
+	}
+	return nil
 }

@@ -29,3 +29,19 @@ func TestImportDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestControlLoopImportsNoBackends keeps package gateway to domain and control logic: concrete
+// backends (GPIO, simulator, SQLite, MQTT, IOTA, update slots) are wired in cmd/chargegate.
+func TestControlLoopImportsNoBackends(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{"hal": true, "ledger": true, "ledger/ocmf": true, "meter": true, "ota": true}
+	for _, imp := range strings.Fields(string(out)) {
+		rest, ok := strings.CutPrefix(imp, "github.com/chargegate/chargegate/")
+		if ok && !allowed[rest] {
+			t.Errorf("package gateway imports %s; wire it in cmd/chargegate instead", imp)
+		}
+	}
+}

@@ -43,9 +43,12 @@ type Board interface {
 }
 
 // Store is what the gateway needs of the durable ledger store. Append returns only after the
-// entries committed; Admit refuses new sessions when the disk budget is exhausted.
+// entries committed; AppendState commits entries and one state key (nil value: delete it) in one
+// transaction; Admit refuses new sessions when the disk budget is exhausted. Entries that close
+// something (session end, gap, event) must commit from a reserve when ordinary ones are refused.
 type Store interface {
 	Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error)
+	AppendState(ctx context.Context, recs []ledger.Record, key string, value []byte) ([]ledger.Entry, error)
 	Admit() error
 	PutState(ctx context.Context, key string, value []byte) error
 	GetState(ctx context.Context, key string) ([]byte, error)
@@ -69,13 +72,26 @@ type Notifier interface {
 // only while it is (hal.Watchdog).
 type Progress interface{ Progress() }
 
+// SessionPolicy says how sessions start and end.
+type SessionPolicy struct {
+	// Authorized requires an id token to start a session (OCPP IdToken rules, see ValidIDToken).
+	Authorized bool
+	// Autostart starts a session whenever the point is idle and free to start (demos, free mode).
+	Autostart bool
+	// MaxEnergyWh and MaxDuration end a session when reached; 0 means no limit.
+	MaxEnergyWh int64
+	MaxDuration time.Duration
+	// MeterLossLimit is how long the meter may be unreadable before a session ends (default 10 s).
+	MeterLossLimit time.Duration
+}
+
 // Options are the plain values and collaborators the control loop needs.
 type Options struct {
 	EVSEID                 string
 	PollInterval           time.Duration
 	RecordIntervalCharging time.Duration
 	RecordIntervalIdle     time.Duration
-	Sessions               SessionsConfig
+	Policy                 SessionPolicy
 	Logger                 *slog.Logger
 	Now                    func() time.Time
 	// TimeStatus says how far the wall clock can be trusted (OCMF U/I/S/R); default: the kernel's
@@ -86,12 +102,23 @@ type Options struct {
 	Notifier Notifier
 	Signer   SessionSigner
 	Progress Progress
+	// Step, when set, is called at each step of a session's end sequence (StepEnd*). The
+	// fault-injection build kills the process there to prove each step crash-safe.
+	Step func(step string)
 }
 
-// Gateway is the control loop: it polls the meter, records entries, runs the charging-session
+// Steps of the session end sequence, in order, as passed to Options.Step.
+const (
+	StepEndRelayOpen = "end:relay_open" // the relay was driven open
+	StepEndSigned    = "end:signed"     // the OCMF record was signed, nothing committed yet
+	StepEndCommitted = "end:committed"  // the end entry and the state clear committed
+	StepEndPublished = "end:published"  // the session record was handed to the notifier
+)
+
+// Controller is the control loop: it polls the meter, records entries, runs the charging-session
 // state machine and reacts to the hardware. One goroutine (Run) owns all of its state; commands
 // from the operator reach it through Do.
-type Gateway struct {
+type Controller struct {
 	meter Meter
 	board Board
 	store Store
@@ -104,6 +131,7 @@ type Gateway struct {
 	// clock: scheduling must not depend on the wall clock, which may step by days (NTP after a
 	// boot in 1970, a manual fix); only the stamps on entries come from Options.Now.
 	session      *Session
+	held         bool // an update holds the point: no session starts until released
 	lastPoll     meter.Reading
 	lastGoodPoll time.Time
 	lastRecord   time.Time
@@ -111,13 +139,16 @@ type Gateway struct {
 	alarms       map[string]string
 	pollErrors   int64
 	lastSession  *SessionRecord
+	badSince     time.Time // monotonic; first of the polls that have failed since the last good one
+	refusing     bool      // the store refused an entry; a gap was declared for it
+	unclosed     bool      // the session's end could not be recorded; retried on every poll
 
 	mu     sync.Mutex // guards status
 	status Status
 }
 
-// New returns a control loop over the given parts. Nothing runs until Run.
-func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
+// NewController returns a control loop over the given parts. Nothing runs until Run.
+func NewController(m Meter, b Board, s Store, opt Options) (*Controller, error) {
 	if m == nil || b == nil || s == nil {
 		return nil, errors.New("gateway: meter, board and store are required")
 	}
@@ -131,15 +162,18 @@ func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
 		opt.Now = time.Now
 	}
 	if opt.TimeStatus == nil {
-		opt.TimeStatus = KernelTimeStatus
+		opt.TimeStatus = func() ledger.TimeStatus { return ledger.TimeUnsynchronised }
+	}
+	if opt.Step == nil {
+		opt.Step = func(string) {}
 	}
 	if opt.Updating == nil {
 		opt.Updating = func() bool { return false }
 	}
-	if opt.Sessions.MeterLossLimit <= 0 {
-		opt.Sessions.MeterLossLimit = 10 * time.Second
+	if opt.Policy.MeterLossLimit <= 0 {
+		opt.Policy.MeterLossLimit = 10 * time.Second
 	}
-	return &Gateway{
+	return &Controller{
 		meter: m, board: b, store: s, opt: opt, log: opt.Logger,
 		cmds:   make(chan request),
 		alarms: map[string]string{},
@@ -148,12 +182,12 @@ func New(m Meter, b Board, s Store, opt Options) (*Gateway, error) {
 
 // Run is the control loop. It first closes a session left dangling by a power failure, then polls
 // until ctx is cancelled; on the way out it ends a running session and leaves the relay open.
-func (g *Gateway) Run(ctx context.Context) error {
+func (g *Controller) Run(ctx context.Context) error {
 	defer g.board.Halt()
 	if err := g.recoverSession(ctx); err != nil {
 		return fmt.Errorf("recover session: %w", err)
 	}
-	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "started"}); err != nil {
+	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventStarted}); err != nil {
 		return fmt.Errorf("record start: %w", err)
 	}
 	g.poll(ctx)
@@ -167,7 +201,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case <-ticker.C:
 			g.poll(ctx)
 		case req := <-g.cmds:
-			res, err := g.handle(ctx, req.cmd)
+			res, err := req.fn(ctx)
 			g.publishStatus() // the answer and the status agree
 			req.reply <- reply{res, err}
 		case ev, ok := <-g.board.Events():
@@ -183,11 +217,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // shutdown ends a running session with its own deadline, since the run context is already gone.
-func (g *Gateway) shutdown() {
+func (g *Controller) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if g.session != nil {
-		g.stopSession(ctx, ReasonShutdown)
+		g.stopSession(ctx, ledger.EndShutdown)
 	}
 	if err := g.openRelay(ctx); err != nil {
 		g.log.Error("open relay at shutdown", "err", err)
@@ -196,7 +230,7 @@ func (g *Gateway) shutdown() {
 }
 
 // poll reads the meter once, publishes telemetry and records an entry when one is due.
-func (g *Gateway) poll(ctx context.Context) {
+func (g *Controller) poll(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 5*g.opt.PollInterval)
 	r, err := g.meter.Read(rctx)
 	cancel()
@@ -207,14 +241,21 @@ func (g *Gateway) poll(ctx context.Context) {
 	if g.session != nil {
 		interval = g.opt.RecordIntervalCharging
 	}
-	due := g.lastRecord.IsZero() || time.Since(g.lastRecord) >= interval-interval/10 // tolerate ticker jitter
+	// A reading is due half a poll before its interval ends and late half a poll after it, so
+	// on-time readings are never more than interval + poll/2 apart; later ones are declared.
+	sinceRecord := time.Since(g.lastRecord)
+	due := g.lastRecord.IsZero() || sinceRecord >= interval-g.opt.PollInterval/2
+	if g.unclosed {
+		g.retryClose(ctx)
+	}
 	if err != nil {
 		g.pollErrors++
 		g.onPollError(ctx, err, due)
 		return
 	}
 	delete(g.alarms, AlarmMeterLost)
-	g.lastPoll, g.lastGoodPoll = r, time.Now()
+	delete(g.alarms, AlarmMeterImplausible)
+	g.lastPoll, g.lastGoodPoll, g.badSince = r, time.Now(), time.Time{}
 	if g.meterSerial != "" && r.Serial != "" && r.Serial != g.meterSerial {
 		// The driver reports a replacement as an error; a serial change it cannot see (its
 		// baseline starts afresh after a reconnect) is caught here and handled the same way.
@@ -225,6 +266,12 @@ func (g *Gateway) poll(ctx context.Context) {
 		g.opt.Notifier.Telemetry(g.telemetry(r))
 	}
 	if due {
+		if late := interval + g.opt.PollInterval/2; !g.lastRecord.IsZero() && sinceRecord > late {
+			// The loop fell behind (CPU starved, a slow disk): the hole is declared, never silent.
+			g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: ledger.EventPollLate, MeterSerial: r.Serial,
+				ImportMWh: g.lastPoll.ImportMWh, ExportMWh: g.lastPoll.ExportMWh,
+				Detail: fmt.Sprintf("reading %v after the previous one, interval %v", sinceRecord.Round(time.Millisecond), interval)})
+		}
 		g.recordReading(ctx, ledger.KindReading, r, "", "")
 	}
 	if g.session != nil {
@@ -232,25 +279,26 @@ func (g *Gateway) poll(ctx context.Context) {
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
-	} else if g.opt.Sessions.Autostart && g.board.Fault() == nil {
+	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed {
 		if _, err := g.startSession(ctx, ""); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}
 	}
 }
 
-func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
+func (g *Controller) onPollError(ctx context.Context, err error, due bool) {
 	var repl *meter.ReplacementError
 	var reset *meter.CounterResetError
 	if errors.As(err, &reset) {
 		// A reset or rolled-over counter: billing cannot continue across it. The meter driver has
 		// adopted the new values as its baseline; the next poll records them.
 		g.log.Warn("meter counters reset", "err", err)
-		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_counter_reset", MeterSerial: g.meterSerial,
+		g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventMeterReset, MeterSerial: g.meterSerial,
 			ImportMWh: reset.NewImportMWh, ExportMWh: reset.NewExportMWh, Detail: truncate(err.Error(), 200)})
+		// Latched: no session starts on the new counters until someone has looked (clear_fault).
 		g.alarms[AlarmCounterReset] = err.Error()
 		if g.session != nil {
-			g.stopSession(ctx, ReasonMeterReset)
+			g.stopSession(ctx, ledger.EndMeterReset)
 		}
 		return
 	}
@@ -260,35 +308,49 @@ func (g *Gateway) onPollError(ctx context.Context, err error, due bool) {
 		return
 	}
 	g.log.Warn("meter poll failed", "err", err)
-	if due {
-		// A missed poll is a signed gap, never a silent hole.
-		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: "poll_missed", MeterSerial: g.meterSerial,
-			Detail: truncate(err.Error(), 200)})
+	implausible := errors.Is(err, meter.ErrImplausible)
+	first := g.badSince.IsZero()
+	if first {
+		g.badSince = time.Now()
 	}
-	lost := g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit
+	code := ledger.EventPollMissed
+	if implausible {
+		// A value the meter cannot have measured is never billed: the poll is a declared gap and
+		// the session keeps the last plausible registers.
+		code = ledger.EventMeterImplausible
+		g.alarms[AlarmMeterImplausible] = err.Error()
+	}
+	if due || (implausible && first) {
+		// A missed or implausible poll is a signed gap, never a silent hole.
+		r := g.lastPoll
+		g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: code, MeterSerial: g.meterSerial,
+			ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, Detail: truncate(err.Error(), 200)})
+	}
+	lost := g.lastGoodPoll.IsZero() || time.Since(g.badSince) > g.opt.Policy.MeterLossLimit ||
+		time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit
 	if lost {
 		g.alarms[AlarmMeterLost] = err.Error()
 		if g.session != nil {
-			g.stopSession(ctx, ReasonMeterLost)
+			g.stopSession(ctx, ledger.EndMeterLost)
 		}
 	}
 }
 
-func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
+func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 	g.log.Info("hardware event", "event", ev.String())
 	switch {
 	case ev.Kind == hal.EventEStop && ev.Active:
 		g.alarms[AlarmEStop] = ev.String()
-		g.event(ctx, "emergency_stop", "")
-		g.stopSession(ctx, ReasonEmergencyStop)
+		g.event(ctx, ledger.EventEmergencyStop, "")
+		g.stopSession(ctx, ledger.EndEmergencyStop)
 	case ev.Kind == hal.EventRCDTrip && ev.Active:
 		g.alarms[AlarmRCD] = ev.String()
-		g.event(ctx, "rcd_trip", "")
-		g.stopSession(ctx, ReasonRCDTrip)
+		g.event(ctx, ledger.EventRCDTrip, "")
+		g.stopSession(ctx, ledger.EndRCDTrip)
 	case ev.Kind == hal.EventWelded || ev.Kind == hal.EventFailedToClose:
 		g.alarms[AlarmRelay] = ev.String()
-		g.event(ctx, "relay_fault", ev.String())
-		g.stopSession(ctx, ReasonRelayFault)
+		g.event(ctx, ledger.EventRelayFault, ev.String())
+		g.stopSession(ctx, ledger.EndRelayFault)
 	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
 		// The current state, not the queued edge, decides: the previous session's opening may
 		// arrive after the next session closed the relay again.
@@ -296,7 +358,7 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// cannot go on, and its reason is the latched fault.
 		g.stopSession(ctx, faultReason(g.board.Fault()))
 	case ev.Kind == hal.EventLid:
-		g.event(ctx, "tamper", ev.String())
+		g.event(ctx, ledger.EventTamper, ev.String())
 	case ev.Kind == hal.EventFaultCleared:
 		delete(g.alarms, AlarmEStop)
 		delete(g.alarms, AlarmRCD)
@@ -309,14 +371,14 @@ func (g *Gateway) onBoardEvent(ctx context.Context, ev hal.Event) {
 func faultReason(err error) string {
 	switch {
 	case errors.Is(err, hal.ErrEStop):
-		return ReasonEmergencyStop
+		return ledger.EndEmergencyStop
 	case errors.Is(err, hal.ErrRCDTrip):
-		return ReasonRCDTrip
+		return ledger.EndRCDTrip
 	}
-	return ReasonRelayFault
+	return ledger.EndRelayFault
 }
 
-func (g *Gateway) updateLED() {
+func (g *Controller) updateLED() {
 	switch {
 	case g.board.Fault() != nil || len(g.alarms) > 0:
 		g.board.SetLED(hal.LEDFault)
@@ -330,7 +392,7 @@ func (g *Gateway) updateLED() {
 }
 
 // record appends one entry; a refusal by the store raises an alarm but never stops the loop.
-func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, error) {
+func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entry, error) {
 	if rec.Time.IsZero() {
 		rec.Time = g.opt.Now()
 	}
@@ -346,35 +408,81 @@ func (g *Gateway) record(ctx context.Context, rec ledger.Record) (ledger.Entry, 
 	if err != nil {
 		g.alarms[AlarmStore] = err.Error()
 		g.log.Error("record entry", "kind", rec.Kind.String(), "err", err)
+		if ordinary(rec.Kind) {
+			g.lastRecord = time.Now() // the gap declares the hole; retry at the next interval
+		}
+		g.storeRefused(ctx, rec, err)
 		return ledger.Entry{}, err
 	}
 	delete(g.alarms, AlarmStore)
-	g.lastRecord = time.Now()
+	if ordinary(rec.Kind) {
+		g.lastRecord, g.refusing = time.Now(), false
+	}
 	return es[0], nil
+}
+
+// storeRefused reacts to an entry the store could not commit (a full disk, an I/O error): the
+// time it leaves unrecorded is declared by a gap entry, and a running session ends at once,
+// relay open, with its end entry, since energy that cannot be recorded must not flow. Gap and
+// end entries commit from the store's reserve.
+func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err error) {
+	if g.refusing || rec.Kind == ledger.KindGap || rec.Kind == ledger.KindSessionEnd {
+		return
+	}
+	g.refusing = true
+	r := g.lastPoll
+	gap := ledger.Record{Time: g.opt.Now(), TimeStatus: g.opt.TimeStatus(), Kind: ledger.KindGap, Event: ledger.EventStoreRefused,
+		MeterSerial: g.meterSerial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
+		Detail: truncate("a "+rec.Kind.String()+" entry was refused: "+err.Error(), 200)}
+	if g.session != nil {
+		gap.SessionID = g.session.ID
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, gerr := g.store.Append(actx, gap); gerr != nil {
+		g.log.Error("declare the refused entry as a gap", "err", gerr)
+	}
+	if g.session != nil && g.session.State == "charging" {
+		g.stopSession(ctx, ledger.EndDiskFull)
+	}
+}
+
+// ordinary reports whether entries of kind k are readings, which the store refuses first when
+// its disk is full (closing kinds commit from its reserve).
+func ordinary(k ledger.Kind) bool { return k == ledger.KindReading || k == ledger.KindSessionBegin }
+
+// latched names an alarm that blocks new sessions until clear_fault, or "".
+func (g *Controller) latched() string {
+	for _, a := range []string{AlarmCounterReset, AlarmMeterReplaced} {
+		if g.alarms[a] != "" {
+			return a
+		}
+	}
+	return ""
 }
 
 // meterReplaced records a meter replacement, raises its alarm and ends a running session:
 // billing cannot continue across two meters.
-func (g *Gateway) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
+func (g *Controller) meterReplaced(ctx context.Context, oldSerial, newSerial string, importMWh, exportMWh int64) {
 	detail := fmt.Sprintf("serial %s replaced by %s", oldSerial, newSerial)
 	g.log.Warn("meter replaced", "old", oldSerial, "new", newSerial)
-	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: "meter_replaced", MeterSerial: newSerial,
+	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventMeterReplaced, MeterSerial: newSerial,
 		Detail: detail, ImportMWh: importMWh, ExportMWh: exportMWh})
 	g.alarms[AlarmMeterReplaced] = detail
 	if g.session != nil {
-		g.stopSession(ctx, ReasonMeterReplaced)
+		g.stopSession(ctx, ledger.EndMeterReplaced)
 	}
 }
 
 // event records a signed event with the last known meter registers, so that every entry that
 // names the meter also says where its counters stood.
-func (g *Gateway) event(ctx context.Context, code, detail string) {
+func (g *Controller) event(ctx context.Context, code, detail string) {
 	r := g.lastPoll
 	g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: code, Detail: detail, MeterSerial: g.meterSerial,
 		ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
 }
 
-func (g *Gateway) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
+func (g *Controller) recordReading(ctx context.Context, kind ledger.Kind, r meter.Reading, event, detail string) (ledger.Entry, error) {
 	return g.record(ctx, ledger.Record{
 		Time: r.Time, Kind: kind, MeterSerial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
 		Event: event, Detail: detail,

@@ -17,7 +17,9 @@ type ocmfSigner struct {
 	evseID  string
 }
 
-func newOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version string) (*ocmfSigner, error) {
+// NewOCMFSigner returns the SessionSigner for meters that do not sign: it renders finished
+// sessions as OCMF records signed with the device's P-256 key, keeping its pagination in state.
+func NewOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version string) (SessionSigner, error) {
 	s, err := ocmf.NewSigner(keys.OCMF, state, 3)
 	if err != nil {
 		return nil, err
@@ -28,13 +30,13 @@ func newOCMFSigner(state ocmf.StateStore, keys *ledger.Keys, evseID, version str
 // endTX maps a session's end reason to the OCMF transaction code of its last reading.
 func endTX(reason string) string {
 	switch reason {
-	case ReasonPowerFailure:
+	case ledger.EndPowerFailure:
 		return "P"
-	case ReasonRemote:
+	case ledger.EndRemote:
 		return "R"
-	case ReasonLocal, ReasonShutdown:
+	case ledger.EndLocal, ledger.EndShutdown:
 		return "L"
-	case ReasonEnergyLimit, ReasonTimeLimit:
+	case ledger.EndEnergyLimit, ledger.EndTimeLimit:
 		return "E"
 	}
 	return "A" // aborted by a fault

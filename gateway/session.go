@@ -6,29 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/meter"
-)
-
-// Reasons a session ends, as published on the sessions topic and recorded in the end entry.
-const (
-	ReasonLocal          = "local"
-	ReasonRemote         = "remote"
-	ReasonEnergyLimit    = "energy_limit"
-	ReasonTimeLimit      = "time_limit"
-	ReasonEmergencyStop  = "emergency_stop"
-	ReasonRCDTrip        = "rcd_trip"
-	ReasonRelayFault     = "relay_fault"
-	ReasonMeterLost      = "meter_lost"
-	ReasonMeterReplaced  = "meter_replaced"
-	ReasonMeterReset     = "meter_counter_reset"
-	ReasonPowerFailure   = "power_failure"
-	ReasonShutdown       = "shutdown"
-	ReasonRelayNotClosed = "relay_not_closed"
 )
 
 // Alarm names shown in the status and metrics.
@@ -40,16 +22,8 @@ const (
 	AlarmRCD           = "rcd_trip"
 	AlarmRelay         = "relay_fault"
 	AlarmStore         = "store"
-)
-
-// Errors a start command can be refused with; callers branch on them with errors.Is.
-var (
-	ErrSessionRunning = errors.New("a session is already running")
-	ErrNoSession      = errors.New("no session is running")
-	ErrStoreRefused   = errors.New("store refuses new sessions")
-	ErrHardwareFault  = errors.New("hardware fault latched")
-	ErrUpdating       = errors.New("an update is being activated")
-	ErrUnauthorized   = errors.New("id token required in authorized mode")
+	// AlarmMeterImplausible: the meter reported values it cannot have measured (see meter/doc.go).
+	AlarmMeterImplausible = "meter_implausible"
 )
 
 // sessionStateKey is where the running session is persisted in the store's state table.
@@ -60,7 +34,7 @@ const sessionStateKey = "session"
 type Session struct {
 	ID            string    `json:"id"`
 	IDToken       string    `json:"id_token,omitempty"`
-	State         string    `json:"state"` // starting | charging
+	State         string    `json:"state"` // starting | charging | closing (end not yet recorded)
 	StartedAt     time.Time `json:"started_at"`
 	BeginSeq      uint64    `json:"begin_seq,omitempty"`
 	BeginTime     time.Time `json:"begin_time"`
@@ -68,6 +42,7 @@ type Session struct {
 	BeginMWh      int64     `json:"begin_import_mwh"`
 	MeterSerial   string    `json:"meter_serial"`
 	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
+	EndReason     string    `json:"-"`                      // set while an end could not be recorded yet
 	LastImportMWh int64     `json:"-"`
 	LastExportMWh int64     `json:"-"`
 	started       time.Time // monotonic, for the duration limit
@@ -106,7 +81,7 @@ func newSessionID() string {
 
 // persistSession saves the session (or its absence). It runs to completion even when ctx is
 // cancelled: a shutdown must not leave a stale session that the next start closes a second time.
-func (g *Gateway) persistSession(ctx context.Context) error {
+func (g *Controller) persistSession(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	b := []byte("null")
@@ -121,21 +96,30 @@ func (g *Gateway) persistSession(ctx context.Context) error {
 
 // openRelay drives the relay open and waits for the feedback even when ctx is cancelled, so
 // that a welded contactor is noticed on the way out too.
-func (g *Gateway) openRelay(ctx context.Context) error {
+func (g *Controller) openRelay(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return g.board.OpenRelay(ctx)
 }
 
 // startSession runs idle → authorized → relay closed → begin entry → charging.
-func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, error) {
+func (g *Controller) startSession(ctx context.Context, idToken string) (*Session, error) {
 	switch {
+	case g.unclosed:
+		return nil, fmt.Errorf("%w: session %s", ErrSessionUnclosed, g.session.ID)
 	case g.session != nil:
 		return nil, ErrSessionRunning
-	case g.opt.Sessions.Mode == "authorized" && idToken == "":
+	case g.opt.Policy.Authorized && idToken == "":
 		return nil, ErrUnauthorized
-	case g.opt.Updating():
+	case g.held || g.opt.Updating():
 		return nil, ErrUpdating
+	case g.latched() != "":
+		return nil, fmt.Errorf("%w: %s: %s", ErrAlarmLatched, g.latched(), g.alarms[g.latched()])
+	}
+	if idToken != "" {
+		if err := ValidIDToken(idToken); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
 	}
 	if err := g.board.Fault(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
@@ -143,8 +127,8 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	if err := g.store.Admit(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
-	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Sessions.MeterLossLimit {
-		return nil, fmt.Errorf("meter not readable: %s", g.alarms[AlarmMeterLost])
+	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
+		return nil, fmt.Errorf("%w: %s", ErrMeterUnreadable, g.alarms[AlarmMeterLost])
 	}
 	// Until the begin entry is written the last known registers stand in for the begin, so that a
 	// session that never charged still ends on the meter's real registers, never on zero.
@@ -159,7 +143,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	if err := g.board.CloseRelay(ctx); err != nil {
 		g.log.Error("close relay", "session", s.ID, "err", err)
 		g.openRelay(ctx)
-		g.endSession(ctx, ReasonRelayNotClosed, g.lastPoll, false)
+		g.endSession(ctx, ledger.EndRelayNotClosed, g.lastPoll, false)
 		return nil, fmt.Errorf("close relay: %w", err)
 	}
 	if sm, ok := g.meter.(SigningMeter); ok && sm.Signs() {
@@ -175,7 +159,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 	}
 	e, err := g.recordReading(ctx, ledger.KindSessionBegin, r, "", "id_token="+idToken)
 	if err != nil {
-		g.stopSession(ctx, ReasonRelayNotClosed)
+		g.stopSession(ctx, ledger.EndRelayNotClosed)
 		return nil, fmt.Errorf("record session begin: %w", err)
 	}
 	s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", e.Seq, e.Time, byte(e.TimeStatus), r.ImportMWh
@@ -189,7 +173,7 @@ func (g *Gateway) startSession(ctx context.Context, idToken string) (*Session, e
 }
 
 // stopSession runs stop → relay open → end entry → OCMF record → published.
-func (g *Gateway) stopSession(ctx context.Context, reason string) {
+func (g *Controller) stopSession(ctx context.Context, reason string) {
 	if g.session == nil {
 		return
 	}
@@ -197,6 +181,7 @@ func (g *Gateway) stopSession(ctx context.Context, reason string) {
 		g.log.Error("open relay", "session", g.session.ID, "err", err)
 		g.alarms[AlarmRelay] = err.Error()
 	}
+	g.opt.Step(StepEndRelayOpen)
 	r, err := g.readNow(ctx)
 	ok := err == nil
 	if !ok {
@@ -207,7 +192,7 @@ func (g *Gateway) stopSession(ctx context.Context, reason string) {
 
 // endSession records the end entry and the OCMF record and clears the persisted session. When
 // the meter could not be read, the last known register values are used and the detail says so.
-func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
+func (g *Controller) endSession(ctx context.Context, reason string, r meter.Reading, fresh bool) {
 	s := g.session
 	// The registers recorded for one meter never run backwards: a fresh reading above the last
 	// known one wins, anything else keeps the last known values.
@@ -237,28 +222,42 @@ func (g *Gateway) endSession(ctx context.Context, reason string, r meter.Reading
 	if rec.OCMF != "" {
 		attachment = sha256.Sum256([]byte(rec.OCMF))
 	}
-	e, err := g.record(ctx, ledger.Record{
-		Time: rec.End, Kind: ledger.KindSessionEnd, MeterSerial: s.MeterSerial,
-		ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
-	})
-	if err == nil {
-		rec.EndSeq = e.Seq
+	g.opt.Step(StepEndSigned)
+	// The end entry and the clearing of the persisted session commit in one transaction: a
+	// crash on either side of it leaves either an open session (closed at the next start) or an
+	// ended one, never a session ended twice.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	es, err := g.store.AppendState(actx, []ledger.Record{{
+		Time: rec.End, TimeStatus: ledger.TimeStatus(rec.EndStatus), Kind: ledger.KindSessionEnd, SessionID: s.ID,
+		MeterSerial: s.MeterSerial, ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
+	}}, sessionStateKey, nil)
+	if err != nil {
+		// Nothing was recorded and the session stays persisted: it is retried on every poll and
+		// no other session starts until it is closed (or the next start closes it).
+		g.alarms[AlarmStore] = err.Error()
+		g.log.Error("record session end; retrying", "session", s.ID, "reason", reason, "err", err)
+		s.EndReason, s.State = reason, "closing"
+		g.unclosed = true
+		g.updateLED()
+		return
 	}
+	g.opt.Step(StepEndCommitted)
+	rec.EndSeq = es[0].Seq
+	g.unclosed = false
 	g.session = nil
-	if err := g.persistSession(ctx); err != nil {
-		g.log.Error("clear persisted session", "err", err)
-	}
-	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh)
+	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh, "end_seq", rec.EndSeq)
 	g.lastSession = &rec
 	if g.opt.Notifier != nil {
 		g.opt.Notifier.Session(rec)
 	}
+	g.opt.Step(StepEndPublished)
 	g.updateLED()
 }
 
 // sessionOCMF returns the session's OCMF record and who signed it: the meter's own record when
 // it ran a signed transaction, else one the gateway signs.
-func (g *Gateway) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord) (string, string) {
+func (g *Controller) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord) (string, string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	if sm, ok := g.meter.(SigningMeter); ok && s.MeterSigned {
@@ -281,7 +280,7 @@ func (g *Gateway) sessionOCMF(ctx context.Context, s *Session, rec SessionRecord
 
 // recoverSession closes a session that a power failure or crash left open, before anything else.
 // The relay is already open (Open drives it open; the coil drops without power).
-func (g *Gateway) recoverSession(ctx context.Context) error {
+func (g *Controller) recoverSession(ctx context.Context) error {
 	b, err := g.store.GetState(ctx, sessionStateKey)
 	if err != nil || len(b) == 0 || string(b) == "null" {
 		return nil // no session persisted (a missing key is the normal first start)
@@ -289,6 +288,12 @@ func (g *Gateway) recoverSession(ctx context.Context) error {
 	var s Session
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("decode persisted session: %w", err)
+	}
+	if seq, ok := g.endInChain(ctx, s); ok {
+		// Ended in the chain but still persisted (a store older than AppendState, or a state
+		// write lost): it must not end a second time.
+		g.log.Warn("persisted session already ended in the chain; clearing it", "session", s.ID, "end_seq", seq)
+		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
 	}
 	g.session = &s
 	s.LastImportMWh = s.BeginMWh
@@ -300,12 +305,44 @@ func (g *Gateway) recoverSession(ctx context.Context) error {
 	}
 	g.log.Warn("closing session left open by a power failure", "session", s.ID)
 	r, err := g.readNow(ctx)
-	g.endSession(ctx, ReasonPowerFailure, r, err == nil)
+	g.endSession(ctx, ledger.EndPowerFailure, r, err == nil)
 	return nil
 }
 
+// endInChain looks for the session's end entry between its begin and the head.
+func (g *Controller) endInChain(ctx context.Context, s Session) (uint64, bool) {
+	head, _ := g.store.Head()
+	floor := s.BeginSeq
+	if floor == 0 || head-floor > maxRecoveryScan {
+		floor = head - min(head, maxRecoveryScan)
+	}
+	for seq := head; seq > floor; seq-- {
+		e, err := g.store.Entry(ctx, seq)
+		if err != nil {
+			continue // a pruned or damaged entry: keep looking
+		}
+		if e.Kind == ledger.KindSessionEnd && e.SessionID == s.ID {
+			return seq, true
+		}
+	}
+	return 0, false
+}
+
+// maxRecoveryScan bounds how many entries recovery reads back looking for a session's end.
+const maxRecoveryScan = 100_000
+
+// retryClose tries again to record the end of a session whose end the store refused.
+func (g *Controller) retryClose(ctx context.Context) {
+	if g.session == nil {
+		g.unclosed = false
+		return
+	}
+	r, err := g.readNow(ctx)
+	g.endSession(ctx, g.session.EndReason, r, err == nil)
+}
+
 // readNow polls the meter outside the ticker (at session begin and end).
-func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
+func (g *Controller) readNow(ctx context.Context) (meter.Reading, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*g.opt.PollInterval)
 	defer cancel()
 	r, err := g.meter.Read(rctx)
@@ -315,16 +352,16 @@ func (g *Gateway) readNow(ctx context.Context) (meter.Reading, error) {
 	return r, err
 }
 
-func (g *Gateway) limitReached(r meter.Reading) string {
+func (g *Controller) limitReached(r meter.Reading) string {
 	s := g.session
 	if s.State != "charging" {
 		return ""
 	}
-	if lim := g.opt.Sessions.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
-		return ReasonEnergyLimit
+	if lim := g.opt.Policy.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
+		return ledger.EndEnergyLimit
 	}
-	if lim := g.opt.Sessions.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
-		return ReasonTimeLimit
+	if lim := g.opt.Policy.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
+		return ledger.EndTimeLimit
 	}
 	return ""
 }

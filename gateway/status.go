@@ -4,9 +4,6 @@ import (
 	"maps"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/meter"
 )
 
@@ -60,7 +57,7 @@ type SessionStatus struct {
 }
 
 // Status returns the latest snapshot; safe from any goroutine.
-func (g *Gateway) Status() Status {
+func (g *Controller) Status() Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.status
@@ -68,7 +65,7 @@ func (g *Gateway) Status() Status {
 	return s
 }
 
-func (g *Gateway) publishStatus() {
+func (g *Controller) publishStatus() {
 	r := g.lastPoll
 	st := Status{
 		Time: g.opt.Now(),
@@ -94,7 +91,7 @@ func (g *Gateway) publishStatus() {
 	g.mu.Unlock()
 }
 
-func (g *Gateway) telemetry(r meter.Reading) Telemetry {
+func (g *Controller) telemetry(r meter.Reading) Telemetry {
 	t := Telemetry{
 		Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
 		VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz, RelayClosed: g.board.RelayClosed(),
@@ -103,18 +100,4 @@ func (g *Gateway) telemetry(r meter.Reading) Telemetry {
 		t.SessionID = g.session.ID
 	}
 	return t
-}
-
-// KernelTimeStatus reports 'S' when the kernel says the clock is synchronised (NTP), and 'U'
-// otherwise, including a clock that is plainly unset (before 2024).
-func KernelTimeStatus() ledger.TimeStatus {
-	if time.Now().Year() < 2024 {
-		return ledger.TimeUnsynchronised
-	}
-	var tx unix.Timex
-	state, err := unix.Adjtimex(&tx)
-	if err != nil || state == unix.TIME_ERROR || tx.Status&unix.STA_UNSYNC != 0 {
-		return ledger.TimeUnsynchronised
-	}
-	return ledger.TimeSynchronised
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // BenchmarkVerifyChain: chain verification of entries in memory (hash, signature, link,
@@ -13,7 +14,7 @@ import (
 // hashes in one goroutine. A ratio above 1 is the parallelism.
 func BenchmarkVerifyChain(b *testing.B) {
 	const n = 2000
-	key := testKey()
+	key := ledgertest.Key(b)
 	es := chainOf(key, readings(n, time.Second))
 	hashes := make([][32]byte, n)
 	for i := range es {

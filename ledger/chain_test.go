@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 func slicesSeq(es []ledger.Entry) iter.Seq2[ledger.Entry, error] {
@@ -31,7 +32,7 @@ func readings(n int, every time.Duration) []ledger.Record {
 }
 
 func TestVerifyChainFailures(t *testing.T) {
-	key := testKey()
+	key := ledgertest.Key(t)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	tests := []struct {
 		name    string
@@ -87,7 +88,7 @@ func relink(key ed25519.PrivateKey, es []ledger.Entry) []ledger.Entry {
 }
 
 func TestDeclaredGapAndReplacement(t *testing.T) {
-	key := testKey()
+	key := ledgertest.Key(t)
 	recs := readings(6, time.Second)
 	recs[3] = ledger.Record{Time: recs[2].Time.Add(30 * time.Second), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindGap, MeterSerial: "M1", Event: ledger.EventPollMissed}
 	for i := 4; i < 6; i++ {
@@ -126,7 +127,7 @@ func TestDeclaredGapAndReplacement(t *testing.T) {
 // TestVerifyChainBatches crosses the parallel batch boundaries: the first bad entry is named,
 // not a later one that a faster goroutine found.
 func TestVerifyChainBatches(t *testing.T) {
-	key := testKey()
+	key := ledgertest.Key(t)
 	es := chainOf(key, readings(3000, time.Second))
 	if st, err := ledger.VerifyChain(slicesSeq(es), ledger.ChainOptions{}); err != nil || st.Entries != 3000 || st.Head != es[2999].Hash() {
 		t.Fatalf("clean chain: %+v %v", st, err)

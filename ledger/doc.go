@@ -30,11 +30,55 @@
 // # Chain rules
 //
 // Entry n+1 has sequence number n+1 and Prev = Hash(entry n), signed by the same device key.
-// The one declared exception is an event entry with code "store_replaced": written when a
-// corrupt or rolled-back database was moved aside, it continues after the highest sequence number
-// the device ever reserved and links to the last head the device knew, so numbers are never
-// reused and the break is signed and visible. A missed meter poll is a gap entry, never a
-// silent hole.
+// A missed meter poll is a gap entry, never a silent hole. Three signed events declare the only
+// accepted exceptions (holes); ChainStats.Holes lists each one verified:
+//
+//   - store_replaced: written when a corrupt or rolled-back database was moved aside; it continues
+//     after the highest sequence number the device ever reserved and links to the last head the
+//     device knew, so numbers are never reused and the break is signed and visible.
+//   - seq_skipped: written at the first start after an unclean shutdown; it continues after the
+//     reserved high-water mark (numbers that may have been handed out before the cut) and links
+//     to the stored head. Its Detail starts with "seq FROM-TO:" naming exactly the numbers skipped.
+//   - entries_lost: written after salvage of a damaged database kept the entries around damaged
+//     ones. The surviving entry after the hole cannot link (its predecessor is gone); the event,
+//     later in the chain, names the hole "seq FROM-TO:" and the verifier accepts exactly that
+//     range. A jump that no event declares is ErrSeqGap; a link that breaks without a jump in
+//     the sequence numbers is ErrBrokenLink, always.
+//
+// # Event codes
+//
+// Every code written into Record.Event is declared in events.go. Auditors' list:
+//
+//	code                 kind          written when
+//	started              event         the gateway started
+//	store_replaced       event         a damaged or rolled-back database was moved aside (declared break)
+//	entries_lost         event         salvage skipped entries that no longer verify; "seq FROM-TO:" (declared hole)
+//	seq_skipped          event         first start after an unclean shutdown; "seq FROM-TO:" numbers skipped (declared hole)
+//	disk_budget          event         disk budget reached or disk full; new sessions refused (from the reserve)
+//	disk_recovered       event         space is available again
+//	store_refused        event         the store refused an entry; what was not stored (from the reserve)
+//	poll_missed          gap           meter polls brought no reading
+//	poll_late            gap           a poll came later than its interval plus tolerance
+//	meter_implausible    gap           meter values that cannot be true (fall, too fast a rise, all zeros/ones)
+//	meter_reset          event         a counter reset, consistent long enough to be accepted; alarm latched
+//	meter_counter_reset  event         older name of meter_reset
+//	meter_replaced       event         the meter's serial number changed
+//	emergency_stop       event         the emergency stop was pressed
+//	rcd_trip             event         the residual-current device tripped
+//	relay_fault          event         the contactor welded or did not close
+//	tamper               event         the lid switch changed
+//	fault_cleared        event         an operator cleared a latched fault or alarm
+//	update_health_check  event         a trial boot of an update passed its health check
+//	update_committed     event         an update was committed
+//
+// Session end reasons, the event code of a session_end entry: local, remote, energy_limit,
+// time_limit, emergency_stop, rcd_trip, relay_fault, relay_not_closed, meter_lost,
+// meter_replaced, meter_counter_reset, meter_implausible, power_failure, shutdown, disk_full.
+// Sink names (the store's outbox readers): ledger (anchoring), mqtt (operator link).
+//
+// Closing records — session ends, gaps, and the events disk_budget, store_refused,
+// entries_lost, seq_skipped, store_replaced (Record.Closing) — are committed from a reserve
+// when a full disk refuses ordinary ones, so a session never stays open in the chain.
 //
 // # Device keys
 //

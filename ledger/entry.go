@@ -95,14 +95,6 @@ func (s TimeStatus) String() string {
 	return fmt.Sprintf("timestatus(%d)", byte(s))
 }
 
-// Event codes used by the ledger packages themselves. Other parts may use their own short codes.
-const (
-	EventStoreReplaced = "store_replaced" // a corrupt or rolled-back database was moved aside
-	EventDiskBudget    = "disk_budget"    // the store reached its disk budget or the disk filled
-	EventDiskRecovered = "disk_recovered" // space is available again
-	EventPollMissed    = "poll_missed"    // a gap entry for missed meter polls
-)
-
 // Record is what the gateway hands the store; the store assigns Seq, Prev, DeviceKey and signs.
 type Record struct {
 	Time        time.Time  // wall time of the reading or event; stored with nanosecond precision in UTC
@@ -112,8 +104,8 @@ type Record struct {
 	MeterSerial string // at most MaxMeterSerial bytes
 	ImportMWh   int64  // cumulative imported energy, milliwatt-hours
 	ExportMWh   int64  // cumulative exported energy, milliwatt-hours
-	// Event is a short code for KindEvent and KindGap (required there), e.g. "meter_replaced",
-	// "tamper", "store_replaced", "poll_missed"; at most MaxEvent bytes.
+	// Event is a short code for KindEvent and KindGap (required there), one of the Event*
+	// constants (events.go), and the end reason (End*) of a KindSessionEnd; at most MaxEvent bytes.
 	Event string
 	// Detail is free text, at most MaxDetail (1024) bytes of UTF-8.
 	Detail string

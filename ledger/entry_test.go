@@ -3,7 +3,6 @@ package ledger_test
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,15 +14,10 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// testKey is the fixed key of the golden vectors: Ed25519 from seed SHA-256("chargegate ledger test key").
-func testKey() ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("chargegate ledger test key"))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
 
 // sampleRecords covers every kind and every optional field.
 func sampleRecords() []ledger.Record {
@@ -60,7 +54,7 @@ type goldenEntry struct {
 }
 
 func TestGoldenVectors(t *testing.T) {
-	entries := chainOf(testKey(), sampleRecords())
+	entries := chainOf(ledgertest.Key(t), sampleRecords())
 	var got []goldenEntry
 	for _, e := range entries {
 		b, err := e.MarshalBinary()
@@ -104,13 +98,13 @@ func TestGoldenVectors(t *testing.T) {
 			t.Errorf("golden %d decodes to %+v, want %+v", i, e, entries[i])
 		}
 	}
-	if _, err := ledger.VerifyChain(slicesSeq(entries), ledger.ChainOptions{Key: testKey().Public().(ed25519.PublicKey)}); err != nil {
+	if _, err := ledger.VerifyChain(slicesSeq(entries), ledger.ChainOptions{Key: ledgertest.Key(t).Public().(ed25519.PublicKey)}); err != nil {
 		t.Errorf("golden chain: %v", err)
 	}
 }
 
 func TestRoundTripAndTamper(t *testing.T) {
-	for i, e := range chainOf(testKey(), sampleRecords()) {
+	for i, e := range chainOf(ledgertest.Key(t), sampleRecords()) {
 		b, err := e.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
@@ -139,7 +133,7 @@ func TestRoundTripAndTamper(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	e := chainOf(testKey(), sampleRecords()[:1])[0]
+	e := chainOf(ledgertest.Key(t), sampleRecords()[:1])[0]
 	good, _ := e.MarshalBinary()
 	cases := map[string][]byte{
 		"empty":         nil,
@@ -184,7 +178,7 @@ func TestRecordValidate(t *testing.T) {
 }
 
 func FuzzDecodeEntry(f *testing.F) {
-	for _, e := range chainOf(testKey(), sampleRecords()) {
+	for _, e := range chainOf(ledgertest.Key(f), sampleRecords()) {
 		b, _ := e.MarshalBinary()
 		f.Add(b)
 	}

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // A device signs two chained entries; a verifier checks them from their bytes.
 func Example() {
-	key := testKey()
+	key := ledgertest.Key(nil)
 	first := ledger.Entry{Version: ledger.Version, Seq: 1, Record: ledger.Record{
 		Time: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC), TimeStatus: ledger.TimeSynchronised,
 		Kind: ledger.KindReading, MeterSerial: "EM-1", ImportMWh: 1_500_000,

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 func TestLoadOrCreateKeys(t *testing.T) {
@@ -44,7 +45,7 @@ func TestLoadOrCreateKeys(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(id) {
 		t.Fatalf("device ID %q", id)
 	}
-	if id == ledger.DeviceID(testKey().Public().(ed25519.PublicKey)) {
+	if id == ledger.DeviceID(ledgertest.Key(t).Public().(ed25519.PublicKey)) {
 		t.Fatal("two keys share a device ID")
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
@@ -341,14 +342,18 @@ func (s *sectionReader) Read(p []byte) (int, error) {
 }
 
 // backoff returns the delay before attempt n (1, 2, ...): RetryDelay doubling to 5 min,
-// with ±50 % jitter so that a fleet does not retry in step.
+// with ±50 % jitter so that a fleet does not retry in step (the project's one policy,
+// cenkalti/backoff/v5).
 func (a *Agent) backoff(n int) time.Duration {
-	d := a.cfg.RetryDelay
-	for i := 1; i < n && d < 5*time.Minute; i++ {
-		d *= 2
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: a.cfg.RetryDelay, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Minute,
 	}
-	d = min(d, 5*time.Minute)
-	return d/2 + rand.N(d)
+	b.Reset()
+	d := b.NextBackOff()
+	for i := 1; i < n; i++ {
+		d = b.NextBackOff()
+	}
+	return d
 }
 
 // sleep waits d or until ctx ends.

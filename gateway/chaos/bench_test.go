@@ -39,7 +39,7 @@ func BenchmarkEndToEndReadings(b *testing.B) {
 	const n = 2000
 	s := startStack(b, stackOpts{noNode: true})
 	ctx := context.Background()
-	open := func() (*sqlite.Store, *gateway.ReconnectingMeter) {
+	open := func() (*sqlite.Store, *meter.Meter) {
 		data := b.TempDir()
 		keys, err := ledger.LoadOrCreateKeys(data)
 		if err != nil {
@@ -50,8 +50,11 @@ func BenchmarkEndToEndReadings(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() })
-		m := gateway.NewReconnectingMeter(meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
-			Timeout: time.Second}, slog.New(slog.DiscardHandler))
+		m, err := meter.Open(ctx, meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
+			Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.Cleanup(func() { m.Close() })
 		return st, m
 	}
@@ -62,9 +65,9 @@ func BenchmarkEndToEndReadings(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		gw, err := gateway.New(m, board, st, gateway.Options{
+		gw, err := gateway.NewController(m, board, st, gateway.Options{
 			PollInterval: 50 * time.Microsecond, RecordIntervalCharging: 50 * time.Microsecond, RecordIntervalIdle: 50 * time.Microsecond,
-			Sessions: gateway.SessionsConfig{Mode: "authorized"},
+			Policy: gateway.SessionPolicy{Authorized: true},
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -45,7 +45,7 @@ func (c *stepClock) step(d time.Duration) {
 }
 
 // status is the OCMF time status a gateway should give the clock: a Pi without an RTC boots
-// in 1970 (unsynchronised, U) until NTP sets it (S). It mirrors gateway.KernelTimeStatus, which
+// in 1970 (unsynchronised, U) until NTP sets it (S). It mirrors the gateway's kernel time status, which
 // reads the process clock and the kernel's NTP flag and so cannot follow an injected clock.
 func (c *stepClock) status() ledger.TimeStatus {
 	if c.Now().Year() < 2024 {
@@ -61,7 +61,7 @@ func (c *stepClock) status() ledger.TimeStatus {
 type clockRig struct {
 	clock *stepClock
 	store *sqlite.Store
-	gw    *gateway.Gateway
+	gw    *gateway.Controller
 	stop  func() error
 }
 
@@ -78,17 +78,20 @@ func startClockRig(t *testing.T, clock *stepClock) *clockRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := gateway.NewReconnectingMeter(meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
-		Timeout: 300 * time.Millisecond, Now: clock.Now}, slog.New(slog.DiscardHandler))
+	m, err := meter.Open(ctx, meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
+		Timeout: 300 * time.Millisecond, Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	board, err := hal.Open(halsim.DefaultConfig(), halsim.New(halsim.Options{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const poll = 40 * time.Millisecond
-	gw, err := gateway.New(m, board, store, gateway.Options{
+	gw, err := gateway.NewController(m, board, store, gateway.Options{
 		PollInterval: poll, RecordIntervalCharging: poll, RecordIntervalIdle: poll,
-		Sessions: gateway.SessionsConfig{Mode: "authorized"},
-		Now:      clock.Now, TimeStatus: clock.status,
+		Policy: gateway.SessionPolicy{Authorized: true},
+		Now:    clock.Now, TimeStatus: clock.status,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ type MQTTConfig struct {
 type HTTPConfig struct {
 	Listen        string `yaml:"listen"`         // host:port; empty disables
 	TokenFile     string `yaml:"token_file"`     // required when Listen is not a loopback address
-	MaxConcurrent int    `yaml:"max_concurrent"` // requests served at once; more wait or get 503
+	MaxConcurrent int    `yaml:"max_concurrent"` // requests served at once; more are answered 503 at once
 }
 
 // SessionsConfig sets how charging sessions start and end.

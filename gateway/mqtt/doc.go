@@ -1,2 +1,220 @@
 // Package mqtt is the operator link: it publishes status, telemetry, readings from the SQLite outbox, sessions and anchors over MQTT and receives verified commands.
+//
+// This comment is the link's contract with the operator's back end. The golden payloads in
+// testdata/*.json are produced by the Go types named below (golden_test.go; regenerate with
+// go test -update after a deliberate change, and say so in the changelog: receivers parse them).
+//
+// # Connection
+//
+// MQTT 3.1.1 (paho.mqtt.golang; it falls back to 3.1 only for a broker that refuses 3.1.1).
+//
+//	broker          mqtt.broker: tcp://, ssl://, tls://, mqtt://, mqtts://, ws:// or wss:// URL
+//	client ID       mqtt.client_id, default "chargegate-{device}"
+//	clean session   true: the broker keeps no session for the device. Readings are resent from
+//	                the store's cursor after a reconnect, and subscriptions are made again on
+//	                every connection, so nothing depends on broker-side state.
+//	keep-alive      mqtt.keep_alive, default 30 s
+//	connect timeout 10 s per attempt; write timeout 10 s
+//	TLS             ≥ 1.2; server verified against mqtt.ca_file (system roots when unset);
+//	                client certificate mqtt.cert_file + mqtt.key_file (key file mode 0600)
+//	credentials     mqtt.username, password read from mqtt.password_file (mode 0600, never logged)
+//	reconnect       the first connection is retried with exponential backoff: 1 s doubling to
+//	                30 s, each delay drawn uniformly from ±50 % of the nominal value
+//	                (cenkalti/backoff/v5), so that a fleet does not reconnect in step after a
+//	                broker restart; later connection losses are retried by the client up to
+//	                every 30 s. Failed outbox deliveries back off the same way.
+//
+// {device} is ledger.DeviceID of the device's entry key: 16 lowercase hex digits.
+//
+// # Topics
+//
+// Every topic lies under {prefix}/{device}/, {prefix} being mqtt.topic_prefix (default
+// "chargegate", free of + and #). Device → operator unless marked otherwise:
+//
+//	topic              QoS retain payload (Go type)          when
+//	status             1   yes    Presence                  on every connection ("online"), on a
+//	                                                        clean stop and as last will ("offline")
+//	telemetry          0   no     gateway.Telemetry         after every meter poll; dropped when the
+//	                                                        link's queue (64 messages) is full
+//	readings           1   no     Reading                   every entry of the chain, from the outbox
+//	sessions           1   no     gateway.SessionRecord     once per finished charging session
+//	anchors            1   no     AnchorMessage             once per anchor confirmed on the ledger
+//	update             1   yes    ota.Status                when the update agent's state changes
+//	cmd/{name}         1   no     command (operator → device; the device subscribes to cmd/+)
+//	cmd/{name}/reply   1   no     Reply                     once per command received
+//
+// Telemetry, sessions, anchors and update go through a best-effort queue (Link.Publish): they are
+// not stored for later, and a message queued while the broker is unreachable is dropped. The
+// chain itself is complete on the readings topic: a session's begin and end entries and every
+// event are readings too.
+//
+// # readings: delivery
+//
+// The SQLite outbox is the source of truth; the MQTT client's own store holds nothing. The link
+// publishes the entries after the store's "mqtt" cursor, up to mqtt.in_flight (default 64) at a
+// time, and moves the cursor only through the longest prefix whose PUBACKs arrived. Anything not
+// acknowledged within 20 s is sent again from the cursor, after a restart too. Delivery is
+// therefore at least once and in sequence order per batch: a receiver deduplicates by (device,
+// seq) and may see a sequence number again, never a gap it cannot fill — a missing number is
+// one that has not been delivered yet.
+//
+// Reading fields (all present unless marked optional):
+//
+//	device             ledger.DeviceID of the entry key
+//	seq                sequence number, 1, 2, 3 … per device, never reused
+//	kind               reading | session_begin | session_end | gap | event
+//	time               the entry's time, RFC 3339 with nanoseconds, UTC
+//	time_status        OCMF time status: U unsynchronised, I informative, S synchronised, R relative
+//	session_id         optional: the session the entry belongs to
+//	meter_serial       optional: serial number of the meter read
+//	energy_import_mwh  cumulative imported energy register, milliwatt-hours (integer)
+//	energy_export_mwh  cumulative exported energy register, milliwatt-hours (integer)
+//	event              optional: event code (kind event and gap)
+//	detail             optional: human-readable detail of the event
+//	hash               SHA-256 of the entry's encoding, 64 hex digits: the entry's identity
+//	entry              the signed entry, base64 (standard, padded) of ledger.Entry.MarshalBinary
+//
+// Only entry is authoritative: a receiver that bills or verifies decodes it (package ledger's
+// documented layout), checks its Ed25519 signature under the device key and its link to the
+// previous entry's hash; the other fields repeat it for reading and must agree with it.
+//
+// # status
+//
+//	state   "online" or "offline"
+//	device  the device ID
+//
+// The broker publishes the last will {"device":…,"state":"offline"} (QoS 1, retained) when the
+// device vanishes without a clean stop; a clean stop publishes the same message itself.
+//
+// # telemetry (gateway.Telemetry)
+//
+//	time               time of the meter poll, RFC 3339, the box's clock
+//	meter_serial       serial number reported by the meter
+//	energy_import_mwh  cumulative imported energy, milliwatt-hours (integer)
+//	energy_export_mwh  cumulative exported energy, milliwatt-hours (integer)
+//	power_w            total active power, watts (import positive)
+//	voltage_v          optional: voltage per phase L1, L2, L3 (L-N), volts
+//	current_a          optional: current per phase, amperes
+//	frequency_hz       optional: grid frequency, hertz
+//	relay_closed       whether the contactor is closed
+//	session_id         optional: the running session
+//
+// Telemetry is for dashboards; only readings bill.
+//
+// # sessions (gateway.SessionRecord)
+//
+//	id                 session ID, 16 hex digits, chosen by the device
+//	evse_id            device.evse_id from the configuration (e.g. "DE*ABC*E123")
+//	id_token           optional: the token that authorized the session
+//	meter_serial       the meter that measured the session
+//	start, end         begin and end time, RFC 3339
+//	begin_import_mwh   import register at begin, milliwatt-hours
+//	end_import_mwh     import register at end, milliwatt-hours
+//	energy_mwh         end_import_mwh − begin_import_mwh, milliwatt-hours
+//	reason             why it ended: local, remote, energy_limit, time_limit, emergency_stop,
+//	                   rcd_trip, relay_fault, meter_lost, meter_replaced, meter_counter_reset,
+//	                   power_failure, shutdown, relay_not_closed
+//	begin_seq, end_seq sequence numbers of the session's begin and end entries
+//	ocmf               optional: the session's OCMF record, "OCMF|{payload}|{signature}"
+//	ocmf_signer        optional: "meter" (the certified meter's record, byte for byte) or
+//	                   "gateway" (signed with the device's P-256 key)
+//
+// # anchors (AnchorMessage)
+//
+//	first_seq, last_seq  the range of entries the anchor covers, inclusive
+//	root                 Merkle root over the entries' hashes, 64 hex digits (no 0x)
+//	block_id             ID of the Stardust block carrying the anchor, 0x + 64 hex digits
+//	milestone            index of the milestone that confirmed the block
+//	state                "confirmed"
+//
+// With the readings a receiver holds, it can rebuild the root, fetch the block from any node and
+// check it (package ledger/anchor documents the payload and the proof).
+//
+// # update (ota.Status)
+//
+//	state           idle | downloading | downloaded | waiting | installing | installed | trial |
+//	                committed | rolled_back | failed
+//	percent         download progress, 0–100
+//	version         the running version
+//	target_version  optional: the version being installed
+//	security_floor  the lowest security version the device still accepts
+//	slot            optional: the slot being written or tried
+//	activating      true while installation runs; sessions are refused meanwhile
+//	waiting_for     optional: what holds activation back ("charging session", "maintenance window")
+//	error           optional: why the last update failed
+//	updated_at      time of the last change, RFC 3339
+//
+// # Commands
+//
+// The operator publishes a command on cmd/{name} and the device answers on cmd/{name}/reply.
+// Names and arguments (JSON object, at most 4096 bytes, unknown fields refused):
+//
+//	name         arguments            result on success
+//	start        id_token (optional)  {"session_id","begin_seq"}
+//	authorize    id_token             {"session_id","begin_seq"}: start with a token
+//	stop         —                    {"session_id","energy_mwh","end_seq"}
+//	clear_fault  —                    {}: releases latched relay, emergency-stop and RCD alarms
+//	update       url (http or https)  ota.Status once the download was accepted
+//	config       —                    the running configuration with secrets shown as "(set)";
+//	                                  for people, not a stable format
+//
+// Every command also carries:
+//
+//	request_id  1–64 characters chosen by the operator, unique per device; echoed in the reply
+//	issued_at   RFC 3339 time the operator issued the command
+//	expires_at  RFC 3339 time after which the device must not execute it;
+//	            expires_at − issued_at ≤ 24 h
+//
+// # Signed commands
+//
+// When mqtt.command_keys lists operator keys (Ed25519, PEM), every command must arrive in a
+// signed envelope; a bare command is refused (unauthorized):
+//
+//	payload  base64 (standard, padded) of the command's JSON bytes — what is signed
+//	sig      base64 of the Ed25519 signature over the signing input below
+//
+// The envelope has no key ID: the device tries each trusted key (a handful at most). Signing
+// input:
+//
+//	"chargegate-command-v1\n" ‖ device ‖ "\n" ‖ name ‖ "\n" ‖ payload bytes
+//
+// Binding device and name means a captured command cannot be replayed to another charger or
+// under another name (gateway.CommandSigningInput). request_id, issued_at and expires_at sit
+// inside the signed payload. The device executes a command only if it was issued at most 24 h
+// before it expires, its clock (allowing 5 min of skew either way) lies between issued_at and
+// expires_at (otherwise: expired), and its request_id was not executed before (otherwise:
+// replayed). Executed request IDs are remembered on disk until their command expires, so a
+// replay is refused across restarts too.
+//
+// # Replies (Reply)
+//
+//	request_id  the command's request_id; recovered from a malformed or unverified command when
+//	            possible (from the envelope's payload too), "" otherwise
+//	ok          true when the command was executed
+//	result      on success: the command's result (table above)
+//	error       on failure: {"code": one of the codes below, "message": text for people}
+//	time        when the device answered, RFC 3339 with nanoseconds, UTC
+//
+// Checks run in this order, the first failure answering: unauthorized (signature), bad_request,
+// expired, replayed, then the command's own. A refused command changes nothing.
+//
+//	code             meaning
+//	bad_request      malformed JSON, unknown command or field, missing request_id, wrong
+//	                 arguments, payload over 4096 bytes
+//	unauthorized     signature missing, malformed or by no trusted key; or a start without
+//	                 id_token while sessions.mode is authorized
+//	expired          outside the command's validity window (issued_at … expires_at ± 5 min), or
+//	                 a window longer than 24 h
+//	replayed         request_id was already executed
+//	session_running  start or authorize while a session runs
+//	no_session       stop while no session runs
+//	store_full       the store refuses new sessions (disk budget reached or disk full)
+//	hardware_fault   a latched relay, emergency-stop or RCD fault; clear_fault releases it
+//	updating         an update is being activated; sessions are refused meanwhile
+//	busy             update while another update is in progress
+//	unavailable      update on a device whose update agent is disabled
+//	timeout          the device did not finish the command within 30 s, or is stopping
+//	failed           anything else; message says what
+//
+// Codes are listed in Codes; the operator's back end should treat an unknown code as failed.
 package mqtt

@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/chargegate/chargegate/ledger"
@@ -32,7 +32,8 @@ type Outbox interface {
 }
 
 // CommandFunc executes one command. It returns the result to put in the reply or an error, whose
-// text is sent back; code classifies the error for the operator.
+// text is sent back; code classifies the error for the operator (one of Codes; empty means
+// CodeFailed).
 type CommandFunc func(ctx context.Context, name string, payload []byte) (result any, code string, err error)
 
 // Config holds the plain values the link needs.
@@ -48,7 +49,11 @@ type Config struct {
 	KeepAlive   time.Duration
 	AckTimeout  time.Duration // how long to wait for a PUBACK before resending from the cursor
 	Poll        time.Duration // how often to look for new entries when the outbox is empty
-	Logger      *slog.Logger
+	// RetryMin and RetryMax bound the exponential backoff after a failed first connection or
+	// delivery (defaults 1 s and 30 s); each delay is drawn from ±50 % of its nominal value.
+	RetryMin time.Duration
+	RetryMax time.Duration
+	Logger   *slog.Logger
 }
 
 // Link is the operator link. Construct with New, run with Run.
@@ -93,6 +98,12 @@ func New(cfg Config, outbox Outbox, command CommandFunc) (*Link, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
 	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(30*time.Second, cfg.RetryMin)
+	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "chargegate-" + cfg.Device
 	}
@@ -105,7 +116,7 @@ func New(cfg Config, outbox Outbox, command CommandFunc) (*Link, error) {
 		connected: make(chan struct{}),
 		live:      make(chan livePub, 64),
 	}
-	offline, _ := json.Marshal(map[string]any{"state": "offline", "device": cfg.Device})
+	offline, _ := json.Marshal(Presence{Device: cfg.Device, State: StateOffline})
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.Broker).
 		SetClientID(cfg.ClientID).
@@ -145,7 +156,7 @@ func (l *Link) Delivered() (count, through uint64) { return l.delivered.Load(), 
 
 func (l *Link) onConnect(c paho.Client) {
 	l.log.Info("mqtt connected", "broker", l.cfg.Broker)
-	status, _ := json.Marshal(map[string]any{"state": "online", "device": l.cfg.Device})
+	status, _ := json.Marshal(Presence{Device: l.cfg.Device, State: StateOnline})
 	c.Publish(l.base+"status", 1, true, status)
 	// Clean sessions forget subscriptions: subscribe on every connection.
 	c.Subscribe(l.base+"cmd/+", 1, l.onCommand)
@@ -173,7 +184,7 @@ func (l *Link) Run(ctx context.Context) error {
 	err := l.runOutbox(ctx)
 	wg.Wait()
 	if l.client.IsConnectionOpen() {
-		offline, _ := json.Marshal(map[string]any{"state": "offline", "device": l.cfg.Device})
+		offline, _ := json.Marshal(Presence{Device: l.cfg.Device, State: StateOffline})
 		l.client.Publish(l.base+"status", 1, true, offline).WaitTimeout(2 * time.Second)
 	}
 	l.client.Disconnect(500)
@@ -184,23 +195,30 @@ func (l *Link) Run(ctx context.Context) error {
 // connect makes the first connection, retrying with backoff and saying why each attempt failed
 // (an expired certificate or a refused client is something the installer must see).
 func (l *Link) connect(ctx context.Context) {
-	backoff := time.Second
-	for {
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		tok := l.client.Connect()
 		select {
 		case <-ctx.Done():
-			return
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		case <-tok.Done():
 		}
-		if tok.Error() == nil {
-			return
-		}
-		l.log.Warn("mqtt connection failed", "broker", l.cfg.Broker, "err", tok.Error(), "retry_in", backoff)
-		if !sleepCtx(ctx, jitter(backoff)) {
-			return
-		}
-		backoff = min(backoff*2, 30*time.Second)
+		return struct{}{}, tok.Error()
+	},
+		backoff.WithBackOff(l.newBackOff()),
+		backoff.WithMaxElapsedTime(0), // an appliance never gives up on its operator
+		backoff.WithNotify(func(err error, next time.Duration) {
+			l.log.Warn("mqtt connection failed", "broker", l.cfg.Broker, "err", err, "retry_in", next)
+		}))
+}
+
+// newBackOff is the link's one retry policy: RetryMin doubling to RetryMax, each delay drawn
+// from ±50 % of its nominal value so that a fleet does not retry in step.
+func (l *Link) newBackOff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: l.cfg.RetryMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: l.cfg.RetryMax,
 	}
+	b.Reset()
+	return b
 }
 
 func (l *Link) waitConnected(ctx context.Context) error {
@@ -222,7 +240,7 @@ func (l *Link) waitConnected(ctx context.Context) error {
 // the cursor only through entries whose PUBACK arrived. Anything unacknowledged is sent again
 // from the cursor: receivers may see duplicates, never gaps.
 func (l *Link) runOutbox(ctx context.Context) error {
-	backoff := time.Second
+	retry := l.newBackOff()
 	for {
 		if err := l.waitConnected(ctx); err != nil {
 			return nil
@@ -232,14 +250,14 @@ func (l *Link) runOutbox(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			l.log.Warn("deliver readings", "err", err, "retry_in", backoff)
-			if !sleepCtx(ctx, jitter(backoff)) {
+			d := retry.NextBackOff()
+			l.log.Warn("deliver readings", "err", err, "retry_in", d)
+			if !sleepCtx(ctx, d) {
 				return nil
 			}
-			backoff = min(backoff*2, 30*time.Second)
 			continue
 		}
-		backoff = time.Second
+		retry.Reset()
 		if n == 0 && !sleepCtx(ctx, l.cfg.Poll) {
 			return nil
 		}
@@ -359,29 +377,18 @@ func (l *Link) Publish(suffix string, v any, qos byte, retained bool) bool {
 	}
 }
 
-// commandReply is the JSON answer on cmd/{name}/reply.
-type commandReply struct {
-	RequestID string    `json:"request_id"`
-	OK        bool      `json:"ok"`
-	Result    any       `json:"result,omitempty"`
-	Error     *replyErr `json:"error,omitempty"`
-	Time      time.Time `json:"time"`
-}
-
-type replyErr struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 func (l *Link) onCommand(_ paho.Client, m paho.Message) {
 	name := strings.TrimPrefix(m.Topic(), l.base+"cmd/")
 	payload := m.Payload()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, code, err := l.command(ctx, name, payload)
-	rep := commandReply{RequestID: requestID(payload), OK: err == nil, Result: res, Time: time.Now().UTC()}
+	rep := Reply{RequestID: requestID(payload), OK: err == nil, Result: res, Time: time.Now().UTC()}
 	if err != nil {
-		rep.Error = &replyErr{Code: code, Message: err.Error()}
+		if code == "" {
+			code = CodeFailed
+		}
+		rep.Error = &ReplyError{Code: code, Message: err.Error()}
 		rep.Result = nil
 	}
 	l.log.Info("command", "name", name, "request_id", rep.RequestID, "ok", rep.OK, "code", code)
@@ -407,10 +414,6 @@ func requestID(payload []byte) string {
 		}
 	}
 	return v.RequestID
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

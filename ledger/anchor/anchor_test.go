@@ -2,7 +2,6 @@ package anchor_test
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,15 +16,10 @@ import (
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// testKey is the fixed key of the golden vectors: Ed25519 from seed SHA-256("chargegate anchor test key").
-func testKey(name string) ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("chargegate anchor test key" + name))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
 
 // chain signs n readings into a chain starting at seq 1 with fixed times.
 func chain(key ed25519.PrivateKey, n int) []ledger.Entry {
@@ -77,7 +71,7 @@ func blockFor(t testing.TB, key ed25519.PrivateKey, payload []byte) *iotago.Bloc
 }
 
 func TestPayloadRoundTripAndSignature(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	es := chain(key, 5)
 	a, b := signedAnchor(t, key, es, [32]byte{9})
 	if len(b) != anchor.PayloadSize {
@@ -93,7 +87,7 @@ func TestPayloadRoundTripAndSignature(t *testing.T) {
 	if err := got.Verify(key.Public().(ed25519.PublicKey)); err != nil {
 		t.Errorf("verify: %v", err)
 	}
-	if err := got.Verify(testKey("other").Public().(ed25519.PublicKey)); !errors.Is(err, anchor.ErrSignature) {
+	if err := got.Verify(ledgertest.NamedKey(t, "other").Public().(ed25519.PublicKey)); !errors.Is(err, anchor.ErrSignature) {
 		t.Errorf("other key: %v, want ErrSignature", err)
 	}
 	for i := range b {
@@ -115,7 +109,7 @@ func TestPayloadRoundTripAndSignature(t *testing.T) {
 }
 
 func TestTagFitsAndBlockStaysSmall(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	tag, err := anchor.Tag(ledger.DeviceID(key.Public().(ed25519.PublicKey)))
 	if err != nil || !strings.HasPrefix(string(tag), anchor.TagPrefix) || len(tag) > iotago.TaggedPayloadTagMaxLength {
 		t.Fatalf("tag %q %v", tag, err)
@@ -136,7 +130,7 @@ func TestTagFitsAndBlockStaysSmall(t *testing.T) {
 }
 
 func TestPathsForEverySizeAndIndex(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	es := chain(key, 33)
 	for n := 1; n <= len(es); n++ {
 		l := leavesOf(es[:n])
@@ -181,7 +175,7 @@ type goldenAnchor struct {
 }
 
 func TestGoldenVectors(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	es := chain(key, 7)
 	a, payload := signedAnchor(t, key, es, [32]byte{0xAB})
 	blk := blockFor(t, key, payload)
@@ -231,7 +225,7 @@ func TestGoldenVectors(t *testing.T) {
 
 // TestTamperedProofs changes one thing at a time and expects the named failure.
 func TestTamperedProofs(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	es := chain(key, 10)
 	_, payload := signedAnchor(t, key, es, [32]byte{})
 	blk := blockFor(t, key, payload)
@@ -243,7 +237,7 @@ func TestTamperedProofs(t *testing.T) {
 	_, payload2 := signedAnchor(t, key, chain(key, 11), [32]byte{})
 	blk2 := blockFor(t, key, payload2)
 
-	other := testKey("other")
+	other := ledgertest.NamedKey(t, "other")
 	cases := []struct {
 		name   string
 		tamper func(p *anchor.Proof)
@@ -318,7 +312,7 @@ func TestTamperedProofs(t *testing.T) {
 }
 
 func TestVerifyBlockChecksPoW(t *testing.T) {
-	key := testKey("")
+	key := ledgertest.NamedKey(t, "anchor")
 	es := chain(key, 2)
 	_, payload := signedAnchor(t, key, es, [32]byte{})
 	blk := blockFor(t, key, payload)

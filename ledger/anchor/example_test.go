@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // A device anchors a batch of entries: the Merkle root over their hashes, the range, the last
 // hash and the previous anchor's block ID, signed with the device key. Anyone holding one entry,
 // its path and the anchor can check the entry is in the batch.
 func Example() {
-	key := testKey("")
+	key := ledgertest.NamedKey(nil, "anchor")
 	entries := chain(key, 5)
 	leaves := make([][32]byte, len(entries))
 	for i := range entries {

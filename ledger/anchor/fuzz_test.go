@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // FuzzDecode feeds arbitrary bytes to the anchor decoder: it must never panic, and whatever it
 // accepts must re-encode to exactly the same bytes.
 func FuzzDecode(f *testing.F) {
-	key := testKey("")
+	key := ledgertest.NamedKey(f, "anchor")
 	_, payload := signedAnchor(f, key, chain(key, 3), [32]byte{1})
 	f.Add(payload)
 	f.Add([]byte{})

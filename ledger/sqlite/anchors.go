@@ -15,7 +15,7 @@ const anchorCols = "first, last, root, payload, block_id, block, state, mileston
 // PutAnchor inserts or updates the anchor starting at a.First. A stored anchor with the same
 // First but another Last or Root, or an overlapping range, is ErrAnchorConflict (never two anchors
 // for one range); a confirmed anchor stays confirmed. When a.State is AnchorConfirmed the same
-// transaction acknowledges sink "ledger" through a.Last.
+// transaction acknowledges sink ledger.SinkLedger through a.Last.
 func (s *Store) PutAnchor(ctx context.Context, a ledger.AnchorRecord) error {
 	if a.First == 0 || a.Last < a.First {
 		return fmt.Errorf("put anchor %d-%d: bad range", a.First, a.Last)
@@ -57,8 +57,8 @@ func (s *Store) PutAnchor(ctx context.Context, a ledger.AnchorRecord) error {
 		return fmt.Errorf("store anchor %d-%d: %w", a.First, a.Last, err)
 	}
 	if a.State == ledger.AnchorConfirmed {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cursors (sink, through) VALUES ('ledger', ?) "+
-			"ON CONFLICT (sink) DO UPDATE SET through = max(through, excluded.through)", a.Last); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cursors (sink, through) VALUES (?, ?) "+
+			"ON CONFLICT (sink) DO UPDATE SET through = max(through, excluded.through)", ledger.SinkLedger, a.Last); err != nil {
 			return fmt.Errorf("ack ledger through %d: %w", a.Last, err)
 		}
 	}

@@ -21,6 +21,30 @@ import (
 // synchronous=FULL has reached the disk. On a full disk the store frees its ballast, records a
 // signed disk_budget event after recs and retries once; it never drops what was acknowledged.
 func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error) {
+	return s.append(ctx, recs, nil)
+}
+
+// AppendState is Append with a state key written in the same transaction: value stored under
+// key, or key deleted when value is nil. Either the entries and the state change both commit or
+// neither does, so a crash can never leave, say, a session-end entry in the chain while the
+// session is still persisted as running. With no records it only writes the state.
+func (s *Store) AppendState(ctx context.Context, recs []ledger.Record, key string, value []byte) ([]ledger.Entry, error) {
+	if key == "" {
+		return nil, errors.New("append state: empty key")
+	}
+	if len(recs) == 0 {
+		if value == nil {
+			return nil, s.DeleteState(ctx, key)
+		}
+		return nil, s.PutState(ctx, key, value)
+	}
+	if value != nil {
+		value = slices.Clone(value)
+	}
+	return s.append(ctx, recs, &stateOp{key: key, value: value})
+}
+
+func (s *Store) append(ctx context.Context, recs []ledger.Record, state *stateOp) ([]ledger.Entry, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -36,13 +60,13 @@ func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Ent
 	if s.closed {
 		return nil, ErrClosed
 	}
-	entries, err := s.appendLocked(ctx, recs)
+	entries, err := s.appendLocked(ctx, recs, state)
 	if err != nil && isDiskFull(err) {
 		s.log.Error("disk full while appending; releasing ballast", "err", err)
 		s.full, s.episode = true, true
 		s.releaseBallast()
 		alarm := s.alarmRecord("disk full: " + err.Error())
-		entries, err = s.appendLocked(ctx, append(recs[:len(recs):len(recs)], alarm))
+		entries, err = s.appendLocked(ctx, append(recs[:len(recs):len(recs)], alarm), state)
 		if err == nil {
 			s.alarmed = true
 			entries = entries[:len(recs)]
@@ -51,8 +75,15 @@ func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Ent
 	return entries, err
 }
 
-// appendLocked builds, signs and commits entries for recs; s.mu is held.
-func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledger.Entry, error) {
+// stateOp is a state key written (value non-nil) or deleted (value nil) in an append's transaction.
+type stateOp struct {
+	key   string
+	value []byte
+}
+
+// appendLocked builds, signs and commits entries for recs, and state if set, in one transaction;
+// s.mu is held.
+func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record, state *stateOp) ([]ledger.Entry, error) {
 	entries := make([]ledger.Entry, len(recs))
 	hashes := make([][32]byte, len(recs))
 	encs := make([][]byte, len(recs))
@@ -74,7 +105,7 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record) ([]ledge
 			return nil, fmt.Errorf("reserve sequence numbers: %w", err)
 		}
 	}
-	if err := s.commit(ctx, entries[0].Seq, encs); err != nil {
+	if err := s.commit(ctx, entries[0].Seq, encs, state); err != nil {
 		s.resyncHead()
 		return nil, err
 	}
@@ -127,7 +158,7 @@ func (s *Store) signAll(entries []ledger.Entry, hashes [][32]byte, encs [][]byte
 	wg.Wait()
 }
 
-func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte) error {
+func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *stateOp) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin append: %w", err)
@@ -142,6 +173,16 @@ func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte) error
 	for i, b := range bodies {
 		if _, err := stmt.ExecContext(ctx, first+uint64(i), b, now); err != nil {
 			return fmt.Errorf("insert entry %d: %w", first+uint64(i), err)
+		}
+	}
+	if st != nil {
+		if err := putState(ctx, tx, st.key, st.value); err != nil {
+			return err
+		}
+	}
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {

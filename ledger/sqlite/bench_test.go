@@ -124,12 +124,12 @@ func BenchmarkStoreMemory(b *testing.B) {
 					if _, err := s.Append(ctx, reading(n+i)); err != nil {
 						b.Fatal(err)
 					}
-					p, err := s.Pending(ctx, "mqtt", 100)
+					p, err := s.Pending(ctx, ledger.SinkMQTT, 100)
 					if err != nil || len(p) == 0 {
 						b.Fatal(err)
 					}
-					must(b, s.Ack(ctx, "mqtt", p[len(p)-1].Seq))
-					if _, err := s.Backlog(ctx, "ledger"); err != nil {
+					must(b, s.Ack(ctx, ledger.SinkMQTT, p[len(p)-1].Seq))
+					if _, err := s.Backlog(ctx, ledger.SinkLedger); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // crashChildEnv, when set to a directory, turns the test binary into the appender child of
@@ -29,6 +30,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		os.Exit(crashChild(dir))
 	}
+	if dir := os.Getenv(stateChildEnv); dir != "" {
+		os.Exit(stateChild(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -37,7 +41,7 @@ func TestMain(m *testing.M) {
 // writes state and prunes, so that kills land in every kind of write, checkpoints included.
 func crashChild(dir string) int {
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1, TailCheck: 64})
+	s, err := Open(ctx, dir, Options{Key: ledgertest.Key(nil), Reserve: 16, Ballast: -1, TailCheck: 64})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		return 3
@@ -60,7 +64,7 @@ func crashChild(dir string) int {
 		out.Flush()
 		switch i % 7 {
 		case 3:
-			_ = s.Ack(ctx, "mqtt", last.Seq-uint64(rand.IntN(int(last.Seq))))
+			_ = s.Ack(ctx, ledger.SinkMQTT, last.Seq-uint64(rand.IntN(int(last.Seq))))
 		case 5:
 			_ = s.PutState(ctx, "ocmf/pagination/T", []byte(strconv.Itoa(i)))
 		}
@@ -74,7 +78,7 @@ func crashChild(dir string) int {
 				return 5
 			}
 			anchored = last.Seq
-			_ = s.Ack(ctx, "mqtt", last.Seq)
+			_ = s.Ack(ctx, ledger.SinkMQTT, last.Seq)
 			if _, err := s.Prune(ctx); err != nil {
 				fmt.Fprintln(os.Stderr, "child prune:", err)
 				return 6
@@ -140,11 +144,11 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("cycle %d: child ended by itself: %v\n%s", cycle, err, stderr.String())
 		}
 
-		s, err := Open(ctx, dir, Options{Key: testKey(), Reserve: 16, Ballast: -1, TailCheck: 64})
+		s, err := Open(ctx, dir, Options{Key: ledgertest.Key(t), Reserve: 16, Ballast: -1, TailCheck: 64})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen: %v", cycle, err)
 		}
-		mqtt, err := s.cursor(ctx, s.r, "mqtt")
+		mqtt, err := s.cursor(ctx, s.r, ledger.SinkMQTT)
 		if err != nil {
 			t.Fatal(err)
 		}

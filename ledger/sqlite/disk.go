@@ -28,7 +28,7 @@ func (s *Store) Admit() error {
 		s.episode = true
 		if !s.alarmed {
 			s.log.Error("refusing new sessions", "reason", reason)
-			if _, err := s.appendLocked(ctx, []ledger.Record{s.alarmRecord(reason)}); err != nil {
+			if _, err := s.appendLocked(ctx, []ledger.Record{s.alarmRecord(reason)}, nil); err != nil {
 				s.log.Error("could not record disk alarm", "err", err)
 			} else {
 				s.alarmed = true
@@ -43,7 +43,7 @@ func (s *Store) Admit() error {
 		}
 		rec := s.alarmRecord("space available again")
 		rec.Event = ledger.EventDiskRecovered
-		if _, err := s.appendLocked(ctx, append(recs, rec)); err != nil {
+		if _, err := s.appendLocked(ctx, append(recs, rec), nil); err != nil {
 			return fmt.Errorf("%w: record recovery: %v", ErrDiskBudget, err)
 		}
 		s.episode, s.alarmed = false, false

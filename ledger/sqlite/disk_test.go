@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
 
 // events returns the event codes of stored event entries, in order.
@@ -58,7 +59,7 @@ func TestDiskBudget(t *testing.T) {
 	// Free space: anchor, deliver and prune; the store recovers by itself.
 	head, _ := s.Head()
 	must(t, s.PutAnchor(ctx, ledger.AnchorRecord{First: 1, Last: head, State: ledger.AnchorConfirmed}))
-	must(t, s.Ack(ctx, "mqtt", head))
+	must(t, s.Ack(ctx, ledger.SinkMQTT, head))
 	if n, err := s.Prune(ctx); err != nil || n == 0 {
 		t.Fatalf("prune: %d, %v", n, err)
 	}
@@ -81,7 +82,7 @@ func TestDatabaseFull(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	limit := func(db *sql.DB) error { _, err := db.Exec("PRAGMA max_page_count = 40"); return err }
-	s, err := open(ctx, dir, Options{Key: testKey()}, limit)
+	s, err := open(ctx, dir, Options{Key: ledgertest.Key(t)}, limit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@
 //
 // Append signs and inserts its records in one transaction and returns only after the commit:
 // an entry returned by Append survives a process crash and, if the storage honours fsync, a
-// power cut. Sinks ("ledger", "mqtt") read after their cursor (Pending) and move it forward
+// power cut. Sinks (ledger.SinkLedger "ledger", ledger.SinkMQTT "mqtt") read after their cursor (Pending) and move it forward
 // (Ack); an entry is deleted (Prune) only when a confirmed anchor covers it, every sink
 // acknowledged it, it is older than the retention window, and it is not the head.
 //

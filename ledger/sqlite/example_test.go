@@ -40,12 +40,12 @@ func Example() {
 	}
 	fmt.Println("committed through seq", entries[len(entries)-1].Seq)
 
-	pending, _ := s.Pending(ctx, "mqtt", 100)
+	pending, _ := s.Pending(ctx, ledger.SinkMQTT, 100)
 	for _, e := range pending {
 		fmt.Println("publish", e.Seq, e.Kind)
 	}
-	_ = s.Ack(ctx, "mqtt", pending[len(pending)-1].Seq)
-	backlog, _ := s.Backlog(ctx, "mqtt")
+	_ = s.Ack(ctx, ledger.SinkMQTT, pending[len(pending)-1].Seq)
+	backlog, _ := s.Backlog(ctx, ledger.SinkMQTT)
 	fmt.Println("mqtt backlog", backlog)
 	// Output:
 	// committed through seq 2

@@ -144,12 +144,33 @@ func (s *Store) Backlog(ctx context.Context, sink string) (int64, error) {
 	return n, nil
 }
 
-// PutState durably stores a small value under key (sessions, OCMF pagination); it returns after commit.
+// PutState durably stores a small value under key (sessions, OCMF pagination); it returns after
+// commit. A nil value stores an empty one; DeleteState removes a key.
 func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	if _, err := s.w.ExecContext(ctx, "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value); err != nil {
+	return putState(ctx, s.w, key, value)
+}
+
+// DeleteState removes key; a missing key is not an error.
+func (s *Store) DeleteState(ctx context.Context, key string) error {
+	return putState(ctx, s.w, key, nil)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// putState writes value under key, or deletes key when value is nil.
+func putState(ctx context.Context, db execer, key string, value []byte) error {
+	if value == nil {
+		if _, err := db.ExecContext(ctx, "DELETE FROM state WHERE key = ?", key); err != nil {
+			return fmt.Errorf("delete state %s: %w", key, err)
+		}
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value); err != nil {
 		return fmt.Errorf("put state %s: %w", key, err)
 	}
 	return nil

@@ -52,7 +52,7 @@ func (s *Store) replace(ctx context.Context, path, reason string, haveHead bool)
 	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
 		Event: ledger.EventStoreReplaced, Detail: detail}
 	s.mu.Lock()
-	_, err := s.appendLocked(ctx, []ledger.Record{rec})
+	_, err := s.appendLocked(ctx, []ledger.Record{rec}, nil)
 	s.mu.Unlock()
 	if err != nil {
 		s.closeDB()
@@ -160,8 +160,8 @@ func (s *Store) insertRaw(ctx context.Context, batch [][2]any) error {
 	return tx.Commit()
 }
 
-// salvageTables copies state, cursors (capped at the salvaged head) and anchors, row by row,
-// skipping whatever does not read.
+// salvageTables copies state, remembered commands, cursors (capped at the salvaged head) and
+// anchors, row by row, skipping whatever does not read.
 func (s *Store) salvageTables(ctx context.Context, old *sql.DB, last uint64) {
 	copyRows := func(query, insert string, ncols int, fix func([]any)) {
 		rows, err := old.QueryContext(ctx, query)
@@ -187,6 +187,7 @@ func (s *Store) salvageTables(ctx context.Context, old *sql.DB, last uint64) {
 		}
 	}
 	copyRows("SELECT key, value FROM state", "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", 2, nil)
+	copyRows("SELECT request_id, expires_ns FROM commands", "INSERT OR IGNORE INTO commands (request_id, expires_ns) VALUES (?, ?)", 2, nil)
 	copyRows("SELECT sink, through FROM cursors", "INSERT OR REPLACE INTO cursors (sink, through) VALUES (?, ?)", 2, func(v []any) {
 		if t, ok := v[1].(int64); ok && uint64(t) > last {
 			v[1] = int64(last)

@@ -58,7 +58,7 @@ type Options struct {
 	Now        func() time.Time   // nil is time.Now
 	DiskBudget int64              // bytes of live database pages plus WAL at which Admit refuses; 0 = none
 	Retention  time.Duration      // minimum age (store clock) before a delivered, anchored entry is pruned
-	Sinks      []string           // readers that must acknowledge before pruning; nil = {"ledger", "mqtt"}
+	Sinks      []string           // readers that must acknowledge before pruning; nil = {ledger.SinkLedger, ledger.SinkMQTT}
 	// Reserve is how many sequence numbers one fsync of the head file reserves ahead; 0 = DefaultReserve.
 	Reserve uint64
 	// Ballast is the size of a file kept to be freed when the disk fills, so that the store can
@@ -76,7 +76,7 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 	if o.Sinks == nil {
-		o.Sinks = []string{"ledger", "mqtt"}
+		o.Sinks = []string{ledger.SinkLedger, ledger.SinkMQTT}
 	}
 	if o.Reserve == 0 {
 		o.Reserve = DefaultReserve
@@ -112,7 +112,8 @@ type Store struct {
 	alarmed   bool // its disk_budget event is recorded
 	ballastOn bool
 
-	pageHook func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
+	pageHook     func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
+	beforeCommit func() error        // tests: runs inside an append's transaction just before COMMIT
 }
 
 // dsn returns the connection string. synchronous=FULL: in WAL mode NORMAL may roll back

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,12 +13,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
-
-func testKey() ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("chargegate sqlite test key"))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
 
 // clock is an injectable clock for tests.
 type clock struct {
@@ -43,7 +38,7 @@ func (c *clock) Add(d time.Duration) {
 
 func openTest(t testing.TB, dir string, mod func(*Options)) *Store {
 	t.Helper()
-	o := Options{Key: testKey(), Ballast: -1}
+	o := Options{Key: ledgertest.Key(t), Ballast: -1}
 	if mod != nil {
 		mod(&o)
 	}
@@ -121,27 +116,27 @@ func TestAppendReadAck(t *testing.T) {
 		t.Fatalf("entries = %v, %v", len(got), err)
 	}
 
-	p, err := s.Pending(ctx, "mqtt", 4)
+	p, err := s.Pending(ctx, ledger.SinkMQTT, 4)
 	if err != nil || len(p) != 4 || p[0].Seq != 1 {
 		t.Fatalf("pending = %d, %v", len(p), err)
 	}
-	if err := s.Ack(ctx, "mqtt", 4); err != nil {
+	if err := s.Ack(ctx, ledger.SinkMQTT, 4); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, "mqtt", 2); err != nil { // never moves back
+	if err := s.Ack(ctx, ledger.SinkMQTT, 2); err != nil { // never moves back
 		t.Fatal(err)
 	}
-	p, _ = s.Pending(ctx, "mqtt", 100)
+	p, _ = s.Pending(ctx, ledger.SinkMQTT, 100)
 	if len(p) != 7 || p[0].Seq != 5 {
 		t.Fatalf("pending after ack = %d from %d", len(p), p[0].Seq)
 	}
-	if n, _ := s.Backlog(ctx, "mqtt"); n != 7 {
+	if n, _ := s.Backlog(ctx, ledger.SinkMQTT); n != 7 {
 		t.Fatalf("mqtt backlog = %d", n)
 	}
-	if n, _ := s.Backlog(ctx, "ledger"); n != 11 {
+	if n, _ := s.Backlog(ctx, ledger.SinkLedger); n != 11 {
 		t.Fatalf("ledger backlog = %d", n)
 	}
-	if err := s.Ack(ctx, "mqtt", 12); err == nil {
+	if err := s.Ack(ctx, ledger.SinkMQTT, 12); err == nil {
 		t.Fatal("ack beyond head accepted")
 	}
 	if _, err := s.Pending(ctx, "nope", 1); !errors.Is(err, ErrUnknownSink) {
@@ -162,7 +157,7 @@ func TestAppendReadAck(t *testing.T) {
 	if seq, h := s.Head(); seq != 11 || h != hash {
 		t.Fatalf("head after reopen = %d", seq)
 	}
-	if n, _ := s.Backlog(ctx, "mqtt"); n != 7 {
+	if n, _ := s.Backlog(ctx, ledger.SinkMQTT); n != 7 {
 		t.Fatalf("mqtt backlog after reopen = %d", n)
 	}
 	more, err := s.Append(ctx, reading(11))
@@ -247,14 +242,14 @@ func TestAnchors(t *testing.T) {
 	if err := s.PutAnchor(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.Backlog(ctx, "ledger"); n != 30 {
+	if n, _ := s.Backlog(ctx, ledger.SinkLedger); n != 30 {
 		t.Fatalf("ledger backlog before confirmation = %d", n)
 	}
 	a.State, a.Milestone = ledger.AnchorConfirmed, 77
 	if err := s.PutAnchor(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.Backlog(ctx, "ledger"); n != 20 {
+	if n, _ := s.Backlog(ctx, ledger.SinkLedger); n != 20 {
 		t.Fatalf("ledger backlog after confirmation = %d, want 20", n)
 	}
 	a.State = ledger.AnchorSubmitted
@@ -303,7 +298,7 @@ func TestPruneOnlyWhatIsSafe(t *testing.T) {
 	if n := prune(); n != 0 {
 		t.Fatalf("pruned %d before mqtt acked", n)
 	}
-	if err := s.Ack(ctx, "mqtt", 100); err != nil {
+	if err := s.Ack(ctx, ledger.SinkMQTT, 100); err != nil {
 		t.Fatal(err)
 	}
 	if n := prune(); n != 0 {
@@ -347,7 +342,7 @@ func TestMigrationsAndNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, s.Close())
-	if _, err := Open(context.Background(), dir, Options{Key: testKey(), Ballast: -1}); !errors.Is(err, errNewerSchema) {
+	if _, err := Open(context.Background(), dir, Options{Key: ledgertest.Key(t), Ballast: -1}); !errors.Is(err, errNewerSchema) {
 		t.Fatalf("newer schema: %v", err)
 	}
 	if q, _ := filepath.Glob(filepath.Join(dir, "*.quarantine-*")); len(q) != 0 {

@@ -18,7 +18,7 @@
 //     referencedByMilestoneIndex is set; promote (an empty block approving it and fresh tips)
 //     when the node says shouldPromote; reattach (same payload, new parents and PoW) when it
 //     says shouldReattach or no longer knows the block;
-//  5. store the confirmation, which also acknowledges sink "ledger" through the anchor's Last.
+//  5. store the confirmation, which also acknowledges sink ledger.SinkLedger through the anchor's Last.
 //
 // One anchor is in flight at a time and the next one is cut only after it is confirmed, so each
 // anchor's Prev is the block ID of a confirmed block; that block is also what proofs name.

@@ -33,7 +33,7 @@ type Store interface {
 	// Entries returns up to max entries with Seq >= from in ascending order.
 	Entries(ctx context.Context, from uint64, max int) ([]ledger.Entry, error)
 	// PutAnchor inserts or updates the anchor record with a.First; it fails for a different
-	// range or root under the same First. Storing AnchorConfirmed acknowledges sink "ledger".
+	// range or root under the same First. Storing AnchorConfirmed acknowledges sink ledger.SinkLedger.
 	PutAnchor(ctx context.Context, a ledger.AnchorRecord) error
 	// Anchors returns the anchors in a state, ascending by First.
 	Anchors(ctx context.Context, state ledger.AnchorState) ([]ledger.AnchorRecord, error)

@@ -3,7 +3,6 @@ package stardust_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -14,16 +13,14 @@ import (
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/ledgertest"
 	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
-// deviceKey is a fixed test device key.
-func deviceKey(name string) ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("chargegate iota test key " + name))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
+// deviceKey is a fixed test device key of its own for each name.
+func deviceKey(name string) ed25519.PrivateKey { return ledgertest.NamedKey(nil, "stardust "+name) }
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("CHARGEGATE_TEST_LOG") != "" {
@@ -244,7 +241,7 @@ func TestPublisherAnchorsAndProofsVerify(t *testing.T) {
 	if s.Last.Last != 250 || s.Last.State != ledger.AnchorConfirmed || s.Last.Milestone == 0 || s.Confirmed != 3 || s.Pending != 0 {
 		t.Errorf("status %+v", s)
 	}
-	backlog, err := st.Backlog(context.Background(), "ledger")
+	backlog, err := st.Backlog(context.Background(), ledger.SinkLedger)
 	if err != nil || backlog != 0 {
 		t.Errorf("ledger backlog %d, %v; want 0 after confirmation", backlog, err)
 	}

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/child"
+	"github.com/chargegate/chargegate/gateway/web"
 )
 
 // cmdDemo runs the embedded default on one machine with no hardware: the meter simulator (an
@@ -55,7 +55,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer logf.Close()
 	logger := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	app, err := gateway.Open(ctx, cfg, version, logger)
+	app, err := openApp(ctx, cfg, version, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate demo: start gateway:", err)
 		return 1
@@ -70,7 +70,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "chargegate demo: data in %s, status page http://%s/\n", *dir, app.APIAddr())
 	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
-	last := app.Snapshot(ctx) // after the session's end was recorded
+	last := app.refreshSnapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
 	return d.summary(ctx, last, runErr, stderr)
 }
@@ -82,16 +82,16 @@ type demo struct {
 }
 
 // start launches metersim and ledgernode and returns the gateway configuration that uses them.
-func (d *demo) start(ctx context.Context, httpAddr string) (gateway.Config, error) {
+func (d *demo) start(ctx context.Context, httpAddr string) (Config, error) {
 	sim, err := d.child(ctx, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0",
 		"--control", "127.0.0.1:0", "--serial", "71000001")
 	if err != nil {
-		return gateway.Config{}, err
+		return Config{}, err
 	}
 	node, err := d.child(ctx, "ledgernode", "--listen", "127.0.0.1:0", "--data", filepath.Join(d.dir, "node"),
 		"--min-pow-score", "1500", "--milestone-interval", "2s")
 	if err != nil {
-		return gateway.Config{}, err
+		return Config{}, err
 	}
 	if ln, err := net.Listen("tcp", httpAddr); err != nil {
 		httpAddr = "127.0.0.1:0"
@@ -126,9 +126,9 @@ log:
   format: json
 `, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr)
 	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
-		return gateway.Config{}, err
+		return Config{}, err
 	}
-	return gateway.ParseConfig([]byte(yaml))
+	return ParseConfig([]byte(yaml))
 }
 
 // child starts bin/name with args, logging to dir/name.log, and returns its addresses.
@@ -157,11 +157,11 @@ func (d *demo) stopChildren() {
 }
 
 // view refreshes a live view every second until ctx ends.
-func (d *demo) view(ctx context.Context, app *gateway.App, live bool) {
+func (d *demo) view(ctx context.Context, app *App, live bool) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		s := app.Snapshot(ctx) // also when headless: it follows the anchoring for the summary
+		s := app.refreshSnapshot(ctx) // also when headless: it follows the anchoring for the summary
 		if live {
 			fmt.Fprint(d.out, "\x1b[H\x1b[2J", render(s), "\nCtrl-C stops the demo.\n")
 		}
@@ -173,7 +173,7 @@ func (d *demo) view(ctx context.Context, app *gateway.App, live bool) {
 	}
 }
 
-func render(s gateway.Snapshot) string {
+func render(s web.Snapshot) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "chargegate %s — device %s (%s)\n\n", s.Version, s.Device, s.EVSEID)
 	fmt.Fprintf(&b, "  meter        %s %s  %s\n", s.Meter.Model, s.Meter.Serial, map[bool]string{true: "readable", false: "UNREADABLE"}[s.Meter.Readable])
@@ -200,7 +200,7 @@ func render(s gateway.Snapshot) string {
 
 // summary verifies the stored chain with the same code as `chargegate verify` and prints the
 // demo's figures. Exit 0 only when the chain verified.
-func (d *demo) summary(ctx context.Context, s gateway.Snapshot, runErr error, stderr io.Writer) int {
+func (d *demo) summary(ctx context.Context, s web.Snapshot, runErr error, stderr io.Writer) int {
 	var vout bytes.Buffer
 	code := cmdVerify(ctx, []string{"--data", filepath.Join(d.dir, "gateway")}, &vout, &vout)
 	verified := code == 0

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
-	"github.com/chargegate/chargegate/gateway"
 )
 
 // cmdRun runs the gateway daemon: chargegate run -config FILE.
@@ -18,13 +16,13 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := gateway.LoadConfig(*path)
+	cfg, err := LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "chargegate: %s: %v\n", *path, err)
 		return 2
 	}
 	logger := newLogger(cfg.Log, stderr)
-	app, err := gateway.Open(ctx, cfg, version, logger)
+	app, err := openApp(ctx, cfg, version, logger)
 	if err != nil {
 		logger.Error("start", "err", err)
 		return 1
@@ -37,7 +35,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 }
 
 // newLogger builds the process logger from the log section: JSON for journald by default.
-func newLogger(c gateway.LogConfig, w io.Writer) *slog.Logger {
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		level = slog.LevelInfo

@@ -10,6 +10,10 @@
 //
 // Once it listens it prints exactly one JSON line to stdout, {"api":"http://HOST:PORT"}, and logs
 // to stderr. SIGINT or SIGTERM stop it cleanly.
+//
+// Flags follow the project's command-line convention (README): --seed 1 is the default and
+// makes fault injection repeatable, --seed 0 draws a random seed and logs it; -v is a hidden
+// alias for --log-level debug.
 package main
 
 import (
@@ -20,10 +24,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +47,12 @@ func main() {
 // outages collects repeated --outage START+DURATION flags.
 type outages []node.Outage
 
-func (o *outages) String() string { return fmt.Sprint(*o) }
+func (o *outages) String() string {
+	if len(*o) == 0 {
+		return ""
+	}
+	return fmt.Sprint(*o)
+}
 
 func (o *outages) Set(s string) error {
 	start, dur, ok := strings.Cut(s, "+")
@@ -63,20 +74,25 @@ func (o *outages) Set(s string) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ledgernode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:14265", "address to listen on (port 0 picks a free port)")
-	dir := fs.String("data", "", "directory for the node's database (required)")
-	minPoW := fs.Uint("min-pow-score", node.DefaultMinPoWScore, "minimum PoW score; 0 disables PoW")
-	interval := fs.Duration("milestone-interval", 2*time.Second, "time between milestones")
-	errRate := fs.Float64("error-rate", 0, "fraction of requests answered 500")
-	lostRate := fs.Float64("lost-response-rate", 0, "fraction of submissions stored but answered 500")
-	orphanRate := fs.Float64("orphan-rate", 0, "fraction of blocks left out of tips and milestones")
-	latency := fs.Duration("latency", 0, "latency added to every request")
+	listen := fs.String("listen", "127.0.0.1:14265", "`ADDR` to listen on (port 0 picks a free port)")
+	dir := fs.String("data", "", "`DIR` for the node's database (required)")
+	minPoW := fs.Uint("min-pow-score", node.DefaultMinPoWScore, "minimum PoW `SCORE`; 0 disables PoW")
+	interval := fs.Duration("milestone-interval", 2*time.Second, "time `D` between milestones")
+	errRate := fs.Float64("error-rate", 0, "fraction `R` of requests answered 500")
+	lostRate := fs.Float64("lost-response-rate", 0, "fraction `R` of submissions stored but answered 500")
+	orphanRate := fs.Float64("orphan-rate", 0, "fraction `R` of blocks left out of tips and milestones")
+	latency := fs.Duration("latency", 0, "latency `D` added to every request")
 	peerless := fs.Bool("peerless-health", false, "answer /health with 503 like a node without peers")
-	seed := fs.Uint64("seed", 0, "seed for fault injection (0 = random)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
+	seed := fs.Uint64("seed", 1, "`N` seeds fault injection; 0 draws a random seed and logs it")
+	level := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	verbose := fs.Bool("v", false, "") // hidden: --log-level debug, as in the other programs
 	var outs outages
-	fs.Var(&outs, "outage", "START+DURATION after start during which connections are dropped (repeatable)")
+	fs.Var(&outs, "outage", "`START+DURATION` after start during which connections are dropped (repeatable)")
+	fs.Usage = func() { usage(fs, stderr, "ledgernode --data DIR [flags]", "v") }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *dir == "" || fs.NArg() != 0 {
@@ -88,7 +104,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ledgernode: --log-level:", err)
 		return 2
 	}
+	if *verbose {
+		lvl = slog.LevelDebug
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if *seed == 0 {
+		*seed = rand.Uint64() | 1 // never 0, which the node would read as "pick one" without saying which
+		log.Info("random seed", "seed", *seed)
+	}
 	n, err := node.New(node.Config{
 		Dir:               *dir,
 		MinPoWScore:       uint32(*minPoW),
@@ -143,4 +166,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// usage prints the flags GNU-style (--name), leaving out the hidden old spellings.
+func usage(fs *flag.FlagSet, w io.Writer, synopsis string, hidden ...string) {
+	fmt.Fprintf(w, "usage: %s\n", synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		if slices.Contains(hidden, f.Name) {
+			return
+		}
+		arg, text := flag.UnquoteUsage(f)
+		dashes := "--"
+		if len(f.Name) == 1 {
+			dashes = "-"
+		}
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(w, "  %s%s%s\n    \t%s", dashes, f.Name, arg, text)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }

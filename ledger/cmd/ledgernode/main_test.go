@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +18,7 @@ func TestUsage(t *testing.T) {
 		{"--data", t.TempDir(), "extra"}, // positional argument
 		{"--data", t.TempDir(), "--outage", "5s"}, // malformed outage
 		{"--data", t.TempDir(), "--log-level", "loud"},
+		{"--data", t.TempDir(), "--seed", "x"},
 	} {
 		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("run %q = %d, want 2", args, code)
@@ -57,5 +59,47 @@ func TestPrintsOneLineAndStops(t *testing.T) {
 	rest, _ := io.ReadAll(r)
 	if len(rest) != 0 {
 		t.Errorf("more output after the first line: %q", rest)
+	}
+}
+
+// TestConvention checks the command-line convention: GNU-style help without the hidden -v, -v
+// meaning --log-level debug, and --seed 0 drawing a seed it reports.
+func TestConvention(t *testing.T) {
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, io.Discard, &errb); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, want := range []string{"\n  --data DIR\n", "\n  --log-level LEVEL\n", "\n  --seed N\n", "(default 1)"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "\n  -v") {
+		t.Errorf("help shows the hidden -v:\n%s", errb.String())
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // start, print the line, stop at once
+	for _, c := range []struct {
+		args       []string
+		stopped    bool // the info line "stopped" is logged
+		randomSeed bool
+	}{
+		{[]string{"--log-level", "error"}, false, false},
+		{[]string{"--log-level", "error", "-v"}, true, false},
+		{[]string{"--seed", "0"}, true, true},
+		{[]string{"-seed=7", "--log-level=warn"}, false, false},
+	} {
+		errb.Reset()
+		args := append(c.args, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--min-pow-score", "0")
+		if code := run(stopped, args, io.Discard, &errb); code != 0 {
+			t.Fatalf("run %v: exit %d: %s", c.args, code, errb.String())
+		}
+		logs := errb.String()
+		if got := strings.Contains(logs, "msg=stopped"); got != c.stopped {
+			t.Errorf("run %v: stop logged = %v, want %v:\n%s", c.args, got, c.stopped, logs)
+		}
+		if got := strings.Contains(logs, "random seed") && strings.Contains(logs, "seed="); got != c.randomSeed {
+			t.Errorf("run %v: random seed logged = %v, want %v:\n%s", c.args, got, c.randomSeed, logs)
+		}
 	}
 }

@@ -5,7 +5,11 @@
 // Usage:
 //
 //	metersim --model NAME --listen URL [--unit N] [--serial S] [--meters N] [--control ADDR]
-//	         [--speed X] [--seed N] [--reply-delay D] [--fault SPEC]...
+//	         [--speed X] [--seed N] [--reply-delay D] [--fault SPEC]... [--log-level LEVEL]
+//
+// Flags follow the project's command-line convention (README): --seed 1 is the default and
+// makes runs repeatable, --seed 0 draws a random seed and logs it; --log-level is debug, info,
+// warn or error (-v is a hidden alias for --log-level debug).
 //
 // Once everything listens it prints one JSON line to stdout, e.g.
 //
@@ -22,11 +26,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,26 +65,43 @@ func (f *faultFlags) Set(s string) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("metersim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "sdm630", "meter model: "+strings.Join(sim.ModelNames(), ", "))
-	listen := fs.String("listen", "tcp://127.0.0.1:0", "tcp://HOST:PORT, rtuovertcp://HOST:PORT or rtu:///dev/ttyX?baud=9600&parity=none&stop=1")
-	unit := fs.Uint("unit", 1, "unit ID of the first meter")
-	serial := fs.String("serial", "", "serial number of the first meter (numeric serials count up)")
-	meters := fs.Int("meters", 1, "number of meters; more than 247 open further TCP ports")
-	control := fs.String("control", "", "HTTP control address on loopback, e.g. 127.0.0.1:0 (empty: none)")
-	speed := fs.Float64("speed", 1, "simulated time runs this many times faster than the wall clock")
-	seed := fs.Uint64("seed", 1, "seed for noise and random faults")
-	verbose := fs.Bool("v", false, "log every fault and connection at debug level")
-	replyDelay := fs.Duration("reply-delay", 0, "meter turnaround before every reply (e.g. 40ms for Carlo Gavazzi)")
+	model := fs.String("model", "sdm630", "meter model `NAME`: "+strings.Join(sim.ModelNames(), ", "))
+	listen := fs.String("listen", "tcp://127.0.0.1:0", "`URL` to serve: tcp://HOST:PORT, rtuovertcp://HOST:PORT or rtu:///dev/ttyX?baud=9600&parity=none&stop=1")
+	unit := fs.Uint("unit", 1, "unit `ID` of the first meter")
+	serial := fs.String("serial", "", "serial number `S` of the first meter (numeric serials count up)")
+	meters := fs.Int("meters", 1, "`N` meters; more than 247 open further TCP ports")
+	control := fs.String("control", "", "HTTP control `ADDR` on loopback, e.g. 127.0.0.1:0 (empty: none)")
+	speed := fs.Float64("speed", 1, "simulated time runs `X` times faster than the wall clock")
+	seed := fs.Uint64("seed", 1, "`N` seeds noise and random faults; 0 draws a random seed and logs it")
+	level := fs.String("log-level", "info", "log `LEVEL`: debug (every fault and connection), info, warn or error")
+	verbose := fs.Bool("v", false, "") // hidden: the old spelling of --log-level debug
+	replyDelay := fs.Duration("reply-delay", 0, "meter turnaround `D` before every reply (e.g. 40ms for Carlo Gavazzi)")
 	var faults faultFlags
-	fs.Var(&faults, "fault", "inject a fault: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
+	fs.Var(&faults, "fault", "inject a fault `SPEC`: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
+	fs.Usage = func() { usage(fs, stderr, "metersim [flags]", "v") }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	if fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "metersim: no positional arguments")
+		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintln(stderr, "metersim: --log-level:", err)
+		return 2
+	}
+	if *verbose {
+		lvl = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if *seed == 0 {
+		*seed = rand.Uint64() | 1 // never 0, which the library would read as 1
+		log.Info("random seed", "seed", *seed)
+	}
 	if *unit < 1 || *unit > 247 {
 		fmt.Fprintln(stderr, "metersim: --unit must be 1..247")
 		return 2
@@ -221,4 +244,27 @@ func serve(ctx context.Context, s *sim.Sim, listen, control string, stdout io.Wr
 	err = g.Wait()
 	log.Info("metersim stopped", "requests", s.Requests())
 	return err
+}
+
+// usage prints the flags GNU-style (--name), leaving out the hidden old spellings.
+func usage(fs *flag.FlagSet, w io.Writer, synopsis string, hidden ...string) {
+	fmt.Fprintf(w, "usage: %s\n", synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		if slices.Contains(hidden, f.Name) {
+			return
+		}
+		arg, text := flag.UnquoteUsage(f)
+		dashes := "--"
+		if len(f.Name) == 1 {
+			dashes = "-"
+		}
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(w, "  %s%s%s\n    \t%s", dashes, f.Name, arg, text)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }

@@ -96,11 +96,56 @@ func TestBadFlags(t *testing.T) {
 		{"--fault", "melt"},
 		{"--listen", "udp://127.0.0.1:0"},
 		{"--control", "0.0.0.0:0"},
+		{"--log-level", "loud"},
+		{"--seed", "-1"},
+		{"extra"},
 	} {
 		out.Reset()
 		errb.Reset()
 		if code := run(context.Background(), args, &out, &errb); code == 0 || out.Len() != 0 || errb.Len() == 0 {
 			t.Errorf("run %v = %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// TestConvention checks the command-line convention: GNU-style help without the hidden -v,
+// --log-level filtering, -v still meaning debug, and --seed 0 drawing a seed it reports.
+func TestConvention(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, want := range []string{"\n  --log-level LEVEL\n", "\n  --seed N\n", "(default 1)"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "\n  -v") {
+		t.Errorf("help shows the hidden -v:\n%s", errb.String())
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // serve once, then stop at once
+	for _, c := range []struct {
+		args       []string
+		ready      bool // the info line "metersim ready" is logged
+		randomSeed bool
+	}{
+		{[]string{"--log-level", "error"}, false, false},
+		{[]string{"--log-level", "error", "-v"}, true, false},
+		{[]string{"--seed", "0"}, true, true},
+		{[]string{"-seed=7", "--log-level=warn"}, false, false},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(stopped, append(c.args, "--listen", "tcp://127.0.0.1:0"), &out, &errb); code != 0 {
+			t.Fatalf("run %v: exit %d: %s", c.args, code, errb.String())
+		}
+		logs := errb.String()
+		if got := strings.Contains(logs, "metersim ready"); got != c.ready {
+			t.Errorf("run %v: ready logged = %v, want %v:\n%s", c.args, got, c.ready, logs)
+		}
+		if got := strings.Contains(logs, "random seed") && strings.Contains(logs, "seed="); got != c.randomSeed {
+			t.Errorf("run %v: random seed logged = %v, want %v:\n%s", c.args, got, c.randomSeed, logs)
 		}
 	}
 }

@@ -2,15 +2,20 @@
 //
 // Usage:
 //
-//	chargegate-bundle keygen -out DIR/NAME
+//	chargegate-bundle keygen --out DIR/NAME
 //	    write a release key pair: NAME.key (PKCS #8 PEM, mode 0600) and NAME.pub (PKIX PEM)
-//	chargegate-bundle create -key NAME.key [-key OTHER.key] -version V -security-version N
-//	    -compatible rpi4,rpi5 [-chunk-size BYTES] -o OUT.bundle TYPE=FILE ...
+//	chargegate-bundle create --key NAME.key [--key OTHER.key] --version V --security-version N
+//	    --compatible rpi4,rpi5 [--chunk-size BYTES] --out OUT.bundle TYPE=FILE ...
 //	    build a bundle of payloads (TYPE is rootfs or app) signed by every key
-//	chargegate-bundle verify -key NAME.pub [-key ...] [-hardware rpi4] BUNDLE
+//	chargegate-bundle verify --key NAME.pub [--key ...] [--hardware rpi4] BUNDLE
 //	    check signatures and every chunk; print the manifest summary
 //
-// Exit status: 0 on success, 1 when verification or creation fails, 2 on bad usage.
+// Flags follow the project's command-line convention (README): -o is short for --out, and a
+// single dash works wherever two do. The tool draws no random numbers and logs nothing beyond
+// its result, so it has no --seed or --log-level.
+//
+// Exit status: 0 on success (and for --help), 1 when verification or creation fails, 2 on bad
+// usage.
 package main
 
 import (
@@ -44,6 +49,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return cmd(args[1:], stdout, stderr)
 }
 
+// outFlag defines --out and its short alias -o on one value.
+func outFlag(fs *flag.FlagSet, arg, usage string) *string {
+	out := fs.String("out", "", usage)
+	fs.StringVar(out, "o", "", "short for --out `"+arg+"`")
+	return out
+}
+
+// parse parses a command's flags; ok is false when the command must end with code (0 after
+// --help, 2 after a usage error, both with the synopsis and the flags printed).
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer, synopsis string) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: chargegate-bundle "+synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			arg, text := flag.UnquoteUsage(f)
+			dashes := "--"
+			if len(f.Name) == 1 {
+				dashes = "-"
+			}
+			fmt.Fprintf(stderr, "  %s%s %s\n    \t%s", dashes, f.Name, arg, text)
+			if f.DefValue != "" && f.DefValue != "0" {
+				fmt.Fprintf(stderr, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(stderr)
+		})
+	}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	case err != nil:
+		return 2, false
+	}
+	return 0, true
+}
+
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
@@ -52,9 +91,12 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func keygen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "path prefix of the key pair (PREFIX.key, PREFIX.pub)")
-	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: chargegate-bundle keygen -out DIR/NAME")
+	out := outFlag(fs, "PREFIX", "`PREFIX` of the key pair's paths (PREFIX.key, PREFIX.pub)")
+	if code, ok := parse(fs, args, stderr, "keygen --out DIR/NAME"); !ok {
+		return code
+	}
+	if *out == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: chargegate-bundle keygen --out DIR/NAME")
 		return 2
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
@@ -74,14 +116,18 @@ func create(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var keyPaths listFlag
-	fs.Var(&keyPaths, "key", "private release key (repeat to sign with several)")
-	version := fs.String("version", "", "bundle version")
-	secVersion := fs.Uint64("security-version", 0, "monotonic security version")
-	compatible := fs.String("compatible", "", "comma-separated hardware names")
-	chunk := fs.Int64("chunk-size", 1<<20, "chunk size in bytes (multiple of 512)")
-	out := fs.String("o", "", "output bundle")
-	if err := fs.Parse(args); err != nil || len(keyPaths) == 0 || *version == "" || *compatible == "" || *out == "" || fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: chargegate-bundle create -key K.key -version V -security-version N -compatible HW[,HW] -o OUT TYPE=FILE ...")
+	fs.Var(&keyPaths, "key", "private release key `FILE` (repeat to sign with several)")
+	version := fs.String("version", "", "bundle `VERSION`")
+	secVersion := fs.Uint64("security-version", 0, "monotonic security version `N`")
+	compatible := fs.String("compatible", "", "comma-separated hardware `NAMES`")
+	chunk := fs.Int64("chunk-size", 1<<20, "chunk size in `BYTES` (multiple of 512)")
+	out := outFlag(fs, "FILE", "bundle `FILE` to write")
+	const synopsis = "create --key K.key --version V --security-version N --compatible HW[,HW] --out FILE TYPE=FILE ..."
+	if code, ok := parse(fs, args, stderr, synopsis); !ok {
+		return code
+	}
+	if len(keyPaths) == 0 || *version == "" || *compatible == "" || *out == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: chargegate-bundle "+synopsis)
 		return 2
 	}
 	var keys []ed25519.PrivateKey
@@ -143,10 +189,14 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var keyPaths listFlag
-	fs.Var(&keyPaths, "key", "trusted public release key (repeat for several)")
-	hardware := fs.String("hardware", "", "also require this hardware in the compatible list")
-	if err := fs.Parse(args); err != nil || len(keyPaths) == 0 || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: chargegate-bundle verify -key K.pub [-hardware HW] BUNDLE")
+	fs.Var(&keyPaths, "key", "trusted public release key `FILE` (repeat for several)")
+	hardware := fs.String("hardware", "", "also require hardware `NAME` in the compatible list")
+	const synopsis = "verify --key K.pub [--hardware HW] BUNDLE"
+	if code, ok := parse(fs, args, stderr, synopsis); !ok {
+		return code
+	}
+	if len(keyPaths) == 0 || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: chargegate-bundle "+synopsis)
 		return 2
 	}
 	trusted, err := bundle.ReadTrustedKeys(keyPaths...)

@@ -1,7 +1,6 @@
-package gateway
+package web
 
 import (
-	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
@@ -13,12 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chargegate/chargegate/gateway"
 )
 
 // Snapshot is everything the local API shows: the control loop's status plus the state of the
-// sinks, the anchoring and the update agent.
+// sinks, the anchoring and the update agent. The appliance refreshes it on its own schedule; a
+// request only reads the latest one, so no request costs the store anything.
 type Snapshot struct {
-	Status
+	gateway.Status
 	Version string           `json:"version"`
 	Device  string           `json:"device"`
 	EVSEID  string           `json:"evse_id"`
@@ -30,15 +32,16 @@ type Snapshot struct {
 
 // AnchorStatus summarises anchoring on the ledger.
 type AnchorStatus struct {
-	Confirmed        int64  `json:"confirmed"`
-	Pending          int64  `json:"pending"`
-	LastFirst        uint64 `json:"last_first_seq"`
-	LastLast         uint64 `json:"last_last_seq"`
-	LastBlockID      string `json:"last_block_id,omitempty"`
-	LastState        string `json:"last_state,omitempty"`
-	LastMilestone    uint32 `json:"last_milestone,omitempty"`
-	ConfirmedThrough uint64 `json:"confirmed_through"`
-	LastError        string `json:"last_error,omitempty"`
+	Confirmed        int64     `json:"confirmed"`
+	Pending          int64     `json:"pending"`
+	LastFirst        uint64    `json:"last_first_seq"`
+	LastLast         uint64    `json:"last_last_seq"`
+	LastBlockID      string    `json:"last_block_id,omitempty"`
+	LastState        string    `json:"last_state,omitempty"`
+	LastMilestone    uint32    `json:"last_milestone,omitempty"`
+	ConfirmedThrough uint64    `json:"confirmed_through"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
 }
 
 // LinkStatus summarises the operator link.
@@ -51,10 +54,29 @@ type LinkStatus struct {
 //go:embed status.html
 var statusPage []byte
 
-// NewAPI returns the local HTTP API: /healthz, /metrics (Prometheus text format),
-// /api/v1/status (JSON) and / (the installer's status page). When token is not empty every
-// route but /healthz requires "Authorization: Bearer <token>".
-func NewAPI(snapshot func(ctx context.Context) Snapshot, token string, logger *slog.Logger) http.Handler {
+// Options configure the local API.
+type Options struct {
+	// Snapshot returns the latest status; it must be cheap (a copy), since every request calls it.
+	Snapshot func() Snapshot
+	// Token, when not empty, is required as "Authorization: Bearer <token>" on every route but
+	// /healthz and the status page.
+	Token string
+	// MaxConcurrent bounds the requests served at once (default 8); beyond it a request is
+	// answered 503 with Retry-After at once, so a flood cannot starve the control loop of CPU.
+	MaxConcurrent int
+	Logger        *slog.Logger
+}
+
+// New returns the local HTTP API: /healthz, /metrics (Prometheus text format), /api/v1/status
+// (JSON) and / (the installer's status page).
+func New(o Options) http.Handler {
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	snapshot := o.Snapshot
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -63,26 +85,32 @@ func NewAPI(snapshot func(ctx context.Context) Snapshot, token string, logger *s
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		s := snapshot(r.Context())
-		if !s.Meter.Readable || s.Alarms[AlarmStore] != "" {
+		s := snapshot()
+		if !s.Meter.Readable || s.Alarms[gateway.AlarmStore] != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		json.NewEncoder(w).Encode(map[string]any{"meter_readable": s.Meter.Readable, "alarms": s.Alarms})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(snapshot(r.Context()))
+		json.NewEncoder(w).Encode(snapshot())
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
 		w.Write(statusPage)
 	})
-	if token == "" {
-		return mux
+	var h http.Handler = mux
+	if o.Token != "" {
+		h = requireToken(o.Token, mux)
 	}
+	return limit(o.MaxConcurrent, h)
+}
+
+// requireToken demands the bearer token on every route but /healthz and the status page.
+func requireToken(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && r.URL.Path != "/" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -92,14 +120,29 @@ func NewAPI(snapshot func(ctx context.Context) Snapshot, token string, logger *s
 				return
 			}
 		}
-		mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit serves at most n requests at once and answers the rest 503 without queueing them.
+func limit(n int, next http.Handler) http.Handler {
+	slots := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy: too many requests at once", http.StatusServiceUnavailable)
+		}
 	})
 }
 
 // metrics is a Prometheus collector that reads one snapshot per scrape, so the figures are
 // consistent with each other and nothing is updated on the control loop's path.
 type metrics struct {
-	snapshot func(ctx context.Context) Snapshot
+	snapshot func() Snapshot
 }
 
 var (
@@ -124,9 +167,7 @@ var (
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s := m.snapshot(ctx)
+	s := m.snapshot()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package main
 
 import (
 	"crypto/ecdsa"

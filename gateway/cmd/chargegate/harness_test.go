@@ -1,4 +1,4 @@
-package gateway_test
+package main
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // broker from Debian, and chargegate itself, each on free loopback ports.
 
 var buildOnce = sync.OnceValues(func() (string, error) {
-	return rig.Build("faultinject", "./cmd/chargegate", "../meter/cmd/metersim", "../ledger/cmd/ledgernode")
+	return rig.Build("faultinject", ".", "../../../meter/cmd/metersim", "../../../ledger/cmd/ledgernode")
 })
 
 func binPath(t *testing.T, name string) string {
@@ -119,6 +119,11 @@ func (o *operator) command(device, name string, payload string) map[string]any {
 		return false
 	})
 	return rep
+}
+
+// publish sends cmd/{name} without waiting for a reply.
+func (o *operator) publish(device, name, payload string) {
+	o.client.Publish("chargegate/"+device+"/cmd/"+name, 1, false, payload).Wait()
 }
 
 // gatewayProc is a running chargegate daemon.

@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"context"
@@ -6,22 +6,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/mqtt"
+	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/stardust"
-	"github.com/chargegate/chargegate/ota"
 )
 
 // linkNotifier hands the control loop's messages to the operator link without blocking.
 type linkNotifier struct{ link *mqtt.Link }
 
-func (n linkNotifier) Telemetry(t Telemetry)   { n.link.Publish("telemetry", t, 0, false) }
-func (n linkNotifier) Session(s SessionRecord) { n.link.Publish("sessions", s, 1, false) }
+func (n linkNotifier) Telemetry(t gateway.Telemetry)   { n.link.Publish("telemetry", t, 0, false) }
+func (n linkNotifier) Session(s gateway.SessionRecord) { n.link.Publish("sessions", s, 1, false) }
 
 func (a *App) openLink() (*mqtt.Link, error) {
 	c := a.cfg.MQTT
@@ -46,15 +46,15 @@ func (a *App) openLink() (*mqtt.Link, error) {
 	if len(c.CommandKeys) > 0 {
 		var keys []ed25519.PublicKey
 		for _, f := range c.CommandKeys {
-			k, err := LoadOperatorKey(f)
+			k, err := gateway.LoadOperatorKey(f)
 			if err != nil {
 				return nil, fmt.Errorf("mqtt.command_keys: %w", err)
 			}
 			keys = append(keys, k)
 		}
-		a.verifier = NewCommandVerifier(a.DeviceID(), keys)
+		a.verifier = gateway.NewCommandVerifier(a.DeviceID(), keys)
 	}
-	return mqtt.New(lc, a.store, a.command)
+	return mqtt.New(lc, a.store, a.execute)
 }
 
 func tlsConfig(c MQTTConfig) (*tls.Config, error) {
@@ -83,43 +83,9 @@ func tlsConfig(c MQTTConfig) (*tls.Config, error) {
 	return t, nil
 }
 
-// command executes one operator command from the link; malformed, unknown or refused commands
-// change nothing and answer with an error code.
-func (a *App) command(ctx context.Context, name string, payload []byte) (any, string, error) {
-	if a.verifier != nil {
-		inner, err := a.verifier.Open(name, payload)
-		if err != nil {
-			return nil, "unauthorized", err
-		}
-		payload = inner
-	}
-	c, err := ParseCommand(name, payload)
-	if err != nil {
-		return nil, "bad_request", err
-	}
-	if a.verifier != nil && !a.verifier.Remember(c.RequestID) {
-		return nil, "replayed", fmt.Errorf("%w: request_id %q was already executed", ErrCommandSignature, c.RequestID)
-	}
-	switch c.Name {
-	case CmdUpdate:
-		if a.updater == nil {
-			return nil, "unavailable", fmt.Errorf("update agent not enabled on this device")
-		}
-		if err := a.updater.Update(ctx, c.URL); err != nil {
-			if errors.Is(err, ota.ErrBusy) {
-				return nil, "busy", err
-			}
-			return nil, "failed", err
-		}
-		return a.updater.Status(), "", nil
-	case CmdConfig:
-		return a.cfg.Redacted(), "", nil
-	}
-	res, err := a.gw.Do(ctx, c)
-	if err != nil {
-		return nil, errorCode(err), err
-	}
-	return res, "", nil
+// execute hands one operator command from the link to the Operator.
+func (a *App) execute(ctx context.Context, name string, payload []byte) (any, string, error) {
+	return a.operator.Execute(ctx, name, payload)
 }
 
 // drainLink waits, up to limit, for the outbox to be delivered before the link stops.
@@ -164,8 +130,8 @@ func every(ctx context.Context, period time.Duration, f func()) error {
 // ledgerSink is the store sink that the anchor publisher acknowledges on confirmation.
 const ledgerSink = "ledger"
 
-func anchorStatus(p stardust.Status, confirmedThrough uint64) *AnchorStatus {
-	a := &AnchorStatus{
+func anchorStatus(p stardust.Status, confirmedThrough uint64) *web.AnchorStatus {
+	a := &web.AnchorStatus{
 		Confirmed: int64(p.Confirmed), Pending: int64(p.Pending), ConfirmedThrough: confirmedThrough,
 		LastFirst: p.Last.First, LastLast: p.Last.Last, LastMilestone: p.Last.Milestone, LastError: p.LastError,
 	}

@@ -1,4 +1,4 @@
-package gateway
+package sim
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// LoadControl connects the meter simulator's load while the simulated contactor is closed, so
+// LoadClient connects the meter simulator's load while the simulated contactor is closed, so
 // energy flows only then. The connection is a lease that metersim drops unless renewed: like a
 // real coil that falls off when its driver dies, a SIGKILLed gateway stops the energy flow.
-type LoadControl struct {
+type LoadClient struct {
 	url    string
 	unit   uint8
 	lease  time.Duration
@@ -22,12 +22,12 @@ type LoadControl struct {
 	want   chan bool
 }
 
-// NewLoadControl returns a controller for the metersim control endpoint at baseURL.
-func NewLoadControl(baseURL string, unit uint8, lease time.Duration, logger *slog.Logger) *LoadControl {
+// NewLoadClient returns a controller for the metersim control endpoint at baseURL.
+func NewLoadClient(baseURL string, unit uint8, lease time.Duration, logger *slog.Logger) *LoadClient {
 	if lease <= 0 {
 		lease = 3 * time.Second
 	}
-	return &LoadControl{
+	return &LoadClient{
 		url: baseURL + "/v1/load", unit: unit, lease: lease, log: logger,
 		client: &http.Client{Timeout: lease / 3},
 		want:   make(chan bool, 1),
@@ -35,7 +35,7 @@ func NewLoadControl(baseURL string, unit uint8, lease time.Duration, logger *slo
 }
 
 // Contacts is the simulated board's hook: it records the new contact state without blocking.
-func (l *LoadControl) Contacts(closed bool) {
+func (l *LoadClient) Contacts(closed bool) {
 	select {
 	case <-l.want:
 	default:
@@ -44,7 +44,7 @@ func (l *LoadControl) Contacts(closed bool) {
 }
 
 // Run tells metersim the contact state at once on every change and renews the lease while closed.
-func (l *LoadControl) Run(ctx context.Context) error {
+func (l *LoadClient) Run(ctx context.Context) error {
 	closed := false
 	renew := time.NewTicker(l.lease / 3)
 	defer renew.Stop()
@@ -63,7 +63,7 @@ func (l *LoadControl) Run(ctx context.Context) error {
 	}
 }
 
-func (l *LoadControl) post(ctx context.Context, connected bool) {
+func (l *LoadClient) post(ctx context.Context, connected bool) {
 	body, _ := json.Marshal(map[string]any{"unit": l.unit, "connected": connected, "lease_ms": l.lease.Milliseconds()})
 	ctx, cancel := context.WithTimeout(ctx, l.lease/3)
 	defer cancel()

@@ -1,6 +1,6 @@
 //go:build faultinject
 
-package gateway
+package main
 
 import (
 	"context"
@@ -23,4 +23,20 @@ func faultParts() []part {
 			panic("fault injection: SIGUSR1")
 		}
 	}}}
+}
+
+// crashStep returns, in test builds, a hook that SIGKILLs the process when the control loop
+// reaches the step named by CHARGEGATE_CRASH_AT (gateway.StepEnd*), so tests can prove that a
+// crash at every step of the session end sequence leaves the session ended exactly once.
+func crashStep() func(string) {
+	at := os.Getenv("CHARGEGATE_CRASH_AT")
+	if at == "" {
+		return nil
+	}
+	return func(step string) {
+		if step == at {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }

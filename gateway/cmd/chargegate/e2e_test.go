@@ -1,4 +1,4 @@
-package gateway_test
+package main
 
 import (
 	"crypto/ed25519"
@@ -444,6 +444,11 @@ func TestSignedCommandsOnly(t *testing.T) {
 	g := startGateway(t, dir, cfg)
 	op.waitOnline(g.device)
 
+	window := func(id string, issued time.Time, valid time.Duration) string {
+		return fmt.Sprintf(`{"request_id":%q,"issued_at":%q,"expires_at":%q}`, id,
+			issued.UTC().Format(time.RFC3339), issued.Add(valid).UTC().Format(time.RFC3339))
+	}
+	now := time.Now()
 	sign := func(device, name, payload string) string {
 		sig := ed25519.Sign(priv, gateway.CommandSigningInput(device, name, []byte(payload)))
 		b, _ := json.Marshal(gateway.SignedCommand{Payload: base64.StdEncoding.EncodeToString([]byte(payload)), Sig: base64.StdEncoding.EncodeToString(sig)})
@@ -465,11 +470,20 @@ func TestSignedCommandsOnly(t *testing.T) {
 	if g.status(t)["session"] != nil {
 		t.Fatal("a refused command started a session")
 	}
-	signed := sign(g.device, "start", `{"request_id":"s1"}`)
+	if rep := op.command(g.device, "start", sign(g.device, "start", `{"request_id":"u4"}`)); code(rep) != "bad_request" {
+		t.Fatalf("signed start without a validity window: %v", rep)
+	}
+	if rep := op.command(g.device, "start", sign(g.device, "start", window("u5", now.Add(-2*time.Hour), time.Hour))); code(rep) != "expired" {
+		t.Fatalf("expired start: %v", rep)
+	}
+	if rep := op.command(g.device, "start", sign(g.device, "start", window("u6", now.Add(time.Hour), time.Hour))); code(rep) != "expired" {
+		t.Fatalf("start issued an hour ahead: %v", rep)
+	}
+	signed := sign(g.device, "start", window("s1", now, time.Hour))
 	if rep := op.command(g.device, "start", signed); rep["ok"] != true || rep["request_id"] != "s1" {
 		t.Fatalf("signed start: %v", rep)
 	}
-	if rep := op.command(g.device, "stop", sign(g.device, "stop", `{"request_id":"s2"}`)); rep["ok"] != true {
+	if rep := op.command(g.device, "stop", sign(g.device, "stop", window("s2", now, time.Hour))); rep["ok"] != true {
 		t.Fatalf("signed stop: %v", rep)
 	}
 	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
@@ -477,5 +491,17 @@ func TestSignedCommandsOnly(t *testing.T) {
 	}
 	if g.status(t)["session"] != nil {
 		t.Fatal("a replayed command started a session")
+	}
+	// Issue 12 case 7: the executed request IDs survive a restart.
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	g = startGateway(t, dir, cfg)
+	op.waitOnline(g.device)
+	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
+		t.Fatalf("start replayed after a restart: %v", rep)
+	}
+	if g.status(t)["session"] != nil {
+		t.Fatal("a command replayed after a restart started a session")
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestExampleConfigParsesAndDocumentsEveryField(t *testing.T) {
-	b, err := os.ReadFile("../images/chargegate.yaml")
+	b, err := os.ReadFile("../../../images/chargegate.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,4 +95,23 @@ func TestEmptyConfigMeansDefaultsButStillValidates(t *testing.T) {
 	if got, want := cfg.Sessions.Mode, "authorized"; got != want {
 		t.Errorf("sessions.mode default = %q, want %q", got, want)
 	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("meter:\n  url: tcp://127.0.0.1:502\nhal:\n  backend: sim\n"))
+	f.Add([]byte("meter:\n  url: rtu:///dev/ttyAMA0?baud=9600\n  poll_interval: 1s\nhal:\n  relay: {name: GPIO17}\n"))
+	f.Add([]byte("mqtt: [1, 2"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b)
+		if err != nil {
+			return
+		}
+		// Whatever parses must also validate: a config never reaches the parts half-checked.
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("parsed config does not validate: %v", err)
+		}
+		if cfg.Meter.PollInterval <= 0 || cfg.Meter.URL == "" {
+			t.Fatalf("accepted config with poll_interval %v url %q", cfg.Meter.PollInterval, cfg.Meter.URL)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ota"
 	"github.com/chargegate/chargegate/ota/bundle"
@@ -65,7 +66,7 @@ func (a *App) healthCheck(ctx context.Context) error {
 		errs = append(errs, errors.New("relay closed outside a session"))
 	}
 	if len(errs) == 0 {
-		if _, err := a.store.Append(ctx, ledger.Record{Time: time.Now(), TimeStatus: KernelTimeStatus(),
+		if _, err := a.store.Append(ctx, ledger.Record{Time: time.Now(), TimeStatus: kernelTimeStatus(),
 			Kind: ledger.KindEvent, Event: "update_health_check", Detail: "version " + a.version}); err != nil {
 			errs = append(errs, fmt.Errorf("store not writable: %w", err))
 		}
@@ -86,4 +87,18 @@ func (a *App) notifyUpdates(ctx context.Context) error {
 		last = st
 		a.link.Publish("update", st, 1, true)
 	})
+}
+
+// updaterAdapter gives the Operator the update agent's commands.
+type updaterAdapter struct{ a *ota.Agent }
+
+func (u updaterAdapter) Update(ctx context.Context, url string) error { return u.a.Update(ctx, url) }
+func (u updaterAdapter) Status() any                                  { return u.a.Status() }
+
+func (u updaterAdapter) Cancel(context.Context) error {
+	return fmt.Errorf("%w: this update agent cannot cancel", gateway.ErrUnavailable)
+}
+
+func (u updaterAdapter) Repair(context.Context) error {
+	return fmt.Errorf("%w: this update agent cannot repair", gateway.ErrUnavailable)
 }

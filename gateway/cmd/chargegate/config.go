@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"bytes"
@@ -93,6 +93,8 @@ type MQTTConfig struct {
 type HTTPConfig struct {
 	Listen    string `yaml:"listen"`     // empty disables
 	TokenFile string `yaml:"token_file"` // required when Listen is not a loopback address
+	// MaxConcurrent bounds the requests served at once; the rest are answered 503 at once.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // SessionsConfig sets how charging sessions start and end.
@@ -137,7 +139,7 @@ func DefaultConfig() Config {
 		},
 		Ledger: LedgerConfig{BatchSize: 10000, BatchAge: time.Minute, DiskBudgetMB: 1024, Retention: 30 * 24 * time.Hour},
 		MQTT:   MQTTConfig{TopicPrefix: "chargegate", InFlight: 64, KeepAlive: 30 * time.Second},
-		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080"},
+		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxConcurrent: 8},
 		Sessions: SessionsConfig{
 			Mode: "authorized", MeterLossLimit: 10 * time.Second,
 		},

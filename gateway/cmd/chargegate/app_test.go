@@ -1,4 +1,4 @@
-package gateway_test
+package main
 
 import (
 	"context"
@@ -14,15 +14,16 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // runApp runs the whole appliance in this process against metersim and ledgernode processes, so
 // a test can reach the simulated board and inject hardware faults.
-func runApp(t *testing.T, extra string) (*gateway.App, *stack) {
+func runApp(t *testing.T, extra string) (*App, *stack) {
 	t.Helper()
 	s := startStack(t, false)
 	dir := t.TempDir()
-	cfg, err := gateway.ParseConfig([]byte(s.config(filepath.Join(dir, "data"), extra)))
+	cfg, err := ParseConfig([]byte(s.config(filepath.Join(dir, "data"), extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func runApp(t *testing.T, extra string) (*gateway.App, *stack) {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := gateway.Open(ctx, cfg, "test", logger)
+	app, err := openApp(ctx, cfg, "test", logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func runApp(t *testing.T, extra string) (*gateway.App, *stack) {
 			t.Errorf("app.Run: %v", err)
 		}
 	})
-	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.gw.Status().Meter.Readable })
 	return app, s
 }
 
@@ -51,11 +52,11 @@ type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
-func do(t *testing.T, app *gateway.App, name string) (gateway.Result, error) {
+func do(t *testing.T, app *App, name string) (gateway.Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return app.Gateway().Do(ctx, gateway.Command{Name: name, RequestID: "t"})
+	return app.gw.Do(ctx, gateway.Command{Name: name, RequestID: "t"})
 }
 
 func TestWeldedContactorRaisesAlarmAndRefusesSessions(t *testing.T) {
@@ -63,21 +64,21 @@ func TestWeldedContactorRaisesAlarmAndRefusesSessions(t *testing.T) {
 	if _, err := do(t, app, gateway.CmdStart); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	app.SimBoard().Weld(true)
+	app.simBoard.Weld(true)
 	if _, err := do(t, app, gateway.CmdStop); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	rig.WaitFor(t, 5*time.Second, "relay fault alarm", func() bool {
-		_, ok := app.Gateway().Status().Alarms[gateway.AlarmRelay]
+		_, ok := app.gw.Status().Alarms[gateway.AlarmRelay]
 		return ok
 	})
-	if !app.SimBoard().Contacts() {
+	if !app.simBoard.Contacts() {
 		t.Fatal("the simulated contactor was meant to stay welded")
 	}
 	if _, err := do(t, app, gateway.CmdStart); !errors.Is(err, gateway.ErrHardwareFault) {
 		t.Fatalf("start with a welded contactor: err = %v, want ErrHardwareFault", err)
 	}
-	if app.SimBoard().Coil() {
+	if app.simBoard.Coil() {
 		t.Fatal("coil energised after a refused start")
 	}
 }
@@ -89,17 +90,17 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 	}
 	rig.WaitFor(t, 5*time.Second, "load connected", func() bool { return s.simMeter(t)["connected"] == true })
 	pressed := time.Now()
-	app.SimBoard().PressEStop(true)
-	rig.WaitFor(t, 5*time.Second, "coil off", func() bool { return !app.SimBoard().Coil() })
+	app.simBoard.PressEStop(true)
+	rig.WaitFor(t, 5*time.Second, "coil off", func() bool { return !app.simBoard.Coil() })
 	t.Logf("e-stop to coil off: %v", time.Since(pressed))
 	rig.WaitFor(t, 5*time.Second, "session ended", func() bool {
-		st := app.Gateway().Status()
-		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == gateway.ReasonEmergencyStop
+		st := app.gw.Status()
+		return st.Session == nil && st.LastSession != nil && st.LastSession.Reason == ledger.EndEmergencyStop
 	})
 	if _, err := do(t, app, gateway.CmdStart); !errors.Is(err, gateway.ErrHardwareFault) {
 		t.Fatalf("start while the e-stop is latched: err = %v, want ErrHardwareFault", err)
 	}
-	app.SimBoard().PressEStop(false)
+	app.simBoard.PressEStop(false)
 	// The operator resets once the button is released and stable; then charging may resume.
 	rig.WaitFor(t, 5*time.Second, "reset and restart", func() bool {
 		if _, err := do(t, app, gateway.CmdClearFault); err != nil {
@@ -112,12 +113,12 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 
 func TestLidOpeningIsRecorded(t *testing.T) {
 	app, _ := runApp(t, "")
-	before := app.Gateway().Status().Entries
-	app.SimBoard().OpenLid(true)
+	before := app.gw.Status().Entries
+	app.simBoard.OpenLid(true)
 	rig.WaitFor(t, 5*time.Second, "tamper entry", func() bool {
-		head, _ := app.Store().Head()
+		head, _ := app.store.Head()
 		for seq := before + 1; seq <= head; seq++ {
-			if e, err := app.Store().Entry(context.Background(), seq); err == nil && e.Event == "tamper" {
+			if e, err := app.store.Entry(context.Background(), seq); err == nil && e.Event == "tamper" {
 				return true
 			}
 		}
@@ -131,31 +132,31 @@ func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
 	dir := t.TempDir()
 	yaml := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"), "model: sdm630", "model: wm3m4\n  unit: 33", 1)
 	yaml = strings.Replace(yaml, "load_control_url", "load_unit: 33\n    load_control_url", 1)
-	cfg, err := gateway.ParseConfig([]byte(yaml))
+	cfg, err := ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := gateway.Open(ctx, cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app, err := openApp(ctx, cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.Gateway().Status().Meter.Readable })
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return app.gw.Status().Meter.Readable })
 
 	if _, err := do(t, app, gateway.CmdStart); err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	rig.WaitFor(t, 10*time.Second, "energy", func() bool {
-		st := app.Gateway().Status()
+		st := app.gw.Status()
 		return st.Session != nil && st.Session.EnergyMWh > 0
 	})
 	if _, err := do(t, app, gateway.CmdStop); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	last := app.Gateway().Status().LastSession
+	last := app.gw.Status().LastSession
 	if last == nil || last.OCMFSigner != "meter" || !strings.HasPrefix(last.OCMF, "OCMF|") {
 		t.Fatalf("last session = %+v, want a meter-signed OCMF record", last)
 	}
@@ -168,7 +169,7 @@ func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
 		t.Fatalf("ocmf verify with the meter key = %d: %s", code, out)
 	}
 	// And the end entry commits to exactly those bytes.
-	e, err := app.Store().Entry(context.Background(), last.EndSeq)
+	e, err := app.store.Entry(context.Background(), last.EndSeq)
 	if err != nil {
 		t.Fatal(err)
 	}

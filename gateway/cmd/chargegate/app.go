@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"context"
@@ -16,7 +16,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/mqtt"
+	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/hal"
 	halperiph "github.com/chargegate/chargegate/hal/periph"
 	halsim "github.com/chargegate/chargegate/hal/sim"
@@ -24,6 +26,7 @@ import (
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/ledger/stardust"
 	"github.com/chargegate/chargegate/meter"
+	"github.com/chargegate/chargegate/meter/sim"
 	"github.com/chargegate/chargegate/ota"
 )
 
@@ -39,25 +42,27 @@ type App struct {
 	meter     *ReconnectingMeter
 	board     *hal.Board
 	simBoard  *halsim.Board
-	load      *LoadControl
+	load      *sim.LoadClient
 	publisher *stardust.Publisher
 	link      *mqtt.Link
 	watchdog  *hal.Watchdog
-	gw        *Gateway
+	gw        *gateway.Controller
 	api       *http.Server
 	apiLn     net.Listener
-	signer    *ocmfSigner
-	verifier  *CommandVerifier // nil unless mqtt.command_keys is set
-	updater   *ota.Agent       // nil unless update.enabled
+	signer    gateway.SessionSigner
+	verifier  *gateway.CommandVerifier // nil unless mqtt.command_keys is set
+	updater   *ota.Agent               // nil unless update.enabled
 	stop      context.CancelFunc
 
 	sinks           []string      // the store sinks that must acknowledge an entry (ledger, mqtt)
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
+	snap            atomic.Pointer[web.Snapshot]
+	operator        *gateway.Operator
 }
 
-// Open builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
+// openApp builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
 // is never called.
-func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) (*App, error) {
+func openApp(ctx context.Context, cfg Config, version string, logger *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, version: version, log: logger}
 	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -113,7 +118,7 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 			return nil, fmt.Errorf("anchor publisher: %w", err)
 		}
 	}
-	if a.signer, err = newOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
+	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
 	a.stop = func() {} // replaced by Run
@@ -127,15 +132,21 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 			return nil, err
 		}
 	}
-	opts := Options{
+	opts := gateway.Options{
 		EVSEID:                 cfg.Device.EVSEID,
 		PollInterval:           cfg.Meter.PollInterval,
 		RecordIntervalCharging: cfg.Meter.RecordIntervalCharging,
 		RecordIntervalIdle:     cfg.Meter.RecordIntervalIdle,
-		Sessions:               cfg.Sessions,
-		Logger:                 logger.With("part", "control"),
-		Signer:                 a.signer,
-		Progress:               a.watchdog,
+		Policy: gateway.SessionPolicy{
+			Authorized: cfg.Sessions.Mode == "authorized", Autostart: cfg.Sessions.Autostart,
+			MaxEnergyWh: cfg.Sessions.MaxEnergyWh, MaxDuration: cfg.Sessions.MaxDuration,
+			MeterLossLimit: cfg.Sessions.MeterLossLimit,
+		},
+		TimeStatus: kernelTimeStatus,
+		Logger:     logger.With("part", "control"),
+		Signer:     a.signer,
+		Progress:   a.watchdog,
+		Step:       crashStep(),
 	}
 	if a.link != nil {
 		opts.Notifier = linkNotifier{a.link}
@@ -143,8 +154,18 @@ func Open(ctx context.Context, cfg Config, version string, logger *slog.Logger) 
 	if a.updater != nil {
 		opts.Updating = a.updater.Activating
 	}
-	a.gw, err = New(a.meter, a.board, a.store, opts)
+	a.gw, err = gateway.NewController(a.meter, a.board, a.store, opts)
 	if err != nil {
+		return nil, err
+	}
+	oo := gateway.OperatorOptions{
+		Controller: a.gw, Verifier: a.verifier, Replay: a.store,
+		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
+	}
+	if a.updater != nil {
+		oo.Updater = updaterAdapter{a.updater}
+	}
+	if a.operator, err = gateway.NewOperator(oo); err != nil {
 		return nil, err
 	}
 	if cfg.HTTP.Listen != "" {
@@ -169,7 +190,7 @@ func (a *App) openBoard() error {
 			halCfg = def
 		}
 		if u := a.cfg.HAL.Sim.LoadControlURL; u != "" {
-			a.load = NewLoadControl(strings.TrimRight(u, "/"), a.cfg.HAL.Sim.LoadUnit, a.cfg.HAL.Sim.Lease, a.log.With("part", "simload"))
+			a.load = sim.NewLoadClient(strings.TrimRight(u, "/"), a.cfg.HAL.Sim.LoadUnit, a.cfg.HAL.Sim.Lease, a.log.With("part", "simload"))
 			a.simBoard.OnContacts(a.load.Contacts)
 		}
 		pins = a.simBoard
@@ -203,7 +224,9 @@ func (a *App) openAPI() error {
 	}
 	a.apiLn = ln
 	a.api = &http.Server{
-		Handler:           NewAPI(a.Snapshot, token, a.log),
+		Handler: web.New(web.Options{
+			Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Logger: a.log.With("part", "http"),
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -219,14 +242,8 @@ func (a *App) APIAddr() string {
 	return a.apiLn.Addr().String()
 }
 
-// Gateway returns the control loop, for commands and status.
-func (a *App) Gateway() *Gateway { return a.gw }
-
 // MeterPublicKey returns the signing key of a meter that signs its own records (DER SPKI).
 func (a *App) MeterPublicKey(ctx context.Context) ([]byte, error) { return a.meter.PublicKey(ctx) }
-
-// Store returns the ledger store.
-func (a *App) Store() *sqlite.Store { return a.store }
 
 // DeviceID returns the device's ID as used in topics and tags.
 func (a *App) DeviceID() string { return ledger.DeviceID(a.keys.Entry.Public().(ed25519.PublicKey)) }
@@ -303,6 +320,7 @@ func (a *App) Run(ctx context.Context) error {
 		})
 		guarded("anchor-notify", a.notifyAnchors)
 	}
+	guarded("snapshot", a.refreshSnapshots)
 	if a.api != nil {
 		guarded("http", func(ctx context.Context) error {
 			go func() {
@@ -333,10 +351,6 @@ type part struct {
 	run  func(ctx context.Context) error
 }
 
-// SimBoard returns the simulated board when hal.backend is sim (demos and tests inject hardware
-// faults through it), and nil otherwise.
-func (a *App) SimBoard() *halsim.Board { return a.simBoard }
-
 // Close releases everything; safe to call more than once.
 func (a *App) Close() error {
 	var errs []error
@@ -356,9 +370,25 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// Snapshot gathers the status of every part for the local API.
-func (a *App) Snapshot(ctx context.Context) Snapshot {
-	s := Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
+// Snapshot returns the control loop's live status with the latest gathered state of the other
+// parts; cheap (two copies), for every API request.
+func (a *App) Snapshot() web.Snapshot {
+	s := web.Snapshot{Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID}
+	if p := a.snap.Load(); p != nil {
+		s = *p
+	}
+	s.Status = a.gw.Status()
+	return s
+}
+
+// refreshSnapshots renews the snapshot twice a second, so that requests never query the store.
+func (a *App) refreshSnapshots(ctx context.Context) error {
+	return every(ctx, 500*time.Millisecond, func() { a.refreshSnapshot(ctx) })
+}
+
+// refreshSnapshot gathers the status of every part, keeps it for Snapshot and returns it.
+func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
+	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
 	if a.store != nil {
 		for _, sink := range a.sinks {
 			if n, err := a.store.Backlog(ctx, sink); err == nil {
@@ -377,8 +407,9 @@ func (a *App) Snapshot(ctx context.Context) Snapshot {
 	}
 	if a.link != nil {
 		n, through := a.link.Delivered()
-		s.MQTT = &LinkStatus{Online: a.link.Online(), Delivered: n, Through: through}
+		s.MQTT = &web.LinkStatus{Online: a.link.Online(), Delivered: n, Through: through}
 	}
+	a.snap.Store(&s)
 	return s
 }
 

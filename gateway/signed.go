@@ -6,20 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 )
-
-// ErrCommandSignature marks a command whose operator signature is missing or wrong.
-var ErrCommandSignature = errors.New("command signature")
 
 // SignedCommand is the envelope of an operator-signed command: the command's JSON, base64, and
 // an Ed25519 signature over CommandSigningInput. Binding the device and the command name means a
 // captured command cannot be replayed to another charger or as another command; the request ID
-// is remembered so it cannot be replayed to the same one either.
+// and the validity window inside the payload (see Operator) keep it from being replayed to the
+// same one, also after a restart.
 type SignedCommand struct {
 	Payload string `json:"payload"` // base64 of the command JSON
 	Sig     string `json:"sig"`     // base64 Ed25519 signature
@@ -34,18 +30,11 @@ func CommandSigningInput(device, name string, payload []byte) []byte {
 type CommandVerifier struct {
 	device string
 	keys   []ed25519.PublicKey
-
-	mu   sync.Mutex
-	seen map[string]bool // request IDs already executed
-	fifo []string
 }
-
-// maxRemembered bounds the replay memory; an operator never has that many commands in flight.
-const maxRemembered = 4096
 
 // NewCommandVerifier trusts the given operator keys for commands to device.
 func NewCommandVerifier(device string, keys []ed25519.PublicKey) *CommandVerifier {
-	return &CommandVerifier{device: device, keys: keys, seen: map[string]bool{}}
+	return &CommandVerifier{device: device, keys: keys}
 }
 
 // Open verifies the envelope and returns the command JSON inside it.
@@ -71,22 +60,6 @@ func (v *CommandVerifier) Open(name string, envelope []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: no trusted operator key signed this command for this device", ErrCommandSignature)
-}
-
-// Remember records an executed request ID; it reports false when the ID was seen before (a replay).
-func (v *CommandVerifier) Remember(requestID string) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen[requestID] {
-		return false
-	}
-	v.seen[requestID] = true
-	v.fifo = append(v.fifo, requestID)
-	if len(v.fifo) > maxRemembered {
-		delete(v.seen, v.fifo[0])
-		v.fifo = v.fifo[1:]
-	}
-	return true
 }
 
 // LoadOperatorKey reads an Ed25519 public key from a PEM file (PKIX "PUBLIC KEY").

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Command validity limits for signed commands.
+const (
+	// MaxCommandValidity is the longest window between issued_at and expires_at an operator may
+	// give a signed command.
+	MaxCommandValidity = 24 * time.Hour
+	// CommandClockSkew is how far the operator's and the charger's clocks may disagree.
+	CommandClockSkew = 5 * time.Minute
+)
+
+// ReplayGuard remembers executed request IDs durably until they expire. RememberCommand reports
+// false when requestID was already executed (a replay).
+type ReplayGuard interface {
+	RememberCommand(ctx context.Context, requestID string, expires time.Time) (fresh bool, err error)
+}
+
+// Updater is what the operator's update commands need of the update agent.
+type Updater interface {
+	Update(ctx context.Context, url string) error
+	Cancel(ctx context.Context) error
+	Repair(ctx context.Context) error
+	Status() any
+}
+
+// SessionCommander runs session commands in the control loop (Controller.Do).
+type SessionCommander interface {
+	Do(ctx context.Context, c Command) (Result, error)
+}
+
+// OperatorOptions are the parts an Operator needs. Only Controller is required.
+type OperatorOptions struct {
+	Controller SessionCommander
+	// Verifier, when set, requires every command to be signed by an operator key and to carry
+	// issued_at and expires_at; Replay must then be set too.
+	Verifier *CommandVerifier
+	Replay   ReplayGuard
+	// Updater answers update, cancel_update and repair_update; nil answers "unavailable".
+	Updater Updater
+	// Config answers the config command with the redacted configuration.
+	Config func() any
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Operator executes operator commands from any link: it opens the signed envelope, checks the
+// validity window and the replay memory, decodes the command strictly and hands it to the part
+// that runs it. Malformed, unknown, replayed or refused commands change nothing.
+type Operator struct {
+	o OperatorOptions
+}
+
+// NewOperator returns an Operator over the given parts.
+func NewOperator(o OperatorOptions) (*Operator, error) {
+	if o.Controller == nil {
+		return nil, fmt.Errorf("operator: a controller is required")
+	}
+	if o.Verifier != nil && o.Replay == nil {
+		return nil, fmt.Errorf("operator: signed commands need a replay guard")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Operator{o: o}, nil
+}
+
+// Execute runs command name with its payload as received (the signed envelope when commands are
+// signed). It returns the result and, on failure, the reply code from ErrorCode.
+func (op *Operator) Execute(ctx context.Context, name string, payload []byte) (any, string, error) {
+	res, err := op.execute(ctx, name, payload)
+	if err != nil {
+		op.o.Logger.Info("command refused", "command", name, "code", ErrorCode(err), "err", err)
+		return nil, ErrorCode(err), err
+	}
+	return res, "", nil
+}
+
+func (op *Operator) execute(ctx context.Context, name string, payload []byte) (any, error) {
+	signed := op.o.Verifier != nil
+	if signed {
+		inner, err := op.o.Verifier.Open(name, payload)
+		if err != nil {
+			return nil, err
+		}
+		payload = inner
+	}
+	c, err := ParseCommand(name, payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.checkWindow(c, signed); err != nil {
+		return nil, err
+	}
+	if signed {
+		fresh, err := op.o.Replay.RememberCommand(ctx, c.RequestID, c.ExpiresAt.Add(CommandClockSkew))
+		if err != nil {
+			return nil, fmt.Errorf("remember request %q: %w", c.RequestID, err)
+		}
+		if !fresh {
+			return nil, fmt.Errorf("%w: request_id %q", ErrReplayed, c.RequestID)
+		}
+	}
+	switch c.Name {
+	case CmdUpdate, CmdCancelUpdate, CmdRepairUpdate:
+		return op.update(ctx, c)
+	case CmdConfig:
+		if op.o.Config == nil {
+			return nil, fmt.Errorf("%w: configuration", ErrUnavailable)
+		}
+		return op.o.Config(), nil
+	}
+	return op.o.Controller.Do(ctx, c)
+}
+
+// checkWindow enforces issued_at/expires_at: required on signed commands, at most
+// MaxCommandValidity apart, and now inside them give or take CommandClockSkew.
+func (op *Operator) checkWindow(c Command, signed bool) error {
+	if c.IssuedAt.IsZero() && c.ExpiresAt.IsZero() && !signed {
+		return nil
+	}
+	if c.IssuedAt.IsZero() || c.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: issued_at and expires_at are required", ErrBadCommand)
+	}
+	if !c.ExpiresAt.After(c.IssuedAt) || c.ExpiresAt.Sub(c.IssuedAt) > MaxCommandValidity {
+		return fmt.Errorf("%w: expires_at must be after issued_at and at most %v later", ErrBadCommand, MaxCommandValidity)
+	}
+	now := op.o.Now()
+	if now.Before(c.IssuedAt.Add(-CommandClockSkew)) {
+		return fmt.Errorf("%w: issued_at %s is in the future (now %s)", ErrExpired, c.IssuedAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	if now.After(c.ExpiresAt.Add(CommandClockSkew)) {
+		return fmt.Errorf("%w: expired at %s (now %s)", ErrExpired, c.ExpiresAt.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (op *Operator) update(ctx context.Context, c Command) (any, error) {
+	u := op.o.Updater
+	if u == nil {
+		return nil, fmt.Errorf("%w: the update agent is not enabled", ErrUnavailable)
+	}
+	var err error
+	switch c.Name {
+	case CmdUpdate:
+		err = u.Update(ctx, c.URL)
+	case CmdCancelUpdate:
+		err = u.Cancel(ctx)
+	case CmdRepairUpdate:
+		err = u.Repair(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u.Status(), nil
+}
