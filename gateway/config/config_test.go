@@ -216,6 +216,65 @@ func TestGoodInputs(t *testing.T) {
 		{"window with zone", minimal + "update:\n  maintenance_window: 22:00-04:00 UTC\n", func(c Config) bool { return c.Update.MaintenanceWindow == "22:00-04:00 UTC" }},
 		{"comments only", "# nothing here\n" + minimal + "# the end\n", func(c Config) bool { return c.Meter.URL == "tcp://127.0.0.1:502" }},
 		{"one explicit document", "---\n" + minimal + "...\n", func(c Config) bool { return c.HAL.Backend == "sim" }},
+		// The shapes the project itself writes (chargegate demo, the test rig) stay valid.
+		{"demo's file", `# Written by chargegate demo
+device:
+  evse_id: "DE*CGT*EDEMO*1"
+  data_dir: "/tmp/demo/gateway"
+meter:
+  url: "tcp://127.0.0.1:41502"
+  model: sdm630
+  poll_interval: 1s
+  record_interval_charging: 1s
+  record_interval_idle: 10s
+hal:
+  backend: sim
+  sim:
+    load_control_url: "http://127.0.0.1:41503"
+    load_unit: 1
+ledger:
+  node_url: "http://127.0.0.1:14265"
+  batch_age: 5s
+http:
+  listen: "127.0.0.1:0"
+sessions:
+  mode: free
+  autostart: true
+  max_duration: 2m
+log:
+  format: json
+`, func(c Config) bool { return c.Sessions.MaxDuration == 2*time.Minute && c.HTTP.Listen == "127.0.0.1:0" }},
+		{"test rig's file", `device:
+  evse_id: "DE*CGT*ETEST*1"
+  data_dir: "/tmp/t/data"
+meter:
+  url: "tcp://127.0.0.1:41502"
+  model: sdm630
+  poll_interval: 200ms
+  record_interval_charging: 200ms
+  record_interval_idle: 1s
+  timeout: 300ms
+hal:
+  backend: sim
+  feedback_timeout: 1s
+  sim:
+    load_control_url: "http://127.0.0.1:41503"
+    lease: 1500ms
+ledger:
+  node_url: "http://127.0.0.1:14265"
+  batch_age: 1s
+mqtt:
+  broker: "tcp://127.0.0.1:1883"
+  in_flight: 16
+http:
+  listen: 127.0.0.1:0
+log:
+  format: json
+  level: debug
+sessions:
+  mode: free
+  meter_loss_limit: 1s
+`, func(c Config) bool { return c.Meter.PollInterval == 200*time.Millisecond && c.MQTT.InFlight == 16 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
