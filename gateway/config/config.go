@@ -23,7 +23,7 @@ type Config struct {
 
 // DeviceConfig names the charge point and where its data lives.
 type DeviceConfig struct {
-	EVSEID  string `yaml:"evse_id"`  // ISO 15118-1 / eMI3 EVSE ID, e.g. DE*CGT*E0001*1; empty = none
+	EVSEID  string `yaml:"evse_id"`  // ISO 15118 / eMI3 EVSE ID, e.g. DE*CGT*E0001*1; empty = none
 	DataDir string `yaml:"data_dir"` // keys, database, session state
 }
 

@@ -32,7 +32,7 @@
 //     escape sequence would end up in logs, MQTT payloads or signed records) and bounded in
 //     length: 48 bytes for device.evse_id (OCPI's EVSE.evse_id is CiString(48)), 128 for
 //     names, 2048 for URLs, 4096 for paths; lists hold at most 16 items;
-//   - device.evse_id, when set, is an EVSE ID: ISO 15118-1 Annex H / eMI3 ("DE*CGT*E0001*1",
+//   - device.evse_id, when set, is an EVSE ID: ISO 15118 / eMI3 ("DE*CGT*E0001*1",
 //     country, operator, E, outlet, "*" optional) or DIN SPEC 91286 ("+49*810*000*438");
 //   - URLs have one of the field's schemes and a host (rtu:// a device path), and never a
 //     password: secrets live in the *_file fields, files of mode 0600;

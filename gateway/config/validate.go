@@ -19,7 +19,7 @@ import (
 
 // Limits on text fields, in bytes of UTF-8.
 const (
-	maxEVSEID = 48   // OCPI 2.2.1 EVSE.evse_id is CiString(48); the formats below are shorter still
+	maxEVSEID = 48   // OCPI's EVSE.evse_id is CiString(48); the formats below are shorter still
 	maxName   = 128  // client IDs, topic prefixes, user names, hardware names, pin names
 	maxURL    = 2048 // what common HTTP servers accept in a request line
 	maxPath   = 4096 // Linux PATH_MAX
@@ -339,11 +339,11 @@ func (v *checker) list(path string, items []string, each func(path, item string)
 	}
 }
 
-// EVSE IDs, as ISO 15118-1 (Annex H) and the eMI3 / IDACS "E-mobility ID-codes" define them:
-// a two-letter country code, a three-character operator ID, the type letter E and a power
-// outlet ID of up to 30 characters, parts optionally separated by "*" (DE*CGT*E0001*1);
-// and the older DIN SPEC 91286 form with a telephone country code (+49*810*000*438).
-// The patterns are those Hubject's OICP 2.3 publishes for EvseID.
+// EVSE IDs, as ISO 15118 and eMI3 / IDACS ("E-mobility ID-codes") define them: a two-letter
+// country code, a three-character operator ID, the type letter E and a power outlet ID of up
+// to 30 characters, parts optionally separated by "*" (DE*CGT*E0001*1); and the older
+// DIN SPEC 91286 form with a telephone country code (+49*810*000*438). The two patterns
+// follow the EvseID pattern of Hubject's OICP 2.3, which accepts exactly these two grammars.
 var (
 	evseISO = regexp.MustCompile(`^[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?[Ee][A-Za-z0-9*]{1,30}$`)
 	evseDIN = regexp.MustCompile(`^\+?[0-9]{1,3}\*[0-9]{3}\*[0-9*]{1,32}$`)
@@ -354,7 +354,7 @@ func (v *checker) evseID(path, s string) {
 		return
 	}
 	if !evseISO.MatchString(s) && !evseDIN.MatchString(s) {
-		v.add(path, "%s is not an EVSE ID; expected country*operator*E outlet, like DE*CGT*E0001*1 (ISO 15118-1, eMI3)", quote(s))
+		v.add(path, "%s is not an EVSE ID; expected country*operator*E outlet, like DE*CGT*E0001*1 (ISO 15118, eMI3)", quote(s))
 	}
 }
 
@@ -385,6 +385,9 @@ func (v *checker) fromHAL(err error) {
 		path, msg, ok := strings.Cut(e.Error(), ": ")
 		if !ok || !strings.HasPrefix(path, "hal.") {
 			path, msg = "hal", e.Error()
+		}
+		if msg == "empty" && strings.HasSuffix(path, ".name") {
+			msg = "must not be empty; expected the name of a GPIO line, like GPIO17"
 		}
 		v.add(path, "%s", msg)
 	}
