@@ -144,6 +144,12 @@ func TestBadInputs(t *testing.T) {
 				{Path: "meter.poll_interval", Line: 3, Msg: `expected a duration like "1s" or "500ms", got "fast"`},
 				{Path: "meter.unit", Line: 4, Msg: `expected a whole number, got "x"`},
 				{Path: "hal.feedbak", Line: 7, Msg: "unknown field", Hint: `did you mean "feedback"?`},
+				{Path: "meter.url", Msg: "must not be empty; expected a URL starting with tcp://, rtu:// or rtuovertcp://"},
+			}},
+		{"decoding and bounds problems together", "meter:\n  url: tcp://127.0.0.1:502\n  poll_interval: 1ns\n  timeout: soon\nhal:\n  backend: sim\n",
+			[]FieldError{
+				{Path: "meter.timeout", Line: 4, Msg: `expected a duration like "1s" or "500ms", got "soon"`},
+				{Path: "meter.poll_interval", Line: 3, Msg: "1ns is too short; the minimum is 100ms"},
 			}},
 	}
 	tests[1] = struct {
@@ -421,7 +427,7 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := decoder{lines: map[string]int{}}
+	d := decoder{lines: map[string]int{}, refused: map[string]bool{}}
 	var scratch Config
 	d.value(root, reflect.ValueOf(&scratch).Elem(), "")
 

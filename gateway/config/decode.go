@@ -80,7 +80,7 @@ func Parse(b []byte) (Config, error) {
 	if len(b) > MaxFileSize {
 		return Config{}, &FieldError{Msg: fmt.Sprintf("the file is larger than the limit of %d KiB", MaxFileSize>>10)}
 	}
-	d := decoder{lines: map[string]int{}}
+	d := decoder{lines: map[string]int{}, refused: map[string]bool{}}
 	root, err := oneDocument(b)
 	if err != nil {
 		return Config{}, err
@@ -88,18 +88,25 @@ func Parse(b []byte) (Config, error) {
 	if root != nil {
 		d.value(root, reflect.ValueOf(&cfg).Elem(), "")
 	}
-	if len(d.errs) > 0 {
-		return Config{}, errors.Join(d.errs...)
-	}
+	// Validate what could be decoded too, so that one run reports every problem; a field the
+	// decoder refused kept its default, and is not reported twice.
+	errs := d.errs
 	if err := cfg.Validate(); err != nil {
-		// Validate knows paths, the decoder knows where they were written.
 		for _, e := range unjoin(err) {
 			var fe *FieldError
-			if errors.As(e, &fe) && fe.Line == 0 {
-				fe.Line = d.lines[fe.Path]
+			if errors.As(e, &fe) {
+				if d.refusedAt(fe.Path) {
+					continue
+				}
+				if fe.Line == 0 { // Validate knows paths, the decoder knows where they were written
+					fe.Line = d.lines[fe.Path]
+				}
 			}
+			errs = append(errs, e)
 		}
-		return Config{}, err
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
 }
@@ -167,12 +174,26 @@ func syntaxError(err error) error {
 // decoder walks a yaml.Node tree against the Config type, collecting every problem instead of
 // stopping at the first, and remembering the line each path was written on.
 type decoder struct {
-	errs  []error
-	lines map[string]int
+	errs    []error
+	lines   map[string]int
+	refused map[string]bool // paths whose value was refused
+}
+
+// refusedAt reports whether the value at path, or a section or list holding it, was refused.
+func (d *decoder) refusedAt(path string) bool {
+	for p := range d.refused {
+		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) fail(path string, line int, hint, format string, args ...any) {
 	d.errs = append(d.errs, &FieldError{Path: path, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	if d.refused != nil {
+		d.refused[path] = true
+	}
 }
 
 var durationType = reflect.TypeFor[time.Duration]()

@@ -41,8 +41,10 @@
 //
 // # Errors
 //
-// Load and Parse report every problem at once, joined with errors.Join; each is a
-// *FieldError whose text is
+// Load and Parse report every problem at once, joined with errors.Join: first what could not
+// be decoded, then what Validate refuses among the rest (a value that could not be decoded is
+// not judged again). Only a file that is not YAML, or holds a second document, stops at the
+// first problem. Each problem is a *FieldError whose text is
 //
 //	path: message (line N); hint
 //
