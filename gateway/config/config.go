@@ -1,0 +1,178 @@
+package config
+
+import (
+	"time"
+
+	"github.com/chargegate/chargegate/hal"
+)
+
+// Config is the whole gateway configuration, read from one YAML file. images/chargegate.yaml
+// documents every field with its default, unit and bounds; doc.go documents the format and
+// the errors. Libraries never see this type: the wiring hands each part plain values.
+type Config struct {
+	Device   DeviceConfig   `yaml:"device"`
+	Meter    MeterConfig    `yaml:"meter"`
+	HAL      HALConfig      `yaml:"hal"`
+	Ledger   LedgerConfig   `yaml:"ledger"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Sessions SessionsConfig `yaml:"sessions"`
+	Update   UpdateConfig   `yaml:"update"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// DeviceConfig names the charge point and where its data lives.
+type DeviceConfig struct {
+	EVSEID  string `yaml:"evse_id"`  // ISO 15118 / eMI3 EVSE ID, e.g. DE*CGT*E0001*1; empty = none
+	DataDir string `yaml:"data_dir"` // keys, database, session state
+}
+
+// MeterConfig selects the energy meter, the poll and record cadence and the plausibility
+// limits the meter's readings are held to.
+type MeterConfig struct {
+	URL                    string        `yaml:"url"`   // tcp://, rtu://, rtuovertcp://
+	Model                  string        `yaml:"model"` // a meter model name or "auto"
+	Unit                   uint8         `yaml:"unit"`  // Modbus unit ID
+	Timeout                time.Duration `yaml:"timeout"`
+	Retries                int           `yaml:"retries"`
+	PollInterval           time.Duration `yaml:"poll_interval"`
+	RecordIntervalCharging time.Duration `yaml:"record_interval_charging"`
+	RecordIntervalIdle     time.Duration `yaml:"record_interval_idle"`
+	// MaxPowerW bounds how fast the energy counter may rise (watts); 0 = the model's rating.
+	MaxPowerW int64 `yaml:"max_power_w"`
+	// ResetConfirm is how long a counter reset must stay consistent before it is accepted.
+	ResetConfirm time.Duration `yaml:"reset_confirm"`
+	// IdentityInterval is how often the identity block is read when nothing went wrong.
+	IdentityInterval time.Duration `yaml:"identity_interval"`
+	// ReconnectMax is the longest wait between reconnect attempts.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+}
+
+// HALConfig selects the hardware backend and its pins.
+type HALConfig struct {
+	Backend    string `yaml:"backend"` // periph | sim
+	hal.Config `yaml:",inline"`
+	Sim        SimConfig `yaml:"sim"`
+}
+
+// SimConfig configures the simulated board: which meter simulator load its contactor switches.
+type SimConfig struct {
+	LoadControlURL string        `yaml:"load_control_url"` // metersim control endpoint, empty = none
+	LoadUnit       uint8         `yaml:"load_unit"`
+	Lease          time.Duration `yaml:"lease"` // the load drops if not renewed, like a coil without its driver
+}
+
+// LedgerConfig configures the local store, the anchoring node and the checkpoint witnesses.
+type LedgerConfig struct {
+	NodeURL       string        `yaml:"node_url"`        // IOTA node core API base URL; empty disables anchoring
+	AuthTokenFile string        `yaml:"auth_token_file"` // bearer token for the node (mode 0600); empty = none
+	BatchSize     int           `yaml:"batch_size"`
+	BatchAge      time.Duration `yaml:"batch_age"`
+	DiskBudgetMB  int64         `yaml:"disk_budget_mb"`
+	Retention     time.Duration `yaml:"retention"`
+	Witnesses     []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
+}
+
+// MQTTConfig configures the operator link.
+type MQTTConfig struct {
+	Broker       string        `yaml:"broker"` // tcp://, ssl://, tls://, mqtt://, mqtts://, ws://, wss://; empty disables the link
+	ClientID     string        `yaml:"client_id"`
+	TopicPrefix  string        `yaml:"topic_prefix"`
+	CAFile       string        `yaml:"ca_file"`
+	CertFile     string        `yaml:"cert_file"`
+	KeyFile      string        `yaml:"key_file"`
+	Username     string        `yaml:"username"`
+	PasswordFile string        `yaml:"password_file"`
+	InFlight     int           `yaml:"in_flight"`
+	KeepAlive    time.Duration `yaml:"keep_alive"`
+	// CommandKeys are PEM files with the operator's Ed25519 public keys. When set, every
+	// command must be signed; unsigned ones are refused.
+	CommandKeys []string `yaml:"command_keys"`
+}
+
+// HTTPConfig configures the local status API.
+type HTTPConfig struct {
+	Listen        string `yaml:"listen"`         // host:port; empty disables
+	TokenFile     string `yaml:"token_file"`     // required when Listen is not a loopback address
+	MaxConcurrent int    `yaml:"max_concurrent"` // requests served at once; more are answered 503 at once
+}
+
+// SessionsConfig sets how charging sessions start and end.
+type SessionsConfig struct {
+	Mode           string        `yaml:"mode"`      // free | authorized
+	Autostart      bool          `yaml:"autostart"` // free mode: start a session whenever idle (demo)
+	MaxEnergyWh    int64         `yaml:"max_energy_wh"`
+	MaxDuration    time.Duration `yaml:"max_duration"`
+	MeterLossLimit time.Duration `yaml:"meter_loss_limit"`
+}
+
+// UpdateConfig configures the over-the-air update agent.
+type UpdateConfig struct {
+	Enabled        bool          `yaml:"enabled"`
+	StateDir       string        `yaml:"state_dir"`
+	Slots          string        `yaml:"slots"` // tryboot | files
+	SlotDir        string        `yaml:"slot_dir"`
+	Hardware       string        `yaml:"hardware"`
+	TrustedKeys    []string      `yaml:"trusted_keys"` // files holding Ed25519 release public keys
+	HealthDeadline time.Duration `yaml:"health_deadline"`
+	BandwidthLimit int64         `yaml:"bandwidth_limit"` // bytes per second, 0 = none
+	// MaintenanceWindow is "HH:MM-HH:MM" with an optional IANA zone ("02:00-05:00
+	// Europe/Berlin", UTC without one); empty = any time. See ParseWindow.
+	MaintenanceWindow string        `yaml:"maintenance_window"`
+	StallTimeout      time.Duration `yaml:"stall_timeout"` // a download receiving nothing this long is retried
+	MinRate           int64         `yaml:"min_rate"`      // bytes per second below which a download counts as stalled; 0 = off
+	RetryDelay        time.Duration `yaml:"retry_delay"`   // first back-off after a failed download attempt
+	MaxAttempts       int           `yaml:"max_attempts"`  // failed attempts in a row before the update fails
+	PollInterval      time.Duration `yaml:"poll_interval"` // how often PollURL is checked
+	PollURL           string        `yaml:"poll_url"`      // where to look for a newer bundle; empty = push only
+	FloorPath         string        `yaml:"floor_path"`    // security-version floor file; empty = inside StateDir
+}
+
+// LogConfig sets the log format and level.
+type LogConfig struct {
+	Format string `yaml:"format"` // json | text
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// Default returns the configuration every omitted field falls back to. It does not pass
+// Validate on its own: meter.url has no default, and the periph backend needs hal.relay.
+func Default() Config {
+	return Config{
+		Device: DeviceConfig{DataDir: "/var/lib/chargegate"},
+		Meter: MeterConfig{
+			Model: "auto", Unit: 1, Timeout: time.Second, Retries: 1,
+			PollInterval: time.Second, RecordIntervalCharging: time.Second, RecordIntervalIdle: time.Minute,
+			ResetConfirm: time.Minute, IdentityInterval: 10 * time.Minute, ReconnectMax: 30 * time.Second,
+		},
+		HAL: HALConfig{
+			Backend: "periph",
+			Config:  hal.Config{FeedbackTimeout: hal.DefaultFeedbackTimeout, Debounce: hal.DefaultDebounce},
+			Sim:     SimConfig{LoadUnit: 1, Lease: 3 * time.Second},
+		},
+		Ledger: LedgerConfig{BatchSize: 10000, BatchAge: time.Minute, DiskBudgetMB: 1024, Retention: 30 * 24 * time.Hour},
+		MQTT:   MQTTConfig{TopicPrefix: "chargegate", InFlight: 64, KeepAlive: 30 * time.Second},
+		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxConcurrent: 8},
+		Sessions: SessionsConfig{
+			Mode: "authorized", MeterLossLimit: 10 * time.Second,
+		},
+		Update: UpdateConfig{
+			StateDir: "/var/lib/chargegate/update", Slots: "tryboot", SlotDir: "/var/lib/chargegate/slots",
+			Hardware: "rpi4", HealthDeadline: 5 * time.Minute,
+			StallTimeout: time.Minute, RetryDelay: 2 * time.Second, MaxAttempts: 10, PollInterval: time.Hour,
+		},
+		Log: LogConfig{Format: "json", Level: "info"},
+	}
+}
+
+// Redacted returns the configuration as an operator may see it: secrets are referenced by path
+// only, so nothing needs blanking, but the fields that name credentials say only whether they
+// are set.
+func (c Config) Redacted() Config {
+	r := c
+	for _, p := range []*string{&r.MQTT.PasswordFile, &r.HTTP.TokenFile, &r.Ledger.AuthTokenFile} {
+		if *p != "" {
+			*p = "(set)"
+		}
+	}
+	return r
+}
