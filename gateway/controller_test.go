@@ -428,3 +428,38 @@ func TestHoldIsAtomicWithSessions(t *testing.T) {
 		l.stop()
 	})
 }
+
+// seedingMeter records the baseline it was seeded with.
+type seedingMeter struct {
+	*fakeMeter
+	seeded []meter.Baseline
+}
+
+func (m *seedingMeter) Seed(b meter.Baseline) error { m.seeded = append(m.seeded, b); return nil }
+
+// Issue 12 case 1: across restarts the meter's baseline comes from the chain's last registers.
+func TestMeterIsSeededFromTheChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		st.Append(context.Background(),
+			ledger.Record{Time: time.Now(), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindReading, MeterSerial: "SIM-1", ImportMWh: 5_000_000, ExportMWh: 7},
+			ledger.Record{Time: time.Now(), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindEvent, Event: ledger.EventStarted})
+		b := newFakeBoard()
+		m := &seedingMeter{fakeMeter: newFakeMeter(b)}
+		c, err := NewController(m, b, st, Options{PollInterval: testPoll, RecordIntervalCharging: testRecord, RecordIntervalIdle: testRecord,
+			TimeStatus: func() ledger.TimeStatus { return ledger.TimeSynchronised }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(testPoll)
+		synctest.Wait()
+		cancel()
+		<-done
+		if len(m.seeded) != 1 || m.seeded[0].ImportMWh != 5_000_000 || m.seeded[0].ExportMWh != 7 || m.seeded[0].Serial != "SIM-1" || m.seeded[0].At.IsZero() {
+			t.Fatalf("seeded %+v, want the last reading's registers and time", m.seeded)
+		}
+	})
+}

@@ -19,6 +19,13 @@ type Meter interface {
 	Read(ctx context.Context) (meter.Reading, error)
 }
 
+// Seeder is a meter whose plausibility baseline can be set from outside. The control loop seeds
+// it at start with the registers the chain recorded last, so a counter that went backwards, or
+// a meter swapped, while the gateway was down is caught on the first poll (meter.Meter).
+type Seeder interface {
+	Seed(b meter.Baseline) error
+}
+
 // SigningMeter is a meter that signs its own session records (OCMF over Modbus, e.g. Iskra
 // WM3M4C). The gateway then passes the meter's record through unchanged, wrapped by digest in the
 // session's end entry, and signs an OCMF record itself only for meters that do not sign.
@@ -184,6 +191,7 @@ func NewController(m Meter, b Board, s Store, opt Options) (*Controller, error) 
 // until ctx is cancelled; on the way out it ends a running session and leaves the relay open.
 func (g *Controller) Run(ctx context.Context) error {
 	defer g.board.Halt()
+	g.seedMeter(ctx)
 	if err := g.recoverSession(ctx); err != nil {
 		return fmt.Errorf("recover session: %w", err)
 	}
@@ -215,6 +223,42 @@ func (g *Controller) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// seedMeter hands the meter the last registers the chain recorded (see Seeder). The time of that
+// entry bounds the rise only when both it and the clock now are synchronised; otherwise only a
+// fall is caught.
+func (g *Controller) seedMeter(ctx context.Context) {
+	sm, ok := g.meter.(Seeder)
+	if !ok {
+		return
+	}
+	head, _ := g.store.Head()
+	for seq := head; seq > 0 && head-seq < maxSeedScan; seq-- {
+		e, err := g.store.Entry(ctx, seq)
+		if err != nil || e.MeterSerial == "" {
+			continue
+		}
+		switch e.Kind {
+		case ledger.KindReading, ledger.KindSessionBegin, ledger.KindSessionEnd:
+		default:
+			continue
+		}
+		b := meter.Baseline{Serial: e.MeterSerial, ImportMWh: e.ImportMWh, ExportMWh: e.ExportMWh}
+		if e.TimeStatus == ledger.TimeSynchronised && g.opt.TimeStatus() == ledger.TimeSynchronised {
+			b.At = e.Time
+		}
+		if err := sm.Seed(b); err != nil {
+			g.log.Warn("seed the meter's baseline from the chain", "seq", seq, "err", err)
+			return
+		}
+		g.meterSerial = e.MeterSerial
+		g.log.Info("meter baseline seeded from the chain", "seq", seq, "serial", e.MeterSerial, "import_mwh", e.ImportMWh)
+		return
+	}
+}
+
+// maxSeedScan bounds how far back seedMeter looks for recorded registers.
+const maxSeedScan = 1000
 
 // shutdown ends a running session with its own deadline, since the run context is already gone.
 func (g *Controller) shutdown() {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/hal"
@@ -33,13 +34,13 @@ import (
 // App is the whole appliance composed from a Config: meter, board, store, publisher, operator
 // link, local API and control loop. It is the only place that knows all the parts.
 type App struct {
-	cfg     Config
+	cfg     config.Config
 	version string
 	log     *slog.Logger
 
 	keys      *ledger.Keys
 	store     *sqlite.Store
-	meter     *ReconnectingMeter
+	meter     *meter.Meter
 	board     *hal.Board
 	simBoard  *halsim.Board
 	load      *sim.LoadClient
@@ -62,7 +63,7 @@ type App struct {
 
 // openApp builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
 // is never called.
-func openApp(ctx context.Context, cfg Config, version string, logger *slog.Logger) (*App, error) {
+func openApp(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, version: version, log: logger}
 	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -91,10 +92,15 @@ func openApp(ctx context.Context, cfg Config, version string, logger *slog.Logge
 			a.Close()
 		}
 	}()
-	a.meter = NewReconnectingMeter(meter.Config{
+	a.meter, err = meter.New(meter.Config{
 		URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
-		Retries: cfg.Meter.Retries, Logger: logger.With("part", "meter"),
-	}, logger.With("part", "meter"))
+		Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
+		IdentityInterval: cfg.Meter.IdentityInterval, ReconnectMax: cfg.Meter.ReconnectMax,
+		Logger: logger.With("part", "meter"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("meter: %w", err)
+	}
 
 	if err := a.openBoard(); err != nil {
 		return nil, err

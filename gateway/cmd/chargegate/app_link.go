@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/ledger"
@@ -57,7 +58,7 @@ func (a *App) openLink() (*mqtt.Link, error) {
 	return mqtt.New(lc, a.store, a.execute)
 }
 
-func tlsConfig(c MQTTConfig) (*tls.Config, error) {
+func tlsConfig(c config.MQTTConfig) (*tls.Config, error) {
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
 )
@@ -23,7 +24,7 @@ func runApp(t *testing.T, extra string) (*App, *stack) {
 	t.Helper()
 	s := startStack(t, false)
 	dir := t.TempDir()
-	cfg, err := ParseConfig([]byte(s.config(filepath.Join(dir, "data"), extra)))
+	cfg, err := config.Parse([]byte(s.config(filepath.Join(dir, "data"), extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
 	dir := t.TempDir()
 	yaml := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"), "model: sdm630", "model: wm3m4\n  unit: 33", 1)
 	yaml = strings.Replace(yaml, "load_control_url", "load_unit: 33\n    load_control_url", 1)
-	cfg, err := ParseConfig([]byte(yaml))
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,3 +214,18 @@ func TestHalCheckReportsEachPin(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12 case 8: hal check reads the configuration with run's loader, so a typo that run
+// refuses is refused by hal check too, naming the YAML path.
+func TestHalCheckAndRunRefuseTheSameConfig(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(f, []byte("meter:\n  url: tcp://127.0.0.1:502\nhal:\n  backend: sim\n  feedbak: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"hal", "check", "--backend", "sim", "--config", f}, {"run", "--config", f}} {
+		code, _, stderr := run(t, "", args...)
+		if code != 2 || !strings.Contains(stderr, "hal.feedbak") || !strings.Contains(stderr, "line 5") {
+			t.Errorf("chargegate %s = %d, stderr %q; want 2 naming hal.feedbak at line 5", args[0], code, stderr)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway/child"
+	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/web"
 )
 
@@ -81,16 +82,16 @@ type demo struct {
 }
 
 // start launches metersim and ledgernode and returns the gateway configuration that uses them.
-func (d *demo) start(ctx context.Context, httpAddr string) (Config, error) {
+func (d *demo) start(ctx context.Context, httpAddr string) (config.Config, error) {
 	sim, err := d.child(ctx, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0",
 		"--control", "127.0.0.1:0", "--serial", "71000001")
 	if err != nil {
-		return Config{}, err
+		return config.Config{}, err
 	}
 	node, err := d.child(ctx, "ledgernode", "--listen", "127.0.0.1:0", "--data", filepath.Join(d.dir, "node"),
 		"--min-pow-score", "1500", "--milestone-interval", "2s")
 	if err != nil {
-		return Config{}, err
+		return config.Config{}, err
 	}
 	if ln, err := net.Listen("tcp", httpAddr); err != nil {
 		httpAddr = "127.0.0.1:0"
@@ -125,9 +126,9 @@ log:
   format: json
 `, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr)
 	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
-		return Config{}, err
+		return config.Config{}, err
 	}
-	return ParseConfig([]byte(yaml))
+	return config.Parse([]byte(yaml))
 }
 
 // child starts bin/name with args, logging to dir/name.log, and returns its addresses.

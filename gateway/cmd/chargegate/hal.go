@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/hal"
 	"github.com/chargegate/chargegate/hal/periph"
 	"github.com/chargegate/chargegate/hal/sim"
@@ -103,26 +100,19 @@ func cmdHal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readHalConfig reads the hal: section of the gateway's YAML configuration
-// and validates it.
+// readHalConfig reads the gateway's configuration file with the same loader and validation as
+// chargegate run, so a file hal check passes is one run accepts, and returns its pins.
 func readHalConfig(path string) (hal.Config, error) {
-	raw, err := os.ReadFile(path)
+	c, err := config.Load(path)
 	if err != nil {
-		return hal.Config{}, fmt.Errorf("read config: %w", err)
+		return hal.Config{}, err
 	}
-	var doc struct {
-		HAL *hal.Config `yaml:"hal"`
+	if c.HAL.Backend == "sim" && c.HAL.Relay.Name == "" {
+		def := sim.DefaultConfig()
+		def.FeedbackTimeout, def.Debounce = c.HAL.FeedbackTimeout, c.HAL.Debounce
+		return def, nil
 	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return hal.Config{}, fmt.Errorf("parse config %s: %w", path, err)
-	}
-	if doc.HAL == nil {
-		return hal.Config{}, errors.New("config " + path + ": no hal: section")
-	}
-	if err := doc.HAL.Validate(); err != nil {
-		return hal.Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	return *doc.HAL, nil
+	return c.HAL.Config, nil
 }
 
 // injectSimFault prepares a simulated board with one of the faults the

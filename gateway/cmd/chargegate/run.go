@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/chargegate/chargegate/gateway/config"
 )
 
 // cmdRun runs the gateway daemon: chargegate run --config FILE [--log-level LEVEL].
@@ -15,7 +17,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
 	}
-	cfg, err := LoadConfig(*path)
+	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "chargegate: %s: %v\n", *path, err)
 		return 2
@@ -42,7 +44,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 }
 
 // newLogger builds the process logger from the log section: JSON for journald by default.
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		level = slog.LevelInfo
