@@ -24,7 +24,7 @@ func TestUpdateWaitsForChargingSession(t *testing.T) {
 	srv := serve(t, b, nil)
 	d := newDevice(t)
 	d.valid(payload("2.0.0", slotSize))
-	d.inhibit.active.Store(true) // a session runs
+	d.inhibit.set(true) // a session runs
 	a, ctx, done := d.start(t)
 	must(t, a.Update(ctx, srv.URL))
 	if err := a.Update(ctx, srv.URL); err == nil || !strings.Contains(err.Error(), ota.ErrBusy.Error()) {
@@ -37,7 +37,7 @@ func TestUpdateWaitsForChargingSession(t *testing.T) {
 	if s := a.Status(); s.State != ota.StateWaiting || s.Percent != 100 || d.fw.RebootRequests() != 0 {
 		t.Fatalf("during the session: %+v, reboots %d", s, d.fw.RebootRequests())
 	}
-	d.inhibit.active.Store(false) // the session ends
+	d.inhibit.set(false) // the session ends
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -118,7 +118,7 @@ func TestAppOnlyDirs(t *testing.T) {
 		must(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		dirs.Restart = func(context.Context) error { cancel(); return nil }
-		a, err := ota.NewAgent(cfg, &charging{})
+		a, err := ota.New(cfg, &charging{})
 		must(t, err)
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
