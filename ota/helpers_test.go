@@ -105,6 +105,7 @@ type charging struct {
 	session bool
 	held    int
 	holds   atomic.Int64 // holds granted
+	busy    atomic.Int64 // holds refused for a session
 }
 
 var errHeld = errors.New("sessions refused: an update is being activated")
@@ -113,6 +114,7 @@ func (c *charging) Hold(context.Context) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.session {
+		c.busy.Add(1)
 		return nil, fmt.Errorf("hold: %w", ota.ErrCharging)
 	}
 	c.held++

@@ -144,11 +144,20 @@ func TestAppOnlyDirs(t *testing.T) {
 	if string(got) != string(payload("2.0.0", 2500)) {
 		t.Fatal("slot B does not hold the new binary")
 	}
+	js, err := json.Marshal(a.Status())
+	must(t, err)
+	// Issue 14: the process that committed no longer counts as a trial; the next update
+	// is accepted without a restart.
+	if s := a.Status(); s.Activating {
+		t.Fatalf("after the commit: %+v", s)
+	}
+	if err := a.Update(context.Background(), srv.URL); err != nil {
+		t.Fatalf("update after an app-only commit: %v", err)
+	}
+	must(t, a.Cancel(context.Background()))
 	if bin, err := dirs.Launch(); err != nil || bin != filepath.Join(root, "B", slot.AppFile) {
 		t.Fatalf("start after commit runs %s (%v), want B", bin, err)
 	}
-	js, err := json.Marshal(a.Status())
-	must(t, err)
 	for _, want := range []string{`"state":"committed"`, `"security_floor":3`, `"target_version":"2.0.0"`} {
 		if !strings.Contains(string(js), want) {
 			t.Errorf("status JSON %s lacks %s", js, want)

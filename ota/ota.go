@@ -182,7 +182,7 @@ var (
 	// ErrCertificate: the server's TLS certificate did not verify.
 	ErrCertificate = errors.New("server certificate not trusted")
 	// ErrTooSlow: the server sent less than Config.MinRate over a StallTimeout window.
-	ErrTooSlow = errors.New("download too slow")
+	ErrTooSlow = errors.New("bundle server too slow")
 )
 
 // MaintenanceWindow is a daily time range in which updates may activate.
