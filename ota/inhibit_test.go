@@ -100,6 +100,37 @@ func TestMaintenanceWindowOpen(t *testing.T) {
 	}
 }
 
+func TestParseMaintenanceWindow(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	must(t, err)
+	cases := []struct {
+		in   string
+		want *ota.MaintenanceWindow
+		bad  bool
+	}{
+		{in: ""},
+		{in: "02:00-04:30", want: &ota.MaintenanceWindow{Start: 2 * time.Hour, End: 4*time.Hour + 30*time.Minute}},
+		{in: "23:00-01:00 Europe/Berlin", want: &ota.MaintenanceWindow{Start: 23 * time.Hour, End: time.Hour, Location: berlin}},
+		{in: "2-4", bad: true},
+		{in: "02:00", bad: true},
+		{in: "25:00-04:00", bad: true},
+		{in: "02:00-02:00", bad: true},
+		{in: "02:00-04:00 Mars/Olympus", bad: true},
+	}
+	for _, c := range cases {
+		got, err := ota.ParseMaintenanceWindow(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: no error", c.in)
+			}
+			continue
+		}
+		if err != nil || (got == nil) != (c.want == nil) || (got != nil && (got.Start != c.want.Start || got.End != c.want.End || got.Location.String() != c.want.Location.String())) {
+			t.Errorf("%q: %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+}
+
 // TestAppOnlyDirs runs a whole update with the Dirs backend on the real filesystem: the
 // launcher starts the new binary once as a trial, the agent commits, later starts keep it.
 func TestAppOnlyDirs(t *testing.T) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chargegate/chargegate/ota/durable"
@@ -204,4 +206,43 @@ func (w MaintenanceWindow) Open(t time.Time) bool {
 		return off >= w.Start && off < w.End
 	}
 	return off >= w.Start || off < w.End
+}
+
+// ParseMaintenanceWindow reads the configuration form "HH:MM-HH:MM" or "HH:MM-HH:MM
+// Zone/Name" (an IANA time zone; UTC if absent), e.g. "02:00-04:00 Europe/Berlin". An end
+// before the start wraps past midnight. The empty string is no window (nil).
+func ParseMaintenanceWindow(s string) (*MaintenanceWindow, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	span, zone, _ := strings.Cut(s, " ")
+	from, to, ok := strings.Cut(span, "-")
+	if !ok {
+		return nil, fmt.Errorf("maintenance window %q: want HH:MM-HH:MM [Zone/Name]", s)
+	}
+	var w MaintenanceWindow
+	for i, part := range []string{from, to} {
+		t, err := time.Parse("15:04", part)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance window %q: bad time %q", s, part)
+		}
+		off := time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+		if i == 0 {
+			w.Start = off
+		} else {
+			w.End = off
+		}
+	}
+	if w.Start == w.End {
+		return nil, fmt.Errorf("maintenance window %q: empty (start equals end)", s)
+	}
+	if zone = strings.TrimSpace(zone); zone != "" {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance window %q: time zone: %w", s, err)
+		}
+		w.Location = loc
+	}
+	return &w, nil
 }
