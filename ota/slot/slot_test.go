@@ -170,6 +170,9 @@ func TestDirsLaunch(t *testing.T) {
 	if err := d.Commit(ctx, "B"); err != nil {
 		t.Fatal(err)
 	}
+	if cur, _, trial, err := d.Booted(ctx); cur != "B" || trial || err != nil {
+		t.Fatalf("the committed start is still booted %s, trial %v (%v)", cur, trial, err)
+	}
 	if bin, _ := d.Launch(); bin != filepath.Join(root, "B", slot.AppFile) {
 		t.Fatalf("launch after commit runs %s, want B", bin)
 	}
