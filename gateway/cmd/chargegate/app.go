@@ -389,6 +389,7 @@ func (a *App) Snapshot() web.Snapshot {
 
 // refreshSnapshots renews the snapshot twice a second, so that requests never query the store.
 func (a *App) refreshSnapshots(ctx context.Context) error {
+	a.refreshSnapshot(ctx)
 	return every(ctx, 500*time.Millisecond, func() { a.refreshSnapshot(ctx) })
 }
 

@@ -19,6 +19,7 @@
 package main
 
 import (
+	_ "time/tzdata" // maintenance windows name IANA zones; the box may have no zoneinfo
 	"context"
 	"fmt"
 	"io"
