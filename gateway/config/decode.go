@@ -203,11 +203,11 @@ var durationType = reflect.TypeFor[time.Duration]()
 // booleans, which have no empty value.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
-		d.fail(path, n.Line, "write the value out", "aliases (*%s) are not supported", clip(n.Value))
+		d.fail(path, n.Line, "write the value out", "aliases like %s are not supported", quote("*"+n.Value))
 		return
 	}
 	if n.Tag != "" && n.Tag[0] == '!' && !strings.HasPrefix(n.Tag, "!!") {
-		d.fail(path, n.Line, "", "custom tags (%s) are not supported", clip(n.Tag))
+		d.fail(path, n.Line, "", "custom tags like %s are not supported", quote(n.Tag))
 		return
 	}
 	t := v.Type()
