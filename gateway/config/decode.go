@@ -163,7 +163,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxError turns yaml.v3's "yaml: line 3: could not find expected ':'" into a FieldError.
 func syntaxError(err error) error {
-	msg := err.Error()
+	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, whatever the parser says
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &FieldError{Line: line, Msg: "not valid YAML: " + m[2]}
