@@ -46,7 +46,7 @@ func TestBadInputs(t *testing.T) {
 			[]FieldError{{Path: "meter.poll_interval", Line: 3, Msg: "1ns is too short; the minimum is 100ms"}}},
 		{"poll interval 2m", minimal + "meter:\n", nil}, // placeholder replaced below
 		{"4 MB evse_id", huge,
-			[]FieldError{{Msg: "the file is larger than the limit of 1024 KiB"}}},
+			[]FieldError{{Msg: "the file is larger than the limit of 1 MiB"}}},
 		{"1000-byte evse_id", "device:\n  evse_id: " + strings.Repeat("A", 1000) + "\n" + minimal,
 			[]FieldError{{Path: "device.evse_id", Line: 2, Msg: "is 1000 bytes long; the maximum is 48"}}},
 		{"escaped NUL in evse_id", "device:\n  evse_id: \"DE*CGT*E1\\0\"\n" + minimal,
@@ -343,7 +343,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(big)
-	if got := fieldErrors(t, err); len(got) != 1 || got[0].Msg != "the file is larger than the limit of 1024 KiB" {
+	if got := fieldErrors(t, err); len(got) != 1 || got[0].Msg != "the file is larger than the limit of 1 MiB" {
 		t.Errorf("Load(big) = %v", err)
 	}
 

@@ -78,7 +78,7 @@ func Load(path string) (Config, error) {
 func Parse(b []byte) (Config, error) {
 	cfg := Default()
 	if len(b) > MaxFileSize {
-		return Config{}, &FieldError{Msg: fmt.Sprintf("the file is larger than the limit of %d KiB", MaxFileSize>>10)}
+		return Config{}, &FieldError{Msg: fmt.Sprintf("the file is larger than the limit of %d MiB", MaxFileSize>>20)}
 	}
 	d := decoder{lines: map[string]int{}, refused: map[string]bool{}}
 	root, err := oneDocument(b)
