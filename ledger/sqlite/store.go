@@ -26,7 +26,10 @@ const DBFileName = "chargegate.db"
 
 // Errors callers branch on.
 var (
-	ErrDiskBudget     = errors.New("disk budget reached: no new sessions")
+	ErrDiskBudget = errors.New("disk budget reached: no new sessions")
+	// ErrDiskFull: an append of ordinary records was refused because only the reserve for
+	// closing records is left (or the disk is full). Closing records still commit.
+	ErrDiskFull       = errors.New("disk full: only closing entries are accepted")
 	ErrUnsafeSettings = errors.New("sqlite did not take the durability settings")
 	ErrUnknownSink    = errors.New("unknown sink")
 	ErrAnchorConflict = errors.New("anchor conflicts with a stored anchor")
@@ -49,6 +52,8 @@ const (
 	DefaultReserve   = 1024
 	DefaultBallast   = 4 << 20
 	DefaultTailCheck = 1000
+	// DefaultDiskReserve keeps room for about a thousand closing entries.
+	DefaultDiskReserve = 256 << 10
 )
 
 // Options configure a Store.
@@ -66,6 +71,12 @@ type Options struct {
 	Ballast int64
 	// TailCheck is how many of the newest entries are verified at open; 0 = DefaultTailCheck.
 	TailCheck int
+	// DiskLimit, when positive, is the most bytes the database may occupy (SQLite's
+	// max_page_count): a full disk of that size, for tests and for a configured quota.
+	DiskLimit int64
+	// DiskReserve is the room, in bytes, kept for closing records (ledger.Record.Closing):
+	// ordinary appends are refused with ErrDiskFull when less is left; 0 = DefaultDiskReserve.
+	DiskReserve int64
 }
 
 func (o *Options) defaults() {
@@ -86,6 +97,9 @@ func (o *Options) defaults() {
 	}
 	if o.TailCheck == 0 {
 		o.TailCheck = DefaultTailCheck
+	}
+	if o.DiskReserve <= 0 {
+		o.DiskReserve = DefaultDiskReserve
 	}
 }
 
@@ -248,6 +262,9 @@ func (s *Store) tryOpen(ctx context.Context, path string) (uint64, [32]byte, err
 		return 0, zero, fmt.Errorf("%w: quick_check: %s", ErrCorrupt, qc)
 	}
 	if err := migrate(ctx, w); err != nil {
+		return 0, zero, err
+	}
+	if err := s.applyDiskLimit(ctx); err != nil {
 		return 0, zero, err
 	}
 	r, err := sql.Open("sqlite3", dsn(path, true))
