@@ -371,6 +371,9 @@ func (s *Store) checkTail(ctx context.Context) (uint64, [32]byte, error) {
 			return 0, zero, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
+	if err := v.Finish(); err != nil {
+		return 0, zero, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	return tail[0].Seq, tail[0].Hash(), nil
 }
 
