@@ -115,16 +115,32 @@ func must(t testing.TB, err error) {
 	}
 }
 
+// TestCrashImageIntact: a crash (the head file not marked clean) keeps every acknowledged
+// entry and continues above the reserved high-water mark with a signed seq_skipped event that
+// links to the stored head.
 func TestCrashImageIntact(t *testing.T) {
 	dir, acked := crashImage(t)
 	s := openTest(t, dir, nil)
 	defer s.Close()
 	st := verifyAll(t, s)
-	if st.Entries != len(acked) || len(st.Replacements) != 0 {
+	if st.Entries != len(acked)+1 || len(st.Replacements) != 0 || len(st.Holes) != 1 {
 		t.Fatalf("intact crash image: %+v", st)
 	}
-	if seq, h := s.Head(); seq != 50 || h != acked[49].Hash() {
-		t.Fatalf("head = %d", seq)
+	seq, _ := s.Head()
+	skip, err := s.Entry(context.Background(), seq)
+	must(t, err)
+	hw := uint64(30 + DefaultReserve) // reserved by the first append of 30
+	if skip.Event != ledger.EventSeqSkipped || skip.Seq != hw+1 || skip.Prev != acked[49].Hash() {
+		t.Fatalf("head after a crash: seq %d %q prev linked %v; want seq_skipped at %d linked to entry 50",
+			skip.Seq, skip.Event, skip.Prev == acked[49].Hash(), hw+1)
+	}
+	if h := st.Holes[0]; h.From != 51 || h.To != hw {
+		t.Fatalf("declared hole %+v", h)
+	}
+	for _, e := range acked {
+		if got, err := s.Entry(context.Background(), e.Seq); err != nil || got.Hash() != e.Hash() {
+			t.Fatalf("acknowledged entry %d: %v", e.Seq, err)
+		}
 	}
 	integrityOK(t, s)
 }

@@ -14,10 +14,11 @@ import (
 // that a database that is lost, rolled back or replaced never leads to a reused sequence number.
 // Layout (doc.go): two 128-byte slots written alternately; each slot is
 //
-//	magic "CGHD" | version 1 | 3 zero bytes | counter u64 | high-water u64 | seq u64 | hash [32] | crc32c u32
+//	magic "CGHD" | version 2 | flags u8 | 2 zero bytes | counter u64 | high-water u64 | seq u64 | hash [32] | crc32c u32
 //
-// big-endian, CRC-32C over the bytes before it, zero padded. The valid slot with the higher
-// counter wins, so a torn write of one slot loses at most the newest update.
+// big-endian, CRC-32C over the bytes before it, zero padded; flags bit 0 = closed cleanly.
+// Version 1 slots (no flags) are read as not clean. The valid slot with the higher counter wins,
+// so a torn write of one slot loses at most the newest update.
 const (
 	headFileName = "head"
 	slotSize     = 128
@@ -32,7 +33,16 @@ type headState struct {
 	highWater uint64 // no entry with a higher seq exists anywhere
 	seq       uint64 // chain head known at write time (≤ the database head after a crash)
 	hash      [32]byte
+	// clean is set only by Close, after the last commit: the database head is exact and no
+	// number above it was handed out. Open clears it (fsynced) before any number is used.
+	clean bool
 }
+
+// headVersion is the slot version written; flagClean is its clean-close flag.
+const (
+	headVersion = 2
+	flagClean   = 1
+)
 
 type headFile struct {
 	f     *os.File
@@ -44,7 +54,10 @@ var errNoHead = errors.New("no valid head file")
 func encodeSlot(s headState) []byte {
 	b := make([]byte, slotSize)
 	copy(b, "CGHD")
-	b[4] = 1
+	b[4] = headVersion
+	if s.clean {
+		b[5] = flagClean
+	}
 	binary.BigEndian.PutUint64(b[8:], s.counter)
 	binary.BigEndian.PutUint64(b[16:], s.highWater)
 	binary.BigEndian.PutUint64(b[24:], s.seq)
@@ -54,7 +67,7 @@ func encodeSlot(s headState) []byte {
 }
 
 func decodeSlot(b []byte) (headState, bool) {
-	if len(b) < slotSize || string(b[:4]) != "CGHD" || b[4] != 1 {
+	if len(b) < slotSize || string(b[:4]) != "CGHD" || (b[4] != 1 && b[4] != headVersion) {
 		return headState{}, false
 	}
 	if crc32.Checksum(b[:slotData], crcTable) != binary.BigEndian.Uint32(b[slotData:]) {
@@ -64,6 +77,7 @@ func decodeSlot(b []byte) (headState, bool) {
 		counter:   binary.BigEndian.Uint64(b[8:]),
 		highWater: binary.BigEndian.Uint64(b[16:]),
 		seq:       binary.BigEndian.Uint64(b[24:]),
+		clean:     b[4] == headVersion && b[5]&flagClean != 0,
 	}
 	copy(s.hash[:], b[32:64])
 	return s, s.seq <= s.highWater

@@ -135,7 +135,7 @@ type Store struct {
 // driver's default is NORMAL; immediate transactions so that busy_timeout applies to writers.
 func dsn(path string, readOnly bool) string {
 	v := url.Values{}
-	v.Set("_sync", "FULL")
+	v.Set("_sync", syncMode)
 	v.Set("_busy_timeout", "5000")
 	if readOnly {
 		// mode=ro: a reader writes nothing, not even the checkpoint a last connection makes on
@@ -187,6 +187,9 @@ func open(ctx context.Context, dir string, opts Options, hook func(*sql.DB) erro
 		return nil, err
 	}
 	s.setupBallast()
+	if LossySync {
+		s.log.Error("TEST BUILD: ledger store runs with synchronous=OFF; committed entries may be lost on power loss")
+	}
 	s.log.Info("ledger store open", "dir", dir, "head", s.seq, "high_water", s.head.state.highWater)
 	return s, nil
 }
@@ -213,16 +216,24 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 	}
 	if reason == "" {
 		s.seq, s.hash = seq, hash
-		if !haveHead || seq > hs.highWater {
-			if haveHead {
+		hw := seq
+		if haveHead {
+			if seq > hs.highWater {
 				s.log.Warn("head file behind database; raising high-water mark", "file", hs.highWater, "db", seq)
 			}
-			if err := s.head.write(headState{highWater: seq, seq: seq, hash: hash}, true); err != nil {
-				return err
-			}
+			hw = max(hs.highWater, seq)
+		}
+		// Mark the store open (not clean) on disk before any number is used.
+		if err := s.head.write(headState{highWater: hw, seq: seq, hash: hash}, true); err != nil {
+			return err
+		}
+		if !haveHead {
 			if err := ledger.SyncDir(s.dir); err != nil {
 				return err
 			}
+		}
+		if haveHead && !hs.clean && hw > seq {
+			return s.declareSkip(ctx, seq, hw)
 		}
 		return nil
 	}
@@ -286,8 +297,8 @@ func checkSettings(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
 		return fmt.Errorf("read synchronous: %w", err)
 	}
-	if !strings.EqualFold(mode, "wal") || sync != 2 {
-		return fmt.Errorf("%w: journal_mode=%s synchronous=%d, want wal and 2 (FULL)", ErrUnsafeSettings, mode, sync)
+	if !strings.EqualFold(mode, "wal") || sync != syncLevel {
+		return fmt.Errorf("%w: journal_mode=%s synchronous=%d, want wal and %d (%s)", ErrUnsafeSettings, mode, sync, syncLevel, syncMode)
 	}
 	return nil
 }
@@ -396,6 +407,26 @@ func (s *Store) Head() (seq uint64, hash [32]byte) {
 // DeviceKey returns the public key entries are signed with.
 func (s *Store) DeviceKey() ed25519.PublicKey { return s.pub }
 
+// declareSkip continues the chain after an unclean shutdown above every number that may have
+// been handed out: a signed seq_skipped event at highWater+1, linked to the database head seq,
+// naming the skipped numbers. Storage that confirmed commits it had not made durable (an SD
+// card that acknowledges flushes early) may have lost acknowledged entries with those numbers;
+// they are never issued again.
+func (s *Store) declareSkip(ctx context.Context, seq, highWater uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = highWater
+	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+		Event: ledger.EventSeqSkipped, Detail: ledger.HoleDetail(seq+1, highWater,
+			fmt.Sprintf("unclean shutdown; database head %d, numbers through the reserved high-water mark %d may have been handed out", seq, highWater))}
+	if _, err := s.appendLocked(ctx, []ledger.Record{rec}, nil); err != nil {
+		s.closeDB()
+		return fmt.Errorf("declare skipped sequence numbers: %w", err)
+	}
+	s.log.Warn("unclean shutdown: sequence numbers skipped", "db_head", seq, "resumed_at", highWater+1)
+	return nil
+}
+
 // Close writes the exact head to the head file (fsynced) and closes the database.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -404,10 +435,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	st := s.head.state
-	st.seq, st.hash = s.seq, s.hash
-	errHead := s.head.write(st, true)
+	// The database first: the head file says "clean" only once nothing more can be written.
 	errDB := s.closeDB()
+	st := s.head.state
+	st.seq, st.hash, st.clean = s.seq, s.hash, errDB == nil
+	errHead := s.head.write(st, true)
 	return errors.Join(errHead, errDB, s.head.close())
 }
 
