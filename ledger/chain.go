@@ -106,12 +106,12 @@ func (v *Verifier) add(e *Entry, h [32]byte, sigErr error) error {
 		contiguous := e.Seq == v.stats.Last+1 && e.Prev == v.stats.Head
 		jump := Hole{From: v.stats.Last + 1, To: e.Seq - 1, Event: e.Event, DeclaredBy: e.Seq}
 		switch {
-		case contiguous:
 		case replaced && e.Seq > v.stats.Last:
 			v.stats.Replacements = append(v.stats.Replacements, e.Seq)
 			if e.Seq > v.stats.Last+1 {
 				v.stats.Holes = append(v.stats.Holes, jump)
 			}
+		case contiguous:
 		case e.Kind == KindEvent && e.Event == EventSeqSkipped && e.Seq > v.stats.Last+1 && e.Prev == v.stats.Head:
 			// Only numbers were skipped: the link to the previous entry holds, and the event
 			// must name exactly the numbers it jumps over.
@@ -185,6 +185,9 @@ func (v *Verifier) Finish() error {
 	p := v.pending[0]
 	return &ChainError{Seq: p.To + 1, Err: fmt.Errorf("%w: after %d (%d-%d missing and not declared)", ErrSeqGap, p.From-1, p.From, p.To)}
 }
+
+// Pending returns the jumps not declared so far (what Finish would report), in order.
+func (v *Verifier) Pending() []Hole { return append([]Hole(nil), v.pending...) }
 
 // Stats returns what has been verified so far.
 func (v *Verifier) Stats() ChainStats { return v.stats }

@@ -156,7 +156,13 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record, state *s
 			return nil, fmt.Errorf("reserve sequence numbers: %w", err)
 		}
 	}
-	if err := s.commit(ctx, entries[0].Seq, encs, state); err != nil {
+	var holes []ledger.Hole
+	for i := range entries {
+		if h, ok := declaredHole(&entries[i]); ok {
+			holes = append(holes, h)
+		}
+	}
+	if err := s.commit(ctx, entries[0].Seq, encs, state, holes); err != nil {
 		s.resyncHead()
 		return nil, err
 	}
@@ -209,7 +215,24 @@ func (s *Store) signAll(entries []ledger.Entry, hashes [][32]byte, encs [][]byte
 	wg.Wait()
 }
 
-func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *stateOp) error {
+// declaredHole returns the hole an entry declares, if it is a declaring event with a range.
+func declaredHole(e *ledger.Entry) (ledger.Hole, bool) {
+	if e.Kind != ledger.KindEvent {
+		return ledger.Hole{}, false
+	}
+	switch e.Event {
+	case ledger.EventSeqSkipped, ledger.EventEntriesLost, ledger.EventStoreReplaced:
+	default:
+		return ledger.Hole{}, false
+	}
+	from, to, ok := ledger.ParseHole(e.Detail)
+	if !ok || to >= e.Seq {
+		return ledger.Hole{}, false
+	}
+	return ledger.Hole{From: from, To: to, Event: e.Event, DeclaredBy: e.Seq}, true
+}
+
+func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *stateOp, holes []ledger.Hole) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin append: %w", err)
@@ -224,6 +247,12 @@ func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *s
 	for i, b := range bodies {
 		if _, err := stmt.ExecContext(ctx, first+uint64(i), b, now); err != nil {
 			return fmt.Errorf("insert entry %d: %w", first+uint64(i), err)
+		}
+	}
+	for _, h := range holes {
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO holes (first, last, event, declared_by) VALUES (?, ?, ?, ?)",
+			h.From, h.To, h.Event, h.DeclaredBy); err != nil {
+			return fmt.Errorf("record hole %d-%d: %w", h.From, h.To, err)
 		}
 	}
 	if st != nil {
