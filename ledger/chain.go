@@ -54,7 +54,7 @@ type ChainStats struct {
 	// Replacements lists the sequence numbers of store_replaced events that declared a break:
 	// the sequence jumped forward and/or Prev is the last head the device knew, not the entry before.
 	Replacements []uint64
-	// Holes lists the declared holes crossed, in order: numbers skipped (seq_skipped), entries
+	// Holes lists the declared holes crossed, in the order of their declarations: numbers skipped (seq_skipped), entries
 	// lost (entries_lost) and the jump before a store_replaced event.
 	Holes []Hole
 }

@@ -116,12 +116,12 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// TestCrashImageIntact: a crash (the head file not marked clean) keeps every acknowledged
-// entry and continues above the reserved high-water mark with a signed seq_skipped event that
-// links to the stored head.
+// TestCrashImageIntact: a crash followed by a reboot (the head file not marked clean, another
+// boot ID) keeps every acknowledged entry and continues above the reserved high-water mark with
+// a signed seq_skipped event that links to the stored head.
 func TestCrashImageIntact(t *testing.T) {
 	dir, acked := crashImage(t)
-	s := openTest(t, dir, nil)
+	s := openTest(t, dir, func(o *Options) { o.bootID = rebooted })
 	defer s.Close()
 	st := verifyAll(t, s)
 	if st.Entries != len(acked)+1 || len(st.Replacements) != 0 || len(st.Holes) != 1 {

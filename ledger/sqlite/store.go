@@ -77,6 +77,8 @@ type Options struct {
 	// DiskReserve is the room, in bytes, kept for closing records (ledger.Record.Closing):
 	// ordinary appends are refused with ErrDiskFull when less is left; 0 = DefaultDiskReserve.
 	DiskReserve int64
+
+	bootID func() [16]byte // tests: the kernel boot ID; nil reads /proc/sys/kernel/random/boot_id
 }
 
 func (o *Options) defaults() {
@@ -100,6 +102,9 @@ func (o *Options) defaults() {
 	}
 	if o.DiskReserve <= 0 {
 		o.DiskReserve = DefaultDiskReserve
+	}
+	if o.bootID == nil {
+		o.bootID = readBootID
 	}
 }
 
@@ -198,6 +203,7 @@ func open(ctx context.Context, dir string, opts Options, hook func(*sql.DB) erro
 func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 	path := filepath.Join(s.dir, DBFileName)
 	hs := s.head.state
+	boot := s.opts.bootID()
 	seq, hash, err := s.tryOpen(ctx, path)
 	if errors.Is(err, ErrUnsafeSettings) || errors.Is(err, ErrKeyMismatch) || errors.Is(err, errNewerSchema) {
 		return err
@@ -223,8 +229,8 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 			}
 			hw = max(hs.highWater, seq)
 		}
-		// Mark the store open (not clean) on disk before any number is used.
-		if err := s.head.write(headState{highWater: hw, seq: seq, hash: hash}, true); err != nil {
+		// Mark the store open (not clean) in this boot, on disk, before any number is used.
+		if err := s.head.write(headState{highWater: hw, seq: seq, hash: hash, boot: boot}, true); err != nil {
 			return err
 		}
 		if !haveHead {
@@ -232,13 +238,22 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 				return err
 			}
 		}
-		if haveHead && !hs.clean && hw > seq {
+		// A process that died in this boot left every write in the page cache: the database
+		// holds every acknowledged entry. After a reboot (or from an unknown boot) storage may
+		// have lost what it confirmed.
+		rebooted := hs.boot != boot || boot == [16]byte{}
+		if haveHead && !hs.clean && rebooted && hw > seq {
 			return s.declareSkip(ctx, seq, hw)
 		}
 		return nil
 	}
 	s.log.Error("ledger database damaged; quarantining", "reason", reason)
 	s.closeDB()
+	mark := hs
+	mark.clean, mark.boot = false, boot
+	if err := s.head.write(mark, true); err != nil {
+		return err
+	}
 	return s.replace(ctx, path, reason, haveHead)
 }
 

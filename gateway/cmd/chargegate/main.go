@@ -7,6 +7,7 @@
 //	chargegate hal check [--config FILE] check relay and input wiring
 //	chargegate keys show --data DIR      print the device ID and public keys
 //	chargegate verify --data DIR         verify the stored chain
+//	chargegate quarantine list|export --data DIR [--out FILE]  read damaged databases moved aside
 //	chargegate ocmf verify --key KEY REC verify an OCMF record
 //	chargegate proof --data DIR --seq N  write a self-contained proof of one entry
 //	chargegate verify-proof --node URL F verify a proof against a ledger node
@@ -38,6 +39,7 @@ func commands() map[string]command {
 		"hal":          cmdHal,
 		"keys":         cmdKeys,
 		"verify":       cmdVerify,
+		"quarantine":   cmdQuarantine,
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
 		"verify-proof": cmdVerifyProof,
