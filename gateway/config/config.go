@@ -69,8 +69,11 @@ type LedgerConfig struct {
 	BatchSize     int           `yaml:"batch_size"`
 	BatchAge      time.Duration `yaml:"batch_age"`
 	DiskBudgetMB  int64         `yaml:"disk_budget_mb"`
-	Retention     time.Duration `yaml:"retention"`
-	Witnesses     []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
+	// DiskQuotaKB caps the database's size (KiB): reaching it is a full disk, with the same
+	// reserve for closing entries; 0 = only the filesystem's size.
+	DiskQuotaKB int64         `yaml:"disk_quota_kb"`
+	Retention   time.Duration `yaml:"retention"`
+	Witnesses   []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
 }
 
 // MQTTConfig configures the operator link.

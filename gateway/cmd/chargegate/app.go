@@ -81,7 +81,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	}
 	a.store, err = sqlite.Open(ctx, cfg.Device.DataDir, sqlite.Options{
 		Key: keys.Entry, Logger: logger.With("part", "store"), DiskBudget: cfg.Ledger.DiskBudgetMB << 20,
-		Retention: cfg.Ledger.Retention, Sinks: a.sinks,
+		Retention: cfg.Ledger.Retention, Sinks: a.sinks, DiskLimit: cfg.Ledger.DiskQuotaKB << 10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
