@@ -60,5 +60,9 @@ powercut: ## cut the power of a VM running the gateway CUTS times (default 100; 
 	@.ci/deps
 	$(GO) test -count=1 -timeout 0 -run '^TestPowerCut$$' -v ./images/vm -args -cuts=$(CUTS) -seed=$(SEED)
 
+vm: ## boot the arm64 appliance (Debian kernel, our initramfs, sim board, metersim, data on a disk image) in qemu-system-aarch64 -M virt; prints the time to a running gateway
+	@.ci/deps
+	$(GO) test -count=1 -run '^TestBootArm64$$' -v ./images/vm
+
 clean: ## remove build output and demo data
 	rm -rf bin var

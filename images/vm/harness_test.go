@@ -77,7 +77,7 @@ func hostKernel(tb testing.TB) vm.Kernel {
 	if runtime.GOARCH != "amd64" {
 		tb.Fatalf("the power-cut machine is amd64; this host is %s", runtime.GOARCH)
 	}
-	k, err := vm.HostKernel("/")
+	k, err := vm.FindKernel("/", "amd64")
 	if err != nil {
 		tb.Fatalf("%v: run `make deps` (Debian package linux-image-amd64)", err)
 	}

@@ -24,13 +24,10 @@ type Kernel struct {
 // ErrNoKernel reports that the kernel package is not installed: `make deps` installs it.
 var ErrNoKernel = errors.New("no Debian kernel with modules found")
 
-// HostKernel finds the newest amd64 kernel installed by Debian's linux-image-amd64 under root
-// ("/" on the host): a /boot/vmlinuz-* whose /lib/modules directory has a modules.dep.
-func HostKernel(root string) (Kernel, error) {
-	return findKernel(root, "amd64")
-}
-
-func findKernel(root, arch string) (Kernel, error) {
+// FindKernel finds the newest Debian kernel of arch (amd64, arm64) under root: a
+// boot/vmlinuz-*-<arch> whose lib/modules directory has a modules.dep. root is "/" for the
+// host's own linux-image-amd64, or the directory fetch-arm64.sh unpacked linux-image-arm64 into.
+func FindKernel(root, arch string) (Kernel, error) {
 	images, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*-"+arch))
 	sort.Sort(sort.Reverse(sort.StringSlice(images)))
 	for _, img := range images {
