@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
@@ -93,10 +92,9 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 14))
 	res := loopResult{events: map[string]int{}}
-	known := map[uint64][32]byte{} // every entry seen on the disk after a cut
-	lost := map[uint64]bool{}      // acknowledged, then missing after a cut
-	counted := map[uint64]bool{}   // acknowledged seqs counted in ackedCount
-	var cutSessions []string       // sessions running at a cut
+	au := newAudit()
+	counted := map[uint64]bool{} // acknowledged seqs counted in ackedCount
+	var cutSessions []string     // sessions running at a cut
 	ctx := t.Context()
 
 	for boot := 0; boot <= o.cuts; boot++ {
@@ -115,7 +113,7 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 			t.Fatalf("boot %d: %v\n%s", boot, err, tail(m.Console(), 4000))
 		}
 		res.bootInit = append(res.bootInit, initLine.At)
-		startHead := maxSeq(known)
+		startHead := maxSeq(au.known)
 		// The cut comes at a random moment after /init starts chargegate: in the recovery of the
 		// last cut (closing its session, writing the hole), in start-up, or while charging.
 		// Counting from /init's line rather than from QEMU's start keeps the phases the same
@@ -178,10 +176,10 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 		// What the disk holds now, read from the host as the next boot's kernel will see it.
 		data := filepath.Join(work, fmt.Sprintf("boot-%03d", boot))
 		if err := vm.ExtractDir(disk, "/chargegate", data); err != nil {
-			if up {
+			if len(au.known) > 0 || last.Entries > 0 {
 				t.Fatalf("boot %d: %v", boot, err)
 			}
-			continue // cut before the gateway made its data directory
+			continue // cut before the gateway ever made its data directory
 		}
 		dir := filepath.Join(data, "chargegate")
 		entries, err := readEntries(ctx, dir)
@@ -193,29 +191,14 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 		for _, e := range entries {
 			onDisk[e.Seq] = e.Hash()
 		}
-		for s := uint64(1); s <= last.Entries; s++ {
-			if _, ok := onDisk[s]; !ok && !lost[s] {
-				lost[s] = true
-				res.lost = append(res.lost, s)
-			}
-		}
-		for s, h := range known {
-			got, ok := onDisk[s]
-			switch {
-			case !ok && !lost[s]:
-				lost[s] = true
-				res.lost = append(res.lost, s)
-			case ok && got != h:
-				res.reused = append(res.reused, s)
-			}
-		}
-		for s, h := range onDisk {
-			if _, seen := known[s]; !seen && lost[s] {
-				res.reused = append(res.reused, s) // acknowledged, lost, and now issued again
-			}
-			known[s] = h
-		}
-		if err == nil {
+		lost, reused := au.observe(last.Entries, onDisk)
+		res.lost, res.reused = append(res.lost, lost...), append(res.reused, reused...)
+		t.Logf("boot %d: /init %.2fs, gateway %s, cut %s; acknowledged up to seq %d, disk holds %d entries up to seq %d%s",
+			boot, initLine.At.Seconds(), upText(up), cutText(final, cutAt-gwLine.At), last.Entries, len(onDisk), maxSeq(onDisk),
+			lossText(lost, reused))
+		// A store cut before its first commit holds nothing to verify; what was acknowledged and
+		// is missing is counted above.
+		if err == nil && len(entries) > 0 {
 			code, out := runHost(t, progs.path("chargegate"), "verify", "--data", dir)
 			switch {
 			case code != 0:
@@ -241,9 +224,83 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 			}
 		}
 	}
-	sort.Slice(res.lost, func(i, j int) bool { return res.lost[i] < res.lost[j] })
-	sort.Slice(res.reused, func(i, j int) bool { return res.reused[i] < res.reused[j] })
+	slices.Sort(res.lost)
+	slices.Sort(res.reused)
 	return res
+}
+
+func upText(up bool) string {
+	if up {
+		return "up"
+	}
+	return "not up"
+}
+
+func cutText(final bool, after time.Duration) string {
+	if final {
+		return "after its first commit"
+	}
+	return fmt.Sprintf("%.2fs after chargegate started", after.Seconds())
+}
+
+func lossText(lost, reused []uint64) string {
+	if len(lost)+len(reused) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; LOST %v, REUSED %v", head(lost, 10), head(reused, 10))
+}
+
+// audit compares what the disk holds after each cut with everything acknowledged or seen on the
+// disk before it.
+type audit struct {
+	known  map[uint64][32]byte // every entry seen on the disk after a cut, by sequence number
+	lost   map[uint64]bool     // acknowledged or seen on the disk, then missing after a cut
+	reused map[uint64]bool     // handed out a second time
+}
+
+func newAudit() *audit {
+	return &audit{known: map[uint64][32]byte{}, lost: map[uint64]bool{}, reused: map[uint64]bool{}}
+}
+
+// observe takes the highest sequence number acknowledged before a cut (every entry up to it is
+// acknowledged) and the entries on the disk after it (seq → hash), and returns the sequence
+// numbers newly found lost and newly found reused. An entry is lost when it was acknowledged,
+// or seen on the disk after an earlier cut, and is not on the disk now. A sequence number is
+// reused when the disk holds a different entry under it than it held before, or holds one at
+// all after the acknowledged entry of that number was lost: it was handed out twice.
+func (a *audit) observe(acked uint64, onDisk map[uint64][32]byte) (lost, reused []uint64) {
+	for s := uint64(1); s <= acked; s++ {
+		if _, ok := onDisk[s]; !ok && !a.lost[s] {
+			a.lost[s] = true
+			lost = append(lost, s)
+		}
+	}
+	for s, h := range a.known {
+		got, ok := onDisk[s]
+		switch {
+		case !ok && !a.lost[s]:
+			a.lost[s] = true
+			lost = append(lost, s)
+		case ok && got != h && !a.reused[s]:
+			a.reused[s] = true
+			reused = append(reused, s)
+		}
+	}
+	for s, h := range onDisk {
+		if _, seen := a.known[s]; !seen && a.lost[s] && !a.reused[s] {
+			a.reused[s] = true
+			reused = append(reused, s)
+		}
+		a.known[s] = h
+	}
+	for s := range a.known {
+		if _, ok := onDisk[s]; !ok {
+			delete(a.known, s) // counted lost once; a later entry under s is a reuse
+		}
+	}
+	slices.Sort(lost)
+	slices.Sort(reused)
+	return lost, reused
 }
 
 func maxSeq(m map[uint64][32]byte) uint64 {
