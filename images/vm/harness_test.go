@@ -99,8 +99,9 @@ func cacheDir(tb testing.TB) string {
 }
 
 // guestConfig is the gateway's configuration inside the machine: sim board and metersim,
-// short intervals so that every second of a boot commits several entries, sessions that
-// start by themselves and end after a while so that cuts land in every phase.
+// short intervals so that every second of a boot commits several entries, and a session that
+// starts by itself: every cut after start-up lands in a running session, which the next boot
+// must close as a power failure.
 func guestConfig(interval time.Duration) []byte {
 	return fmt.Appendf(nil, `device:
   evse_id: "DE*CGT*EVM*1"
@@ -123,7 +124,6 @@ http:
 sessions:
   mode: free
   autostart: true
-  max_duration: 3s
 log:
   format: json
   level: info
