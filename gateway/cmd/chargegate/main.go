@@ -19,7 +19,6 @@
 package main
 
 import (
-	_ "time/tzdata" // maintenance windows name IANA zones; the box may have no zoneinfo
 	"context"
 	"fmt"
 	"io"
@@ -29,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // maintenance windows name IANA zones; the box may have no zoneinfo
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
