@@ -349,9 +349,12 @@ func (a *Agent) Repair(ctx context.Context) error {
 	if broken == nil {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ota: repair: %w", err)
+	select {
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("ota: repair: %w", ctx.Err())
 	}
+	defer func() { <-a.stepSem }()
 	if err := a.fs.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("ota: repair: create state dir: %w", err)
 	}
