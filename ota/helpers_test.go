@@ -179,6 +179,7 @@ type device struct {
 	keepUnsynced bool
 	secondCut    int // after the first power cut, cut again at this operation
 	lastURL      string
+	commits      atomic.Int64 // OnCommit calls, over all boots
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -237,6 +238,7 @@ func (d *device) config() ota.Config {
 		Version: oldVersion, HealthCheck: func(ctx context.Context) error { return d.health(ctx) },
 		HealthDeadline: 2 * time.Second, FS: d.fs, StallTimeout: 2 * time.Second,
 		RetryDelay: time.Millisecond, MaxAttempts: 5, PollInterval: time.Millisecond,
+		OnCommit: func(string, uint64) { d.commits.Add(1) },
 	}
 	if d.modify != nil {
 		d.modify(&cfg)
