@@ -223,6 +223,22 @@ func (a *Agent) Update(ctx context.Context, rawURL string) error {
 	if old.State.busy() {
 		return fmt.Errorf("ota: update: %w (%s)", ErrBusy, old.State)
 	}
+	// Wait for Run's resume, if it is under way, so that only one of them writes the state.
+	select {
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("ota: update: %w", ctx.Err())
+	}
+	defer func() { <-a.stepSem }()
+	a.mu.Lock()
+	old, broken = a.rec, a.broken
+	a.mu.Unlock()
+	if broken != nil {
+		return fmt.Errorf("ota: update: %w", broken)
+	}
+	if old.State.busy() {
+		return fmt.Errorf("ota: update: %w (%s)", ErrBusy, old.State)
+	}
 	cur, other, trial, err := a.cfg.Slots.Booted(ctx)
 	if err != nil {
 		return fmt.Errorf("ota: update: %w", err)
