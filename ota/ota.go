@@ -19,10 +19,12 @@ import (
 type Inhibitor interface {
 	// Hold refuses new charging sessions until release is called. It fails with an error
 	// wrapping ErrCharging, holding nothing, if a session runs; with another error if the
-	// control loop cannot answer (ctx ended, loop stopped). The agent takes the hold right
-	// before it activates an update (read-back of the slot, then the switch) and before a
-	// fallback reboot, and does not release it when the switch succeeded: the process is
-	// going down. release may be called more than once.
+	// control loop cannot answer (ctx ended, loop stopped); it must not block past ctx.
+	// The agent takes the hold right before it activates an update (read-back of the
+	// slot, then the switch), in a trial boot before the health check (until commit or
+	// fallback), and before a repeated fallback reboot. It does not release it when the
+	// switch or the reboot succeeded: the process is going down. release may be called
+	// more than once.
 	Hold(ctx context.Context) (release func(), err error)
 }
 
