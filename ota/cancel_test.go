@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ota"
+	"github.com/chargegate/chargegate/ota/durable"
 )
 
 // TestCancelStuckDownload: issue 14 — a stuck download answered every new update with
@@ -201,5 +202,12 @@ func TestDeprecatedNewAgent(t *testing.T) {
 	}
 	if rep.calls.Load() == 0 || rep.unmarked.Load() != 0 {
 		t.Fatalf("ChargingActive asked %d times, %d of them while not Activating", rep.calls.Load(), rep.unmarked.Load())
+	}
+	// Today's gateway wiring (NewAgent) no longer fails to start on a damaged state file.
+	must(t, durable.WriteFile(d.fs, stateDir+"/state.json", []byte("{"), 0o600))
+	a, err = ota.NewAgent(d.config(), rep)
+	must(t, err)
+	if s := a.Status(); s.State != ota.StateBroken {
+		t.Fatalf("NewAgent on a damaged state file: %+v", s)
 	}
 }

@@ -19,8 +19,9 @@
 //
 // Downloads are watched in windows of Config.StallTimeout that each arriving byte does
 // not push out: a window without data abandons the request (resumed with Range, with
-// back-off, up to MaxAttempts attempts without progress), a window below Config.MinRate
-// fails the update with ErrTooSlow. Status.LastError and Status.Attempts show a failing
+// back-off, up to MaxAttempts attempts without progress), two windows in a row below
+// Config.MinRate fail the update with ErrTooSlow (one alone is what a cut mid-window looks
+// like). Status.LastError and Status.Attempts show a failing
 // attempt while the agent retries. Permanent errors fail at once: ErrRedirect (a redirect
 // to a non-HTTP scheme such as file://, or from https to http), ErrCertificate, ErrTooSlow,
 // a bundle that does not verify, HTTP 4xx.

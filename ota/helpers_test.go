@@ -147,6 +147,14 @@ func (c *charging) set(on bool) {
 	c.mu.Unlock()
 }
 
+// restart is a new process: holds of the previous one are gone (the agent keeps its hold
+// through a successful switch, as the process is going down).
+func (c *charging) restart() {
+	c.mu.Lock()
+	c.held = 0
+	c.mu.Unlock()
+}
+
 // state reports whether a session runs and whether a hold is taken.
 func (c *charging) state() (session bool, held bool) {
 	c.mu.Lock()
@@ -171,6 +179,7 @@ type device struct {
 	keepUnsynced bool
 	secondCut    int // after the first power cut, cut again at this operation
 	lastURL      string
+	commits      atomic.Int64 // OnCommit calls, over all boots
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -229,6 +238,7 @@ func (d *device) config() ota.Config {
 		Version: oldVersion, HealthCheck: func(ctx context.Context) error { return d.health(ctx) },
 		HealthDeadline: 2 * time.Second, FS: d.fs, StallTimeout: 2 * time.Second,
 		RetryDelay: time.Millisecond, MaxAttempts: 5, PollInterval: time.Millisecond,
+		OnCommit: func(string, uint64) { d.commits.Add(1) },
 	}
 	if d.modify != nil {
 		d.modify(&cfg)
@@ -243,6 +253,7 @@ func (d *device) boot() (name string, trial bool) {
 	if err != nil {
 		d.t.Fatalf("boot: %v (files %v)", err, d.fs.Names())
 	}
+	d.inhibit.restart()
 	name = map[int]string{2: "A", 3: "B"}[part]
 	b, err := durable.ReadFile(d.fs, "/slots/"+map[string]string{"A": "a", "B": "b"}[name]+"/rootfs")
 	if err != nil {

@@ -53,6 +53,33 @@ func TestDripServerIsTooSlow(t *testing.T) {
 	t.Logf("error reported: %s", s.Error)
 }
 
+// TestCutMidWindowIsNotTooSlow: a connection that dies part-way through a window leaves
+// that window short of MinRate; the empty window after it shows a stall, not a slow server,
+// so the download resumes instead of failing with ErrTooSlow.
+func TestCutMidWindowIsNotTooSlow(t *testing.T) {
+	b := bigBundle(t, "2.0.0")
+	var requests atomic.Int64
+	srv := serve(t, b, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if requests.Add(1) > 1 {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(http.StatusOK)
+			w.Write(b[:5000])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // the link is gone, without a FIN
+		})
+	})
+	d := updateDevice(t, "2.0.0")
+	d.modify = func(c *ota.Config) { c.StallTimeout, c.MinRate = 300*time.Millisecond, 100_000 }
+	commits(t, d, srv.URL)
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("%d requests, want the cut one and one resume", n)
+	}
+}
+
 // TestServerErrorsAreVisible: a server answering 500 showed no error for 15–20 minutes.
 // While the agent retries, Status.LastError and Attempts say why; after MaxAttempts
 // attempts without progress the update fails with the server's answer.

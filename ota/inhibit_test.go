@@ -226,3 +226,62 @@ func TestPollURL(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateRightAfterCommit: issue 14 — after a commit the running process still thought
+// it was a trial and answered "busy" until restarted. On the Raspberry Pi backend the
+// firmware's tryboot flag stays set until the next reboot; the next update is accepted,
+// and survives a service restart in the same boot.
+func TestUpdateRightAfterCommit(t *testing.T) {
+	b, _ := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 1, size: slotSize})
+	next, _ := makeBundle(t, bundleSpec{version: "2.1.0", secVersion: 1, size: slotSize})
+	nextURL := serve(t, next, nil).URL
+	d := newDevice(t)
+	d.valid(payload("2.0.0", slotSize))
+	d.valid(payload("2.1.0", slotSize))
+	if end, _ := d.life(serve(t, b, nil).URL); end != rebooted {
+		t.Fatalf("first boot ended %v, want the trial reboot", end)
+	}
+	a, ctx, _ := d.start(t)
+	waitFor(t, func() bool { return a.Status().State == ota.StateCommitted })
+	d.inhibit.set(true) // a session keeps the next update waiting after its download
+	if err := a.Update(ctx, nextURL); err != nil {
+		t.Fatalf("update in the committed trial boot: %v", err)
+	}
+	waitFor(t, func() bool { return a.Status().State == ota.StateWaiting })
+	// The service restarts (same boot, flag still set): the update carries on.
+	d.mu.Lock()
+	d.cancel()
+	d.mu.Unlock()
+	a2, err := ota.New(d.config(), d.inhibit)
+	must(t, err)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go a2.Run(ctx2)
+	waitFor(t, func() bool { return a2.Status().WaitingFor == "charging session" })
+	if s := a2.Status(); s.State != ota.StateWaiting || s.TargetVersion != "2.1.0" {
+		t.Fatalf("after a restart in the committed boot: %+v", s)
+	}
+}
+
+// TestTrialWaitsForSession: a session that started in the trial boot before the agent
+// took its hold is neither cut by a fallback reboot nor run through a commit: the agent
+// waits for it, then runs the health check and commits.
+func TestTrialWaitsForSession(t *testing.T) {
+	b, _ := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 1, size: slotSize})
+	d := newDevice(t)
+	d.valid(payload("2.0.0", slotSize))
+	if end, _ := d.life(serve(t, b, nil).URL); end != rebooted {
+		t.Fatalf("first boot ended %v, want the trial reboot", end)
+	}
+	d.inhibit.set(true)
+	a, _, _ := d.start(t)
+	waitFor(t, func() bool { return a.Status().WaitingFor == "charging session" })
+	polls := 0
+	waitFor(t, func() bool { polls++; return polls > 50 })
+	if s := a.Status(); s.State != ota.StateTrial || d.fw.RebootRequests() != 1 {
+		t.Fatalf("during the session: %+v, reboots %d", s, d.fw.RebootRequests())
+	}
+	d.inhibit.set(false)
+	// Committed, and the hold released (sessions may start again).
+	waitFor(t, func() bool { _, held := d.inhibit.state(); return a.Status().State == ota.StateCommitted && !held })
+}

@@ -19,10 +19,12 @@ import (
 type Inhibitor interface {
 	// Hold refuses new charging sessions until release is called. It fails with an error
 	// wrapping ErrCharging, holding nothing, if a session runs; with another error if the
-	// control loop cannot answer (ctx ended, loop stopped). The agent takes the hold right
-	// before it activates an update (read-back of the slot, then the switch) and before a
-	// fallback reboot, and does not release it when the switch succeeded: the process is
-	// going down. release may be called more than once.
+	// control loop cannot answer (ctx ended, loop stopped); it must not block past ctx.
+	// The agent takes the hold right before it activates an update (read-back of the
+	// slot, then the switch), in a trial boot before the health check (until commit or
+	// fallback), and before a repeated fallback reboot. It does not release it when the
+	// switch or the reboot succeeded: the process is going down. release may be called
+	// more than once.
 	Hold(ctx context.Context) (release func(), err error)
 }
 
@@ -69,8 +71,9 @@ type Config struct {
 	// StallTimeout is the window over which download progress is measured (default 60 s):
 	// a request that receives nothing in a window (no headers, no byte) is abandoned and
 	// resumed with a Range request; one that receives fewer than MinRate × StallTimeout
-	// bytes in a window fails the update with ErrTooSlow. The window is not pushed out by
-	// each byte, so a server dripping a byte at a time cannot hold a download for ever.
+	// bytes in two windows in a row fails the update with ErrTooSlow. Windows are not
+	// pushed out by each byte, so a server dripping a byte at a time cannot hold a
+	// download for ever: it fails after two windows.
 	StallTimeout time.Duration
 	// MinRate is the slowest average rate accepted over each StallTimeout window, in
 	// bytes/s (default 1024, or half of BandwidthLimit if that is lower). It must not
@@ -183,7 +186,8 @@ var (
 	ErrRedirect = errors.New("refused redirect")
 	// ErrCertificate: the server's TLS certificate did not verify.
 	ErrCertificate = errors.New("server certificate not trusted")
-	// ErrTooSlow: the server sent less than Config.MinRate over a StallTimeout window.
+	// ErrTooSlow: the server sent less than Config.MinRate in two StallTimeout windows in
+	// a row.
 	ErrTooSlow = errors.New("bundle server too slow")
 )
 

@@ -16,7 +16,7 @@ import (
 //	installed    To, trial          → trial: health check, then commit or roll back
 //	installed    From, not trial    → rolled_back: the trial boot did not happen or died
 //	trial        To, trial          → rolled_back + reboot: the service restarted in the trial
-//	trial        To, not trial      → committed: autoboot.txt was rewritten before the cut
+//	trial        To, not trial      → committed: autoboot.txt was rewritten (then a cut or restart)
 //	trial        From               → rolled_back: the trial ended without a commit
 //	rolled_back  To, trial          reboot: the fallback reboot was lost
 //	anything else                   nothing to do

@@ -100,9 +100,11 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // guardRate watches one request in windows of StallTimeout: a window in which no body byte
 // arrived (or, before the response, no headers) cancels the request as stalled, which is
-// transient and resumed; one with fewer than MinRate × StallTimeout bytes cancels it with
-// ErrTooSlow, which is permanent. Windows follow each other from the request's start and
-// are not pushed out by arriving bytes. The returned func stops the guard.
+// transient and resumed; two windows in a row with some bytes but fewer than MinRate ×
+// StallTimeout cancel it with ErrTooSlow, which is permanent. One slow window alone is
+// what a connection cut mid-window looks like (the next one is empty), so it is not
+// enough. Windows follow each other from the request's start and are not pushed out by
+// arriving bytes. The returned func stops the guard.
 func (a *Agent) guardRate(ctx context.Context, got *counter, cancel context.CancelCauseFunc) (stop func()) {
 	window := a.cfg.StallTimeout
 	need := max(int64(float64(a.cfg.MinRate)*window.Seconds()), 1)
@@ -112,6 +114,7 @@ func (a *Agent) guardRate(ctx context.Context, got *counter, cancel context.Canc
 		t := time.NewTicker(window)
 		defer t.Stop()
 		var last int64
+		slow := false
 		for {
 			select {
 			case <-done:
@@ -127,10 +130,11 @@ func (a *Agent) guardRate(ctx context.Context, got *counter, cancel context.Canc
 			case d == 0:
 				cancel(fmt.Errorf("%w: %w in %v", errTransient, errStalled, window))
 				return
-			case d < need:
+			case d < need && slow:
 				cancel(fmt.Errorf("%w: %d bytes in %v, want at least %d B/s", ErrTooSlow, d, window, a.cfg.MinRate))
 				return
 			}
+			slow = d < need
 		}
 	})
 	return func() {

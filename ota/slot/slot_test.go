@@ -124,8 +124,15 @@ func TestTryboot(t *testing.T) {
 	}
 	fs.Reboot()
 	fw.Boot()
+	if _, _, trial, _ := tb.Booted(ctx); !trial {
+		t.Fatal("trial boot not reported")
+	}
 	if err := tb.Commit(ctx, "B"); err != nil {
 		t.Fatal(err)
+	}
+	// The firmware's flag stays set until the next reboot, but B is the default now.
+	if cur, _, trial, err := tb.Booted(ctx); cur != "B" || trial || err != nil {
+		t.Fatalf("after commit, before a reboot: booted %s, trial %v (%v)", cur, trial, err)
 	}
 	fs.PowerCycle() // the commit was synced: it survives
 	if part, trial, _ := fw.Boot(); part != 3 || trial {
