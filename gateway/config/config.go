@@ -123,7 +123,7 @@ type UpdateConfig struct {
 	// Europe/Berlin", UTC without one); empty = any time. See ParseWindow.
 	MaintenanceWindow string        `yaml:"maintenance_window"`
 	StallTimeout      time.Duration `yaml:"stall_timeout"` // a download receiving nothing this long is retried
-	MinRate           int64         `yaml:"min_rate"`      // bytes per second below which a download counts as stalled; 0 = off
+	MinRate           int64         `yaml:"min_rate"`      // bytes/s over a stall_timeout window below which a download fails as too slow; 0 = the agent's default
 	RetryDelay        time.Duration `yaml:"retry_delay"`   // first back-off after a failed download attempt
 	MaxAttempts       int           `yaml:"max_attempts"`  // failed attempts in a row before the update fails
 	PollInterval      time.Duration `yaml:"poll_interval"` // how often PollURL is checked
