@@ -254,7 +254,7 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	}
 	gen := m.bus.generation()
 	wantID := m.needID || m.serial == "" || gen != m.idGen || m.cfg.Now().Sub(m.idAt) >= m.cfg.IdentityInterval
-	im := Image{}
+	im := m.newImage()
 	var st regStats
 	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, im, &st)
 	if err == nil && !wantID && m.bus.generation() != gen {
@@ -292,6 +292,23 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 		r.SignedRecord, m.signer.pending = m.signer.pending, nil
 	}
 	return r, wantID, nil
+}
+
+// newImage returns an image sized for the model's whole read plan, so filling it never
+// grows a map (that growth was a fifth of a TCP poll's CPU time).
+func (m *Meter) newImage() Image {
+	n := map[Table]int{}
+	for _, b := range m.meas {
+		n[b.Table] += int(b.Count)
+	}
+	for _, b := range m.ident {
+		n[b.Table] += int(b.Count)
+	}
+	im := make(Image, len(n))
+	for t, c := range n {
+		im[t] = make(map[uint16]uint16, c)
+	}
+	return im
 }
 
 // readBlocks reads blocks into im (and counts them into st when not nil). A block that
