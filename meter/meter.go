@@ -254,15 +254,15 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	}
 	gen := m.bus.generation()
 	wantID := m.needID || m.serial == "" || gen != m.idGen || m.cfg.Now().Sub(m.idAt) >= m.cfg.IdentityInterval
-	im := m.newImage()
+	im := Image{blocks: make([]imageBlock, 0, len(m.meas)+len(m.ident))}
 	var st regStats
-	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, im, &st)
+	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, &im, &st)
 	if err == nil && !wantID && m.bus.generation() != gen {
 		wantID = true // the link was re-established during this poll: whoever answers now must say who it is
 	}
 	if err == nil && wantID {
 		gen = m.bus.generation()
-		err = readBlocks(ctx, m.bus, m.unit, m.model, m.ident, im, nil)
+		err = readBlocks(ctx, m.bus, m.unit, m.model, m.ident, &im, nil)
 	}
 	now := m.cfg.Now()
 	if err != nil {
@@ -294,27 +294,10 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	return r, wantID, nil
 }
 
-// newImage returns an image sized for the model's whole read plan, so filling it never
-// grows a map (that growth was a fifth of a TCP poll's CPU time).
-func (m *Meter) newImage() Image {
-	n := map[Table]int{}
-	for _, b := range m.meas {
-		n[b.Table] += int(b.Count)
-	}
-	for _, b := range m.ident {
-		n[b.Table] += int(b.Count)
-	}
-	im := make(Image, len(n))
-	for t, c := range n {
-		im[t] = make(map[uint16]uint16, c)
-	}
-	return im
-}
-
 // readBlocks reads blocks into im (and counts them into st when not nil). A block that
 // answers exception 02 is skipped when all fields in it are optional (a variant that lacks
 // them).
-func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im Image, st *regStats) error {
+func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im *Image, st *regStats) error {
 	for _, b := range blocks {
 		regs, err := bus.ReadRegisters(ctx, unit, b.Table, b.Addr, b.Count)
 		var ex *ExceptionError
