@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log every fault and connection at debug level")
 	replyDelay := fs.Duration("reply-delay", 0, "meter turnaround before every reply (e.g. 40ms for Carlo Gavazzi)")
 	var faults faultFlags
-	fs.Var(&faults, "fault", "inject a fault: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
+	fs.Var(&faults, "fault", "inject a fault: KIND[,unit=N][,bus=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P][,amount=WH][,drop=true] (repeatable; kinds and lie modes: see package meter/sim)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
