@@ -274,7 +274,7 @@ func imageCheck(st regStats, mod *Model, base *plausibility) error {
 	}
 	switch {
 	case st.ones:
-		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF", st.n)}
+		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF, the not-available marker", st.n)}
 	case st.zeros && (hasField(mod, VoltageL1) || hasField(mod, Frequency) || (base.haveBase && (base.base.ImportMWh > 0 || base.base.ExportMWh > 0))):
 		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllZero, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0x0000", st.n)}
 	}
