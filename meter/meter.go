@@ -166,8 +166,9 @@ func (m *Meter) resolve(ctx context.Context) error {
 }
 
 // failed schedules the next connection attempt after an error that left no connection.
+// A Read refused because the attempt was not due yet schedules nothing.
 func (m *Meter) failed(err error) {
-	if !errors.Is(err, ErrConnect) {
+	if !errors.Is(err, ErrConnect) || m.cfg.Now().Before(m.nextTry) {
 		return
 	}
 	wait := m.retry.NextBackOff()
