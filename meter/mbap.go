@@ -171,6 +171,9 @@ func (c *mbapClient) exchange(req []byte) ([]byte, error) {
 	}
 	if n < total {
 		if _, err := io.ReadFull(c.conn, c.buf[n:total]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the header came: the frame was cut
+			}
 			return nil, err
 		}
 	}
