@@ -25,7 +25,8 @@ type Config struct {
 	Now func() time.Time
 
 	// ReconnectMax caps the wait between connection attempts after the meter could not be
-	// reached (exponential backoff with jitter from 1 s). Default 30 s; 1 s..10 min.
+	// reached (exponential backoff from 1 s, doubling, each wait drawn ±50 % around it).
+	// Default 30 s; 1 s..10 min.
 	ReconnectMax time.Duration
 	// MaxPowerW is the most power the meter can measure, for the rise bound: a counter may
 	// rise at most MaxPowerW × PowerMargin × elapsed time (plus two counter steps). Default:

@@ -18,11 +18,7 @@ func img(t Table, addr uint16, regs ...uint16) Image {
 func merge(ims ...Image) Image {
 	out := Image{}
 	for _, im := range ims {
-		for t, m := range im {
-			for a, v := range m {
-				out.Set(t, a, []uint16{v})
-			}
-		}
+		out.blocks = append(out.blocks, im.blocks...)
 	}
 	return out
 }

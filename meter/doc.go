@@ -11,8 +11,9 @@
 // by probing identity registers (see Detect); a transport error (timeout, broken or
 // truncated frame, refused connection) drops the link and a later Read connects again.
 // After a failed connection attempt the next one waits, with exponential backoff and
-// jitter (cenkalti/backoff/v5: 1 s doubling, ±50 %, capped at Config.ReconnectMax, default
-// 30 s); a Read before then fails at once with ErrConnect, without I/O. The plausibility
+// jitter (cenkalti/backoff/v5: 1 s doubling up to Config.ReconnectMax, default 30 s, each
+// wait drawn ±50 % around that); a Read before then fails at once with ErrConnect, without
+// I/O, and does not push the next attempt further out. The plausibility
 // baseline (below) lives in the Meter and survives every reconnect. Open is New followed
 // by connecting, for callers that want to fail when the meter is absent. Several meters on
 // one RS-485 line share a Bus: OpenBus once, then OpenOnBus per unit ID; requests are

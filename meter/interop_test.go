@@ -38,8 +38,9 @@ func TestPymodbusServer(t *testing.T) {
 	for a, v := range input {
 		image["input"][strconv.Itoa(a)] = v
 	}
-	for a, v := range id[Holding] {
-		image["holding"][strconv.Itoa(int(a))] = v
+	idRegs, _ := id.words(Holding, 0xFC00, 4)
+	for i, v := range idRegs {
+		image["holding"][strconv.Itoa(0xFC00+i)] = v
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "image.json")

@@ -166,8 +166,9 @@ func (m *Meter) resolve(ctx context.Context) error {
 }
 
 // failed schedules the next connection attempt after an error that left no connection.
+// A Read refused because the attempt was not due yet schedules nothing.
 func (m *Meter) failed(err error) {
-	if !errors.Is(err, ErrConnect) {
+	if !errors.Is(err, ErrConnect) || m.cfg.Now().Before(m.nextTry) {
 		return
 	}
 	wait := m.retry.NextBackOff()
@@ -254,15 +255,15 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	}
 	gen := m.bus.generation()
 	wantID := m.needID || m.serial == "" || gen != m.idGen || m.cfg.Now().Sub(m.idAt) >= m.cfg.IdentityInterval
-	im := Image{}
+	im := Image{blocks: make([]imageBlock, 0, len(m.meas)+len(m.ident))}
 	var st regStats
-	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, im, &st)
+	err := readBlocks(ctx, m.bus, m.unit, m.model, m.meas, &im, &st)
 	if err == nil && !wantID && m.bus.generation() != gen {
 		wantID = true // the link was re-established during this poll: whoever answers now must say who it is
 	}
 	if err == nil && wantID {
 		gen = m.bus.generation()
-		err = readBlocks(ctx, m.bus, m.unit, m.model, m.ident, im, nil)
+		err = readBlocks(ctx, m.bus, m.unit, m.model, m.ident, &im, nil)
 	}
 	now := m.cfg.Now()
 	if err != nil {
@@ -297,7 +298,7 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 // readBlocks reads blocks into im (and counts them into st when not nil). A block that
 // answers exception 02 is skipped when all fields in it are optional (a variant that lacks
 // them).
-func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im Image, st *regStats) error {
+func readBlocks(ctx context.Context, bus *Bus, unit uint8, mod *Model, blocks []Block, im *Image, st *regStats) error {
 	for _, b := range blocks {
 		regs, err := bus.ReadRegisters(ctx, unit, b.Table, b.Addr, b.Count)
 		var ex *ExceptionError

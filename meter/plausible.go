@@ -9,12 +9,12 @@ import (
 // Plausibility limits. A charger meter outside these is broken, misconfigured or lying.
 // doc.go ("Plausibility") states every rule with these numbers.
 const (
-	maxVoltage   = 500.0 // V, line to neutral
-	maxCurrent   = 1000.0
-	maxPower     = 1.5e6 // W total
-	minFrequency = 40.0  // Hz; 0 is accepted only when no voltage is present
-	maxFrequency = 70.0  // Hz
-	maxEnergyMWh = 1e15  // 1 TWh: no counter in a charger gets there
+	maxVoltage   = 500.0  // V, line to neutral
+	maxCurrent   = 1000.0 // A per phase (DC chargers with CTs included)
+	maxPower     = 1.5e6  // W total
+	minFrequency = 40.0   // Hz; 0 is accepted only when no voltage is present
+	maxFrequency = 70.0   // Hz
+	maxEnergyMWh = 1e15   // 1 TWh: no counter in a charger gets there
 
 	// PowerMargin multiplies the rated power in the rise bound: overvoltage (+10 %), meter
 	// class tolerance and the time stamps' jitter fit well inside 25 %.
@@ -274,7 +274,7 @@ func imageCheck(st regStats, mod *Model, base *plausibility) error {
 	}
 	switch {
 	case st.ones:
-		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF", st.n)}
+		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllOnes, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0xFFFF, the not-available marker", st.n)}
 	case st.zeros && (hasField(mod, VoltageL1) || hasField(mod, Frequency) || (base.haveBase && (base.base.ImportMWh > 0 || base.base.ExportMWh > 0))):
 		return &ImplausibleError{Quantity: EnergyImport, Rule: RuleAllZero, BaseMWh: seenBase, Reason: fmt.Sprintf("all %d measurement registers read 0x0000", st.n)}
 	}

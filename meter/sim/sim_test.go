@@ -2,8 +2,11 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -240,5 +243,105 @@ func TestThousandMeters(t *testing.T) {
 	}
 	if r := s.Buses()[4].handle(uint8(1000-4*247), []byte{0x04, 0x00, 0x48, 0x00, 0x02}); len(r.pdu) != 6 {
 		t.Fatalf("reply %x", r.pdu)
+	}
+}
+
+func TestParseLieModes(t *testing.T) {
+	f, err := ParseFault("backwards,amount=2000,drop=true")
+	if err != nil || f.Kind != FaultBackwards || f.AmountWh != 2000 || !f.Drop {
+		t.Fatalf("parsed %+v, %v", f, err)
+	}
+	for _, k := range []string{FaultZeros, FaultStuck, FaultJump, FaultDrop} {
+		if _, err := ParseFault(k); err != nil {
+			t.Errorf("ParseFault(%q): %v", k, err)
+		}
+	}
+	for _, bad := range []string{"jump,amount=-1", "backwards,drop=maybe"} {
+		if _, err := ParseFault(bad); err == nil {
+			t.Errorf("ParseFault(%q) accepted", bad)
+		}
+	}
+}
+
+// TestLieRegisters: zeros, stuck and jump change what the registers hold, as documented.
+func TestLieRegisters(t *testing.T) {
+	s, clk := newSim(t, Options{Model: "sdm630"})
+	m, _ := s.Meter(0, 1)
+	m.SetLoad(clk.Now(), true, 0)
+	clk.Advance(time.Hour)
+	energy := func() uint32 { // import, float32 kWh bits
+		t.Helper()
+		r := s.Buses()[0].handle(1, []byte{0x04, 0x00, 0x48, 0x00, 0x02})
+		if len(r.pdu) != 6 {
+			t.Fatalf("reply %x", r.pdu)
+		}
+		return binary.BigEndian.Uint32(r.pdu[2:])
+	}
+	power := func() uint32 {
+		r := s.Buses()[0].handle(1, []byte{0x04, 0x00, 0x34, 0x00, 0x02})
+		return binary.BigEndian.Uint32(r.pdu[2:])
+	}
+	before := energy()
+	id, _ := s.AddFault(Fault{Kind: FaultZeros})
+	if e, p := energy(), power(); e != 0 || p != 0 {
+		t.Fatalf("zeros: energy %08x power %08x", e, p)
+	}
+	s.ClearFault(id)
+	id, _ = s.AddFault(Fault{Kind: FaultStuck})
+	stuck := energy()
+	clk.Advance(time.Minute)
+	if e, p := energy(), power(); e != stuck || p == 0 {
+		t.Fatalf("stuck: energy %08x (was %08x), power %08x", e, stuck, p)
+	}
+	s.ClearFault(id)
+	if energy() == stuck {
+		t.Fatal("energy still stuck after clearing")
+	}
+	st := m.State(clk.Now())
+	if _, err := s.AddFault(Fault{Kind: FaultJump, AmountWh: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	energy()
+	if d := m.State(clk.Now()).ImportWh - st.ImportWh; d < 1_000_000 || d > 1_000_001 {
+		t.Fatalf("jump moved import by %.1f Wh", d)
+	}
+	if before == 0 {
+		t.Fatal("no energy after an hour at 11 kW")
+	}
+}
+
+// TestDropClosesConnections: a fault with Drop closes every TCP connection of its bus.
+func TestDropClosesConnections(t *testing.T) {
+	s, _ := newSim(t, Options{Model: "sdm630"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Buses()[0].ServeTCP(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte{0, 1, 0, 0, 0, 6, 1, 0x04, 0x00, 0x48, 0x00, 0x02}
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 13)
+	if _, err := io.ReadFull(c, reply); err != nil {
+		t.Fatalf("reply before the drop: %v", err)
+	}
+	if _, err := s.AddFault(Fault{Kind: FaultBackwards, Drop: true}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(reply); err != io.EOF {
+		t.Fatalf("read after the drop: %v, want EOF", err)
 	}
 }

@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "") // hidden: the old spelling of --log-level debug
 	replyDelay := fs.Duration("reply-delay", 0, "meter turnaround `D` before every reply (e.g. 40ms for Carlo Gavazzi)")
 	var faults faultFlags
-	fs.Var(&faults, "fault", "inject a fault `SPEC`: KIND[,unit=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P] (repeatable)")
+	fs.Var(&faults, "fault", "inject a fault `SPEC`: KIND[,unit=N][,bus=N][,code=N][,delay=D][,after=D][,for=D][,count=N][,prob=P][,amount=WH][,drop=true] (repeatable; kinds and lie modes: see package meter/sim)")
 	fs.Usage = func() { usage(fs, stderr, "metersim [flags]", "v") }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

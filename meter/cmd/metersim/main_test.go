@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,6 +80,39 @@ func TestProgram(t *testing.T) {
 	st := getState(t, ready.Control+"/v1/meters/1")
 	if !st.Connected || st.Serial != "777" {
 		t.Fatalf("state %+v", st)
+	}
+	// Lie modes switched at runtime through the control interface reach the client as the
+	// plausibility rule they break, and clearing them heals the readings.
+	for _, lie := range []struct {
+		body string
+		rule meter.Rule
+	}{
+		{`{"kind":"zeros"}`, meter.RuleAllZero},
+		{`{"kind":"absent"}`, meter.RuleAllOnes},
+		{`{"kind":"jump","amount_wh":1000000}`, meter.RuleRise},
+	} {
+		resp, err := http.Post(ready.Control+"/v1/fault", "application/json", strings.NewReader(lie.body))
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /v1/fault %s: %v %v", lie.body, err, resp)
+		}
+		var created struct{ ID int }
+		_ = json.NewDecoder(resp.Body).Decode(&created)
+		resp.Body.Close()
+		_, err = m.Read(ctx)
+		var ie *meter.ImplausibleError
+		if !errors.As(err, &ie) || ie.Rule != lie.rule {
+			t.Fatalf("lie %s: %v, want rule %s", lie.body, err, lie.rule)
+		}
+		req, _ := http.NewRequest(http.MethodDelete, ready.Control+"/v1/fault/"+strconv.Itoa(created.ID), nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE fault %d: %v %v", created.ID, err, resp)
+		}
+		if lie.rule == meter.RuleRise {
+			break // the counter stays 1,000 kWh up: a real meter would not heal either
+		}
+		if _, err := m.Read(ctx); err != nil {
+			t.Fatalf("after clearing %s: %v", lie.body, err)
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
