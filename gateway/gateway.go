@@ -149,6 +149,7 @@ type Controller struct {
 	badSince     time.Time // monotonic; first of the polls that have failed since the last good one
 	refusing     bool      // the store refused an entry; a gap was declared for it
 	unclosed     bool      // the session's end could not be recorded; retried on every poll
+	lastReading  time.Time // the time of the last recorded reading (with its monotonic clock)
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -310,11 +311,12 @@ func (g *Controller) poll(ctx context.Context) {
 		g.opt.Notifier.Telemetry(g.telemetry(r))
 	}
 	if due {
-		if late := interval + g.opt.PollInterval/2; !g.lastRecord.IsZero() && sinceRecord > late {
+		// Lateness is measured between the readings' own times, which is what a verifier sees.
+		if late, apart := interval+g.opt.PollInterval/2, r.Time.Sub(g.lastReading); !g.lastReading.IsZero() && apart > late {
 			// The loop fell behind (CPU starved, a slow disk): the hole is declared, never silent.
 			g.record(ctx, ledger.Record{Kind: ledger.KindGap, Event: ledger.EventPollLate, MeterSerial: r.Serial,
 				ImportMWh: g.lastPoll.ImportMWh, ExportMWh: g.lastPoll.ExportMWh,
-				Detail: fmt.Sprintf("reading %v after the previous one, interval %v", sinceRecord.Round(time.Millisecond), interval)})
+				Detail: fmt.Sprintf("reading %v after the previous one, interval %v", apart.Round(time.Millisecond), interval)})
 		}
 		g.recordReading(ctx, ledger.KindReading, r, "", "")
 	}
@@ -460,7 +462,7 @@ func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entr
 	}
 	delete(g.alarms, AlarmStore)
 	if ordinary(rec.Kind) {
-		g.lastRecord, g.refusing = time.Now(), false
+		g.lastRecord, g.lastReading, g.refusing = time.Now(), rec.Time, false
 	}
 	return es[0], nil
 }

