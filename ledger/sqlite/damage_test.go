@@ -270,6 +270,9 @@ func TestSalvageGoesPastDamage(t *testing.T) {
 	if n := checkSalvaged(t, s, acked, st.Replacements[0], st.Holes); n != 47 {
 		t.Fatalf("salvaged %d, want 47", n)
 	}
+	if r := s.Recovery(); r.Quarantined == "" || r.Salvaged != 47 || len(r.Lost) != 3 || !r.Unclean {
+		t.Fatalf("Recovery() = %+v, want quarantined, 47 salvaged, 3 holes (store_replaced, 2 entries_lost)", r)
+	}
 	for _, seq := range []uint64{10, 30, 31} {
 		if h, err := s.DeclaredHole(ctx, seq); err != nil || h.Event != ledger.EventEntriesLost {
 			t.Fatalf("DeclaredHole(%d) = %+v, %v", seq, h, err)
