@@ -100,6 +100,21 @@ var damages = []struct {
 		must(t, f.Close())
 		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
 	}},
+	{"overwritten header", func(t *testing.T, dir string, _ []ledger.Entry) {
+		// The 100-byte SQLite header destroyed, the pages behind it intact. Checkpointed
+		// first: while page 1 is in the WAL, SQLite reads the header from there.
+		p := filepath.Join(dir, DBFileName)
+		db, err := sql.Open("sqlite3", "file:"+p)
+		must(t, err)
+		_, err = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		must(t, err)
+		must(t, db.Close())
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt(bytes.Repeat([]byte{0xA5}, 100), 0)
+		must(t, err)
+		must(t, f.Close())
+	}},
 	{"zero-length database", func(t *testing.T, dir string, _ []ledger.Entry) {
 		must(t, os.Truncate(filepath.Join(dir, DBFileName), 0))
 		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
@@ -175,6 +190,9 @@ func TestDamageDetectedAndQuarantined(t *testing.T) {
 			salvaged := checkSalvaged(t, s, acked, repl.Seq, st.Holes)
 			if d.name == "flipped byte in a stored entry" && salvaged != 49 {
 				t.Fatalf("salvaged %d of 50: salvage must go past the one damaged entry", salvaged)
+			}
+			if d.name == "overwritten header" && salvaged != 50 {
+				t.Fatalf("salvaged %d of 50: the pages behind a destroyed header are intact", salvaged)
 			}
 			seq, _ := s.Head()
 			head, err := s.Entry(ctx, seq)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -220,6 +221,7 @@ func openCopy(dir, path string) (*sql.DB, func(), error) {
 			}
 		}
 	}
+	repairHeader(cp)
 	db, err := sql.Open("sqlite3", "file:"+cp+"?_busy_timeout=1000")
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -321,4 +323,64 @@ func ReadQuarantine(ctx context.Context, path string, fn func(QuarantinedRow) er
 func isNotADB(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrNotADB
+}
+
+// sqliteMagic starts every SQLite database file (sqlite.org/fileformat.html, 1.3).
+const sqliteMagic = "SQLite format 3\x00"
+
+// repairHeader rewrites the 100-byte database header of the file at path (a salvage copy) when
+// its magic string is gone, so that SQLite can read the pages behind it, which a damaged header
+// leaves intact. The fields follow sqlite.org/fileformat.html 1.3: the page size is the one
+// (of the possible powers of two) at which page 2 starts with a b-tree page type; the size in
+// pages comes from the file size (version-valid-for = change counter, so it is trusted); the
+// freelist is declared empty (reading does not need it); WAL mode (2/2) when a -wal file is
+// beside it, so its frames are read too. It reports whether it rewrote the header.
+func repairHeader(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() < 2*512 {
+		return false
+	}
+	head := make([]byte, 100)
+	if _, err := f.ReadAt(head, 0); err != nil || string(head[:16]) == sqliteMagic {
+		return false
+	}
+	pageSize := 0
+	for _, ps := range []int{4096, 1024, 2048, 8192, 16384, 32768, 65536, 512} {
+		if st.Size()%int64(ps) != 0 || st.Size() < int64(2*ps) {
+			continue
+		}
+		var t [1]byte
+		if _, err := f.ReadAt(t[:], int64(ps)); err == nil && (t[0] == 2 || t[0] == 5 || t[0] == 10 || t[0] == 13) {
+			pageSize = ps
+			break
+		}
+	}
+	if pageSize == 0 {
+		return false
+	}
+	h := make([]byte, 100)
+	copy(h, sqliteMagic)
+	binary.BigEndian.PutUint16(h[16:], uint16(pageSize%65536)) // 65536 is stored as 1
+	if pageSize == 65536 {
+		binary.BigEndian.PutUint16(h[16:], 1)
+	}
+	h[18], h[19] = 1, 1
+	if exists(path + "-wal") {
+		h[18], h[19] = 2, 2
+	}
+	h[21], h[22], h[23] = 64, 32, 32                                      // payload fractions (fixed)
+	binary.BigEndian.PutUint32(h[24:], 1)                                 // change counter
+	binary.BigEndian.PutUint32(h[28:], uint32(st.Size()/int64(pageSize))) // size in pages
+	binary.BigEndian.PutUint32(h[40:], 1)                                 // schema cookie
+	binary.BigEndian.PutUint32(h[44:], 4)                                 // schema format
+	binary.BigEndian.PutUint32(h[56:], 1)                                 // UTF-8
+	binary.BigEndian.PutUint32(h[92:], 1)                                 // version-valid-for = change counter
+	binary.BigEndian.PutUint32(h[96:], 3045000)                           // SQLITE_VERSION_NUMBER of the writer
+	_, err = f.WriteAt(h, 0)
+	return err == nil
 }
