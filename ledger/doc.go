@@ -42,7 +42,8 @@
 //   - entries_lost: written after salvage of a damaged database kept the entries around damaged
 //     ones. The surviving entry after the hole cannot link (its predecessor is gone); the event,
 //     later in the chain, names the hole "seq FROM-TO:" and the verifier accepts exactly that
-//     range. A jump that no event declares is ErrSeqGap; a link that breaks without a jump in
+//     range (an entries_lost naming numbers before the first verified entry is listed too). A
+//     jump that no event declares is ErrSeqGap; a link that breaks without a jump in
 //     the sequence numbers is ErrBrokenLink, always.
 //
 // # Event codes
