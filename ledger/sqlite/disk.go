@@ -54,6 +54,24 @@ func (s *Store) Admit() error {
 
 // pressure returns why new sessions must wait, or "" when there is room.
 func (s *Store) pressure(ctx context.Context) string {
+	if reason := s.fullPressure(ctx); reason != "" {
+		return reason
+	}
+	if s.opts.DiskBudget > 0 {
+		used, err := s.usedBytes(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if used >= s.opts.DiskBudget {
+			return fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
+		}
+	}
+	return ""
+}
+
+// fullPressure returns why the disk counts as full, or "" when more than the reserve is free
+// (after a full episode: twice the reserve and the ballast, so that it does not flap).
+func (s *Store) fullPressure(ctx context.Context) string {
 	room, err := s.room(ctx)
 	if err != nil {
 		return err.Error()
@@ -71,15 +89,6 @@ func (s *Store) pressure(ctx context.Context) string {
 		s.full = true
 		return fmt.Sprintf("disk full: %d bytes of room, reserve %d", room, s.opts.DiskReserve)
 	}
-	if s.opts.DiskBudget > 0 {
-		used, err := s.usedBytes(ctx)
-		if err != nil {
-			return err.Error()
-		}
-		if used >= s.opts.DiskBudget {
-			return fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
-		}
-	}
 	return ""
 }
 
@@ -87,8 +96,9 @@ func (s *Store) pressure(ctx context.Context) string {
 // left; s.mu is held.
 func (s *Store) short(ctx context.Context) string {
 	if s.full {
-		// Leave the full state only through Admit's hysteresis (pressure).
-		return s.pressure(ctx)
+		// Leave the full state only with room to spare (fullPressure); the disk budget gates
+		// sessions, never entries.
+		return s.fullPressure(ctx)
 	}
 	// Measuring costs tens of microseconds (statfs, four PRAGMAs); far from the reserve, an
 	// estimate lowered by what is appended serves the next appends, re-measured every
