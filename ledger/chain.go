@@ -133,13 +133,20 @@ func (v *Verifier) add(e *Entry, h [32]byte, sigErr error) error {
 	}
 	if e.Kind == KindEvent && e.Event == EventEntriesLost {
 		if from, to, ok := ParseHole(e.Detail); ok {
+			matched := false
 			for i, p := range v.pending {
 				if p.From == from && p.To == to {
 					p.Event, p.DeclaredBy = e.Event, e.Seq
 					v.stats.Holes = append(v.stats.Holes, p)
 					v.pending = append(v.pending[:i], v.pending[i+1:]...)
+					matched = true
 					break
 				}
+			}
+			if !matched && to < v.stats.First {
+				// Entries lost before the first one verified (salvage found none before them):
+				// nothing here to accept, but the declaration belongs in the list of holes.
+				v.stats.Holes = append(v.stats.Holes, Hole{From: from, To: to, Event: e.Event, DeclaredBy: e.Seq})
 			}
 		}
 	}

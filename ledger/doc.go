@@ -36,13 +36,14 @@
 //   - store_replaced: written when a corrupt or rolled-back database was moved aside; it continues
 //     after the highest sequence number the device ever reserved and links to the last head the
 //     device knew, so numbers are never reused and the break is signed and visible.
-//   - seq_skipped: written at the first start after an unclean shutdown; it continues after the
-//     reserved high-water mark (numbers that may have been handed out before the cut) and links
-//     to the stored head. Its Detail starts with "seq FROM-TO:" naming exactly the numbers skipped.
+//   - seq_skipped: written at the first start after an unclean shutdown across a reboot (a power
+//     cut); it continues after the reserved high-water mark (numbers that may have been handed
+//     out before the cut, on storage that lost what it confirmed) and links to the stored head. Its Detail starts with "seq FROM-TO:" naming exactly the numbers skipped.
 //   - entries_lost: written after salvage of a damaged database kept the entries around damaged
 //     ones. The surviving entry after the hole cannot link (its predecessor is gone); the event,
 //     later in the chain, names the hole "seq FROM-TO:" and the verifier accepts exactly that
-//     range. A jump that no event declares is ErrSeqGap; a link that breaks without a jump in
+//     range (an entries_lost naming numbers before the first verified entry is listed too). A
+//     jump that no event declares is ErrSeqGap; a link that breaks without a jump in
 //     the sequence numbers is ErrBrokenLink, always.
 //
 // # Event codes
@@ -53,7 +54,7 @@
 //	started              event         the gateway started
 //	store_replaced       event         a damaged or rolled-back database was moved aside (declared break)
 //	entries_lost         event         salvage skipped entries that no longer verify; "seq FROM-TO:" (declared hole)
-//	seq_skipped          event         first start after an unclean shutdown; "seq FROM-TO:" numbers skipped (declared hole)
+//	seq_skipped          event         first start after a power cut; "seq FROM-TO:" numbers skipped (declared hole)
 //	disk_budget          event         disk budget reached or disk full; new sessions refused (from the reserve)
 //	disk_recovered       event         space is available again
 //	store_refused        event         the store refused an entry; what was not stored (from the reserve)

@@ -15,8 +15,8 @@ const (
 	// EventEntriesLost: salvage of a damaged database skipped entries that no longer verify;
 	// Detail starts with HoleDetail's "seq FROM-TO:" naming the lost range (a declared hole).
 	EventEntriesLost = "entries_lost"
-	// EventSeqSkipped: after an unclean shutdown the store resumes above every sequence number
-	// it may have handed out; this entry carries the first number after the jump, links to the
+	// EventSeqSkipped: after an unclean shutdown across a reboot (a power cut) the store resumes
+	// above every sequence number it may have handed out; this entry carries the first number after the jump, links to the
 	// stored head, and its Detail starts with "seq FROM-TO:" naming the numbers skipped.
 	EventSeqSkipped = "seq_skipped"
 	// EventDiskBudget: the store reached its disk budget or the disk filled; new sessions are

@@ -61,6 +61,9 @@ func TestDeclaredHoles(t *testing.T) {
 		{"entries_lost declares the hole", lostHole(4, 5), nil, 0, []ledger.Hole{{From: 4, To: 5, Event: ledger.EventEntriesLost, DeclaredBy: 11}}},
 		{"entries_lost names another range", lostHole(4, 6), ledger.ErrSeqGap, 6, nil},
 		{"no declaration", lostHole(4, 5)[:8], ledger.ErrSeqGap, 6, nil},
+		{"entries_lost before the first entry", append(append([]ledger.Entry{}, base[3:]...),
+			event(t, 11, base[9].Hash(), ledger.EventEntriesLost, ledger.HoleDetail(1, 3, "lost before"))), nil, 0,
+			[]ledger.Hole{{From: 1, To: 3, Event: ledger.EventEntriesLost, DeclaredBy: 11}}},
 		{"seq_skipped names the jump", skipped(base[9].Hash(), ledger.HoleDetail(11, 1034, "unclean shutdown")), nil, 0,
 			[]ledger.Hole{{From: 11, To: 1034, Event: ledger.EventSeqSkipped, DeclaredBy: 1035}}},
 		{"seq_skipped names less than the jump", skipped(base[9].Hash(), ledger.HoleDetail(11, 1000, "x")), ledger.ErrSeqGap, 1035, nil},
@@ -84,4 +87,25 @@ func TestDeclaredHoles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseHole: ParseHole reads signed details from any device; it never panics, and what it
+// accepts is a range HoleDetail writes back identically.
+func FuzzParseHole(f *testing.F) {
+	for _, s := range []string{ledger.HoleDetail(1, 2, "x"), "seq 5-5", "seq 9-3", "seq -", "seq 18446744073709551615-18446744073709551615: max"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, detail string) {
+		from, to, ok := ledger.ParseHole(detail)
+		if !ok {
+			return
+		}
+		if from == 0 || from > to {
+			t.Fatalf("accepted %d-%d from %q", from, to, detail)
+		}
+		f2, t2, ok2 := ledger.ParseHole(ledger.HoleDetail(from, to, "again"))
+		if !ok2 || f2 != from || t2 != to {
+			t.Fatalf("round trip of %d-%d: %d-%d %v", from, to, f2, t2, ok2)
+		}
+	})
 }

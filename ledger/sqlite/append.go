@@ -167,6 +167,9 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record, state *s
 		return nil, err
 	}
 	s.seq, s.hash = seq, prev
+	for _, b := range encs {
+		s.roomEstimate -= 2 * int64(len(b)) // the row and its share of b-tree and WAL pages
+	}
 	st := s.head.state
 	st.seq, st.hash = seq, prev
 	if err := s.head.write(st, false); err != nil {

@@ -209,3 +209,20 @@ func BenchmarkVerifyStored(b *testing.B) {
 	b.ReportMetric(float64(b.N*n)/raw.Seconds(), "raw_ed25519/s")
 	b.ReportMetric(raw.Seconds()/chain.Seconds(), "ratio")
 }
+
+// BenchmarkDiskRoom: the cost of the free-space check every ordinary append makes (statfs and
+// four PRAGMAs on the writer connection), to set against a durable commit's fsync.
+func BenchmarkDiskRoom(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b, b.TempDir(), func(o *Options) { o.DiskLimit = 64 << 20 })
+	defer s.Close()
+	if _, err := s.Append(ctx, readings(0, 1000)...); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.room(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -100,6 +100,21 @@ var damages = []struct {
 		must(t, f.Close())
 		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
 	}},
+	{"overwritten header", func(t *testing.T, dir string, _ []ledger.Entry) {
+		// The 100-byte SQLite header destroyed, the pages behind it intact. Checkpointed
+		// first: while page 1 is in the WAL, SQLite reads the header from there.
+		p := filepath.Join(dir, DBFileName)
+		db, err := sql.Open("sqlite3", "file:"+p)
+		must(t, err)
+		_, err = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		must(t, err)
+		must(t, db.Close())
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		must(t, err)
+		_, err = f.WriteAt(bytes.Repeat([]byte{0xA5}, 100), 0)
+		must(t, err)
+		must(t, f.Close())
+	}},
 	{"zero-length database", func(t *testing.T, dir string, _ []ledger.Entry) {
 		must(t, os.Truncate(filepath.Join(dir, DBFileName), 0))
 		must(t, os.Remove(filepath.Join(dir, DBFileName+"-wal")))
@@ -175,6 +190,9 @@ func TestDamageDetectedAndQuarantined(t *testing.T) {
 			salvaged := checkSalvaged(t, s, acked, repl.Seq, st.Holes)
 			if d.name == "flipped byte in a stored entry" && salvaged != 49 {
 				t.Fatalf("salvaged %d of 50: salvage must go past the one damaged entry", salvaged)
+			}
+			if d.name == "overwritten header" && salvaged != 50 {
+				t.Fatalf("salvaged %d of 50: the pages behind a destroyed header are intact", salvaged)
 			}
 			seq, _ := s.Head()
 			head, err := s.Entry(ctx, seq)
@@ -270,6 +288,9 @@ func TestSalvageGoesPastDamage(t *testing.T) {
 	if n := checkSalvaged(t, s, acked, st.Replacements[0], st.Holes); n != 47 {
 		t.Fatalf("salvaged %d, want 47", n)
 	}
+	if r := s.Recovery(); r.Quarantined == "" || r.Salvaged != 47 || len(r.Lost) != 3 || !r.Unclean {
+		t.Fatalf("Recovery() = %+v, want quarantined, 47 salvaged, 3 holes (store_replaced, 2 entries_lost)", r)
+	}
 	for _, seq := range []uint64{10, 30, 31} {
 		if h, err := s.DeclaredHole(ctx, seq); err != nil || h.Event != ledger.EventEntriesLost {
 			t.Fatalf("DeclaredHole(%d) = %+v, %v", seq, h, err)
@@ -357,4 +378,44 @@ func TestDamageWithoutHeadFile(t *testing.T) {
 	if st.Entries != 51 || len(st.Holes) != 1 || st.Holes[0].From != 20 || st.Holes[0].To != 20 {
 		t.Fatalf("stats = %+v", st)
 	}
+}
+
+// TestSalvageSkipsDamagedPage: one b-tree leaf page in the middle of a larger database is
+// destroyed, so every scan stops there; salvage seeks past it and keeps all entries on the
+// other pages, declaring the lost range.
+func TestSalvageSkipsDamagedPage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	acked, err := s.Append(ctx, readings(0, 3000)...)
+	must(t, err)
+	must(t, s.Close())
+	p := filepath.Join(dir, DBFileName)
+	data, err := os.ReadFile(p)
+	must(t, err)
+	at := bytes.Index(data, acked[1499].Signature)
+	if at < 0 {
+		t.Fatal("entry 1500 not in the database file")
+	}
+	page := at / 4096 * 4096
+	data[page] = 0xFF // no such b-tree page type
+	must(t, os.WriteFile(p, data, 0o600))
+
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	st := verifyAll(t, s)
+	if len(st.Replacements) != 1 {
+		t.Fatalf("damage not detected: %+v", st)
+	}
+	n := checkSalvaged(t, s, acked, st.Replacements[0], st.Holes)
+	if _, err := s.Entry(ctx, 1500); err == nil {
+		t.Fatal("entry 1500 read from a destroyed page")
+	}
+	if got, err := s.Entry(ctx, 3000); err != nil || got.Hash() != acked[2999].Hash() {
+		t.Fatalf("entry 3000 (after the damaged page) not salvaged: %v", err)
+	}
+	if n < 3000-40 {
+		t.Fatalf("salvaged %d of 3000: more than one page's worth lost", n)
+	}
+	t.Logf("salvaged %d of 3000 past one destroyed page; holes %v", n, st.Holes)
 }

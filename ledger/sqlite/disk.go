@@ -54,6 +54,24 @@ func (s *Store) Admit() error {
 
 // pressure returns why new sessions must wait, or "" when there is room.
 func (s *Store) pressure(ctx context.Context) string {
+	if reason := s.fullPressure(ctx); reason != "" {
+		return reason
+	}
+	if s.opts.DiskBudget > 0 {
+		used, err := s.usedBytes(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if used >= s.opts.DiskBudget {
+			return fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
+		}
+	}
+	return ""
+}
+
+// fullPressure returns why the disk counts as full, or "" when more than the reserve is free
+// (after a full episode: twice the reserve and the ballast, so that it does not flap).
+func (s *Store) fullPressure(ctx context.Context) string {
 	room, err := s.room(ctx)
 	if err != nil {
 		return err.Error()
@@ -71,15 +89,6 @@ func (s *Store) pressure(ctx context.Context) string {
 		s.full = true
 		return fmt.Sprintf("disk full: %d bytes of room, reserve %d", room, s.opts.DiskReserve)
 	}
-	if s.opts.DiskBudget > 0 {
-		used, err := s.usedBytes(ctx)
-		if err != nil {
-			return err.Error()
-		}
-		if used >= s.opts.DiskBudget {
-			return fmt.Sprintf("store uses %d of %d bytes", used, s.opts.DiskBudget)
-		}
-	}
 	return ""
 }
 
@@ -87,19 +96,31 @@ func (s *Store) pressure(ctx context.Context) string {
 // left; s.mu is held.
 func (s *Store) short(ctx context.Context) string {
 	if s.full {
-		// Leave the full state only through Admit's hysteresis (pressure).
-		return s.pressure(ctx)
+		// Leave the full state only with room to spare (fullPressure); the disk budget gates
+		// sessions, never entries.
+		return s.fullPressure(ctx)
+	}
+	// Measuring costs tens of microseconds (statfs, four PRAGMAs); far from the reserve, an
+	// estimate lowered by what is appended serves the next appends, re-measured every
+	// roomRecheck appends so that other writers on the filesystem are noticed.
+	if s.roomSkips > 0 && s.roomEstimate >= 4*s.opts.DiskReserve {
+		s.roomSkips--
+		return ""
 	}
 	room, err := s.room(ctx)
 	if err != nil {
 		s.log.Warn("cannot measure free space", "err", err)
 		return ""
 	}
+	s.roomEstimate, s.roomSkips = room, roomRecheck
 	if room < s.opts.DiskReserve {
 		return fmt.Sprintf("%d bytes of room left, %d reserved for closing entries", room, s.opts.DiskReserve)
 	}
 	return ""
 }
+
+// roomRecheck is how many ordinary appends may use the room estimate before it is measured again.
+const roomRecheck = 64
 
 // room is how many bytes the database can still grow: the smaller of the filesystem's free
 // space (the ballast is not free) and what max_page_count (Options.DiskLimit) leaves.

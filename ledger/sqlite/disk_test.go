@@ -52,6 +52,15 @@ func TestDiskBudget(t *testing.T) {
 	if _, err := s.Append(ctx, reading(1)); err != nil {
 		t.Fatalf("append at budget: %v", err)
 	}
+	// Also after a full-disk episode ended while the budget is still reached.
+	s.mu.Lock()
+	s.full = true
+	s.mu.Unlock()
+	for i := range roomRecheck + 2 {
+		if _, err := s.Append(ctx, reading(2+i)); err != nil {
+			t.Fatalf("append at budget after a full episode: %v", err)
+		}
+	}
 	_ = s.Admit()
 	if ev := events(t, s); len(ev) != 1 || ev[0] != ledger.EventDiskBudget {
 		t.Fatalf("events = %v, want one disk_budget alarm", ev)

@@ -4,7 +4,7 @@
 //
 //	chargegate.db[-wal,-shm]   the database (mattn/go-sqlite3)
 //	head                       sequence high-water mark and chain head, outside the database
-//	ballast                    space kept free for the disk-full alarm (Options.Ballast)
+//	ballast                    space kept free for closing entries on a full disk (Options.Ballast)
 //	chargegate.db.quarantine-* damaged databases moved aside, never deleted
 //
 // # Settings
@@ -21,9 +21,16 @@
 //
 // Append signs and inserts its records in one transaction and returns only after the commit:
 // an entry returned by Append survives a process crash and, if the storage honours fsync, a
-// power cut. Sinks (ledger.SinkLedger "ledger", ledger.SinkMQTT "mqtt") read after their cursor (Pending) and move it forward
-// (Ack); an entry is deleted (Prune) only when a confirmed anchor covers it, every sink
+// power cut. AppendState does the same and, in the same transaction, writes or deletes one key
+// of the state table: the gateway ends a session and clears the persisted session together, so
+// a crash can never leave the end entry without the cleared state or the other way round.
+// Sinks (ledger.SinkLedger, ledger.SinkMQTT) read after their cursor (Pending) and move it
+// forward (Ack); an entry is deleted (Prune) only when a confirmed anchor covers it, every sink
 // acknowledged it, it is older than the retention window, and it is not the head.
+//
+// RememberCommand stores the request ID of an operator command with its expiry (table
+// commands) in its own transaction, pruning expired ones: a signed command is executed at most
+// once within its validity, across restarts.
 //
 // # Sequence numbers are never reused
 //
@@ -62,19 +69,34 @@
 // prove that it detects lost entries. The head file is fsynced in that build too.
 //
 // At open the database is checked: it must open, pass quick_check, and its newest
-// Options.TailCheck entries must decode, verify under the device key and link. A database that
-// fails, or whose head is behind (or differs from) the head file's — a truncated or deleted WAL,
-// a zero-length file, a restored backup — is moved aside. Entries of the old database that still
-// decode, verify and link are copied into a new one, with state, cursors and anchors where they
-// read; then a signed event "store_replaced" continues after the high-water mark and links to
-// the newest head the device knew. ledger.VerifyChain accepts that declared break and lists it.
-// Entries signed by another key are refused (ErrKeyMismatch), never quarantined.
+// Options.TailCheck entries must decode, verify under the device key and link (declared holes
+// included). A database that fails, or whose head is behind (or differs from) the head file's —
+// a truncated or deleted WAL, a zero-length file, a damaged page, a restored backup — is moved
+// aside. Salvage then reads every row SQLite can still return (an ascending scan, a descending
+// one, and point lookups past damaged pages) and copies every entry that decodes, verifies under
+// the device key and fits the chain, skipping damaged ones, with state, commands, cursors,
+// anchors and holes where they read. In one transaction a signed event "store_replaced"
+// continues after the high-water mark, links to the newest head the device knew and names the
+// jump ("seq FROM-TO: ..."), and one signed "entries_lost" event per hole between salvaged
+// entries names that hole. ledger.VerifyChain accepts exactly these declared holes; the holes
+// table (DeclaredHole) lists them for the anchoring publisher, which anchors across them.
+// The quarantined files stay as found: QuarantineFiles and ReadQuarantine read them (chargegate
+// quarantine list|export). Entries signed by another key are refused (ErrKeyMismatch), never
+// quarantined.
 //
 // # Full disk
 //
-// Admit refuses new charging sessions (ErrDiskBudget) when the live pages plus WAL reach
-// Options.DiskBudget or after the disk filled, recording one signed disk_budget event per
-// episode, and disk_recovered when it admits again. On SQLITE_FULL or ENOSPC, Append deletes the
-// ballast file and retries once with a disk_budget event appended, so what the gateway hands in
-// is kept whenever the ballast makes room; nothing already stored is ever dropped.
+// Options.DiskReserve bytes (default 256 KiB, about a thousand entries) are kept for closing
+// records (ledger.Record.Closing: session ends, gaps, and the store's own disk_budget,
+// store_refused, entries_lost, seq_skipped and store_replaced events). When the room left — the
+// filesystem's free space, and what Options.DiskLimit (max_page_count) leaves — falls below the
+// reserve, or SQLite reports SQLITE_FULL or ENOSPC, an append that holds any ordinary record is
+// refused with ErrDiskFull and the store records one signed disk_budget event per episode. An
+// append of closing records only still commits from the reserve; if even that fails on a full
+// disk, the store deletes the ballast file and retries once. So a running session can always be
+// ended in the chain with its gap and end entry, and nothing acknowledged is ever dropped.
+//
+// Admit refuses new charging sessions (ErrDiskBudget) during such an episode and when the live
+// pages plus WAL reach Options.DiskBudget; the episode ends (disk_recovered is recorded, the
+// ballast restored) once twice the reserve plus the ballast is free again.
 package sqlite

@@ -156,6 +156,9 @@ func TestCleanCloseNoSkip(t *testing.T) {
 	if err != nil || es[0].Seq != 6 {
 		t.Fatalf("append after a clean close: %v, %v", es, err)
 	}
+	if r := s.Recovery(); r.Unclean {
+		t.Fatalf("Recovery() after a clean close = %+v", r)
+	}
 	if st := verifyAll(t, s); len(st.Holes) != 0 {
 		t.Fatalf("holes after a clean close: %+v", st.Holes)
 	}
@@ -232,11 +235,18 @@ func TestCrashSameBootNoSkip(t *testing.T) {
 	if st := verifyAll(t, s); len(st.Holes) != 0 {
 		t.Fatalf("holes after a same-boot crash: %+v", st.Holes)
 	}
+	if r := s.Recovery(); !r.Unclean || r.Rebooted || r.Skipped != (ledger.Hole{}) {
+		t.Fatalf("Recovery() after a same-boot crash = %+v", r)
+	}
 	s.closeDB() // crash again, without Close
 	s.head.close()
 	s = openTest(t, dir, func(o *Options) { o.bootID = rebooted })
 	defer s.Close()
-	if st := verifyAll(t, s); len(st.Holes) != 1 || st.Holes[0].Event != ledger.EventSeqSkipped {
+	st := verifyAll(t, s)
+	if len(st.Holes) != 1 || st.Holes[0].Event != ledger.EventSeqSkipped {
 		t.Fatalf("holes after a crash and a reboot: %+v", st.Holes)
+	}
+	if r := s.Recovery(); !r.Unclean || !r.Rebooted || r.Skipped != st.Holes[0] {
+		t.Fatalf("Recovery() after a crash and a reboot = %+v, want %+v skipped", r, st.Holes[0])
 	}
 }

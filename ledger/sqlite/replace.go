@@ -62,8 +62,16 @@ func (s *Store) replace(ctx context.Context, path, reason string, haveHead bool)
 			Event: ledger.EventEntriesLost, Detail: ledger.HoleDetail(h.From, h.To, "damaged entries skipped by salvage of "+filepath.Base(qpath))})
 	}
 	s.mu.Lock()
-	_, err := s.appendLocked(ctx, recs, nil)
+	es, err := s.appendLocked(ctx, recs, nil)
 	s.mu.Unlock()
+	if err == nil {
+		s.recovery.Quarantined, s.recovery.Salvaged = qpath, sv.n
+		for i := range es {
+			if h, ok := declaredHole(&es[i]); ok {
+				s.recovery.Lost = append(s.recovery.Lost, h)
+			}
+		}
+	}
 	if err != nil {
 		s.closeDB()
 		return fmt.Errorf("record store replacement: %w", err)

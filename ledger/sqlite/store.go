@@ -130,6 +130,12 @@ type Store struct {
 	episode   bool // a full-disk or budget episode is under way
 	alarmed   bool // its disk_budget event is recorded
 	ballastOn bool
+	// roomEstimate is the room measured by short, lowered by what was appended since;
+	// roomSkips how many more appends may use it.
+	roomEstimate int64
+	roomSkips    int
+
+	recovery Recovery // what Open found and did; set during Open only
 
 	pageHook     func(*sql.DB) error // tests: set before migrations (e.g. max_page_count)
 	beforeCommit func() error        // tests: runs inside an append's transaction just before COMMIT
@@ -242,6 +248,7 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 		// holds every acknowledged entry. After a reboot (or from an unknown boot) storage may
 		// have lost what it confirmed.
 		rebooted := hs.boot != boot || boot == [16]byte{}
+		s.recovery.Unclean, s.recovery.Rebooted = haveHead && !hs.clean, haveHead && rebooted
 		if haveHead && !hs.clean && rebooted && hw > seq {
 			return s.declareSkip(ctx, seq, hw)
 		}
@@ -249,6 +256,7 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 	}
 	s.log.Error("ledger database damaged; quarantining", "reason", reason)
 	s.closeDB()
+	s.recovery.Unclean, s.recovery.Rebooted = haveHead && !hs.clean, haveHead && (hs.boot != boot || boot == [16]byte{})
 	mark := hs
 	mark.clean, mark.boot = false, boot
 	if err := s.head.write(mark, true); err != nil {
@@ -412,6 +420,28 @@ func (s *Store) ensureSinks(ctx context.Context) error {
 	return nil
 }
 
+// Recovery says what Open found and did about the previous run.
+type Recovery struct {
+	// Unclean: the previous run did not Close the store (a crash or a power cut).
+	Unclean bool
+	// Rebooted: the machine restarted since the previous run opened the store (another or an
+	// unknown kernel boot ID). With Unclean: a power cut or kernel crash.
+	Rebooted bool
+	// Skipped is the seq_skipped hole declared because of an unclean shutdown across a reboot
+	// (zero when none): numbers that may have been handed out are never issued again.
+	Skipped ledger.Hole
+	// Quarantined is the path the damaged database was moved to ("" when it was sound).
+	Quarantined string
+	// Salvaged is how many entries were copied from it; Lost lists the holes declared
+	// (entries_lost) between salvaged entries, and the store_replaced jump after them.
+	Salvaged int
+	Lost     []ledger.Hole
+}
+
+// Recovery returns what Open found and did: the gateway reports it and, with Unclean, closes a
+// session the previous run left open.
+func (s *Store) Recovery() Recovery { return s.recovery }
+
 // Head returns the sequence number and hash of the newest entry (0 and zero when empty).
 func (s *Store) Head() (seq uint64, hash [32]byte) {
 	s.mu.Lock()
@@ -434,10 +464,12 @@ func (s *Store) declareSkip(ctx context.Context, seq, highWater uint64) error {
 	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
 		Event: ledger.EventSeqSkipped, Detail: ledger.HoleDetail(seq+1, highWater,
 			fmt.Sprintf("unclean shutdown; database head %d, numbers through the reserved high-water mark %d may have been handed out", seq, highWater))}
-	if _, err := s.appendLocked(ctx, []ledger.Record{rec}, nil); err != nil {
+	es, err := s.appendLocked(ctx, []ledger.Record{rec}, nil)
+	if err != nil {
 		s.closeDB()
 		return fmt.Errorf("declare skipped sequence numbers: %w", err)
 	}
+	s.recovery.Skipped = ledger.Hole{From: seq + 1, To: highWater, Event: ledger.EventSeqSkipped, DeclaredBy: es[0].Seq}
 	s.log.Warn("unclean shutdown: sequence numbers skipped", "db_head", seq, "resumed_at", highWater+1)
 	return nil
 }

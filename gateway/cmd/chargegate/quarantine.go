@@ -88,16 +88,12 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 	enc := json.NewEncoder(bw)
 	code := 0
 	for _, path := range files {
-		rows, err := sqlite.ReadQuarantine(ctx, path)
+		err := sqlite.ReadQuarantine(ctx, path, func(r sqlite.QuarantinedRow) error {
+			return enc.Encode(exportRow(ctx, filepath.Base(path), r, live))
+		})
 		if err != nil {
 			fmt.Fprintf(stderr, "chargegate: quarantine: %s: %v\n", filepath.Base(path), err)
 			code = 1
-		}
-		for _, r := range rows {
-			if err := enc.Encode(exportRow(ctx, filepath.Base(path), r, live)); err != nil {
-				fmt.Fprintln(stderr, "chargegate: quarantine:", err)
-				return 1
-			}
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -126,18 +122,13 @@ func quarantineList(ctx context.Context, files []string, live *sqlite.Reader, st
 		if st, err := os.Stat(path); err == nil {
 			size = st.Size()
 		}
-		rows, err := sqlite.ReadQuarantine(ctx, path)
-		if err != nil {
-			fmt.Fprintf(stdout, "%s: %d bytes, unreadable: %v\n", filepath.Base(path), size, err)
-			code = 1
-			continue
-		}
-		valid, salvaged := 0, 0
+		rows, valid, salvaged := 0, 0, 0
 		var first, last uint64
-		for i, r := range rows {
-			if i == 0 {
+		err := sqlite.ReadQuarantine(ctx, path, func(r sqlite.QuarantinedRow) error {
+			if rows == 0 {
 				first = r.Seq
 			}
+			rows++
 			last = r.Seq
 			if r.Err == nil {
 				valid++
@@ -145,9 +136,15 @@ func quarantineList(ctx context.Context, files []string, live *sqlite.Reader, st
 					salvaged++
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			fmt.Fprintf(stdout, "%s: %d bytes, unreadable: %v\n", filepath.Base(path), size, err)
+			code = 1
+			continue
 		}
 		fmt.Fprintf(stdout, "%s: %d bytes, %d rows readable (seq %d..%d), %d valid, %d damaged, %d valid ones only here\n",
-			filepath.Base(path), size, len(rows), first, last, valid, len(rows)-valid, valid-salvaged)
+			filepath.Base(path), size, rows, first, last, valid, rows-valid, valid-salvaged)
 	}
 	return code
 }
