@@ -164,7 +164,13 @@ var (
 	descDelivered = prometheus.NewDesc("chargegate_mqtt_delivered_total", "Readings acknowledged by the broker since start.", nil, nil)
 )
 
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+// Describe sends every metric's description without taking a snapshot.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descImport, descExport, descPower, descVoltage, descCurrent, descReadable,
+		descPollErr, descRelay, descSession, descEntries, descBacklog, descAnchors, descAnchored, descAlarm, descMQTT, descDelivered} {
+		ch <- d
+	}
+}
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	s := m.snapshot()

@@ -14,11 +14,13 @@ import (
 // never queued behind the slow ones.
 func TestConcurrencyLimitSheds(t *testing.T) {
 	release := make(chan struct{})
-	var entered sync.WaitGroup
-	entered.Add(2)
+	entered := make(chan struct{}, 2)
 	h := New(Options{MaxConcurrent: 2, Snapshot: func() Snapshot {
-		entered.Done()
-		<-release
+		select {
+		case entered <- struct{}{}: // one of the two slow requests
+			<-release
+		default:
+		}
 		return Snapshot{Status: gateway.Status{Alarms: map[string]string{}}}
 	}})
 	srv := httptest.NewServer(h)
@@ -33,7 +35,9 @@ func TestConcurrencyLimitSheds(t *testing.T) {
 			}
 		}()
 	}
-	entered.Wait() // two requests hold both slots
+	for len(entered) < 2 { // two requests hold both slots
+		time.Sleep(time.Millisecond)
+	}
 	start := time.Now()
 	resp, err := http.Get(srv.URL + "/api/v1/status")
 	if err != nil {
