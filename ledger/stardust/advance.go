@@ -233,6 +233,11 @@ func (p *Publisher) promote(ctx context.Context, rec ledger.AnchorRecord, params
 	if recent {
 		return nil
 	}
+	// Counted from the attempt, so that a refused promotion (rebuilt at once by Run) is not
+	// retried in a tight loop.
+	p.mu.Lock()
+	p.lastPromote = p.cfg.Now()
+	p.mu.Unlock()
 	_, data, id, err := p.build(ctx, nil, iotago.BlockIDs{rec.BlockID}, params)
 	if err != nil {
 		return fmt.Errorf("build promotion of anchor %d..%d: %w", rec.First, rec.Last, err)
@@ -241,9 +246,6 @@ func (p *Publisher) promote(ctx context.Context, rec ledger.AnchorRecord, params
 		return fmt.Errorf("promote anchor %d..%d: %w", rec.First, rec.Last, err)
 	}
 	p.log.Info("anchor promoted", "first", rec.First, "promotion", id.ToHex())
-	p.mu.Lock()
-	p.lastPromote = p.cfg.Now()
-	p.status.Promoted++
-	p.mu.Unlock()
+	p.update(func(s *Status) { s.Promoted++ })
 	return nil
 }
