@@ -36,7 +36,7 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer closeSrc()
-	p, err := anchor.ProofFor(ctx, src, *seq)
+	p, err := anchor.ProofFor(ctx, src, *seq, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
