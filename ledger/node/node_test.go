@@ -64,7 +64,7 @@ func TestRoutesAndShapes(t *testing.T) {
 		t.Fatalf("health %v %v", ok, err)
 	}
 	routes, err := c.Routes(ctx)
-	if err != nil || len(routes.Routes) != 1 || routes.Routes[0] != "core/v2" {
+	if err != nil || len(routes.Routes) != 2 || routes.Routes[0] != "core/v2" || routes.Routes[1] != "poi/v1" {
 		t.Fatalf("routes %+v %v", routes, err)
 	}
 	info, err := c.Info(ctx)
