@@ -73,6 +73,17 @@ const maxInclusionDepth = 40
 // path has exactly one leaf, id, and hashes to the milestone's InclusionMerkleRoot. Errors wrap
 // ErrFormat, ErrBlock, ErrMilestone or ErrInclusion.
 func (poi *PoI) VerifyInclusion(id iotago.BlockID, keys *CoordinatorKeys) error {
+	if err := poi.CheckPath(id); err != nil {
+		return err
+	}
+	return keys.VerifyMilestone(poi.Milestone)
+}
+
+// CheckPath checks everything in the PoI except the milestone's signatures: the block
+// recomputes to id and the path leads from id to the milestone's InclusionMerkleRoot. It is
+// what a holder of the proof can check without the network's keys. Errors wrap ErrFormat,
+// ErrBlock or ErrInclusion.
+func (poi *PoI) CheckPath(id iotago.BlockID) error {
 	if poi == nil || poi.Milestone == nil || poi.Block == nil || len(poi.Proof) == 0 {
 		return fmt.Errorf("inclusion proof incomplete: %w", ErrFormat)
 	}
@@ -82,9 +93,6 @@ func (poi *PoI) VerifyInclusion(id iotago.BlockID, keys *CoordinatorKeys) error 
 	}
 	if got != id {
 		return fmt.Errorf("inclusion proof is for block %s, not %s: %w", got.ToHex(), id.ToHex(), ErrBlock)
-	}
-	if err := keys.VerifyMilestone(poi.Milestone); err != nil {
-		return err
 	}
 	root, err := inclusionRoot(poi.Proof, id)
 	if err != nil {

@@ -227,11 +227,11 @@ type Result struct {
 	First     uint64
 	Last      uint64
 	BlockID   iotago.BlockID
-	Milestone uint32  // milestone that referenced the block
+	Milestone uint32 // milestone that referenced the block
 	// MilestoneTime is the milestone's timestamp (offline verification only).
 	MilestoneTime time.Time
 	Score         float64 // the block's PoW score
-	MinScore  uint32  // the node's minimum
+	MinScore      uint32  // the node's minimum
 }
 
 // Verify checks a proof against any node speaking the core REST API v2: the offline checks of

@@ -2,6 +2,7 @@ package stardust
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/iotaledger/iota.go/v3/pow"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/anchor"
 )
 
 // maxParents caps the parents of an anchor block. PoW work grows with block size in steps of
@@ -75,6 +77,7 @@ func (p *Publisher) advance(ctx context.Context, rec ledger.AnchorRecord) (time.
 		p.log.Info("anchor confirmed", "first", rec.First, "last", rec.Last,
 			"block", iotago.EncodeHex(rec.BlockID[:]), "milestone", rec.Milestone)
 		p.update(func(s *Status) { s.Confirmed++; s.Pending--; s.Last = statusOf(rec) })
+		p.keepProof(ctx, rec)
 		return 0, nil
 	case meta.ShouldReattach != nil && *meta.ShouldReattach:
 		return 0, p.reattach(ctx, rec, "node says shouldReattach")
@@ -248,4 +251,42 @@ func (p *Publisher) promote(ctx context.Context, rec ledger.AnchorRecord, params
 	p.log.Info("anchor promoted", "first", rec.First, "promotion", id.ToHex())
 	p.update(func(s *Status) { s.Promoted++ })
 	return nil
+}
+
+// keepProof fetches the confirmed anchor's milestone inclusion proof from the node's PoI API,
+// checks that it is the proof of this block and that its path leads to the milestone's
+// inclusion root, and writes it into Config.ProofDir. A failure is logged and shown in
+// Status.ProofError but does not hold up anchoring: "chargegate proof --node" can fetch the
+// proof later while the node still has the block.
+func (p *Publisher) keepProof(ctx context.Context, rec ledger.AnchorRecord) {
+	if p.cfg.ProofDir == "" {
+		return
+	}
+	err := p.fetchProof(ctx, rec)
+	if err != nil {
+		p.log.Warn("inclusion proof not kept", "first", rec.First, "last", rec.Last, "err", err)
+	}
+	p.update(func(s *Status) {
+		if err != nil {
+			s.ProofError = err.Error()
+			return
+		}
+		s.ProofError = ""
+		s.Proofs++
+	})
+}
+
+func (p *Publisher) fetchProof(ctx context.Context, rec ledger.AnchorRecord) error {
+	poi, err := anchor.FetchPoI(ctx, p.cfg.HTTPClient, p.cfg.NodeURL, rec.BlockID)
+	if err != nil {
+		return err
+	}
+	// The node's keys are not known here; the verifier checks the signatures. What can be
+	// checked is that the proof is about this block and consistent with its milestone.
+	pub := p.key.Public().(ed25519.PublicKey)
+	ap := anchor.NewAnchorProof(pub, rec.Payload, rec.BlockID, poi)
+	if err := poi.CheckPath(rec.BlockID); err != nil {
+		return err
+	}
+	return anchor.WriteAnchorProof(p.cfg.ProofDir, rec.First, rec.Last, ap)
 }

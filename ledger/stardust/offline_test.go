@@ -1,0 +1,99 @@
+package stardust_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/iotaledger/iota.go/v3/nodeclient"
+
+	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/node"
+)
+
+// TestProofsOutliveTheNode anchors entries on a node with two coordinator keys, keeping every
+// anchor's inclusion proof in ProofDir; then the node is stopped and its data deleted. Every
+// entry's /2 proof still verifies with only the coordinator keys file, and so does the chain of
+// anchors; online, the same proofs are undecided (not invalid) once the node is gone.
+func TestProofsOutliveTheNode(t *testing.T) {
+	key := deviceKey("offline")
+	st := openStore(t, t.TempDir(), key, 230)
+	nodeDir := filepath.Join(t.TempDir(), "node")
+	tn := startNode(t, node.Config{Dir: nodeDir, NoPoW: true, MilestoneInterval: 20 * time.Millisecond, CoordinatorKeys: 2})
+	proofDir := filepath.Join(t.TempDir(), "proofs")
+	cfg := fastPublisher(tn.srv.URL, 50)
+	cfg.ProofDir = proofDir
+	p, stop := startPublisher(t, st, key, cfg)
+	waitAnchored(t, st, 30*time.Second)
+	stop()
+	if s := p.Status(); s.Proofs != 5 || s.ProofError != "" {
+		t.Fatalf("status %+v: want 5 inclusion proofs kept", s)
+	}
+	keysFile, err := os.ReadFile(filepath.Join(nodeDir, node.KeysFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := tn.srv.URL
+	tn.stop()
+	if err := os.RemoveAll(nodeDir); err != nil {
+		t.Fatal(err)
+	}
+
+	keys, err := anchor.ParseCoordinatorKeys(keysFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	head, _ := st.Head()
+	for seq := uint64(1); seq <= head; seq++ {
+		rec, err := st.AnchorFor(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap, err := anchor.ReadAnchorProof(proofDir, rec.First, rec.Last)
+		if err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		pr, err := anchor.ProofFor(ctx, st, seq, ap.PoI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := anchor.VerifyOffline(pr, keys)
+		if err != nil {
+			t.Fatalf("offline proof of %d: %v", seq, err)
+		}
+		if res.Seq != seq || res.Milestone == 0 || res.MilestoneTime.IsZero() {
+			t.Errorf("result %+v", res)
+		}
+		if seq == 1 {
+			// The node is gone: online verification cannot decide, and says so.
+			_, err := anchor.Verify(ctx, nodeclient.New(url), pr)
+			if err == nil || anchor.Invalid(err) || !errors.Is(err, anchor.ErrUnavailable) {
+				t.Errorf("online verification without a node: %v, want undecided", err)
+			}
+		}
+	}
+	stored, err := anchor.LoadAnchorProofs(proofDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _, _ := st.LastAnchor(ctx)
+	cr, err := anchor.VerifyChainWith(ctx, nil, key.Public().(ed25519.PublicKey), last.BlockID, stored, keys)
+	if err != nil || cr.Through != head || cr.Anchors != 5 {
+		t.Fatalf("offline chain: %+v %v, want 5 anchors through %d", cr, err, head)
+	}
+	// A missing link is undecided; a link under the wrong keys is a broken chain.
+	delete(stored, last.BlockID)
+	if _, err := anchor.VerifyChainWith(ctx, nil, key.Public().(ed25519.PublicKey), last.BlockID, stored, keys); !errors.Is(err, anchor.ErrUnavailable) || anchor.Invalid(err) {
+		t.Errorf("chain with a missing stored proof: %v, want undecided", err)
+	}
+	as, _ := st.Anchors(ctx, ledger.AnchorConfirmed)
+	if len(as) != 5 {
+		t.Fatalf("%d anchors", len(as))
+	}
+}
