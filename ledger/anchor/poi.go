@@ -292,3 +292,9 @@ func (k *CoordinatorKeys) VerifyMilestone(ms *iotago.Milestone) error {
 	}
 	return nil
 }
+
+// InclusionRoot returns the Merkle root a milestone commits to as its InclusionMerkleRoot over
+// the blocks it referenced, in white-flag order (TIP-4 hashing; the empty root for none).
+func InclusionRoot(referenced iotago.BlockIDs) []byte {
+	return hasher().HashBlockIDs(referenced)
+}
