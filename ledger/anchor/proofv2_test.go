@@ -151,7 +151,9 @@ func TestMaliciousV2(t *testing.T) {
 		{"untouched", func(*anchor.Proof, *anchor.CoordinatorKeys) {}, nil},
 		{"swapped inclusion proof of another block", func(p *anchor.Proof, _ *anchor.CoordinatorKeys) { p.PoI = poi2 }, anchor.ErrBlock},
 		{"milestone by a forged coordinator", func(p *anchor.Proof, _ *anchor.CoordinatorKeys) { p.PoI = forged }, anchor.ErrMilestone},
-		{"one signature only", func(p *anchor.Proof, _ *anchor.CoordinatorKeys) { p.PoI.Milestone.Signatures = p.PoI.Milestone.Signatures[:1] }, anchor.ErrMilestone},
+		{"one signature only", func(p *anchor.Proof, _ *anchor.CoordinatorKeys) {
+			p.PoI.Milestone.Signatures = p.PoI.Milestone.Signatures[:1]
+		}, anchor.ErrMilestone},
 		{"milestone index changed (stale keys)", func(p *anchor.Proof, _ *anchor.CoordinatorKeys) {
 			p.PoI.Milestone.Index = 11
 			p.Milestone = 11
