@@ -9,7 +9,8 @@
 //	chargegate verify --data DIR         verify the stored chain
 //	chargegate ocmf verify --key KEY REC verify an OCMF record
 //	chargegate proof --data DIR --seq N  write a self-contained proof of one entry
-//	chargegate verify-proof --node URL F verify a proof against a ledger node
+//	chargegate verify-proof --node URL F verify a proof against a ledger node (or --offline)
+//	chargegate witness serve|vkey ...    run a checkpoint witness
 //	chargegate demo [-duration D]        run the embedded default (simulator, node, gateway)
 //	chargegate version                   print the version
 //
@@ -41,6 +42,7 @@ func commands() map[string]command {
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
 		"verify-proof": cmdVerifyProof,
+		"witness":      cmdWitness,
 		"demo":         cmdDemo,
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "chargegate", version)
@@ -71,5 +73,5 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: chargegate run|demo|meter|hal|keys|verify|ocmf|proof|verify-proof|version [flags]")
+	fmt.Fprintln(w, "usage: chargegate run|demo|meter|hal|keys|verify|ocmf|proof|verify-proof|witness|version [flags]")
 }
