@@ -105,58 +105,54 @@ func (poi *PoI) CheckPath(id iotago.BlockID) error {
 }
 
 // inclusionRoot checks the path's shape (exactly one leaf, equal to id; every other node a
-// 32-byte hash or an inner node; bounded depth) and returns the root it hashes to.
+// 32-byte hash or an inner node; bounded depth) and returns the root it hashes to. The
+// milestone's path carries no index or size, so any shape that hashes to the root is accepted:
+// the leaf and node prefixes keep a leaf from passing for an inner node.
 func inclusionRoot(raw json.RawMessage, id iotago.BlockID) ([]byte, error) {
-	leaves, err := countLeaves(raw, id, 0)
+	n, err := decodePath(raw, ErrInclusion)
+	if err != nil {
+		return nil, err
+	}
+	leaves := 0
+	h, err := walkInclusion(n, id, 0, &leaves)
 	if err != nil {
 		return nil, err
 	}
 	if leaves != 1 {
 		return nil, fmt.Errorf("inclusion path has %d leaves, want 1: %w", leaves, ErrInclusion)
 	}
-	var single pathNode
-	if json.Unmarshal(raw, &single) == nil && single.Value != "" {
-		return hasher().Hash([][]byte{id[:]}), nil
-	}
-	var p merklehasher.Proof
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("decode inclusion path: %v: %w", err, ErrInclusion)
-	}
-	return p.Hash(hasher()), nil
+	return h[:], nil
 }
 
-// countLeaves walks a path strictly and counts its leaves, each of which must be id.
-func countLeaves(raw json.RawMessage, id iotago.BlockID, depth int) (int, error) {
+// walkInclusion hashes a path node, counting its leaves, each of which must be id.
+func walkInclusion(node *pathNode, id iotago.BlockID, depth int, leaves *int) ([32]byte, error) {
 	if depth > maxInclusionDepth {
-		return 0, fmt.Errorf("inclusion path deeper than %d: %w", maxInclusionDepth, ErrInclusion)
-	}
-	var node pathNode
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&node); err != nil {
-		return 0, fmt.Errorf("decode inclusion path: %v: %w", err, ErrInclusion)
+		return [32]byte{}, fmt.Errorf("inclusion path deeper than %d: %w", maxInclusionDepth, ErrInclusion)
 	}
 	switch {
+	case node == nil:
+		return [32]byte{}, fmt.Errorf("inclusion path node missing: %w", ErrInclusion)
 	case node.Value != "" && node.H == "" && node.L == nil && node.R == nil:
 		v, err := iotago.DecodeHex(node.Value)
 		if err != nil || !bytes.Equal(v, id[:]) {
-			return 0, fmt.Errorf("inclusion path's leaf is not block %s: %w", id.ToHex(), ErrInclusion)
+			return [32]byte{}, fmt.Errorf("inclusion path's leaf is not block %s: %w", id.ToHex(), ErrInclusion)
 		}
-		return 1, nil
+		*leaves++
+		return hashLeaf(v), nil
 	case node.H != "" && node.Value == "" && node.L == nil && node.R == nil:
-		if h, err := iotago.DecodeHex(node.H); err != nil || len(h) != 32 {
-			return 0, fmt.Errorf("inclusion path sibling is not a 32-byte hash: %w", ErrInclusion)
-		}
-		return 0, nil
+		return siblingHash(node, ErrInclusion)
 	case node.L != nil && node.R != nil && node.H == "" && node.Value == "":
-		l, err := countLeaves(node.L, id, depth+1)
+		l, err := walkInclusion(node.L, id, depth+1, leaves)
 		if err != nil {
-			return 0, err
+			return [32]byte{}, err
 		}
-		r, err := countLeaves(node.R, id, depth+1)
-		return l + r, err
+		r, err := walkInclusion(node.R, id, depth+1, leaves)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		return hashNode(l, r), nil
 	}
-	return 0, fmt.Errorf("inclusion path node is neither leaf, hash nor pair: %w", ErrInclusion)
+	return [32]byte{}, fmt.Errorf("inclusion path node is neither leaf, hash nor pair: %w", ErrInclusion)
 }
 
 // FetchPoI asks a node's PoI API (inx-poi's GET /api/poi/v1/create/{blockId}, also served by
@@ -297,4 +293,17 @@ func (k *CoordinatorKeys) VerifyMilestone(ms *iotago.Milestone) error {
 // the blocks it referenced, in white-flag order (TIP-4 hashing; the empty root for none).
 func InclusionRoot(referenced iotago.BlockIDs) []byte {
 	return hasher().HashBlockIDs(referenced)
+}
+
+// CheckInclusionPath checks that path (merklehasher JSON) leads from block id, its only leaf,
+// to root. Errors wrap ErrInclusion.
+func CheckInclusionPath(path json.RawMessage, id iotago.BlockID, root iotago.MilestoneMerkleProof) error {
+	got, err := inclusionRoot(path, id)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, root[:]) {
+		return fmt.Errorf("path leads to %x, not %x: %w", got, root, ErrInclusion)
+	}
+	return nil
 }
