@@ -14,6 +14,7 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/node"
+	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
 // TestProofsOutliveTheNode anchors entries on a node with two coordinator keys, keeping every
@@ -39,6 +40,7 @@ func TestProofsOutliveTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := tn.srv.URL
+	checkPrunedAndUnsynced(t, st, tn, proofDir, keysFile, key.Public().(ed25519.PublicKey))
 	tn.stop()
 	if err := os.RemoveAll(nodeDir); err != nil {
 		t.Fatal(err)
@@ -95,5 +97,42 @@ func TestProofsOutliveTheNode(t *testing.T) {
 	as, _ := st.Anchors(ctx, ledger.AnchorConfirmed)
 	if len(as) != 5 {
 		t.Fatalf("%d anchors", len(as))
+	}
+}
+
+// checkPrunedAndUnsynced: a node that is not synced, or has pruned the first anchors' blocks,
+// makes online verification undecided, never invalid; the chain walk goes on from the stored
+// proofs where the node has pruned.
+func checkPrunedAndUnsynced(t *testing.T, st *sqlite.Store, tn *testNode, proofDir string, keysFile []byte, pub ed25519.PublicKey) {
+	t.Helper()
+	ctx := context.Background()
+	client := nodeclient.New(tn.srv.URL)
+	p1, err := anchor.ProofFor(ctx, st, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.n.SetSynced(false)
+	if _, err := anchor.Verify(ctx, client, p1); !errors.Is(err, anchor.ErrUnavailable) || anchor.Invalid(err) {
+		t.Errorf("unsynced node: %v, want undecided", err)
+	}
+	tn.n.SetSynced(true)
+	last, _, _ := st.LastAnchor(ctx)
+	if _, err := tn.n.Prune(last.Milestone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anchor.Verify(ctx, client, p1); !errors.Is(err, anchor.ErrUnavailable) || anchor.Invalid(err) {
+		t.Errorf("pruned block: %v, want undecided", err)
+	}
+	if _, err := anchor.VerifyChain(ctx, client, pub, last.BlockID); !errors.Is(err, anchor.ErrUnavailable) {
+		t.Errorf("chain on a pruned node alone: %v, want undecided", err)
+	}
+	keys, _ := anchor.ParseCoordinatorKeys(keysFile)
+	stored, err := anchor.LoadAnchorProofs(proofDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := st.Head()
+	if cr, err := anchor.VerifyChainWith(ctx, client, pub, last.BlockID, stored, keys); err != nil || cr.Through != head {
+		t.Errorf("chain on a pruned node with stored proofs: %+v %v", cr, err)
 	}
 }
