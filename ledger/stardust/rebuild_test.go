@@ -2,6 +2,8 @@ package stardust_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +109,39 @@ func TestAuthTokenFile(t *testing.T) {
 	}
 	if _, err := stardust.ReadTokenFile(empty); err == nil {
 		t.Error("an empty token file was accepted")
+	}
+}
+
+// TestAuthTokenReachesNode puts the node behind a check of Hornet's JWT header: the publisher
+// with AuthTokenFile anchors, every request carrying the token.
+func TestAuthTokenReachesNode(t *testing.T) {
+	key := deviceKey("jwt")
+	st := openStore(t, t.TempDir(), key, 20)
+	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond})
+	var mu sync.Mutex
+	refused := 0
+	guard := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer secret.jwt.token" {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+			http.Error(w, `{"error":{"code":"401","message":"missing or invalid jwt"}}`, http.StatusUnauthorized)
+			return
+		}
+		tn.n.Handler().ServeHTTP(w, r)
+	}))
+	defer guard.Close()
+	tok := filepath.Join(t.TempDir(), "jwt")
+	if err := os.WriteFile(tok, []byte("secret.jwt.token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastPublisher(guard.URL, 10)
+	cfg.AuthTokenFile = tok
+	startPublisher(t, st, key, cfg)
+	waitAnchored(t, st, 20*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 0 {
+		t.Errorf("%d requests without the token", refused)
 	}
 }
