@@ -5,6 +5,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/iotaledger/hive.go/serializer/v2"
@@ -264,7 +267,8 @@ func (p *Publisher) keepProof(ctx context.Context, rec ledger.AnchorRecord) {
 	}
 	err := p.fetchProof(ctx, rec)
 	if err != nil {
-		p.log.Warn("inclusion proof not kept", "first", rec.First, "last", rec.Last, "err", err)
+		p.log.Warn("inclusion proof not kept; will retry", "first", rec.First, "last", rec.Last, "err", err)
+		p.missingProofs = append(p.missingProofs, rec)
 	}
 	p.update(func(s *Status) {
 		if err != nil {
@@ -289,4 +293,56 @@ func (p *Publisher) fetchProof(ctx context.Context, rec ledger.AnchorRecord) err
 		return err
 	}
 	return anchor.WriteAnchorProof(p.cfg.ProofDir, rec.First, rec.Last, ap)
+}
+
+// findMissingProofs lists the confirmed anchors without a kept inclusion proof (anchored before
+// ProofDir was set, or whose fetch failed before a restart), to be fetched by retryProof.
+func (p *Publisher) findMissingProofs(ctx context.Context) {
+	if p.cfg.ProofDir == "" {
+		return
+	}
+	as, err := p.store.Anchors(ctx, ledger.AnchorConfirmed)
+	if err != nil {
+		p.log.Warn("list confirmed anchors for their proofs", "err", err)
+		return
+	}
+	for _, a := range as {
+		if _, err := os.Stat(filepath.Join(p.cfg.ProofDir, anchor.AnchorProofFileName(a.First, a.Last))); errors.Is(err, fs.ErrNotExist) {
+			p.missingProofs = append(p.missingProofs, a)
+		}
+	}
+	if n := len(p.missingProofs); n > 0 {
+		p.log.Info("confirmed anchors without a kept inclusion proof", "count", n)
+	}
+}
+
+// retryProof tries to keep the oldest missing inclusion proof; one that the node can no longer
+// give (pruned) is given up with a warning: its entries' proofs need a node that has the block.
+func (p *Publisher) retryProof(ctx context.Context) {
+	if len(p.missingProofs) == 0 {
+		return
+	}
+	rec := p.missingProofs[0]
+	p.missingProofs = p.missingProofs[1:]
+	err := p.fetchProof(ctx, rec)
+	switch {
+	case err == nil:
+		p.update(func(s *Status) { s.Proofs++; s.ProofError = "" })
+	case errors.Is(err, anchor.ErrUnavailable) && !errors.Is(err, context.Canceled):
+		if p.nodeHasBlock(ctx, rec.BlockID) {
+			p.missingProofs = append(p.missingProofs, rec) // the node is busy: later
+		} else {
+			p.log.Warn("inclusion proof lost: the node no longer has the block", "first", rec.First, "last", rec.Last)
+			p.update(func(s *Status) { s.ProofError = err.Error() })
+		}
+	default:
+		p.missingProofs = append(p.missingProofs, rec)
+		p.update(func(s *Status) { s.ProofError = err.Error() })
+	}
+}
+
+// nodeHasBlock reports whether the node still answers the block's metadata.
+func (p *Publisher) nodeHasBlock(ctx context.Context, id [32]byte) bool {
+	_, err := p.metadata(ctx, id)
+	return !errors.Is(err, nodeclient.ErrHTTPNotFound)
 }

@@ -136,3 +136,29 @@ func checkPrunedAndUnsynced(t *testing.T, st *sqlite.Store, tn *testNode, proofD
 		t.Errorf("chain on a pruned node with stored proofs: %+v %v", cr, err)
 	}
 }
+
+// TestProofsFetchedForEarlierAnchors: anchors confirmed before ProofDir was set get their
+// inclusion proofs kept by the next run, while the node still has their blocks.
+func TestProofsFetchedForEarlierAnchors(t *testing.T) {
+	key := deviceKey("earlier")
+	st := openStore(t, t.TempDir(), key, 60)
+	tn := startNode(t, node.Config{NoPoW: true, MilestoneInterval: 20 * time.Millisecond})
+	_, stop := startPublisher(t, st, key, fastPublisher(tn.srv.URL, 20))
+	waitAnchored(t, st, 20*time.Second)
+	stop()
+	cfg := fastPublisher(tn.srv.URL, 20)
+	cfg.ProofDir = filepath.Join(t.TempDir(), "proofs")
+	p, stop := startPublisher(t, st, key, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Status().Proofs < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v: the 3 earlier anchors' proofs were not kept", p.Status())
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of the wait loop
+	}
+	stop()
+	stored, err := anchor.LoadAnchorProofs(cfg.ProofDir)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("%d stored proofs, %v", len(stored), err)
+	}
+}

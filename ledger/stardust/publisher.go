@@ -123,6 +123,10 @@ type Publisher struct {
 	// falls due BatchAge after that even if the entry's own time is wrong (unsynchronised clock).
 	seenSeq uint64
 	seenAt  time.Time
+
+	// missingProofs are confirmed anchors whose inclusion proof is not in ProofDir yet, retried
+	// one per step while the node still has them (Run's goroutine only).
+	missingProofs []ledger.AnchorRecord
 }
 
 // NewPublisher returns a publisher for the entries of store, signing anchors with the device's
@@ -207,6 +211,7 @@ func (p *Publisher) update(f func(s *Status)) {
 // store. Only one Run may be active per store at a time.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.refreshPending(ctx)
+	p.findMissingProofs(ctx)
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     p.cfg.PollInterval,
 		RandomizationFactor: 0.5,
@@ -337,6 +342,7 @@ func (p *Publisher) step(ctx context.Context) (time.Duration, error) {
 			return p.advance(ctx, as[0])
 		}
 	}
+	p.retryProof(ctx)
 	a, wait, err := p.cut(ctx)
 	if err != nil || a == nil {
 		return wait, err
