@@ -23,9 +23,11 @@ type poiResponse struct {
 	Proof     json.RawMessage   `json:"proof"`
 }
 
-// referencedBlocks returns the blocks milestone index referenced, in white-flag order.
+// referencedBlocks returns the blocks milestone index referenced, in white-flag order. A
+// database of an earlier version marked each milestone's own block as referenced by itself,
+// outside its inclusion root: such a block is left out.
 func (d *database) referencedBlocks(index uint32) (iotago.BlockIDs, error) {
-	rows, err := d.db.Query(`SELECT id FROM blocks WHERE ref_ms = ? ORDER BY wf_index`, index)
+	rows, err := d.db.Query(`SELECT id FROM blocks WHERE ref_ms = ? AND ms_index != ? ORDER BY wf_index`, index, index)
 	if err != nil {
 		return nil, fmt.Errorf("blocks of milestone %d: %w", index, err)
 	}
