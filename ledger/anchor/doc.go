@@ -94,10 +94,9 @@
 //	 "publicKeyRanges": [{"key": "0x…32 bytes…", "start": 0, "end": 0}, …],
 //	 "minPowScore": 1500}
 //
-// A key signs milestone i when start ≤ i ≤ end, or start ≤ i when end equals start (so
-// {"start":0,"end":0} is "always"; a rotation ends the old keys' ranges and starts new ones).
-// Hornet's key manager reads the ranges this way as far as its source shows; a real Hornet
-// network has not been checked here.
+// A key signs milestone i when start ≤ i ≤ end, or start ≤ i when end is 0 ("valid forever",
+// as hive.go's keymanager, which Hornet uses, reads the ranges); a rotation ends the old keys'
+// ranges and starts new ones. No real Hornet network has been checked here.
 //
 // # Anchor proof file (format "chargegate-anchor-proof/1")
 //

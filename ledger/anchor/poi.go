@@ -190,7 +190,8 @@ func FetchPoI(ctx context.Context, client *http.Client, nodeURL string, id iotag
 
 // KeyRange is one coordinator public key and the milestone indexes it may sign, as in Hornet's
 // protocol.publicKeyRanges: valid for start ≤ index ≤ end, and for every index from start on
-// when end equals start (how Hornet's key manager reads {"start":0,"end":0}).
+// when end is 0 (hive.go keymanager, PublicKeysForMilestoneIndex: "EndIndex == 0 means the key
+// is valid forever").
 type KeyRange struct {
 	Key   string `json:"key"` // Ed25519 public key, hex (0x optional)
 	Start uint32 `json:"start"`
@@ -225,7 +226,7 @@ func ParseCoordinatorKeys(b []byte) (*CoordinatorKeys, error) {
 		if _, err := r.publicKey(); err != nil {
 			return nil, fmt.Errorf("coordinator keys: range %d: %w", i, err)
 		}
-		if r.End != r.Start && r.End < r.Start {
+		if r.End != 0 && r.End < r.Start {
 			return nil, fmt.Errorf("coordinator keys: range %d ends (%d) before it starts (%d)", i, r.End, r.Start)
 		}
 	}
@@ -259,7 +260,7 @@ func (r KeyRange) publicKey() (iotago.MilestonePublicKey, error) {
 func (k *CoordinatorKeys) KeysFor(index uint32) iotago.MilestonePublicKeySet {
 	set := iotago.MilestonePublicKeySet{}
 	for _, r := range k.PublicKeyRanges {
-		if index >= r.Start && (index <= r.End || r.Start == r.End) {
+		if index >= r.Start && (r.End == 0 || index <= r.End) {
 			if pk, err := r.publicKey(); err == nil {
 				set[pk] = struct{}{}
 			}

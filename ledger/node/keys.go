@@ -21,8 +21,8 @@ import (
 const KeysFileName = "coordinator-keys.json"
 
 // KeyRange is a coordinator public key and the milestone indexes it signs, as in Hornet's
-// protocol.publicKeyRanges: start ≤ index ≤ end, or every index from start on when end equals
-// start (Hornet's key manager reads {"start":0,"end":0} as "always").
+// protocol.publicKeyRanges: start ≤ index ≤ end, or every index from start on when end is 0
+// (hive.go keymanager: "EndIndex == 0 means the key is valid forever").
 type KeyRange struct {
 	Key   string `json:"key"` // 0x-hex Ed25519 public key
 	Start uint32 `json:"start"`
@@ -31,7 +31,7 @@ type KeyRange struct {
 
 // validFor reports whether the range covers milestone index.
 func (r KeyRange) validFor(index uint32) bool {
-	return index >= r.Start && (index <= r.End || r.Start == r.End)
+	return index >= r.Start && (r.End == 0 || index <= r.End)
 }
 
 // KeysFile is the public half of the node's coordinator: what a Hornet node of the same
@@ -63,7 +63,7 @@ func newCoordKeys(count int, start uint32) ([]coordKey, error) {
 		if _, err := rand.Read(seed); err != nil {
 			return nil, fmt.Errorf("generate coordinator key: %w", err)
 		}
-		out[i] = coordKey{Seed: seed, Start: start, End: start}
+		out[i] = coordKey{Seed: seed, Start: start}
 	}
 	return out, nil
 }
@@ -186,25 +186,15 @@ func (n *Node) RotateKeys() (uint32, error) {
 	if n.closed {
 		return 0, ErrClosed
 	}
-	next := n.confirmedIndex() + 1
-	from := next + 1
-	for _, k := range n.coordKeys {
-		if k.rng().validFor(next) && k.Start >= next {
-			from = k.Start + 1 // a range needs two indexes: start == end means "always"
-		}
-	}
+	from := n.confirmedIndex() + 2
 	fresh, err := newCoordKeys(n.cfg.CoordinatorKeys, from)
 	if err != nil {
 		return 0, err
 	}
 	keys := append([]coordKey{}, n.coordKeys...)
 	for i, k := range keys {
-		if k.rng().validFor(from - 1) {
+		if k.rng().validFor(from) {
 			keys[i].End = from - 1
-		} else if k.rng().validFor(from) {
-			// A key that would still sign after the rotation but not at from−1 cannot be
-			// closed with a range of its own start; it ends where its range allows.
-			keys[i].End = max(k.Start+1, from-1)
 		}
 	}
 	keys = append(keys, fresh...)
