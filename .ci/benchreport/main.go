@@ -102,6 +102,8 @@ func figures(quick bool) []figure {
 		env: []string{"CHARGEGATE_BENCH_HUGE=1"}}
 	cpu := &run{pkg: "./gateway/chaos", bench: "^BenchmarkDaemonCPU$", args: []string{"-benchtime", "1x"}}
 	size := &run{pkg: "./gateway/chaos", bench: "^BenchmarkBinarySize$", args: []string{"-benchtime", "1x"}}
+	proofs := &run{pkg: "./ledger/anchor", bench: "^(BenchmarkVerifyOffline|BenchmarkChainOffline)$", args: []string{"-benchtime", "2s"}}
+	nodeProof := &run{pkg: "./ledger/stardust", bench: "^BenchmarkProofFromNode$", args: []string{"-benchtime", "2s"}}
 	if quick {
 		daemon.env = nil
 		cpu.env = []string{"CHARGEGATE_BENCH_CPU_SECONDS=10"}
@@ -146,6 +148,14 @@ func figures(quick bool) []figure {
 			metric("BenchmarkBinarySize", "amd64_MiB", "linux/amd64 %.1f MiB"))},
 		{"process start → first recorded reading (1 s interval)", daemon, both(metric("BenchmarkDaemon/entries=0", "ms_to_first_reading", "%.0f ms"),
 			metric("BenchmarkDaemon/entries=0", "ms_to_api", "local API up after %.0f ms"))},
+		{"offline proof verification (/2: batch 10^4, 1000 blocks under the milestone, 3 keys)", proofs,
+			both(two("BenchmarkVerifyOffline/batch=10000/blocks=1000/keys=3", "ms/proof", "proof_bytes", "%.2f ms/proof, %.0f B"),
+				two("BenchmarkVerifyOffline/batch=10/blocks=2/keys=1", "ms/proof", "proof_bytes", "smallest: %.2f ms, %.0f B"))},
+		{"/2 proof from ledgernode as chargegate proof writes it (batch 10^4, 2 keys)", nodeProof,
+			both(metric("BenchmarkProofFromNode", "proof_bytes", "%.0f B"), metric("BenchmarkProofFromNode", "ms/proof", "verified offline in %.2f ms"))},
+		{"verify-proof --offline --chain over 10^5 entries (100 anchors of 10^3)", proofs,
+			both(metric("BenchmarkChainOffline/entries=100000/batch=1000", "ms/chain", "%.1f ms"),
+				metric("BenchmarkChainOffline/entries=100000/batch=10000", "ms/chain", "10 anchors of 10^4: %.1f ms"))},
 		{"e-stop edge → contactor coil off (hal, simulated pins)", hal, both(metric("BenchmarkEStopToCoilOff", "trip-p50-ns", "%.0f ns median"),
 			two("BenchmarkEStopToCoilOff", "trip-ns/op", "trip-max-ns", "mean %.0f ns, worst %.0f ns"))},
 	}

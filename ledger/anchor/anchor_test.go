@@ -180,7 +180,7 @@ func TestGoldenVectors(t *testing.T) {
 	a, payload := signedAnchor(t, key, es, [32]byte{0xAB})
 	blk := blockFor(t, key, payload)
 	id := blk.MustID()
-	p, err := anchor.NewProof(es[4], leavesOf(es), payload, id, 12)
+	p, err := anchor.NewProof(es[4], leavesOf(es), payload, id, 12, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestTamperedProofs(t *testing.T) {
 	es := chain(key, 10)
 	_, payload := signedAnchor(t, key, es, [32]byte{})
 	blk := blockFor(t, key, payload)
-	good, err := anchor.NewProof(es[3], leavesOf(es), payload, blk.MustID(), 5)
+	good, err := anchor.NewProof(es[3], leavesOf(es), payload, blk.MustID(), 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestVerifyBlockChecksPoW(t *testing.T) {
 	es := chain(key, 2)
 	_, payload := signedAnchor(t, key, es, [32]byte{})
 	blk := blockFor(t, key, payload)
-	p, err := anchor.NewProof(es[0], leavesOf(es), payload, blk.MustID(), 0)
+	p, err := anchor.NewProof(es[0], leavesOf(es), payload, blk.MustID(), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
-
-	iotago "github.com/iotaledger/iota.go/v3"
-	"github.com/iotaledger/iota.go/v3/nodeclient"
 
 	"github.com/chargegate/chargegate/ledger"
+	iotago "github.com/iotaledger/iota.go/v3"
+	"github.com/iotaledger/iota.go/v3/nodeclient"
 )
 
 // ErrChain means the anchors on the ledger do not form one unbroken chain.
@@ -35,64 +33,7 @@ type ChainResult struct {
 // entries): a gap between two anchors is accepted exactly when these cover every number in it,
 // as the publisher anchors across a declared hole; any other gap is ErrChain.
 func VerifyChain(ctx context.Context, client *nodeclient.Client, pub ed25519.PublicKey, start iotago.BlockID, holes ...ledger.Hole) (*ChainResult, error) {
-	tag, err := Tag(ledger.DeviceID(pub))
-	if err != nil {
-		return nil, err
-	}
-	params, err := nodeParams(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	res := &ChainResult{}
-	id := start
-	var next *Anchor // the anchor that named id as its Prev
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		blk, err := fetchBlock(ctx, client, id, params)
-		if err != nil {
-			return nil, err
-		}
-		td, ok := blk.Payload.(*iotago.TaggedData)
-		if !ok {
-			return nil, fmt.Errorf("block %s carries no tagged data: %w", id.ToHex(), ErrChain)
-		}
-		a, err := Decode(td.Data)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w: %w", id.ToHex(), ErrChain, err)
-		}
-		if err := a.Verify(pub); err != nil {
-			return nil, fmt.Errorf("block %s: %w: %w", id.ToHex(), ErrChain, err)
-		}
-		c := &Checked{Anchor: a, Payload: td.Data, BlockID: id, Tag: tag}
-		if err := c.VerifyBlock(blk, params.MinPoWScore); err != nil {
-			return nil, err
-		}
-		if _, err := referencedBy(ctx, client, id); err != nil {
-			return nil, err
-		}
-		if next == nil {
-			res.Through = a.Last
-		} else if a.Last+1 != next.First {
-			if a.Last >= next.First || !covered(holes, a.Last+1, next.First-1) {
-				return nil, fmt.Errorf("anchor %d..%d precedes %d..%d: %w", a.First, a.Last, next.First, next.Last, ErrChain)
-			}
-			res.Skipped = append([]ledger.Hole{{From: a.Last + 1, To: next.First - 1}}, res.Skipped...)
-		}
-		res.Anchors++
-		if a.Prev == ([32]byte{}) {
-			if a.First != 1 && covered(holes, 1, a.First-1) {
-				res.Skipped = append([]ledger.Hole{{From: 1, To: a.First - 1}}, res.Skipped...)
-				return res, nil
-			}
-			if a.First != 1 {
-				return nil, fmt.Errorf("first anchor starts at %d, not 1: %w", a.First, ErrChain)
-			}
-			return res, nil
-		}
-		next, id = &a, a.Prev
-	}
+	return VerifyChainWith(ctx, client, pub, start, nil, nil, holes...)
 }
 
 // covered reports whether the holes together contain every number from..to.

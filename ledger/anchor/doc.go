@@ -34,11 +34,11 @@
 // largest power of two below n. The leaves are the entries' 32-byte hashes (ledger.Entry.Hash),
 // never the entries themselves: iota.go's proofs are typed on 32-byte values.
 //
-// # Proof file (format "chargegate-proof/1")
+// # Proof file (format "chargegate-proof/2", and "chargegate-proof/1")
 //
 // A JSON object, binary values as 0x-prefixed lowercase hex as in the IOTA node API:
 //
-//	format     "chargegate-proof/1"
+//	format     "chargegate-proof/2" (or "chargegate-proof/1": the same without poi)
 //	device     ledger.DeviceID of the entry's key
 //	seq        the entry's sequence number
 //	entry      the entry as stored and transmitted (ledger.Entry.MarshalBinary: encoding + signature)
@@ -51,15 +51,68 @@
 //	           hashes, {"value":"0x…"} the leaf; a one-leaf tree is just {"value":"0x…"}
 //	blockId    the ID of the block carrying the anchor
 //	tag        the block's tag
-//	milestone  the milestone index that referenced the block, when known (informational)
+//	milestone  the milestone index that referenced the block (in /2: poi.milestone.index)
+//	poi        /2 only: the milestone inclusion proof, exactly as the inx-poi plugin answers
+//	           GET /api/poi/v1/create/{blockId}:
+//	             milestone  the milestone payload in iota.go JSON (index, timestamp,
+//	                        protocolVersion, previousMilestoneId, parents,
+//	                        inclusionMerkleRoot, appliedMerkleRoot, options, signatures)
+//	             block      the anchor block in iota.go JSON; its ID is recomputed from it
+//	             proof      the audit path from the block ID to inclusionMerkleRoot, in the
+//	                        same merklehasher JSON as path (leaves: the block IDs the milestone
+//	                        referenced, in white-flag order, TIP-2/TIP-4/TIP-29); {"value":…}
+//	                        when the milestone referenced one block only
 //
-// The fields device, seq, entryHash, signature and tag repeat what entry implies, for human
-// readers; a verifier rejects a proof where they disagree. Checking a proof needs no database:
-// decode the entry strictly and check its signature; decode the anchor and check its signature
-// under the entry's key; check First ≤ seq ≤ Last, index and size, and that the path's single
-// leaf sits at index and equals entryHash and leads to Root; then fetch the block by ID from any
-// node (core REST API v2), recompute its ID, check its tag and data, its PoW score against the
-// node's minPowScore, and that a milestone references it (Verify).
+// The fields device, seq, entryHash, signature, tag and milestone repeat what the others imply,
+// for human readers; a verifier rejects a proof where they disagree.
+//
+// Checking a /2 proof needs no node and no database, only the network's coordinator keys
+// (VerifyOffline): decode the entry strictly and check its signature; decode the anchor and
+// check its signature under the entry's key; check First ≤ seq ≤ Last, index and size, and that
+// the path's single leaf sits at index, equals entryHash and leads to Root; recompute the
+// block's ID from poi.block, check its tag and data (and its PoW score when the keys file names
+// minPowScore); serialize the milestone with full validation and check that it carries at
+// least milestonePublicKeyCount signatures, each by a key whose range covers the milestone's
+// index (ErrMilestone); check that poi.proof has exactly one leaf, the block ID, and hashes to
+// inclusionMerkleRoot (ErrInclusion). A /1 proof is checked against any node instead (Verify):
+// the block fetched by ID, its PoW score against the node's minPowScore, and a milestone
+// referencing it per the node's metadata — which trusts the node.
+//
+// Verdicts: Invalid(err) is true only for errors that prove the proof wrong (ErrFormat,
+// ErrSignature, ErrPath, ErrBlock, ErrPoW, ErrChain, ErrMilestone, ErrInclusion). A node that
+// cannot answer — unreachable, 503 "not synced", 404 because it pruned or never saw the block —
+// and a block no milestone references yet give ErrUnavailable or ErrNotConfirmed: nothing is
+// proven either way (chargegate verify-proof exits 2, not 1).
+//
+// # Coordinator keys file
+//
+// What a Hornet node of the network is configured with (protocol.milestonePublicKeyCount and
+// protocol.publicKeyRanges), plus the optional minimum PoW score; ledger/node writes its own as
+// coordinator-keys.json in its data directory:
+//
+//	{"milestonePublicKeyCount": 2,
+//	 "publicKeyRanges": [{"key": "0x…32 bytes…", "start": 0, "end": 0}, …],
+//	 "minPowScore": 1500}
+//
+// A key signs milestone i when start ≤ i ≤ end, or start ≤ i when end is 0 ("valid forever",
+// as hive.go's keymanager, which Hornet uses, reads the ranges); a rotation ends the old keys'
+// ranges and starts new ones. No real Hornet network has been checked here.
+//
+// # Anchor proof file (format "chargegate-anchor-proof/1")
+//
+// The publisher keeps one per confirmed anchor in its proof directory (the gateway's
+// <data>/proofs), named anchor-<First, 20 digits>-<Last, 20 digits>.json, written atomically
+// (temporary file, fsync, rename, fsync of the directory):
+//
+//	format     "chargegate-anchor-proof/1"
+//	device     ledger.DeviceID of deviceKey
+//	deviceKey  the device's Ed25519 entry key
+//	anchor     the anchor payload
+//	blockId    the block carrying it
+//	poi        the inclusion proof, as in a /2 proof
+//
+// chargegate proof turns it and the store's entries into /2 proofs; VerifyChainWith walks the
+// chain of anchors from these files where the node has pruned the blocks, or with no node.
 //
 // # The chain of anchors
 //
@@ -73,6 +126,9 @@
 // when the holes passed to it (ledger.ChainStats.Holes of the verified entries) cover it, and
 // lists it in ChainResult.Skipped.
 //
-// Golden vectors of the payload and the proof format are in testdata/golden_v1.json
-// (regenerate with go test -update).
+// VerifyChainWith does the same from a node where it still has the blocks and from stored anchor
+// proofs (checked offline under the coordinator keys) where it does not, or with no node at all.
+//
+// Golden vectors of the payload and the /1 proof are in testdata/golden_v1.json, of the /2
+// proof with its coordinator keys in testdata/golden_v2.json (regenerate with go test -update).
 package anchor

@@ -9,7 +9,7 @@ import (
 
 	iotago "github.com/iotaledger/iota.go/v3"
 	"github.com/iotaledger/iota.go/v3/merklehasher"
-	_ "golang.org/x/crypto/blake2b" // registers BLAKE2b-256 with crypto
+	"golang.org/x/crypto/blake2b" // also registers BLAKE2b-256 with crypto
 )
 
 // hasher is iota.go's Merkle hasher over BLAKE2b-256 (RFC 6962 style leaf/node prefixes), the
@@ -53,35 +53,59 @@ func Path(leaves [][32]byte, index int) (json.RawMessage, error) {
 	return b, nil
 }
 
-// pathNode is one node of a path in iota.go's proof JSON.
+// pathNode is one node of a path in iota.go's proof JSON, decoded in one pass.
 type pathNode struct {
-	L     json.RawMessage `json:"l"`
-	R     json.RawMessage `json:"r"`
-	H     string          `json:"h"`
-	Value string          `json:"value"`
+	L     *pathNode `json:"l"`
+	R     *pathNode `json:"r"`
+	H     string    `json:"h"`
+	Value string    `json:"value"`
+}
+
+// decodePath decodes a path strictly (no unknown fields) in one pass; iota.go's
+// merklehasher.Proof.UnmarshalJSON re-parses every subtree at every level, which made it the
+// bulk of a proof's verification time.
+func decodePath(raw json.RawMessage, sentinel error) (*pathNode, error) {
+	var n pathNode
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return nil, fmt.Errorf("decode path: %v: %w", err, sentinel)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("decode path: trailing data: %w", sentinel)
+	}
+	return &n, nil
+}
+
+// Leaf and node hashes of iota.go's merklehasher (TIP-4, RFC 6962 prefixes) over BLAKE2b-256;
+// TestPathHashingMatchesMerklehasher checks them against merklehasher's own.
+func hashLeaf(v []byte) [32]byte {
+	return blake2b.Sum256(append([]byte{0x00}, v...))
+}
+
+func hashNode(l, r [32]byte) [32]byte {
+	b := make([]byte, 0, 65)
+	b = append(append(append(b, 0x01), l[:]...), r[:]...)
+	return blake2b.Sum256(b)
 }
 
 // VerifyPath checks that path proves leaf at position index in a tree of size leaves with the
 // given root. It checks the shape strictly (one leaf, at the position the index implies, every
-// sibling a 32-byte hash) and lets iota.go's merklehasher recompute the root. Errors wrap ErrPath.
+// sibling a 32-byte hash) and recomputes the root as iota.go's merklehasher does. Errors wrap
+// ErrPath.
 func VerifyPath(path json.RawMessage, leaf [32]byte, index, size uint64, root [32]byte) error {
 	if size == 0 || index >= size {
 		return fmt.Errorf("index %d of %d: %w", index, size, ErrPath)
 	}
-	if err := checkShape(path, leaf, index, size, 0); err != nil {
+	n, err := decodePath(path, ErrPath)
+	if err != nil {
 		return err
 	}
-	var got []byte
-	if size == 1 {
-		got = hasher().Hash([][]byte{leaf[:]})
-	} else {
-		var p merklehasher.Proof
-		if err := json.Unmarshal(path, &p); err != nil {
-			return fmt.Errorf("decode path: %v: %w", err, ErrPath)
-		}
-		got = p.Hash(hasher())
+	got, err := walkShape(n, leaf, index, size, 0)
+	if err != nil {
+		return err
 	}
-	if !bytes.Equal(got, root[:]) {
+	if got != root {
 		return fmt.Errorf("path leads to root %x, anchor has %x: %w", got, root, ErrPath)
 	}
 	return nil
@@ -90,56 +114,62 @@ func VerifyPath(path json.RawMessage, leaf [32]byte, index, size uint64, root [3
 // maxDepth bounds recursion on hostile input: a tree of 2^64 leaves is 64 levels deep.
 const maxDepth = 64
 
-// checkShape walks the path as merklehasher builds it: a subtree of n ≥ 2 leaves splits at the
-// largest power of two below n; the side holding index is a path node (or the leaf itself when
-// it has one leaf), the other side a hash.
-func checkShape(raw json.RawMessage, leaf [32]byte, index, n uint64, depth int) error {
+// walkShape walks the path as merklehasher builds it and returns the subtree's hash: a subtree
+// of n ≥ 2 leaves splits at the largest power of two below n; the side holding index is a path
+// node (or the leaf itself when it has one leaf), the other side a hash.
+func walkShape(node *pathNode, leaf [32]byte, index, n uint64, depth int) ([32]byte, error) {
 	if depth > maxDepth {
-		return fmt.Errorf("path deeper than %d: %w", maxDepth, ErrPath)
+		return [32]byte{}, fmt.Errorf("path deeper than %d: %w", maxDepth, ErrPath)
 	}
-	var node pathNode
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&node); err != nil {
-		return fmt.Errorf("decode path node: %v: %w", err, ErrPath)
+	if node == nil {
+		return [32]byte{}, fmt.Errorf("missing path node at depth %d: %w", depth, ErrPath)
 	}
 	if n == 1 {
 		if node.Value == "" || node.H != "" || node.L != nil || node.R != nil {
-			return fmt.Errorf("expected the leaf at depth %d: %w", depth, ErrPath)
+			return [32]byte{}, fmt.Errorf("expected the leaf at depth %d: %w", depth, ErrPath)
 		}
 		v, err := iotago.DecodeHex(node.Value)
 		if err != nil || !bytes.Equal(v, leaf[:]) {
-			return fmt.Errorf("leaf in path is not the entry's hash: %w", ErrPath)
+			return [32]byte{}, fmt.Errorf("leaf in path is not the entry's hash: %w", ErrPath)
 		}
-		return nil
+		return hashLeaf(v), nil
 	}
 	if node.L == nil || node.R == nil || node.H != "" || node.Value != "" {
-		return fmt.Errorf("expected an inner node at depth %d: %w", depth, ErrPath)
+		return [32]byte{}, fmt.Errorf("expected an inner node at depth %d: %w", depth, ErrPath)
 	}
 	k := uint64(1) << (bits.Len64(n-1) - 1)
 	if index < k {
-		if err := checkHash(node.R); err != nil {
-			return err
+		r, err := siblingHash(node.R, ErrPath)
+		if err != nil {
+			return [32]byte{}, err
 		}
-		return checkShape(node.L, leaf, index, k, depth+1)
+		l, err := walkShape(node.L, leaf, index, k, depth+1)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		return hashNode(l, r), nil
 	}
-	if err := checkHash(node.L); err != nil {
-		return err
+	l, err := siblingHash(node.L, ErrPath)
+	if err != nil {
+		return [32]byte{}, err
 	}
-	return checkShape(node.R, leaf, index-k, n-k, depth+1)
+	r, err := walkShape(node.R, leaf, index-k, n-k, depth+1)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return hashNode(l, r), nil
 }
 
-// checkHash requires a sibling node {"h":"0x…"} with 32 bytes.
-func checkHash(raw json.RawMessage) error {
-	var node pathNode
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&node); err != nil {
-		return fmt.Errorf("decode path sibling: %v: %w", err, ErrPath)
+// siblingHash requires a sibling node {"h":"0x…"} with 32 bytes and returns it.
+func siblingHash(node *pathNode, sentinel error) ([32]byte, error) {
+	var h [32]byte
+	if node == nil || node.Value != "" || node.L != nil || node.R != nil {
+		return h, fmt.Errorf("sibling is not a hash: %w", sentinel)
 	}
-	h, err := iotago.DecodeHex(node.H)
-	if err != nil || len(h) != 32 || node.Value != "" || node.L != nil || node.R != nil {
-		return fmt.Errorf("sibling is not a 32-byte hash: %w", ErrPath)
+	b, err := iotago.DecodeHex(node.H)
+	if err != nil || len(b) != 32 {
+		return h, fmt.Errorf("sibling is not a 32-byte hash: %w", sentinel)
 	}
-	return nil
+	copy(h[:], b)
+	return h, nil
 }

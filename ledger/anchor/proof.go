@@ -14,8 +14,12 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 )
 
-// ProofFormat names the proof file format this package writes and reads.
-const ProofFormat = "chargegate-proof/1"
+// Proof file formats. ProofFormat (/2) carries the milestone inclusion proof and verifies
+// offline; ProofFormatV1 proofs need a node that still has the block.
+const (
+	ProofFormat   = "chargegate-proof/2"
+	ProofFormatV1 = "chargegate-proof/1"
+)
 
 // callTimeout bounds each call to a node during verification.
 const callTimeout = 15 * time.Second
@@ -38,11 +42,13 @@ type Proof struct {
 	BlockID   string          `json:"blockId"`   // the block carrying the anchor
 	Tag       string          `json:"tag"`       // the block's TaggedData tag
 	Milestone uint32          `json:"milestone,omitempty"`
+	PoI       *PoI            `json:"poi,omitempty"` // format /2 only: the milestone inclusion proof
 }
 
 // NewProof builds the proof for entry e, one of the entries whose hashes are leaves (in sequence
-// order, leaves[0] being the anchor's First), anchored by payload in block blockID.
-func NewProof(e ledger.Entry, leaves [][32]byte, payload []byte, blockID [32]byte, milestone uint32) (*Proof, error) {
+// order, leaves[0] being the anchor's First), anchored by payload in block blockID. Without a
+// PoI (nil) it is a ProofFormatV1 proof, with one a ProofFormat (/2) proof.
+func NewProof(e ledger.Entry, leaves [][32]byte, payload []byte, blockID [32]byte, milestone uint32, poi *PoI) (*Proof, error) {
 	a, err := Decode(payload)
 	if err != nil {
 		return nil, err
@@ -71,11 +77,16 @@ func NewProof(e ledger.Entry, leaves [][32]byte, payload []byte, blockID [32]byt
 		return nil, err
 	}
 	h := e.Hash()
+	format := ProofFormatV1
+	if poi != nil {
+		format = ProofFormat
+		milestone = poi.Milestone.Index
+	}
 	return &Proof{
-		Format: ProofFormat, Device: devID, Seq: e.Seq,
+		Format: format, Device: devID, Seq: e.Seq,
 		Entry: iotago.EncodeHex(entry), EntryHash: iotago.EncodeHex(h[:]), Signature: iotago.EncodeHex(e.Signature),
 		Anchor: iotago.EncodeHex(payload), Index: index, Size: a.Count(), Path: path,
-		BlockID: iotago.EncodeHex(blockID[:]), Tag: iotago.EncodeHex(tag), Milestone: milestone,
+		BlockID: iotago.EncodeHex(blockID[:]), Tag: iotago.EncodeHex(tag), Milestone: milestone, PoI: poi,
 	}, nil
 }
 
@@ -102,8 +113,13 @@ func decodeHexField(name, s string) ([]byte, error) {
 // the anchor's range at the stated index, the Merkle path leads from the entry's hash to the
 // anchor's root, and the repeated fields agree. Errors wrap ErrFormat, ErrSignature or ErrPath.
 func (p *Proof) Check() (*Checked, error) {
-	if p.Format != ProofFormat {
-		return nil, fmt.Errorf("proof format %q, want %q: %w", p.Format, ProofFormat, ErrFormat)
+	switch {
+	case p.Format == ProofFormatV1 && p.PoI != nil:
+		return nil, fmt.Errorf("a %s proof carries no inclusion proof: %w", ProofFormatV1, ErrFormat)
+	case p.Format == ProofFormat && p.PoI == nil:
+		return nil, fmt.Errorf("a %s proof without its inclusion proof: %w", ProofFormat, ErrFormat)
+	case p.Format != ProofFormat && p.Format != ProofFormatV1:
+		return nil, fmt.Errorf("proof format %q, want %q or %q: %w", p.Format, ProofFormat, ProofFormatV1, ErrFormat)
 	}
 	entryBytes, err := decodeHexField("entry", p.Entry)
 	if err != nil {
@@ -211,9 +227,11 @@ type Result struct {
 	First     uint64
 	Last      uint64
 	BlockID   iotago.BlockID
-	Milestone uint32  // milestone that referenced the block
-	Score     float64 // the block's PoW score
-	MinScore  uint32  // the node's minimum
+	Milestone uint32 // milestone that referenced the block
+	// MilestoneTime is the milestone's timestamp (offline verification only).
+	MilestoneTime time.Time
+	Score         float64 // the block's PoW score
+	MinScore      uint32  // the node's minimum
 }
 
 // Verify checks a proof against any node speaking the core REST API v2: the offline checks of
@@ -254,7 +272,7 @@ func nodeParams(ctx context.Context, client *nodeclient.Client) (*iotago.Protoco
 	defer cancel()
 	info, err := client.Info(cctx)
 	if err != nil {
-		return nil, fmt.Errorf("node info: %w", err)
+		return nil, fmt.Errorf("node info: %w", unavailable(err))
 	}
 	return &info.Protocol, nil
 }
@@ -266,10 +284,11 @@ func fetchBlock(ctx context.Context, client *nodeclient.Client, id iotago.BlockI
 	defer cancel()
 	blk, err := client.BlockByBlockID(cctx, id, params)
 	if errors.Is(err, nodeclient.ErrHTTPNotFound) {
-		return nil, fmt.Errorf("block %s unknown to the node: %w", id.ToHex(), ErrBlock)
+		// Absence proves nothing: the node may have pruned the block or never seen it.
+		return nil, fmt.Errorf("block %s unknown to the node (pruned, or never seen): %w", id.ToHex(), ErrUnavailable)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetch block %s: %w", id.ToHex(), err)
+		return nil, fmt.Errorf("fetch block %s: %w", id.ToHex(), unavailable(err))
 	}
 	return blk, nil
 }
@@ -280,12 +299,70 @@ func referencedBy(ctx context.Context, client *nodeclient.Client, id iotago.Bloc
 	defer cancel()
 	meta, err := client.BlockMetadataByBlockID(cctx, id)
 	if err != nil {
-		return 0, fmt.Errorf("block %s metadata: %w", id.ToHex(), err)
+		return 0, fmt.Errorf("block %s metadata: %w", id.ToHex(), unavailable(err))
 	}
 	if meta.ReferencedByMilestoneIndex == 0 {
 		return 0, fmt.Errorf("block %s: %w", id.ToHex(), ErrNotConfirmed)
 	}
 	return meta.ReferencedByMilestoneIndex, nil
+}
+
+// unavailable marks an error reaching or asking a node as ErrUnavailable: a node that cannot
+// answer (down, 503 "not synced", 404 pruned, a deserialization failure of what it sent) proves
+// nothing about the proof.
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// Invalid reports whether err proves a proof wrong (a signature, path, hash or block that does
+// not hold), as opposed to a verification that could not decide (ErrUnavailable,
+// ErrNotConfirmed, or any other failure such as a cancelled context).
+func Invalid(err error) bool {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotConfirmed) {
+		return false
+	}
+	for _, e := range []error{ErrFormat, ErrSignature, ErrPath, ErrBlock, ErrPoW, ErrChain, ErrMilestone, ErrInclusion} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// VerifyOffline checks a /2 proof with nothing but the network's coordinator keys: the offline
+// checks of Check, the anchor block carried in the proof (ID, tag, data, and PoW score when
+// keys.MinPoWScore is set), the milestone's signatures under the keys valid for its index, and
+// the inclusion path from the block to the milestone's InclusionMerkleRoot. Errors wrap ErrFormat,
+// ErrSignature, ErrPath, ErrBlock, ErrPoW, ErrMilestone or ErrInclusion.
+func VerifyOffline(p *Proof, keys *CoordinatorKeys) (*Result, error) {
+	c, err := p.Check()
+	if err != nil {
+		return nil, err
+	}
+	if p.PoI == nil {
+		return nil, fmt.Errorf("a %s proof needs a node; offline verification needs %s: %w", p.Format, ProofFormat, ErrUnavailable)
+	}
+	if keys == nil {
+		return nil, fmt.Errorf("no coordinator keys: %w", ErrUnavailable)
+	}
+	if err := c.VerifyBlock(p.PoI.Block, keys.MinPoWScore); err != nil {
+		return nil, err
+	}
+	if err := p.PoI.VerifyInclusion(c.BlockID, keys); err != nil {
+		return nil, err
+	}
+	if p.Milestone != p.PoI.Milestone.Index {
+		return nil, fmt.Errorf("proof says milestone %d, its inclusion proof is under %d: %w", p.Milestone, p.PoI.Milestone.Index, ErrFormat)
+	}
+	score, _ := p.PoI.Block.POW()
+	return &Result{
+		Seq: c.Entry.Seq, Device: p.Device, First: c.Anchor.First, Last: c.Anchor.Last, BlockID: c.BlockID,
+		Milestone: p.PoI.Milestone.Index, MilestoneTime: time.Unix(int64(p.PoI.Milestone.Timestamp), 0).UTC(),
+		Score: score, MinScore: keys.MinPoWScore,
+	}, nil
 }
 
 // Source is what ProofFor reads: the device's store (ledger/sqlite.Store implements it).
@@ -300,8 +377,9 @@ type Source interface {
 var ErrNotAnchored = errors.New("entry not anchored yet")
 
 // ProofFor builds the proof of entry seq from the device's store: the anchor covering it must
-// have a block (it need not be confirmed yet; Verify will say so).
-func ProofFor(ctx context.Context, src Source, seq uint64) (*Proof, error) {
+// have a block (it need not be confirmed yet; Verify will say so). With a PoI for the anchor's
+// block (kept by the publisher, or fetched with FetchPoI) the proof is a /2 proof.
+func ProofFor(ctx context.Context, src Source, seq uint64, poi *PoI) (*Proof, error) {
 	rec, err := src.AnchorFor(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("anchor for seq %d: %w", seq, err)
@@ -324,5 +402,5 @@ func ProofFor(ctx context.Context, src Source, seq uint64) (*Proof, error) {
 		}
 		leaves[i] = entries[i].Hash()
 	}
-	return NewProof(entries[seq-rec.First], leaves, rec.Payload, rec.BlockID, rec.Milestone)
+	return NewProof(entries[seq-rec.First], leaves, rec.Payload, rec.BlockID, rec.Milestone, poi)
 }

@@ -35,7 +35,7 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", n.handleHealth)
 	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, nodeclient.RoutesResponse{Routes: []string{"core/v2"}})
+		writeJSON(w, http.StatusOK, nodeclient.RoutesResponse{Routes: []string{"core/v2", "poi/v1"}})
 	})
 	mux.HandleFunc("GET /api/core/v2/info", n.handleInfo)
 	mux.HandleFunc("GET /api/core/v2/tips", n.handleTips)
@@ -44,6 +44,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /api/core/v2/blocks/{id}/metadata", n.handleMetadata)
 	mux.HandleFunc("GET /api/core/v2/milestones/by-index/{index}", n.handleMilestoneByIndex)
 	mux.HandleFunc("GET /api/core/v2/milestones/{id}", n.handleMilestoneByID)
+	mux.HandleFunc("GET /api/poi/v1/create/{id}", n.handlePoICreate)
+	mux.HandleFunc("POST /api/poi/v1/validate", n.handlePoIValidate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "route not found: "+r.URL.Path)
 	})
@@ -64,6 +66,10 @@ func (n *Node) injectFaults(next http.Handler) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "node is down")
 			return
 		}
+		if n.isUnsynced() && r.URL.Path != "/health" && r.URL.Path != "/api/core/v2/info" && r.URL.Path != "/api/routes" {
+			writeError(w, http.StatusServiceUnavailable, "node is not synced")
+			return
+		}
 		f := n.currentFaults()
 		if d := f.Latency; d > 0 {
 			t := time.NewTimer(d)
@@ -80,6 +86,13 @@ func (n *Node) injectFaults(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isUnsynced reports whether SetSynced(false) is in force.
+func (n *Node) isUnsynced() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.unsynced
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -132,9 +145,10 @@ func (n *Node) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	info.Name = "ledgernode"
 	info.Version = "1.0.0"
 	info.Status = nodeclient.InfoResStatus{
-		IsHealthy:          !n.cfg.PeerlessHealth,
+		IsHealthy:          !n.cfg.PeerlessHealth && !n.isUnsynced(),
 		LatestMilestone:    latest,
 		ConfirmedMilestone: latest,
+		PruningIndex:       n.pruningIndex(),
 	}
 	info.Protocol = n.params
 	info.BaseToken = &nodeclient.InfoResBaseToken{Name: "Local", TickerSymbol: "LCL", Unit: "LCL", Subunit: "glow", Decimals: 6}
@@ -282,7 +296,7 @@ func (n *Node) handleMilestoneByIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	n.mu.Lock()
 	var blockID iotago.BlockID
-	found := idx >= 1 && idx <= uint64(len(n.milestones))
+	found := idx >= 1 && idx <= uint64(len(n.milestones)) && uint32(idx) >= n.pruned
 	if found {
 		blockID = n.milestones[idx-1].blockID
 	}
@@ -304,7 +318,7 @@ func (n *Node) handleMilestoneByID(w http.ResponseWriter, r *http.Request) {
 	found := false
 	n.mu.Lock()
 	for _, ms := range n.milestones {
-		if string(ms.id[:]) == string(b) {
+		if string(ms.id[:]) == string(b) && ms.index >= n.pruned {
 			blockID, found = ms.blockID, true
 			break
 		}

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -70,27 +68,6 @@ func (d *database) close() error {
 		return fmt.Errorf("close node database: %w", err)
 	}
 	return nil
-}
-
-// coordinatorKey returns the milestone signing key, creating it on first use.
-func (d *database) coordinatorKey() (ed25519.PrivateKey, error) {
-	var seed []byte
-	err := d.db.QueryRow(`SELECT value FROM meta WHERE key = 'coordinator_seed'`).Scan(&seed)
-	if errors.Is(err, sql.ErrNoRows) {
-		seed = make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, fmt.Errorf("generate coordinator key: %w", err)
-		}
-		if _, err := d.db.Exec(`INSERT INTO meta (key, value) VALUES ('coordinator_seed', ?)`, seed); err != nil {
-			return nil, fmt.Errorf("store coordinator key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("read coordinator key: %w", err)
-	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("coordinator key: bad seed length %d", len(seed))
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // insertBlock stores an accepted block.

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto"
-	"crypto/ed25519"
 	"fmt"
 
 	"github.com/iotaledger/hive.go/serializer/v2"
@@ -15,11 +14,12 @@ import (
 // maxMilestoneParents bounds the tips one milestone references (a block has at most 8 parents).
 const maxMilestoneParents = iotago.BlockMaxParents
 
-// IssueMilestone issues the next milestone now: it references up to 8 tips, marks every block in
-// their past cone that no milestone referenced yet (in white-flag order: post-order depth-first
-// over the parents in order, TIP-2), commits the Merkle root of those block IDs as the
-// InclusionMerkleRoot (TIP-29), signs it with the coordinator key and stores it as a block of its
-// own. It returns the new milestone index.
+// IssueMilestone issues the next milestone now, as Hornet's inx-coordinator does: it references
+// the previous milestone's block and up to 7 tips, marks every block in their past cone that no
+// milestone referenced yet (in white-flag order: post-order depth-first over the parents in
+// order, TIP-2), commits the Merkle root of those block IDs as the InclusionMerkleRoot (TIP-29),
+// signs it with every coordinator key valid for its index and stores it as a block of its own.
+// That block is referenced by the next milestone, not by its own. It returns the new index.
 func (n *Node) IssueMilestone(_ context.Context) (uint32, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -67,10 +67,11 @@ func (n *Node) IssueMilestone(_ context.Context) (uint32, error) {
 	}
 	ts := uint32(n.now().Unix())
 	ms := iotago.NewMilestone(index, ts, n.params.Version, prev, parents, inclusion, applied)
-	var pub iotago.MilestonePublicKey
-	copy(pub[:], n.coordKey.Public().(ed25519.PublicKey))
-	signer := iotago.InMemoryEd25519MilestoneSigner(iotago.MilestonePublicKeyMapping{pub: n.coordKey})
-	if err := ms.Sign([]iotago.MilestonePublicKey{pub}, signer); err != nil {
+	pubs, privs := signers(n.coordKeys, index)
+	if len(pubs) < n.threshold {
+		return 0, fmt.Errorf("sign milestone %d: %d keys valid, threshold %d", index, len(pubs), n.threshold)
+	}
+	if err := ms.Sign(pubs, iotago.InMemoryEd25519MilestoneSigner(privs)); err != nil {
 		return 0, fmt.Errorf("sign milestone %d: %w", index, err)
 	}
 	msID, err := ms.ID()
@@ -87,7 +88,8 @@ func (n *Node) IssueMilestone(_ context.Context) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("milestone block %d id: %w", index, err)
 	}
-	msBlock := &blockMeta{id: blkID, parents: parents, refMs: index, wfIndex: uint32(len(order)), msIndex: index}
+	// Its parents are all referenced by now: its cone roots are this milestone.
+	msBlock := &blockMeta{id: blkID, parents: parents, msIndex: index, ycri: index, ocri: index}
 	for i, m := range order {
 		m.refMs, m.wfIndex = index, uint32(i)
 	}
@@ -111,12 +113,20 @@ func (n *Node) IssueMilestone(_ context.Context) (uint32, error) {
 	return index, nil
 }
 
-// milestoneParents chooses the tips a new milestone references: every non-orphaned tip (up to
-// 8, unreferenced ones first), or the previous milestone's block, or the all-zero entry point
-// for the very first milestone. Callers hold n.mu.
+// milestoneParents chooses the parents of a new milestone: the previous milestone's block
+// (inx-coordinator always approves it, so milestones form a chain) and up to 7 more
+// non-orphaned tips, unreferenced ones first; the all-zero entry point for the very first
+// milestone. Callers hold n.mu.
 func (n *Node) milestoneParents() iotago.BlockIDs {
 	var fresh, old iotago.BlockIDs
+	var prev iotago.BlockIDs
+	if k := len(n.milestones); k > 0 {
+		prev = iotago.BlockIDs{n.milestones[k-1].blockID}
+	}
 	for id := range n.tips {
+		if len(prev) > 0 && id == prev[0] {
+			continue
+		}
 		if n.blocks[id].refMs == 0 {
 			fresh = append(fresh, id)
 		} else {
@@ -125,16 +135,12 @@ func (n *Node) milestoneParents() iotago.BlockIDs {
 	}
 	fresh = fresh.RemoveDupsAndSort()
 	old = old.RemoveDupsAndSort()
-	parents := append(fresh, old...)
+	parents := append(append(prev, fresh...), old...)
 	if len(parents) > maxMilestoneParents {
 		parents = parents[:maxMilestoneParents]
 	}
 	if len(parents) == 0 {
-		if k := len(n.milestones); k > 0 {
-			parents = iotago.BlockIDs{n.milestones[k-1].blockID}
-		} else {
-			parents = iotago.BlockIDs{iotago.EmptyBlockID()}
-		}
+		parents = iotago.BlockIDs{iotago.EmptyBlockID()}
 	}
 	return parents.RemoveDupsAndSort()
 }

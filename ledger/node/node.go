@@ -72,6 +72,12 @@ type Config struct {
 	// PeerlessHealth makes GET /health answer 503 while the node works, as a real node without
 	// gossip peers does.
 	PeerlessHealth bool
+	// CoordinatorKeys is how many Ed25519 keys sign each milestone (default 1), as a Hornet
+	// network's coordinator with several signers; RotateKeys replaces them by as many new ones.
+	CoordinatorKeys int
+	// SignatureThreshold is how many valid signatures a milestone needs (Hornet's
+	// protocol.milestonePublicKeyCount); default CoordinatorKeys.
+	SignatureThreshold int
 	// Faults configures fault injection.
 	Faults Faults
 	// Logger receives the node's log; nil discards it.
@@ -110,15 +116,18 @@ type Node struct {
 	start  time.Time
 	db     *database
 
-	coordKey ed25519.PrivateKey
+	threshold int
 
 	mu         sync.Mutex
 	rng        *rand.Rand
 	blocks     map[iotago.BlockID]*blockMeta
 	tips       map[iotago.BlockID]struct{}
 	milestones []milestoneInfo // index i holds milestone i+1
+	coordKeys  []coordKey
+	pruned     uint32 // milestones below this index (and the blocks they referenced) are pruned
 	faults     Faults
 	down       bool
+	unsynced   bool
 	closed     bool
 }
 
@@ -133,6 +142,15 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CoordinatorKeys <= 0 {
+		cfg.CoordinatorKeys = 1
+	}
+	if cfg.SignatureThreshold <= 0 {
+		cfg.SignatureThreshold = cfg.CoordinatorKeys
+	}
+	if cfg.SignatureThreshold > cfg.CoordinatorKeys {
+		return nil, fmt.Errorf("signature threshold %d above %d coordinator keys", cfg.SignatureThreshold, cfg.CoordinatorKeys)
 	}
 	for _, r := range []float64{cfg.Faults.ErrorRate, cfg.Faults.LostResponseRate, cfg.Faults.OrphanRate} {
 		if r < 0 || r > 1 {
@@ -165,15 +183,16 @@ func New(cfg Config) (*Node, error) {
 		seed = rand.Uint64()
 	}
 	n := &Node{
-		cfg:    cfg,
-		params: params,
-		log:    cfg.Logger,
-		now:    cfg.Now,
-		start:  cfg.Now(),
-		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		blocks: map[iotago.BlockID]*blockMeta{},
-		tips:   map[iotago.BlockID]struct{}{},
-		faults: cfg.Faults,
+		cfg:       cfg,
+		params:    params,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		start:     cfg.Now(),
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		blocks:    map[iotago.BlockID]*blockMeta{},
+		tips:      map[iotago.BlockID]struct{}{},
+		faults:    cfg.Faults,
+		threshold: cfg.SignatureThreshold,
 	}
 	path := ":memory:"
 	if cfg.Dir != "" {
@@ -191,6 +210,10 @@ func New(cfg Config) (*Node, error) {
 		db.close()
 		return nil, err
 	}
+	if err := n.writeKeysFile(); err != nil {
+		db.close()
+		return nil, err
+	}
 	if len(n.milestones) == 0 {
 		if _, err := n.IssueMilestone(context.Background()); err != nil {
 			db.close()
@@ -204,11 +227,11 @@ func New(cfg Config) (*Node, error) {
 
 // load reads the coordinator key, the blocks' metadata and the milestones from the database.
 func (n *Node) load() error {
-	key, err := n.db.coordinatorKey()
+	keys, err := n.db.coordinatorKeys(n.cfg.CoordinatorKeys)
 	if err != nil {
 		return err
 	}
-	n.coordKey = key
+	n.coordKeys = keys
 	rows, err := n.db.loadBlocks()
 	if err != nil {
 		return err
@@ -244,9 +267,24 @@ func (n *Node) load() error {
 // Params returns the protocol parameters the node advertises and enforces.
 func (n *Node) Params() iotago.ProtocolParameters { return n.params }
 
-// CoordinatorKey returns the public key that signs the node's milestones.
+// CoordinatorKey returns the first public key that signs the node's next milestone.
 func (n *Node) CoordinatorKey() ed25519.PublicKey {
-	return n.coordKey.Public().(ed25519.PublicKey)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pubs, _ := signers(n.coordKeys, n.confirmedIndex()+1)
+	if len(pubs) == 0 {
+		return nil
+	}
+	return ed25519.PublicKey(pubs[0][:])
+}
+
+// SetSynced switches the node between synced and not synced. A node that is not synced answers
+// 503 "node is not synced" on the block, metadata, tips and PoI routes, as Hornet does while it
+// catches up; /health and /info still answer.
+func (n *Node) SetSynced(synced bool) {
+	n.mu.Lock()
+	n.unsynced = !synced
+	n.mu.Unlock()
 }
 
 // SetFaults replaces the fault injection settings (Seed is ignored: the random source stays).
@@ -329,6 +367,16 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	return n.db.close()
+}
+
+// pruningIndex is the highest pruned milestone index (0 when nothing is pruned).
+func (n *Node) pruningIndex() uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pruned == 0 {
+		return 0
+	}
+	return n.pruned - 1
 }
 
 // confirmedIndex returns the latest milestone index (every milestone this node issues is

@@ -64,7 +64,7 @@ func TestRoutesAndShapes(t *testing.T) {
 		t.Fatalf("health %v %v", ok, err)
 	}
 	routes, err := c.Routes(ctx)
-	if err != nil || len(routes.Routes) != 1 || routes.Routes[0] != "core/v2" {
+	if err != nil || len(routes.Routes) != 2 || routes.Routes[0] != "core/v2" || routes.Routes[1] != "poi/v1" {
 		t.Fatalf("routes %+v %v", routes, err)
 	}
 	info, err := c.Info(ctx)
@@ -419,6 +419,26 @@ func TestInclusionRootAndJSONSubmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ms, err := c.MilestoneByIndex(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As in Hornet, the previous milestone's block is a parent of the new milestone and is
+	// referenced by it, together with our blocks.
+	prevMs := 0
+	for _, p := range ms.Parents {
+		meta, err := c.BlockMetadataByBlockID(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.MilestoneIndex == idx-1 {
+			ids = append(ids, p)
+			prevMs++
+		}
+	}
+	if prevMs != 1 {
+		t.Fatalf("milestone %d has %d parents that are milestone %d's block, want 1", idx, prevMs, idx-1)
+	}
 	// Order the referenced blocks by white-flag index and recompute the inclusion root.
 	byIndex := map[uint32]iotago.BlockID{}
 	for _, id := range ids {
@@ -428,11 +448,6 @@ func TestInclusionRootAndJSONSubmission(t *testing.T) {
 		}
 		byIndex[*meta.WhiteFlagIndex] = id
 	}
-	ms, err := c.MilestoneByIndex(ctx, idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Milestone blocks reference themselves, so the new milestone's cone holds exactly our blocks.
 	var ordered iotago.BlockIDs
 	for i := uint32(0); i < uint32(len(byIndex)); i++ {
 		id, ok := byIndex[i]

@@ -2,8 +2,12 @@ package stardust
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/iotaledger/hive.go/serializer/v2"
@@ -12,6 +16,7 @@ import (
 	"github.com/iotaledger/iota.go/v3/pow"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/anchor"
 )
 
 // maxParents caps the parents of an anchor block. PoW work grows with block size in steps of
@@ -75,6 +80,7 @@ func (p *Publisher) advance(ctx context.Context, rec ledger.AnchorRecord) (time.
 		p.log.Info("anchor confirmed", "first", rec.First, "last", rec.Last,
 			"block", iotago.EncodeHex(rec.BlockID[:]), "milestone", rec.Milestone)
 		p.update(func(s *Status) { s.Confirmed++; s.Pending--; s.Last = statusOf(rec) })
+		p.keepProof(ctx, rec)
 		return 0, nil
 	case meta.ShouldReattach != nil && *meta.ShouldReattach:
 		return 0, p.reattach(ctx, rec, "node says shouldReattach")
@@ -233,6 +239,11 @@ func (p *Publisher) promote(ctx context.Context, rec ledger.AnchorRecord, params
 	if recent {
 		return nil
 	}
+	// Counted from the attempt, so that a refused promotion (rebuilt at once by Run) is not
+	// retried in a tight loop.
+	p.mu.Lock()
+	p.lastPromote = p.cfg.Now()
+	p.mu.Unlock()
 	_, data, id, err := p.build(ctx, nil, iotago.BlockIDs{rec.BlockID}, params)
 	if err != nil {
 		return fmt.Errorf("build promotion of anchor %d..%d: %w", rec.First, rec.Last, err)
@@ -241,9 +252,97 @@ func (p *Publisher) promote(ctx context.Context, rec ledger.AnchorRecord, params
 		return fmt.Errorf("promote anchor %d..%d: %w", rec.First, rec.Last, err)
 	}
 	p.log.Info("anchor promoted", "first", rec.First, "promotion", id.ToHex())
-	p.mu.Lock()
-	p.lastPromote = p.cfg.Now()
-	p.status.Promoted++
-	p.mu.Unlock()
+	p.update(func(s *Status) { s.Promoted++ })
 	return nil
+}
+
+// keepProof fetches the confirmed anchor's milestone inclusion proof from the node's PoI API,
+// checks that it is the proof of this block and that its path leads to the milestone's
+// inclusion root, and writes it into Config.ProofDir. A failure is logged and shown in
+// Status.ProofError but does not hold up anchoring: "chargegate proof --node" can fetch the
+// proof later while the node still has the block.
+func (p *Publisher) keepProof(ctx context.Context, rec ledger.AnchorRecord) {
+	if p.cfg.ProofDir == "" {
+		return
+	}
+	err := p.fetchProof(ctx, rec)
+	if err != nil {
+		p.log.Warn("inclusion proof not kept; will retry", "first", rec.First, "last", rec.Last, "err", err)
+		p.missingProofs = append(p.missingProofs, rec)
+	}
+	p.update(func(s *Status) {
+		if err != nil {
+			s.ProofError = err.Error()
+			return
+		}
+		s.ProofError = ""
+		s.Proofs++
+	})
+}
+
+func (p *Publisher) fetchProof(ctx context.Context, rec ledger.AnchorRecord) error {
+	poi, err := anchor.FetchPoI(ctx, p.cfg.HTTPClient, p.cfg.NodeURL, rec.BlockID)
+	if err != nil {
+		return err
+	}
+	// The node's keys are not known here; the verifier checks the signatures. What can be
+	// checked is that the proof is about this block and consistent with its milestone.
+	pub := p.key.Public().(ed25519.PublicKey)
+	ap := anchor.NewAnchorProof(pub, rec.Payload, rec.BlockID, poi)
+	if err := poi.CheckPath(rec.BlockID); err != nil {
+		return err
+	}
+	return anchor.WriteAnchorProof(p.cfg.ProofDir, rec.First, rec.Last, ap)
+}
+
+// findMissingProofs lists the confirmed anchors without a kept inclusion proof (anchored before
+// ProofDir was set, or whose fetch failed before a restart), to be fetched by retryProof.
+func (p *Publisher) findMissingProofs(ctx context.Context) {
+	if p.cfg.ProofDir == "" {
+		return
+	}
+	as, err := p.store.Anchors(ctx, ledger.AnchorConfirmed)
+	if err != nil {
+		p.log.Warn("list confirmed anchors for their proofs", "err", err)
+		return
+	}
+	for _, a := range as {
+		if _, err := os.Stat(filepath.Join(p.cfg.ProofDir, anchor.AnchorProofFileName(a.First, a.Last))); errors.Is(err, fs.ErrNotExist) {
+			p.missingProofs = append(p.missingProofs, a)
+		}
+	}
+	if n := len(p.missingProofs); n > 0 {
+		p.log.Info("confirmed anchors without a kept inclusion proof", "count", n)
+	}
+}
+
+// retryProof tries to keep the oldest missing inclusion proof; one that the node can no longer
+// give (pruned) is given up with a warning: its entries' proofs need a node that has the block.
+func (p *Publisher) retryProof(ctx context.Context) {
+	if len(p.missingProofs) == 0 {
+		return
+	}
+	rec := p.missingProofs[0]
+	p.missingProofs = p.missingProofs[1:]
+	err := p.fetchProof(ctx, rec)
+	switch {
+	case err == nil:
+		p.update(func(s *Status) { s.Proofs++; s.ProofError = "" })
+	case errors.Is(err, anchor.ErrUnavailable) && !errors.Is(err, context.Canceled):
+		if p.nodeHasBlock(ctx, rec.BlockID) {
+			p.missingProofs = append(p.missingProofs, rec) // the node is busy: later
+		} else {
+			p.log.Warn("inclusion proof lost: the node no longer has the block", "first", rec.First, "last", rec.Last)
+			p.update(func(s *Status) { s.ProofError = err.Error() })
+		}
+	default:
+		p.missingProofs = append(p.missingProofs, rec)
+		p.update(func(s *Status) { s.ProofError = err.Error() })
+	}
+}
+
+// nodeHasBlock reports whether the node still answers the block's metadata.
+func (p *Publisher) nodeHasBlock(ctx context.Context, id [32]byte) bool {
+	_, err := p.metadata(ctx, id)
+	return !errors.Is(err, nodeclient.ErrHTTPNotFound)
 }

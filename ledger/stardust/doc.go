@@ -22,8 +22,26 @@
 //
 // One anchor is in flight at a time and the next one is cut only after it is confirmed, so each
 // anchor's Prev is the block ID of a confirmed block; that block is also what proofs name.
-// Every failure is retried with exponential backoff (PollInterval doubling to MaxBackoff) and
-// jitter; an entry is never skipped and a hole in the store stops anchoring with an error.
+// Every failure is retried with exponential backoff (PollInterval doubling to MaxBackoff, ±50 %
+// jitter, cenkalti/backoff/v5), except a block the node refuses with 400 ("below max depth",
+// parents too old): waiting would only age its parents further, so a new block for the same
+// payload is built on fresh tips at once. Status.LastError and LastErrorAt say what failed
+// last and when, and are cleared by the next successful step. An entry is never skipped and a
+// hole in the store stops anchoring with an error.
+//
+// # Proofs kept on the device
+//
+// With Config.ProofDir set (the gateway uses <data>/proofs), the publisher fetches each
+// confirmed anchor's milestone inclusion proof from the node's PoI API (inx-poi's
+// /api/poi/v1/create/{blockId}) right after confirmation, checks that it is about the anchor's
+// block and leads to the milestone's inclusion root, and writes it as an anchor proof file
+// (ledger/anchor: "chargegate-anchor-proof/1"). Entry proofs built from it
+// ("chargegate-proof/2") verify offline, after the node has pruned the block or is gone. A
+// failure (no PoI plugin, node busy) is logged and shown in Status.ProofError; anchoring goes
+// on, and chargegate proof --node can fetch the proof later while the node still has the block.
+//
+// A node that wants a token (Hornet's JWT auth) gets it from Config.AuthTokenFile, a file of
+// mode 0600 or stricter, sent as "Authorization: Bearer".
 //
 // # Crash safety and how a re-submission is recognised
 //

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+	"github.com/iotaledger/iota.go/v3/nodeclient"
+
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
-	"github.com/iotaledger/iota.go/v3/nodeclient"
 )
 
 // Defaults of Config.
@@ -65,10 +68,21 @@ type Config struct {
 	// CallTimeout bounds each call to the node (default 30 s).
 	CallTimeout time.Duration
 	// MaxBackoff caps the wait after repeated failures (default 60 s); waits start at
-	// PollInterval, double, and are jittered.
+	// PollInterval, double, and are jittered ±50 % (cenkalti/backoff/v5).
 	MaxBackoff time.Duration
 	// HTTPClient is used for the node API; nil means a client with CallTimeout.
 	HTTPClient *http.Client
+	// AuthTokenFile names a file holding a bearer token for the node's API (a Hornet JWT, see
+	// Hornet's restAPI.jwtAuth). The file must not be readable by group or others (0600 or
+	// stricter); it is read once by NewPublisher. Empty sends no Authorization header.
+	AuthTokenFile string
+	// ProofDir, when set, is where the publisher keeps each confirmed anchor's milestone
+	// inclusion proof (package ledger/anchor, "chargegate-poi/1", one file per anchor named
+	// by anchor.PoIFileName), fetched from the node's PoI API right after confirmation, so that
+	// proofs of the anchor's entries verify offline after the node has pruned the block. The
+	// gateway uses <data>/proofs. A node without the PoI API leaves the directory empty and
+	// logs why; anchoring goes on.
+	ProofDir string
 }
 
 // AnchorStatus describes one anchor.
@@ -88,8 +102,11 @@ type Status struct {
 	Reattached  int          // reattachments since start
 	Promoted    int          // promotions since start
 	PoW         time.Duration
-	LastError   string
-	LastErrorAt time.Time
+	Failures    int       // failed steps since start
+	LastError   string    // the last step's error; empty once a step succeeds again
+	LastErrorAt time.Time // when LastError happened; zero when LastError is empty
+	Proofs      int       // inclusion proofs kept in Config.ProofDir since start
+	ProofError  string    // the last failure to keep an inclusion proof; empty after a success
 }
 
 // Publisher anchors the store's entries on an IOTA Stardust node; see the package documentation.
@@ -100,7 +117,6 @@ type Publisher struct {
 	cfg    Config
 	client *nodeclient.Client
 	log    *slog.Logger
-	rng    *rand.Rand // used by Run's goroutine only
 
 	mu          sync.Mutex
 	status      Status
@@ -110,6 +126,10 @@ type Publisher struct {
 	// falls due BatchAge after that even if the entry's own time is wrong (unsynchronised clock).
 	seenSeq uint64
 	seenAt  time.Time
+
+	// missingProofs are confirmed anchors whose inclusion proof is not in ProofDir yet, retried
+	// one per step while the node still has them (Run's goroutine only).
+	missingProofs []ledger.AnchorRecord
 }
 
 // NewPublisher returns a publisher for the entries of store, signing anchors with the device's
@@ -151,6 +171,14 @@ func NewPublisher(store Store, key ed25519.PrivateKey, cfg Config) (*Publisher, 
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: cfg.CallTimeout}
 	}
+	if cfg.AuthTokenFile != "" {
+		tok, err := ReadTokenFile(cfg.AuthTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("new publisher: %w", err)
+		}
+		cfg.HTTPClient = WithBearer(cfg.HTTPClient, tok)
+	}
+	opts := []nodeclient.ClientOption{nodeclient.WithHTTPClient(cfg.HTTPClient)}
 	tag, err := anchor.Tag(ledger.DeviceID(key.Public().(ed25519.PublicKey)))
 	if err != nil {
 		return nil, fmt.Errorf("new publisher: %w", err)
@@ -160,9 +188,8 @@ func NewPublisher(store Store, key ed25519.PrivateKey, cfg Config) (*Publisher, 
 		key:    key,
 		tag:    tag,
 		cfg:    cfg,
-		client: nodeclient.New(cfg.NodeURL, nodeclient.WithHTTPClient(cfg.HTTPClient)),
+		client: nodeclient.New(cfg.NodeURL, opts...),
 		log:    cfg.Logger,
-		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}, nil
 }
 
@@ -180,24 +207,39 @@ func (p *Publisher) update(f func(s *Status)) {
 }
 
 // Run anchors until ctx is done and then returns nil. It never skips an entry: on any failure
-// it logs, records the error in Status, waits (exponential backoff with jitter) and retries the
-// same step. It resumes whatever a previous run left in the store. Only one Run may be active
-// per store at a time.
+// it logs, records the error in Status, waits (exponential backoff with jitter, cenkalti/backoff)
+// and retries the same step. A block the node refused (400: below max depth, parents too old)
+// is rebuilt at once, without waiting: waiting would only age its tips further. The first
+// successful step clears Status.LastError. It resumes whatever a previous run left in the
+// store. Only one Run may be active per store at a time.
 func (p *Publisher) Run(ctx context.Context) error {
 	p.refreshPending(ctx)
-	backoff := p.cfg.PollInterval
+	p.findMissingProofs(ctx)
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     p.cfg.PollInterval,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         p.cfg.MaxBackoff,
+	}
+	bo.Reset()
 	for {
 		wait, err := p.step(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			p.log.Warn("anchoring failed; will retry", "err", err, "in", backoff)
-			p.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), p.cfg.Now() })
-			wait = backoff/2 + time.Duration(p.rng.Int64N(int64(backoff/2)+1))
-			backoff = min(2*backoff, p.cfg.MaxBackoff)
-		} else {
-			backoff = p.cfg.PollInterval
+		switch {
+		case errors.Is(err, errRejected):
+			// The stored block was dropped by step; the next step builds a new one on fresh tips.
+			p.log.Warn("block rejected; rebuilding now", "err", err)
+			p.recordError(err)
+			wait = 0
+		case err != nil:
+			wait = bo.NextBackOff()
+			p.log.Warn("anchoring failed; will retry", "err", err, "in", wait)
+			p.recordError(err)
+		default:
+			bo.Reset()
+			p.update(func(s *Status) { s.LastError, s.LastErrorAt = "", time.Time{} })
 		}
 		if wait <= 0 {
 			continue
@@ -210,6 +252,58 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// recordError puts err and its time into Status.
+func (p *Publisher) recordError(err error) {
+	now := p.cfg.Now()
+	p.update(func(s *Status) { s.Failures++; s.LastError, s.LastErrorAt = err.Error(), now })
+}
+
+// ReadTokenFile reads a bearer token (such as a Hornet JWT) from path, trimmed of surrounding
+// white space. It refuses a file that group or others may read, as ssh does for keys, and an
+// empty one.
+func ReadTokenFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("node auth token: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("node auth token %s: mode %04o, want 0600 or stricter", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("node auth token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("node auth token %s: file is empty", path)
+	}
+	return tok, nil
+}
+
+// WithBearer returns a copy of c whose requests carry "Authorization: Bearer tok", the header
+// Hornet's JWT-protected routes expect.
+func WithBearer(c *http.Client, tok string) *http.Client {
+	cc := *c
+	next := cc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cc.Transport = bearer{next: next, header: "Bearer " + tok}
+	return &cc
+}
+
+// bearer adds an Authorization header to every request.
+type bearer struct {
+	next   http.RoundTripper
+	header string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", b.header)
+	return b.next.RoundTrip(r)
 }
 
 // refreshPending counts the anchors in flight and loads the newest anchor into Status.
@@ -251,6 +345,7 @@ func (p *Publisher) step(ctx context.Context) (time.Duration, error) {
 			return p.advance(ctx, as[0])
 		}
 	}
+	p.retryProof(ctx)
 	a, wait, err := p.cut(ctx)
 	if err != nil || a == nil {
 		return wait, err

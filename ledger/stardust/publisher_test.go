@@ -212,7 +212,7 @@ func verifyProofs(t testing.TB, st *sqlite.Store, url string, seqs ...uint64) {
 	t.Helper()
 	client := nodeclient.New(url)
 	for _, seq := range seqs {
-		p, err := anchor.ProofFor(context.Background(), st, seq)
+		p, err := anchor.ProofFor(context.Background(), st, seq, nil)
 		if err != nil {
 			t.Fatalf("proof for %d: %v", seq, err)
 		}

@@ -11,7 +11,8 @@
 //	chargegate quarantine list|export --data DIR  read damaged databases moved aside
 //	chargegate ocmf verify --key KEY RECORD     verify an OCMF record
 //	chargegate proof --data DIR --seq N         write a self-contained proof of one entry
-//	chargegate verify-proof --node URL FILE     verify a proof against a ledger node
+//	chargegate verify-proof --node URL FILE     verify a proof against a ledger node (or --offline)
+//	chargegate witness serve|vkey ...           run a checkpoint witness
 //	chargegate version                          print the version
 //
 // Flags follow the README's command-line convention; every subcommand takes --help. Each
@@ -48,6 +49,7 @@ func commands() map[string]command {
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
 		"verify-proof": cmdVerifyProof,
+		"witness":      cmdWitness,
 		"demo":         cmdDemo,
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "chargegate", version)

@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/sqlite"
@@ -14,8 +19,13 @@ import (
 
 // cmdProof writes the self-contained proof of one entry (ledger/anchor's proof file format):
 //
-//	chargegate proof --data DIR --seq N [--out FILE]
+//	chargegate proof --data DIR --seq N [--proofs DIR] [--node URL] [--out FILE]
 //
+// The milestone inclusion proof of the entry's anchor is taken from the proofs directory
+// (default DIR/proofs, where the gateway keeps one per confirmed anchor); if it is not there
+// and --node is given, it is fetched from the node's PoI API and kept in the proofs directory.
+// With an inclusion proof the result is a chargegate-proof/2, verifiable offline; without one a
+// chargegate-proof/1, verifiable only against a node that still has the block (said on stderr).
 // Exit 0 written, 1 failed (e.g. the entry is not anchored yet), 2 usage.
 func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("proof", flag.ContinueOnError)
@@ -23,20 +33,34 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dir := fs.String("data", "", "gateway data directory (keys and chargegate.db)")
 	seq := fs.Uint64("seq", 0, "sequence number of the entry to prove")
 	out := fs.String("out", "", "write the proof to FILE instead of stdout")
+	proofs := fs.String("proofs", "", "directory of the anchors' inclusion proofs (default DATA/proofs)")
+	nodeURL := fs.String("node", "", "fetch a missing inclusion proof from this node's PoI API")
+	timeout := fs.Duration("timeout", 30*time.Second, "deadline for each call to the node")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *dir == "" || *seq == 0 || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: chargegate proof --data DIR --seq N [--out FILE]")
+		fmt.Fprintln(stderr, "usage: chargegate proof --data DIR --seq N [--proofs DIR] [--node URL] [--out FILE]")
 		return 2
 	}
-	src, closeSrc, err := proofSource(ctx, *dir)
+	if *proofs == "" {
+		*proofs = filepath.Join(*dir, "proofs")
+	}
+	r, err := sqlite.OpenReader(ctx, *dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: proof: open store:", err)
+		return 1
+	}
+	defer r.Close()
+	poi, err := inclusionFor(ctx, r, *seq, *proofs, *nodeURL, *timeout)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
 	}
-	defer closeSrc()
-	p, err := anchor.ProofFor(ctx, src, *seq)
+	if poi == nil {
+		fmt.Fprintf(stderr, "chargegate: proof: no inclusion proof for this anchor in %s (pass --node to fetch it): writing %s, which needs a node to verify\n", *proofs, anchor.ProofFormatV1)
+	}
+	p, err := anchor.ProofFor(ctx, r, *seq, poi)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
@@ -61,11 +85,34 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// proofSource opens the store read-only, so the command never writes beside a running gateway.
-func proofSource(ctx context.Context, dir string) (anchor.Source, func(), error) {
-	r, err := sqlite.OpenReader(ctx, dir)
+// inclusionFor returns the inclusion proof of the anchor covering seq: stored in dir, or
+// fetched from nodeURL (and then stored), or nil when neither has it.
+func inclusionFor(ctx context.Context, src anchor.Source, seq uint64, dir, nodeURL string, timeout time.Duration) (*anchor.PoI, error) {
+	rec, err := src.AnchorFor(ctx, seq)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open store: %w", err)
+		return nil, fmt.Errorf("anchor for seq %d: %w", seq, err)
 	}
-	return r, func() { r.Close() }, nil
+	ap, err := anchor.ReadAnchorProof(dir, rec.First, rec.Last)
+	switch {
+	case err == nil:
+		return ap.PoI, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case nodeURL == "" || rec.BlockID == ([32]byte{}):
+		return nil, nil
+	}
+	poi, err := anchor.FetchPoI(ctx, &http.Client{Timeout: timeout}, nodeURL, rec.BlockID)
+	if err != nil {
+		return nil, err
+	}
+	if err := poi.CheckPath(rec.BlockID); err != nil {
+		return nil, fmt.Errorf("the node's inclusion proof: %w", err)
+	}
+	// Kept for next time; the reader is read-only, the proofs directory is not the database.
+	if pub, err := deviceKeyOf(ctx, src, rec.First); err == nil {
+		if err := anchor.WriteAnchorProof(dir, rec.First, rec.Last, anchor.NewAnchorProof(pub, rec.Payload, rec.BlockID, poi)); err != nil {
+			return nil, err
+		}
+	}
+	return poi, nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,58 +17,140 @@ import (
 	"github.com/chargegate/chargegate/ledger/anchor"
 )
 
-// cmdVerifyProof checks a proof file against any IOTA node (core API v2), without the gateway's
-// database:
+// Exit codes of verify-proof: the verdict.
+const (
+	exitValid     = 0 // everything checked holds
+	exitInvalid   = 1 // proven invalid: a signature, path, hash or block does not hold
+	exitUndecided = 2 // cannot decide: node unreachable, not synced, block pruned, no milestone yet (and usage errors)
+)
+
+// cmdVerifyProof checks a proof file without the gateway's database:
 //
-//	chargegate verify-proof --node URL [--chain] FILE
+//	chargegate verify-proof --offline --coordinator-keys FILE [--chain --proofs DIR] PROOF
+//	chargegate verify-proof --node URL [--coordinator-keys FILE] [--chain [--proofs DIR]] PROOF
 //
-// It checks the entry signature, the Merkle path, the anchor signature, the block fetched from
-// the node (ID, tag, data, PoW score against the node's minimum) and its confirmation.
-// With --chain it also walks the device's anchors back to the first (anchor.VerifyChain).
-// Exit 0 if everything holds, 1 if not (saying what failed), 2 usage.
+// --offline checks a chargegate-proof/2 with nothing but the network's coordinator keys (a
+// Hornet-style keys file: milestonePublicKeyCount and publicKeyRanges): entry signature,
+// Merkle path, anchor signature, the anchor block carried in the proof, the milestone's
+// signatures under the keys valid for its index, and the inclusion path to the milestone.
+// --node checks against a live node (block, PoW against the node's minimum, confirmation);
+// with --coordinator-keys a /2 proof is checked offline as well. --chain also walks the
+// device's anchors back to its first, from the node where it still has them and from the
+// stored anchor proofs in --proofs where it does not.
+//
+// It prints VALID, INVALID or UNDECIDED with the reason. Exit 0 valid, 1 proven invalid, 2
+// cannot decide (node unreachable, not synced, block pruned, no milestone yet) or usage.
 func cmdVerifyProof(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify-proof", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	nodeURL := fs.String("node", "", "base URL of an IOTA node, e.g. http://127.0.0.1:14265")
+	offline := fs.Bool("offline", false, "verify with the coordinator keys only, asking no node")
+	keysFile := fs.String("coordinator-keys", "", "the network's milestone keys (JSON: milestonePublicKeyCount, publicKeyRanges)")
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for each call to the node")
-	chain := fs.Bool("chain", false, "also walk the device's anchors back to its first one on the ledger")
+	chain := fs.Bool("chain", false, "also walk the device's anchors back to its first one")
+	proofs := fs.String("proofs", "", "directory of stored anchor proofs, for --chain where the node has pruned")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitUndecided
 	}
-	if *nodeURL == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: chargegate verify-proof --node URL [--chain] FILE")
-		return 2
+	if fs.NArg() != 1 || (*nodeURL == "") == !*offline || (*offline && *keysFile == "") || (*offline && *chain && *proofs == "") {
+		fmt.Fprintln(stderr, "usage: chargegate verify-proof --offline --coordinator-keys FILE [--chain --proofs DIR] PROOF")
+		fmt.Fprintln(stderr, "       chargegate verify-proof --node URL [--coordinator-keys FILE] [--chain [--proofs DIR]] PROOF")
+		return exitUndecided
+	}
+	var keys *anchor.CoordinatorKeys
+	if *keysFile != "" {
+		k, err := anchor.LoadCoordinatorKeys(*keysFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "UNDECIDED:", err)
+			return exitUndecided
+		}
+		keys = k
 	}
 	b, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
-		fmt.Fprintln(stderr, "chargegate: verify-proof:", err)
-		return 2
+		fmt.Fprintln(stderr, "UNDECIDED:", err)
+		return exitUndecided
 	}
 	var p anchor.Proof
 	if err := json.Unmarshal(b, &p); err != nil {
-		fmt.Fprintln(stderr, "INVALID: proof file is not JSON:", err)
-		return 1
+		fmt.Fprintln(stderr, "INVALID: proof file is not a proof:", err)
+		return exitInvalid
 	}
-	client := nodeclient.New(*nodeURL, nodeclient.WithHTTPClient(&http.Client{Timeout: *timeout}))
-	res, err := anchor.Verify(ctx, client, &p)
+	var client *nodeclient.Client
+	if *nodeURL != "" {
+		client = nodeclient.New(*nodeURL, nodeclient.WithHTTPClient(&http.Client{Timeout: *timeout}))
+	}
+	res, err := verifyOne(ctx, client, keys, &p)
 	if err != nil {
-		fmt.Fprintln(stderr, "INVALID:", err)
-		return 1
+		return verdict(stderr, "", err)
 	}
-	fmt.Fprintf(stdout, "OK: entry %d of device %s is in anchor %d..%d, block %s, referenced by milestone %d (PoW score %.0f, node minimum %d)\n",
-		res.Seq, res.Device, res.First, res.Last, res.BlockID.ToHex(), res.Milestone, res.Score, res.MinScore)
-	if *chain {
-		c, err := p.Check()
-		if err != nil {
-			fmt.Fprintln(stderr, "INVALID:", err)
-			return 1
-		}
-		cr, err := anchor.VerifyChain(ctx, client, c.Entry.DeviceKey, res.BlockID)
-		if err != nil {
-			fmt.Fprintln(stderr, "INVALID: anchor chain:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "OK: %d anchors on the ledger cover entries 1..%d without a gap\n", cr.Anchors, cr.Through)
+	how := "offline, under the coordinator keys"
+	if client != nil {
+		how = "on the node"
 	}
-	return 0
+	fmt.Fprintf(stdout, "VALID: entry %d of device %s is in anchor %d..%d, block %s, referenced by milestone %d (%s)\n",
+		res.Seq, res.Device, res.First, res.Last, res.BlockID.ToHex(), res.Milestone, how)
+	if !*chain {
+		return exitValid
+	}
+	var stored anchor.AnchorProofs
+	if *proofs != "" {
+		if stored, err = anchor.LoadAnchorProofs(*proofs); err != nil {
+			return verdict(stderr, "stored anchor proofs: ", err)
+		}
+	}
+	c, err := p.Check()
+	if err != nil {
+		return verdict(stderr, "", err)
+	}
+	cr, err := anchor.VerifyChainWith(ctx, client, c.Entry.DeviceKey, res.BlockID, stored, keys)
+	if err != nil {
+		return verdict(stderr, "anchor chain: ", err)
+	}
+	fmt.Fprintf(stdout, "VALID: %d anchors cover entries 1..%d without a gap\n", cr.Anchors, cr.Through)
+	return exitValid
+}
+
+// verifyOne verifies a proof online (client set), offline (keys only), or both.
+func verifyOne(ctx context.Context, client *nodeclient.Client, keys *anchor.CoordinatorKeys, p *anchor.Proof) (*anchor.Result, error) {
+	if client == nil {
+		return anchor.VerifyOffline(p, keys)
+	}
+	res, err := anchor.Verify(ctx, client, p)
+	if err != nil {
+		// A /2 proof does not need the node: where it cannot answer, the proof's own
+		// inclusion proof decides, given the keys.
+		if (errors.Is(err, anchor.ErrUnavailable) || errors.Is(err, anchor.ErrNotConfirmed)) && keys != nil && p.PoI != nil {
+			return anchor.VerifyOffline(p, keys)
+		}
+		return nil, err
+	}
+	if keys != nil && p.PoI != nil {
+		if _, err := anchor.VerifyOffline(p, keys); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// verdict prints INVALID or UNDECIDED for err and returns the exit code.
+func verdict(stderr io.Writer, what string, err error) int {
+	if anchor.Invalid(err) {
+		fmt.Fprintf(stderr, "INVALID: %s%v\n", what, err)
+		return exitInvalid
+	}
+	fmt.Fprintf(stderr, "UNDECIDED: %s%v\n", what, err)
+	return exitUndecided
+}
+
+// deviceKeyOf returns the device key of the entry at seq.
+func deviceKeyOf(ctx context.Context, src anchor.Source, seq uint64) (ed25519.PublicKey, error) {
+	es, err := src.Entries(ctx, seq, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) != 1 {
+		return nil, fmt.Errorf("entry %d not found", seq)
+	}
+	return es[0].DeviceKey, nil
 }

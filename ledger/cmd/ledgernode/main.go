@@ -9,7 +9,9 @@
 //	           [--outage START+DURATION]... [--peerless-health] [--seed N] [--log-level info]
 //
 // Once it listens it prints exactly one JSON line to stdout, {"api":"http://HOST:PORT"}, and logs
-// to stderr. SIGINT or SIGTERM stop it cleanly.
+// to stderr. SIGINT or SIGTERM stop it cleanly. DIR/coordinator-keys.json holds the public keys
+// that sign its milestones (for chargegate verify-proof --offline --coordinator-keys); the PoI
+// routes (/api/poi/v1/...) serve milestone inclusion proofs as the inx-poi plugin does.
 //
 // Flags follow the project's command-line convention (README): --seed 1 is the default and
 // makes fault injection repeatable, --seed 0 draws a random seed and logs it; -v is a hidden

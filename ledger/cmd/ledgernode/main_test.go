@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/ledger/anchor"
 )
 
 func TestUsage(t *testing.T) {
@@ -50,6 +54,20 @@ func TestPrintsOneLineAndStops(t *testing.T) {
 	res, err := client.Get(v.API + "/api/core/v2/info")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("info: %v", err)
+	}
+	res.Body.Close()
+	// The milestone keys are published for offline verifiers, and the PoI route answers (404 for
+	// a block it does not know, in the node's error envelope).
+	kb, err := os.ReadFile(filepath.Join(dir, "coordinator-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anchor.ParseCoordinatorKeys(kb); err != nil {
+		t.Errorf("keys file: %v\n%s", err, kb)
+	}
+	res, err = client.Get(v.API + "/api/poi/v1/create/0x" + strings.Repeat("00", 32))
+	if err != nil || res.StatusCode != http.StatusNotFound {
+		t.Fatalf("poi of an unknown block: %v %v", res.StatusCode, err)
 	}
 	res.Body.Close()
 	cancel()
