@@ -71,6 +71,7 @@
 //	fault_cleared        event         an operator cleared a latched fault or alarm
 //	update_health_check  event         a trial boot of an update passed its health check
 //	update_committed     event         an update was committed
+//	rolled_back          event         a checkpoint witness saw a larger chain: the data was restored from an older copy
 //
 // Session end reasons, the event code of a session_end entry: local, remote, energy_limit,
 // time_limit, emergency_stop, rcd_trip, relay_fault, relay_not_closed, meter_lost,

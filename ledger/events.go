@@ -57,6 +57,10 @@ const (
 	EventUpdateHealthCheck = "update_health_check"
 	// EventUpdateCommitted: an update was committed; Detail names the version and security version.
 	EventUpdateCommitted = "update_committed"
+	// EventRolledBack: a checkpoint witness holds a larger tree than the device: its data was
+	// restored from an older copy. Detail names the witness's size; a seq_skipped event follows,
+	// so that the numbers handed out before are never issued again.
+	EventRolledBack = "rolled_back"
 )
 
 // Session end reasons: the Event of a KindSessionEnd entry and the reason published on the

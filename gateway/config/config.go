@@ -73,7 +73,7 @@ type LedgerConfig struct {
 	// reserve for closing entries; 0 = only the filesystem's size.
 	DiskQuotaKB int64         `yaml:"disk_quota_kb"`
 	Retention   time.Duration `yaml:"retention"`
-	Witnesses   []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
+	Witnesses   []string      `yaml:"witnesses"` // "URL VKEY" of each checkpoint witness
 }
 
 // MQTTConfig configures the operator link.

@@ -108,8 +108,12 @@ func TestBadInputs(t *testing.T) {
 			[]FieldError{{Path: "meter.url", Line: 2, Msg: `unsupported scheme "tpc"; expected a URL starting with tcp://, rtu:// or rtuovertcp://`}}},
 		{"password in a URL", minimal + "mqtt:\n  broker: tcp://op:hunter2@broker:1883\n",
 			[]FieldError{{Path: "mqtt.broker", Line: 6, Msg: "holds a password; secrets go in files (the *_file fields), never in this file"}}},
-		{"witness without host", minimal + "ledger:\n  witnesses: [\"https://w1.example\", \"https:///x\"]\n",
+		{"witness without host", minimal + "ledger:\n  witnesses: [\"https://w1.example w1+0123abcd+AUxE\", \"https:///x w2+0123abcd+AUxE\"]\n",
 			[]FieldError{{Path: "ledger.witnesses[1]", Line: 6, Msg: "has no host, like https://192.0.2.10:1234"}}},
+		{"witness without key", minimal + "ledger:\n  witnesses: [\"https://w1.example\"]\n",
+			[]FieldError{{Path: "ledger.witnesses[0]", Line: 6, Msg: `expected "URL VKEY": the witness's base URL, a space and its verifier key from chargegate witness vkey`}}},
+		{"witness with a malformed key", minimal + "ledger:\n  witnesses: [\"https://w1.example w1+12+AUxE\"]\n",
+			[]FieldError{{Path: "ledger.witnesses[0]", Line: 6, Msg: `verifier key "w1+12+AUxE" is not NAME+HASH+KEY as chargegate witness vkey prints it`}}},
 		{"record interval shorter than poll", "meter:\n  url: tcp://127.0.0.1:502\n  poll_interval: 2s\nhal:\n  backend: sim\n",
 			[]FieldError{{Path: "meter.record_interval_charging", Msg: "1s is shorter than meter.poll_interval (2s)"}}},
 		{"too long", minimal + "sessions:\n  meter_loss_limit: 2h\n",
@@ -214,8 +218,8 @@ func TestGoodInputs(t *testing.T) {
 		{"pin in flow style", minimal + "  relay: {name: RELAY, active_low: true}\n", func(c Config) bool {
 			return c.HAL.Relay == hal.Pin{Name: "RELAY", ActiveLow: true}
 		}},
-		{"list in block style replaces the default", minimal + "ledger:\n  witnesses:\n    - https://w1.example\n    - http://127.0.0.1:9000/w\n", func(c Config) bool {
-			return reflect.DeepEqual(c.Ledger.Witnesses, []string{"https://w1.example", "http://127.0.0.1:9000/w"})
+		{"list in block style replaces the default", minimal + "ledger:\n  witnesses:\n    - https://w1.example w1+0123abcd+AUxE\n    - http://127.0.0.1:9000/w w2+0123abcd+AUxE\n", func(c Config) bool {
+			return reflect.DeepEqual(c.Ledger.Witnesses, []string{"https://w1.example w1+0123abcd+AUxE", "http://127.0.0.1:9000/w w2+0123abcd+AUxE"})
 		}},
 		{"max_duration 0 is no limit", minimal + "sessions:\n  max_duration: 0\n", func(c Config) bool { return c.Sessions.MaxDuration == 0 }},
 		{"hex whole number", "meter:\n  url: tcp://127.0.0.1:502\n  unit: 0x10\nhal:\n  backend: sim\n", func(c Config) bool { return c.Meter.Unit == 16 }},

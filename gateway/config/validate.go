@@ -121,7 +121,7 @@ func (c *Config) Validate() error {
 	// ledger
 	v.url("ledger.node_url", c.Ledger.NodeURL, false, "http", "https")
 	v.path("ledger.auth_token_file", c.Ledger.AuthTokenFile, false)
-	v.list("ledger.witnesses", c.Ledger.Witnesses, func(p, s string) { v.url(p, s, true, "http", "https") })
+	v.list("ledger.witnesses", c.Ledger.Witnesses, v.witness)
 
 	// mqtt
 	v.url("mqtt.broker", c.MQTT.Broker, false, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss")
@@ -349,6 +349,21 @@ var (
 	evseISO = regexp.MustCompile(`^[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?[Ee][A-Za-z0-9*]{1,30}$`)
 	evseDIN = regexp.MustCompile(`^\+?[0-9]{1,3}\*[0-9]{3}\*[0-9*]{1,32}$`)
 )
+
+// witness checks "URL VKEY": a checkpoint witness's base URL and its verifier key as
+// `chargegate witness vkey` prints it (name+hash+base64, no spaces).
+func (v *checker) witness(path, s string) {
+	url, vkey, ok := strings.Cut(strings.TrimSpace(s), " ")
+	vkey = strings.TrimSpace(vkey)
+	if !ok || vkey == "" {
+		v.add(path, "expected \"URL VKEY\": the witness's base URL, a space and its verifier key from chargegate witness vkey")
+		return
+	}
+	v.url(path, url, true, "http", "https")
+	if parts := strings.SplitN(vkey, "+", 3); len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 || parts[2] == "" {
+		v.add(path, "verifier key %q is not NAME+HASH+KEY as chargegate witness vkey prints it", vkey)
+	}
+}
 
 func (v *checker) evseID(path, s string) {
 	if s == "" || !v.text(path, s, maxEVSEID) {

@@ -40,6 +40,8 @@
 //	sessions           1   no     gateway.SessionRecord     once per finished charging session
 //	anchors            1   no     AnchorMessage             once per anchor confirmed on the ledger
 //	update             1   yes    ota.Status                when the update agent's state changes
+//	checkpoint         1   yes    CheckpointMessage         the latest signed checkpoint of the chain,
+//	                                                        at every anchor and every few minutes
 //	cmd/{name}         1   no     command (operator → device; the device subscribes to cmd/+)
 //	cmd/{name}/reply   1   no     Reply                     once per command received
 //
@@ -129,6 +131,15 @@
 //
 // With the readings a receiver holds, it can rebuild the root, fetch the block from any node and
 // check it (package ledger/anchor documents the payload and the proof).
+//
+// # checkpoint (CheckpointMessage)
+//
+//	size        the tree size, which is the head sequence number
+//	checkpoint  the C2SP signed note: origin chargegate/{device}, size, base64 root, the
+//	            device's signature line and any witness cosignatures (ledger/checkpoint)
+//
+// Keep it: a later checkpoint must be consistent with it (GET /api/v1/checkpoint/consistency on
+// the local API), or the device's data was rolled back or forked.
 //
 // # update (ota.Status)
 //

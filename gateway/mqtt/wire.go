@@ -39,6 +39,14 @@ type ReplyError struct {
 // them in one table (gateway.ErrorCode).
 const CodeFailed = "failed"
 
+// CheckpointMessage is what the checkpoint topic carries: the device's latest signed C2SP
+// checkpoint of its chain (package ledger/checkpoint), retained, so that anyone subscribed can
+// keep it and later demand a consistency proof.
+type CheckpointMessage struct {
+	Size       int64  `json:"size"`       // tree size: the head sequence number
+	Checkpoint string `json:"checkpoint"` // the signed note, exactly as signed
+}
+
 // AnchorMessage is what the anchors topic carries for one confirmed anchor: enough for a
 // receiver to fetch the block from any node and check the entries it received against it.
 type AnchorMessage struct {

@@ -40,8 +40,11 @@ type AnchorStatus struct {
 	LastState        string    `json:"last_state,omitempty"`
 	LastMilestone    uint32    `json:"last_milestone,omitempty"`
 	ConfirmedThrough uint64    `json:"confirmed_through"`
-	LastError        string    `json:"last_error,omitempty"`
-	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`   // cleared by the next success
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"` // when LastError happened
+	Failures         int64     `json:"failures"`               // failed steps since start
+	Proofs           int64     `json:"proofs"`                 // inclusion proofs kept on the device since start
+	ProofError       string    `json:"proof_error,omitempty"`  // the last failure to keep one
 }
 
 // LinkStatus summarises the operator link.
@@ -64,7 +67,10 @@ type Options struct {
 	// MaxConcurrent bounds the requests served at once (default 8); beyond it a request is
 	// answered 503 with Retry-After at once, so a flood cannot starve the control loop of CPU.
 	MaxConcurrent int
-	Logger        *slog.Logger
+	// Checkpoints, when set, serves GET checkpoint, checkpoint/inclusion and
+	// checkpoint/consistency (ledger/checkpoint.Log.Handler), mounted under /api/v1/ (token).
+	Checkpoints http.Handler
+	Logger      *slog.Logger
 }
 
 // New returns the local HTTP API: /healthz, /metrics (Prometheus text format), /api/v1/status
@@ -97,6 +103,11 @@ func New(o Options) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(snapshot())
 	})
+	if o.Checkpoints != nil {
+		h := http.StripPrefix("/api/v1", o.Checkpoints)
+		mux.Handle("GET /api/v1/checkpoint", h)
+		mux.Handle("GET /api/v1/checkpoint/", h)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")

@@ -190,3 +190,33 @@ func TestRememberCommand(t *testing.T) {
 		t.Fatal("expired request ID not pruned")
 	}
 }
+
+// TestSkipToDeclaresTheRolledBackNumbers: when a witness has seen the chain reach a higher size
+// than the restored head, the numbers in between are declared and never issued again, and the
+// chain still verifies.
+func TestSkipToDeclaresTheRolledBackNumbers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	if _, err := s.Append(ctx, readings(0, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.SkipTo(ctx, 3, "not above the head"); err != nil || h != (ledger.Hole{}) {
+		t.Fatalf("SkipTo below the head = %+v, %v; want nothing", h, err)
+	}
+	h, err := s.SkipTo(ctx, 10, "witness holds size 10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.From != 6 || h.To != 10 || h.DeclaredBy != 11 {
+		t.Fatalf("hole %+v, want 6-10 declared by 11", h)
+	}
+	es, err := s.Append(ctx, readings(5, 1)...)
+	if err != nil || es[0].Seq != 12 {
+		t.Fatalf("next entry %+v, %v; want seq 12", es, err)
+	}
+	st := verifyAll(t, s)
+	if len(st.Holes) != 1 || st.Holes[0].From != 6 || st.Holes[0].To != 10 {
+		t.Errorf("verified holes %+v, want 6-10", st.Holes)
+	}
+}

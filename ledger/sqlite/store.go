@@ -474,6 +474,34 @@ func (s *Store) declareSkip(ctx context.Context, seq, highWater uint64) error {
 	return nil
 }
 
+// SkipTo continues the chain above through: when another party (a checkpoint witness) has seen
+// this device's chain reach through while the local head is lower, the data directory was
+// rolled back, and the numbers in between were handed out before. They are never issued again:
+// a signed seq_skipped event, linked to the local head, declares head+1..through (why says
+// what showed it) and the chain continues at through+2. Nothing happens when through is not
+// above the head. It returns the declared hole.
+func (s *Store) SkipTo(ctx context.Context, through uint64, why string) (ledger.Hole, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ledger.Hole{}, ErrClosed
+	}
+	head := s.seq
+	if through <= head {
+		return ledger.Hole{}, nil
+	}
+	s.seq = through
+	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+		Event: ledger.EventSeqSkipped, Detail: ledger.HoleDetail(head+1, through, why)}
+	es, err := s.appendLocked(ctx, []ledger.Record{rec}, nil)
+	if err != nil {
+		s.seq = head
+		return ledger.Hole{}, fmt.Errorf("declare skipped sequence numbers %d-%d: %w", head+1, through, err)
+	}
+	s.log.Warn("sequence numbers skipped", "head", head, "resumed_at", through+1, "why", why)
+	return ledger.Hole{From: head + 1, To: through, Event: ledger.EventSeqSkipped, DeclaredBy: es[0].Seq}, nil
+}
+
 // Close writes the exact head to the head file (fsynced) and closes the database.
 func (s *Store) Close() error {
 	s.mu.Lock()

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	halperiph "github.com/chargegate/chargegate/hal/periph"
 	halsim "github.com/chargegate/chargegate/hal/sim"
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/checkpoint"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 	"github.com/chargegate/chargegate/ledger/stardust"
 	"github.com/chargegate/chargegate/meter"
@@ -58,13 +61,17 @@ type App struct {
 	sinks           []string      // the store sinks that must acknowledge an entry (ledger, mqtt)
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 	snap            atomic.Pointer[web.Snapshot]
-	operator        *gateway.Operator
+	checkpoints     *checkpoint.Log
+
+	alarmMu  sync.Mutex
+	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
+	operator *gateway.Operator
 }
 
 // openApp builds the appliance. Nothing runs until Run; Close releases what Open acquired when Run
 // is never called.
 func openApp(ctx context.Context, cfg config.Config, version string, logger *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, version: version, log: logger}
+	a := &App{cfg: cfg, version: version, log: logger, alarms: map[string]string{}}
 	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -92,6 +99,9 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			a.Close()
 		}
 	}()
+	if err := a.openCheckpoints(ctx); err != nil {
+		return nil, err
+	}
 	a.meter, err = meter.New(meter.Config{
 		URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
 		Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
@@ -118,6 +128,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if cfg.Ledger.NodeURL != "" {
 		a.publisher, err = stardust.NewPublisher(a.store, keys.Entry, stardust.Config{
 			NodeURL: cfg.Ledger.NodeURL, BatchSize: cfg.Ledger.BatchSize, BatchAge: cfg.Ledger.BatchAge,
+			AuthTokenFile: cfg.Ledger.AuthTokenFile, ProofDir: filepath.Join(cfg.Device.DataDir, "proofs"),
 			Logger: logger.With("part", "anchor"),
 		})
 		if err != nil {
@@ -231,7 +242,8 @@ func (a *App) openAPI() error {
 	a.apiLn = ln
 	a.api = &http.Server{
 		Handler: web.New(web.Options{
-			Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Logger: a.log.With("part", "http"),
+			Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Checkpoints: a.checkpoints.Handler(),
+			Logger: a.log.With("part", "http"),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -327,6 +339,13 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("anchor-notify", a.notifyAnchors)
 	}
 	guarded("snapshot", a.refreshSnapshots)
+	guarded("checkpoint", a.checkpoints.Run)
+	if a.publisher != nil {
+		guarded("checkpoint-trigger", a.checkpointAtAnchors)
+	}
+	if a.link != nil {
+		guarded("checkpoint-notify", a.notifyCheckpoints)
+	}
 	if a.api != nil {
 		guarded("http", func(ctx context.Context) error {
 			go func() {
@@ -384,6 +403,14 @@ func (a *App) Snapshot() web.Snapshot {
 		s = *p
 	}
 	s.Status = a.gw.Status()
+	if s.Alarms == nil {
+		s.Alarms = map[string]string{}
+	}
+	a.alarmMu.Lock()
+	for k, v := range a.alarms {
+		s.Alarms[k] = v
+	}
+	a.alarmMu.Unlock()
 	return s
 }
 

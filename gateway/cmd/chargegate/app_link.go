@@ -135,6 +135,7 @@ func anchorStatus(p stardust.Status, confirmedThrough uint64) *web.AnchorStatus 
 	a := &web.AnchorStatus{
 		Confirmed: int64(p.Confirmed), Pending: int64(p.Pending), ConfirmedThrough: confirmedThrough,
 		LastFirst: p.Last.First, LastLast: p.Last.Last, LastMilestone: p.Last.Milestone, LastError: p.LastError,
+		LastErrorAt: p.LastErrorAt, Failures: int64(p.Failures), Proofs: int64(p.Proofs), ProofError: p.ProofError,
 	}
 	if p.Last.State != 0 {
 		a.LastState = p.Last.State.String()
