@@ -10,11 +10,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/iotaledger/iota.go/v3/nodeclient"
 
+	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
 // Exit codes of verify-proof: the verdict.
@@ -27,7 +30,7 @@ const (
 // cmdVerifyProof checks a proof file without the gateway's database:
 //
 //	chargegate verify-proof --offline --coordinator-keys FILE [--chain --proofs DIR] PROOF
-//	chargegate verify-proof --node URL [--coordinator-keys FILE] [--chain [--proofs DIR]] PROOF
+//	chargegate verify-proof --node URL [--coordinator-keys FILE] [--chain [--proofs DIR] [--data DIR]] PROOF
 //
 // --offline checks a chargegate-proof/2 with nothing but the network's coordinator keys (a
 // Hornet-style keys file: milestonePublicKeyCount and publicKeyRanges): entry signature,
@@ -49,6 +52,7 @@ func cmdVerifyProof(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for each call to the node")
 	chain := fs.Bool("chain", false, "also walk the device's anchors back to its first one")
 	proofs := fs.String("proofs", "", "directory of stored anchor proofs, for --chain where the node has pruned")
+	dataDir := fs.String("data", "", "with --chain: the device's data directory, whose verified chain declares the holes (seq_skipped, entries_lost) an anchor gap may span")
 	if err := fs.Parse(args); err != nil {
 		return exitUndecided
 	}
@@ -103,12 +107,41 @@ func cmdVerifyProof(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return verdict(stderr, "", err)
 	}
-	cr, err := anchor.VerifyChainWith(ctx, client, c.Entry.DeviceKey, res.BlockID, stored, keys)
+	var holes []ledger.Hole
+	if *dataDir != "" {
+		if holes, err = declaredHoles(ctx, *dataDir, c.Entry.DeviceKey); err != nil {
+			fmt.Fprintln(stderr, "UNDECIDED: the device's chain:", err)
+			return exitUndecided
+		}
+	}
+	cr, err := anchor.VerifyChainWith(ctx, client, c.Entry.DeviceKey, res.BlockID, stored, keys, holes...)
 	if err != nil {
 		return verdict(stderr, "anchor chain: ", err)
 	}
+	if len(cr.Skipped) > 0 {
+		var hs []string
+		for _, h := range cr.Skipped {
+			hs = append(hs, fmt.Sprintf("%d-%d", h.From, h.To))
+		}
+		fmt.Fprintf(stdout, "VALID: %d anchors cover entries 1..%d, crossing the declared holes %s\n", cr.Anchors, cr.Through, strings.Join(hs, ", "))
+		return exitValid
+	}
 	fmt.Fprintf(stdout, "VALID: %d anchors cover entries 1..%d without a gap\n", cr.Anchors, cr.Through)
 	return exitValid
+}
+
+// declaredHoles verifies the device's stored chain and returns the holes it declares.
+func declaredHoles(ctx context.Context, dir string, pub ed25519.PublicKey) ([]ledger.Hole, error) {
+	r, err := sqlite.OpenReader(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	st, err := ledger.VerifyChain(r.All(ctx), ledger.ChainOptions{Key: pub})
+	if err != nil {
+		return nil, err
+	}
+	return st.Holes, nil
 }
 
 // verifyOne verifies a proof online (client set), offline (keys only), or both.
