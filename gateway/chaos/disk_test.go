@@ -58,12 +58,12 @@ func fill(t *testing.T, dir string) string {
 // returns.
 func TestDiskFull(t *testing.T) {
 	mnt := mountTmpfs(t, "24m")
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	data := filepath.Join(mnt, "data")
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
+	cfg := rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true,
 		extra: "  max_duration: 700ms\n"}))
-	g := startGateway(t, data, cfg)
+	g := rig.StartGateway(t, data, cfg)
 	sessionsBegun := func(after uint64) int {
 		n := 0
 		for _, e := range entriesAfter(t, data, after) {
@@ -93,10 +93,10 @@ func TestDiskFull(t *testing.T) {
 	})
 	// The session running when the disk filled ends by its time limit; none may start after it.
 	// Absence needs a window: six session lengths.
-	rig.WaitFor(t, 10*time.Second, "the running session ended", func() bool { return g.status(t).Session == nil })
+	rig.WaitFor(t, 10*time.Second, "the running session ended", func() bool { return g.Status(t).Session == nil })
 	quiet := time.Now().Add(6 * 700 * time.Millisecond)
 	for time.Now().Before(quiet) {
-		if st := g.status(t); st.Session != nil {
+		if st := g.Status(t); st.Session != nil {
 			t.Fatalf("session %s started while the disk is full", st.Session.ID)
 		}
 		if g.Exited() {
@@ -113,7 +113,7 @@ func TestDiskFull(t *testing.T) {
 	if beginsWhileFull != 0 {
 		t.Fatalf("%d sessions begun after the disk_budget event", beginsWhileFull)
 	}
-	fullHead := g.status(t).Entries
+	fullHead := g.Status(t).Entries
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -130,9 +130,9 @@ func TestDiskFull(t *testing.T) {
 		}
 		return false
 	})
-	g.stopClean(t)
+	g.StopClean(t)
 	assertKept(t, data, committed)
-	mustVerify(t, data)
+	rig.MustVerify(t, data)
 	ev := countEvents(storedEntries(t, data))
 	t.Logf("disk_budget at seq %d, head %d while full, disk_recovered at seq %d; %d entries kept from before; %s",
 		alarmSeq, fullHead, recoveredSeq, len(committed), summary(ev))
