@@ -62,20 +62,20 @@ func TestKillAtEveryStepOfTheEndSequenceEndsTheSessionOnce(t *testing.T) {
 		{gateway.StepEndCommitted, ledger.EndRemote},
 		{gateway.StepEndPublished, ledger.EndRemote},
 	}
-	s := startStack(t, true)
-	op := connectOperator(t, s.broker)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := rig.ConnectOperator(t, s.Broker)
 	for i, tc := range steps {
 		t.Run(tc.step, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := s.config(filepath.Join(dir, "data"), "")
+			cfg := testConfig(s, filepath.Join(dir, "data"), "")
 			t.Setenv("CHARGEGATE_CRASH_AT", tc.step)
 			g := startGateway(t, dir, cfg)
-			op.waitOnline(g.device)
-			if rep := op.command(g.device, "start", fmt.Sprintf(`{"request_id":"k%d-1","id_token":"TOKEN1"}`, i)); rep["ok"] != true {
+			op.WaitOnline(g.Device)
+			if rep := op.Command(g.Device, "start", fmt.Sprintf(`{"request_id":"k%d-1","id_token":"TOKEN1"}`, i)); rep["ok"] != true {
 				t.Fatalf("start: %v", rep)
 			}
 			time.Sleep(time.Second)
-			op.publish(g.device, "stop", fmt.Sprintf(`{"request_id":"k%d-2"}`, i)) // no reply: it dies
+			op.Publish(g.Device, "stop", fmt.Sprintf(`{"request_id":"k%d-2"}`, i)) // no reply: it dies
 			select {
 			case <-g.Done():
 			case <-time.After(20 * time.Second):
@@ -83,14 +83,14 @@ func TestKillAtEveryStepOfTheEndSequenceEndsTheSessionOnce(t *testing.T) {
 			}
 			t.Setenv("CHARGEGATE_CRASH_AT", "")
 			g = startGateway(t, dir, cfg)
-			rig.WaitFor(t, 20*time.Second, "no session", func() bool { return g.status(t)["session"] == nil })
+			rig.WaitFor(t, 20*time.Second, "no session", func() bool { return g.StatusMap(t)["session"] == nil })
 			if err := g.Stop(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
+			if code, out := rig.CLI(t, "", "verify", "--data", g.DataDir); code != 0 {
 				t.Fatalf("verify = %d: %s", code, out)
 			}
-			ends := endsBySession(chain(t, g.dir))
+			ends := endsBySession(chain(t, g.DataDir))
 			if len(ends) != 1 {
 				t.Fatalf("%d sessions ended, want 1: %v", len(ends), ends)
 			}
@@ -110,9 +110,9 @@ func TestKillAtEveryStepOfTheEndSequenceEndsTheSessionOnce(t *testing.T) {
 // loop, and every reading further apart than its interval is declared by a gap entry, so verify
 // with the interval's tolerance passes.
 func TestHTTPFloodLeavesNoSilentHoles(t *testing.T) {
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
-	cfg := strings.Replace(s.config(filepath.Join(dir, "data"), ""), "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  max_concurrent: 4\n", 1)
+	cfg := strings.Replace(testConfig(s, filepath.Join(dir, "data"), ""), "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  max_concurrent: 4\n", 1)
 	g := startGateway(t, dir, cfg)
 	var ok, shed atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
@@ -124,7 +124,7 @@ func TestHTTPFloodLeavesNoSilentHoles(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+g.api+"/api/v1/status", nil)
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+g.API+"/api/v1/status", nil)
 				resp, err := client.Do(req)
 				if err != nil {
 					continue
@@ -152,7 +152,7 @@ func TestHTTPFloodLeavesNoSilentHoles(t *testing.T) {
 	}
 	// Idle, the harness config records every 1 s and polls every 200 ms: on-time readings are at
 	// most 1.1 s apart (interval + half a poll); later ones must be declared by a gap.
-	if code, out := runCLI(t, "", "verify", "--data", g.dir, "--max-interval", "1100ms"); code != 0 {
+	if code, out := rig.CLI(t, "", "verify", "--data", g.DataDir, "--max-interval", "1100ms"); code != 0 {
 		t.Fatalf("verify --max-interval 1100ms = %d: %s", code, out)
 	}
 }
@@ -160,26 +160,26 @@ func TestHTTPFloodLeavesNoSilentHoles(t *testing.T) {
 // Case 8: an id token that is not OCPP printable ASCII of at most 36 characters is refused and
 // never reaches a signed entry.
 func TestBadIDTokensNeverReachTheChain(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
-	op := connectOperator(t, s.broker)
-	op.waitOnline(g.device)
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), ""))
+	op := rig.ConnectOperator(t, s.Broker)
+	op.WaitOnline(g.Device)
 	for i, tok := range []string{`"tag\u0000"`, `"\u00e9t\u00e9"`, `"` + strings.Repeat("A", 37) + `"`, `"tab\there"`} {
-		rep := op.command(g.device, "start", fmt.Sprintf(`{"request_id":"b%d","id_token":%s}`, i, tok))
+		rep := op.Command(g.Device, "start", fmt.Sprintf(`{"request_id":"b%d","id_token":%s}`, i, tok))
 		if e, _ := rep["error"].(map[string]any); rep["ok"] != false || e["code"] != "bad_request" {
 			t.Errorf("start with id_token %s: %v", tok, rep)
 		}
 	}
 	// Invalid UTF-8 cannot even be written as JSON text; raw bytes are refused by the decoder.
-	rep := op.command(g.device, "start", "{\"request_id\":\"b9\",\"id_token\":\"\xff\xfe\"}")
+	rep := op.Command(g.Device, "start", "{\"request_id\":\"b9\",\"id_token\":\"\xff\xfe\"}")
 	if rep["ok"] != false {
 		t.Errorf("start with invalid UTF-8 id_token: %v", rep)
 	}
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range chain(t, g.dir) {
+	for _, e := range chain(t, g.DataDir) {
 		if e.Kind == ledger.KindSessionBegin {
 			t.Errorf("a session began: %+v", e)
 		}

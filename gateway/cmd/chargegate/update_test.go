@@ -26,7 +26,7 @@ import (
 func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
 	dir := t.TempDir()
 	slotDir := filepath.Join(dir, "slots")
-	bin, err := os.ReadFile(binPath(t, "chargegate"))
+	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +61,9 @@ func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	s := startStack(t, true)
-	op := connectOperator(t, s.broker)
-	cfg := s.config(filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := rig.ConnectOperator(t, s.Broker)
+	cfg := testConfig(s, filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
   mode: free
 update:
   enabled: true
@@ -75,21 +75,21 @@ update:
   health_deadline: 30s
 `, filepath.Join(dir, "update"), slotDir, pubFile))
 	g := startGateway(t, dir, cfg)
-	op.waitOnline(g.device)
-	if rep := op.command(g.device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
+	op.WaitOnline(g.Device)
+	if rep := op.Command(g.Device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	if rep := op.command(g.device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
+	if rep := op.Command(g.Device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
 		t.Fatalf("update: %v", rep)
 	}
 	rig.WaitFor(t, 30*time.Second, "update waiting for the session", func() bool {
-		u, _ := g.status(t)["update"].(map[string]any)
+		u, _ := g.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "waiting"
 	})
-	if st := g.status(t); st["session"] == nil || st["relay_closed"] != true {
+	if st := g.StatusMap(t); st["session"] == nil || st["relay_closed"] != true {
 		t.Fatalf("the update interrupted the session: %v", st)
 	}
-	if rep := op.command(g.device, "stop", `{"request_id":"u-stop"}`); rep["ok"] != true {
+	if rep := op.Command(g.Device, "stop", `{"request_id":"u-stop"}`); rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
 	// Installing ends with a clean exit so that systemd restarts the service into the new slot.
@@ -113,7 +113,7 @@ update:
 	}
 	g2 := startGateway(t, dir, cfg)
 	rig.WaitFor(t, 60*time.Second, "trial committed", func() bool {
-		u, _ := g2.status(t)["update"].(map[string]any)
+		u, _ := g2.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "committed"
 	})
 	cur, _ := os.ReadFile(filepath.Join(slotDir, "current"))
