@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ota"
 )
 
 // Command is one operator command, decoded and validated by ParseCommand.
@@ -108,7 +109,7 @@ func (g *Controller) Do(ctx context.Context, c Command) (Result, error) {
 func (g *Controller) Hold(ctx context.Context) (release func(), err error) {
 	_, err = g.inLoop(ctx, func(context.Context) (Result, error) {
 		if g.session != nil {
-			return nil, fmt.Errorf("session %s: %w", g.session.ID, ErrSessionRunning)
+			return nil, fmt.Errorf("session %s: %w (%w)", g.session.ID, ErrSessionRunning, ota.ErrCharging)
 		}
 		g.held = true
 		g.updateLED()

@@ -47,6 +47,8 @@ var errorCodes = []struct {
 	{ErrMeterUnreadable, "meter_unreadable"},
 	{ErrSessionUnclosed, "session_unclosed"},
 	{ota.ErrBusy, "busy"},
+	{ota.ErrBroken, "update_broken"},
+	{ota.ErrActivating, "updating"},
 	{context.DeadlineExceeded, "timeout"},
 	{context.Canceled, "timeout"},
 }

@@ -21,7 +21,8 @@
 # adds the agent's partition and autoboot.txt rights, the polkit rule for
 # `reboot "0 tryboot"` and the bootconfig mount; updates then need a rootfs payload).
 #
-# Environment: VERSION (default: git describe or "dev"), SECURITY_VERSION (default 1),
+# Environment: VERSION (default: git describe or "dev"), SECURITY_VERSION (default 1 for
+# development bundles; required with RELEASE_KEY — devices refuse bundles below their floor),
 # COMPATIBLE (default rpi4,rpi5), SLOTS, OUT, RELEASE_KEY, ROOTFS_IMAGE, GO (default go),
 # CHUNK_SIZE.
 set -euo pipefail
@@ -32,6 +33,10 @@ cd "$root"
 
 GO=${GO:-go}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+if [ -n "${RELEASE_KEY:-}" ] && [ -z "${SECURITY_VERSION:-}" ]; then
+	echo "build.sh: RELEASE_KEY set: choose SECURITY_VERSION (the last release's, higher for a security fix)" >&2
+	exit 2
+fi
 SECURITY_VERSION=${SECURITY_VERSION:-1}
 COMPATIBLE=${COMPATIBLE:-rpi4,rpi5}
 CHUNK_SIZE=${CHUNK_SIZE:-1048576}
@@ -63,7 +68,7 @@ else
 	pub=$KEYDIR/DEVELOPMENT-ONLY-release.pub
 	pubname=DEVELOPMENT-ONLY-release.pub
 	if [ ! -f "$key" ]; then
-		"$OUT/tools/chargegate-bundle" keygen -out "$KEYDIR/DEVELOPMENT-ONLY-release"
+		"$OUT/tools/chargegate-bundle" keygen --out "$KEYDIR/DEVELOPMENT-ONLY-release"
 	fi
 	echo "   signing with the DEVELOPMENT key $key: not for production devices"
 fi
@@ -102,9 +107,9 @@ bundle="$OUT/chargegate-$VERSION-DEVELOPMENT-SIGNED.bundle"
 [ -n "${RELEASE_KEY:-}" ] && bundle="$OUT/chargegate-$VERSION.bundle"
 payloads=("app=$OUT/app/chargegate")
 [ -n "${ROOTFS_IMAGE:-}" ] && payloads+=("rootfs=$ROOTFS_IMAGE")
-"$OUT/tools/chargegate-bundle" create -key "$key" -version "$VERSION" -security-version "$SECURITY_VERSION" \
-	-compatible "$COMPATIBLE" -chunk-size "$CHUNK_SIZE" -o "$bundle" "${payloads[@]}"
-"$OUT/tools/chargegate-bundle" verify -key "$pub" "$bundle" >/dev/null
+"$OUT/tools/chargegate-bundle" create --key "$key" --version "$VERSION" --security-version "$SECURITY_VERSION" \
+	--compatible "$COMPATIBLE" --chunk-size "$CHUNK_SIZE" --out "$bundle" "${payloads[@]}"
+"$OUT/tools/chargegate-bundle" verify --key "$pub" "$bundle" | sed -n 's/^signed by/   signed by/p' # key and security version
 
 echo "== done: $OUT"
 ls -l "$OUT" "$OUT/app"

@@ -54,6 +54,9 @@ type ChainStats struct {
 	// Replacements lists the sequence numbers of store_replaced events that declared a break:
 	// the sequence jumped forward and/or Prev is the last head the device knew, not the entry before.
 	Replacements []uint64
+	// Holes lists the declared holes crossed, in the order of their declarations: numbers skipped (seq_skipped), entries
+	// lost (entries_lost) and the jump before a store_replaced event.
+	Holes []Hole
 }
 
 // Verifier checks entries one at a time, in ascending order. The zero value with options set is ready.
@@ -63,10 +66,13 @@ type Verifier struct {
 	key   ed25519.PublicKey
 	// lastReading maps meter serial to the time of its last reading since the last gap/event.
 	lastReading map[string]time.Time
+	// pending are jumps in the sequence not (yet) declared by an entries_lost event.
+	pending []Hole
 }
 
 // Add verifies e against the entries added before: signature, device key, link, sequence
-// continuity and declared gaps. It returns a *ChainError.
+// continuity and declared gaps. It returns a *ChainError. A jump over missing entries is held
+// until an entries_lost event declares it; Finish reports one that was never declared.
 func (v *Verifier) Add(e *Entry) error {
 	h := e.Hash()
 	return v.add(e, h, e.verifyHash(h))
@@ -98,14 +104,43 @@ func (v *Verifier) add(e *Entry, h [32]byte, sigErr error) error {
 		v.stats.First = e.Seq
 	} else {
 		contiguous := e.Seq == v.stats.Last+1 && e.Prev == v.stats.Head
+		jump := Hole{From: v.stats.Last + 1, To: e.Seq - 1, Event: e.Event, DeclaredBy: e.Seq}
 		switch {
-		case contiguous:
 		case replaced && e.Seq > v.stats.Last:
 			v.stats.Replacements = append(v.stats.Replacements, e.Seq)
+			if e.Seq > v.stats.Last+1 {
+				v.stats.Holes = append(v.stats.Holes, jump)
+			}
+		case contiguous:
+		case e.Kind == KindEvent && e.Event == EventSeqSkipped && e.Seq > v.stats.Last+1 && e.Prev == v.stats.Head:
+			// Only numbers were skipped: the link to the previous entry holds, and the event
+			// must name exactly the numbers it jumps over.
+			if from, to, ok := ParseHole(e.Detail); !ok || from != jump.From || to != jump.To {
+				return fail(fmt.Errorf("%w: seq_skipped declares %q, the jump is %d-%d", ErrSeqGap, e.Detail, jump.From, jump.To))
+			}
+			v.stats.Holes = append(v.stats.Holes, jump)
+		case e.Seq > v.stats.Last+1:
+			// Entries are missing; their hash is gone, so this entry cannot link. Accepted only
+			// if a later entries_lost event declares exactly this range (Finish checks).
+			jump.Event, jump.DeclaredBy = "", 0
+			v.pending = append(v.pending, jump)
+			clear(v.lastReading)
 		case e.Seq != v.stats.Last+1:
 			return fail(fmt.Errorf("%w: after %d", ErrSeqGap, v.stats.Last))
 		default:
 			return fail(ErrBrokenLink)
+		}
+	}
+	if e.Kind == KindEvent && e.Event == EventEntriesLost {
+		if from, to, ok := ParseHole(e.Detail); ok {
+			for i, p := range v.pending {
+				if p.From == from && p.To == to {
+					p.Event, p.DeclaredBy = e.Event, e.Seq
+					v.stats.Holes = append(v.stats.Holes, p)
+					v.pending = append(v.pending[:i], v.pending[i+1:]...)
+					break
+				}
+			}
 		}
 	}
 	if err := v.checkDeclaredGap(e); err != nil {
@@ -140,11 +175,26 @@ func (v *Verifier) checkDeclaredGap(e *Entry) error {
 	return nil
 }
 
+// Finish reports the first jump in the sequence that no entries_lost event declared, as a
+// *ChainError wrapping ErrSeqGap at the entry after the jump; nil if there is none. Call it
+// after the last Add: a hole's declaration comes after the hole.
+func (v *Verifier) Finish() error {
+	if len(v.pending) == 0 {
+		return nil
+	}
+	p := v.pending[0]
+	return &ChainError{Seq: p.To + 1, Err: fmt.Errorf("%w: after %d (%d-%d missing and not declared)", ErrSeqGap, p.From-1, p.From, p.To)}
+}
+
+// Pending returns the jumps not declared so far (what Finish would report), in order.
+func (v *Verifier) Pending() []Hole { return append([]Hole(nil), v.pending...) }
+
 // Stats returns what has been verified so far.
 func (v *Verifier) Stats() ChainStats { return v.stats }
 
 // VerifyChain verifies entries in ascending order and returns their summary, or the first
-// failure as a *ChainError naming the bad sequence number. An error yielded by the iterator
+// failure as a *ChainError naming the bad sequence number. Declared holes (doc.go, "Chain
+// rules") are accepted and listed in ChainStats.Holes; any other jump is ErrSeqGap. An error yielded by the iterator
 // (a row that does not decode, a read failure) is reported at the sequence number after the last
 // good entry unless it is a *ChainError itself. An empty chain is ErrEmptyChain. Signatures are
 // checked in parallel batches on all CPUs; the result is the same as adding one by one.
@@ -182,6 +232,9 @@ func VerifyChain(entries iter.Seq2[Entry, error], opts ChainOptions) (ChainStats
 		}
 	}
 	if err := flush(); err != nil {
+		return v.Stats(), err
+	}
+	if err := v.Finish(); err != nil {
 		return v.Stats(), err
 	}
 	if v.stats.Entries == 0 {

@@ -7,34 +7,57 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
 )
 
-// Agent runs the update state machine. Create it with NewAgent and run it with Run.
+// Agent runs the update state machine. Create it with New and run it with Run.
 type Agent struct {
 	cfg     Config
 	inhibit Inhibitor
 	fs      durable.FS
 	log     *slog.Logger
 	wake    chan struct{}
+	http    *http.Client
 
-	updateMu   sync.Mutex // one Update at a time
+	updateMu sync.Mutex    // one Update, Repair or Cancel decision at a time
+	stepSem  chan struct{} // held by whoever advances the state: a step of Run, or Cancel
+
 	mu         sync.Mutex
 	rec        record
+	floor      uint64 // floor from outside state.json: the floor file and Config.SecurityFloor
+	broken     error  // non-nil: state unusable until Repair
+	resumed    bool   // resume ran for this process
 	slot       string // booted slot, once known
-	activating bool   // between the charging check and the trial's end
+	activating bool   // holding the inhibitor: sessions are refused
 	waitingFor string
+	lastErr    string
+	attempts   int
+	cancelReq  bool               // Cancel asked; served under stepSem
+	stepCancel context.CancelFunc // ends the running step early (downloads, waits)
 }
 
-// NewAgent checks cfg, fills in defaults and loads the persisted state. It does no other
-// I/O; Run resumes what the state says.
-func NewAgent(cfg Config, inhibit Inhibitor) (*Agent, error) {
+// New checks cfg, fills in defaults and reads the persisted state. A state file that cannot
+// be read or parsed does not fail New: the agent starts broken (Status().State is
+// "broken", Update answers ErrBroken) until Repair, so that the charger keeps charging.
+// New fails only for a bad configuration. It does no I/O besides reading its files.
+func New(cfg Config, inh Inhibitor) (*Agent, error) {
+	if inh == nil {
+		return nil, errors.New("ota: inhibitor is nil")
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.inhibit = inh
+	return a, nil
+}
+
+func newAgent(cfg Config) (*Agent, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("ota: config: StateDir is empty")
 	}
@@ -52,8 +75,14 @@ func NewAgent(cfg Config, inhibit Inhibitor) (*Agent, error) {
 	if cfg.Hardware == "" {
 		return nil, errors.New("ota: config: Hardware is empty")
 	}
-	if inhibit == nil {
-		return nil, errors.New("ota: inhibitor is nil")
+	if cfg.HealthCheck == nil {
+		return nil, errors.New("ota: config: HealthCheck is nil")
+	}
+	if cfg.BandwidthLimit < 0 || cfg.MinRate < 0 || cfg.MaxAttempts < 0 {
+		return nil, errors.New("ota: config: BandwidthLimit, MinRate and MaxAttempts must not be negative")
+	}
+	if cfg.BandwidthLimit > 0 && cfg.MinRate > cfg.BandwidthLimit {
+		return nil, fmt.Errorf("ota: config: MinRate %d B/s is above BandwidthLimit %d B/s", cfg.MinRate, cfg.BandwidthLimit)
 	}
 	if cfg.FS == nil {
 		cfg.FS = durable.OS{}
@@ -64,19 +93,22 @@ func NewAgent(cfg Config, inhibit Inhibitor) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.HealthCheck == nil {
-		return nil, errors.New("ota: config: HealthCheck is nil")
-	}
 	if cfg.HealthDeadline <= 0 {
 		cfg.HealthDeadline = 5 * time.Minute
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = time.Minute
 	}
+	if cfg.MinRate == 0 {
+		cfg.MinRate = 1024
+		if cfg.BandwidthLimit > 0 {
+			cfg.MinRate = min(cfg.MinRate, max(cfg.BandwidthLimit/2, 1))
+		}
+	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 2 * time.Second
 	}
-	if cfg.MaxAttempts <= 0 {
+	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
 	}
 	if cfg.PollInterval <= 0 {
@@ -84,6 +116,9 @@ func NewAgent(cfg Config, inhibit Inhibitor) (*Agent, error) {
 	}
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = time.Hour
+	}
+	if cfg.FloorPath == "" {
+		cfg.FloorPath = filepath.Join(cfg.StateDir, floorFile)
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: &http.Transport{
@@ -93,16 +128,31 @@ func NewAgent(cfg Config, inhibit Inhibitor) (*Agent, error) {
 			IdleConnTimeout:       90 * time.Second,
 		}}
 	}
-	a := &Agent{cfg: cfg, inhibit: inhibit, fs: cfg.FS, log: cfg.Logger.With("part", "ota"), wake: make(chan struct{}, 1)}
+	a := &Agent{
+		cfg: cfg, fs: cfg.FS, log: cfg.Logger.With("part", "ota"),
+		wake: make(chan struct{}, 1), stepSem: make(chan struct{}, 1), http: safeClient(cfg.HTTPClient),
+	}
+	a.floor = max(cfg.SecurityFloor, a.readFloor())
 	if err := a.fs.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("ota: create state dir: %w", err)
+		a.markBroken(fmt.Errorf("create state dir: %w", err))
+		return a, nil
 	}
 	r, err := a.load()
 	if err != nil {
-		return nil, fmt.Errorf("ota: %w", err)
+		a.markBroken(err)
+		return a, nil
 	}
 	a.rec = r
 	return a, nil
+}
+
+// markBroken stops the agent from acting on its state until Repair.
+func (a *Agent) markBroken(err error) {
+	a.log.Error("updater broken; charging continues, updates are refused until repaired", "err", err)
+	a.mu.Lock()
+	a.broken = fmt.Errorf("%w: %w", ErrBroken, err)
+	a.lastErr = err.Error()
+	a.mu.Unlock()
 }
 
 // Status returns the current progress.
@@ -111,8 +161,13 @@ func (a *Agent) Status() Status {
 	defer a.mu.Unlock()
 	r := a.rec
 	s := Status{
-		State: r.State, Version: a.cfg.Version, SecurityFloor: r.Floor, Slot: a.slot,
+		State: r.State, Version: a.cfg.Version, SecurityFloor: max(r.Floor, a.floor), Slot: a.slot,
 		Activating: a.activatingLocked(), WaitingFor: a.waitingFor, Error: r.Error, UpdatedAt: r.Updated,
+		LastError: a.lastErr, Attempts: a.attempts,
+	}
+	if a.broken != nil {
+		s.State = StateBroken
+		return s
 	}
 	if m, err := bundle.ParseManifest(r.Manifest); err == nil {
 		s.TargetVersion = m.Version
@@ -133,8 +188,8 @@ func (a *Agent) Status() Status {
 	return s
 }
 
-// Activating reports whether an update is being activated (installing, rebooting, on
-// trial): the gateway must not start a charging session then.
+// Activating reports whether an update is being activated (the inhibitor is held, or the
+// state is installing, installed or trial).
 func (a *Agent) Activating() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -142,64 +197,209 @@ func (a *Agent) Activating() bool {
 }
 
 func (a *Agent) activatingLocked() bool {
-	switch a.rec.State {
-	case StateInstalling, StateInstalled, StateTrial:
-		return true
-	}
-	return a.activating
+	return a.rec.State.activation() || a.activating
 }
 
 // Update starts an update from a bundle URL (http or https). It returns once the request
-// is persisted; Run does the work. It fails with ErrBusy while another update runs.
+// is persisted; Run does the work. It fails with ErrBusy while another update runs (also
+// wrapping ErrActivating once that update is being activated) and with ErrBroken while
+// the agent is broken.
 func (a *Agent) Update(ctx context.Context, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("ota: update: bad bundle URL %q", rawURL)
+		return fmt.Errorf("ota: update: bad bundle URL %q", redactURL(rawURL))
+	}
+	a.updateMu.Lock()
+	defer a.updateMu.Unlock()
+	a.mu.Lock()
+	old, broken := a.rec, a.broken
+	a.mu.Unlock()
+	if broken != nil {
+		return fmt.Errorf("ota: update: %w", broken)
+	}
+	if old.State.activation() {
+		return fmt.Errorf("ota: update: %w: %w (%s)", ErrBusy, ErrActivating, old.State)
+	}
+	if old.State.busy() {
+		return fmt.Errorf("ota: update: %w (%s)", ErrBusy, old.State)
+	}
+	// Wait for Run's resume, if it is under way, so that only one of them writes the state.
+	select {
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("ota: update: %w", ctx.Err())
+	}
+	defer func() { <-a.stepSem }()
+	a.mu.Lock()
+	old, broken = a.rec, a.broken
+	a.mu.Unlock()
+	if broken != nil {
+		return fmt.Errorf("ota: update: %w", broken)
+	}
+	if old.State.busy() {
+		return fmt.Errorf("ota: update: %w (%s)", ErrBusy, old.State)
 	}
 	cur, other, trial, err := a.cfg.Slots.Booted(ctx)
 	if err != nil {
 		return fmt.Errorf("ota: update: %w", err)
 	}
-	if trial {
-		return fmt.Errorf("ota: update: %w: running a trial boot", ErrBusy)
+	// A trial start that committed is the default now, whatever the boot flag still says.
+	if trial && !(old.State == StateCommitted && old.To == cur) {
+		return fmt.Errorf("ota: update: %w: %w: running an uncommitted trial boot", ErrBusy, ErrActivating)
 	}
-	a.updateMu.Lock()
-	defer a.updateMu.Unlock()
-	a.mu.Lock()
-	old := a.rec
-	a.mu.Unlock()
-	if old.State.busy() {
-		return fmt.Errorf("ota: update: %w (%s)", ErrBusy, old.State)
-	}
-	r := record{State: StateDownloading, Floor: old.Floor, URL: rawURL, From: cur, To: other}
+	r := record{State: StateDownloading, Floor: max(old.Floor, a.floorMin()), URL: rawURL, From: cur, To: other}
 	if err := a.save(r); err != nil {
 		return fmt.Errorf("ota: update: %w", err)
 	}
+	a.setLastError(nil, 0)
 	a.log.Info("update requested", "from", cur, "to", other)
+	a.poke()
+	return nil
+}
+
+// Cancel ends an update that is downloading or waiting to activate; it ends failed with
+// ErrCancelled and the booted slot stays the default. It returns once the download has
+// stopped, with ErrActivating if the update is already being activated, ErrBroken if the
+// agent is broken, ctx's error if ctx ends first, and nil if no update runs.
+func (a *Agent) Cancel(ctx context.Context) error {
+	a.updateMu.Lock()
+	defer a.updateMu.Unlock()
+	a.mu.Lock()
+	switch st := a.rec.State; {
+	case a.broken != nil:
+		err := a.broken
+		a.mu.Unlock()
+		return fmt.Errorf("ota: cancel: %w", err)
+	case st.activation():
+		a.mu.Unlock()
+		return fmt.Errorf("ota: cancel: %w (%s)", ErrActivating, st)
+	case !st.busy():
+		a.mu.Unlock()
+		return nil
+	}
+	a.cancelReq = true
+	if a.stepCancel != nil {
+		a.stepCancel()
+	}
+	a.mu.Unlock()
 	select {
-	case a.wake <- struct{}{}:
-	default:
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("ota: cancel: %w", ctx.Err())
+	}
+	defer func() { <-a.stepSem }()
+	if err := a.serveCancel(); err != nil {
+		return fmt.Errorf("ota: cancel: %w", err)
+	}
+	if st := a.current().State; st.activation() {
+		return fmt.Errorf("ota: cancel: %w (%s)", ErrActivating, st)
 	}
 	return nil
 }
 
-// Run resumes the persisted state, then runs updates until ctx ends. It returns ctx's
-// error, or an error if the state cannot be resolved.
-func (a *Agent) Run(ctx context.Context) error {
-	if err := a.resume(ctx); err != nil {
+// serveCancel ends the update if Cancel asked for it. The caller holds stepSem.
+func (a *Agent) serveCancel() error {
+	a.mu.Lock()
+	req := a.cancelReq
+	a.cancelReq = false
+	r := a.rec
+	a.mu.Unlock()
+	if !req || !r.State.busy() || r.State.activation() {
+		return nil
+	}
+	a.log.Info("update cancelled", "state", r.State)
+	r.State, r.Error = StateFailed, ErrCancelled.Error()
+	return a.save(r)
+}
+
+// Repair makes a broken agent usable again: the unreadable state file is kept beside as
+// state.json.broken and replaced by an idle state whose floor is the highest known (floor
+// file, Config.SecurityFloor). An update that was under way is forgotten; an uncommitted
+// trial still falls back at the next restart. Repair of an agent that is not broken does
+// nothing.
+func (a *Agent) Repair(ctx context.Context) error {
+	a.updateMu.Lock()
+	defer a.updateMu.Unlock()
+	a.mu.Lock()
+	broken := a.broken
+	a.mu.Unlock()
+	if broken == nil {
+		return nil
+	}
+	select {
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("ota: repair: %w", ctx.Err())
+	}
+	defer func() { <-a.stepSem }()
+	if err := a.fs.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("ota: repair: create state dir: %w", err)
+	}
+	if _, err := a.load(); err != nil {
+		if err := a.fs.Rename(a.statePath(), a.statePath()+".broken"); err != nil {
+			a.log.Warn("keep the broken state file", "err", err)
+		}
+		a.mu.Lock()
+		a.floor = max(a.floor, a.readFloor())
+		a.mu.Unlock()
+		r := record{State: StateIdle, Floor: a.floorMin(), Error: "state repaired: " + broken.Error()}
+		if err := a.save(r); err != nil {
+			return fmt.Errorf("ota: repair: %w", err)
+		}
+	} else if err := a.reload(); err != nil {
+		return fmt.Errorf("ota: repair: %w", err)
+	}
+	a.mu.Lock()
+	a.broken, a.resumed, a.lastErr = nil, false, ""
+	a.mu.Unlock()
+	a.log.Info("updater repaired", "security_floor", a.Status().SecurityFloor)
+	a.poke()
+	return nil
+}
+
+// reload makes the state file's content current.
+func (a *Agent) reload() error {
+	r, err := a.load()
+	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	a.rec = r
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run resumes the persisted state, then runs updates until ctx ends, and returns ctx's
+// error. Nothing else ends it: a state that cannot be resolved makes the agent broken (it
+// waits for Repair), a failing step is retried.
+func (a *Agent) Run(ctx context.Context) error {
 	var poll <-chan time.Time
 	if a.cfg.PollURL != "" {
 		t := time.NewTicker(a.cfg.PollEvery)
 		defer t.Stop()
 		poll = t.C
 	}
+	retry := newBackoff(a.cfg.RetryDelay, 5*time.Minute)
 	for {
-		if err := a.step(ctx); err != nil {
+		if ok, err := a.runStep(ctx); err != nil {
 			return err
+		} else if !ok {
+			d := retry.NextBackOff()
+			a.log.Warn("update step failed; retrying", "retry_in", d)
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
+			continue
 		}
-		if a.current().State.busy() {
+		retry.Reset()
+		if st := a.current().State; st.busy() && !a.isBroken() {
 			continue
 		}
 		select {
@@ -207,9 +407,72 @@ func (a *Agent) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-a.wake:
 		case <-poll:
-			a.poll(ctx)
+			if !a.isBroken() {
+				a.poll(ctx)
+			}
 		}
 	}
+}
+
+func (a *Agent) isBroken() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.broken != nil
+}
+
+// runStep resumes (once) or runs one step of a busy state, under stepSem. It returns
+// ctx's error when ctx ends, and ok false when the step failed and should be retried.
+func (a *Agent) runStep(ctx context.Context) (ok bool, err error) {
+	select {
+	case a.stepSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-a.stepSem }()
+	if err := a.serveCancel(); err != nil {
+		a.log.Error("cancel update", "err", err)
+		return false, nil
+	}
+	a.mu.Lock()
+	if a.broken != nil {
+		a.mu.Unlock()
+		return true, nil
+	}
+	resumed := a.resumed
+	sctx, cancel := context.WithCancel(ctx)
+	a.stepCancel = cancel
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.stepCancel = nil
+		a.mu.Unlock()
+		cancel()
+	}()
+	if !resumed {
+		err := a.resume(ctx)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err != nil {
+			a.markBroken(fmt.Errorf("resume: %w", err))
+			return true, nil
+		}
+		a.mu.Lock()
+		a.resumed = true
+		a.mu.Unlock()
+		return true, nil
+	}
+	err = a.step(ctx, sctx)
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		// The state could not be saved: the filesystem fails. Retry later rather than spin.
+		a.log.Error("update step", "state", a.current().State, "err", err)
+		a.setLastError(err, 0)
+		return false, nil
+	}
+	return true, nil
 }
 
 func (a *Agent) current() record {
@@ -225,135 +488,60 @@ func (a *Agent) fail(r record, err error) error {
 	return a.save(r)
 }
 
-// step runs one step of a busy state. It returns an error only when the agent must stop.
-func (a *Agent) step(ctx context.Context) error {
+// step runs one step of a busy state. sctx is ctx or ends earlier when Cancel asks; it
+// bounds only what Cancel may stop (downloading, waiting). It returns an error only when
+// the state could not be saved.
+func (a *Agent) step(ctx, sctx context.Context) error {
 	r := a.current()
-	var err error
 	switch r.State {
 	case StateDownloading:
-		err = a.download(ctx)
+		return a.download(sctx)
 	case StateDownloaded:
 		r.State = StateWaiting
-		err = a.save(r)
+		return a.save(r)
 	case StateWaiting:
-		err = a.waitActivate(ctx, r)
+		return a.waitActivate(ctx, sctx, r)
 	case StateInstalling:
-		err = a.install(ctx, r)
+		// Resumed after a restart or an interrupted activation: take the hold again.
+		release, err := a.hold(sctx, false)
+		if err != nil {
+			if errors.Is(err, ErrCharging) {
+				r.State = StateWaiting
+				return a.save(r)
+			}
+			return nil // cancelled or shutting down
+		}
+		return a.install(ctx, r, release)
 	case StateInstalled, StateTrial:
 		// Reached only if TryBoot returned without the system going down.
-		<-ctx.Done()
-		return ctx.Err()
-	default:
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		// The state could not be saved: the filesystem fails. Retry later rather than spin.
-		a.log.Error("update step", "state", r.State, "err", err)
-		return sleep(ctx, a.backoff(1))
+		<-sctx.Done()
 	}
 	return nil
 }
 
-// waitActivate waits until no charging session runs and the maintenance window is open,
-// then moves to installing. Activating is set before the charging check so that a session
-// cannot start between the check and the installation: the gateway refuses new sessions
-// while Activating is true.
-func (a *Agent) waitActivate(ctx context.Context, r record) error {
-	for {
-		why := ""
-		if w := a.cfg.Window; w != nil && !w.Open(a.cfg.Now()) {
-			why = "maintenance window"
-		} else {
-			a.setActivating(true, "")
-			if a.inhibit.ChargingActive() {
-				why = "charging session"
-			}
-		}
-		if why == "" {
-			r.State = StateInstalling
-			err := a.save(r)
-			a.setActivating(false, "")
-			return err
-		}
-		a.setActivating(false, why)
-		if err := sleep(ctx, a.cfg.PollInterval); err != nil {
-			return err
-		}
-	}
-}
-
-func (a *Agent) setActivating(on bool, waitingFor string) {
+func (a *Agent) setActivating(on bool) {
 	a.mu.Lock()
-	a.activating, a.waitingFor = on, waitingFor
+	a.activating = on
 	a.mu.Unlock()
 }
 
-// install re-verifies the whole written slot against the manifest, then requests the
-// one-shot trial boot. A slot that does not verify fails the update.
-func (a *Agent) install(ctx context.Context, r record) error {
-	m, err := a.manifest(r)
+func (a *Agent) setWaiting(why string) {
+	a.mu.Lock()
+	a.waitingFor = why
+	a.mu.Unlock()
+}
+
+// setLastError records a problem the agent carries on after; attempts < 0 keeps the count.
+func (a *Agent) setLastError(err error, attempts int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lastErr = ""
 	if err != nil {
-		return a.fail(r, err)
+		a.lastErr = err.Error()
 	}
-	for _, p := range m.Payloads {
-		if err := a.verifySlot(ctx, r.To, p); err != nil {
-			return a.fail(r, fmt.Errorf("verify slot %s: %w", r.To, err))
-		}
+	if attempts >= 0 {
+		a.attempts = attempts
 	}
-	r.State, r.Trials = StateInstalled, r.Trials+1
-	if err := a.save(r); err != nil {
-		return err
-	}
-	a.log.Info("starting trial boot", "slot", r.To, "version", m.Version)
-	if err := a.cfg.Slots.TryBoot(ctx, r.To); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return a.fail(r, fmt.Errorf("start trial boot: %w", err))
-	}
-	return nil
-}
-
-// verifySlot reads payload p back from slot and checks every chunk and the whole hash.
-func (a *Agent) verifySlot(ctx context.Context, slot string, p bundle.Payload) error {
-	f, err := a.cfg.Slots.OpenTarget(ctx, slot, p.Type)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return bundle.CheckPayload(&sectionReader{f: f}, p)
-}
-
-type sectionReader struct {
-	f   durable.File
-	off int64
-}
-
-func (s *sectionReader) Read(p []byte) (int, error) {
-	n, err := s.f.ReadAt(p, s.off)
-	s.off += int64(n)
-	if n > 0 && err != nil {
-		err = nil
-	}
-	return n, err
-}
-
-// backoff returns the delay before attempt n (1, 2, ...): RetryDelay doubling to 5 min,
-// with ±50 % jitter so that a fleet does not retry in step (the project's one policy,
-// cenkalti/backoff/v5).
-func (a *Agent) backoff(n int) time.Duration {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval: a.cfg.RetryDelay, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Minute,
-	}
-	b.Reset()
-	d := b.NextBackOff()
-	for i := 1; i < n; i++ {
-		d = b.NextBackOff()
-	}
-	return d
 }
 
 // sleep waits d or until ctx ends.

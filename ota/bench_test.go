@@ -29,7 +29,7 @@ func BenchmarkDownloadInstall(b *testing.B) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		dirs.Restart = func(context.Context) error { cancel(); return nil }
-		a, err := ota.NewAgent(ota.Config{
+		a, err := ota.New(ota.Config{
 			StateDir: filepath.Join(root, "state"), Slots: dirs, TrustedKeys: trusted(testKey("release")), Hardware: "rpi4",
 			HealthCheck: func(context.Context) error { return nil }, PollInterval: time.Millisecond,
 		}, &charging{})

@@ -1,10 +1,45 @@
 // Package ota installs signed update bundles into the inactive slot and commits or falls back after a trial boot.
 //
-// The gateway creates an Agent with NewAgent, runs Agent.Run for the life of the process,
-// calls Agent.Update when an operator sends cmd/update with a URL (or sets Config.PollURL),
-// reports Agent.Status over MQTT and the local API, and refuses new charging sessions while
-// Agent.Activating is true. The agent in turn asks the gateway's Inhibitor whether a
-// charging session runs, and never activates an update while one does.
+// The gateway creates an Agent with New, runs Agent.Run for the life of the process, calls
+// Agent.Update when an operator sends cmd/update with a URL (or sets Config.PollURL),
+// Agent.Cancel for cmd/cancel and Agent.Repair for cmd/repair, and reports Agent.Status
+// over MQTT and the local API.
+//
+// # Never stopping a charger
+//
+// The gateway's control loop implements Inhibitor. "No session runs, so activate" and
+// "start a session" are one atomic step owned by the control loop: Hold refuses new
+// sessions until released, and fails with ErrCharging if a session runs. The agent takes
+// the hold right before it activates (read-back verification of the slot, then the switch:
+// TryBoot), keeps it through the switch, and takes it again in the trial boot before it
+// commits or falls back, and before any fallback reboot; while a session runs it waits.
+// The updater failing never takes charging down: a state file that cannot be read or
+// parsed, or a saved state that cannot be resolved against the boot, leaves New and Run
+// running with Status().State "broken"; updates are refused with ErrBroken until Repair.
+//
+// Downloads are watched in windows of Config.StallTimeout that each arriving byte does
+// not push out: a window without data abandons the request (resumed with Range, with
+// back-off, up to MaxAttempts attempts without progress), two windows in a row below
+// Config.MinRate fail the update with ErrTooSlow (one alone is what a cut mid-window looks
+// like). Status.LastError and Status.Attempts show a failing
+// attempt while the agent retries. Permanent errors fail at once: ErrRedirect (a redirect
+// to a non-HTTP scheme such as file://, or from https to http), ErrCertificate, ErrTooSlow,
+// a bundle that does not verify, HTTP 4xx.
+//
+// # Security floor
+//
+// The security-version floor rises only when an update commits. It is kept three times:
+// in state.json, in the floor file (Config.FloorPath, default StateDir/security-floor),
+// written before state.json at each commit, and in the gateway's signed chain, which
+// records an update_committed event from Config.OnCommit and passes the highest security
+// version back as Config.SecurityFloor. The floor in force is the highest of the three,
+// so losing state.json does not let an older bundle in again. The floor file is one line,
+// replaced atomically like the state file:
+//
+//	chargegate-security-floor/1 7\n
+//
+// (the decimal floor, no leading zeros); testdata/security-floor freezes it. A floor file
+// that does not parse counts as 0 and is rewritten from state.json at the next start.
 //
 // # Bundle format (chargegate-bundle/1)
 //
@@ -46,18 +81,22 @@
 // # State machine
 //
 //	idle → downloading → downloaded → waiting → installing → installed → trial → committed
-//	                 ↘ failed (nothing activated)                           ↘ rolled_back
+//	                 ↘ failed (nothing activated; also Cancel)              ↘ rolled_back
 //
 // Steps:
 //
 //   - downloading: the bundle is fetched with HTTP Range from a saved cursor; the manifest
 //     is verified and checked (hardware, security floor) before any slot byte is written;
 //     every chunk is verified, written to the inactive slot, synced, then the cursor saved.
-//   - downloaded → waiting: waits for the maintenance window and for no charging session.
-//   - installing: Activating is true; the whole slot is read back and verified.
+//   - downloaded → waiting: waits for the maintenance window, then takes the inhibitor's
+//     hold (waiting while a session runs). Cancel ends the update up to here.
+//   - installing: the hold is taken (Activating is true); the whole slot is read back and
+//     verified. Resumed after a restart, it takes the hold again or goes back to waiting.
 //   - installed: the state is saved, then the slot backend requests a one-shot trial boot.
-//   - trial: in the trial boot the health check must pass within HealthDeadline; then the
-//     backend commits (autoboot.txt swapped) and only then the security floor is raised.
+//   - trial: in the trial boot the agent takes the hold, then the health check must pass
+//     within HealthDeadline; then the backend commits (autoboot.txt swapped) and only then
+//     the security floor is raised (floor file, OnCommit, state file). With app-only slots
+//     the committed process is no longer a trial and takes the next update at once.
 //     Any failure reboots, which lands in the old slot because the trial flag is one-shot.
 //     If the new version cannot run its agent at all, images/chargegate-trial-guard
 //     reboots an uncommitted trial after a deadline; with app-only slots the launcher
@@ -68,7 +107,8 @@
 // error, and for the update under way url, manifest and signatures (base64 of the raw
 // bundle entries, verified again whenever used), from/to (slot names), the download cursor
 // (total, etag, payload, in_entry, data, chunk, offset, written) and trials. Readers ignore
-// unknown fields, so the releases on either side of an update read each other's file;
+// unknown fields, so the releases on either side of an update read each other's file (an
+// unknown state value makes the agent broken);
 // testdata/state-downloading.json freezes the encoding. At start, Run resolves it against how the
 // system booted; see resume in resume.go for the full table. In short: interrupted
 // downloads resume at their cursor; a trial that did not complete (power cut, crash,

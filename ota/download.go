@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,52 +17,75 @@ import (
 // errTransient marks a download failure worth retrying (network, server 5xx, stall).
 var errTransient = errors.New("network")
 
+// errStalled is the cause of a request abandoned because nothing arrived in a window.
+var errStalled = errors.New("no data received")
+
 // maxChunkRetries is how often one chunk that fails its hash is fetched again before the
 // bundle counts as tampered: a flipped bit in transit should not fail an update, a bundle
 // whose bytes are wrong on the server must.
 const maxChunkRetries = 3
 
 // download fetches the bundle with Range resume until every payload is written to the
-// inactive slot or a permanent error ends the update.
+// inactive slot or a permanent error ends the update. It returns an error only when the
+// state cannot be saved; when ctx ends (shutdown or Cancel) it returns nil.
 func (a *Agent) download(ctx context.Context) error {
 	failures, badChunks := 0, 0
+	retry := newBackoff(a.cfg.RetryDelay, 5*time.Minute)
 	for {
 		before := a.current()
 		err := a.fetch(ctx)
 		if err == nil {
+			a.setLastError(nil, 0)
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil
 		}
 		after := a.current()
-		progress := after.Offset > before.Offset || after.Payload > before.Payload
-		if progress {
+		if after.Offset > before.Offset || after.Payload > before.Payload {
 			failures, badChunks = 0, 0
+			retry.Reset()
 		}
 		switch {
 		case errors.Is(err, bundle.ErrChunkMismatch) && badChunks < maxChunkRetries:
 			badChunks++
-		case errors.Is(err, errTransient) && failures < a.cfg.MaxAttempts:
+		case errors.Is(err, errTransient) && failures+1 < a.cfg.MaxAttempts:
 			failures++
 		case errors.Is(err, errTransient):
+			a.setLastError(err, failures+1)
 			return a.fail(after, fmt.Errorf("download: gave up after %d attempts without progress: %w", failures+1, err))
 		default:
+			a.setLastError(err, failures+1)
 			return a.fail(after, fmt.Errorf("download: %w", err))
 		}
-		d := a.backoff(max(failures, badChunks))
-		a.log.Warn("download interrupted", "err", err, "offset", after.Offset, "retry_in", d)
-		if err := sleep(ctx, d); err != nil {
-			return err
+		d := retry.NextBackOff()
+		a.setLastError(err, failures+badChunks)
+		a.log.Warn("download interrupted", "err", err, "offset", after.Offset, "attempt", failures+badChunks, "retry_in", d)
+		if sleep(ctx, d) != nil {
+			return nil
 		}
 	}
 }
 
-// fetch makes one HTTP request from the persisted cursor and writes what it receives.
+// fetch makes one HTTP request from the persisted cursor and writes what it receives. A
+// rate guard watches it (see Config.StallTimeout).
 func (a *Agent) fetch(ctx context.Context) error {
 	r := a.current()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	got := &counter{}
+	defer a.guardRate(ctx, got, cancel)()
+	err := a.fetchFrom(ctx, r, got)
+	if err != nil {
+		// The guard's verdict explains the read error it caused ("context canceled").
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+	}
+	return err
+}
+
+func (a *Agent) fetchFrom(ctx context.Context, r record, got *counter) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
@@ -74,18 +96,17 @@ func (a *Agent) fetch(ctx context.Context) error {
 			req.Header.Set("If-Range", r.ETag)
 		}
 	}
-	stall := time.AfterFunc(a.cfg.StallTimeout, cancel)
-	defer stall.Stop()
-	resp, err := a.cfg.HTTPClient.Do(req)
+	resp, err := a.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: get bundle: %v", errTransient, redact(err))
+		return classify(err)
 	}
 	defer resp.Body.Close()
 	total, skip, err := a.checkResponse(resp, r)
 	if err != nil {
 		return err
 	}
-	var body io.Reader = &watchdog{r: resp.Body, t: stall, d: a.cfg.StallTimeout}
+	got.r = &bodyReader{r: resp.Body}
+	var body io.Reader = got
 	if a.cfg.BandwidthLimit > 0 {
 		body = &limiter{ctx: ctx, r: body, rate: a.cfg.BandwidthLimit, start: time.Now()}
 	}
@@ -253,6 +274,7 @@ func (a *Agent) admit(m bundle.Manifest, floor uint64) error {
 	if !m.IsCompatible(a.cfg.Hardware) {
 		return fmt.Errorf("%w: %s is for %v", ErrIncompatible, a.cfg.Hardware, m.Compatible)
 	}
+	floor = max(floor, a.floorMin())
 	if m.SecurityVersion < floor {
 		return fmt.Errorf("%w: security version %d, floor %d", ErrDowngrade, m.SecurityVersion, floor)
 	}
@@ -321,18 +343,11 @@ func (p *position) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// watchdog pushes the stall deadline out whenever bytes arrive and marks body errors.
-type watchdog struct {
-	r io.Reader
-	t *time.Timer
-	d time.Duration
-}
+// bodyReader marks errors from the response body (connection reset, cancel).
+type bodyReader struct{ r io.Reader }
 
-func (w *watchdog) Read(b []byte) (int, error) {
-	n, err := w.r.Read(b)
-	if n > 0 {
-		w.t.Reset(w.d)
-	}
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = fmt.Errorf("%w: %w", errBody, err)
 	}
@@ -373,9 +388,9 @@ func (a *Agent) fetchManifest(ctx context.Context, url string) (bundle.Manifest,
 		return bundle.Manifest{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", bundle.MaxManifestSize+bundle.MaxSignatureSize+4*512))
-	resp, err := a.cfg.HTTPClient.Do(req)
+	resp, err := a.http.Do(req)
 	if err != nil {
-		return bundle.Manifest{}, fmt.Errorf("get bundle head: %w", redact(err))
+		return bundle.Manifest{}, fmt.Errorf("get bundle head: %w", classify(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
@@ -386,14 +401,4 @@ func (a *Agent) fetchManifest(ctx context.Context, url string) (bundle.Manifest,
 		return bundle.Manifest{}, err
 	}
 	return m, a.admit(m, a.current().Floor)
-}
-
-// redact drops the URL from an HTTP client error: bundle URLs may carry access tokens, and
-// errors end up in logs and in the status sent to the operator.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/chargegate/chargegate/ota"
@@ -14,10 +15,23 @@ import (
 	"github.com/chargegate/chargegate/ota/slot"
 )
 
-// noSession stands for the gateway, which knows whether a car is charging.
-type noSession struct{}
+// controlLoop stands for the gateway's control loop: it refuses new sessions while the
+// agent holds it, and refuses the hold while a session runs, in one atomic step.
+type controlLoop struct {
+	mu      sync.Mutex
+	session bool
+	held    bool
+}
 
-func (noSession) ChargingActive() bool { return false }
+func (c *controlLoop) Hold(context.Context) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session {
+		return nil, ota.ErrCharging
+	}
+	c.held = true
+	return func() { c.mu.Lock(); c.held = false; c.mu.Unlock() }, nil
+}
 
 // The gateway's wiring, here with app-only slots in a temporary directory.
 func Example() {
@@ -30,7 +44,7 @@ func Example() {
 	// In real use: bundle.ReadTrustedKeys("/etc/chargegate/trusted-keys/release.pub").
 	releaseKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
-	agent, err := ota.NewAgent(ota.Config{
+	agent, err := ota.New(ota.Config{
 		StateDir:       filepath.Join(root, "ota"),
 		Slots:          slots,
 		TrustedKeys:    map[string]ed25519.PublicKey{bundle.KeyID(releaseKey): releaseKey},
@@ -38,7 +52,12 @@ func Example() {
 		Version:        "1.0.0",
 		HealthCheck:    func(context.Context) error { return nil },
 		HealthDeadline: time.Minute,
-	}, noSession{})
+		FloorPath:      filepath.Join(root, "security-floor"), // elsewhere on the data partition
+		SecurityFloor:  0,                                     // the highest update_committed in the chain
+		OnCommit: func(version string, securityVersion uint64) {
+			// the gateway appends an update_committed event to its signed chain
+		},
+	}, &controlLoop{})
 	if err != nil {
 		fmt.Println(err)
 		return

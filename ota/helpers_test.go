@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -96,10 +97,70 @@ func serve(t testing.TB, b []byte, wrap func(http.Handler) http.Handler) *httpte
 	return srv
 }
 
-// charging is the gateway's side of the inhibit.
-type charging struct{ active atomic.Bool }
+// charging stands for the gateway's control loop, the other side of ota.Inhibitor: one
+// mutex makes "start a session unless held" and "hold unless a session runs" atomic, as
+// the control loop's single goroutine does.
+type charging struct {
+	mu      sync.Mutex
+	session bool
+	held    int
+	holds   atomic.Int64 // holds granted
+	busy    atomic.Int64 // holds refused for a session
+}
 
-func (c *charging) ChargingActive() bool { return c.active.Load() }
+var errHeld = errors.New("sessions refused: an update is being activated")
+
+func (c *charging) Hold(context.Context) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session {
+		c.busy.Add(1)
+		return nil, fmt.Errorf("hold: %w", ota.ErrCharging)
+	}
+	c.held++
+	c.holds.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.held--
+			c.mu.Unlock()
+		})
+	}, nil
+}
+
+// start starts a session unless the agent holds the inhibitor.
+func (c *charging) start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held > 0 {
+		return errHeld
+	}
+	c.session = true
+	return nil
+}
+
+// set forces the session state (a session that was running before the agent started).
+func (c *charging) set(on bool) {
+	c.mu.Lock()
+	c.session = on
+	c.mu.Unlock()
+}
+
+// restart is a new process: holds of the previous one are gone (the agent keeps its hold
+// through a successful switch, as the process is going down).
+func (c *charging) restart() {
+	c.mu.Lock()
+	c.held = 0
+	c.mu.Unlock()
+}
+
+// state reports whether a session runs and whether a hold is taken.
+func (c *charging) state() (session bool, held bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session, c.held > 0
+}
 
 // device is a Raspberry Pi in memory: crashfs for the SD card, the fake firmware, the
 // tryboot backend, slot A holding version 1.0.0.
@@ -118,6 +179,7 @@ type device struct {
 	keepUnsynced bool
 	secondCut    int // after the first power cut, cut again at this operation
 	lastURL      string
+	commits      atomic.Int64 // OnCommit calls, over all boots
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -176,6 +238,7 @@ func (d *device) config() ota.Config {
 		Version: oldVersion, HealthCheck: func(ctx context.Context) error { return d.health(ctx) },
 		HealthDeadline: 2 * time.Second, FS: d.fs, StallTimeout: 2 * time.Second,
 		RetryDelay: time.Millisecond, MaxAttempts: 5, PollInterval: time.Millisecond,
+		OnCommit: func(string, uint64) { d.commits.Add(1) },
 	}
 	if d.modify != nil {
 		d.modify(&cfg)
@@ -190,6 +253,7 @@ func (d *device) boot() (name string, trial bool) {
 	if err != nil {
 		d.t.Fatalf("boot: %v (files %v)", err, d.fs.Names())
 	}
+	d.inhibit.restart()
 	name = map[int]string{2: "A", 3: "B"}[part]
 	b, err := durable.ReadFile(d.fs, "/slots/"+map[string]string{"A": "a", "B": "b"}[name]+"/rootfs")
 	if err != nil {
@@ -225,7 +289,7 @@ func (d *device) life(url string) (lifeEnd, ota.Status) {
 	d.cancel = cancel
 	d.mu.Unlock()
 	reboots := d.fw.RebootRequests()
-	a, err := ota.NewAgent(d.config(), d.inhibit)
+	a, err := ota.New(d.config(), d.inhibit)
 	if err != nil {
 		d.t.Fatalf("new agent: %v", err)
 	}
@@ -332,7 +396,7 @@ func (d *device) start(t testing.TB) (a *ota.Agent, ctx context.Context, done <-
 	d.mu.Lock()
 	d.cancel = cancel
 	d.mu.Unlock()
-	a, err := ota.NewAgent(d.config(), d.inhibit)
+	a, err := ota.New(d.config(), d.inhibit)
 	must(t, err)
 	ch := make(chan error, 1)
 	go func() { ch <- a.Run(ctx) }()

@@ -24,7 +24,7 @@ func TestUpdateWaitsForChargingSession(t *testing.T) {
 	srv := serve(t, b, nil)
 	d := newDevice(t)
 	d.valid(payload("2.0.0", slotSize))
-	d.inhibit.active.Store(true) // a session runs
+	d.inhibit.set(true) // a session runs
 	a, ctx, done := d.start(t)
 	must(t, a.Update(ctx, srv.URL))
 	if err := a.Update(ctx, srv.URL); err == nil || !strings.Contains(err.Error(), ota.ErrBusy.Error()) {
@@ -37,7 +37,7 @@ func TestUpdateWaitsForChargingSession(t *testing.T) {
 	if s := a.Status(); s.State != ota.StateWaiting || s.Percent != 100 || d.fw.RebootRequests() != 0 {
 		t.Fatalf("during the session: %+v, reboots %d", s, d.fw.RebootRequests())
 	}
-	d.inhibit.active.Store(false) // the session ends
+	d.inhibit.set(false) // the session ends
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -100,6 +100,37 @@ func TestMaintenanceWindowOpen(t *testing.T) {
 	}
 }
 
+func TestParseMaintenanceWindow(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	must(t, err)
+	cases := []struct {
+		in   string
+		want *ota.MaintenanceWindow
+		bad  bool
+	}{
+		{in: ""},
+		{in: "02:00-04:30", want: &ota.MaintenanceWindow{Start: 2 * time.Hour, End: 4*time.Hour + 30*time.Minute}},
+		{in: "23:00-01:00 Europe/Berlin", want: &ota.MaintenanceWindow{Start: 23 * time.Hour, End: time.Hour, Location: berlin}},
+		{in: "2-4", bad: true},
+		{in: "02:00", bad: true},
+		{in: "25:00-04:00", bad: true},
+		{in: "02:00-02:00", bad: true},
+		{in: "02:00-04:00 Mars/Olympus", bad: true},
+	}
+	for _, c := range cases {
+		got, err := ota.ParseMaintenanceWindow(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: no error", c.in)
+			}
+			continue
+		}
+		if err != nil || (got == nil) != (c.want == nil) || (got != nil && (got.Start != c.want.Start || got.End != c.want.End || got.Location.String() != c.want.Location.String())) {
+			t.Errorf("%q: %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+}
+
 // TestAppOnlyDirs runs a whole update with the Dirs backend on the real filesystem: the
 // launcher starts the new binary once as a trial, the agent commits, later starts keep it.
 func TestAppOnlyDirs(t *testing.T) {
@@ -118,7 +149,7 @@ func TestAppOnlyDirs(t *testing.T) {
 		must(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		dirs.Restart = func(context.Context) error { cancel(); return nil }
-		a, err := ota.NewAgent(cfg, &charging{})
+		a, err := ota.New(cfg, &charging{})
 		must(t, err)
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
@@ -144,11 +175,20 @@ func TestAppOnlyDirs(t *testing.T) {
 	if string(got) != string(payload("2.0.0", 2500)) {
 		t.Fatal("slot B does not hold the new binary")
 	}
+	js, err := json.Marshal(a.Status())
+	must(t, err)
+	// Issue 14: the process that committed no longer counts as a trial; the next update
+	// is accepted without a restart.
+	if s := a.Status(); s.Activating {
+		t.Fatalf("after the commit: %+v", s)
+	}
+	if err := a.Update(context.Background(), srv.URL); err != nil {
+		t.Fatalf("update after an app-only commit: %v", err)
+	}
+	must(t, a.Cancel(context.Background()))
 	if bin, err := dirs.Launch(); err != nil || bin != filepath.Join(root, "B", slot.AppFile) {
 		t.Fatalf("start after commit runs %s (%v), want B", bin, err)
 	}
-	js, err := json.Marshal(a.Status())
-	must(t, err)
 	for _, want := range []string{`"state":"committed"`, `"security_floor":3`, `"target_version":"2.0.0"`} {
 		if !strings.Contains(string(js), want) {
 			t.Errorf("status JSON %s lacks %s", js, want)
@@ -185,4 +225,63 @@ func TestPollURL(t *testing.T) {
 			t.Fatalf("a poll fetched %q, want only the bundle head", r)
 		}
 	}
+}
+
+// TestUpdateRightAfterCommit: issue 14 — after a commit the running process still thought
+// it was a trial and answered "busy" until restarted. On the Raspberry Pi backend the
+// firmware's tryboot flag stays set until the next reboot; the next update is accepted,
+// and survives a service restart in the same boot.
+func TestUpdateRightAfterCommit(t *testing.T) {
+	b, _ := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 1, size: slotSize})
+	next, _ := makeBundle(t, bundleSpec{version: "2.1.0", secVersion: 1, size: slotSize})
+	nextURL := serve(t, next, nil).URL
+	d := newDevice(t)
+	d.valid(payload("2.0.0", slotSize))
+	d.valid(payload("2.1.0", slotSize))
+	if end, _ := d.life(serve(t, b, nil).URL); end != rebooted {
+		t.Fatalf("first boot ended %v, want the trial reboot", end)
+	}
+	a, ctx, _ := d.start(t)
+	waitFor(t, func() bool { return a.Status().State == ota.StateCommitted })
+	d.inhibit.set(true) // a session keeps the next update waiting after its download
+	if err := a.Update(ctx, nextURL); err != nil {
+		t.Fatalf("update in the committed trial boot: %v", err)
+	}
+	waitFor(t, func() bool { return a.Status().State == ota.StateWaiting })
+	// The service restarts (same boot, flag still set): the update carries on.
+	d.mu.Lock()
+	d.cancel()
+	d.mu.Unlock()
+	a2, err := ota.New(d.config(), d.inhibit)
+	must(t, err)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go a2.Run(ctx2)
+	waitFor(t, func() bool { return a2.Status().WaitingFor == "charging session" })
+	if s := a2.Status(); s.State != ota.StateWaiting || s.TargetVersion != "2.1.0" {
+		t.Fatalf("after a restart in the committed boot: %+v", s)
+	}
+}
+
+// TestTrialWaitsForSession: a session that started in the trial boot before the agent
+// took its hold is neither cut by a fallback reboot nor run through a commit: the agent
+// waits for it, then runs the health check and commits.
+func TestTrialWaitsForSession(t *testing.T) {
+	b, _ := makeBundle(t, bundleSpec{version: "2.0.0", secVersion: 1, size: slotSize})
+	d := newDevice(t)
+	d.valid(payload("2.0.0", slotSize))
+	if end, _ := d.life(serve(t, b, nil).URL); end != rebooted {
+		t.Fatalf("first boot ended %v, want the trial reboot", end)
+	}
+	d.inhibit.set(true)
+	a, _, _ := d.start(t)
+	waitFor(t, func() bool { return a.Status().WaitingFor == "charging session" })
+	polls := 0
+	waitFor(t, func() bool { polls++; return polls > 50 })
+	if s := a.Status(); s.State != ota.StateTrial || d.fw.RebootRequests() != 1 {
+		t.Fatalf("during the session: %+v, reboots %d", s, d.fw.RebootRequests())
+	}
+	d.inhibit.set(false)
+	// Committed, and the hold released (sessions may start again).
+	waitFor(t, func() bool { _, held := d.inhibit.state(); return a.Status().State == ota.StateCommitted && !held })
 }

@@ -4,18 +4,28 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chargegate/chargegate/ota/durable"
 )
 
-// Inhibitor tells the agent whether a charging session runs. The gateway implements it.
+// Inhibitor is the gateway's control loop, which owns the decision "no session runs, so
+// the update may activate" together with "start a session": both must be one atomic step,
+// or a session that starts while the agent reboots is cut off.
 type Inhibitor interface {
-	// ChargingActive reports true while a charging session runs; the agent does not
-	// activate an update then.
-	ChargingActive() bool
+	// Hold refuses new charging sessions until release is called. It fails with an error
+	// wrapping ErrCharging, holding nothing, if a session runs; with another error if the
+	// control loop cannot answer (ctx ended, loop stopped); it must not block past ctx.
+	// The agent takes the hold right before it activates an update (read-back of the
+	// slot, then the switch), in a trial boot before the health check (until commit or
+	// fallback), and before a repeated fallback reboot. It does not release it when the
+	// switch or the reboot succeeded: the process is going down. release may be called
+	// more than once.
+	Hold(ctx context.Context) (release func(), err error)
 }
 
 // Slots is a slot backend: slot.Tryboot (Raspberry Pi A/B) or slot.Dirs (app-only). Slots
@@ -54,23 +64,48 @@ type Config struct {
 
 	// FS is where state and slots live; nil is the real filesystem (tests use crashfs).
 	FS durable.FS
-	// HTTPClient fetches bundles; nil is a client with sane timeouts. Per-request deadlines
-	// come from StallTimeout.
+	// HTTPClient fetches bundles; nil is a client with sane timeouts. The agent uses a
+	// copy whose redirect policy refuses non-HTTP schemes (file://) and https→http
+	// (ErrRedirect); a CheckRedirect set here still runs after that policy.
 	HTTPClient *http.Client
-	// StallTimeout aborts a download that received nothing for this long (default 60 s);
-	// the download then resumes with a Range request.
+	// StallTimeout is the window over which download progress is measured (default 60 s):
+	// a request that receives nothing in a window (no headers, no byte) is abandoned and
+	// resumed with a Range request; one that receives fewer than MinRate × StallTimeout
+	// bytes in two windows in a row fails the update with ErrTooSlow. Windows are not
+	// pushed out by each byte, so a server dripping a byte at a time cannot hold a
+	// download for ever: it fails after two windows.
 	StallTimeout time.Duration
+	// MinRate is the slowest average rate accepted over each StallTimeout window, in
+	// bytes/s (default 1024, or half of BandwidthLimit if that is lower). It must not
+	// exceed BandwidthLimit.
+	MinRate int64
 	// RetryDelay is the first back-off after a failed download attempt (default 2 s); it
-	// doubles up to 5 min, with jitter. MaxAttempts failed attempts in a row without
-	// progress fail the update (default 10).
+	// doubles up to 5 min, with ±50 % jitter (cenkalti/backoff). MaxAttempts failed
+	// attempts in a row without progress fail the update (default 10). Permanent errors
+	// (ErrRedirect, ErrCertificate, ErrTooSlow, a bad bundle, HTTP 4xx) fail it at once.
 	RetryDelay  time.Duration
 	MaxAttempts int
 	// PollInterval is how often a waiting update re-checks the charging session and the
-	// maintenance window, and how often PollURL is fetched (default 10 s, 1 h for PollURL).
+	// maintenance window (default 10 s).
 	PollInterval time.Duration
-	// PollURL, if set, is checked every PollEvery for a newer bundle.
+	// PollURL, if set, is checked every PollEvery (default 1 h) for a newer bundle.
 	PollURL   string
 	PollEvery time.Duration
+
+	// FloorPath is the second copy of the security-version floor, so that losing or
+	// damaging StateDir/state.json does not let an older bundle in again (default
+	// StateDir/security-floor; better on another directory of the persistent partition).
+	// Format: see the package doc.
+	FloorPath string
+	// SecurityFloor is a floor known from elsewhere: the gateway passes the highest
+	// security version of the update_committed events in its signed chain. The agent's
+	// floor is the highest of this, the floor file and the state file.
+	SecurityFloor uint64
+	// OnCommit, if set, is called when an update commits, before the committed state is
+	// saved: the gateway records an update_committed event (version, security version) in
+	// its signed chain. After a power cut at the wrong moment it may be called again for
+	// the same commit (at least once).
+	OnCommit func(version string, securityVersion uint64)
 }
 
 // State is a step of the update state machine (see the package doc).
@@ -88,6 +123,10 @@ const (
 	StateCommitted   State = "committed"
 	StateRolledBack  State = "rolled_back"
 	StateFailed      State = "failed"
+	// StateBroken is not saved: the state file could not be read or the saved state
+	// could not be resolved. Charging goes on; updates are refused with ErrBroken until
+	// Agent.Repair.
+	StateBroken State = "broken"
 )
 
 func (s State) busy() bool {
@@ -98,18 +137,27 @@ func (s State) busy() bool {
 	return false
 }
 
+// activation reports the states past the point of no return: Cancel cannot stop them.
+func (s State) activation() bool {
+	return s == StateInstalling || s == StateInstalled || s == StateTrial
+}
+
 // Status is the agent's progress as reported over MQTT and the local API.
 type Status struct {
-	State         State     `json:"state"`
-	Percent       int       `json:"percent"`
-	Version       string    `json:"version"`
-	TargetVersion string    `json:"target_version,omitempty"`
-	SecurityFloor uint64    `json:"security_floor"`
-	Slot          string    `json:"slot,omitempty"`
-	Activating    bool      `json:"activating"`
-	WaitingFor    string    `json:"waiting_for,omitempty"`
-	Error         string    `json:"error,omitempty"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	State         State  `json:"state"`
+	Percent       int    `json:"percent"`
+	Version       string `json:"version"`
+	TargetVersion string `json:"target_version,omitempty"`
+	SecurityFloor uint64 `json:"security_floor"`
+	Slot          string `json:"slot,omitempty"`
+	Activating    bool   `json:"activating"`
+	WaitingFor    string `json:"waiting_for,omitempty"`
+	Error         string `json:"error,omitempty"` // why the last update failed or rolled back
+	// LastError is the latest problem while the agent carries on: a download attempt
+	// that failed and will be retried, an inhibitor that did not answer, why it is broken.
+	LastError string    `json:"last_error,omitempty"`
+	Attempts  int       `json:"attempts,omitempty"` // failed download attempts in a row
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Errors callers branch on.
@@ -120,6 +168,27 @@ var (
 	ErrBundleChanged = errors.New("bundle changed on the server during the download")
 	ErrStateCorrupt  = errors.New("update state file is corrupt")
 	ErrTrialFailed   = errors.New("trial boot failed")
+
+	// ErrCharging is what Inhibitor.Hold wraps when a charging session runs.
+	ErrCharging = errors.New("a charging session is running")
+	// ErrBroken: the updater cannot trust its state; Repair it. Charging is unaffected.
+	ErrBroken = errors.New("updater is broken")
+	// ErrActivating: the update is past the point where it can be cancelled (installing,
+	// rebooting, on trial).
+	ErrActivating = errors.New("an update is being activated")
+	// ErrCancelled is the error of an update ended by Cancel.
+	ErrCancelled = errors.New("update cancelled")
+
+	// Permanent download errors: retrying cannot help, the update fails at once.
+
+	// ErrRedirect: the server redirected to a non-HTTP scheme (file://) or from https
+	// to http.
+	ErrRedirect = errors.New("refused redirect")
+	// ErrCertificate: the server's TLS certificate did not verify.
+	ErrCertificate = errors.New("server certificate not trusted")
+	// ErrTooSlow: the server sent less than Config.MinRate in two StallTimeout windows in
+	// a row.
+	ErrTooSlow = errors.New("bundle server too slow")
 )
 
 // MaintenanceWindow is a daily time range in which updates may activate.
@@ -141,4 +210,43 @@ func (w MaintenanceWindow) Open(t time.Time) bool {
 		return off >= w.Start && off < w.End
 	}
 	return off >= w.Start || off < w.End
+}
+
+// ParseMaintenanceWindow reads the configuration form "HH:MM-HH:MM" or "HH:MM-HH:MM
+// Zone/Name" (an IANA time zone; UTC if absent), e.g. "02:00-04:00 Europe/Berlin". An end
+// before the start wraps past midnight. The empty string is no window (nil).
+func ParseMaintenanceWindow(s string) (*MaintenanceWindow, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	span, zone, _ := strings.Cut(s, " ")
+	from, to, ok := strings.Cut(span, "-")
+	if !ok {
+		return nil, fmt.Errorf("maintenance window %q: want HH:MM-HH:MM [Zone/Name]", s)
+	}
+	var w MaintenanceWindow
+	for i, part := range []string{from, to} {
+		t, err := time.Parse("15:04", part)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance window %q: bad time %q", s, part)
+		}
+		off := time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+		if i == 0 {
+			w.Start = off
+		} else {
+			w.End = off
+		}
+	}
+	if w.Start == w.End {
+		return nil, fmt.Errorf("maintenance window %q: empty (start equals end)", s)
+	}
+	if zone = strings.TrimSpace(zone); zone != "" {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance window %q: time zone: %w", s, err)
+		}
+		w.Location = loc
+	}
+	return &w, nil
 }

@@ -16,7 +16,7 @@ import (
 //	installed    To, trial          → trial: health check, then commit or roll back
 //	installed    From, not trial    → rolled_back: the trial boot did not happen or died
 //	trial        To, trial          → rolled_back + reboot: the service restarted in the trial
-//	trial        To, not trial      → committed: autoboot.txt was rewritten before the cut
+//	trial        To, not trial      → committed: autoboot.txt was rewritten (then a cut or restart)
 //	trial        From               → rolled_back: the trial ended without a commit
 //	rolled_back  To, trial          reboot: the fallback reboot was lost
 //	anything else                   nothing to do
@@ -30,6 +30,13 @@ func (a *Agent) resume(ctx context.Context) error {
 	a.mu.Unlock()
 	r := a.current()
 	a.log.Info("resume", "state", r.State, "booted", cur, "trial", trial)
+	if r.Floor > a.readFloor() {
+		// A state file from before the floor file existed, or a lost floor file: restore
+		// the second copy.
+		if err := a.raiseFloor(r.Floor); err != nil {
+			a.log.Warn("restore the security floor file", "err", err)
+		}
+	}
 	switch r.State {
 	case StateDownloading, StateDownloaded, StateWaiting, StateInstalling:
 		if cur != r.From || trial {
@@ -60,68 +67,106 @@ func (a *Agent) resume(ctx context.Context) error {
 		}
 	case StateRolledBack:
 		if cur == r.To && trial {
-			return a.cfg.Slots.RebootDefault(ctx)
+			release, err := a.hold(ctx, true)
+			if err != nil {
+				return ctx.Err()
+			}
+			defer release()
+			if err := a.cfg.Slots.RebootDefault(ctx); err != nil {
+				return fmt.Errorf("reboot into the default slot: %w", err)
+			}
+			<-ctx.Done()
+			return ctx.Err()
 		}
 	}
 	return nil
 }
 
-// trial runs the health check until it passes or HealthDeadline ends, then commits; any
-// failure rolls back by rebooting into the default (old) slot.
+// trial holds the inhibitor (waiting for a session that started in the trial to end, so
+// that neither a commit nor a fallback reboot cuts it), runs the health check until it
+// passes or HealthDeadline ends, then commits; any failure rolls back by rebooting into
+// the default (old) slot.
 func (a *Agent) trial(ctx context.Context, r record) error {
+	release, err := a.hold(ctx, true)
+	if err != nil {
+		return ctx.Err() // shutting down: the next boot is the old slot, resume rolls back
+	}
+	defer release()
 	m, err := a.manifest(r)
 	if err != nil {
-		return a.rollBack(ctx, r, err, true)
+		return a.rollBackHeld(ctx, r, err)
 	}
 	hctx, cancel := context.WithTimeout(ctx, a.cfg.HealthDeadline)
 	defer cancel()
+	retry := newBackoff(a.cfg.RetryDelay, 10*time.Second)
 	var herr error
 	for n := 1; ; n++ {
 		if herr = a.cfg.HealthCheck(hctx); herr == nil {
 			break
 		}
 		a.log.Warn("trial health check", "attempt", n, "err", herr)
-		if sleep(hctx, min(a.backoff(n), time.Second*10)) != nil {
+		if sleep(hctx, retry.NextBackOff()) != nil {
 			break
 		}
 	}
 	if ctx.Err() != nil {
-		return ctx.Err() // shutting down: the next boot is the old slot, resume rolls back
+		return ctx.Err()
 	}
 	if herr != nil {
-		return a.rollBack(ctx, r, fmt.Errorf("%w: health check: %v", ErrTrialFailed, herr), true)
+		return a.rollBackHeld(ctx, r, fmt.Errorf("%w: health check: %v", ErrTrialFailed, herr))
 	}
 	if err := a.cfg.Slots.Commit(ctx, r.To); err != nil {
-		return a.rollBack(ctx, r, fmt.Errorf("%w: commit slot %s: %v", ErrTrialFailed, r.To, err), true)
+		return a.rollBackHeld(ctx, r, fmt.Errorf("%w: commit slot %s: %v", ErrTrialFailed, r.To, err))
 	}
 	a.log.Info("update committed", "slot", r.To, "version", m.Version)
 	return a.commitDone(r)
 }
 
-// commitDone records the commit and only now raises the security-version floor.
+// commitDone records the commit and only now raises the security-version floor: first its
+// second copy (the floor file), then the gateway's signed record (OnCommit), then the
+// state file. A power cut between them repeats commitDone at the next start.
 func (a *Agent) commitDone(r record) error {
 	m, err := a.manifest(r)
 	if err != nil {
 		return err
 	}
-	r.State, r.Error = StateCommitted, ""
-	r.Floor = max(r.Floor, m.SecurityVersion)
+	floor := max(r.Floor, m.SecurityVersion)
+	if err := a.raiseFloor(floor); err != nil {
+		return err
+	}
+	if a.cfg.OnCommit != nil {
+		a.cfg.OnCommit(m.Version, m.SecurityVersion)
+	}
+	r.State, r.Error, r.Floor = StateCommitted, "", floor
 	return a.save(r)
 }
 
-// rollBack records the failure and, if running the trial slot, reboots into the default.
+// rollBack records the failure and, if running the trial slot, takes the inhibitor and
+// reboots into the default slot.
 func (a *Agent) rollBack(ctx context.Context, r record, cause error, reboot bool) error {
+	if !reboot {
+		a.log.Error("update rolled back", "err", cause)
+		r.State, r.Error = StateRolledBack, cause.Error()
+		return a.save(r)
+	}
+	release, err := a.hold(ctx, true)
+	if err != nil {
+		return ctx.Err()
+	}
+	defer release()
+	return a.rollBackHeld(ctx, r, cause)
+}
+
+// rollBackHeld records the failure and reboots into the default slot; the caller holds
+// the inhibitor, which stays held while the system goes down.
+func (a *Agent) rollBackHeld(ctx context.Context, r record, cause error) error {
 	a.log.Error("update rolled back", "err", cause)
 	r.State, r.Error = StateRolledBack, cause.Error()
 	if err := a.save(r); err != nil {
 		return err
 	}
-	if !reboot {
-		return nil
-	}
-	a.setActivating(true, "")
 	if err := a.cfg.Slots.RebootDefault(ctx); err != nil {
-		return fmt.Errorf("ota: reboot into the default slot: %w", err)
+		return fmt.Errorf("reboot into the default slot: %w", err)
 	}
 	<-ctx.Done() // the system is going down
 	return ctx.Err()

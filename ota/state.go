@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chargegate/chargegate/ota/bundle"
@@ -14,6 +16,12 @@ import (
 
 // stateFile is the name of the persisted state inside Config.StateDir.
 const stateFile = "state.json"
+
+// floorFile is the default name of the floor's second copy inside Config.StateDir.
+const floorFile = "security-floor"
+
+// floorMagic starts the floor file (see the package doc).
+const floorMagic = "chargegate-security-floor/1 "
 
 // record is the persisted state: written atomically (durable.WriteFile) before every side
 // effect, so that after a power cut the agent knows what may have happened (see resume).
@@ -57,10 +65,78 @@ func (a *Agent) load() (record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return record{}, fmt.Errorf("%w: %v", ErrStateCorrupt, err)
 	}
-	if r.State == "" {
+	switch r.State {
+	case StateIdle, StateDownloading, StateDownloaded, StateWaiting, StateInstalling, StateInstalled,
+		StateTrial, StateCommitted, StateRolledBack, StateFailed:
+	case "":
 		return record{}, fmt.Errorf("%w: no state", ErrStateCorrupt)
+	default:
+		return record{}, fmt.Errorf("%w: unknown state %q", ErrStateCorrupt, r.State)
 	}
 	return r, nil
+}
+
+// floorMin is the floor known from outside state.json.
+func (a *Agent) floorMin() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.floor
+}
+
+// readFloor reads the floor file; a missing or damaged one counts as 0 (state.json and
+// Config.SecurityFloor still hold the floor) and is logged.
+func (a *Agent) readFloor() uint64 {
+	b, err := durable.ReadFile(a.fs, a.cfg.FloorPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err == nil {
+		var n uint64
+		if n, err = parseFloor(b); err == nil {
+			return n
+		}
+	}
+	a.log.Warn("security floor file unusable", "path", a.cfg.FloorPath, "err", err)
+	return 0
+}
+
+// parseFloor reads "chargegate-security-floor/1 N\n".
+func parseFloor(b []byte) (uint64, error) {
+	s, ok := strings.CutPrefix(string(b), floorMagic)
+	s, ok2 := strings.CutSuffix(s, "\n")
+	if !ok || !ok2 {
+		return 0, errors.New("parse security floor: bad format")
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != s {
+		return 0, fmt.Errorf("parse security floor: bad number %q", s)
+	}
+	return n, nil
+}
+
+// formatFloor is the floor file's content for floor n.
+func formatFloor(n uint64) []byte {
+	return []byte(floorMagic + strconv.FormatUint(n, 10) + "\n")
+}
+
+// raiseFloor makes the floor file hold at least n, durably. It never lowers it.
+func (a *Agent) raiseFloor(n uint64) error {
+	if cur := a.readFloor(); cur >= n {
+		a.mu.Lock()
+		a.floor = max(a.floor, cur)
+		a.mu.Unlock()
+		return nil
+	}
+	if err := a.fs.MkdirAll(filepath.Dir(a.cfg.FloorPath), 0o700); err != nil {
+		return fmt.Errorf("create security floor directory: %w", err)
+	}
+	if err := durable.WriteFile(a.fs, a.cfg.FloorPath, formatFloor(n), 0o600); err != nil {
+		return fmt.Errorf("save security floor: %w", err)
+	}
+	a.mu.Lock()
+	a.floor = max(a.floor, n)
+	a.mu.Unlock()
+	return nil
 }
 
 // save persists r and makes it current.

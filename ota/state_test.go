@@ -49,3 +49,45 @@ func TestStateFileGolden(t *testing.T) {
 		t.Fatalf("state with an unknown field: %+v, %v", newer, err)
 	}
 }
+
+// TestFloorFileGolden freezes the floor file (see the package doc) and checks that its
+// parser refuses every near miss.
+func TestFloorFileGolden(t *testing.T) {
+	path := filepath.Join("testdata", "security-floor")
+	if *update {
+		if err := os.WriteFile(path, formatFloor(7), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := formatFloor(7); string(got) != string(want) {
+		t.Fatalf("floor file encoding changed: %q, want %q", got, want)
+	}
+	if n, err := parseFloor(want); err != nil || n != 7 {
+		t.Fatalf("parse golden floor: %d, %v", n, err)
+	}
+	for _, bad := range []string{"", "7\n", "chargegate-security-floor/1 7", "chargegate-security-floor/1 07\n",
+		"chargegate-security-floor/1 -7\n", "chargegate-security-floor/1 +7\n", "chargegate-security-floor/2 7\n",
+		"chargegate-security-floor/1 7 \n", "chargegate-security-floor/1 18446744073709551616\n"} {
+		if n, err := parseFloor([]byte(bad)); err == nil {
+			t.Errorf("parseFloor(%q) = %d, want an error", bad, n)
+		}
+	}
+}
+
+func FuzzParseFloor(f *testing.F) {
+	f.Add([]byte("chargegate-security-floor/1 7\n"))
+	f.Add([]byte("chargegate-security-floor/1 18446744073709551615\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := parseFloor(b)
+		if err != nil {
+			return
+		}
+		if got := formatFloor(n); string(got) != string(b) {
+			t.Fatalf("parseFloor(%q) = %d, which formats as %q", b, n, got)
+		}
+	})
+}

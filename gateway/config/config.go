@@ -69,8 +69,11 @@ type LedgerConfig struct {
 	BatchSize     int           `yaml:"batch_size"`
 	BatchAge      time.Duration `yaml:"batch_age"`
 	DiskBudgetMB  int64         `yaml:"disk_budget_mb"`
-	Retention     time.Duration `yaml:"retention"`
-	Witnesses     []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
+	// DiskQuotaKB caps the database's size (KiB): reaching it is a full disk, with the same
+	// reserve for closing entries; 0 = only the filesystem's size.
+	DiskQuotaKB int64         `yaml:"disk_quota_kb"`
+	Retention   time.Duration `yaml:"retention"`
+	Witnesses   []string      `yaml:"witnesses"` // base URLs of checkpoint witnesses
 }
 
 // MQTTConfig configures the operator link.
@@ -120,7 +123,7 @@ type UpdateConfig struct {
 	// Europe/Berlin", UTC without one); empty = any time. See ParseWindow.
 	MaintenanceWindow string        `yaml:"maintenance_window"`
 	StallTimeout      time.Duration `yaml:"stall_timeout"` // a download receiving nothing this long is retried
-	MinRate           int64         `yaml:"min_rate"`      // bytes per second below which a download counts as stalled; 0 = off
+	MinRate           int64         `yaml:"min_rate"`      // bytes/s over a stall_timeout window below which a download fails as too slow; 0 = the agent's default
 	RetryDelay        time.Duration `yaml:"retry_delay"`   // first back-off after a failed download attempt
 	MaxAttempts       int           `yaml:"max_attempts"`  // failed attempts in a row before the update fails
 	PollInterval      time.Duration `yaml:"poll_interval"` // how often PollURL is checked

@@ -46,7 +46,7 @@ func TestBadInputs(t *testing.T) {
 			[]FieldError{{Path: "meter.poll_interval", Line: 3, Msg: "1ns is too short; the minimum is 100ms"}}},
 		{"poll interval 2m", minimal + "meter:\n", nil}, // placeholder replaced below
 		{"4 MB evse_id", huge,
-			[]FieldError{{Msg: "the file is larger than the limit of 1024 KiB"}}},
+			[]FieldError{{Msg: "the file is larger than the limit of 1 MiB"}}},
 		{"1000-byte evse_id", "device:\n  evse_id: " + strings.Repeat("A", 1000) + "\n" + minimal,
 			[]FieldError{{Path: "device.evse_id", Line: 2, Msg: "is 1000 bytes long; the maximum is 48"}}},
 		{"escaped NUL in evse_id", "device:\n  evse_id: \"DE*CGT*E1\\0\"\n" + minimal,
@@ -96,9 +96,9 @@ func TestBadInputs(t *testing.T) {
 		{"key given twice", "meter:\n  url: tcp://127.0.0.1:502\n  url: tcp://127.0.0.1:503\nhal:\n  backend: sim\n",
 			[]FieldError{{Path: "meter.url", Line: 3, Msg: "given again; the first is on line 2"}}},
 		{"alias", "meter:\n  url: &u tcp://127.0.0.1:502\nhal:\n  backend: sim\n  sim:\n    load_control_url: *u\n",
-			[]FieldError{{Path: "hal.sim.load_control_url", Line: 6, Msg: "aliases (*u) are not supported", Hint: "write the value out"}}},
+			[]FieldError{{Path: "hal.sim.load_control_url", Line: 6, Msg: `aliases like "*u" are not supported`, Hint: "write the value out"}}},
 		{"custom tag", "meter:\n  url: !env METER_URL\nhal:\n  backend: sim\n",
-			[]FieldError{{Path: "meter.url", Line: 2, Msg: "custom tags (!env) are not supported"}}},
+			[]FieldError{{Path: "meter.url", Line: 2, Msg: `custom tags like "!env" are not supported`}}},
 		{"list item empty", minimal + "ledger:\n  witnesses:\n    -\n",
 			[]FieldError{{Path: "ledger.witnesses[0]", Line: 7, Msg: "expected text, got nothing"}}},
 		{"syntax error", "meter:\n  url: tcp://127.0.0.1:502\n  poll_interval 1s\n  unit: 1\n",
@@ -343,7 +343,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(big)
-	if got := fieldErrors(t, err); len(got) != 1 || got[0].Msg != "the file is larger than the limit of 1024 KiB" {
+	if got := fieldErrors(t, err); len(got) != 1 || got[0].Msg != "the file is larger than the limit of 1 MiB" {
 		t.Errorf("Load(big) = %v", err)
 	}
 

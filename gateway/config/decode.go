@@ -78,7 +78,7 @@ func Load(path string) (Config, error) {
 func Parse(b []byte) (Config, error) {
 	cfg := Default()
 	if len(b) > MaxFileSize {
-		return Config{}, &FieldError{Msg: fmt.Sprintf("the file is larger than the limit of %d KiB", MaxFileSize>>10)}
+		return Config{}, &FieldError{Msg: fmt.Sprintf("the file is larger than the limit of %d MiB", MaxFileSize>>20)}
 	}
 	d := decoder{lines: map[string]int{}, refused: map[string]bool{}}
 	root, err := oneDocument(b)
@@ -163,7 +163,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxError turns yaml.v3's "yaml: line 3: could not find expected ':'" into a FieldError.
 func syntaxError(err error) error {
-	msg := err.Error()
+	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, whatever the parser says
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &FieldError{Line: line, Msg: "not valid YAML: " + m[2]}
@@ -203,11 +203,11 @@ var durationType = reflect.TypeFor[time.Duration]()
 // booleans, which have no empty value.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
-		d.fail(path, n.Line, "write the value out", "aliases (*%s) are not supported", clip(n.Value))
+		d.fail(path, n.Line, "write the value out", "aliases like %s are not supported", quote("*"+n.Value))
 		return
 	}
 	if n.Tag != "" && n.Tag[0] == '!' && !strings.HasPrefix(n.Tag, "!!") {
-		d.fail(path, n.Line, "", "custom tags (%s) are not supported", clip(n.Tag))
+		d.fail(path, n.Line, "", "custom tags like %s are not supported", quote(n.Tag))
 		return
 	}
 	t := v.Type()

@@ -71,6 +71,7 @@ var intRules = []intRule{
 	{"hal.sim.load_unit", func(c *Config) int64 { return int64(c.HAL.Sim.LoadUnit) }, 1, 247},
 	{"ledger.batch_size", func(c *Config) int64 { return int64(c.Ledger.BatchSize) }, 1, 1_000_000},
 	{"ledger.disk_budget_mb", func(c *Config) int64 { return c.Ledger.DiskBudgetMB }, 1, 1 << 20},
+	{"ledger.disk_quota_kb", func(c *Config) int64 { return c.Ledger.DiskQuotaKB }, 0, 1 << 30},
 	{"mqtt.in_flight", func(c *Config) int64 { return int64(c.MQTT.InFlight) }, 1, 65535},
 	{"http.max_concurrent", func(c *Config) int64 { return int64(c.HTTP.MaxConcurrent) }, 1, 1024},
 	{"sessions.max_energy_wh", func(c *Config) int64 { return c.Sessions.MaxEnergyWh }, 0, 10_000_000},

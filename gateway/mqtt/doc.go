@@ -219,8 +219,11 @@
 //	meter_unreadable start while the meter has not answered for sessions.meter_loss_limit
 //	session_unclosed start while the end of the previous session could not be recorded yet
 //	                 (the store refused it); it is retried on every poll
-//	updating         an update is being activated; sessions are refused meanwhile
+//	updating         an update is being activated; sessions are refused meanwhile, and
+//	                 cancel_update is refused once activation began
 //	busy             update while another update is in progress
+//	update_broken    the updater cannot trust its state file; charging goes on, updates are
+//	                 refused until repair_update
 //	unavailable      update, cancel_update or repair_update on a device whose update agent is
 //	                 disabled or cannot do it
 //	timeout          the device did not finish the command within 30 s, or is stopping

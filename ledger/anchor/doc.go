@@ -66,7 +66,12 @@
 // Each anchor names its predecessor's block (Prev), so the ledger alone shows continuity:
 // VerifyChain walks a device's anchors back from any anchor block to its first (First 1, Prev
 // zero), checking every signature, tag, PoW score, confirmation and that each First follows the
-// previous Last (chargegate verify-proof --chain).
+// previous Last (chargegate verify-proof --chain). Where the device's chain has a declared hole
+// (ledger.Hole: entries lost to damage, numbers skipped after an unclean shutdown, the jump of a
+// replaced store), the publisher anchors across it: anchors cover consecutive entries only, so
+// the next anchor starts after the hole. VerifyChain accepts such a gap between anchors exactly
+// when the holes passed to it (ledger.ChainStats.Holes of the verified entries) cover it, and
+// lists it in ChainResult.Skipped.
 //
 // Golden vectors of the payload and the proof format are in testdata/golden_v1.json
 // (regenerate with go test -update).

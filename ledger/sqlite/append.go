@@ -18,8 +18,14 @@ import (
 
 // Append signs recs as the next entries of the chain and stores them in one transaction. The
 // entries are returned (and may be counted, shown or sent) only after the commit, which with
-// synchronous=FULL has reached the disk. On a full disk the store frees its ballast, records a
-// signed disk_budget event after recs and retries once; it never drops what was acknowledged.
+// synchronous=FULL has reached the disk.
+//
+// Disk pressure: when less room than Options.DiskReserve is left (or the disk filled), a group
+// with any ordinary record (a reading, a session begin, an ordinary event) is refused with an
+// error wrapping ErrDiskFull, and the store records one signed disk_budget event per episode.
+// A group of only closing records (ledger.Record.Closing: session ends, gaps, the store's own
+// alarms) is written from the reserve; if the disk is full even so, the store frees its ballast
+// and retries once. Nothing acknowledged is ever dropped; a refused group was never acknowledged.
 func (s *Store) Append(ctx context.Context, recs ...ledger.Record) ([]ledger.Entry, error) {
 	return s.append(ctx, recs, nil)
 }
@@ -60,19 +66,64 @@ func (s *Store) append(ctx context.Context, recs []ledger.Record, state *stateOp
 	if s.closed {
 		return nil, ErrClosed
 	}
-	entries, err := s.appendLocked(ctx, recs, state)
-	if err != nil && isDiskFull(err) {
-		s.log.Error("disk full while appending; releasing ballast", "err", err)
-		s.full, s.episode = true, true
-		s.releaseBallast()
-		alarm := s.alarmRecord("disk full: " + err.Error())
-		entries, err = s.appendLocked(ctx, append(recs[:len(recs):len(recs)], alarm), state)
-		if err == nil {
-			s.alarmed = true
-			entries = entries[:len(recs)]
+	closing := true
+	for i := range recs {
+		closing = closing && recs[i].Closing()
+	}
+	if !closing {
+		if reason := s.short(ctx); reason != "" {
+			s.full, s.episode = true, true
+			s.raiseAlarm(ctx, reason)
+			return nil, fmt.Errorf("%w: %s", ErrDiskFull, reason)
 		}
 	}
-	return entries, err
+	entries, err := s.appendLocked(ctx, recs, state)
+	if err == nil || !isDiskFull(err) {
+		return entries, err
+	}
+	s.log.Error("disk full while appending", "err", err, "closing", closing)
+	s.full, s.episode = true, true
+	if !closing {
+		s.raiseAlarm(ctx, "disk full: "+err.Error())
+		return nil, fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	// Closing records must go in: free the ballast and retry once, with the alarm if it is
+	// not recorded yet.
+	s.releaseBallast()
+	all := recs
+	if !s.alarmed {
+		all = append(recs[:len(recs):len(recs)], s.alarmRecord("disk full: "+err.Error()))
+	}
+	entries, err = s.appendLocked(ctx, all, state)
+	if err != nil {
+		if isDiskFull(err) {
+			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
+		return nil, err
+	}
+	if len(all) > len(recs) {
+		s.alarmed = true
+	}
+	return entries[:len(recs)], nil
+}
+
+// raiseAlarm records the episode's disk_budget event once, from the reserve (freeing the
+// ballast if even that is needed); s.mu is held.
+func (s *Store) raiseAlarm(ctx context.Context, reason string) {
+	if s.alarmed {
+		return
+	}
+	s.log.Error("disk full: refusing ordinary entries", "reason", reason)
+	_, err := s.appendLocked(ctx, []ledger.Record{s.alarmRecord(reason)}, nil)
+	if err != nil && isDiskFull(err) {
+		s.releaseBallast()
+		_, err = s.appendLocked(ctx, []ledger.Record{s.alarmRecord(reason)}, nil)
+	}
+	if err != nil {
+		s.log.Error("could not record disk alarm", "err", err)
+		return
+	}
+	s.alarmed = true
 }
 
 // stateOp is a state key written (value non-nil) or deleted (value nil) in an append's transaction.
@@ -105,7 +156,13 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record, state *s
 			return nil, fmt.Errorf("reserve sequence numbers: %w", err)
 		}
 	}
-	if err := s.commit(ctx, entries[0].Seq, encs, state); err != nil {
+	var holes []ledger.Hole
+	for i := range entries {
+		if h, ok := declaredHole(&entries[i]); ok {
+			holes = append(holes, h)
+		}
+	}
+	if err := s.commit(ctx, entries[0].Seq, encs, state, holes); err != nil {
 		s.resyncHead()
 		return nil, err
 	}
@@ -158,7 +215,24 @@ func (s *Store) signAll(entries []ledger.Entry, hashes [][32]byte, encs [][]byte
 	wg.Wait()
 }
 
-func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *stateOp) error {
+// declaredHole returns the hole an entry declares, if it is a declaring event with a range.
+func declaredHole(e *ledger.Entry) (ledger.Hole, bool) {
+	if e.Kind != ledger.KindEvent {
+		return ledger.Hole{}, false
+	}
+	switch e.Event {
+	case ledger.EventSeqSkipped, ledger.EventEntriesLost, ledger.EventStoreReplaced:
+	default:
+		return ledger.Hole{}, false
+	}
+	from, to, ok := ledger.ParseHole(e.Detail)
+	if !ok || to >= e.Seq {
+		return ledger.Hole{}, false
+	}
+	return ledger.Hole{From: from, To: to, Event: e.Event, DeclaredBy: e.Seq}, true
+}
+
+func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *stateOp, holes []ledger.Hole) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin append: %w", err)
@@ -173,6 +247,12 @@ func (s *Store) commit(ctx context.Context, first uint64, bodies [][]byte, st *s
 	for i, b := range bodies {
 		if _, err := stmt.ExecContext(ctx, first+uint64(i), b, now); err != nil {
 			return fmt.Errorf("insert entry %d: %w", first+uint64(i), err)
+		}
+	}
+	for _, h := range holes {
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO holes (first, last, event, declared_by) VALUES (?, ?, ?, ?)",
+			h.From, h.To, h.Event, h.DeclaredBy); err != nil {
+			return fmt.Errorf("record hole %d-%d: %w", h.From, h.To, err)
 		}
 	}
 	if st != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,16 +116,32 @@ func must(t testing.TB, err error) {
 	}
 }
 
+// TestCrashImageIntact: a crash followed by a reboot (the head file not marked clean, another
+// boot ID) keeps every acknowledged entry and continues above the reserved high-water mark with
+// a signed seq_skipped event that links to the stored head.
 func TestCrashImageIntact(t *testing.T) {
 	dir, acked := crashImage(t)
-	s := openTest(t, dir, nil)
+	s := openTest(t, dir, func(o *Options) { o.bootID = rebooted })
 	defer s.Close()
 	st := verifyAll(t, s)
-	if st.Entries != len(acked) || len(st.Replacements) != 0 {
+	if st.Entries != len(acked)+1 || len(st.Replacements) != 0 || len(st.Holes) != 1 {
 		t.Fatalf("intact crash image: %+v", st)
 	}
-	if seq, h := s.Head(); seq != 50 || h != acked[49].Hash() {
-		t.Fatalf("head = %d", seq)
+	seq, _ := s.Head()
+	skip, err := s.Entry(context.Background(), seq)
+	must(t, err)
+	hw := uint64(30 + DefaultReserve) // reserved by the first append of 30
+	if skip.Event != ledger.EventSeqSkipped || skip.Seq != hw+1 || skip.Prev != acked[49].Hash() {
+		t.Fatalf("head after a crash: seq %d %q prev linked %v; want seq_skipped at %d linked to entry 50",
+			skip.Seq, skip.Event, skip.Prev == acked[49].Hash(), hw+1)
+	}
+	if h := st.Holes[0]; h.From != 51 || h.To != hw {
+		t.Fatalf("declared hole %+v", h)
+	}
+	for _, e := range acked {
+		if got, err := s.Entry(context.Background(), e.Seq); err != nil || got.Hash() != e.Hash() {
+			t.Fatalf("acknowledged entry %d: %v", e.Seq, err)
+		}
 	}
 	integrityOK(t, s)
 }
@@ -138,41 +155,33 @@ func TestDamageDetectedAndQuarantined(t *testing.T) {
 			s := openTest(t, dir, nil)
 			defer s.Close()
 
-			// Detected: the head is a signed store_replaced event beyond every used number.
-			seq, _ := s.Head()
-			head, err := s.Entry(ctx, seq)
-			if err != nil {
-				t.Fatal(err)
+			// Detected: a signed store_replaced event beyond every used number.
+			st := verifyAll(t, s)
+			if len(st.Replacements) != 1 {
+				t.Fatalf("replacements = %v", st.Replacements)
 			}
-			if head.Kind != ledger.KindEvent || head.Event != ledger.EventStoreReplaced {
-				t.Fatalf("head is %s %q, want a store_replaced event", head.Kind, head.Event)
-			}
-			if head.Seq <= 50 {
-				t.Fatalf("sequence reused: store_replaced at %d", head.Seq)
+			repl, err := s.Entry(ctx, st.Replacements[0])
+			must(t, err)
+			if repl.Seq <= 50 {
+				t.Fatalf("sequence reused: store_replaced at %d", repl.Seq)
 			}
 			// Quarantined, never deleted.
 			q, _ := filepath.Glob(filepath.Join(dir, DBFileName+".quarantine-*"))
 			if len(q) == 0 && d.name != "zero-length database" {
 				t.Fatal("no quarantined database")
 			}
-			// Salvaged entries are exactly the acknowledged ones; nothing else below the event.
-			st := verifyAll(t, s)
-			if len(st.Replacements) != 1 {
-				t.Fatalf("replacements = %v", st.Replacements)
+			// Salvaged entries are acknowledged ones, unchanged; every acknowledged entry not
+			// salvaged lies in a declared hole.
+			salvaged := checkSalvaged(t, s, acked, repl.Seq, st.Holes)
+			if d.name == "flipped byte in a stored entry" && salvaged != 49 {
+				t.Fatalf("salvaged %d of 50: salvage must go past the one damaged entry", salvaged)
 			}
-			salvaged := st.Entries - 1
-			for i := range salvaged {
-				e, err := s.Entry(ctx, uint64(i+1))
-				if err != nil {
-					t.Fatalf("salvaged entry %d: %v", i+1, err)
-				}
-				if e.Hash() != acked[i].Hash() {
-					t.Fatalf("salvaged entry %d differs", i+1)
-				}
-			}
-			t.Logf("%s: salvaged %d of 50, resumed at %d: %s", d.name, salvaged, head.Seq, head.Detail)
-			if !strings.Contains(head.Detail, "salvaged") {
-				t.Errorf("detail %q does not say what was salvaged", head.Detail)
+			seq, _ := s.Head()
+			head, err := s.Entry(ctx, seq)
+			must(t, err)
+			t.Logf("%s: salvaged %d of 50, holes %v, resumed at %d: %s", d.name, salvaged, st.Holes, repl.Seq, repl.Detail)
+			if !strings.Contains(repl.Detail, "salvaged") {
+				t.Errorf("detail %q does not say what was salvaged", repl.Detail)
 			}
 			integrityOK(t, s)
 			// The store goes on.
@@ -181,6 +190,106 @@ func TestDamageDetectedAndQuarantined(t *testing.T) {
 				t.Fatalf("append after replacement: %v", err)
 			}
 		})
+	}
+}
+
+// checkSalvaged checks the entries below the store_replaced event at repl: each is the
+// acknowledged entry with its number, unchanged, and each acknowledged entry missing lies in a
+// declared hole. It returns how many were salvaged.
+func checkSalvaged(t *testing.T, s *Store, acked []ledger.Entry, repl uint64, holes []ledger.Hole) int {
+	t.Helper()
+	ctx := context.Background()
+	e, err := s.Entry(ctx, repl)
+	must(t, err)
+	if from, to, ok := ledger.ParseHole(e.Detail); ok {
+		holes = append(holes, ledger.Hole{From: from, To: to}) // what store_replaced declares
+	}
+	n := 0
+	for _, a := range acked {
+		e, err := s.Entry(ctx, a.Seq)
+		if err == nil {
+			if e.Hash() != a.Hash() {
+				t.Fatalf("salvaged entry %d differs", a.Seq)
+			}
+			n++
+			continue
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		declared := false
+		for _, h := range holes {
+			declared = declared || (h.From <= a.Seq && a.Seq <= h.To)
+		}
+		if _, err := s.DeclaredHole(ctx, a.Seq); err == nil {
+			declared = true // also a hole before the first salvaged entry, which verification never sees
+		}
+		if !declared {
+			t.Fatalf("acknowledged entry %d missing without a declared hole (holes %v)", a.Seq, holes)
+		}
+	}
+	return n
+}
+
+// TestSalvageGoesPastDamage (issue 12, case 5): entries damaged in the middle are skipped, every
+// later valid entry is kept, each hole is declared by a signed entries_lost event, the store's
+// outbox delivers the salvaged entries, and a reopen keeps it all.
+func TestSalvageGoesPastDamage(t *testing.T) {
+	ctx := context.Background()
+	dir, acked := crashImage(t)
+	// Checkpoint, then damage the signatures of entries 10, 30 and 31 in place.
+	p := filepath.Join(dir, DBFileName)
+	db, err := sql.Open("sqlite3", "file:"+p)
+	must(t, err)
+	_, err = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	must(t, err)
+	must(t, db.Close())
+	data, err := os.ReadFile(p)
+	must(t, err)
+	for _, i := range []int{9, 29, 30} {
+		sig := acked[i].Signature
+		if bytes.Count(data, sig) == 0 {
+			t.Fatalf("entry %d not in the file", i+1)
+		}
+		data = bytes.ReplaceAll(data, sig[:16], append([]byte{sig[0] ^ 1}, sig[1:16]...))
+	}
+	must(t, os.WriteFile(p, data, 0o600))
+
+	s := openTest(t, dir, nil)
+	st := verifyAll(t, s)
+	want := []ledger.Hole{{From: 10, To: 10}, {From: 30, To: 31}}
+	var lost []ledger.Hole
+	for _, h := range st.Holes {
+		if h.Event == ledger.EventEntriesLost {
+			lost = append(lost, ledger.Hole{From: h.From, To: h.To})
+		}
+	}
+	if len(lost) != 2 || lost[0] != want[0] || lost[1] != want[1] {
+		t.Fatalf("entries_lost holes %v, want %v", lost, want)
+	}
+	if n := checkSalvaged(t, s, acked, st.Replacements[0], st.Holes); n != 47 {
+		t.Fatalf("salvaged %d, want 47", n)
+	}
+	for _, seq := range []uint64{10, 30, 31} {
+		if h, err := s.DeclaredHole(ctx, seq); err != nil || h.Event != ledger.EventEntriesLost {
+			t.Fatalf("DeclaredHole(%d) = %+v, %v", seq, h, err)
+		}
+	}
+	if _, err := s.DeclaredHole(ctx, 11); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("DeclaredHole(11) = %v, want ErrNotFound", err)
+	}
+	// The outbox delivers what was salvaged past the holes (cursor was 0).
+	pending, err := s.Pending(ctx, ledger.SinkMQTT, 1000)
+	must(t, err)
+	if len(pending) != st.Entries || pending[len(pending)-1].Seq != st.Last {
+		t.Fatalf("pending %d entries, chain has %d", len(pending), st.Entries)
+	}
+	must(t, s.Close())
+	// A reopen accepts the declared holes (tail check) and replaces nothing.
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	if st2 := verifyAll(t, s); len(st2.Replacements) != 1 || st2.Last != st.Last {
+		t.Fatalf("after reopen: %+v", st2)
 	}
 }
 
@@ -240,11 +349,12 @@ func TestDamageWithoutHeadFile(t *testing.T) {
 	must(t, os.Remove(filepath.Join(dir, headFileName)))
 	s := openTest(t, dir, nil)
 	defer s.Close()
-	seq, _ := s.Head()
-	if seq <= 50 {
-		t.Fatalf("store_replaced at %d: sequence numbers up to 50 would be reused", seq)
+	st := verifyAll(t, s)
+	if len(st.Replacements) != 1 || st.Replacements[0] <= 50 {
+		t.Fatalf("store_replaced at %v: sequence numbers up to 50 would be reused", st.Replacements)
 	}
-	if st := verifyAll(t, s); st.Entries != 20 || len(st.Replacements) != 1 {
+	// 49 salvaged, store_replaced, entries_lost for 20.
+	if st.Entries != 51 || len(st.Holes) != 1 || st.Holes[0].From != 20 || st.Holes[0].To != 20 {
 		t.Fatalf("stats = %+v", st)
 	}
 }

@@ -54,26 +54,22 @@ func (s *Store) Admit() error {
 
 // pressure returns why new sessions must wait, or "" when there is room.
 func (s *Store) pressure(ctx context.Context) string {
+	room, err := s.room(ctx)
+	if err != nil {
+		return err.Error()
+	}
 	if s.full {
-		free, err := freeBytes(s.dir)
-		if err != nil {
-			return err.Error()
-		}
-		if need := 2 * max(s.opts.Ballast, 1<<20); free < need {
-			return fmt.Sprintf("disk full: %d bytes free, need %d", free, need)
-		}
-		var pages, maxPages int64
-		if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-			return "read page_count: " + err.Error()
-		}
-		if err := s.w.QueryRowContext(ctx, "PRAGMA max_page_count").Scan(&maxPages); err != nil {
-			return "read max_page_count: " + err.Error()
-		}
-		if maxPages-pages < 16 {
-			return fmt.Sprintf("database full: %d of %d pages", pages, maxPages)
+		// Room for the reserve twice and the ballast again before the episode ends, so that
+		// the store does not flap between full and not full.
+		if need := 2*s.opts.DiskReserve + max(s.opts.Ballast, 0); room < need {
+			return fmt.Sprintf("disk full: %d bytes of room, need %d", room, need)
 		}
 		s.full = false
 		s.setupBallastLocked()
+	}
+	if room < s.opts.DiskReserve {
+		s.full = true
+		return fmt.Sprintf("disk full: %d bytes of room, reserve %d", room, s.opts.DiskReserve)
 	}
 	if s.opts.DiskBudget > 0 {
 		used, err := s.usedBytes(ctx)
@@ -85,6 +81,66 @@ func (s *Store) pressure(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// short returns why an ordinary append must be refused, or "" when more than the reserve is
+// left; s.mu is held.
+func (s *Store) short(ctx context.Context) string {
+	if s.full {
+		// Leave the full state only through Admit's hysteresis (pressure).
+		return s.pressure(ctx)
+	}
+	room, err := s.room(ctx)
+	if err != nil {
+		s.log.Warn("cannot measure free space", "err", err)
+		return ""
+	}
+	if room < s.opts.DiskReserve {
+		return fmt.Sprintf("%d bytes of room left, %d reserved for closing entries", room, s.opts.DiskReserve)
+	}
+	return ""
+}
+
+// room is how many bytes the database can still grow: the smaller of the filesystem's free
+// space (the ballast is not free) and what max_page_count (Options.DiskLimit) leaves.
+func (s *Store) room(ctx context.Context) (int64, error) {
+	free, err := freeBytes(s.dir)
+	if err != nil {
+		return 0, err
+	}
+	var pages, freePages, maxPages, size int64
+	for _, p := range []struct {
+		name string
+		v    *int64
+	}{{"page_count", &pages}, {"freelist_count", &freePages}, {"max_page_count", &maxPages}, {"page_size", &size}} {
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(p.v); err != nil {
+			return 0, fmt.Errorf("read %s: %w", p.name, err)
+		}
+	}
+	if s.opts.DiskLimit > 0 && maxPages != s.opts.DiskLimit/size && pages < s.opts.DiskLimit/size {
+		// The pragma belongs to the connection; database/sql may have opened a new one.
+		if err := s.applyDiskLimit(ctx); err != nil {
+			return 0, err
+		}
+		maxPages = s.opts.DiskLimit / size
+	}
+	return min(free, (maxPages-pages+freePages)*size), nil
+}
+
+// applyDiskLimit sets max_page_count from Options.DiskLimit (SQLite keeps it at least the
+// current size).
+func (s *Store) applyDiskLimit(ctx context.Context) error {
+	if s.opts.DiskLimit <= 0 {
+		return nil
+	}
+	var size int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return fmt.Errorf("read page_size: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", s.opts.DiskLimit/size)); err != nil {
+		return fmt.Errorf("set disk limit: %w", err)
+	}
+	return nil
 }
 
 // usedBytes is the size of the live database pages plus the WAL: pages freed by Prune count as free.

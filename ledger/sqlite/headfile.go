@@ -2,26 +2,31 @@ package sqlite
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The head file keeps the sequence high-water mark and the chain head outside the database, so
 // that a database that is lost, rolled back or replaced never leads to a reused sequence number.
 // Layout (doc.go): two 128-byte slots written alternately; each slot is
 //
-//	magic "CGHD" | version 1 | 3 zero bytes | counter u64 | high-water u64 | seq u64 | hash [32] | crc32c u32
+//	magic "CGHD" | version 2 | flags u8 | 2 zero bytes | counter u64 | high-water u64 | seq u64 | hash [32] | boot ID [16] | crc32c u32
 //
-// big-endian, CRC-32C over the bytes before it, zero padded. The valid slot with the higher
-// counter wins, so a torn write of one slot loses at most the newest update.
+// big-endian, CRC-32C over the bytes before it, zero padded; flags bit 0 = closed cleanly; the
+// boot ID is the kernel's of the boot that opened the store. Version 1 slots (no flags, no boot
+// ID, CRC at offset 64) are read as not clean, from an unknown boot. The valid slot with the higher counter wins,
+// so a torn write of one slot loses at most the newest update.
 const (
 	headFileName = "head"
 	slotSize     = 128
-	slotData     = 4 + 4 + 8 + 8 + 8 + 32
+	slotDataV1   = 4 + 4 + 8 + 8 + 8 + 32 // version 1: CRC at 64
+	slotData     = slotDataV1 + 16        // version 2: boot ID, CRC at 80
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -32,7 +37,18 @@ type headState struct {
 	highWater uint64 // no entry with a higher seq exists anywhere
 	seq       uint64 // chain head known at write time (≤ the database head after a crash)
 	hash      [32]byte
+	// clean is set only by Close, after the last commit: the database head is exact and no
+	// number above it was handed out. Open clears it (fsynced) before any number is used.
+	clean bool
+	// boot is the kernel boot ID of the boot that last opened the store (zero: unknown).
+	boot [16]byte
 }
+
+// headVersion is the slot version written; flagClean is its clean-close flag.
+const (
+	headVersion = 2
+	flagClean   = 1
+)
 
 type headFile struct {
 	f     *os.File
@@ -44,28 +60,40 @@ var errNoHead = errors.New("no valid head file")
 func encodeSlot(s headState) []byte {
 	b := make([]byte, slotSize)
 	copy(b, "CGHD")
-	b[4] = 1
+	b[4] = headVersion
+	if s.clean {
+		b[5] = flagClean
+	}
 	binary.BigEndian.PutUint64(b[8:], s.counter)
 	binary.BigEndian.PutUint64(b[16:], s.highWater)
 	binary.BigEndian.PutUint64(b[24:], s.seq)
 	copy(b[32:64], s.hash[:])
+	copy(b[64:80], s.boot[:])
 	binary.BigEndian.PutUint32(b[slotData:], crc32.Checksum(b[:slotData], crcTable))
 	return b
 }
 
 func decodeSlot(b []byte) (headState, bool) {
-	if len(b) < slotSize || string(b[:4]) != "CGHD" || b[4] != 1 {
+	if len(b) < slotSize || string(b[:4]) != "CGHD" || (b[4] != 1 && b[4] != headVersion) {
 		return headState{}, false
 	}
-	if crc32.Checksum(b[:slotData], crcTable) != binary.BigEndian.Uint32(b[slotData:]) {
+	n := slotData
+	if b[4] == 1 {
+		n = slotDataV1
+	}
+	if crc32.Checksum(b[:n], crcTable) != binary.BigEndian.Uint32(b[n:]) {
 		return headState{}, false
 	}
 	s := headState{
 		counter:   binary.BigEndian.Uint64(b[8:]),
 		highWater: binary.BigEndian.Uint64(b[16:]),
 		seq:       binary.BigEndian.Uint64(b[24:]),
+		clean:     b[4] == headVersion && b[5]&flagClean != 0,
 	}
 	copy(s.hash[:], b[32:64])
+	if b[4] == headVersion {
+		copy(s.boot[:], b[64:80])
+	}
 	return s, s.seq <= s.highWater
 }
 
@@ -136,4 +164,22 @@ func ReadHead(dir string) (seq uint64, hash [32]byte, ok bool, err error) {
 		return c.seq, c.hash, true, nil
 	}
 	return 0, hash, false, nil
+}
+
+// bootIDFile is where Linux publishes the random ID of the running boot.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// readBootID returns the kernel's boot ID (a UUID, as 16 bytes); zero when it cannot be read.
+func readBootID() [16]byte {
+	var id [16]byte
+	b, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return id
+	}
+	h, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(string(b)), "-", ""))
+	if err != nil || len(h) != 16 {
+		return id
+	}
+	copy(id[:], h)
+	return id
 }

@@ -1,8 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,5 +104,139 @@ func TestReader(t *testing.T) {
 	var ce *ledger.ChainError
 	if !errors.As(err, &ce) || ce.Seq != 4321 || !errors.Is(err, ledger.ErrMalformed) {
 		t.Fatalf("damaged row: %v", err)
+	}
+}
+
+// TestHeadSlotGolden freezes the version 2 slot layout documented in doc.go.
+func TestHeadSlotGolden(t *testing.T) {
+	var h [32]byte
+	for i := range h {
+		h[i] = 0xAB
+	}
+	var boot [16]byte
+	for i := range boot {
+		boot[i] = byte(i)
+	}
+	st := headState{counter: 7, highWater: 1040, seq: 16, hash: h, clean: true, boot: boot}
+	const want = "43474844" + "02" + "01" + "0000" + "0000000000000007" + "0000000000000410" + "0000000000000010" +
+		"abababababababababababababababababababababababababababababababab" + "000102030405060708090a0b0c0d0e0f" + "c9a0bc6c"
+	b := encodeSlot(st)
+	if got := hex.EncodeToString(b[:slotData+4]); got != want {
+		t.Fatalf("slot = %s\nwant   %s", got, want)
+	}
+	if !bytes.Equal(b[slotData+4:], make([]byte, slotSize-slotData-4)) {
+		t.Fatal("padding is not zero")
+	}
+	got, ok := decodeSlot(b)
+	if !ok || got != st {
+		t.Fatalf("decoded %+v, %v", got, ok)
+	}
+	// A version 1 slot (before the clean flag and boot ID; CRC at 64) reads as not clean, from
+	// an unknown boot.
+	v1 := make([]byte, slotSize)
+	copy(v1, b[:slotDataV1])
+	v1[4], v1[5] = 1, 0
+	binary.BigEndian.PutUint32(v1[slotDataV1:], crc32.Checksum(v1[:slotDataV1], crcTable))
+	if got, ok := decodeSlot(v1); !ok || got.clean || got.highWater != 1040 || got.boot != ([16]byte{}) {
+		t.Fatalf("version 1 slot: %+v, %v", got, ok)
+	}
+}
+
+// TestCleanCloseNoSkip: after Close the next Open continues at head+1 with no event.
+func TestCleanCloseNoSkip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	_, err := s.Append(ctx, readings(0, 5)...)
+	must(t, err)
+	must(t, s.Close())
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	es, err := s.Append(ctx, reading(5))
+	if err != nil || es[0].Seq != 6 {
+		t.Fatalf("append after a clean close: %v, %v", es, err)
+	}
+	if st := verifyAll(t, s); len(st.Holes) != 0 {
+		t.Fatalf("holes after a clean close: %+v", st.Holes)
+	}
+}
+
+// TestLyingStorageNeverReusesSeq models the power-cut finding of issue 14: storage acknowledged
+// commits 11..15 (and the unsynced head updates) but lost them. The store finds a consistent
+// database ending at 10 and must not hand out 11 again: it resumes above the reserved
+// high-water mark with a signed seq_skipped event.
+func TestLyingStorageNeverReusesSeq(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, func(o *Options) { o.Reserve = 16 })
+	_, err := s.Append(ctx, readings(0, 10)...)
+	must(t, err)
+	snap := map[string][]byte{}
+	for _, name := range []string{DBFileName, DBFileName + "-wal", DBFileName + "-shm", headFileName} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		must(t, err)
+		snap[name] = b
+	}
+	lost, err := s.Append(ctx, readings(10, 5)...) // acknowledged 11..15, then lost
+	must(t, err)
+	s.closeDB()
+	s.head.close()
+	for name, b := range snap {
+		must(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
+	}
+	s = openTest(t, dir, func(o *Options) { o.Reserve = 16; o.bootID = rebooted })
+	defer s.Close()
+	es, err := s.Append(ctx, reading(20))
+	must(t, err)
+	if es[0].Seq <= lost[len(lost)-1].Seq {
+		t.Fatalf("sequence number %d handed out again (acknowledged up to %d before the cut)", es[0].Seq, lost[len(lost)-1].Seq)
+	}
+	st := verifyAll(t, s)
+	if len(st.Holes) != 1 || st.Holes[0].Event != ledger.EventSeqSkipped || st.Holes[0].From != 11 || st.Holes[0].To != 26 {
+		t.Fatalf("holes = %+v, want seq_skipped 11-26 (10 + Reserve)", st.Holes)
+	}
+	if len(st.Replacements) != 0 {
+		t.Fatalf("replacements %v: a consistent database is not replaced", st.Replacements)
+	}
+}
+
+// TestSyncSetting reads synchronous back: FULL (2), or OFF (0) only in the lossy test build.
+func TestSyncSetting(t *testing.T) {
+	s := openTest(t, t.TempDir(), nil)
+	defer s.Close()
+	var v int
+	must(t, s.w.QueryRow("PRAGMA synchronous").Scan(&v))
+	want := 2
+	if LossySync {
+		want = 0
+	}
+	if v != want {
+		t.Fatalf("synchronous = %d, want %d (LossySync %v)", v, want, LossySync)
+	}
+}
+
+// rebooted is the boot ID of a later boot than the test's own: what a power cut leads to.
+func rebooted() [16]byte { return [16]byte{0xB0, 0x07} }
+
+// TestCrashSameBootNoSkip: a process that died in this boot left every write in the page
+// cache, so the next Open continues at head+1 with no event; after a reboot it skips.
+func TestCrashSameBootNoSkip(t *testing.T) {
+	ctx := context.Background()
+	dir, acked := crashImage(t)
+	s := openTest(t, dir, nil)
+	es, err := s.Append(ctx, reading(99))
+	must(t, err)
+	if es[0].Seq != uint64(len(acked))+1 {
+		t.Fatalf("append after a crash in the same boot: seq %d, want %d", es[0].Seq, len(acked)+1)
+	}
+	if st := verifyAll(t, s); len(st.Holes) != 0 {
+		t.Fatalf("holes after a same-boot crash: %+v", st.Holes)
+	}
+	s.closeDB() // crash again, without Close
+	s.head.close()
+	s = openTest(t, dir, func(o *Options) { o.bootID = rebooted })
+	defer s.Close()
+	if st := verifyAll(t, s); len(st.Holes) != 1 || st.Holes[0].Event != ledger.EventSeqSkipped {
+		t.Fatalf("holes after a crash and a reboot: %+v", st.Holes)
 	}
 }

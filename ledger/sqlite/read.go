@@ -89,6 +89,21 @@ func all(ctx context.Context, db *sql.DB, from uint64) iter.Seq2[ledger.Entry, e
 // All iterates over every stored entry in ascending order (for verification).
 func (s *Store) All(ctx context.Context) iter.Seq2[ledger.Entry, error] { return all(ctx, s.r, 0) }
 
+// DeclaredHole returns the declared hole (ledger.Hole) that contains seq, or ErrNotFound: seq
+// has no entry because a signed seq_skipped, entries_lost or store_replaced event says so.
+func (s *Store) DeclaredHole(ctx context.Context, seq uint64) (ledger.Hole, error) {
+	var h ledger.Hole
+	err := s.r.QueryRowContext(ctx, "SELECT first, last, event, declared_by FROM holes WHERE first <= ? ORDER BY first DESC LIMIT 1", seq).
+		Scan(&h.From, &h.To, &h.Event, &h.DeclaredBy)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && h.To < seq) {
+		return ledger.Hole{}, fmt.Errorf("hole at %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return ledger.Hole{}, fmt.Errorf("read hole at %d: %w", seq, err)
+	}
+	return h, nil
+}
+
 func (s *Store) knownSink(sink string) error {
 	if !slices.Contains(s.opts.Sinks, sink) {
 		return fmt.Errorf("%w %q", ErrUnknownSink, sink)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,10 @@ import (
 )
 
 // replace moves the damaged database at path aside, opens a new one, copies every entry of the
-// old one that still decodes, verifies and links (and, best effort, its state, cursors and
-// anchors), then appends a signed store_replaced event after the high-water mark. s.mu is not
-// held: this runs inside Open.
+// old one that still decodes and verifies, going past damaged ones (and, best effort, its
+// state, commands, cursors, anchors and holes), then appends in one transaction a signed
+// store_replaced event after the high-water mark and one entries_lost event for each hole the
+// damage left between salvaged entries. s.mu is not held: this runs inside Open.
 func (s *Store) replace(ctx context.Context, path, reason string, haveHead bool) error {
 	qpath := path + ".quarantine-" + s.opts.Now().UTC().Format("20060102T150405Z")
 	for i := 1; exists(qpath) || exists(qpath+"-wal"); i++ {
@@ -36,29 +36,39 @@ func (s *Store) replace(ctx context.Context, path, reason string, haveHead bool)
 		s.closeDB()
 		return fmt.Errorf("open replacement database: %w", err)
 	}
-	n, last, lastHash, seen := s.salvage(ctx, qpath)
+	sv := s.salvage(ctx, qpath)
+	last := sv.last
 	hs := s.head.state
-	next := max(hs.highWater, last, seen) + 1
+	next := max(hs.highWater, last, sv.seen) + 1
 	prev, known := hs.hash, hs.seq
 	if last >= hs.seq || !haveHead {
-		prev, known = lastHash, last
+		prev, known = sv.lastHash, last
 	}
 	s.seq, s.hash = next-1, prev
-	detail := fmt.Sprintf("moved %s aside: %s; salvaged %d entries through %d; last known head %d; resuming at %d",
-		filepath.Base(qpath), reason, n, last, known, next)
-	if len(detail) > ledger.MaxDetail {
+	why := fmt.Sprintf("moved %s aside: %s; salvaged %d entries through %d (%d damaged skipped); last known head %d; resuming at %d",
+		filepath.Base(qpath), reason, sv.n, last, sv.skipped, known, next)
+	detail := why
+	if next > last+1 {
+		detail = ledger.HoleDetail(last+1, next-1, why)
+	} else if len(detail) > ledger.MaxDetail {
 		detail = strings.ToValidUTF8(detail[:ledger.MaxDetail], "")
 	}
-	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
-		Event: ledger.EventStoreReplaced, Detail: detail}
+	now := s.opts.Now().Round(0).UTC()
+	recs := []ledger.Record{{Time: now, TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+		Event: ledger.EventStoreReplaced, Detail: detail}}
+	// Each hole between salvaged entries is declared by its own signed event.
+	for _, h := range sv.holes {
+		recs = append(recs, ledger.Record{Time: now, TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+			Event: ledger.EventEntriesLost, Detail: ledger.HoleDetail(h.From, h.To, "damaged entries skipped by salvage of "+filepath.Base(qpath))})
+	}
 	s.mu.Lock()
-	_, err := s.appendLocked(ctx, []ledger.Record{rec}, nil)
+	_, err := s.appendLocked(ctx, recs, nil)
 	s.mu.Unlock()
 	if err != nil {
 		s.closeDB()
 		return fmt.Errorf("record store replacement: %w", err)
 	}
-	s.log.Warn("ledger database replaced", "quarantined", qpath, "salvaged", n, "resumed_at", next)
+	s.log.Warn("ledger database replaced", "quarantined", qpath, "salvaged", sv.n, "skipped", sv.skipped, "holes", len(sv.holes), "resumed_at", next)
 	return nil
 }
 
@@ -67,104 +77,11 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// salvage copies what it can from the quarantined database into the open one. It works on a
-// copy so that the quarantined files stay exactly as found.
-// seen is the highest sequence number the old database still shows, salvaged or not.
-func (s *Store) salvage(ctx context.Context, qpath string) (n int, last uint64, lastHash [32]byte, seen uint64) {
-	if st, err := os.Stat(qpath); err != nil || st.Size() == 0 {
-		return 0, 0, lastHash, 0
-	}
-	tmp, err := os.MkdirTemp(s.dir, "salvage-")
-	if err != nil {
-		s.log.Error("salvage: no temp dir", "err", err)
-		return 0, 0, lastHash, 0
-	}
-	defer os.RemoveAll(tmp)
-	cp := filepath.Join(tmp, "old.db")
-	for _, suffix := range []string{"", "-wal"} {
-		if exists(qpath + suffix) {
-			if err := copyFile(qpath+suffix, cp+suffix); err != nil {
-				s.log.Error("salvage: copy", "err", err)
-				return 0, 0, lastHash, 0
-			}
-		}
-	}
-	old, err := sql.Open("sqlite3", "file:"+cp+"?_busy_timeout=1000")
-	if err != nil {
-		return 0, 0, lastHash, 0
-	}
-	defer old.Close()
-	old.SetMaxOpenConns(1)
-	var maxSeq sql.NullInt64
-	if old.QueryRowContext(ctx, "SELECT max(seq) FROM entries").Scan(&maxSeq) == nil && maxSeq.Valid {
-		seen = uint64(maxSeq.Int64)
-	}
-
-	v := ledger.Verifier{Opts: ledger.ChainOptions{Key: s.pub}}
-	var batch [][2]any
-	flush := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
-		err := s.insertRaw(ctx, batch)
-		batch = batch[:0]
-		if err != nil {
-			s.log.Error("salvage: insert", "err", err)
-			return false
-		}
-		return true
-	}
-	rows, err := old.QueryContext(ctx, "SELECT seq, body, created_ns FROM entries ORDER BY seq")
-	if err == nil {
-		for rows.Next() {
-			var seq uint64
-			var body []byte
-			var created int64
-			if rows.Scan(&seq, &body, &created) != nil {
-				break
-			}
-			e, err := ledger.DecodeEntry(body)
-			if err != nil || e.Seq != seq || v.Add(&e) != nil {
-				s.log.Warn("salvage stops at a bad entry", "seq", seq)
-				break
-			}
-			batch = append(batch, [2]any{body, created})
-			last, lastHash = seq, e.Hash()
-			n++
-			if len(batch) == 1000 && !flush() {
-				break
-			}
-		}
-		rows.Close()
-	}
-	if !flush() {
-		n, last, lastHash = 0, 0, [32]byte{}
-	}
-	s.salvageTables(ctx, old, last)
-	return n, last, lastHash, seen
-}
-
-// insertRaw inserts already signed entry bodies with their creation times.
-func (s *Store) insertRaw(ctx context.Context, batch [][2]any) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, b := range batch {
-		e, _ := ledger.DecodeEntry(b[0].([]byte))
-		if _, err := tx.ExecContext(ctx, "INSERT INTO entries (seq, body, created_ns) VALUES (?, ?, ?)", e.Seq, b[0], b[1]); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
 // salvageTables copies state, remembered commands, cursors (capped at the salvaged head) and
 // anchors, row by row, skipping whatever does not read.
 func (s *Store) salvageTables(ctx context.Context, old *sql.DB, last uint64) {
-	copyRows := func(query, insert string, ncols int, fix func([]any)) {
-		rows, err := old.QueryContext(ctx, query)
+	copyRows := func(query, insert string, ncols int, fix func([]any), args ...any) {
+		rows, err := old.QueryContext(ctx, query, args...)
 		if err != nil {
 			return
 		}
@@ -193,22 +110,6 @@ func (s *Store) salvageTables(ctx context.Context, old *sql.DB, last uint64) {
 			v[1] = int64(last)
 		}
 	})
+	copyRows("SELECT first, last, event, declared_by FROM holes WHERE declared_by <= ?", "INSERT OR IGNORE INTO holes (first, last, event, declared_by) VALUES (?, ?, ?, ?)", 4, nil, int64(last))
 	copyRows("SELECT "+anchorCols+" FROM anchors", "INSERT OR IGNORE INTO anchors ("+anchorCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", 9, nil)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -26,7 +26,10 @@ const DBFileName = "chargegate.db"
 
 // Errors callers branch on.
 var (
-	ErrDiskBudget     = errors.New("disk budget reached: no new sessions")
+	ErrDiskBudget = errors.New("disk budget reached: no new sessions")
+	// ErrDiskFull: an append of ordinary records was refused because only the reserve for
+	// closing records is left (or the disk is full). Closing records still commit.
+	ErrDiskFull       = errors.New("disk full: only closing entries are accepted")
 	ErrUnsafeSettings = errors.New("sqlite did not take the durability settings")
 	ErrUnknownSink    = errors.New("unknown sink")
 	ErrAnchorConflict = errors.New("anchor conflicts with a stored anchor")
@@ -49,6 +52,8 @@ const (
 	DefaultReserve   = 1024
 	DefaultBallast   = 4 << 20
 	DefaultTailCheck = 1000
+	// DefaultDiskReserve keeps room for about a thousand closing entries.
+	DefaultDiskReserve = 256 << 10
 )
 
 // Options configure a Store.
@@ -66,6 +71,14 @@ type Options struct {
 	Ballast int64
 	// TailCheck is how many of the newest entries are verified at open; 0 = DefaultTailCheck.
 	TailCheck int
+	// DiskLimit, when positive, is the most bytes the database may occupy (SQLite's
+	// max_page_count): a full disk of that size, for tests and for a configured quota.
+	DiskLimit int64
+	// DiskReserve is the room, in bytes, kept for closing records (ledger.Record.Closing):
+	// ordinary appends are refused with ErrDiskFull when less is left; 0 = DefaultDiskReserve.
+	DiskReserve int64
+
+	bootID func() [16]byte // tests: the kernel boot ID; nil reads /proc/sys/kernel/random/boot_id
 }
 
 func (o *Options) defaults() {
@@ -86,6 +99,12 @@ func (o *Options) defaults() {
 	}
 	if o.TailCheck == 0 {
 		o.TailCheck = DefaultTailCheck
+	}
+	if o.DiskReserve <= 0 {
+		o.DiskReserve = DefaultDiskReserve
+	}
+	if o.bootID == nil {
+		o.bootID = readBootID
 	}
 }
 
@@ -121,7 +140,7 @@ type Store struct {
 // driver's default is NORMAL; immediate transactions so that busy_timeout applies to writers.
 func dsn(path string, readOnly bool) string {
 	v := url.Values{}
-	v.Set("_sync", "FULL")
+	v.Set("_sync", syncMode)
 	v.Set("_busy_timeout", "5000")
 	if readOnly {
 		// mode=ro: a reader writes nothing, not even the checkpoint a last connection makes on
@@ -173,6 +192,9 @@ func open(ctx context.Context, dir string, opts Options, hook func(*sql.DB) erro
 		return nil, err
 	}
 	s.setupBallast()
+	if LossySync {
+		s.log.Error("TEST BUILD: ledger store runs with synchronous=OFF; committed entries may be lost on power loss")
+	}
 	s.log.Info("ledger store open", "dir", dir, "head", s.seq, "high_water", s.head.state.highWater)
 	return s, nil
 }
@@ -181,6 +203,7 @@ func open(ctx context.Context, dir string, opts Options, hook func(*sql.DB) erro
 func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 	path := filepath.Join(s.dir, DBFileName)
 	hs := s.head.state
+	boot := s.opts.bootID()
 	seq, hash, err := s.tryOpen(ctx, path)
 	if errors.Is(err, ErrUnsafeSettings) || errors.Is(err, ErrKeyMismatch) || errors.Is(err, errNewerSchema) {
 		return err
@@ -199,21 +222,38 @@ func (s *Store) openDB(ctx context.Context, haveHead bool) error {
 	}
 	if reason == "" {
 		s.seq, s.hash = seq, hash
-		if !haveHead || seq > hs.highWater {
-			if haveHead {
+		hw := seq
+		if haveHead {
+			if seq > hs.highWater {
 				s.log.Warn("head file behind database; raising high-water mark", "file", hs.highWater, "db", seq)
 			}
-			if err := s.head.write(headState{highWater: seq, seq: seq, hash: hash}, true); err != nil {
-				return err
-			}
+			hw = max(hs.highWater, seq)
+		}
+		// Mark the store open (not clean) in this boot, on disk, before any number is used.
+		if err := s.head.write(headState{highWater: hw, seq: seq, hash: hash, boot: boot}, true); err != nil {
+			return err
+		}
+		if !haveHead {
 			if err := ledger.SyncDir(s.dir); err != nil {
 				return err
 			}
+		}
+		// A process that died in this boot left every write in the page cache: the database
+		// holds every acknowledged entry. After a reboot (or from an unknown boot) storage may
+		// have lost what it confirmed.
+		rebooted := hs.boot != boot || boot == [16]byte{}
+		if haveHead && !hs.clean && rebooted && hw > seq {
+			return s.declareSkip(ctx, seq, hw)
 		}
 		return nil
 	}
 	s.log.Error("ledger database damaged; quarantining", "reason", reason)
 	s.closeDB()
+	mark := hs
+	mark.clean, mark.boot = false, boot
+	if err := s.head.write(mark, true); err != nil {
+		return err
+	}
 	return s.replace(ctx, path, reason, haveHead)
 }
 
@@ -250,6 +290,9 @@ func (s *Store) tryOpen(ctx context.Context, path string) (uint64, [32]byte, err
 	if err := migrate(ctx, w); err != nil {
 		return 0, zero, err
 	}
+	if err := s.applyDiskLimit(ctx); err != nil {
+		return 0, zero, err
+	}
 	r, err := sql.Open("sqlite3", dsn(path, true))
 	if err != nil {
 		return 0, zero, fmt.Errorf("open read pool: %w", err)
@@ -269,8 +312,8 @@ func checkSettings(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
 		return fmt.Errorf("read synchronous: %w", err)
 	}
-	if !strings.EqualFold(mode, "wal") || sync != 2 {
-		return fmt.Errorf("%w: journal_mode=%s synchronous=%d, want wal and 2 (FULL)", ErrUnsafeSettings, mode, sync)
+	if !strings.EqualFold(mode, "wal") || sync != syncLevel {
+		return fmt.Errorf("%w: journal_mode=%s synchronous=%d, want wal and %d (%s)", ErrUnsafeSettings, mode, sync, syncLevel, syncMode)
 	}
 	return nil
 }
@@ -354,6 +397,9 @@ func (s *Store) checkTail(ctx context.Context) (uint64, [32]byte, error) {
 			return 0, zero, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
+	if err := v.Finish(); err != nil {
+		return 0, zero, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	return tail[0].Seq, tail[0].Hash(), nil
 }
 
@@ -376,6 +422,26 @@ func (s *Store) Head() (seq uint64, hash [32]byte) {
 // DeviceKey returns the public key entries are signed with.
 func (s *Store) DeviceKey() ed25519.PublicKey { return s.pub }
 
+// declareSkip continues the chain after an unclean shutdown above every number that may have
+// been handed out: a signed seq_skipped event at highWater+1, linked to the database head seq,
+// naming the skipped numbers. Storage that confirmed commits it had not made durable (an SD
+// card that acknowledges flushes early) may have lost acknowledged entries with those numbers;
+// they are never issued again.
+func (s *Store) declareSkip(ctx context.Context, seq, highWater uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = highWater
+	rec := ledger.Record{Time: s.opts.Now().Round(0).UTC(), TimeStatus: ledger.TimeInformative, Kind: ledger.KindEvent,
+		Event: ledger.EventSeqSkipped, Detail: ledger.HoleDetail(seq+1, highWater,
+			fmt.Sprintf("unclean shutdown; database head %d, numbers through the reserved high-water mark %d may have been handed out", seq, highWater))}
+	if _, err := s.appendLocked(ctx, []ledger.Record{rec}, nil); err != nil {
+		s.closeDB()
+		return fmt.Errorf("declare skipped sequence numbers: %w", err)
+	}
+	s.log.Warn("unclean shutdown: sequence numbers skipped", "db_head", seq, "resumed_at", highWater+1)
+	return nil
+}
+
 // Close writes the exact head to the head file (fsynced) and closes the database.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -384,10 +450,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	st := s.head.state
-	st.seq, st.hash = s.seq, s.hash
-	errHead := s.head.write(st, true)
+	// The database first: the head file says "clean" only once nothing more can be written.
 	errDB := s.closeDB()
+	st := s.head.state
+	st.seq, st.hash, st.clean = s.seq, s.hash, errDB == nil
+	errHead := s.head.write(st, true)
 	return errors.Join(errHead, errDB, s.head.close())
 }
 

@@ -39,6 +39,9 @@ type Store interface {
 	Anchors(ctx context.Context, state ledger.AnchorState) ([]ledger.AnchorRecord, error)
 	// LastAnchor returns the anchor with the highest First; ok is false if there is none.
 	LastAnchor(ctx context.Context) (a ledger.AnchorRecord, ok bool, err error)
+	// DeclaredHole returns the declared hole (ledger.Hole: seq_skipped, entries_lost,
+	// store_replaced) that contains seq; an error when seq is in none.
+	DeclaredHole(ctx context.Context, seq uint64) (ledger.Hole, error)
 }
 
 // Config configures a Publisher. Zero fields take the defaults.
@@ -281,12 +284,25 @@ func (p *Publisher) cut(ctx context.Context) (*ledger.AnchorRecord, time.Duratio
 	if len(entries) == 0 {
 		return nil, p.cfg.PollInterval, nil
 	}
-	for i := range entries {
-		if entries[i].Seq != from+uint64(i) {
-			return nil, 0, fmt.Errorf("entries from %d: found seq %d at position %d: the store has a hole", from, entries[i].Seq, i)
+	// Anchors cover consecutive entries (a proof's leaf index is seq − First). A declared hole
+	// before the batch moves its start; one inside it ends the batch, which is then due, since
+	// nothing can join it any more. An undeclared hole stops anchoring.
+	if entries[0].Seq != from {
+		if err := p.checkHole(ctx, from, &entries[0]); err != nil {
+			return nil, 0, err
 		}
 	}
-	if len(entries) < p.cfg.BatchSize {
+	cutByHole := false
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Seq != entries[i-1].Seq+1 {
+			if err := p.checkHole(ctx, entries[i-1].Seq+1, &entries[i]); err != nil {
+				return nil, 0, err
+			}
+			entries, cutByHole = entries[:i], true
+			break
+		}
+	}
+	if len(entries) < p.cfg.BatchSize && !cutByHole {
 		now := p.cfg.Now()
 		if p.seenSeq != from {
 			p.seenSeq, p.seenAt = from, now
@@ -322,4 +338,24 @@ func (p *Publisher) cut(ctx context.Context) (*ledger.AnchorRecord, time.Duratio
 	p.log.Info("anchor cut", "first", a.First, "last", a.Last)
 	p.update(func(s *Status) { s.Pending++; s.Last = statusOf(rec) })
 	return &rec, 0, nil
+}
+
+// checkHole returns nil if the sequence numbers from up to next's are declared missing: by
+// next itself (a store_replaced or seq_skipped event, as ledger.VerifyChain accepts) or by the
+// store's declared holes.
+func (p *Publisher) checkHole(ctx context.Context, from uint64, next *ledger.Entry) error {
+	to := next.Seq - 1
+	if next.Kind == ledger.KindEvent && (next.Event == ledger.EventStoreReplaced || next.Event == ledger.EventSeqSkipped) {
+		p.log.Info("anchoring across a declared jump", "from", from, "to", to, "event", next.Event)
+		return nil
+	}
+	for seq := from; seq <= to; {
+		h, err := p.store.DeclaredHole(ctx, seq)
+		if err != nil || h.From > seq || h.To < seq {
+			return fmt.Errorf("entries %d..%d missing: the store has a hole no event declares: %v", from, to, err)
+		}
+		p.log.Info("anchoring across a declared hole", "from", h.From, "to", h.To, "event", h.Event, "declared_by", h.DeclaredBy)
+		seq = h.To + 1
+	}
+	return nil
 }

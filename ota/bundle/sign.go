@@ -183,19 +183,26 @@ func ParsePublicKey(pemBytes []byte) (ed25519.PublicKey, error) {
 	return pub, nil
 }
 
+// ErrWrongKeyKind: a public key was given where a private key is needed, or the reverse.
+var ErrWrongKeyKind = errors.New("wrong kind of key")
+
 // ReadPrivateKeyFile reads a private key written by GenerateKey. It refuses files readable
-// by group or others.
+// by group or others, and says so plainly when path holds a public key (NAME.pub given
+// for NAME.key).
 func ReadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read private key: %w", err)
+	}
+	if p, _ := pem.Decode(b); p != nil && p.Type == "PUBLIC KEY" {
+		return nil, fmt.Errorf("read private key %s: %w: it is a public key; sign with the private key (NAME.key), verify with NAME.pub", path, ErrWrongKeyKind)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read private key: %w", err)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("read private key %s: mode %v, want 0600", path, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read private key: %w", err)
 	}
 	return ParsePrivateKey(b)
 }
@@ -208,6 +215,9 @@ func ReadTrustedKeys(paths ...string) (map[string]ed25519.PublicKey, error) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("read trusted key: %w", err)
+		}
+		if blk, _ := pem.Decode(b); blk != nil && blk.Type == "PRIVATE KEY" {
+			return nil, fmt.Errorf("trusted key %s: %w: it is a private key; trust the public key (NAME.pub), keep NAME.key offline", p, ErrWrongKeyKind)
 		}
 		pub, err := ParsePublicKey(b)
 		if err != nil {

@@ -208,17 +208,23 @@ func (r *Reader) readSmall(name string, limit int64) ([]byte, error) {
 // be the first call on a Reader from NewReader. It returns the manifest's raw bytes and the
 // signature file, which a resuming reader can verify again.
 func (r *Reader) Manifest(trusted map[string]ed25519.PublicKey) (m Manifest, raw, sig []byte, err error) {
+	m, raw, sig, _, err = r.manifest(trusted)
+	return m, raw, sig, err
+}
+
+// manifest is Manifest that also returns the IDs of the keys whose signatures verified.
+func (r *Reader) manifest(trusted map[string]ed25519.PublicKey) (m Manifest, raw, sig []byte, signers []string, err error) {
 	if raw, err = r.readSmall(ManifestEntry, MaxManifestSize); err != nil {
-		return Manifest{}, nil, nil, err
+		return Manifest{}, nil, nil, nil, err
 	}
 	if sig, err = r.readSmall(SignatureEntry, MaxSignatureSize); err != nil {
-		return Manifest{}, nil, nil, err
+		return Manifest{}, nil, nil, nil, err
 	}
-	if m, _, err = VerifyManifest(raw, sig, trusted); err != nil {
-		return Manifest{}, nil, nil, err
+	if m, signers, err = VerifyManifest(raw, sig, trusted); err != nil {
+		return Manifest{}, nil, nil, nil, err
 	}
 	r.m = m
-	return m, raw, sig, nil
+	return m, raw, sig, signers, nil
 }
 
 // NextPayload advances to the next payload's data and returns its description and the bundle
@@ -266,23 +272,30 @@ func (r *Reader) Read(b []byte) (int, error) {
 }
 
 // Verify reads a whole bundle, checks its signature against trusted keys and every chunk
-// and payload hash, and returns the manifest. It is what the operator tool's verify runs.
+// and payload hash, and returns the manifest.
 func Verify(rd io.Reader, trusted map[string]ed25519.PublicKey) (Manifest, error) {
+	m, _, err := VerifySigners(rd, trusted)
+	return m, err
+}
+
+// VerifySigners is Verify that also returns the IDs of the trusted keys whose signatures
+// verified. It is what the operator tool's verify runs.
+func VerifySigners(rd io.Reader, trusted map[string]ed25519.PublicKey) (Manifest, []string, error) {
 	r := NewReader(rd)
-	m, _, _, err := r.Manifest(trusted)
+	m, _, _, signers, err := r.manifest(trusted)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	for {
 		p, _, err := r.NextPayload()
 		if errors.Is(err, io.EOF) {
-			return m, nil
+			return m, signers, nil
 		}
 		if err != nil {
-			return Manifest{}, err
+			return Manifest{}, nil, err
 		}
 		if err := CheckPayload(r, p); err != nil {
-			return Manifest{}, err
+			return Manifest{}, nil, err
 		}
 	}
 }

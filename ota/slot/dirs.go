@@ -89,7 +89,8 @@ func (d *Dirs) TryBoot(ctx context.Context, slot string) error {
 	return d.restart(ctx)
 }
 
-// Commit makes slot the default. It must run in a trial start of that slot.
+// Commit makes slot the default and records the running start as no longer a trial. It
+// must run in a trial start of that slot.
 func (d *Dirs) Commit(ctx context.Context, slot string) error {
 	cur, _, trial, err := d.Booted(ctx)
 	if err != nil {
@@ -98,7 +99,12 @@ func (d *Dirs) Commit(ctx context.Context, slot string) error {
 	if cur != slot || !trial {
 		return fmt.Errorf("commit %s: %w (running %s, trial %v)", slot, ErrNotTrial, cur, trial)
 	}
-	return durable.WriteFile(d.FS, filepath.Join(d.Root, "current"), []byte(slot+"\n"), 0o644)
+	if err := durable.WriteFile(d.FS, filepath.Join(d.Root, "current"), []byte(slot+"\n"), 0o644); err != nil {
+		return err
+	}
+	// The running start is the default one now: it is no longer a trial (issue 14: the
+	// process answered "busy" until it was restarted).
+	return durable.WriteFile(d.FS, filepath.Join(d.Root, "booted"), []byte(slot+"\n"), 0o644)
 }
 
 // RebootDefault restarts the service into the default slot.

@@ -24,7 +24,7 @@
 //	ROOT/A/chargegate, ROOT/B/chargegate   the two copies of the application
 //	ROOT/current                           name of the default slot ("A\n")
 //	ROOT/try                               one-shot: slot to start next, removed by the launcher
-//	ROOT/booted                            written by the launcher: "B trial\n" or "A\n"
+//	ROOT/booted                            written by the launcher: "B trial\n" or "A\n"; Commit drops "trial"
 //
 // The launcher (images/chargegate-launch, and Dirs.Launch, its Go twin used by tests)
 // consumes ROOT/try before it starts the slot, so a crash of the new version restarts the

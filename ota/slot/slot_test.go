@@ -124,8 +124,15 @@ func TestTryboot(t *testing.T) {
 	}
 	fs.Reboot()
 	fw.Boot()
+	if _, _, trial, _ := tb.Booted(ctx); !trial {
+		t.Fatal("trial boot not reported")
+	}
 	if err := tb.Commit(ctx, "B"); err != nil {
 		t.Fatal(err)
+	}
+	// The firmware's flag stays set until the next reboot, but B is the default now.
+	if cur, _, trial, err := tb.Booted(ctx); cur != "B" || trial || err != nil {
+		t.Fatalf("after commit, before a reboot: booted %s, trial %v (%v)", cur, trial, err)
 	}
 	fs.PowerCycle() // the commit was synced: it survives
 	if part, trial, _ := fw.Boot(); part != 3 || trial {
@@ -169,6 +176,9 @@ func TestDirsLaunch(t *testing.T) {
 	d.Launch()
 	if err := d.Commit(ctx, "B"); err != nil {
 		t.Fatal(err)
+	}
+	if cur, _, trial, err := d.Booted(ctx); cur != "B" || trial || err != nil {
+		t.Fatalf("the committed start is still booted %s, trial %v (%v)", cur, trial, err)
 	}
 	if bin, _ := d.Launch(); bin != filepath.Join(root, "B", slot.AppFile) {
 		t.Fatalf("launch after commit runs %s, want B", bin)

@@ -102,7 +102,10 @@ func (t *Tryboot) byName(name string) (Partition, Partition, error) {
 	return Partition{}, Partition{}, fmt.Errorf("no slot named %q", name)
 }
 
-// Booted reads the partition the firmware started and whether it was a tryboot.
+// Booted reads the partition the firmware started and whether it was a tryboot that is
+// not committed yet: once Commit made the running partition the default in autoboot.txt,
+// the start counts as a normal one although the firmware's flag stays set until the next
+// reboot (issue 14: a committed process answered "busy").
 func (t *Tryboot) Booted(context.Context) (current, other string, trial bool, err error) {
 	part, err := readU32(filepath.Join(t.BootloaderDir, "partition"))
 	if err != nil {
@@ -119,7 +122,15 @@ func (t *Tryboot) Booted(context.Context) (current, other string, trial bool, er
 	if err != nil {
 		return "", "", false, err
 	}
-	return cur.Name, oth.Name, try == 1, nil
+	trial = try == 1
+	if trial {
+		if b, err := durable.ReadFile(t.FS, t.Autoboot); err == nil {
+			if ab, err := ParseAutoboot(b); err == nil && ab.Default == cur.Number {
+				trial = false
+			}
+		}
+	}
+	return cur.Name, oth.Name, trial, nil
 }
 
 // OpenTarget opens where a payload of type typ goes in slot, refusing the booted slot.

@@ -81,7 +81,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	}
 	a.store, err = sqlite.Open(ctx, cfg.Device.DataDir, sqlite.Options{
 		Key: keys.Entry, Logger: logger.With("part", "store"), DiskBudget: cfg.Ledger.DiskBudgetMB << 20,
-		Retention: cfg.Ledger.Retention, Sinks: a.sinks,
+		Retention: cfg.Ledger.Retention, Sinks: a.sinks, DiskLimit: cfg.Ledger.DiskQuotaKB << 10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -389,6 +389,7 @@ func (a *App) Snapshot() web.Snapshot {
 
 // refreshSnapshots renews the snapshot twice a second, so that requests never query the store.
 func (a *App) refreshSnapshots(ctx context.Context) error {
+	a.refreshSnapshot(ctx)
 	return every(ctx, 500*time.Millisecond, func() { a.refreshSnapshot(ctx) })
 }
 

@@ -8,7 +8,7 @@
 //	chargegate hal check [--config FILE]        check relay and input wiring
 //	chargegate keys show --data DIR             print the device ID and public keys
 //	chargegate verify --data DIR                verify the stored chain, report quarantined files
-//	chargegate quarantine list|export --data DIR  what salvage set aside after damage
+//	chargegate quarantine list|export --data DIR  read damaged databases moved aside
 //	chargegate ocmf verify --key KEY RECORD     verify an OCMF record
 //	chargegate proof --data DIR --seq N         write a self-contained proof of one entry
 //	chargegate verify-proof --node URL FILE     verify a proof against a ledger node
@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // maintenance windows name IANA zones; the box may have no zoneinfo
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -43,6 +44,7 @@ func commands() map[string]command {
 		"hal":          cmdHal,
 		"keys":         cmdKeys,
 		"verify":       cmdVerify,
+		"quarantine":   cmdQuarantine,
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
 		"verify-proof": cmdVerifyProof,

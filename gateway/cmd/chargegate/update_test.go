@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ota/bundle"
 	"github.com/chargegate/chargegate/ota/durable"
 	"github.com/chargegate/chargegate/ota/slot"
@@ -120,5 +121,45 @@ update:
 	if strings.TrimSpace(string(cur)) != "B" {
 		t.Fatalf("default slot after commit = %q, want B", cur)
 	}
-	g2.Stop(syscall.SIGTERM)
+	if err := g2.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	committed := false
+	for _, e := range chain(t, g2.dir) {
+		committed = committed || (e.Kind == ledger.KindEvent && e.Event == ledger.EventUpdateCommitted && strings.Contains(e.Detail, "security_version=2"))
+	}
+	if !committed {
+		t.Fatal("no signed update_committed event with security_version=2 in the chain")
+	}
+
+	// Issue 14: a damaged state file and a lost floor file never stop the charger; the updater
+	// reports itself broken until repaired, and the floor survives in the gateway's store.
+	if err := os.WriteFile(filepath.Join(dir, "update", "state.json"), []byte("\x00garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "update", "security-floor"))
+	g3 := startGateway(t, dir, cfg)
+	op.waitOnline(g3.device)
+	rig.WaitFor(t, 10*time.Second, "updater reported broken", func() bool {
+		u, _ := g3.status(t)["update"].(map[string]any)
+		return u != nil && u["state"] == "broken"
+	})
+	if rep := op.command(g3.device, "start", `{"request_id":"u-start-2"}`); rep["ok"] != true {
+		t.Fatalf("start with a broken updater: %v", rep)
+	}
+	if rep := op.command(g3.device, "update", `{"request_id":"u-2","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != false ||
+		rep["error"].(map[string]any)["code"] != "update_broken" {
+		t.Fatalf("update while broken: %v", rep)
+	}
+	if rep := op.command(g3.device, "repair_update", `{"request_id":"u-repair"}`); rep["ok"] != true {
+		t.Fatalf("repair_update: %v", rep)
+	}
+	rig.WaitFor(t, 10*time.Second, "security floor 2 after losing the agent's files", func() bool {
+		u, _ := g3.status(t)["update"].(map[string]any)
+		return u != nil && u["security_floor"] == float64(2)
+	})
+	if rep := op.command(g3.device, "stop", `{"request_id":"u-stop-2"}`); rep["ok"] != true {
+		t.Fatalf("stop: %v", rep)
+	}
+	g3.Stop(syscall.SIGTERM)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/sqlite"
@@ -50,6 +52,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer r.Close()
 	st, err := ledger.VerifyChain(r.All(ctx), opts)
+	reportQuarantine(*dir, stdout, stderr)
 	if err != nil {
 		var ce *ledger.ChainError
 		if errors.As(err, &ce) {
@@ -73,5 +76,25 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	for _, seq := range st.Replacements {
 		fmt.Fprintf(stdout, "store replaced at seq %d (declared break; see that entry's detail)\n", seq)
 	}
+	for _, h := range st.Holes {
+		fmt.Fprintf(stdout, "declared hole: seq %d..%d missing, declared by %s at seq %d\n", h.From, h.To, h.Event, h.DeclaredBy)
+	}
 	return 0
+}
+
+// reportQuarantine lists the damaged databases moved aside beside the live one: what they hold
+// is read with `chargegate quarantine`.
+func reportQuarantine(dir string, stdout, stderr io.Writer) {
+	files, err := sqlite.QuarantineFiles(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate: verify:", err)
+		return
+	}
+	for _, f := range files {
+		var size int64
+		if st, err := os.Stat(f); err == nil {
+			size = st.Size()
+		}
+		fmt.Fprintf(stdout, "quarantine file: %s (%d bytes); read it with chargegate quarantine list|export --data %s\n", filepath.Base(f), size, dir)
+	}
 }

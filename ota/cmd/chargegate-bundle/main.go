@@ -8,7 +8,8 @@
 //	    --compatible rpi4,rpi5 [--chunk-size BYTES] --out OUT.bundle TYPE=FILE ...
 //	    build a bundle of payloads (TYPE is rootfs or app) signed by every key
 //	chargegate-bundle verify --key NAME.pub [--key ...] [--hardware rpi4] BUNDLE
-//	    check signatures and every chunk; print the manifest summary
+//	    check signatures and every chunk; print the manifest summary, which keys signed
+//	    and the security version
 //
 // Flags follow the project's command-line convention (README): -o is short for --out, and a
 // single dash works wherever two do. The tool draws no random numbers and logs nothing beyond
@@ -118,7 +119,8 @@ func create(args []string, stdout, stderr io.Writer) int {
 	var keyPaths listFlag
 	fs.Var(&keyPaths, "key", "private release key `FILE` (repeat to sign with several)")
 	version := fs.String("version", "", "bundle `VERSION`")
-	secVersion := fs.Uint64("security-version", 0, "monotonic security version `N`")
+	var secVersion setUint64
+	fs.Var(&secVersion, "security-version", "monotonic security version `N` (required)")
 	compatible := fs.String("compatible", "", "comma-separated hardware `NAMES`")
 	chunk := fs.Int64("chunk-size", 1<<20, "chunk size in `BYTES` (multiple of 512)")
 	out := outFlag(fs, "FILE", "bundle `FILE` to write")
@@ -130,14 +132,14 @@ func create(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: chargegate-bundle "+synopsis)
 		return 2
 	}
-	var keys []ed25519.PrivateKey
-	for _, p := range keyPaths {
-		k, err := bundle.ReadPrivateKeyFile(p)
-		if err != nil {
-			fmt.Fprintln(stderr, "chargegate-bundle:", err)
-			return 1
-		}
-		keys = append(keys, k)
+	if !secVersion.set {
+		fmt.Fprintln(stderr, "chargegate-bundle: create: --security-version is required: devices refuse bundles below their floor, so choose it (the last release's, or higher for a security fix)")
+		return 2
+	}
+	keys, err := readSigningKeys(keyPaths)
+	if err != nil {
+		fmt.Fprintln(stderr, "chargegate-bundle:", err)
+		return 1
 	}
 	var inputs []bundle.Input
 	for _, a := range fs.Args() {
@@ -146,7 +148,7 @@ func create(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "chargegate-bundle: payload %q: want TYPE=FILE\n", a)
 			return 2
 		}
-		f, err := os.Open(path)
+		f, err := openPayload(path)
 		if err != nil {
 			fmt.Fprintln(stderr, "chargegate-bundle:", err)
 			return 1
@@ -154,7 +156,7 @@ func create(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		inputs = append(inputs, bundle.Input{Name: typ, Type: typ, Data: f})
 	}
-	if err := writeBundle(*out, bundle.Meta{Version: *version, SecurityVersion: *secVersion, Compatible: strings.Split(*compatible, ",")}, inputs, *chunk, keys, stdout); err != nil {
+	if err := writeBundle(*out, bundle.Meta{Version: *version, SecurityVersion: secVersion.n, Compatible: strings.Split(*compatible, ",")}, inputs, *chunk, keys, stdout); err != nil {
 		fmt.Fprintln(stderr, "chargegate-bundle:", err)
 		return 1
 	}
@@ -210,7 +212,7 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
-	m, err := bundle.Verify(f, trusted)
+	m, ids, err := bundle.VerifySigners(f, trusted)
 	if err == nil && *hardware != "" && !m.IsCompatible(*hardware) {
 		err = errors.New("bundle is not for hardware " + *hardware)
 	}
@@ -219,6 +221,7 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	summary(stdout, m)
+	fmt.Fprintf(stdout, "signed by %s; security version %d\n", signers(ids, trusted, keyPaths), m.SecurityVersion)
 	fmt.Fprintln(stdout, "OK")
 	return 0
 }

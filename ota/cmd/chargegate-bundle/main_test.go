@@ -83,7 +83,7 @@ func TestConvention(t *testing.T) {
 	payload := filepath.Join(dir, "app")
 	os.WriteFile(payload, []byte("app"), 0o644)
 	b := filepath.Join(dir, "o.bundle")
-	if code := run([]string{"create", "-key", filepath.Join(dir, "old.key"), "-version", "1", "-compatible", "rpi5", "-o", b, "app=" + payload}, &out, &errb); code != 0 {
+	if code := run([]string{"create", "-key", filepath.Join(dir, "old.key"), "-version", "1", "-security-version", "1", "-compatible", "rpi5", "-o", b, "app=" + payload}, &out, &errb); code != 0 {
 		t.Fatalf("create -o: exit %d: %s", code, errb.String())
 	}
 	if _, err := os.Stat(b); err != nil {
