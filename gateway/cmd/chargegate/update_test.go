@@ -125,7 +125,7 @@ update:
 		t.Fatal(err)
 	}
 	committed := false
-	for _, e := range chain(t, g2.dir) {
+	for _, e := range chain(t, g2.DataDir) {
 		committed = committed || (e.Kind == ledger.KindEvent && e.Event == ledger.EventUpdateCommitted && strings.Contains(e.Detail, "security_version=2"))
 	}
 	if !committed {
@@ -139,26 +139,26 @@ update:
 	}
 	os.Remove(filepath.Join(dir, "update", "security-floor"))
 	g3 := startGateway(t, dir, cfg)
-	op.waitOnline(g3.device)
+	op.WaitOnline(g3.Device)
 	rig.WaitFor(t, 10*time.Second, "updater reported broken", func() bool {
-		u, _ := g3.status(t)["update"].(map[string]any)
+		u, _ := g3.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "broken"
 	})
-	if rep := op.command(g3.device, "start", `{"request_id":"u-start-2"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "start", `{"request_id":"u-start-2"}`); rep["ok"] != true {
 		t.Fatalf("start with a broken updater: %v", rep)
 	}
-	if rep := op.command(g3.device, "update", `{"request_id":"u-2","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != false ||
+	if rep := op.Command(g3.Device, "update", `{"request_id":"u-2","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != false ||
 		rep["error"].(map[string]any)["code"] != "update_broken" {
 		t.Fatalf("update while broken: %v", rep)
 	}
-	if rep := op.command(g3.device, "repair_update", `{"request_id":"u-repair"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "repair_update", `{"request_id":"u-repair"}`); rep["ok"] != true {
 		t.Fatalf("repair_update: %v", rep)
 	}
 	rig.WaitFor(t, 10*time.Second, "security floor 2 after losing the agent's files", func() bool {
-		u, _ := g3.status(t)["update"].(map[string]any)
+		u, _ := g3.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["security_floor"] == float64(2)
 	})
-	if rep := op.command(g3.device, "stop", `{"request_id":"u-stop-2"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "stop", `{"request_id":"u-stop-2"}`); rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
 	g3.Stop(syscall.SIGTERM)
