@@ -30,6 +30,7 @@ type gwOpts struct {
 	batchAge  time.Duration // default 500 ms
 	batchSize int           // default 10,000
 	maxPowerW int64         // meter.max_power_w (default chaosMaxPowerW)
+	quotaKB   int64         // ledger.disk_quota_kb (0: none)
 	extra     string        // more lines of the sessions section, indented two spaces
 }
 
@@ -60,6 +61,6 @@ func chaosConfig(s *rig.Stack, dataDir string, o gwOpts) string {
 		sessions = "  mode: free\n  autostart: true\n"
 	}
 	return s.Config(dataDir, rig.Config{EVSEID: "DE*CGT*ECHAOS*1", Poll: o.poll, Idle: o.idle, BatchAge: o.batchAge,
-		BatchSize: o.batchSize, InFlight: 64, LogLevel: "info", MaxPowerW: o.maxPowerW, ResetConfirm: chaosResetConfirm,
+		BatchSize: o.batchSize, DiskQuotaKB: o.quotaKB, InFlight: 64, LogLevel: "info", MaxPowerW: o.maxPowerW, ResetConfirm: chaosResetConfirm,
 		Sessions: sessions + o.extra})
 }

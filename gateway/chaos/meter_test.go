@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,29 +10,7 @@ import (
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
-	"github.com/chargegate/chargegate/ledger/sqlite"
 )
-
-// entriesAfter reads the entries after seq from a running gateway's store (read-only).
-func entriesAfter(tb testing.TB, dataDir string, seq uint64) []ledger.Entry {
-	tb.Helper()
-	ctx := context.Background()
-	r, err := sqlite.OpenReader(ctx, dataDir)
-	if err != nil {
-		tb.Fatalf("open store for reading: %v", err)
-	}
-	defer r.Close()
-	var out []ledger.Entry
-	for e, err := range r.All(ctx) {
-		if err != nil {
-			tb.Fatalf("read entries: %v", err)
-		}
-		if e.Seq > seq {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // TestMeterFaults injects every metersim fault kind into a charging session and checks what the
 // gateway records: a signed gap entry naming the failure for every failed or implausible poll
@@ -118,7 +95,7 @@ func TestMeterFaults(t *testing.T) {
 			var recovered uint64
 			rig.WaitFor(t, 30*time.Second, "the fault recorded and a good reading after it", func() bool {
 				gaps, sawEvent, recovered = gaps[:0], false, 0
-				for _, e := range entriesAfter(t, data, before.Entries) {
+				for _, e := range rig.Entries(t, data, before.Entries) {
 					switch {
 					case e.Kind == ledger.KindGap:
 						gaps, recovered = append(gaps, e), 0
@@ -156,7 +133,7 @@ func TestMeterFaults(t *testing.T) {
 			}
 			if c.reason != "" {
 				ended := false
-				for _, e := range entriesAfter(t, data, before.Entries) {
+				for _, e := range rig.Entries(t, data, before.Entries) {
 					ended = ended || (e.Kind == ledger.KindSessionEnd && e.Event == c.reason)
 				}
 				if !ended {
@@ -207,7 +184,7 @@ func clearLatched(t *testing.T, g *rig.Gateway, op *rig.Operator, data, alarm, r
 		t.Errorf("clear_fault cleared %v, want %s among them", res["cleared"], alarm)
 	}
 	cleared := false
-	for _, e := range entriesAfter(t, data, head) {
+	for _, e := range rig.Entries(t, data, head) {
 		cleared = cleared || (e.Kind == ledger.KindEvent && e.Event == ledger.EventFaultCleared)
 	}
 	if !cleared {

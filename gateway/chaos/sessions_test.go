@@ -20,7 +20,7 @@ func TestSessionsBackToBackNoSpuriousRelayFault(t *testing.T) {
 		extra: "  max_duration: 300ms\n"})))
 	rig.WaitFor(t, 30*time.Second, "ten sessions", func() bool {
 		n := 0
-		for _, e := range entriesAfter(t, data, 0) {
+		for _, e := range rig.Entries(t, data, 0) {
 			if e.Kind == ledger.KindSessionEnd {
 				n++
 			}

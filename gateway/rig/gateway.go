@@ -21,6 +21,7 @@ type Config struct {
 	Idle         time.Duration // record interval when idle; default Poll
 	BatchAge     time.Duration // ledger batch age; default 1s
 	BatchSize    int           // ledger batch size; 0 = the gateway's default
+	DiskQuotaKB  int64         // ledger.disk_quota_kb: the database's size limit, a full disk; 0 = none
 	InFlight     int           // MQTT messages in flight; default 16
 	LogLevel     string        // default "debug"
 	MaxPowerW    int64         // meter.max_power_w; 0 = the model's rating
@@ -65,7 +66,10 @@ func (s *Stack) Config(dataDir string, c Config) string {
 		meter += fmt.Sprintf("  reset_confirm: %s\n", c.ResetConfirm)
 	}
 	if c.BatchSize != 0 {
-		ledger = fmt.Sprintf("  batch_size: %d\n", c.BatchSize)
+		ledger += fmt.Sprintf("  batch_size: %d\n", c.BatchSize)
+	}
+	if c.DiskQuotaKB != 0 {
+		ledger += fmt.Sprintf("  disk_quota_kb: %d\n", c.DiskQuotaKB)
 	}
 	if c.Sessions != "" {
 		sessions = "sessions:\n" + c.Sessions
