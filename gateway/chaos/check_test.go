@@ -211,20 +211,7 @@ func storedHashes(tb testing.TB, dataDir string) map[uint64][32]byte {
 // storedEntries reads every entry of a stopped gateway's data directory (from a snapshot) in order.
 func storedEntries(tb testing.TB, dataDir string) []ledger.Entry {
 	tb.Helper()
-	ctx := context.Background()
-	r, err := sqlite.OpenReader(ctx, snapshot(tb, dataDir))
-	if err != nil {
-		tb.Fatalf("open store for reading: %v", err)
-	}
-	defer r.Close()
-	var out []ledger.Entry
-	for e, err := range r.All(ctx) {
-		if err != nil {
-			tb.Fatalf("read stored entries: %v", err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return rig.Entries(tb, snapshot(tb, dataDir), 0)
 }
 
 // assertKept requires every acknowledged entry (seq → hex hash) to be stored unchanged.

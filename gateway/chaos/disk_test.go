@@ -196,14 +196,6 @@ func TestDiskFullMidSession(t *testing.T) {
 	// Room again: no quota. Sessions start again.
 	g := rig.StartGateway(t, data, rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{autostart: true})))
 	rig.WaitFor(t, 30*time.Second, "charging with room again", charging(g))
-	head = g.Status(t).Entries
-	op.waitDelivered(t, time.Minute, head, nil)
-	g.StopClean(t)
-	op.check()
-	delivered, _, _ := op.delivered()
-	assertKept(t, data, delivered)
-	entries := storedEntries(t, data)
-	checkSessions(t, entries, chaosMaxPowerW)
-	rig.MustVerify(t, data)
-	t.Logf("%d fills; %d entries delivered over MQTT; %s", fills, len(delivered), summary(countEvents(entries)))
+	entries := stopAndAudit(t, g, op, chaosMaxPowerW)
+	t.Logf("%d fills; %s", fills, summary(countEvents(entries)))
 }

@@ -85,17 +85,28 @@ func TestMeterLies(t *testing.T) {
 			break
 		}
 	}
-	head := g.Status(t).Entries
-	op.waitDelivered(t, time.Minute, head, nil)
+	entries := stopAndAudit(t, g, op, maxPowerW)
+	checkLatchedHoldsSessions(t, entries)
+	rig.MustVerify(t, data, "--max-interval", "1s")
+	t.Logf("%d rounds; %s", rounds, summary(countEvents(entries)))
+}
+
+// stopAndAudit waits until everything the gateway committed so far was delivered over MQTT,
+// stops it cleanly, and audits its chain: every delivered (acknowledged) entry stored
+// unchanged, every session closed exactly once and billed within maxPowerW; verify passes. It
+// returns the chain.
+func stopAndAudit(t *testing.T, g *rig.Gateway, op *deliveries, maxPowerW float64) []ledger.Entry {
+	t.Helper()
+	op.waitDelivered(t, time.Minute, g.Status(t).Entries, nil)
 	g.StopClean(t)
 	op.check()
 	delivered, _, _ := op.delivered()
-	assertKept(t, data, delivered)
-	entries := storedEntries(t, data)
+	assertKept(t, g.DataDir, delivered)
+	entries := storedEntries(t, g.DataDir)
 	checkSessions(t, entries, maxPowerW)
-	checkLatchedHoldsSessions(t, entries)
-	rig.MustVerify(t, data, "--max-interval", "1s")
-	t.Logf("%d rounds; %d entries delivered over MQTT; %s", rounds, len(delivered), summary(countEvents(entries)))
+	rig.MustVerify(t, g.DataDir)
+	t.Logf("%d entries delivered over MQTT, all kept", len(delivered))
+	return entries
 }
 
 // checkSessions requires every session begun in the chain to be ended exactly once, no end
