@@ -30,7 +30,7 @@ demo: build ## run meter simulator + ledger node + gateway; DURATION=30s runs he
 bench: build ## print one benchmark report with comparisons and reproduce commands (var/bench/report.txt); QUICK=1 skips the 10^7 run
 	$(GO) run ./.ci/benchreport -out var/bench/report.txt $(if $(QUICK),-quick)
 
-chaos: ## the whole gateway under faults at full length (1,000 SIGKILLs, a week of broker outage, ...; ~30 min)
+chaos: ## the whole gateway under faults at full length (1,000 SIGKILLs, a week of broker outage, meter lies, disks filling mid-session, ...; ~30 min)
 	CHARGEGATE_CHAOS=full $(GO) test -count=1 -timeout 3h -v $(TESTFLAGS) ./gateway/chaos/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)

@@ -37,7 +37,7 @@ import (
 // polls per second and durable single-entry appends per second.
 func BenchmarkEndToEndReadings(b *testing.B) {
 	const n = 2000
-	s := startStack(b, stackOpts{noNode: true})
+	s := rig.StartStack(b, rig.StackOptions{NoNode: true})
 	ctx := context.Background()
 	open := func() (*sqlite.Store, *meter.Meter) {
 		data := b.TempDir()
@@ -50,7 +50,7 @@ func BenchmarkEndToEndReadings(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() })
-		m, err := meter.Open(ctx, meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
+		m, err := meter.Open(ctx, meter.Config{URL: s.Metersim["modbus"], Model: "sdm630", Unit: 1,
 			Timeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
@@ -206,7 +206,7 @@ func daemonSizes() []int {
 // daemon's resident memory (VmRSS, and its peak VmHWM) once it runs. The 0-entry row is the
 // comparison: RSS should stay flat as the store grows.
 func BenchmarkDaemon(b *testing.B) {
-	s := startStack(b, stackOpts{noNode: true})
+	s := rig.StartStack(b, rig.StackOptions{NoNode: true})
 	for _, n := range daemonSizes() {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
@@ -215,25 +215,25 @@ func BenchmarkDaemon(b *testing.B) {
 			if n > 0 {
 				head = preload(b, data, n)
 			}
-			cfg := writeConfig(b, dir, s.config(data, gwOpts{poll: time.Second}))
+			cfg := rig.WriteConfig(b, dir, chaosConfig(s, data, gwOpts{poll: time.Second}))
 			var up, first, rss, hwm float64
 			for b.Loop() {
-				g := launchGateway(b, data, cfg)
-				rig.WaitFor(b, 5*time.Minute, "API up", g.running)
-				up = time.Since(g.started).Seconds() * 1000
+				g := rig.LaunchGateway(b, data, cfg)
+				rig.WaitFor(b, 5*time.Minute, "API up", g.Running)
+				up = time.Since(g.Started).Seconds() * 1000
 				rig.WaitFor(b, time.Minute, "first reading", func() bool {
-					st, err := g.tryStatus()
+					st, err := g.TryStatus()
 					return err == nil && st.Entries >= head+2 // the "started" event, then a reading
 				})
-				first = time.Since(g.started).Seconds() * 1000
+				first = time.Since(g.Started).Seconds() * 1000
 				// Five more polls of ordinary work before measuring memory.
 				rig.WaitFor(b, time.Minute, "five more readings", func() bool {
-					st, err := g.tryStatus()
+					st, err := g.TryStatus()
 					return err == nil && st.Entries >= head+7
 				})
 				rss, hwm = procStatus(b, g.PID(), "VmRSS"), procStatus(b, g.PID(), "VmHWM")
-				head = g.status(b).Entries // the next iteration starts from here
-				g.stopClean(b)
+				head = g.Status(b).Entries // the next iteration starts from here
+				g.StopClean(b)
 			}
 			b.ReportMetric(up, "ms_to_api")
 			b.ReportMetric(first, "ms_to_first_reading")
@@ -257,18 +257,18 @@ func BenchmarkDaemonCPU(b *testing.B) {
 	}
 	var pct, perPoll, simPct float64
 	for b.Loop() {
-		msim, addrs := startService(b, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
-		s := &stack{metersim: addrs}
+		msim := rig.StartService(b, rig.Bin(b, "metersim"), "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
+		s := &rig.Stack{Metersim: msim.Addrs}
 		dir := b.TempDir()
 		data := filepath.Join(dir, "data")
-		g := startGateway(b, data, writeConfig(b, dir, s.config(data, gwOpts{poll: time.Second})))
-		rig.WaitFor(b, time.Minute, "first reading", func() bool { return g.status(b).Entries >= 2 })
-		t0, s0, h0 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.status(b).Entries
+		g := rig.StartGateway(b, data, rig.WriteConfig(b, dir, chaosConfig(s, data, gwOpts{poll: time.Second})))
+		rig.WaitFor(b, time.Minute, "first reading", func() bool { return g.Status(b).Entries >= 2 })
+		t0, s0, h0 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.Status(b).Entries
 		start := time.Now()
 		time.Sleep(time.Duration(secs * float64(time.Second))) // the measurement window itself
 		el := time.Since(start).Seconds()
-		t1, s1, h1 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.status(b).Entries
-		g.stopClean(b)
+		t1, s1, h1 := cpuTicks(b, g.PID()), cpuTicks(b, msim.Cmd.Process.Pid), g.Status(b).Entries
+		g.StopClean(b)
 		msim.Stop(syscall.SIGTERM, 20*time.Second)
 		pct = (t1 - t0) / 100 / el * 100
 		simPct = (s1 - s0) / 100 / el * 100

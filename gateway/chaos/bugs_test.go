@@ -25,18 +25,18 @@ import (
 // rebuilds the header (page size from the head file or a probe, then reads the b-tree) or reads
 // the entry bodies straight from the pages would keep them in the outbox.
 func TestBugHeaderDamageSalvagesNothing(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	db := filepath.Join(data, "chargegate.db")
-	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond}))
-	g := startGateway(t, data, cfg)
-	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 100 })
-	g.stopClean(t)
+	cfg := rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond}))
+	g := rig.StartGateway(t, data, cfg)
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.Status(t).Entries >= 100 })
+	g.StopClean(t)
 	before := storedHashes(t, data)
 	overwrite(t, db, 0, 100)
-	g = startGateway(t, data, cfg)
-	g.stopClean(t)
+	g = rig.StartGateway(t, data, cfg)
+	g.StopClean(t)
 	kept := 0
 	for _, e := range storedEntries(t, data) {
 		if h, ok := before[e.Seq]; ok && h == e.Hash() {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/iotaledger/hive.go/serializer/v2"
 	iotago "github.com/iotaledger/iota.go/v3"
 	_ "github.com/mattn/go-sqlite3"
@@ -27,38 +26,32 @@ import (
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
-// operator is the test's MQTT client: it records every reading the gateway delivered. A reading
-// on the readings topic is by construction acknowledged: it comes from the committed outbox.
-type operator struct {
-	tb     testing.TB
-	client paho.Client
-	mu     sync.Mutex
-	seen   map[uint64]string // seq → entry hash (hex)
-	order  []uint64          // arrival order of first deliveries
-	dups   int
-	errs   []string
+// deliveries checks what the operator received on the readings topic: every signed entry
+// verified, each sequence number once. A reading there is by construction acknowledged: it
+// comes from the committed outbox.
+type deliveries struct {
+	*rig.Operator // for commands
+	tb            testing.TB
+	mu            sync.Mutex
+	seen          map[uint64]string // seq → entry hash (hex)
+	order         []uint64          // arrival order of first deliveries
+	dups          int
+	errs          []string
 }
 
-func connectOperator(tb testing.TB, b *rig.Broker) *operator {
+// watchDeliveries connects an operator to b that checks every reading it receives.
+func watchDeliveries(tb testing.TB, b *rig.Broker) *deliveries {
 	tb.Helper()
-	o := &operator{tb: tb, seen: map[uint64]string{}}
-	opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprintf("chaos-operator-%d", time.Now().UnixNano())).
-		SetCleanSession(false).SetMaxReconnectInterval(300 * time.Millisecond).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
-		SetOrderMatters(true).
-		SetOnConnectHandler(func(c paho.Client) {
-			c.Subscribe("chargegate/+/readings", 1, o.onReading).WaitTimeout(10 * time.Second)
-		})
-	o.client = paho.NewClient(opts)
-	if tok := o.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		tb.Fatalf("operator connect: %v", tok.Error())
-	}
-	rig.WaitFor(tb, 10*time.Second, "operator connected", o.client.IsConnectionOpen)
-	tb.Cleanup(func() { o.client.Disconnect(100) })
+	o := &deliveries{tb: tb, seen: map[uint64]string{}}
+	o.Operator = rig.ConnectOperator(tb, b, func(suffix string, payload []byte) {
+		if suffix == "readings" {
+			o.onReading(payload)
+		}
+	})
 	return o
 }
 
-func (o *operator) onReading(_ paho.Client, m paho.Message) {
+func (o *deliveries) onReading(payload []byte) {
 	var r struct {
 		Seq   uint64 `json:"seq"`
 		Hash  string `json:"hash"`
@@ -66,8 +59,8 @@ func (o *operator) onReading(_ paho.Client, m paho.Message) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := json.Unmarshal(m.Payload(), &r); err != nil {
-		o.errs = append(o.errs, fmt.Sprintf("reading %q: %v", m.Payload(), err))
+	if err := json.Unmarshal(payload, &r); err != nil {
+		o.errs = append(o.errs, fmt.Sprintf("reading %q: %v", payload, err))
 		return
 	}
 	// Check the signed entry itself, not just the JSON around it.
@@ -98,7 +91,7 @@ func (o *operator) onReading(_ paho.Client, m paho.Message) {
 }
 
 // delivered returns a copy of what arrived, the highest sequence number and the duplicates.
-func (o *operator) delivered() (map[uint64]string, uint64, int) {
+func (o *deliveries) delivered() (map[uint64]string, uint64, int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var max uint64
@@ -110,14 +103,14 @@ func (o *operator) delivered() (map[uint64]string, uint64, int) {
 	return m, max, o.dups
 }
 
-func (o *operator) count() int {
+func (o *deliveries) count() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.seen)
 }
 
 // inversions counts first deliveries that arrived after a higher sequence number.
-func (o *operator) inversions() int {
+func (o *deliveries) inversions() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
@@ -131,7 +124,7 @@ func (o *operator) inversions() int {
 	return n
 }
 
-func (o *operator) check() {
+func (o *deliveries) check() {
 	o.tb.Helper()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -142,7 +135,7 @@ func (o *operator) check() {
 
 // waitDelivered waits until every sequence number 1..through arrived (allowing for the given
 // declared holes, e.g. a store replacement's jump).
-func (o *operator) waitDelivered(tb testing.TB, limit time.Duration, through uint64, holes func(uint64) bool) {
+func (o *deliveries) waitDelivered(tb testing.TB, limit time.Duration, through uint64, holes func(uint64) bool) {
 	tb.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -218,20 +211,7 @@ func storedHashes(tb testing.TB, dataDir string) map[uint64][32]byte {
 // storedEntries reads every entry of a stopped gateway's data directory (from a snapshot) in order.
 func storedEntries(tb testing.TB, dataDir string) []ledger.Entry {
 	tb.Helper()
-	ctx := context.Background()
-	r, err := sqlite.OpenReader(ctx, snapshot(tb, dataDir))
-	if err != nil {
-		tb.Fatalf("open store for reading: %v", err)
-	}
-	defer r.Close()
-	var out []ledger.Entry
-	for e, err := range r.All(ctx) {
-		if err != nil {
-			tb.Fatalf("read stored entries: %v", err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return rig.Entries(tb, snapshot(tb, dataDir), 0)
 }
 
 // assertKept requires every acknowledged entry (seq → hex hash) to be stored unchanged.

@@ -67,7 +67,7 @@ type clockRig struct {
 
 func startClockRig(t *testing.T, clock *stepClock) *clockRig {
 	t.Helper()
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	data := t.TempDir()
 	keys, err := ledger.LoadOrCreateKeys(data)
@@ -78,7 +78,7 @@ func startClockRig(t *testing.T, clock *stepClock) *clockRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := meter.Open(ctx, meter.Config{URL: s.metersim["modbus"], Model: "sdm630", Unit: 1,
+	m, err := meter.Open(ctx, meter.Config{URL: s.Metersim["modbus"], Model: "sdm630", Unit: 1,
 		Timeout: 300 * time.Millisecond, Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

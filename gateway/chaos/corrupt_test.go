@@ -74,21 +74,21 @@ var damages = []damage{
 // sequence above everything it ever handed out with a signed store_replaced event, and run on;
 // the whole chain still verifies (the replacement is a declared break).
 func TestCorruptDatabase(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	db := filepath.Join(data, "chargegate.db")
-	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 30 * time.Millisecond, autostart: true}))
+	cfg := rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true}))
 	var lastHead uint64
 	for i, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
-			g := startGateway(t, data, cfg)
-			rig.WaitFor(t, 20*time.Second, "entries recorded", func() bool { return g.status(t).Entries >= lastHead+40 })
-			acked := g.status(t).Entries
+			g := rig.StartGateway(t, data, cfg)
+			rig.WaitFor(t, 20*time.Second, "entries recorded", func() bool { return g.Status(t).Entries >= lastHead+40 })
+			acked := g.Status(t).Entries
 			if d.kill {
 				g.Stop(syscall.SIGKILL)
 			} else {
-				g.stopClean(t)
+				g.StopClean(t)
 			}
 			before := storedHashes(t, data)
 			var head uint64
@@ -108,10 +108,10 @@ func TestCorruptDatabase(t *testing.T) {
 			}
 			d.do(t, db)
 
-			g = startGateway(t, data, cfg)
-			rig.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return g.status(t).Entries > head+5 })
-			lastHead = g.status(t).Entries
-			g.stopClean(t)
+			g = rig.StartGateway(t, data, cfg)
+			rig.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return g.Status(t).Entries > head+5 })
+			lastHead = g.Status(t).Entries
+			g.StopClean(t)
 
 			q, _ := filepath.Glob(db + ".quarantine-*")
 			var qdbs int
@@ -145,7 +145,7 @@ func TestCorruptDatabase(t *testing.T) {
 			if changed != 0 {
 				t.Fatalf("%d entries at old sequence numbers changed: a sequence number was reused", changed)
 			}
-			mustVerify(t, data)
+			rig.MustVerify(t, data)
 			t.Logf("head %d before; %d entries salvaged; store_replaced at seq %d: %s", head, salvaged, replaced.Seq, replaced.Detail)
 		})
 		if t.Failed() {

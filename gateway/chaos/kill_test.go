@@ -23,16 +23,16 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 9))
 	t.Logf("seed %d, %d cycles", seed, cycles)
 
-	s := startStack(t, stackOpts{broker: true})
-	op := connectOperator(t, s.broker)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := watchDeliveries(t, s.Broker)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true, batchAge: 300 * time.Millisecond}))
+	cfg := rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true, batchAge: 300 * time.Millisecond}))
 
 	committed := map[uint64]string{} // every entry seen on disk after a kill
 	killedBeforeRunning := 0
 	for i := range cycles {
-		g := launchGateway(t, data, cfg)
+		g := rig.LaunchGateway(t, data, cfg)
 		// A random moment: from straight after exec to 1.5 s of running.
 		at := time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))
 		var acked uint64
@@ -41,8 +41,8 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 		case <-g.Done():
 			t.Fatalf("cycle %d: gateway exited by itself: %v\n%s", i, g.Err(), rig.Tail(g.Stderr.String(), 3000))
 		}
-		if g.running() {
-			st, err := g.tryStatus()
+		if g.Running() {
+			st, err := g.TryStatus()
 			if err == nil {
 				acked = st.Entries // committed before the status was built
 			}
@@ -72,28 +72,28 @@ func TestSIGKILLDuringSessions(t *testing.T) {
 
 	// The survivor: comes up, closes the killed session as a power failure, keeps charging.
 	start := time.Now()
-	g := startGateway(t, data, cfg)
+	g := rig.StartGateway(t, data, cfg)
 	upAfter := time.Since(start)
 	rig.WaitFor(t, 30*time.Second, "a session charging after the last kill", func() bool {
-		st := g.status(t)
+		st := g.Status(t)
 		return st.Session != nil && st.Session.EnergyMWh > 0
 	})
-	head := g.status(t).Entries
-	g.stopClean(t)
+	head := g.Status(t).Entries
+	g.StopClean(t)
 	op.waitDelivered(t, 60*time.Second, head, nil)
 	op.check()
 
 	delivered, _, dups := op.delivered()
 	assertKept(t, data, committed)
 	assertKept(t, data, delivered)
-	out := mustVerify(t, data)
+	out := rig.MustVerify(t, data)
 	entries := storedEntries(t, data)
 	ev := countEvents(entries)
 	assertRegistersMonotonic(t, entries)
 	if ev["session_end/power_failure"] == 0 {
 		t.Errorf("no session ended as power_failure after %d kills mid-session: %s", cycles, summary(ev))
 	}
-	rep := assertAnchoredOnce(t, data, s.nodeDir, g.device)
+	rep := assertAnchoredOnce(t, data, s.NodeDir, g.Device)
 	if rep.StoreAnchors == 0 {
 		t.Errorf("nothing anchored in %d cycles", cycles)
 	}

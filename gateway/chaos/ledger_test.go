@@ -17,20 +17,20 @@ import (
 // exactly once and the chain verifies.
 func TestLedgerNodeFaults(t *testing.T) {
 	phase := pick(1500*time.Millisecond, 30*time.Second)
-	s := startStack(t, stackOpts{})
-	px, err := chaos.Listen("127.0.0.1:0", strings.TrimPrefix(s.node["api"], "http://"), nil)
+	s := rig.StartStack(t, rig.StackOptions{})
+	px, err := chaos.Listen("127.0.0.1:0", strings.TrimPrefix(s.Node["api"], "http://"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	s.ledgerURL = "http://" + px.Addr()
+	s.LedgerURL = "http://" + px.Addr()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	cfg := writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
+	cfg := rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true,
 		batchAge: 200 * time.Millisecond, batchSize: 25}))
-	g := startGateway(t, data, cfg)
+	g := rig.StartGateway(t, data, cfg)
 	rig.WaitFor(t, 20*time.Second, "first anchor confirmed", func() bool {
-		st := g.status(t)
+		st := g.Status(t)
 		return st.Anchor != nil && st.Anchor.Confirmed > 0
 	})
 
@@ -38,13 +38,13 @@ func TestLedgerNodeFaults(t *testing.T) {
 	during := func(name string, inject func(), tick func()) {
 		t.Helper()
 		inject()
-		before := g.status(t).Entries
+		before := g.Status(t).Entries
 		end := time.Now().Add(phase)
 		for time.Now().Before(end) {
 			if tick != nil {
 				tick()
 			}
-			if _, err := g.tryStatus(); err != nil {
+			if _, err := g.TryStatus(); err != nil {
 				t.Fatalf("%s: gateway not answering: %v", name, err)
 			}
 			if g.Exited() {
@@ -52,7 +52,7 @@ func TestLedgerNodeFaults(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // the fault's own pace, not a wait for a condition
 		}
-		st := g.status(t)
+		st := g.Status(t)
 		if st.Entries <= before {
 			t.Fatalf("%s: no entries recorded during the fault (head %d)", name, st.Entries)
 		}
@@ -69,22 +69,22 @@ func TestLedgerNodeFaults(t *testing.T) {
 	during("closed port (refuse)", func() { px.SetMode(chaos.Refuse) }, nil)
 	px.SetMode(chaos.Pass)
 	during("node answers 5xx, loses responses", func() {
-		s.restartNode(t, false, "--error-rate", "0.3", "--lost-response-rate", "0.3", "--seed", "7")
+		s.RestartNode(t, false, "--error-rate", "0.3", "--lost-response-rate", "0.3", "--seed", "7")
 	}, nil)
 	during("node killed mid-batch and restarted", func() {
-		s.restartNode(t, true, "--latency", "150ms")
+		s.RestartNode(t, true, "--latency", "150ms")
 	}, func() {})
-	s.restartNode(t, true)
+	s.RestartNode(t, true)
 
 	// Healed: everything recorded so far gets confirmed.
-	target := g.status(t).Entries
+	target := g.Status(t).Entries
 	rig.WaitFor(t, pick(60*time.Second, 10*time.Minute), "all entries anchored after the faults", func() bool {
-		st := g.status(t)
+		st := g.Status(t)
 		return st.Anchor != nil && st.Anchor.ConfirmedThrough >= target
 	})
-	g.stopClean(t)
-	rep := assertAnchoredOnce(t, data, s.nodeDir, g.device)
-	mustVerify(t, data)
+	g.StopClean(t)
+	rep := assertAnchoredOnce(t, data, s.NodeDir, g.Device)
+	rig.MustVerify(t, data)
 	ev := countEvents(storedEntries(t, data))
 	if ev["gap/poll_missed"] != 0 {
 		t.Errorf("ledger faults caused meter gaps: %s", summary(ev))

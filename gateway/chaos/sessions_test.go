@@ -13,21 +13,21 @@ import (
 // relay-opened event of the session that just ended must not end the next one as relay_fault.
 // Regression test.
 func TestSessionsBackToBackNoSpuriousRelayFault(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 50 * time.Millisecond, autostart: true,
+	g := rig.StartGateway(t, data, rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true,
 		extra: "  max_duration: 300ms\n"})))
 	rig.WaitFor(t, 30*time.Second, "ten sessions", func() bool {
 		n := 0
-		for _, e := range entriesAfter(t, data, 0) {
+		for _, e := range rig.Entries(t, data, 0) {
 			if e.Kind == ledger.KindSessionEnd {
 				n++
 			}
 		}
 		return n >= 10
 	})
-	g.stopClean(t)
+	g.StopClean(t)
 	ev := countEvents(storedEntries(t, data))
 	if ev["session_end/relay_fault"] != 0 {
 		t.Fatalf("%d sessions ended as relay_fault with no relay fault: %s", ev["session_end/relay_fault"], summary(ev))

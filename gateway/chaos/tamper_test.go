@@ -41,13 +41,13 @@ func copyDir(t *testing.T, src string) string {
 // deletes, alters and reorders entries with SQL as an attacker with the file would; `chargegate
 // verify` must fail and name the first sequence number that is wrong.
 func TestTamperingIsNamed(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond, autostart: true})))
-	rig.WaitFor(t, 20*time.Second, "60 entries", func() bool { return g.status(t).Entries >= 60 })
-	g.stopClean(t)
-	mustVerify(t, data)
+	g := rig.StartGateway(t, data, rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond, autostart: true})))
+	rig.WaitFor(t, 20*time.Second, "60 entries", func() bool { return g.Status(t).Entries >= 60 })
+	g.StopClean(t)
+	rig.MustVerify(t, data)
 
 	const k = 30
 	cases := []struct {
@@ -97,7 +97,7 @@ func TestTamperingIsNamed(t *testing.T) {
 				t.Fatalf("tamper: %v", err)
 			}
 			db.Close()
-			code, out := runCLI(t, "verify", "--data", cp)
+			code, out := rig.CLI(t, "", "verify", "--data", cp)
 			if code != 1 {
 				t.Fatalf("verify after %s = %d, want 1: %s", c.name, code, out)
 			}
@@ -141,11 +141,11 @@ func execSQL(t *testing.T, dataDir, q string, args ...any) {
 // and the database must be byte for byte what they were (no checkpoint by the reader).
 // Regression test.
 func TestVerifyWritesNothing(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
-	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 20 })
+	g := rig.StartGateway(t, data, rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond})))
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.Status(t).Entries >= 20 })
 	g.Stop(syscall.SIGKILL)
 	wal := filepath.Join(data, "chargegate.db-wal")
 	before, err := os.ReadFile(wal)
@@ -153,7 +153,7 @@ func TestVerifyWritesNothing(t *testing.T) {
 		t.Fatalf("no WAL after SIGKILL: %v", err)
 	}
 	dbBefore, _ := os.ReadFile(filepath.Join(data, "chargegate.db"))
-	mustVerify(t, data)
+	rig.MustVerify(t, data)
 	after, err := os.ReadFile(wal)
 	dbAfter, _ := os.ReadFile(filepath.Join(data, "chargegate.db"))
 	if err != nil || string(after) != string(before) || string(dbAfter) != string(dbBefore) {
@@ -166,16 +166,16 @@ func TestVerifyWritesNothing(t *testing.T) {
 // but the head file knows where the chain ended, and verify names the first missing entry.
 // Regression test.
 func TestVerifyNamesDeletedTail(t *testing.T) {
-	s := startStack(t, stackOpts{noNode: true})
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, data, writeConfig(t, dir, s.config(data, gwOpts{poll: 20 * time.Millisecond})))
-	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.status(t).Entries >= 40 })
-	g.stopClean(t)
+	g := rig.StartGateway(t, data, rig.WriteConfig(t, dir, chaosConfig(s, data, gwOpts{poll: 100 * time.Millisecond})))
+	rig.WaitFor(t, 20*time.Second, "entries", func() bool { return g.Status(t).Entries >= 40 })
+	g.StopClean(t)
 	cp := copyDir(t, data)
 	head := uint64(len(storedEntries(t, cp)))
 	execSQL(t, cp, "DELETE FROM entries WHERE seq > ?", head-5)
-	code, out := runCLI(t, "verify", "--data", cp)
+	code, out := rig.CLI(t, "", "verify", "--data", cp)
 	if want := fmt.Sprintf("at seq %d:", head-4); code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("verify after deleting the newest 5 of %d entries = %d: %s", head, code, out)
 	}

@@ -1,5 +1,15 @@
 // Package rig runs chargegate's programs and a Mosquitto broker for integration tests, on free
 // loopback ports, and stops them when the test ends — what net/http/httptest does for servers.
+//
+// It is the one harness of the process-level tests (gateway/cmd/chargegate, gateway/chaos):
+//
+//	Bin            the programs, built once per test binary with -tags faultinject
+//	Stack          metersim, a ledger node and optionally a Broker; meter faults and load profile
+//	Stack.Config   a gateway configuration using the stack (Config chooses cadence, limits, ...)
+//	Gateway        a running `chargegate run`: its API address, device ID, Status, clean stop
+//	Operator       an MQTT client in the operator's place: commands, replies, every message
+//	CLI, MustVerify the chargegate command line; `chargegate verify`
+//	Entries        a gateway's chain, read-only, while it runs or after
 package rig
 
 import (

@@ -20,11 +20,11 @@ import (
 
 // runApp runs the whole appliance in this process against metersim and ledgernode processes, so
 // a test can reach the simulated board and inject hardware faults.
-func runApp(t *testing.T, extra string) (*App, *stack) {
+func runApp(t *testing.T, extra string) (*App, *rig.Stack) {
 	t.Helper()
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(s.config(filepath.Join(dir, "data"), extra)))
+	cfg, err := config.Parse([]byte(testConfig(s, filepath.Join(dir, "data"), extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestEmergencyStopEndsSessionAndLatches(t *testing.T) {
 	if _, err := do(t, app, gateway.CmdStart); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	rig.WaitFor(t, 5*time.Second, "load connected", func() bool { return s.simMeter(t)["connected"] == true })
+	rig.WaitFor(t, 5*time.Second, "load connected", func() bool { return s.SimMeter(t)["connected"] == true })
 	pressed := time.Now()
 	app.simBoard.PressEStop(true)
 	rig.WaitFor(t, 5*time.Second, "coil off", func() bool { return !app.simBoard.Coil() })
@@ -128,10 +128,10 @@ func TestLidOpeningIsRecorded(t *testing.T) {
 }
 
 func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
-	s := startStack(t, false)
-	_, s.metersim = startService(t, "metersim", "--model", "wm3m4", "--unit", "33", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
+	s := rig.StartStack(t, rig.StackOptions{})
+	s.Metersim = rig.StartService(t, rig.Bin(t, "metersim"), "--model", "wm3m4", "--unit", "33", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0").Addrs
 	dir := t.TempDir()
-	yaml := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"), "model: sdm630", "model: wm3m4\n  unit: 33", 1)
+	yaml := strings.Replace(testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n"), "model: sdm630", "model: wm3m4\n  unit: 33", 1)
 	yaml = strings.Replace(yaml, "load_control_url", "load_unit: 33\n    load_control_url", 1)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
@@ -166,7 +166,7 @@ func TestMeterSignedSessionRecordPassesThroughUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, out := runCLI(t, last.OCMF, "ocmf", "verify", "--key", hex.EncodeToString(key), "-"); code != 0 {
+	if code, out := rig.CLI(t, last.OCMF, "ocmf", "verify", "--key", hex.EncodeToString(key), "-"); code != 0 {
 		t.Fatalf("ocmf verify with the meter key = %d: %s", code, out)
 	}
 	// And the end entry commits to exactly those bytes.

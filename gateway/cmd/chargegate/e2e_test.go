@@ -33,12 +33,12 @@ type reading struct {
 	Entry     string `json:"entry"`
 }
 
-func (o *operator) readings() []reading {
+func readings(t testing.TB, o *rig.Operator) []reading {
 	var out []reading
-	for _, m := range o.messages("readings") {
+	for _, m := range o.Messages("readings") {
 		var r reading
 		if err := json.Unmarshal(m, &r); err != nil {
-			o.t.Fatalf("reading %s: %v", m, err)
+			t.Fatalf("reading %s: %v", m, err)
 		}
 		out = append(out, r)
 	}
@@ -46,12 +46,12 @@ func (o *operator) readings() []reading {
 }
 
 // assertNoGaps waits until every sequence number from 1 to at least through has arrived.
-func assertNoGaps(t *testing.T, o *operator, through uint64) {
+func assertNoGaps(t *testing.T, o *rig.Operator, through uint64) {
 	t.Helper()
 	var problem string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		problem = gapIn(o.readings(), through)
+		problem = gapIn(readings(t, o), through)
 		if problem == "" {
 			return
 		}
@@ -95,9 +95,9 @@ type sessionMsg struct {
 	EndSeq    uint64 `json:"end_seq"`
 }
 
-func (o *operator) sessions() []sessionMsg {
+func sessions(o *rig.Operator) []sessionMsg {
 	var out []sessionMsg
-	for _, m := range o.messages("sessions") {
+	for _, m := range o.Messages("sessions") {
 		var s sessionMsg
 		json.Unmarshal(m, &s)
 		out = append(out, s)
@@ -118,61 +118,61 @@ func ocmfKeyHex(t *testing.T, dataDir string) string {
 	return hex.EncodeToString(der)
 }
 
-func entries(t *testing.T, g *gatewayProc) uint64 {
+func entries(t *testing.T, g *rig.Gateway) uint64 {
 	t.Helper()
-	return uint64(g.status(t)["entries"].(float64))
+	return uint64(g.StatusMap(t)["entries"].(float64))
 }
 
 func TestEndToEndSessionOverMQTT(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	op := connectOperator(t, s.broker)
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
+	op := rig.ConnectOperator(t, s.Broker)
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), ""))
 
 	rig.WaitFor(t, 10*time.Second, "retained online status", func() bool {
-		for _, m := range op.messages("status") {
+		for _, m := range op.Messages("status") {
 			if strings.Contains(string(m), `"online"`) {
 				return true
 			}
 		}
 		return false
 	})
-	op.waitOnline(g.device)
-	rep := op.command(g.device, "start", `{"request_id":"r1","id_token":"04A1B2C3D4E5F6"}`)
+	op.WaitOnline(g.Device)
+	rep := op.Command(g.Device, "start", `{"request_id":"r1","id_token":"04A1B2C3D4E5F6"}`)
 	if rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
 	rig.WaitFor(t, 20*time.Second, "energy flowing and readings arriving", func() bool {
-		st := g.status(t)
+		st := g.StatusMap(t)
 		sess, _ := st["session"].(map[string]any)
-		return len(op.readings()) >= 10 && sess != nil && sess["energy_mwh"].(float64) > 0
+		return len(readings(t, op)) >= 10 && sess != nil && sess["energy_mwh"].(float64) > 0
 	})
-	if m := s.simMeter(t); m["connected"] != true {
+	if m := s.SimMeter(t); m["connected"] != true {
 		t.Fatalf("metersim load not connected while the relay is closed: %v", m)
 	}
-	rep = op.command(g.device, "stop", `{"request_id":"r2"}`)
+	rep = op.Command(g.Device, "stop", `{"request_id":"r2"}`)
 	if rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
-	rig.WaitFor(t, 10*time.Second, "session record", func() bool { return len(op.sessions()) == 1 })
-	sess := op.sessions()[0]
+	rig.WaitFor(t, 10*time.Second, "session record", func() bool { return len(sessions(op)) == 1 })
+	sess := sessions(op)[0]
 	if sess.EnergyMWh <= 0 || sess.Reason != "remote" || !strings.HasPrefix(sess.OCMF, "OCMF|") {
 		t.Fatalf("session record = %+v", sess)
 	}
-	rig.WaitFor(t, 5*time.Second, "load disconnected after stop", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load disconnected after stop", func() bool { return s.SimMeter(t)["connected"] == false })
 
-	code, out := runCLI(t, sess.OCMF, "ocmf", "verify", "--key", ocmfKeyHex(t, g.dir), "-")
+	code, out := rig.CLI(t, sess.OCMF, "ocmf", "verify", "--key", ocmfKeyHex(t, g.DataDir), "-")
 	if code != 0 {
 		t.Fatalf("ocmf verify = %d: %s", code, out)
 	}
 	tampered := strings.Replace(sess.OCMF, `"RV":`, `"RV":1`, 1)
-	if code, out := runCLI(t, tampered, "ocmf", "verify", "--key", ocmfKeyHex(t, g.dir), "-"); code != 1 {
+	if code, out := rig.CLI(t, tampered, "ocmf", "verify", "--key", ocmfKeyHex(t, g.DataDir), "-"); code != 1 {
 		t.Fatalf("tampered record: ocmf verify = %d, want 1: %s", code, out)
 	}
 
 	var anchored uint64
 	rig.WaitFor(t, 20*time.Second, "the session anchored", func() bool {
-		a, _ := g.status(t)["anchor"].(map[string]any)
+		a, _ := g.StatusMap(t)["anchor"].(map[string]any)
 		anchored = uint64(a["confirmed_through"].(float64))
 		return anchored >= sess.EndSeq
 	})
@@ -181,16 +181,16 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 		t.Fatalf("gateway exit after SIGTERM: %v", err)
 	}
 	assertNoGaps(t, op, head)
-	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
+	if code, out := rig.CLI(t, "", "verify", "--data", g.DataDir); code != 0 {
 		t.Fatalf("chargegate verify = %d: %s", code, out)
 	}
 
 	// Any single reading verifies against the ledger node, without the gateway's database.
 	proof := filepath.Join(dir, "proof.json")
-	if code, out := runCLI(t, "", "proof", "--data", g.dir, "--seq", strconv.FormatUint(sess.EndSeq, 10), "--out", proof); code != 0 {
+	if code, out := rig.CLI(t, "", "proof", "--data", g.DataDir, "--seq", strconv.FormatUint(sess.EndSeq, 10), "--out", proof); code != 0 {
 		t.Fatalf("chargegate proof = %d: %s", code, out)
 	}
-	if code, out := runCLI(t, "", "verify-proof", "--node", s.node["api"], proof); code != 0 {
+	if code, out := rig.CLI(t, "", "verify-proof", "--node", s.Node["api"], proof); code != 0 {
 		t.Fatalf("chargegate verify-proof = %d: %s", code, out)
 	}
 	b, err := os.ReadFile(proof)
@@ -209,26 +209,26 @@ func TestEndToEndSessionOverMQTT(t *testing.T) {
 		t.Fatalf("cannot find the seq field to forge in the proof:\n%s", b)
 	}
 	os.WriteFile(proof, []byte(forged), 0o600)
-	if code, out := runCLI(t, "", "verify-proof", "--node", s.node["api"], proof); code != 1 {
+	if code, out := rig.CLI(t, "", "verify-proof", "--node", s.Node["api"], proof); code != 1 {
 		t.Fatalf("forged proof: verify-proof = %d, want 1: %s", code, out)
 	}
 }
 
 func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	op := connectOperator(t, s.broker)
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	rig.WaitFor(t, 20*time.Second, "readings flowing", func() bool { return len(op.readings()) >= 5 })
+	op := rig.ConnectOperator(t, s.Broker)
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	rig.WaitFor(t, 20*time.Second, "readings flowing", func() bool { return len(readings(t, op)) >= 5 })
 
-	s.broker.Stop()
+	s.Broker.Stop()
 	atStop := entries(t, g)
 	rig.WaitFor(t, 10*time.Second, "entries recorded while the broker is down", func() bool { return entries(t, g) >= atStop+10 })
-	s.broker.Restart()
+	s.Broker.Restart()
 	during := entries(t, g)
 	rig.WaitFor(t, 30*time.Second, "backlog delivered after the broker returned", func() bool {
 		var max uint64
-		for _, r := range op.readings() {
+		for _, r := range readings(t, op) {
 			max = maxU(max, r.Seq)
 		}
 		return max >= during
@@ -239,42 +239,42 @@ func TestEndToEndBrokerRestartLosesNothing(t *testing.T) {
 }
 
 func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	cfg := s.config(filepath.Join(dir, "data"), "")
-	op := connectOperator(t, s.broker)
+	cfg := testConfig(s, filepath.Join(dir, "data"), "")
+	op := rig.ConnectOperator(t, s.Broker)
 	g := startGateway(t, dir, cfg)
-	op.waitOnline(g.device)
-	if rep := op.command(g.device, "start", `{"request_id":"k1","id_token":"TOKEN1"}`); rep["ok"] != true {
+	op.WaitOnline(g.Device)
+	if rep := op.Command(g.Device, "start", `{"request_id":"k1","id_token":"TOKEN1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true && len(op.readings()) > 5 })
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.SimMeter(t)["connected"] == true && len(readings(t, op)) > 5 })
 
 	g.Stop(syscall.SIGKILL)
 	// No process is left to open the relay: the coil's lease on the load must run out by itself.
-	rig.WaitFor(t, 5*time.Second, "load dropped after the gateway died", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load dropped after the gateway died", func() bool { return s.SimMeter(t)["connected"] == false })
 
 	g = startGateway(t, dir, cfg)
 	rig.WaitFor(t, 20*time.Second, "session closed as power failure", func() bool {
-		for _, ss := range op.sessions() {
+		for _, ss := range sessions(op) {
 			if ss.Reason == "power_failure" {
 				return true
 			}
 		}
 		return false
 	})
-	st := g.status(t)
+	st := g.StatusMap(t)
 	if st["session"] != nil || st["relay_closed"] != false {
 		t.Fatalf("after recovery: session=%v relay_closed=%v", st["session"], st["relay_closed"])
 	}
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("gateway exit: %v", err)
 	}
-	if code, out := runCLI(t, "", "verify", "--data", g.dir); code != 0 {
+	if code, out := rig.CLI(t, "", "verify", "--data", g.DataDir); code != 0 {
 		t.Fatalf("chargegate verify = %d: %s", code, out)
 	}
 	var ended bool
-	for _, r := range op.readings() {
+	for _, r := range readings(t, op) {
 		ended = ended || (r.Kind == "session_end" && r.Event == "power_failure")
 	}
 	if !ended {
@@ -283,12 +283,12 @@ func TestEndToEndKillMidSessionClosesAsPowerFailure(t *testing.T) {
 }
 
 func TestEndToEndMalformedCommandsChangeNothing(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), ""))
-	op := connectOperator(t, s.broker)
-	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return g.status(t)["meter"].(map[string]any)["readable"] == true })
-	op.waitOnline(g.device)
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), ""))
+	op := rig.ConnectOperator(t, s.Broker)
+	rig.WaitFor(t, 10*time.Second, "meter readable", func() bool { return g.StatusMap(t)["meter"].(map[string]any)["readable"] == true })
+	op.WaitOnline(g.Device)
 
 	tests := []struct {
 		name, cmd, payload, code string
@@ -304,18 +304,18 @@ func TestEndToEndMalformedCommandsChangeNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := op.command(g.device, tt.cmd, tt.payload)
+			rep := op.Command(g.Device, tt.cmd, tt.payload)
 			errObj, _ := rep["error"].(map[string]any)
 			if rep["ok"] != false || errObj == nil || errObj["code"] != tt.code {
 				t.Fatalf("reply = %v, want ok=false code=%s", rep, tt.code)
 			}
 		})
 	}
-	st := g.status(t)
+	st := g.StatusMap(t)
 	if st["session"] != nil || st["relay_closed"] != false {
 		t.Fatalf("state changed: session=%v relay_closed=%v", st["session"], st["relay_closed"])
 	}
-	if m := s.simMeter(t); m["connected"] != false {
+	if m := s.SimMeter(t); m["connected"] != false {
 		t.Fatalf("load connected after refused commands: %v", m)
 	}
 }
@@ -325,15 +325,15 @@ func TestStatusPageShowsLivePowerInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium not installed: run `make deps` (Debian package chromium)")
 	}
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
 	rig.WaitFor(t, 20*time.Second, "power flowing", func() bool {
-		return g.status(t)["meter"].(map[string]any)["power_w"].(float64) > 1000
+		return g.StatusMap(t)["meter"].(map[string]any)["power_w"].(float64) > 1000
 	})
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=4000", "--dump-dom", "http://"+g.api+"/")
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=4000", "--dump-dom", "http://"+g.API+"/")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
@@ -351,19 +351,19 @@ func TestStatusPageShowsLivePowerInChromium(t *testing.T) {
 }
 
 func TestSIGTERMEndsSessionAndOpensRelay(t *testing.T) {
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
 	rig.WaitFor(t, 20*time.Second, "charging", func() bool {
-		sess, _ := g.status(t)["session"].(map[string]any)
-		return sess != nil && sess["state"] == "charging" && s.simMeter(t)["connected"] == true
+		sess, _ := g.StatusMap(t)["session"].(map[string]any)
+		return sess != nil && sess["state"] == "charging" && s.SimMeter(t)["connected"] == true
 	})
 	start := time.Now()
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(start))
-	if m := s.simMeter(t); m["connected"] != false {
+	if m := s.SimMeter(t); m["connected"] != false {
 		t.Fatalf("load still connected after a clean stop: %v", m)
 	}
 	if !strings.Contains(g.Stderr.String(), `"reason":"shutdown"`) {
@@ -372,10 +372,10 @@ func TestSIGTERMEndsSessionAndOpensRelay(t *testing.T) {
 }
 
 func TestPanicInWorkerOpensRelay(t *testing.T) {
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
-	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.simMeter(t)["connected"] == true })
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n  autostart: true\n"))
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return s.SimMeter(t)["connected"] == true })
 	// The faultinject build panics in a worker goroutine on SIGUSR1.
 	err := g.Stop(syscall.SIGUSR1)
 	if err == nil {
@@ -384,24 +384,24 @@ func TestPanicInWorkerOpensRelay(t *testing.T) {
 	if !strings.Contains(g.Stderr.String(), `"relay_closed":false`) {
 		t.Fatalf("panic log does not show the relay opened:\n%s", rig.Tail(g.Stderr.String(), 2000))
 	}
-	rig.WaitFor(t, 5*time.Second, "load dropped", func() bool { return s.simMeter(t)["connected"] == false })
+	rig.WaitFor(t, 5*time.Second, "load dropped", func() bool { return s.SimMeter(t)["connected"] == false })
 }
 
 func TestMeterLostEndsSession(t *testing.T) {
-	s := startStack(t, true)
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	dir := t.TempDir()
-	sim, addrs := startService(t, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
-	s.metersim = addrs
-	g := startGateway(t, dir, s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n  meter_loss_limit: 1s\n"))
-	op := connectOperator(t, s.broker)
-	op.waitOnline(g.device)
-	if rep := op.command(g.device, "start", `{"request_id":"l1"}`); rep["ok"] != true {
+	sim := rig.StartService(t, rig.Bin(t, "metersim"), "--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0")
+	s.Metersim = sim.Addrs
+	g := startGateway(t, dir, testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n  meter_loss_limit: 1s\n"))
+	op := rig.ConnectOperator(t, s.Broker)
+	op.WaitOnline(g.Device)
+	if rep := op.Command(g.Device, "start", `{"request_id":"l1"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
 	sim.Stop(syscall.SIGKILL, 5*time.Second)
 	lost := time.Now()
 	rig.WaitFor(t, 15*time.Second, "session ended for meter loss", func() bool {
-		for _, ss := range op.sessions() {
+		for _, ss := range sessions(op) {
 			if ss.Reason == "meter_lost" {
 				return true
 			}
@@ -409,7 +409,7 @@ func TestMeterLostEndsSession(t *testing.T) {
 		return false
 	})
 	t.Logf("meter killed to session end: %v (limit 1s)", time.Since(lost))
-	st := g.status(t)
+	st := g.StatusMap(t)
 	if st["relay_closed"] != false {
 		t.Fatal("relay still closed after the meter was lost")
 	}
@@ -417,7 +417,7 @@ func TestMeterLostEndsSession(t *testing.T) {
 		t.Fatalf("no meter_lost alarm: %v", st["alarms"])
 	}
 	var gaps int
-	for _, r := range op.readings() {
+	for _, r := range readings(t, op) {
 		if r.Kind == "gap" {
 			gaps++
 		}
@@ -437,12 +437,12 @@ func TestSignedCommandsOnly(t *testing.T) {
 	keyFile := filepath.Join(dir, "operator.pem")
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 
-	s := startStack(t, true)
-	op := connectOperator(t, s.broker)
-	cfg := strings.Replace(s.config(filepath.Join(dir, "data"), "sessions:\n  mode: free\n"),
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := rig.ConnectOperator(t, s.Broker)
+	cfg := strings.Replace(testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n"),
 		"  in_flight: 16\n", fmt.Sprintf("  in_flight: 16\n  command_keys: [%q]\n", keyFile), 1)
 	g := startGateway(t, dir, cfg)
-	op.waitOnline(g.device)
+	op.WaitOnline(g.Device)
 
 	window := func(id string, issued time.Time, valid time.Duration) string {
 		return fmt.Sprintf(`{"request_id":%q,"issued_at":%q,"expires_at":%q}`, id,
@@ -458,38 +458,38 @@ func TestSignedCommandsOnly(t *testing.T) {
 		e, _ := rep["error"].(map[string]any)
 		return e["code"]
 	}
-	if rep := op.command(g.device, "start", `{"request_id":"u1"}`); rep["ok"] != false || code(rep) != "unauthorized" {
+	if rep := op.Command(g.Device, "start", `{"request_id":"u1"}`); rep["ok"] != false || code(rep) != "unauthorized" {
 		t.Fatalf("unsigned start: %v", rep)
 	}
-	if rep := op.command(g.device, "start", sign("someotherdevice", "start", `{"request_id":"u2"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
+	if rep := op.Command(g.Device, "start", sign("someotherdevice", "start", `{"request_id":"u2"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
 		t.Fatalf("start signed for another device: %v", rep)
 	}
-	if rep := op.command(g.device, "start", sign(g.device, "stop", `{"request_id":"u3"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
+	if rep := op.Command(g.Device, "start", sign(g.Device, "stop", `{"request_id":"u3"}`)); rep["ok"] != false || code(rep) != "unauthorized" {
 		t.Fatalf("stop's signature used for start: %v", rep)
 	}
-	if g.status(t)["session"] != nil {
+	if g.StatusMap(t)["session"] != nil {
 		t.Fatal("a refused command started a session")
 	}
-	if rep := op.command(g.device, "start", sign(g.device, "start", `{"request_id":"u4"}`)); code(rep) != "bad_request" {
+	if rep := op.Command(g.Device, "start", sign(g.Device, "start", `{"request_id":"u4"}`)); code(rep) != "bad_request" {
 		t.Fatalf("signed start without a validity window: %v", rep)
 	}
-	if rep := op.command(g.device, "start", sign(g.device, "start", window("u5", now.Add(-2*time.Hour), time.Hour))); code(rep) != "expired" {
+	if rep := op.Command(g.Device, "start", sign(g.Device, "start", window("u5", now.Add(-2*time.Hour), time.Hour))); code(rep) != "expired" {
 		t.Fatalf("expired start: %v", rep)
 	}
-	if rep := op.command(g.device, "start", sign(g.device, "start", window("u6", now.Add(time.Hour), time.Hour))); code(rep) != "expired" {
+	if rep := op.Command(g.Device, "start", sign(g.Device, "start", window("u6", now.Add(time.Hour), time.Hour))); code(rep) != "expired" {
 		t.Fatalf("start issued an hour ahead: %v", rep)
 	}
-	signed := sign(g.device, "start", window("s1", now, time.Hour))
-	if rep := op.command(g.device, "start", signed); rep["ok"] != true || rep["request_id"] != "s1" {
+	signed := sign(g.Device, "start", window("s1", now, time.Hour))
+	if rep := op.Command(g.Device, "start", signed); rep["ok"] != true || rep["request_id"] != "s1" {
 		t.Fatalf("signed start: %v", rep)
 	}
-	if rep := op.command(g.device, "stop", sign(g.device, "stop", window("s2", now, time.Hour))); rep["ok"] != true {
+	if rep := op.Command(g.Device, "stop", sign(g.Device, "stop", window("s2", now, time.Hour))); rep["ok"] != true {
 		t.Fatalf("signed stop: %v", rep)
 	}
-	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
+	if rep := op.Command(g.Device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
 		t.Fatalf("replayed start: %v", rep)
 	}
-	if g.status(t)["session"] != nil {
+	if g.StatusMap(t)["session"] != nil {
 		t.Fatal("a replayed command started a session")
 	}
 	// Issue 12 case 7: the executed request IDs survive a restart.
@@ -497,11 +497,11 @@ func TestSignedCommandsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	g = startGateway(t, dir, cfg)
-	op.waitOnline(g.device)
-	if rep := op.command(g.device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
+	op.WaitOnline(g.Device)
+	if rep := op.Command(g.Device, "start", signed); rep["ok"] != false || code(rep) != "replayed" {
 		t.Fatalf("start replayed after a restart: %v", rep)
 	}
-	if g.status(t)["session"] != nil {
+	if g.StatusMap(t)["session"] != nil {
 		t.Fatal("a command replayed after a restart started a session")
 	}
 }

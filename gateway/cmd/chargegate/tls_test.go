@@ -99,10 +99,10 @@ func TestOperatorLinkOverMutualTLS(t *testing.T) {
 	os.Chmod(filepath.Dir(p.dir), 0o755)
 	b := rig.StartBroker(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nuse_identity_as_username true\n",
 		p.ca, p.server, p.serverKey))
-	s := startStack(t, false)
-	s.broker = b
+	s := rig.StartStack(t, rig.StackOptions{})
+	s.Broker = b
 	dir := t.TempDir()
-	cfg := strings.Replace(s.config(filepath.Join(dir, "data"), ""), "broker: \"tcp://", "broker: \"ssl://", 1)
+	cfg := strings.Replace(testConfig(s, filepath.Join(dir, "data"), ""), "broker: \"tcp://", "broker: \"ssl://", 1)
 	cfg = strings.Replace(cfg, "  in_flight: 16\n", fmt.Sprintf("  in_flight: 16\n  ca_file: %q\n  cert_file: %q\n  key_file: %q\n", p.ca, p.client, p.key), 1)
 
 	// The operator connects with a client certificate of the same CA.

@@ -27,7 +27,7 @@ import (
 func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
 	dir := t.TempDir()
 	slotDir := filepath.Join(dir, "slots")
-	bin, err := os.ReadFile(binPath(t, "chargegate"))
+	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +62,9 @@ func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	s := startStack(t, true)
-	op := connectOperator(t, s.broker)
-	cfg := s.config(filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := rig.ConnectOperator(t, s.Broker)
+	cfg := testConfig(s, filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
   mode: free
 update:
   enabled: true
@@ -76,21 +76,21 @@ update:
   health_deadline: 30s
 `, filepath.Join(dir, "update"), slotDir, pubFile))
 	g := startGateway(t, dir, cfg)
-	op.waitOnline(g.device)
-	if rep := op.command(g.device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
+	op.WaitOnline(g.Device)
+	if rep := op.Command(g.Device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
 		t.Fatalf("start: %v", rep)
 	}
-	if rep := op.command(g.device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
+	if rep := op.Command(g.Device, "update", `{"request_id":"u-1","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != true {
 		t.Fatalf("update: %v", rep)
 	}
 	rig.WaitFor(t, 30*time.Second, "update waiting for the session", func() bool {
-		u, _ := g.status(t)["update"].(map[string]any)
+		u, _ := g.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "waiting"
 	})
-	if st := g.status(t); st["session"] == nil || st["relay_closed"] != true {
+	if st := g.StatusMap(t); st["session"] == nil || st["relay_closed"] != true {
 		t.Fatalf("the update interrupted the session: %v", st)
 	}
-	if rep := op.command(g.device, "stop", `{"request_id":"u-stop"}`); rep["ok"] != true {
+	if rep := op.Command(g.Device, "stop", `{"request_id":"u-stop"}`); rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
 	// Installing ends with a clean exit so that systemd restarts the service into the new slot.
@@ -114,7 +114,7 @@ update:
 	}
 	g2 := startGateway(t, dir, cfg)
 	rig.WaitFor(t, 60*time.Second, "trial committed", func() bool {
-		u, _ := g2.status(t)["update"].(map[string]any)
+		u, _ := g2.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "committed"
 	})
 	cur, _ := os.ReadFile(filepath.Join(slotDir, "current"))
@@ -125,7 +125,7 @@ update:
 		t.Fatal(err)
 	}
 	committed := false
-	for _, e := range chain(t, g2.dir) {
+	for _, e := range chain(t, g2.DataDir) {
 		committed = committed || (e.Kind == ledger.KindEvent && e.Event == ledger.EventUpdateCommitted && strings.Contains(e.Detail, "security_version=2"))
 	}
 	if !committed {
@@ -139,26 +139,26 @@ update:
 	}
 	os.Remove(filepath.Join(dir, "update", "security-floor"))
 	g3 := startGateway(t, dir, cfg)
-	op.waitOnline(g3.device)
+	op.WaitOnline(g3.Device)
 	rig.WaitFor(t, 10*time.Second, "updater reported broken", func() bool {
-		u, _ := g3.status(t)["update"].(map[string]any)
+		u, _ := g3.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["state"] == "broken"
 	})
-	if rep := op.command(g3.device, "start", `{"request_id":"u-start-2"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "start", `{"request_id":"u-start-2"}`); rep["ok"] != true {
 		t.Fatalf("start with a broken updater: %v", rep)
 	}
-	if rep := op.command(g3.device, "update", `{"request_id":"u-2","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != false ||
+	if rep := op.Command(g3.Device, "update", `{"request_id":"u-2","url":"`+srv.URL+`/update.bundle"}`); rep["ok"] != false ||
 		rep["error"].(map[string]any)["code"] != "update_broken" {
 		t.Fatalf("update while broken: %v", rep)
 	}
-	if rep := op.command(g3.device, "repair_update", `{"request_id":"u-repair"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "repair_update", `{"request_id":"u-repair"}`); rep["ok"] != true {
 		t.Fatalf("repair_update: %v", rep)
 	}
 	rig.WaitFor(t, 10*time.Second, "security floor 2 after losing the agent's files", func() bool {
-		u, _ := g3.status(t)["update"].(map[string]any)
+		u, _ := g3.StatusMap(t)["update"].(map[string]any)
 		return u != nil && u["security_floor"] == float64(2)
 	})
-	if rep := op.command(g3.device, "stop", `{"request_id":"u-stop-2"}`); rep["ok"] != true {
+	if rep := op.Command(g3.Device, "stop", `{"request_id":"u-stop-2"}`); rep["ok"] != true {
 		t.Fatalf("stop: %v", rep)
 	}
 	g3.Stop(syscall.SIGTERM)
