@@ -42,7 +42,7 @@ var durationRules = []durationRule{
 	{"meter.poll_interval", func(c *Config) time.Duration { return c.Meter.PollInterval }, 100 * time.Millisecond, time.Minute, false},
 	{"meter.record_interval_charging", func(c *Config) time.Duration { return c.Meter.RecordIntervalCharging }, 100 * time.Millisecond, time.Hour, false},
 	{"meter.record_interval_idle", func(c *Config) time.Duration { return c.Meter.RecordIntervalIdle }, 100 * time.Millisecond, 24 * time.Hour, false},
-	{"meter.reset_confirm", func(c *Config) time.Duration { return c.Meter.ResetConfirm }, time.Second, time.Hour, false},
+	{"meter.reset_confirm", func(c *Config) time.Duration { return c.Meter.ResetConfirm }, 10 * time.Second, time.Hour, false},
 	{"meter.identity_interval", func(c *Config) time.Duration { return c.Meter.IdentityInterval }, time.Second, 24 * time.Hour, false},
 	{"meter.reconnect_max", func(c *Config) time.Duration { return c.Meter.ReconnectMax }, time.Second, 10 * time.Minute, false},
 	{"hal.sim.lease", func(c *Config) time.Duration { return c.HAL.Sim.Lease }, 100 * time.Millisecond, time.Minute, false},
@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 	v.notShorter("meter.record_interval_charging", c.Meter.RecordIntervalCharging, "meter.poll_interval", poll)
 	v.notShorter("meter.record_interval_idle", c.Meter.RecordIntervalIdle, "meter.poll_interval", poll)
 	v.notShorter("meter.reset_confirm", c.Meter.ResetConfirm, "meter.poll_interval", poll)
+	if w := c.Meter.MaxPowerW; w > 0 && w < 100 {
+		v.add("meter.max_power_w", "%d W is below any meter's rating; 0 means the model's rating, else 100..10000000", w)
+	}
 	v.notShorter("meter.identity_interval", c.Meter.IdentityInterval, "meter.poll_interval", poll)
 	v.notShorter("sessions.meter_loss_limit", c.Sessions.MeterLossLimit, "meter.poll_interval", poll)
 	if c.Sessions.MaxDuration != 0 {

@@ -19,26 +19,26 @@ import (
 // records a signed rolled_back event and continues its sequence above what the witness saw, so
 // the chain still verifies with the numbers in between declared.
 func TestWitnessCatchesARolledBackDataDirectory(t *testing.T) {
-	s := startStack(t, false)
+	s := rig.StartStack(t, rig.StackOptions{})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if _, err := ledger.LoadOrCreateKeys(data); err != nil {
 		t.Fatal(err)
 	}
-	_, deviceVkey := runCLI(t, "", "witness", "device-vkey", "--data", data)
+	_, deviceVkey := rig.CLI(t, "", "witness", "device-vkey", "--data", data)
 	wkey := filepath.Join(dir, "witness.key")
-	code, witnessVkey := runCLI(t, "", "witness", "vkey", "--key", wkey, "--name", "w1.test")
+	code, witnessVkey := rig.CLI(t, "", "witness", "vkey", "--key", wkey, "--name", "w1.test")
 	if code != 0 {
 		t.Fatalf("witness vkey: %s", witnessVkey)
 	}
-	_, addrs := startService(t, "chargegate", "witness", "serve", "--listen", "127.0.0.1:0", "--key", wkey, "--name", "w1.test",
-		"--state", filepath.Join(dir, "witness.json"), "--log", strings.TrimSpace(deviceVkey))
-	cfg := strings.Replace(s.config(data, ""), "ledger:\n", "ledger:\n  witnesses: [\""+addrs["witness"]+" "+strings.TrimSpace(witnessVkey)+"\"]\n", 1)
+	addrs := rig.StartService(t, rig.Bin(t, "chargegate"), "witness", "serve", "--listen", "127.0.0.1:0", "--key", wkey, "--name", "w1.test",
+		"--state", filepath.Join(dir, "witness.json"), "--log", strings.TrimSpace(deviceVkey)).Addrs
+	cfg := strings.Replace(testConfig(s, data, ""), "ledger:\n", "ledger:\n  witnesses: [\""+addrs["witness"]+" "+strings.TrimSpace(witnessVkey)+"\"]\n", 1)
 
 	g := startGateway(t, dir, cfg)
-	waitAnchored := func(g *gatewayProc, n float64) {
+	waitAnchored := func(g *rig.Gateway, n float64) {
 		rig.WaitFor(t, 30*time.Second, "anchors confirmed", func() bool {
-			a, _ := g.status(t)["anchor"].(map[string]any)
+			a, _ := g.StatusMap(t)["anchor"].(map[string]any)
 			return a != nil && a["confirmed"].(float64) >= n
 		})
 	}
@@ -81,13 +81,13 @@ func TestWitnessCatchesARolledBackDataDirectory(t *testing.T) {
 	}
 	g = startGateway(t, dir, cfg)
 	rig.WaitFor(t, 20*time.Second, "alarm chain_rolled_back", func() bool {
-		alarms, _ := g.status(t)["alarms"].(map[string]any)
+		alarms, _ := g.StatusMap(t)["alarms"].(map[string]any)
 		return alarms[AlarmRolledBack] != nil
 	})
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := runCLI(t, "", "verify", "--data", data); code != 0 {
+	if code, out := rig.CLI(t, "", "verify", "--data", data); code != 0 {
 		t.Fatalf("verify after the rollback = %d: %s", code, out)
 	}
 	var event, skipped bool
