@@ -21,7 +21,7 @@ import (
 )
 
 // Sink is the name under which the link acknowledges delivered entries in the store.
-const Sink = "mqtt"
+const Sink = ledger.SinkMQTT
 
 // Outbox is the store's side of reading delivery: the entries after the sink's cursor, and moving
 // that cursor once the broker acknowledged them. The store is the source of truth; the MQTT

@@ -81,10 +81,10 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	}
 	a.keys = keys
 	if cfg.Ledger.NodeURL != "" {
-		a.sinks = append(a.sinks, ledgerSink)
+		a.sinks = append(a.sinks, ledger.SinkLedger)
 	}
 	if cfg.MQTT.Broker != "" {
-		a.sinks = append(a.sinks, mqtt.Sink)
+		a.sinks = append(a.sinks, ledger.SinkMQTT)
 	}
 	a.store, err = sqlite.Open(ctx, cfg.Device.DataDir, sqlite.Options{
 		Key: keys.Entry, Logger: logger.With("part", "store"), DiskBudget: cfg.Ledger.DiskBudgetMB << 20,
@@ -431,7 +431,7 @@ func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
 		}
 	}
 	if a.publisher != nil {
-		if n, ok := s.Backlog[ledgerSink]; ok && uint64(n) <= s.Entries {
+		if n, ok := s.Backlog[ledger.SinkLedger]; ok && uint64(n) <= s.Entries {
 			a.anchoredThrough.Store(s.Entries - uint64(n))
 		}
 		s.Anchor = anchorStatus(a.publisher.Status(), a.anchoredThrough.Load())

@@ -128,9 +128,6 @@ func every(ctx context.Context, period time.Duration, f func()) error {
 	}
 }
 
-// ledgerSink is the store sink that the anchor publisher acknowledges on confirmation.
-const ledgerSink = "ledger"
-
 func anchorStatus(p stardust.Status, confirmedThrough uint64) *web.AnchorStatus {
 	a := &web.AnchorStatus{
 		Confirmed: int64(p.Confirmed), Pending: int64(p.Pending), ConfirmedThrough: confirmedThrough,
