@@ -64,5 +64,9 @@ vm: ## boot the arm64 appliance (Debian kernel, our initramfs, sim board, meters
 	@.ci/deps
 	$(GO) test -count=1 -run '^TestBootArm64$$' -v ./images/vm
 
+vm-ota: ## one over-the-air round trip in the arm64 VM: bundle over MQTT + HTTP, install into slot B, real reboot, trial, health check, commit
+	@.ci/deps
+	$(GO) test -count=1 -run '^TestOTARoundTripArm64$$' -v ./images/vm
+
 clean: ## remove build output and demo data
 	rm -rf bin var
