@@ -69,6 +69,23 @@ func buildPrograms(tb testing.TB, goarch string) programs {
 	return p
 }
 
+// buildRelease compiles chargegate for goarch with its version set to version, as a release
+// build would, into a new directory, and returns the program's path.
+func buildRelease(tb testing.TB, goarch, version string) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "chargegate")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", out, "./gateway/cmd/chargegate")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH="+goarch)
+	if goarch == "arm64" {
+		cmd.Env = append(cmd.Env, "CC=aarch64-linux-gnu-gcc")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build chargegate %s for %s: %v\n%s", version, goarch, err, b)
+	}
+	return out
+}
+
 func (p programs) path(name string) string { return filepath.Join(p.dir, name) }
 
 // hostKernel finds Debian's amd64 kernel, failing the test when linux-image-amd64 is missing.

@@ -39,14 +39,15 @@ func TestOTARoundTripArm64(t *testing.T) {
 	host := buildPrograms(t, "amd64")
 	work := t.TempDir()
 
-	// The release: a key pair, and a bundle whose app payload is the arm64 chargegate.
+	// The release: a key pair, and a bundle whose app payload is chargegate 2.0.0 for arm64.
+	release := buildRelease(t, "arm64", "2.0.0")
 	keyBase := filepath.Join(work, "release")
 	if code, out := runHost(t, host.path("chargegate-bundle"), "keygen", "-out", keyBase); code != 0 {
 		t.Fatalf("chargegate-bundle keygen: %s", out)
 	}
 	bundleFile := filepath.Join(work, "update.bundle")
 	if code, out := runHost(t, host.path("chargegate-bundle"), "create", "-key", keyBase+".key", "-version", "2.0.0",
-		"-security-version", "2", "-compatible", "qemu-virt", "-o", bundleFile, "app="+progs.path("chargegate")); code != 0 {
+		"-security-version", "2", "-compatible", "qemu-virt", "-o", bundleFile, "app="+release); code != 0 {
 		t.Fatalf("chargegate-bundle create: %s", out)
 	}
 	bundleBytes, err := os.ReadFile(bundleFile)
@@ -104,7 +105,7 @@ update:
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	// Boot 1: version "dev" in slot A; the operator asks for the update.
+	// Boot 1: the initramfs's chargegate (version "dev") seeds slot A; the operator asks for the update.
 	m, _ := boot()
 	running, err := m.WaitLine(ctx, `"msg":"chargegate running"`)
 	if err != nil {
@@ -147,6 +148,9 @@ update:
 	}
 	committedAt := time.Since(m2.Started())
 	m2.Kill()
+	if st.Update.Version != "2.0.0" {
+		t.Errorf("after the commit the gateway runs version %q, want the bundle's 2.0.0", st.Update.Version)
+	}
 
 	data := filepath.Join(work, "after")
 	for _, d := range []string{"/slots", "/chargegate"} {
