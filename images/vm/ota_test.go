@@ -20,15 +20,25 @@ import (
 	"github.com/chargegate/chargegate/images/vm"
 )
 
-// TestOTARoundTripArm64 updates the arm64 appliance over the air, inside the VM: a bundle built
-// and signed by chargegate-bundle is offered over the operator link (Mosquitto on the host), the
-// gateway downloads it from the host's HTTP server, installs it into the inactive slot on the
-// data disk and exits; the machine reboots for real (QEMU exits and boots again); the launcher
-// starts the new slot once as a trial; the health check commits it. Slots are the app-only
-// "files" slots: on a Raspberry Pi the firmware's tryboot chooses the slot, here the launcher
-// does (see README.md).
-func TestOTARoundTripArm64(t *testing.T) {
-	t.Parallel()
+// otaRig is the arm64 appliance with update slots on its data disk, an MQTT broker and an update
+// server on the host, and one signed bundle to offer.
+type otaRig struct {
+	t        *testing.T
+	ctx      context.Context
+	kernel   vm.Kernel
+	initrd   string
+	disk     string
+	work     string
+	host     programs
+	broker   *rig.Broker
+	services map[int]int
+}
+
+const otaBrokerPort, otaHTTPPort = 1883, 8000 // the host services as the guest sees them
+
+// newOTARig builds the machine and a bundle of version whose app payload is the file payload,
+// signed by a release key made with chargegate-bundle that the machine trusts.
+func newOTARig(t *testing.T, version, payload string) *otaRig {
 	need(t, "qemu-system-aarch64", "aarch64-linux-gnu-gcc", "mkfs.ext4", "e2fsck", "debugfs", "socat")
 	root := arm64Root(t)
 	kernel, err := vm.FindKernel(root, "arm64")
@@ -36,31 +46,29 @@ func TestOTARoundTripArm64(t *testing.T) {
 		t.Fatal(err)
 	}
 	progs := buildPrograms(t, "arm64")
-	host := buildPrograms(t, "amd64")
-	work := t.TempDir()
-
-	// The release: a key pair, and a bundle whose app payload is chargegate 2.0.0 for arm64.
-	release := buildRelease(t, "arm64", "2.0.0")
-	keyBase := filepath.Join(work, "release")
-	if code, out := runHost(t, host.path("chargegate-bundle"), "keygen", "-out", keyBase); code != 0 {
+	r := &otaRig{t: t, kernel: kernel, work: t.TempDir(), host: buildPrograms(t, "amd64")}
+	keyBase := filepath.Join(r.work, "release")
+	if code, out := runHost(t, r.host.path("chargegate-bundle"), "keygen", "-out", keyBase); code != 0 {
 		t.Fatalf("chargegate-bundle keygen: %s", out)
 	}
-	bundleFile := filepath.Join(work, "update.bundle")
-	if code, out := runHost(t, host.path("chargegate-bundle"), "create", "-key", keyBase+".key", "-version", "2.0.0",
-		"-security-version", "2", "-compatible", "qemu-virt", "-o", bundleFile, "app="+release); code != 0 {
+	bundleFile := filepath.Join(r.work, "update.bundle")
+	if code, out := runHost(t, r.host.path("chargegate-bundle"), "create", "-key", keyBase+".key", "-version", version,
+		"-security-version", "2", "-compatible", "qemu-virt", "-o", bundleFile, "app="+payload); code != 0 {
 		t.Fatalf("chargegate-bundle create: %s", out)
 	}
 	bundleBytes, err := os.ReadFile(bundleFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "update.bundle", time.Unix(0, 0), strings.NewReader(string(bundleBytes)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.ServeContent(w, req, "update.bundle", time.Unix(0, 0), strings.NewReader(string(bundleBytes)))
 	}))
-	defer srv.Close()
-	broker := rig.StartBroker(t, "")
+	t.Cleanup(srv.Close)
+	r.broker = rig.StartBroker(t, "")
+	_, bp, _ := net.SplitHostPort(r.broker.Addr())
+	hostBrokerPort, _ := strconv.Atoi(bp)
+	r.services = map[int]int{otaBrokerPort: hostBrokerPort, otaHTTPPort: srv.Listener.Addr().(*net.TCPAddr).Port}
 
-	const brokerPort, httpPort = 1883, 8000
 	cfg := guestConfigWith(200*time.Millisecond, fmt.Sprintf(`sessions:
   mode: free
 mqtt:
@@ -73,8 +81,8 @@ update:
   hardware: qemu-virt
   trusted_keys: [/etc/vm/release.pub]
   health_deadline: 2m
-`, vm.ServiceAddr, brokerPort))
-	initrd := filepath.Join(work, "initrd.cpio")
+`, vm.ServiceAddr, otaBrokerPort))
+	r.initrd = filepath.Join(r.work, "initrd.cpio")
 	g := vm.Guest{
 		Kernel: kernel, Busybox: filepath.Join(root, "bin", "busybox"),
 		Chargegate: progs.path("chargegate"), Metersim: progs.path("metersim"), LibDirs: progs.libDirs,
@@ -82,32 +90,36 @@ update:
 		Launcher: filepath.Join("..", "chargegate-launch"),
 		Files:    map[string]string{"/etc/vm/release.pub": keyBase + ".pub"},
 	}
-	if err := g.Build(initrd); err != nil {
+	if err := g.Build(r.initrd); err != nil {
 		t.Fatal(err)
 	}
-	disk := filepath.Join(work, "data.img")
-	if err := vm.MakeDisk(disk, 128); err != nil {
+	r.disk = filepath.Join(r.work, "data.img")
+	if err := vm.MakeDisk(r.disk, 128); err != nil {
 		t.Fatal(err)
-	}
-	srvPort := srv.Listener.Addr().(*net.TCPAddr).Port
-	_, bp, _ := net.SplitHostPort(broker.Addr())
-	hostBrokerPort, _ := strconv.Atoi(bp)
-	boot := func() (*vm.Machine, int) {
-		port := freePort(t)
-		m, err := vm.Start(t.Context(), vm.Config{Kernel: kernel, Initrd: initrd, Disk: disk, HostPort: port, GuestPort: 8080,
-			Services: map[int]int{brokerPort: hostBrokerPort, httpPort: srvPort}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Kill)
-		return m, port
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
+	r.ctx = ctx
+	return r
+}
 
-	// Boot 1: the initramfs's chargegate (version "dev") seeds slot A; the operator asks for the update.
-	m, _ := boot()
-	running, err := m.WaitLine(ctx, `"msg":"chargegate running"`)
+// boot starts the machine and returns it with the host port of its local API.
+func (r *otaRig) boot() (*vm.Machine, *statusClient) {
+	port := freePort(r.t)
+	m, err := vm.Start(r.ctx, vm.Config{Kernel: r.kernel, Initrd: r.initrd, Disk: r.disk, HostPort: port, GuestPort: 8080, Services: r.services})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(m.Kill)
+	return m, newStatusClient(port)
+}
+
+// update waits for the gateway on m, asks it over MQTT to install the bundle, and waits for the
+// reboot that follows the install. It returns the console lines of the gateway's start and of
+// the reboot.
+func (r *otaRig) update(m *vm.Machine) (running, rebooted vm.Line) {
+	t := r.t
+	running, err := m.WaitLine(r.ctx, `"msg":"chargegate running"`)
 	if err != nil {
 		t.Fatalf("first boot: %v\n%s", err, tail(m.Console(), 4000))
 	}
@@ -115,12 +127,12 @@ update:
 		Device string `json:"device"`
 	}
 	json.Unmarshal([]byte(running.Text), &up)
-	rep := mqttCommand(t, broker.URL(), up.Device, "update",
-		fmt.Sprintf(`{"request_id":"vm-ota-1","url":"http://%s:%d/update.bundle"}`, vm.ServiceAddr, httpPort))
+	rep := mqttCommand(t, r.broker.URL(), up.Device, "update",
+		fmt.Sprintf(`{"request_id":"vm-ota-1","url":"http://%s:%d/update.bundle"}`, vm.ServiceAddr, otaHTTPPort))
 	if rep["ok"] != true {
 		t.Fatalf("update command: %v\n%s", rep, tail(m.Console(), 3000))
 	}
-	rebooted, err := m.WaitLine(ctx, "vm: reboot")
+	rebooted, err = m.WaitLine(r.ctx, "vm: reboot")
 	if err != nil {
 		t.Fatalf("no reboot after the update: %v\n%s", err, tail(m.Console(), 4000))
 	}
@@ -128,49 +140,109 @@ update:
 	if !strings.Contains(m.Console(), "restarting into the updated slot") {
 		t.Fatalf("the gateway exited, but not for the update:\n%s", tail(m.Console(), 4000))
 	}
+	return running, rebooted
+}
 
-	// Boot 2: the launcher starts slot B as a trial; the health check must commit it.
-	m2, port2 := boot()
-	sc := newStatusClient(port2)
+// waitUpdate polls the gateway on m until its update agent reports state.
+func (r *otaRig) waitUpdate(m *vm.Machine, sc *statusClient, state string) guestStatus {
 	var st guestStatus
-	for st.Update == nil || st.Update.State != "committed" {
-		if ctx.Err() != nil {
-			t.Fatalf("trial never committed: last status %+v\n%s", st.Update, tail(m2.Console(), 4000))
+	for st.Update == nil || st.Update.State != state {
+		if r.ctx.Err() != nil {
+			r.t.Fatalf("update never %s: last status %+v\n%s", state, st.Update, tail(m.Console(), 4000))
 		}
 		select {
-		case <-m2.Done():
-			t.Fatalf("the machine stopped in the trial:\n%s", tail(m2.Console(), 4000))
+		case <-m.Done():
+			r.t.Fatalf("the machine stopped before the update was %s:\n%s", state, tail(m.Console(), 4000))
 		case <-time.After(200 * time.Millisecond):
 		}
-		if s, err := sc.get(ctx, 2*time.Second); err == nil {
+		if s, err := sc.get(r.ctx, 2*time.Second); err == nil {
 			st = s
 		}
 	}
+	return st
+}
+
+// slots reads the launcher's files and verifies the chain on the disk image from the host.
+func (r *otaRig) slots() (current, booted, verify string) {
+	data := filepath.Join(r.t.TempDir(), "after")
+	for _, d := range []string{"/slots", "/chargegate"} {
+		if err := vm.ExtractDir(r.disk, d, data); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	cur, _ := os.ReadFile(filepath.Join(data, "slots", "current"))
+	boot, _ := os.ReadFile(filepath.Join(data, "slots", "booted"))
+	code, out := runHost(r.t, r.host.path("chargegate"), "verify", "--data", filepath.Join(data, "chargegate"))
+	if code != 0 {
+		r.t.Errorf("chargegate verify after the update = %d: %s", code, out)
+	}
+	return strings.TrimSpace(string(cur)), strings.TrimSpace(string(boot)), out
+}
+
+// TestOTARoundTripArm64 updates the arm64 appliance over the air, inside the VM: a bundle built
+// and signed by chargegate-bundle is offered over the operator link (Mosquitto on the host), the
+// gateway downloads it from the host's HTTP server, installs it into the inactive slot on the
+// data disk and exits; the machine reboots for real (QEMU exits and boots again); the launcher
+// starts the new slot once as a trial; the health check commits it. Slots are the app-only
+// "files" slots: on a Raspberry Pi the firmware's tryboot chooses the slot, here the launcher
+// does (see README.md).
+func TestOTARoundTripArm64(t *testing.T) {
+	t.Parallel()
+	r := newOTARig(t, "2.0.0", buildRelease(t, "arm64", "2.0.0"))
+	m, _ := r.boot()
+	running, rebooted := r.update(m)
+
+	m2, sc := r.boot()
+	st := r.waitUpdate(m2, sc, "committed")
 	committedAt := time.Since(m2.Started())
 	m2.Kill()
 	if st.Update.Version != "2.0.0" {
 		t.Errorf("after the commit the gateway runs version %q, want the bundle's 2.0.0", st.Update.Version)
 	}
-
-	data := filepath.Join(work, "after")
-	for _, d := range []string{"/slots", "/chargegate"} {
-		if err := vm.ExtractDir(disk, d, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cur, _ := os.ReadFile(filepath.Join(data, "slots", "current"))
-	booted, _ := os.ReadFile(filepath.Join(data, "slots", "booted"))
-	if strings.TrimSpace(string(cur)) != "B" || strings.TrimSpace(string(booted)) != "B trial" {
+	cur, booted, out := r.slots()
+	if cur != "B" || booted != "B trial" {
 		t.Errorf("after the round trip: current %q, booted %q; want B, \"B trial\"", cur, booted)
 	}
-	code, out := runHost(t, host.path("chargegate"), "verify", "--data", filepath.Join(data, "chargegate"))
-	if code != 0 {
-		t.Errorf("chargegate verify after the update = %d: %s", code, out)
-	}
-	msg := fmt.Sprintf("OTA round trip (arm64): gateway running %.1fs into boot 1, update installed and reboot at %.1fs; trial committed %.1fs into boot 2; slot %s; %s",
-		running.At.Seconds(), rebooted.At.Seconds(), committedAt.Seconds(), strings.TrimSpace(string(cur)), out)
+	msg := fmt.Sprintf("OTA round trip (arm64): gateway running %.1fs into boot 1, update installed and reboot at %.1fs; "+
+		"trial committed %.1fs into boot 2; slot %s; %s", running.At.Seconds(), rebooted.At.Seconds(), committedAt.Seconds(), cur, out)
 	t.Log(msg)
 	fmt.Println("vm-ota:", msg)
+}
+
+// TestOTARollbackArm64 installs a release that cannot run: its trial exits at once, the machine
+// reboots, the launcher falls back to the committed slot, and the agent records the rollback.
+func TestOTARollbackArm64(t *testing.T) {
+	t.Parallel()
+	broken := filepath.Join(t.TempDir(), "chargegate")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'chargegate 2.0.1: broken on purpose' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newOTARig(t, "2.0.1", broken)
+	m, _ := r.boot()
+	r.update(m)
+
+	// Boot 2: the trial of slot B fails at once; /init reboots.
+	m2, _ := r.boot()
+	if _, err := m2.WaitLine(r.ctx, "broken on purpose"); err != nil {
+		t.Fatalf("the trial did not start the new slot: %v\n%s", err, tail(m2.Console(), 4000))
+	}
+	if _, err := m2.WaitLine(r.ctx, "vm: reboot"); err != nil {
+		t.Fatalf("no reboot after the failed trial: %v\n%s", err, tail(m2.Console(), 4000))
+	}
+	<-m2.Done()
+
+	// Boot 3: the launcher starts the committed slot; the agent rolls back.
+	m3, sc := r.boot()
+	st := r.waitUpdate(m3, sc, "rolled_back")
+	m3.Kill()
+	if st.Update.Version != "dev" {
+		t.Errorf("after the rollback the gateway runs version %q, want the committed dev", st.Update.Version)
+	}
+	cur, booted, out := r.slots()
+	if cur == "B" || booted != "A" {
+		t.Errorf("after the rollback: current %q, booted %q; want A running", cur, booted)
+	}
+	t.Logf("OTA rollback (arm64): %s; booted %q; %s", st.Update.Error, booted, out)
 }
 
 // mqttCommand sends one operator command and returns its reply.
