@@ -64,9 +64,10 @@ vm: ## boot the arm64 appliance (Debian kernel, our initramfs, sim board, meters
 	@.ci/deps
 	$(GO) test -count=1 -run '^TestBootArm64$$' -v ./images/vm
 
-vm-ota: ## one over-the-air round trip in the arm64 VM: bundle over MQTT + HTTP, install into slot B, real reboot, trial, health check, commit
+OTACUTS ?= 10
+vm-ota: ## OTA in the arm64 VM: one round trip (MQTT + HTTP, slot B, real reboot, trial, commit), then OTACUTS updates (default 10) each cut by a power cut at a random moment
 	@.ci/deps
-	$(GO) test -count=1 -run '^TestOTARoundTripArm64$$' -v ./images/vm
+	$(GO) test -count=1 -timeout 0 -run '^TestOTARoundTripArm64$$' -v ./images/vm -args -otacuts=$(OTACUTS) -seed=$(SEED)
 
 clean: ## remove build output and demo data
 	rm -rf bin var

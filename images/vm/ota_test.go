@@ -3,7 +3,9 @@ package vm_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -97,7 +99,7 @@ update:
 	if err := vm.MakeDisk(r.disk, 128); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute+time.Duration(*otaCutsFlag)*3*time.Minute)
 	t.Cleanup(cancel)
 	r.ctx = ctx
 	return r
@@ -114,10 +116,26 @@ func (r *otaRig) boot() (*vm.Machine, *statusClient) {
 	return m, newStatusClient(port)
 }
 
-// update waits for the gateway on m, asks it over MQTT to install the bundle, and waits for the
-// reboot that follows the install. It returns the console lines of the gateway's start and of
-// the reboot.
+// update asks the gateway on m to install the bundle and waits for the reboot that follows the
+// install. It returns the console lines of the gateway's start and of the reboot.
 func (r *otaRig) update(m *vm.Machine) (running, rebooted vm.Line) {
+	t := r.t
+	r.request(m)
+	running, _ = m.WaitLine(r.ctx, `"msg":"chargegate running"`)
+	rebooted, err := m.WaitLine(r.ctx, "vm: reboot")
+	if err != nil {
+		t.Fatalf("no reboot after the update: %v\n%s", err, tail(m.Console(), 4000))
+	}
+	<-m.Done()
+	if !strings.Contains(m.Console(), "restarting into the updated slot") {
+		t.Fatalf("the gateway exited, but not for the update:\n%s", tail(m.Console(), 4000))
+	}
+	return running, rebooted
+}
+
+// request waits for the gateway on m and asks it over MQTT to install the bundle; it returns
+// when the gateway has accepted the update (the agent saved its state before answering).
+func (r *otaRig) request(m *vm.Machine) time.Time {
 	t := r.t
 	running, err := m.WaitLine(r.ctx, `"msg":"chargegate running"`)
 	if err != nil {
@@ -132,15 +150,7 @@ func (r *otaRig) update(m *vm.Machine) (running, rebooted vm.Line) {
 	if rep["ok"] != true {
 		t.Fatalf("update command: %v\n%s", rep, tail(m.Console(), 3000))
 	}
-	rebooted, err = m.WaitLine(r.ctx, "vm: reboot")
-	if err != nil {
-		t.Fatalf("no reboot after the update: %v\n%s", err, tail(m.Console(), 4000))
-	}
-	<-m.Done()
-	if !strings.Contains(m.Console(), "restarting into the updated slot") {
-		t.Fatalf("the gateway exited, but not for the update:\n%s", tail(m.Console(), 4000))
-	}
-	return running, rebooted
+	return time.Now()
 }
 
 // waitUpdate polls the gateway on m until its update agent reports state.
@@ -207,6 +217,101 @@ func TestOTARoundTripArm64(t *testing.T) {
 		"trial committed %.1fs into boot 2; slot %s; %s", running.At.Seconds(), rebooted.At.Seconds(), committedAt.Seconds(), cur, out)
 	t.Log(msg)
 	fmt.Println("vm-ota:", msg)
+
+	if *otaCutsFlag > 0 {
+		rng := rand.New(rand.NewPCG(seed(t), 15))
+		counts := map[string]int{}
+		for i := range *otaCutsFlag {
+			counts[r.cutDuringUpdate(i, rng)]++
+		}
+		msg := fmt.Sprintf("%d power cuts during updates: outcomes %v", *otaCutsFlag, counts)
+		t.Log(msg)
+		fmt.Println("vm-ota:", msg)
+	}
+}
+
+var otaCutsFlag = flag.Int("otacuts", 0, "after the OTA round trip, this many updates each cut at a random moment (make vm-ota OTACUTS=N)")
+
+// otaCutWindow is how long after the update was accepted a cut may come: the download, the
+// install, the reboot and the trial up to its commit take about 20 s under TCG.
+const otaCutWindow = 25 * time.Second
+
+// cutDuringUpdate runs one update on a fresh disk and cuts the power at a random moment of it —
+// downloading, installing, rebooting, in the trial — then boots again until the agent reaches a
+// final state. The result must be a committed update running the new version from slot B, or a
+// rollback running the old one from slot A; the chain must verify. It returns the outcome.
+func (r *otaRig) cutDuringUpdate(i int, rng *rand.Rand) string {
+	t := r.t
+	if err := vm.MakeDisk(r.disk, 128); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := r.boot()
+	accepted := r.request(m)
+	cutAfter := time.Duration(rng.Int64N(int64(otaCutWindow)))
+	deadline := time.Now().Add(cutAfter - time.Since(accepted))
+	boots := 1
+	for {
+		select {
+		case <-m.Done(): // the update's own reboot before the cut: boot on, as the box would
+			m, _ = r.boot()
+			boots++
+			continue
+		case <-time.After(time.Until(deadline)):
+		}
+		break
+	}
+	m.Kill()
+	phase := fmt.Sprintf("boot %d, %s", boots, lastLine(m.Console()))
+
+	// Boot until the agent settles; reboots the update asks for are followed.
+	var st guestStatus
+	for settled := false; !settled; {
+		var sc *statusClient
+		m, sc = r.boot()
+		boots++
+		for !settled {
+			if r.ctx.Err() != nil {
+				t.Fatalf("cut %d: the update never settled after the cut; last status %+v\n%s", i, st.Update, tail(m.Console(), 3000))
+			}
+			select {
+			case <-m.Done():
+			case <-time.After(200 * time.Millisecond):
+				if s, err := sc.get(r.ctx, 2*time.Second); err == nil {
+					st = s
+					settled = s.Update != nil && (s.Update.State == "committed" || s.Update.State == "rolled_back" || s.Update.State == "failed")
+				}
+				continue
+			}
+			break // rebooted by itself
+		}
+	}
+	m.Kill()
+	cur, booted, _ := r.slots()
+	outcome := st.Update.State
+	switch {
+	case outcome == "committed" && st.Update.Version == "2.0.0" && cur == "B":
+	case outcome == "rolled_back" && st.Update.Version == "dev" && cur != "B":
+	default:
+		t.Errorf("cut %d (%.1fs after the update was accepted, at %q): ended %s running %q with current slot %q, booted %q",
+			i, cutAfter.Seconds(), phase, outcome, st.Update.Version, cur, booted)
+	}
+	t.Logf("cut %d: %.1fs after the update was accepted (%s); %d boots; %s, version %s, slot %q booted %q %s",
+		i, cutAfter.Seconds(), phase, boots, outcome, st.Update.Version, cur, booted, st.Update.Error)
+	return outcome
+}
+
+// lastLine returns the last line of the gateway's log (or of the console) before a cut.
+func lastLine(console string) string {
+	lines := strings.Split(strings.TrimSpace(console), "\n")
+	for j := len(lines) - 1; j >= 0; j-- {
+		if k := strings.Index(lines[j], `"msg":"`); k >= 0 {
+			msg := lines[j][k+7:]
+			if e := strings.IndexByte(msg, '"'); e >= 0 {
+				return msg[:e]
+			}
+		}
+	}
+	return "before the gateway logged"
 }
 
 // TestOTARollbackArm64 installs a release that cannot run: its trial exits at once, the machine

@@ -193,8 +193,8 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 		}
 		lost, reused := au.observe(last.Entries, onDisk)
 		res.lost, res.reused = append(res.lost, lost...), append(res.reused, reused...)
-		t.Logf("boot %d: /init %.2fs, gateway %s, cut %s; acknowledged up to seq %d, disk holds %d entries up to seq %d%s",
-			boot, initLine.At.Seconds(), upText(up), cutText(final, cutAt-gwLine.At), last.Entries, len(onDisk), maxSeq(onDisk),
+		t.Logf("boot %d: /init %.2fs, gateway %s, cut %s; %s; disk holds %d entries up to seq %d%s",
+			boot, initLine.At.Seconds(), upText(up), cutText(final, cutAt-gwLine.At), ackText(up, last.Entries), len(onDisk), maxSeq(onDisk),
 			lossText(lost, reused))
 		// A store cut before its first commit holds nothing to verify; what was acknowledged and
 		// is missing is counted above.
@@ -234,6 +234,13 @@ func upText(up bool) string {
 		return "up"
 	}
 	return "not up"
+}
+
+func ackText(up bool, head uint64) string {
+	if !up {
+		return "nothing acknowledged in this boot"
+	}
+	return fmt.Sprintf("acknowledged up to seq %d", head)
 }
 
 func cutText(final bool, after time.Duration) string {
