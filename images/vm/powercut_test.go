@@ -155,6 +155,7 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 		var last guestStatus
 		up, committed := false, false
 		lossy := o.preload != "" && (o.lossyBoots == 0 || boot < o.lossyBoots)
+	poll:
 		for time.Since(m.Started()) < cutAt || (lossy && !committed && time.Since(m.Started()) < gwLine.At+60*time.Second) {
 			st, err := sc.get(ctx, 500*time.Millisecond)
 			if err == nil {
@@ -178,7 +179,7 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 			select {
 			case <-m.Done():
 				t.Logf("boot %d: the machine stopped by itself:\n%s", boot, tail(m.Console(), 3000))
-				cutAt = 0
+				break poll
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
