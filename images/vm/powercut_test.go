@@ -53,6 +53,8 @@ type loopResult struct {
 	reused      []uint64 // handed out again after having been acknowledged with other content
 	verifyFail  []string // `chargegate verify` failures, one per check that failed
 	noPowerFail []string // sessions cut while running and never closed as power_failure
+	endedTwice  []string // sessions with more than one session_end entry
+	endNoBegin  int      // sessions ended with no begin entry (cut between persisting and the begin)
 	notUp       int      // boots in which the gateway never answered before the cut
 	bootInit    []time.Duration
 	firstCommit []time.Duration
@@ -63,9 +65,10 @@ type loopResult struct {
 
 func (r loopResult) String() string {
 	return fmt.Sprintf("cuts %d, boots %d, entries acknowledged %d (head %d), entries lost %d, seqs reused %d, "+
-		"verify failures %d, cut sessions not closed as power_failure %d, boots with the gateway not up before the cut %d, "+
-		"boot to /init median %s, boot to first commit median %s",
-		r.cuts, r.boots, r.ackedCount, r.acked, len(r.lost), len(r.reused), len(r.verifyFail), len(r.noPowerFail), r.notUp,
+		"verify failures %d, cut sessions not closed as power_failure %d, sessions ended twice %d, sessions ended without a begin entry %d, "+
+		"boots with the gateway not up before the cut %d, boot to /init median %s, boot to first commit median %s",
+		r.cuts, r.boots, r.ackedCount, r.acked, len(r.lost), len(r.reused), len(r.verifyFail), len(r.noPowerFail),
+		len(r.endedTwice), r.endNoBegin, r.notUp,
 		median(r.bootInit), median(r.firstCommit))
 }
 
@@ -243,6 +246,23 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 					k += "/" + e.Event
 				}
 				res.events[k]++
+			}
+			begins, ends := map[string]int{}, map[string]int{}
+			for _, e := range entries {
+				switch e.Kind {
+				case ledger.KindSessionBegin:
+					begins[e.SessionID]++
+				case ledger.KindSessionEnd:
+					ends[e.SessionID]++
+				}
+			}
+			for id, n := range ends {
+				if n > 1 {
+					res.endedTwice = append(res.endedTwice, id)
+				}
+				if begins[id] == 0 {
+					res.endNoBegin++ // persisted, then cut before the begin entry: closed by design
+				}
 			}
 			for _, id := range cutSessions {
 				if !slices.ContainsFunc(entries, func(e ledger.Entry) bool {
@@ -422,6 +442,9 @@ func TestPowerCut(t *testing.T) {
 	}
 	if len(res.noPowerFail) > 0 {
 		t.Errorf("sessions cut while running but never closed as power_failure: %v", res.noPowerFail)
+	}
+	if len(res.endedTwice) > 0 {
+		t.Errorf("sessions with two session_end entries (closed again after a cut): %v", res.endedTwice)
 	}
 	if res.ackedCount == 0 {
 		t.Errorf("the gateway acknowledged nothing in %d boots: the loop proved nothing", res.boots)
