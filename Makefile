@@ -56,13 +56,19 @@ image: ## build var/image/: arm64 app payload, rootfs overlay, boot config and a
 
 CUTS ?= 100
 SEED ?= 0
-powercut: ## cut the power of a VM running the gateway CUTS times (default 100; SEED=N repeats a run): prints cuts, entries acknowledged, lost, seqs reused, boot times
+LOSSY_ONCE ?=
+powercut: ## cut the power of a VM running the gateway CUTS times (default 100; SEED=N repeats a run; LOSSY_ONCE=1: the first boot's fsync lies): prints cuts, entries acknowledged, lost, seqs reused, boot times
 	@.ci/deps
-	$(GO) test -count=1 -timeout 0 -run '^TestPowerCut$$' -v ./images/vm -args -cuts=$(CUTS) -seed=$(SEED)
+	$(GO) test -count=1 -timeout 0 -run '^TestPowerCut$$' -v ./images/vm -args -cuts=$(CUTS) -seed=$(SEED) $(if $(LOSSY_ONCE),-lossyonce)
 
 vm: ## boot the arm64 appliance (Debian kernel, our initramfs, sim board, metersim, data on a disk image) in qemu-system-aarch64 -M virt; prints the time to a running gateway
 	@.ci/deps
 	$(GO) test -count=1 -run '^TestBootArm64$$' -v ./images/vm
+
+OTACUTS ?= 10
+vm-ota: ## OTA in the arm64 VM: one round trip (MQTT + HTTP, slot B, real reboot, trial, commit), then OTACUTS updates (default 10) each cut by a power cut at a random moment
+	@.ci/deps
+	$(GO) test -count=1 -timeout 0 -run '^TestOTARoundTripArm64$$' -v ./images/vm -args -otacuts=$(OTACUTS) -seed=$(SEED)
 
 clean: ## remove build output and demo data
 	rm -rf bin var

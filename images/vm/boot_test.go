@@ -6,22 +6,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chargegate/chargegate/images/vm"
 )
 
+// fetchArm64 serialises the parallel tests' fetches of the arm64 files.
+var fetchArm64 sync.Mutex
+
 // arm64Root returns the directory holding Debian's arm64 kernel and busybox-static, fetching
 // them with fetch-arm64.sh (apt-get download, dpkg-deb -x) when the cache lacks them.
 func arm64Root(tb testing.TB) string {
 	tb.Helper()
+	fetchArm64.Lock()
+	defer fetchArm64.Unlock()
 	dir := filepath.Join(cacheDir(tb), "arm64")
 	root := filepath.Join(dir, "root")
 	if _, err := os.Stat(filepath.Join(root, ".complete")); err == nil {
 		return root
 	}
-	need(tb, "apt-get", "dpkg-deb")
+	need(tb, "apt-get", "dpkg-deb", "depmod")
 	if out, err := exec.Command("./fetch-arm64.sh", dir).CombinedOutput(); err != nil {
 		tb.Fatalf("fetch Debian's arm64 kernel: %v\n%s", err, out)
 	}

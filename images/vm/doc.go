@@ -16,11 +16,13 @@
 //	/etc/vm/chargegate.yaml  the configuration the harness wrote
 //	/etc/vm/token            the local API's bearer token (mode 0600)
 //	/lib/vm-preload.so       optional LD_PRELOAD for chargegate (the self-test's lossy fsync)
+//	/bin/chargegate-launch   optional: images/chargegate-launch, chargegate from update slots
 //
 // /dev/vda is an ext4 file system (MakeDisk) mounted at /data with data=ordered; the gateway's
 // data directory lives on it. The gateway's local API listens on the guest's port 8080; QEMU's
 // user network, restricted so that the guest reaches nothing, forwards a loopback port of the
-// host to it. That is how the host learns what the gateway has acknowledged.
+// host to it. That is how the host learns what the gateway has acknowledged. Host services the
+// guest may use (an MQTT broker, an update server) appear at ServiceAddr inside the guest.
 //
 // # Console protocol
 //
@@ -31,6 +33,8 @@
 //	vm: mounted 2.41         /dev/vda is mounted at /data
 //	vm: gateway 2.66         metersim listens; chargegate is being started
 //	vm: gateway exited 1     chargegate ended with that status; the machine powers off
+//	vm: reboot               (with the launcher) the machine reboots: QEMU, run with
+//	                         -no-reboot, exits, and the harness boots it again
 //	vm: mount failed         the data disk could not be mounted; the machine powers off
 //
 // # Reading the disk from the host

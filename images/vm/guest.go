@@ -25,6 +25,12 @@ type Guest struct {
 	// Preload, when set, is a shared object loaded into chargegate (LD_PRELOAD). The power-cut
 	// self-test uses one whose fsync returns at once, to prove the harness sees lost data.
 	Preload string
+	// Launcher, when set, is images/chargegate-launch: chargegate then runs from the update
+	// slots on the data disk (/data/slots, slot A seeded from /usr/bin/chargegate), and when it
+	// exits the machine reboots for real, as the box's service restart would start the new slot.
+	Launcher string
+	// Files are more files for the guest: guest path → host file (mode 0644).
+	Files map[string]string
 }
 
 // Modules the guest loads: the virtio disk and network for its transport (PCI on amd64's pc
@@ -55,6 +61,13 @@ func (g Guest) Build(p string) error {
 	fs.AddBytes("/etc/vm/modules", []byte(strings.Join(mods, "\n")+"\n"), 0o644)
 	fs.AddBytes("/etc/vm/chargegate.yaml", g.Config, 0o644)
 	fs.AddBytes("/etc/vm/token", []byte(g.Token+"\n"), 0o600)
+	if g.Launcher != "" {
+		fs.AddFile("/bin/chargegate-launch", g.Launcher, 0o755)
+		fs.AddSymlink("/usr/bin/chargegate", "/bin/chargegate")
+	}
+	for dst, src := range g.Files {
+		fs.AddFile(dst, src, 0o644)
+	}
 	if g.Preload != "" {
 		fs.AddFile("/lib/vm-preload.so", g.Preload, 0o755)
 	}

@@ -36,7 +36,7 @@ type programs struct {
 
 var builds sync.Map // goarch → func() (programs, error)
 
-// buildPrograms compiles chargegate and metersim with cgo (SQLite) for goarch: the host's own
+// buildPrograms compiles chargegate, metersim and chargegate-bundle with cgo (SQLite) for goarch: the host's own
 // toolchain for amd64, Debian's aarch64-linux-gnu-gcc for arm64.
 func buildPrograms(tb testing.TB, goarch string) programs {
 	tb.Helper()
@@ -46,7 +46,7 @@ func buildPrograms(tb testing.TB, goarch string) programs {
 			return programs{}, err
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/",
-			"./gateway/cmd/chargegate", "./meter/cmd/metersim")
+			"./gateway/cmd/chargegate", "./meter/cmd/metersim", "./ota/cmd/chargegate-bundle")
 		cmd.Dir = filepath.Join("..", "..")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH="+goarch)
 		p := programs{dir: dir}
@@ -67,6 +67,23 @@ func buildPrograms(tb testing.TB, goarch string) programs {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+// buildRelease compiles chargegate for goarch with its version set to version, as a release
+// build would, into a new directory, and returns the program's path.
+func buildRelease(tb testing.TB, goarch, version string) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "chargegate")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", out, "./gateway/cmd/chargegate")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH="+goarch)
+	if goarch == "arm64" {
+		cmd.Env = append(cmd.Env, "CC=aarch64-linux-gnu-gcc")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build chargegate %s for %s: %v\n%s", version, goarch, err, b)
+	}
+	return out
 }
 
 func (p programs) path(name string) string { return filepath.Join(p.dir, name) }
@@ -103,6 +120,11 @@ func cacheDir(tb testing.TB) string {
 // starts by itself: every cut after start-up lands in a running session, which the next boot
 // must close as a power failure.
 func guestConfig(interval time.Duration) []byte {
+	return guestConfigWith(interval, "sessions:\n  mode: free\n  autostart: true\n")
+}
+
+// guestConfigWith is guestConfig with other sessions settings and more sections (YAML).
+func guestConfigWith(interval time.Duration, more string) []byte {
 	return fmt.Appendf(nil, `device:
   evse_id: "DE*CGT*EVM*1"
   data_dir: /data/chargegate
@@ -121,13 +143,10 @@ hal:
 http:
   listen: 0.0.0.0:8080
   token_file: /etc/vm/token
-sessions:
-  mode: free
-  autostart: true
 log:
   format: json
   level: info
-`, interval)
+%[2]s`, interval, more)
 }
 
 const guestToken = "power-cut-harness"
@@ -149,6 +168,11 @@ type guestStatus struct {
 	Session *struct {
 		ID string `json:"id"`
 	} `json:"session"`
+	Update *struct {
+		State   string `json:"state"`
+		Version string `json:"version"`
+		Error   string `json:"error"`
+	} `json:"update"`
 }
 
 // statusClient asks the guest's gateway for its status through the forwarded port.

@@ -27,7 +27,14 @@ metersim --model sdm630 --listen tcp://127.0.0.1:1502 --control 127.0.0.1:1580 >
 n=0
 while [ ! -s /tmp/metersim.json ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done
 echo "vm: gateway $(up)"
-if [ -e /lib/vm-preload.so ]; then
+if [ -e /bin/chargegate-launch ]; then
+	# App-only update slots on the data disk. A clean exit is the update agent asking for the
+	# new slot: the box's service manager would restart the launcher; this machine reboots.
+	CHARGEGATE_SLOTS=/data/slots chargegate-launch run -config /etc/vm/chargegate.yaml 2>&1
+	echo "vm: gateway exited $?"
+	echo "vm: reboot"
+	reboot -f
+elif [ -e /lib/vm-preload.so ]; then
 	LD_PRELOAD=/lib/vm-preload.so chargegate run -config /etc/vm/chargegate.yaml 2>&1
 else
 	chargegate run -config /etc/vm/chargegate.yaml 2>&1

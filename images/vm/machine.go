@@ -23,7 +23,13 @@ type Config struct {
 	// HostPort, when not 0, forwards 127.0.0.1:HostPort on the host to GuestPort in the guest
 	// through QEMU's user network, which is restricted: the guest reaches nothing outside.
 	HostPort, GuestPort int
+	// Services lets the guest reach host services: a connection to ServiceAddr:port in the
+	// guest reaches 127.0.0.1:Services[port] on the host (QEMU runs socat for each one).
+	Services map[int]int
 }
+
+// ServiceAddr is the guest-side address of the host services in Config.Services.
+const ServiceAddr = "10.0.2.100"
 
 // Line is one line the guest wrote to its serial console, with the time since QEMU started.
 type Line struct {
@@ -71,9 +77,15 @@ func qemuArgs(c Config) (string, []string, error) {
 		return "", nil, fmt.Errorf("no QEMU machine for architecture %q", c.Kernel.Arch)
 	}
 	args = append(args, "-device", blk+",drive=d0")
-	if c.HostPort != 0 {
-		args = append(args, "-netdev", fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", c.HostPort, c.GuestPort),
-			"-device", nic+",netdev=n0")
+	if c.HostPort != 0 || len(c.Services) > 0 {
+		netdev := "user,id=n0,restrict=on"
+		if c.HostPort != 0 {
+			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", c.HostPort, c.GuestPort)
+		}
+		for guest, host := range c.Services {
+			netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d", ServiceAddr, guest, host)
+		}
+		args = append(args, "-netdev", netdev, "-device", nic+",netdev=n0")
 	}
 	args = append(args, "-append", strings.TrimSpace("console="+console+" quiet panic=-1 "+c.Append))
 	return prog, args, nil
