@@ -28,6 +28,18 @@ type Snapshot struct {
 	Anchor  *AnchorStatus    `json:"anchor,omitempty"`
 	MQTT    *LinkStatus      `json:"mqtt,omitempty"`
 	Update  any              `json:"update,omitempty"`
+	Store   *StoreStatus     `json:"store,omitempty"`
+}
+
+// StoreStatus says what the store found when it opened: how the previous run ended and which
+// numbers or entries it had to declare missing.
+type StoreStatus struct {
+	Unclean     bool     `json:"unclean"`               // the previous run did not close the store
+	Rebooted    bool     `json:"rebooted"`              // the machine restarted since (with unclean: a power cut)
+	Skipped     string   `json:"skipped,omitempty"`     // "FROM-TO": numbers never issued again (seq_skipped)
+	Quarantined string   `json:"quarantined,omitempty"` // a damaged database moved aside
+	Salvaged    int      `json:"salvaged,omitempty"`    // entries copied from it
+	Lost        []string `json:"lost,omitempty"`        // "FROM-TO" holes declared for entries that could not be kept
 }
 
 // AnchorStatus summarises anchoring on the ledger.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,7 +165,10 @@ func freePort(tb testing.TB) int {
 
 // guestStatus is the part of the gateway's /api/v1/status the harness reads.
 type guestStatus struct {
-	Entries uint64 `json:"entries"` // head sequence number: every entry up to it is acknowledged
+	Entries uint64 `json:"entries"` // head sequence number: every issued entry up to it is acknowledged
+	Store   *struct {
+		Skipped string `json:"skipped"` // "FROM-TO" the store skipped at open (never issued)
+	} `json:"store"`
 	Session *struct {
 		ID string `json:"id"`
 	} `json:"session"`
@@ -228,4 +232,15 @@ func runHost(tb testing.TB, name string, args ...string) (int, string) {
 		tb.Fatalf("run %s: %v", name, err)
 	}
 	return 0, strings.TrimSpace(string(out))
+}
+
+// skipped returns the range the store skipped at this boot's open, if any.
+func (g guestStatus) skipped() (from, to uint64, ok bool) {
+	if g.Store == nil || g.Store.Skipped == "" {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(g.Store.Skipped, "-")
+	f, err1 := strconv.ParseUint(a, 10, 64)
+	t, err2 := strconv.ParseUint(b, 10, 64)
+	return f, t, found && err1 == nil && err2 == nil
 }

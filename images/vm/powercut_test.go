@@ -156,7 +156,7 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 		}
 		sc := newStatusClient(port)
 		var last guestStatus
-		up, committed := false, false
+		up, committed, skipSeen := false, false, false
 		lossy := o.preload != "" && (o.lossyBoots == 0 || boot < o.lossyBoots)
 	poll:
 		for time.Since(m.Started()) < cutAt || (lossy && !committed && time.Since(m.Started()) < gwLine.At+60*time.Second) {
@@ -164,8 +164,12 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 			if err == nil {
 				up = true
 				last = st
+				if from, to, ok := st.skipped(); ok && !skipSeen {
+					skipSeen = true
+					au.skipped(from, to, res.acked)
+				}
 				for s := startHead + 1; s <= st.Entries; s++ {
-					if !counted[s] {
+					if !counted[s] && au.issued(s) {
 						counted[s] = true
 						res.ackedCount++
 					}
@@ -312,10 +316,33 @@ type audit struct {
 	known  map[uint64][32]byte // every entry seen on the disk after a cut, by sequence number
 	lost   map[uint64]bool     // acknowledged or seen on the disk, then missing after a cut
 	reused map[uint64]bool     // handed out a second time
+	// never holds the ranges the store skipped at an open after an unclean shutdown (its status
+	// reports them): those numbers were reserved, never issued in that boot. A number already
+	// acknowledged before is never in it, so storage that lost acknowledged entries is caught.
+	never [][2]uint64
 }
 
 func newAudit() *audit {
 	return &audit{known: map[uint64][32]byte{}, lost: map[uint64]bool{}, reused: map[uint64]bool{}}
+}
+
+// skipped records a range the store declared skipped at an open; numbers up to before were
+// acknowledged in earlier boots and stay counted.
+func (a *audit) skipped(from, to, before uint64) {
+	from = max(from, before+1)
+	if from <= to {
+		a.never = append(a.never, [2]uint64{from, to})
+	}
+}
+
+// issued reports whether the store may have issued seq (it is in no skipped range).
+func (a *audit) issued(seq uint64) bool {
+	for _, r := range a.never {
+		if r[0] <= seq && seq <= r[1] {
+			return false
+		}
+	}
+	return true
 }
 
 // observe takes the highest sequence number acknowledged before a cut (every entry up to it is
@@ -326,7 +353,7 @@ func newAudit() *audit {
 // all after the acknowledged entry of that number was lost: it was handed out twice.
 func (a *audit) observe(acked uint64, onDisk map[uint64][32]byte) (lost, reused []uint64) {
 	for s := uint64(1); s <= acked; s++ {
-		if _, ok := onDisk[s]; !ok && !a.lost[s] {
+		if _, ok := onDisk[s]; !ok && !a.lost[s] && a.issued(s) {
 			a.lost[s] = true
 			lost = append(lost, s)
 		}

@@ -61,6 +61,7 @@ type App struct {
 	sinks           []string      // the store sinks that must acknowledge an entry (ledger, mqtt)
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 	snap            atomic.Pointer[web.Snapshot]
+	recovery        sqlite.Recovery // what the store found at open
 	checkpoints     *checkpoint.Log
 
 	alarmMu  sync.Mutex
@@ -99,6 +100,11 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			a.Close()
 		}
 	}()
+	a.recovery = a.store.Recovery()
+	if r := a.recovery; r.Unclean || r.Quarantined != "" {
+		a.log.Warn("the store recovered from the previous run", "unclean", r.Unclean, "rebooted", r.Rebooted,
+			"skipped", holeText(r.Skipped), "quarantined", r.Quarantined, "salvaged", r.Salvaged, "lost", len(r.Lost))
+	}
 	if err := a.openCheckpoints(ctx); err != nil {
 		return nil, err
 	}
@@ -422,7 +428,7 @@ func (a *App) refreshSnapshots(ctx context.Context) error {
 
 // refreshSnapshot gathers the status of every part, keeps it for Snapshot and returns it.
 func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
-	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
+	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Store: storeStatus(a.recovery), Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
 	if a.store != nil {
 		for _, sink := range a.sinks {
 			if n, err := a.store.Backlog(ctx, sink); err == nil {
@@ -464,4 +470,21 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return s, nil
+}
+
+// storeStatus shows what the store found at open, for the status API.
+func storeStatus(r sqlite.Recovery) *web.StoreStatus {
+	s := &web.StoreStatus{Unclean: r.Unclean, Rebooted: r.Rebooted, Skipped: holeText(r.Skipped), Quarantined: r.Quarantined, Salvaged: r.Salvaged}
+	for _, h := range r.Lost {
+		s.Lost = append(s.Lost, holeText(h))
+	}
+	return s
+}
+
+// holeText writes a hole as "FROM-TO", or "" for none.
+func holeText(h ledger.Hole) string {
+	if h.To == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", h.From, h.To)
 }
