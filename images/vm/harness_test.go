@@ -35,7 +35,20 @@ type programs struct {
 	libDirs []string
 }
 
-var builds sync.Map // goarch → func() (programs, error)
+var (
+	builds    sync.Map // goarch → func() (programs, error)
+	buildDirs sync.Map // directories to remove when the tests end
+)
+
+// TestMain removes the programs built for the machines once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	buildDirs.Range(func(dir, _ any) bool {
+		os.RemoveAll(dir.(string))
+		return true
+	})
+	os.Exit(code)
+}
 
 // buildPrograms compiles chargegate, metersim and chargegate-bundle with cgo (SQLite) for goarch: the host's own
 // toolchain for amd64, Debian's aarch64-linux-gnu-gcc for arm64.
@@ -46,6 +59,7 @@ func buildPrograms(tb testing.TB, goarch string) programs {
 		if err != nil {
 			return programs{}, err
 		}
+		buildDirs.Store(dir, true)
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/",
 			"./gateway/cmd/chargegate", "./meter/cmd/metersim", "./ota/cmd/chargegate-bundle")
 		cmd.Dir = filepath.Join("..", "..")

@@ -251,18 +251,18 @@ func powerCutLoop(t *testing.T, o loopOptions) loopResult {
 				}
 				res.events[k]++
 			}
-			begins, ends := map[string]int{}, map[string]int{}
+			begins, ends := map[string]int{}, map[string][]uint64{}
 			for _, e := range entries {
 				switch e.Kind {
 				case ledger.KindSessionBegin:
 					begins[e.SessionID]++
 				case ledger.KindSessionEnd:
-					ends[e.SessionID]++
+					ends[e.SessionID] = append(ends[e.SessionID], e.Seq)
 				}
 			}
-			for id, n := range ends {
-				if n > 1 {
-					res.endedTwice = append(res.endedTwice, id)
+			for id, seqs := range ends {
+				if len(seqs) > 1 {
+					res.endedTwice = append(res.endedTwice, fmt.Sprintf("%s (end entries at seqs %v)", id, seqs))
 				}
 				if begins[id] == 0 {
 					res.endNoBegin++ // persisted, then cut before the begin entry: closed by design
