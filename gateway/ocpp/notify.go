@@ -49,9 +49,15 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 		cp.log.Error("queue StartTransaction", "session", session, "err", err)
 		return
 	}
-	_, ended, _ := cp.q.known(ctx, session)
+	_, ended, stored, err := cp.q.known(ctx, session)
+	if err != nil {
+		cp.log.Error("look up session", "session", session, "err", err)
+	}
+	if stored != "" {
+		tag = stored // adopted after a restart: the tag its StartTransaction carried
+	}
 	cp.mu.Lock()
-	if !ended {
+	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
 		cp.lastSample = at
 	}
@@ -159,6 +165,11 @@ func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
 	}
 	cp.mu.Unlock()
 	cp.begin(rec.ID, tag, rec.Start, rec.BeginMWh)
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	if _, _, stored, err := cp.q.known(ctx, rec.ID); err == nil && stored != "" {
+		tag = stored // the StartTransaction's idTag: the same token stops it
+	}
 	cp.mu.Lock()
 	reason := StopReason(rec.Reason)
 	if cp.deauthorized[rec.ID] {

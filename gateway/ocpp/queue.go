@@ -163,16 +163,17 @@ func (q *Queue) enqueue(ctx context.Context, session, action string, payload []b
 	return true, tx.Commit()
 }
 
-// known reports whether session has been registered, and whether it ended.
-func (q *Queue) known(ctx context.Context, session string) (known, ended bool, err error) {
-	err = q.db.QueryRowContext(ctx, `SELECT ended FROM tx WHERE session = ?`, session).Scan(&ended)
+// known reports whether session has been registered, whether it ended, and the idTag its
+// StartTransaction carries.
+func (q *Queue) known(ctx context.Context, session string) (known, ended bool, idTag string, err error) {
+	err = q.db.QueryRowContext(ctx, `SELECT ended, id_tag FROM tx WHERE session = ?`, session).Scan(&ended, &idTag)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, false, nil
+		return false, false, "", nil
 	}
 	if err != nil {
-		return false, false, fmt.Errorf("look up session %s: %w", session, err)
+		return false, false, "", fmt.Errorf("look up session %s: %w", session, err)
 	}
-	return true, ended, nil
+	return true, ended, idTag, nil
 }
 
 // next returns the oldest queued message.
