@@ -85,6 +85,7 @@ type ChargePoint struct {
 	sessions Sessions
 	log      *slog.Logger
 	wake     chan struct{}
+	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
 	mu           sync.Mutex
@@ -188,6 +189,7 @@ func (cp *ChargePoint) confBool(key string) bool {
 
 // Run connects to the CSMS and keeps the connection, reconnecting with backoff, until ctx ends.
 func (cp *ChargePoint) Run(ctx context.Context) error {
+	defer cp.bg.Wait()
 	for ctx.Err() == nil {
 		conn, err := cp.connect(ctx)
 		if err != nil {
@@ -488,9 +490,9 @@ func (cp *ChargePoint) deauthorize(ctx context.Context, session string) {
 	if !running {
 		return
 	}
-	go func() {
+	cp.bg.Go(func() {
 		if err := cp.sessions.Stop(context.WithoutCancel(ctx), session); err != nil {
 			cp.log.Error("stop a deauthorized session", "session", session, "err", err)
 		}
-	}()
+	})
 }

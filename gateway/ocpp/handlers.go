@@ -83,7 +83,7 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 	if busy || c0.Status == StatusFaulted || c1.Status == StatusFaulted {
 		return "Rejected"
 	}
-	go func() {
+	cp.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout+10*time.Second)
 		defer cancel()
 		defer func() { cp.mu.Lock(); cp.pendingTag = ""; cp.mu.Unlock() }()
@@ -103,7 +103,7 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		cp.pendingTag = req.IDTag
 		cp.mu.Unlock()
 		cp.begin(id, req.IDTag, time.Now(), cp.lastImportMWh())
-	}()
+	})
 	return "Accepted"
 }
 
@@ -126,13 +126,13 @@ func (cp *ChargePoint) remoteStop(ctx context.Context, transactionID int64) stri
 	if !running {
 		return "Rejected"
 	}
-	go func() {
+	cp.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout)
 		defer cancel()
 		if err := cp.sessions.Stop(ctx, session); err != nil {
 			cp.log.Warn("remote stop failed", "session", session, "err", err)
 		}
-	}()
+	})
 	return "Accepted"
 }
 
