@@ -2,7 +2,8 @@
 // and reply, in both directions, against the official OCPP 1.6 JSON schemas.
 //
 // Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
-//                     [--txid-start N] [--auth Accepted|Blocked|Invalid]
+//                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--fail Action:N]
+//   --fail Action:N answers the first N calls of Action with a CALLERROR InternalError.
 //
 // stdout: one JSON object per line:
 //   {"type":"listening","port":N}
@@ -15,7 +16,7 @@
 // stdin: one JSON object per line, a call to send to the connected charge point:
 //   {"ref":"r1","action":"RemoteStartTransaction","params":{"idTag":"TAG"}}
 'use strict';
-const { RPCServer } = require('ocpp-rpc');
+const { RPCServer, createRPCError } = require('ocpp-rpc');
 const readline = require('readline');
 
 const args = {};
@@ -25,6 +26,8 @@ const bootSeq = (args.boot || 'Accepted').split(',');
 const interval = Number(args.interval || 60);
 let txid = Number(args['txid-start'] || 1);
 const authStatus = args.auth || 'Accepted';
+const [failAction, failCount] = (args.fail || ':0').split(':');
+let failsLeft = Number(failCount);
 
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const now = () => new Date().toISOString();
@@ -55,6 +58,11 @@ server.on('client', (client) => {
   client.on('close', () => { out({ type: 'disconnected', identity: client.identity }); if (current === client) current = null; });
   client.handle(({ method, params, messageId }) => {
     out({ type: 'call', action: method, id: messageId, params });
+    if (method === failAction && failsLeft > 0) {
+      failsLeft--;
+      out({ type: 'reply', action: method, id: messageId, error: 'InternalError' });
+      throw createRPCError('InternalError', 'failing on request of the test');
+    }
     const f = answer[method];
     if (!f) throw new Error('not handled by the test CSMS: ' + method);
     const result = f(params);
