@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -509,5 +508,4 @@ func TestRemoteStartStop(t *testing.T) {
 	if len(signedData(st)) != 1 || ocmf.Verify(signedData(st)[0].Value, g.spki()) != nil {
 		t.Errorf("StopTransaction has no verifying signed value: %+v", st.TransactionData)
 	}
-	_ = errors.New
 }
