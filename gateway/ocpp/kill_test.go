@@ -32,8 +32,10 @@ func TestMain(m *testing.M) {
 
 type noSessions struct{}
 
-func (noSessions) Start(context.Context, string) (string, error) { return "", gateway.ErrSessionRunning }
-func (noSessions) Stop(context.Context, string) error           { return gateway.ErrNoSession }
+func (noSessions) Start(context.Context, string) (string, error) {
+	return "", gateway.ErrSessionRunning
+}
+func (noSessions) Stop(context.Context, string) error { return gateway.ErrNoSession }
 
 // runChild runs a charge point on dir/ocpp.db and reads stdin lines "start ID", "tick ID MWH",
 // "end ID MWH", answering "ok" once the notification has returned.
