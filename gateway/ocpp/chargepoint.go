@@ -99,9 +99,10 @@ type ChargePoint struct {
 	current      string             // the running session as announced to the queue
 	currentTag   string
 	lastSample   time.Time
-	sighted      string          // a session seen in Status, not yet begun
-	pendingTag   string          // idTag of a RemoteStart whose session has not shown up yet
-	deauthorized map[string]bool // sessions stopped because the CSMS refused their idTag
+	sighted      string            // a session seen in Status, not yet begun
+	tags         map[string]string // session → idTag, from Commander, until begun
+	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet
+	deauthorized map[string]bool   // sessions stopped because the CSMS refused their idTag
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -151,7 +152,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cp := &ChargePoint{cfg: cfg, q: q, sessions: sessions, log: cfg.Logger, wake: make(chan struct{}, 1),
-		conf: defaultConfig(cfg), deauthorized: map[string]bool{}}
+		conf: defaultConfig(cfg), deauthorized: map[string]bool{}, tags: map[string]string{}}
 	changed, err := q.configValues(context.Background())
 	if err != nil {
 		return nil, err

@@ -22,6 +22,21 @@ var _ gateway.Notifier = (*ChargePoint)(nil)
 // queueTimeout bounds one queue write made on behalf of the control loop.
 const queueTimeout = 5 * time.Second
 
+// tagSession remembers the idToken a session was started with, for the StartTransaction that
+// Status will queue.
+func (cp *ChargePoint) tagSession(session, idToken string) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.tags[session] = cp.idTag(idToken)
+	if len(cp.tags) > 8 { // only the latest matters; keep the map from growing
+		for k := range cp.tags {
+			if k != session {
+				delete(cp.tags, k)
+			}
+		}
+	}
+}
+
 // SessionStarted queues the StartTransaction of a session that began (once per session id).
 // The appliance calls it when a start command it ran returns; without it, Status notices the
 // session a poll later and reports FallbackIDTag.
@@ -62,6 +77,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 		cp.lastSample = at
 	}
 	cp.pendingTag = ""
+	delete(cp.tags, session)
 	cp.mu.Unlock()
 	if added {
 		cp.log.Info("queued StartTransaction", "session", session, "id_tag", tag, "meter_start_wh", req.MeterStart)
@@ -241,15 +257,17 @@ func (cp *ChargePoint) Status(st gateway.Status) {
 	}
 	current := cp.current
 	var begin bool
+	var tag string
 	if s := st.Session; s != nil && s.ID != current {
-		begin = cp.sighted == s.ID
+		tag, begin = cp.tags[s.ID]
+		begin = begin || cp.sighted == s.ID
 		cp.sighted = s.ID
+		if tag == "" {
+			tag = cp.idTag("")
+		}
 	}
 	cp.mu.Unlock()
 	if begin {
-		cp.mu.Lock()
-		tag := cp.idTag("")
-		cp.mu.Unlock()
 		cp.begin(st.Session.ID, tag, st.Session.StartedAt, st.Meter.ImportMWh-st.Session.EnergyMWh)
 	}
 	cp.poke()
