@@ -102,6 +102,7 @@ type ChargePoint struct {
 	sighted      string            // a session seen in Status, not yet begun
 	tags         map[string]string // session → idTag, from Commander, until begun
 	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet
+	triggered    []string          // TriggerMessage requests answered, to send
 	deauthorized map[string]bool   // sessions stopped because the CSMS refused their idTag
 }
 
@@ -262,6 +263,9 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 		if err := cp.sendStatus(ctx, conn); err != nil {
 			return err
 		}
+		if err := cp.sendTriggered(ctx, conn); err != nil {
+			return err
+		}
 		if err := cp.drain(ctx, conn); err != nil {
 			return err
 		}
@@ -288,8 +292,7 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 // it waits the interval the CSMS gave (or BootRetry) and asks again. It returns the heartbeat
 // interval to use.
 func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) (time.Duration, error) {
-	req := bootNotificationReq{ChargePointVendor: cp.cfg.Vendor, ChargePointModel: cp.cfg.Model, ChargePointSerialNumber: cp.cfg.SerialNumber,
-		FirmwareVersion: cp.cfg.FirmwareVersion, MeterType: cp.cfg.MeterType, MeterSerialNumber: cp.cfg.MeterSerialNumber}
+	req := cp.bootRequest()
 	for {
 		var conf bootNotificationConf
 		if err := conn.call(ctx, "", "BootNotification", req, &conf); err != nil {
@@ -331,6 +334,11 @@ type statusChange struct {
 // maxStatusQueue bounds the transitions kept while offline; the oldest go first (after a
 // reconnect the charge point sends every connector's current status anyway).
 const maxStatusQueue = 16
+
+func (cp *ChargePoint) bootRequest() bootNotificationReq {
+	return bootNotificationReq{ChargePointVendor: cp.cfg.Vendor, ChargePointModel: cp.cfg.Model, ChargePointSerialNumber: cp.cfg.SerialNumber,
+		FirmwareVersion: cp.cfg.FirmwareVersion, MeterType: cp.cfg.MeterType, MeterSerialNumber: cp.cfg.MeterSerialNumber}
+}
 
 // sendStatus sends the queued connector transitions in order, as StatusNotifications; after a
 // boot, the current status of both connectors instead.

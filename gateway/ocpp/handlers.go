@@ -13,7 +13,20 @@ import (
 
 // handle answers one call from the CSMS. Payloads are decoded strictly: an unknown field is a
 // FormationViolation, as the OCPP 1.6 JSON schemas forbid additional properties.
-func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.RawMessage) (any, *CallError) {
+func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.RawMessage) (any, func(), *CallError) {
+	if action == "TriggerMessage" {
+		var req triggerMessageReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		status, after := cp.trigger(req)
+		return statusConf{Status: status}, after, nil
+	}
+	res, cerr := cp.answer(ctx, action, payload)
+	return res, nil, cerr
+}
+
+func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.RawMessage) (any, *CallError) {
 	switch action {
 	case "RemoteStartTransaction":
 		var req remoteStartTransactionReq
@@ -49,6 +62,15 @@ func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.R
 		}
 		// No vendor extension is implemented: every vendorId is unknown (OCPP 1.6 §4.3).
 		return dataTransferConf{Status: "UnknownVendorId"}, nil
+	case "UnlockConnector":
+		var req struct {
+			ConnectorID int `json:"connectorId"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		// The outlet has no connector lock to release (OCPP 1.6 §5.18: NotSupported).
+		return statusConf{Status: "NotSupported"}, nil
 	}
 	return nil, &CallError{Code: "NotImplemented", Description: action + " is not implemented"}
 }

@@ -167,3 +167,8 @@ type dataTransferConf struct {
 	Status string `json:"status"` // Accepted | Rejected | UnknownMessageId | UnknownVendorId
 	Data   string `json:"data,omitempty"`
 }
+
+type triggerMessageReq struct {
+	RequestedMessage string `json:"requestedMessage"`
+	ConnectorID      *int   `json:"connectorId,omitempty"`
+}

@@ -32,8 +32,9 @@ func (e *CallError) Error() string { return "CSMS answered " + e.Code + ": " + e
 // errClosed: the connection went away before the answer came.
 var errClosed = errors.New("connection closed")
 
-// handlerFunc answers one call from the CSMS: the result payload, or a CallError.
-type handlerFunc func(ctx context.Context, action string, payload json.RawMessage) (any, *CallError)
+// handlerFunc answers one call from the CSMS: the result payload, or a CallError; after, when
+// not nil, runs once the result has been written (TriggerMessage: the answer goes first).
+type handlerFunc func(ctx context.Context, action string, payload json.RawMessage) (res any, after func(), cerr *CallError)
 
 // rpcConn is one OCPP-J WebSocket connection: it frames calls, matches results to them by
 // message id and hands calls from the CSMS to a handler. At most one call of ours is
@@ -154,7 +155,7 @@ func (c *rpcConn) readLoop(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, cerr := c.handler(ctx, f.action, f.payload)
+				res, after, cerr := c.handler(ctx, f.action, f.payload)
 				if cerr != nil {
 					c.replyError(f.id, cerr)
 					return
@@ -165,7 +166,9 @@ func (c *rpcConn) readLoop(ctx context.Context) error {
 					return
 				}
 				msg, _ := json.Marshal([]any{msgCallResult, f.id, json.RawMessage(b)})
-				c.write(msg)
+				if c.write(msg) == nil && after != nil {
+					after()
+				}
 			}()
 		default:
 			c.mu.Lock()
