@@ -260,6 +260,11 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 	hb := time.NewTicker(heartbeat)
 	defer hb.Stop()
 	for {
+		// A HeartbeatInterval the CSMS changed applies at once.
+		if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 && d != heartbeat {
+			heartbeat = d
+			hb.Reset(d)
+		}
 		if err := cp.sendStatus(ctx, conn); err != nil {
 			return err
 		}
@@ -275,10 +280,6 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 			var conf heartbeatConf
 			if err := conn.call(ctx, "", "Heartbeat", struct{}{}, &conf); err != nil {
 				return fmt.Errorf("heartbeat: %w", err)
-			}
-			if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 && d != heartbeat {
-				heartbeat = d
-				hb.Reset(d)
 			}
 		case <-conn.done:
 			return conn.err
@@ -305,7 +306,10 @@ func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) (time.Duration, 
 				cp.conf[KeyHeartbeatInterval] = strconv.Itoa(conf.Interval)
 				cp.mu.Unlock()
 			}
-			return max(cp.confSeconds(KeyHeartbeatInterval), time.Second), nil
+			if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 {
+				return d, nil
+			}
+			return cp.cfg.HeartbeatInterval, nil
 		}
 		if interval <= 0 {
 			interval = cp.cfg.BootRetry

@@ -356,6 +356,12 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 	if len(conf.ConfigurationKey) != 2 || conf.ConfigurationKey[0].Value != "Energy.Active.Import.Register,Power.Active.Import" || conf.ConfigurationKey[1].Value != "30" {
 		t.Errorf("after a restart: %+v, want the changed MeterValuesSampledData and HeartbeatInterval 30", conf.ConfigurationKey)
 	}
+	// A changed HeartbeatInterval applies at once: with 30 s from the boot no heartbeat would
+	// come within the test's wait.
+	if got := c.status("ChangeConfiguration", map[string]string{"key": "HeartbeatInterval", "value": "1"}); got != "Accepted" {
+		t.Fatal(got)
+	}
+	c.waitCalls("Heartbeat", 2)
 }
 
 type sampledValue struct {

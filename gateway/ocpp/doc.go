@@ -4,10 +4,15 @@
 // # Wiring
 //
 // The appliance opens the Queue (its own SQLite file, ocpp.db), builds a ChargePoint with New
-// and runs it; the ChargePoint receives the control loop's Telemetry and Session
-// (gateway.Notifier), the latest gateway.Status (polled) and, optionally, SessionStarted; it
-// calls back through Sessions for RemoteStart/RemoteStopTransaction. It never imports
-// gateway/cmd.
+// over ControllerSessions(controller) and runs it; the control loop's Notifier fans out to it
+// (Telemetry, Session), Follow feeds it the polled gateway.Status, and the Operator's
+// SessionCommander is wrapped with ChargePoint.Commander so that sessions started on other
+// links carry their id token into StartTransaction. The package never imports gateway/cmd.
+//
+// A session is begun (StartTransaction queued) by SessionStarted, by a RemoteStart the charge
+// point ran itself, on the first Status that shows a session Commander saw starting, or on the
+// second Status that shows a session nobody announced (then under FallbackIDTag). Its
+// meterStart is the begin register: Status's import register minus the session's energy.
 //
 // # Supported (OCPP 1.6 edition 2, Core profile)
 //
@@ -29,6 +34,10 @@
 //	ChangeConfiguration         CSMS→CP    Accepted (persisted), Rejected (read-only, bad value),
 //	                                       NotSupported (unknown key)
 //	DataTransfer                CSMS→CP    UnknownVendorId (no vendor extension is implemented)
+//	TriggerMessage              CSMS→CP    BootNotification, Heartbeat, StatusNotification, MeterValues
+//	                                       (context Trigger) sent after the answer; Diagnostics- and
+//	                                       FirmwareStatusNotification say Idle; connector > 1 Rejected
+//	UnlockConnector             CSMS→CP    NotSupported: the outlet has no lock
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
@@ -94,7 +103,8 @@
 // a time, after the boot is accepted. The message id is "tx<row id>", the same on every resend.
 // A lost connection or an unanswered call leaves the message at the head of the queue for the
 // next connection (at-least-once: a message whose answer was lost is sent again under the same
-// id). The transactionId of a StartTransaction.conf is stored with the session, and MeterValues
+// id; for a StartTransaction the CSMS then hands out a second transactionId, and the charge
+// point uses the one it stored, the last; OCPP 1.6 has no idempotent start). The transactionId of a StartTransaction.conf is stored with the session, and MeterValues
 // and StopTransaction get it when they are sent, so a StopTransaction queued while the
 // StartTransaction still waited is delivered with the right id. A CALLERROR counts as an
 // attempt; after TransactionMessageAttempts, retried TransactionMessageRetryInterval × attempt
@@ -112,8 +122,11 @@
 //
 // # Not done yet (issue 16)
 //
-// ChangeAvailability, Reset, UnlockConnector, clock-aligned meter values (the keys exist),
+// ChangeAvailability (connectorStatuses already maps Unavailable), Reset, clock-aligned meter
+// values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
 // signed values per sample, Local Auth List and authorization cache (offline authorization),
 // TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
-// Whitepaper (profiles 1–3, security events, signed firmware), and OCPP 2.0.1.
+// Whitepaper (profiles 1–3: no TLS or basic auth is configured yet, security events, signed
+// firmware), WebSocketPingInterval (stored; a dead link is found by the heartbeat's call
+// timeout), and OCPP 2.0.1.
 package ocpp
