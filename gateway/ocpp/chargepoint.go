@@ -35,9 +35,13 @@ const (
 // sent (RemoteStartTransaction) and stop one (RemoteStopTransaction, or an idTag the CSMS
 // rejected). Start returns the new session's id; it fails when a session cannot start (one is
 // running, a fault is latched, an update is held). Stop fails when sessionID is not running.
+// Hold keeps new sessions from starting (ChangeAvailability Inoperative) until release is
+// called; it fails with an error matching gateway.ErrSessionRunning while a session runs
+// (gateway.Controller.Hold).
 type Sessions interface {
 	Start(ctx context.Context, idTag string) (sessionID string, err error)
 	Stop(ctx context.Context, sessionID string) error
+	Hold(ctx context.Context) (release func(), err error)
 }
 
 // SessionStart announces a session that began; the charge point also notices sessions in
@@ -102,6 +106,8 @@ type ChargePoint struct {
 	sighted      string            // a session seen in Status, not yet begun
 	tags         map[string]string // session → idTag, from Commander, until begun
 	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet
+	inoperative  bool              // ChangeAvailability: Inoperative is wanted (persisted)
+	release      func()            // the gateway's hold while inoperative is in force
 	triggered    []string          // TriggerMessage requests answered, to send
 	deauthorized map[string]bool   // sessions stopped because the CSMS refused their idTag
 }
@@ -163,6 +169,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 			cp.conf[k] = v
 		}
 	}
+	cp.inoperative = changed[availabilityKey] == "Inoperative"
 	return cp, nil
 }
 
@@ -192,6 +199,8 @@ func (cp *ChargePoint) confBool(key string) bool {
 // Run connects to the CSMS and keeps the connection, reconnecting with backoff, until ctx ends.
 func (cp *ChargePoint) Run(ctx context.Context) error {
 	defer cp.bg.Wait()
+	defer cp.operative()
+	cp.applyAvailability(ctx)
 	for ctx.Err() == nil {
 		conn, err := cp.connect(ctx)
 		if err != nil {

@@ -36,6 +36,7 @@ type standIn struct {
 	importMWh int64
 	session   *gateway.SessionRecord
 	alarms    map[string]string
+	held      bool
 	n         int
 	now       time.Time
 }
@@ -83,6 +84,10 @@ func (g *standIn) Start(ctx context.Context, idTag string) (string, error) {
 		g.mu.Unlock()
 		return "", gateway.ErrSessionRunning
 	}
+	if g.held {
+		g.mu.Unlock()
+		return "", gateway.ErrUpdating
+	}
 	g.n++
 	g.now = g.now.Add(time.Second)
 	g.session = &gateway.SessionRecord{ID: fmt.Sprintf("s%d-%d", g.n, time.Now().UnixNano()), IDToken: idTag, MeterSerial: "SIM-1",
@@ -92,6 +97,17 @@ func (g *standIn) Start(ctx context.Context, idTag string) (string, error) {
 	g.tick(0)
 	g.publish()
 	return id, nil
+}
+
+// Hold implements ocpp.Sessions as gateway.Controller.Hold does.
+func (g *standIn) Hold(ctx context.Context) (func(), error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.session != nil {
+		return nil, gateway.ErrSessionRunning
+	}
+	g.held = true
+	return func() { g.mu.Lock(); g.held = false; g.mu.Unlock() }, nil
 }
 
 // Stop implements ocpp.Sessions: an operator stop.

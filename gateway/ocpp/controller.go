@@ -15,6 +15,7 @@ import (
 type Controller interface {
 	Do(ctx context.Context, c gateway.Command) (gateway.Result, error)
 	Status() gateway.Status
+	Hold(ctx context.Context) (release func(), err error)
 }
 
 // ControllerSessions returns the Sessions that run OCPP's remote start and stop as the control
@@ -56,6 +57,9 @@ func (s controllerSessions) Stop(ctx context.Context, sessionID string) error {
 	}
 	return nil
 }
+
+// Hold keeps new sessions from starting (gateway.Controller.Hold).
+func (s controllerSessions) Hold(ctx context.Context) (func(), error) { return s.c.Hold(ctx) }
 
 // Commander wraps the session commander that the other operator links (MQTT, local API) use,
 // so that a session they start reaches the CSMS with its id token at once rather than a

@@ -38,6 +38,10 @@
 //	                                       (context Trigger) sent after the answer; Diagnostics- and
 //	                                       FirmwareStatusNotification say Idle; connector > 1 Rejected
 //	UnlockConnector             CSMS→CP    NotSupported: the outlet has no lock
+//	ChangeAvailability          CSMS→CP    connector 0 or 1: Inoperative holds new sessions in the
+//	                                       gateway (Sessions.Hold): Accepted when idle, Scheduled while
+//	                                       charging (in force when the session ends); persisted and
+//	                                       taken again at start; Operative releases
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
@@ -68,6 +72,7 @@
 // # Connector status (gateway.Status → ChargePointStatus §7.7, ChargePointErrorCode §7.6)
 //
 //	no session                         Available / NoError
+//	no session, Inoperative in force   Unavailable on 0 and 1
 //	session "starting"                 Preparing
 //	session "charging", relay closed   Charging
 //	session "charging", relay open     SuspendedEVSE
@@ -118,12 +123,12 @@
 //	       attempts INTEGER)   the queued request, JSON as sent except transactionId
 //	tx(session TEXT PRIMARY KEY, id_tag TEXT, transaction_id INTEGER UNIQUE NULL,
 //	   ended INTEGER, dropped INTEGER)   session ↔ transactionId
-//	config(key TEXT PRIMARY KEY, value TEXT)   keys the CSMS changed
+//	config(key TEXT PRIMARY KEY, value TEXT)   keys the CSMS changed, and
+//	       "chargegate:availability" = Inoperative | Operative
 //
 // # Not done yet (issue 16)
 //
-// ChangeAvailability (connectorStatuses already maps Unavailable), Reset, clock-aligned meter
-// values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
+// Reset, clock-aligned meter values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
 // signed values per sample, Local Auth List and authorization cache (offline authorization),
 // TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
 // Whitepaper (profiles 1–3: no TLS or basic auth is configured yet, security events, signed

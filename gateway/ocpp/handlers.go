@@ -62,6 +62,12 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 		}
 		// No vendor extension is implemented: every vendorId is unknown (OCPP 1.6 §4.3).
 		return dataTransferConf{Status: "UnknownVendorId"}, nil
+	case "ChangeAvailability":
+		var req changeAvailabilityReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.changeAvailability(ctx, req)}, nil
 	case "UnlockConnector":
 		var req struct {
 			ConnectorID int `json:"connectorId"`
@@ -96,11 +102,11 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		return "Rejected"
 	}
 	cp.mu.Lock()
-	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil)
+	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil) || cp.inoperative
 	if !busy {
 		cp.pendingTag = req.IDTag
 	}
-	c0, c1 := connectorStatuses(cp.status, false)
+	c0, c1 := connectorStatuses(cp.status, cp.release != nil)
 	cp.mu.Unlock()
 	if busy || c0.Status == StatusFaulted || c1.Status == StatusFaulted {
 		return "Rejected"

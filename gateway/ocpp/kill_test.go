@@ -35,6 +35,8 @@ type noSessions struct{}
 func (noSessions) Start(context.Context, string) (string, error) {
 	return "", gateway.ErrSessionRunning
 }
+func (noSessions) Hold(context.Context) (func(), error) { return func() {}, nil }
+
 func (noSessions) Stop(context.Context, string) error { return gateway.ErrNoSession }
 
 // runChild runs a charge point on dir/ocpp.db and reads stdin lines "start ID", "tick ID MWH",

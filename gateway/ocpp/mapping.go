@@ -88,8 +88,8 @@ var alarmErrors = []struct {
 }
 
 // connectorStatuses derives the StatusNotification of connector 0 (the charge point) and 1
-// (the outlet) from the control loop's status. unavailable: the CSMS set the connector
-// Inoperative (not yet reachable: ChangeAvailability is not implemented).
+// (the outlet) from the control loop's status. unavailable: the CSMS made the charge point
+// Inoperative and the gateway holds new sessions.
 func connectorStatuses(st gateway.Status, unavailable bool) (cp, outlet ConnectorStatus) {
 	cp = ConnectorStatus{Status: StatusAvailable, ErrorCode: "NoError"}
 	outlet = ConnectorStatus{Status: StatusAvailable, ErrorCode: "NoError"}
@@ -114,7 +114,11 @@ func connectorStatuses(st gateway.Status, unavailable bool) (cp, outlet Connecto
 	}
 	switch {
 	case st.Session == nil && unavailable:
+		// ChangeAvailability Inoperative: the charge point as a whole (connector 0) too.
 		outlet.Status = StatusUnavailable
+		if cp.Status == StatusAvailable {
+			cp.Status = StatusUnavailable
+		}
 	case st.Session == nil:
 		outlet.Status = StatusAvailable
 	case st.Session.State == "starting":

@@ -74,7 +74,8 @@ func TestConnectorStatuses(t *testing.T) {
 		cp, outlet  ConnectorStatus
 	}{
 		{"idle", idle, false, ok, ok},
-		{"inoperative", idle, true, ok, ConnectorStatus{Status: "Unavailable", ErrorCode: "NoError"}},
+		{"inoperative", idle, true, ConnectorStatus{Status: "Unavailable", ErrorCode: "NoError"}, ConnectorStatus{Status: "Unavailable", ErrorCode: "NoError"}},
+		{"inoperative, still charging", charging, true, ok, ConnectorStatus{Status: "Charging", ErrorCode: "NoError"}},
 		{"starting", gateway.Status{Session: &gateway.SessionStatus{State: "starting"}}, false, ok, ConnectorStatus{Status: "Preparing", ErrorCode: "NoError"}},
 		{"charging", charging, false, ok, ConnectorStatus{Status: "Charging", ErrorCode: "NoError"}},
 		{"relay open", gateway.Status{Session: &gateway.SessionStatus{State: "charging"}}, false, ok, ConnectorStatus{Status: "SuspendedEVSE", ErrorCode: "NoError"}},

@@ -172,3 +172,8 @@ type triggerMessageReq struct {
 	RequestedMessage string `json:"requestedMessage"`
 	ConnectorID      *int   `json:"connectorId,omitempty"`
 }
+
+type changeAvailabilityReq struct {
+	ConnectorID int    `json:"connectorId"`
+	Type        string `json:"type"` // Inoperative | Operative
+}

@@ -22,6 +22,21 @@ var _ gateway.Notifier = (*ChargePoint)(nil)
 // queueTimeout bounds one queue write made on behalf of the control loop.
 const queueTimeout = 5 * time.Second
 
+// noteStatus queues the connector transitions that the latest status and the availability
+// make. Called with mu held.
+func (cp *ChargePoint) noteStatus(at time.Time) {
+	c0, c1 := connectorStatuses(cp.status, cp.release != nil)
+	for i, c := range [2]ConnectorStatus{c0, c1} {
+		if c != cp.statusNow[i] {
+			cp.statusNow[i] = c
+			cp.statusQueue = append(cp.statusQueue, statusChange{i, c, at})
+			if len(cp.statusQueue) > maxStatusQueue {
+				cp.statusQueue = cp.statusQueue[1:]
+			}
+		}
+	}
+}
+
 // tagSession remembers the idToken a session was started with, for the StartTransaction that
 // Status will queue.
 func (cp *ChargePoint) tagSession(session, idToken string) {
@@ -197,6 +212,7 @@ func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
 	}
 	cp.mu.Unlock()
 	cp.enqueue(rec.ID, actionStop, stopRequest(rec, tag, reason))
+	cp.bg.Go(func() { cp.applyAvailability(context.Background()) }) // a Scheduled Inoperative
 }
 
 // stopRequest builds the StopTransaction of rec (transactionId is filled when it is sent).
@@ -240,21 +256,12 @@ func (cp *ChargePoint) enqueue(session, action string, req any) {
 // session that nobody announced is begun the second time it is seen (the first sighting
 // leaves SessionStarted, which knows the idTag, time to come).
 func (cp *ChargePoint) Status(st gateway.Status) {
-	c0, c1 := connectorStatuses(st, false)
 	if st.Time.IsZero() {
 		st.Time = time.Now()
 	}
 	cp.mu.Lock()
 	cp.status, cp.haveStatus = st, true
-	for i, c := range [2]ConnectorStatus{c0, c1} {
-		if c != cp.statusNow[i] {
-			cp.statusNow[i] = c
-			cp.statusQueue = append(cp.statusQueue, statusChange{i, c, st.Time})
-			if len(cp.statusQueue) > maxStatusQueue {
-				cp.statusQueue = cp.statusQueue[1:]
-			}
-		}
-	}
+	cp.noteStatus(st.Time)
 	current := cp.current
 	var begin bool
 	var tag string
