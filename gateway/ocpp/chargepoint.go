@@ -2,6 +2,8 @@ package ocpp
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,14 @@ type Config struct {
 	// segment (OCPP-J 1.6 §3.1.1).
 	URL      string
 	Identity string
+
+	// Password, when set, is sent as HTTP Basic auth with the identity as user (OCPP 1.6
+	// Security Whitepaper, security profile 1; use wss:// and TLS for profile 2). At most 40
+	// characters (the AuthorizationKey limit).
+	Password string
+	// TLS configures wss:// (profile 2: server certificate check; profile 3: add a client
+	// certificate). Nil uses the system roots.
+	TLS *tls.Config
 
 	// BootNotification fields (CiString20/25/50 limits are enforced by New).
 	Vendor, Model, SerialNumber, FirmwareVersion, MeterType, MeterSerialNumber string
@@ -135,6 +145,9 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	}
 	if cfg.FallbackIDTag == "" {
 		cfg.FallbackIDTag = "chargegate"
+	}
+	if len(cfg.Password) > 40 || strings.Contains(cfg.Identity, ":") {
+		return nil, errors.New("ocpp: password longer than 40 characters, or an identity with ':' (basic auth)")
 	}
 	if len(cfg.MeterPublicKey) > 500 {
 		return nil, errors.New("ocpp: meter public key longer than 500 characters (CiString500)")
@@ -218,7 +231,13 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 
 func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
-	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: cp.cfg.TLS}
+	var header http.Header
+	if cp.cfg.Password != "" {
+		header = http.Header{}
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cp.cfg.Identity+":"+cp.cfg.Password)))
+	}
 	b := &backoff.ExponentialBackOff{
 		InitialInterval: cp.cfg.ReconnectMin, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: cp.cfg.ReconnectMax,
 	}
@@ -227,11 +246,14 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, backoff.Permanent(ctx.Err())
 		}
-		ws, resp, err := dialer.DialContext(ctx, target, nil)
+		ws, resp, err := dialer.DialContext(ctx, target, header)
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}
 		if err != nil {
+			if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+				return nil, fmt.Errorf("connect to %s: the CSMS refused the credentials (HTTP 401): %w", target, err)
+			}
 			return nil, fmt.Errorf("connect to %s: %w", target, err)
 		}
 		if ws.Subprotocol() != Subprotocol {

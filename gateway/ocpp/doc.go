@@ -44,6 +44,9 @@
 //	                                       taken again at start; Operative releases
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
+// Security profile 1 (OCPP 1.6 Security Whitepaper): Config.Password is sent as HTTP Basic
+// auth with the identity as user; a 401 is reported as refused credentials.
+//
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
 // at a time (OCPP-J §4.1.1), a call without an answer within CallTimeout drops the connection,
 // calls from the CSMS are decoded strictly (an unknown field is a FormationViolation).
@@ -131,7 +134,8 @@
 // Reset, clock-aligned meter values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
 // signed values per sample, Local Auth List and authorization cache (offline authorization),
 // TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
-// Whitepaper (profiles 1–3: no TLS or basic auth is configured yet, security events, signed
-// firmware), WebSocketPingInterval (stored; a dead link is found by the heartbeat's call
+// Whitepaper beyond the connection (Config.Password gives profile 1, tested; Config.TLS gives
+// profiles 2 and 3 through crypto/tls, not yet tested against a TLS CSMS; no security events,
+// certificate management or signed firmware), WebSocketPingInterval (stored; a dead link is found by the heartbeat's call
 // timeout), and OCPP 2.0.1.
 package ocpp

@@ -3,7 +3,9 @@
 //
 // Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
 //                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--fail Action:N]
+//                     [--password P]
 //   --fail Action:N answers the first N calls of Action with a CALLERROR InternalError.
+//   --password P requires HTTP Basic auth with the identity as user (security profile 1).
 //
 // stdout: one JSON object per line:
 //   {"type":"listening","port":N}
@@ -33,7 +35,14 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const now = () => new Date().toISOString();
 
 const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
-server.auth((accept, reject, handshake) => accept({}, 'ocpp1.6'));
+server.auth((accept, reject, handshake) => {
+  if (args.password !== undefined && (!handshake.password || handshake.password.toString() !== args.password)) {
+    out({ type: 'refused', identity: handshake.identity });
+    reject(401, 'bad credentials');
+    return;
+  }
+  accept({}, 'ocpp1.6');
+});
 
 let current = null;
 let boots = 0;
