@@ -66,6 +66,10 @@ type Config struct {
 	// Security Whitepaper, security profile 1; use wss:// and TLS for profile 2). At most 40
 	// characters (the AuthorizationKey limit).
 	Password string
+	// Reset restarts the appliance for the CSMS's Reset (hard: flagged as such); nil refuses
+	// Reset. It is called after the running session has ended and its StopTransaction (reason
+	// SoftReset or HardReset) is queued; the queue delivers it after the restart.
+	Reset func(hard bool)
 	// TLS configures wss:// (profile 2: server certificate check; profile 3: add a client
 	// certificate). Nil uses the system roots.
 	TLS *tls.Config
@@ -119,7 +123,7 @@ type ChargePoint struct {
 	inoperative  bool              // ChangeAvailability: Inoperative is wanted (persisted)
 	release      func()            // the gateway's hold while inoperative is in force
 	triggered    []string          // TriggerMessage requests answered, to send
-	deauthorized map[string]bool   // sessions stopped because the CSMS refused their idTag
+	stopReasons  map[string]string // session → the OCPP reason of a stop the charge point asked for
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -172,7 +176,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cp := &ChargePoint{cfg: cfg, q: q, sessions: sessions, log: cfg.Logger, wake: make(chan struct{}, 1),
-		conf: defaultConfig(cfg), deauthorized: map[string]bool{}, tags: map[string]string{}}
+		conf: defaultConfig(cfg), stopReasons: map[string]string{}, tags: map[string]string{}}
 	changed, err := q.configValues(context.Background())
 	if err != nil {
 		return nil, err
@@ -525,18 +529,25 @@ func withTransactionID(action string, payload []byte, txID int64) ([]byte, error
 // deauthorize stops a session whose idTag the CSMS refused in StartTransaction.conf (OCPP 1.6
 // §9.1.32 StopTransactionOnInvalidId); its StopTransaction says DeAuthorized.
 func (cp *ChargePoint) deauthorize(ctx context.Context, session string) {
+	cp.stopFor(ctx, session, ReasonDeAuthorized)
+}
+
+// stopFor stops session, if it runs, with reason as its StopTransaction's reason; it reports
+// whether it asked the gateway to stop.
+func (cp *ChargePoint) stopFor(ctx context.Context, session, reason string) bool {
 	cp.mu.Lock()
-	running := cp.current == session
+	running := session != "" && cp.current == session
 	if running {
-		cp.deauthorized[session] = true
+		cp.stopReasons[session] = reason
 	}
 	cp.mu.Unlock()
 	if !running {
-		return
+		return false
 	}
 	cp.bg.Go(func() {
 		if err := cp.sessions.Stop(context.WithoutCancel(ctx), session); err != nil {
-			cp.log.Error("stop a deauthorized session", "session", session, "err", err)
+			cp.log.Error("stop session", "session", session, "reason", reason, "err", err)
 		}
 	})
+	return true
 }

@@ -38,6 +38,8 @@
 //	                                       (context Trigger) sent after the answer; Diagnostics- and
 //	                                       FirmwareStatusNotification say Idle; connector > 1 Rejected
 //	UnlockConnector             CSMS→CP    NotSupported: the outlet has no lock
+//	Reset                       CSMS→CP    Accepted when Config.Reset is set: the running session ends
+//	                                       (SoftReset / HardReset), then Config.Reset(hard); else Rejected
 //	ChangeAvailability          CSMS→CP    connector 0 or 1: Inoperative holds new sessions in the
 //	                                       gateway (Sessions.Hold): Accepted when idle, Scheduled while
 //	                                       charging (in force when the session ends); persisted and
@@ -69,8 +71,10 @@
 //	                     Other          a fault; the connector's StatusNotification names it
 //	(idTag refused in StartTransaction.conf)  DeAuthorized
 //
-// EVDisconnected, HardReset, SoftReset and UnlockCommand are not produced: the hardware does not
-// see the EV, and Reset and UnlockConnector are not implemented yet.
+//	(Reset Soft / Hard from the CSMS)         SoftReset / HardReset
+//
+// EVDisconnected and UnlockCommand are not produced: the hardware sees neither the EV nor a
+// connector lock.
 //
 // # Connector status (gateway.Status → ChargePointStatus §7.7, ChargePointErrorCode §7.6)
 //
@@ -131,7 +135,7 @@
 //
 // # Not done yet (issue 16)
 //
-// Reset, clock-aligned meter values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
+// Clock-aligned meter values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
 // signed values per sample, Local Auth List and authorization cache (offline authorization),
 // TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
 // Whitepaper beyond the connection (Config.Password gives profile 1, tested; Config.TLS gives

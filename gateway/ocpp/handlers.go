@@ -22,6 +22,18 @@ func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.R
 		status, after := cp.trigger(req)
 		return statusConf{Status: status}, after, nil
 	}
+	if action == "Reset" {
+		var req struct {
+			Type string `json:"type"` // Hard | Soft
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		if cp.cfg.Reset == nil || (req.Type != "Hard" && req.Type != "Soft") {
+			return statusConf{Status: "Rejected"}, nil, nil
+		}
+		return statusConf{Status: "Accepted"}, func() { cp.bg.Go(func() { cp.reset(ctx, req.Type == "Hard") }) }, nil
+	}
 	res, cerr := cp.answer(ctx, action, payload)
 	return res, nil, cerr
 }
@@ -237,4 +249,30 @@ func (cp *ChargePoint) connection() *rpcConn {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	return cp.conn
+}
+
+// reset ends the running session with reason SoftReset or HardReset, waits (up to 30 s) until
+// its StopTransaction is queued, and hands over to Config.Reset (OCPP 1.6 §5.14).
+func (cp *ChargePoint) reset(ctx context.Context, hard bool) {
+	reason := ReasonSoftReset
+	if hard {
+		reason = ReasonHardReset
+	}
+	cp.mu.Lock()
+	session := cp.current
+	cp.mu.Unlock()
+	if cp.stopFor(ctx, session, reason) {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			cp.mu.Lock()
+			ended := cp.current != session
+			cp.mu.Unlock()
+			if ended {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cp.log.Warn("reset requested by the CSMS", "hard", hard)
+	cp.cfg.Reset(hard)
 }

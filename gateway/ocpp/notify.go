@@ -203,9 +203,9 @@ func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
 	}
 	cp.mu.Lock()
 	reason := StopReason(rec.Reason)
-	if cp.deauthorized[rec.ID] {
-		reason = ReasonDeAuthorized
-		delete(cp.deauthorized, rec.ID)
+	if r, ok := cp.stopReasons[rec.ID]; ok {
+		reason = r
+		delete(cp.stopReasons, rec.ID)
 	}
 	if cp.current == rec.ID {
 		cp.current, cp.currentTag = "", ""
