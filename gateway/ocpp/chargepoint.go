@@ -117,6 +117,7 @@ type ChargePoint struct {
 	current      string             // the running session as announced to the queue
 	currentTag   string
 	lastSample   time.Time
+	lastAligned  time.Time         // the last clock-aligned boundary sent
 	sighted      string            // a session seen in Status, not yet begun
 	tags         map[string]string // session → idTag, from Commander, until begun
 	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet

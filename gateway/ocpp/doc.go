@@ -27,7 +27,12 @@
 //	                                       (StopTransactionOnInvalidId) with reason DeAuthorized
 //	StopTransaction             CP→CSMS    durable queue; reason per the table below; transactionData
 //	                                       with Transaction.Begin/End registers and the OCMF record
-//	MeterValues                 CP→CSMS    durable queue; Sample.Periodic every MeterValueSampleInterval
+//	MeterValues                 CP→CSMS    durable queue; during a transaction: Sample.Periodic every
+//	                                       MeterValueSampleInterval (MeterValuesSampledData) and
+//	                                       Sample.Clock at each ClockAlignedDataInterval boundary since
+//	                                       midnight UTC (MeterValuesAlignedData), from the gateway's
+//	                                       telemetry: energy import/export (Wh), power (W), current (A,
+//	                                       phases summed), voltage (V, L1-N), frequency
 //	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted
 //	RemoteStopTransaction       CSMS→CP    Accepted when transactionId is the running session
 //	GetConfiguration            CSMS→CP    the keys in configkeys.go, readonly flagged
@@ -135,7 +140,8 @@
 //
 // # Not done yet (issue 16)
 //
-// Clock-aligned meter values and StopTxn*Data (the keys exist and are stored, nothing reads them yet),
+// Clock-aligned values outside a transaction, StopTxnSampledData/StopTxnAlignedData (the keys
+// exist and are stored, nothing reads them yet),
 // signed values per sample, Local Auth List and authorization cache (offline authorization),
 // TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
 // Whitepaper beyond the connection (Config.Password gives profile 1, tested; Config.TLS gives

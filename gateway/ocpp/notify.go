@@ -89,7 +89,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 	cp.mu.Lock()
 	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
-		cp.lastSample = at
+		cp.lastSample, cp.lastAligned = at, at
 	}
 	cp.pendingTag = ""
 	delete(cp.tags, session)
@@ -125,21 +125,40 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 		return // not begun yet: SessionStarted or Status does that
 	}
 	interval := cp.confSeconds(KeyMeterValueSampleInterval)
+	aligned := cp.confSeconds(KeyClockAlignedDataInterval)
 	cp.mu.Lock()
 	due := interval > 0 && t.Time.Sub(cp.lastSample) >= interval
 	if due {
 		cp.lastSample = t.Time
 	}
-	measurands := cp.conf[KeyMeterValuesSampledData]
+	// Clock-aligned (OCPP 1.6 §3.16.2): the first sample at or after each multiple of
+	// ClockAlignedDataInterval since midnight UTC, stamped with that boundary.
+	var boundary time.Time
+	if aligned > 0 {
+		midnight := t.Time.UTC().Truncate(24 * time.Hour)
+		boundary = midnight.Add(t.Time.Sub(midnight).Truncate(aligned))
+		if !boundary.After(cp.lastAligned) {
+			boundary = time.Time{}
+		} else {
+			cp.lastAligned = boundary
+		}
+	}
+	measurands, alignedMeasurands := cp.conf[KeyMeterValuesSampledData], cp.conf[KeyMeterValuesAlignedData]
 	cp.mu.Unlock()
-	if !due {
-		return
+	var mvs []MeterValue
+	if due {
+		if sv := sampled(t, measurands, "Sample.Periodic"); len(sv) > 0 {
+			mvs = append(mvs, MeterValue{Timestamp: Time{t.Time}, SampledValue: sv})
+		}
 	}
-	mv := MeterValue{Timestamp: Time{t.Time}, SampledValue: sampled(t, measurands, "Sample.Periodic")}
-	if len(mv.SampledValue) == 0 {
-		return
+	if !boundary.IsZero() {
+		if sv := sampled(t, alignedMeasurands, "Sample.Clock"); len(sv) > 0 {
+			mvs = append(mvs, MeterValue{Timestamp: Time{boundary}, SampledValue: sv})
+		}
 	}
-	cp.enqueue(t.SessionID, actionMeter, meterValuesReq{ConnectorID: connectorOne, MeterValue: []MeterValue{mv}})
+	if len(mvs) > 0 {
+		cp.enqueue(t.SessionID, actionMeter, meterValuesReq{ConnectorID: connectorOne, MeterValue: mvs})
+	}
 }
 
 // sampled renders the measurands (a MeterValuesSampledData list) of one telemetry sample.
