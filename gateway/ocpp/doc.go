@@ -140,12 +140,18 @@
 //
 // # Not done yet (issue 16)
 //
-// Clock-aligned values outside a transaction, StopTxnSampledData/StopTxnAlignedData (the keys
-// exist and are stored, nothing reads them yet),
-// signed values per sample, Local Auth List and authorization cache (offline authorization),
-// TriggerMessage, reservations, smart charging, firmware and diagnostics, the Security
-// Whitepaper beyond the connection (Config.Password gives profile 1, tested; Config.TLS gives
-// profiles 2 and 3 through crypto/tls, not yet tested against a TLS CSMS; no security events,
-// certificate management or signed firmware), WebSocketPingInterval (stored; a dead link is found by the heartbeat's call
-// timeout), and OCPP 2.0.1.
+//   - Local Auth List (SendLocalList, GetLocalListVersion), the authorization cache and the
+//     offline policy keys (LocalAuthorizeOffline, LocalPreAuthorize, AllowOfflineTxForUnknownId):
+//     Authorize needs the CSMS; the keys are stored, nothing reads them.
+//   - Reservations (ReserveNow, CancelReservation) and Smart Charging (profiles, composite
+//     schedule, pausing at a limit of 0).
+//   - Firmware and diagnostics (UpdateFirmware, GetDiagnostics, SignedUpdateFirmware, GetLog)
+//     and their status notifications beyond TriggerMessage's Idle.
+//   - Security Whitepaper beyond the connection: Config.Password gives profile 1 (tested);
+//     Config.TLS gives profiles 2 and 3 through crypto/tls, not yet tested against a TLS CSMS;
+//     no SecurityEventNotification, certificate management or signed firmware.
+//   - Signed values per sample; clock-aligned values outside a transaction; StopTxnSampledData
+//     and StopTxnAlignedData (stored, not read); WebSocketPingInterval (stored; a dead link is
+//     found by the heartbeat's call timeout).
+//   - OCPP 2.0.1.
 package ocpp
