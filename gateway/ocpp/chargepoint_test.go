@@ -438,6 +438,11 @@ func TestSessionWithSignedMeterValues(t *testing.T) {
 	cp, q, _ := startCP(t, c, g, t.TempDir())
 	c.waitFor("online", cp.Online)
 
+	// Every measurand the charge point offers, so that the strict CSMS checks each unit.
+	all := "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,Current.Import,Voltage"
+	if got := c.status("ChangeConfiguration", map[string]string{"key": "MeterValuesSampledData", "value": all}); got != "Accepted" {
+		t.Fatal(got)
+	}
 	g.startLocal("04A1B2C3D4E5F6")
 	for range 4 {
 		g.tick(2_500_000) // 2.5 kWh a sample
@@ -470,6 +475,13 @@ func TestSessionWithSignedMeterValues(t *testing.T) {
 			t.Errorf("sampled value %+v after %d Wh: want a rising Energy.Active.Import.Register in Wh", sv, last)
 		}
 		last = wh
+		var got []string
+		for _, sv := range m.MeterValue[0].SampledValue {
+			got = append(got, sv.Measurand+"/"+sv.Unit+"="+sv.Value)
+		}
+		if want := []string{"Energy.Active.Import.Register/Wh=" + sv.Value, "Energy.Active.Export.Register/Wh=0", "Power.Active.Import/W=7200.0", "Current.Import/A=31.30", "Voltage/V=230.1"}; !slices.Equal(got, want) {
+			t.Errorf("sampled values %v, want %v", got, want)
+		}
 	}
 	st := params[stopTx](t, stops[0])
 	if st.TransactionID != 7001 || st.Reason != "Local" || st.MeterStop != rec.EndMWh/1000 || st.IDTag != "04A1B2C3D4E5F6" {

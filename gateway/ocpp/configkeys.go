@@ -39,8 +39,9 @@ const (
 )
 
 // Measurands that the sampled meter values can carry (MeterValuesSampledData); the gateway's
-// telemetry has these.
-var supportedMeasurands = []string{"Energy.Active.Import.Register", "Energy.Active.Export.Register", "Power.Active.Import", "Voltage", "Current.Import", "Frequency"}
+// telemetry has these. Frequency is left out: the 1.6 unit enum has no Hz, and a value without
+// unit means Wh (§7.43).
+var supportedMeasurands = []string{"Energy.Active.Import.Register", "Energy.Active.Export.Register", "Power.Active.Import", "Voltage", "Current.Import"}
 
 type keyDef struct {
 	readonly bool

@@ -32,7 +32,7 @@
 //	                                       Sample.Clock at each ClockAlignedDataInterval boundary since
 //	                                       midnight UTC (MeterValuesAlignedData), from the gateway's
 //	                                       telemetry: energy import/export (Wh), power (W), current (A,
-//	                                       phases summed), voltage (V, L1-N), frequency
+//	                                       phases summed), voltage (V, L1-N)
 //	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted
 //	RemoteStopTransaction       CSMS→CP    Accepted when transactionId is the running session
 //	GetConfiguration            CSMS→CP    the keys in configkeys.go, readonly flagged

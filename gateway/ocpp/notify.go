@@ -190,11 +190,6 @@ func sampled(t gateway.Telemetry, measurands, context string) []SampledValue {
 			}
 			v.Value, v.Unit = strconv.FormatFloat(t.VoltageV[0], 'f', 1, 64), "V"
 			v.Phase = "L1-N"
-		case "Frequency":
-			if t.FrequencyHz == 0 {
-				continue
-			}
-			v.Value = strconv.FormatFloat(t.FrequencyHz, 'f', 2, 64) // unit: none in the 1.6 enum
 		default:
 			continue
 		}
