@@ -1,0 +1,278 @@
+package ocpp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// handle answers one call from the CSMS. Payloads are decoded strictly: an unknown field is a
+// FormationViolation, as the OCPP 1.6 JSON schemas forbid additional properties.
+func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.RawMessage) (any, func(), *CallError) {
+	if action == "TriggerMessage" {
+		var req triggerMessageReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		status, after := cp.trigger(req)
+		return statusConf{Status: status}, after, nil
+	}
+	if action == "Reset" {
+		var req struct {
+			Type string `json:"type"` // Hard | Soft
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		if cp.cfg.Reset == nil || (req.Type != "Hard" && req.Type != "Soft") {
+			return statusConf{Status: "Rejected"}, nil, nil
+		}
+		return statusConf{Status: "Accepted"}, func() { cp.bg.Go(func() { cp.reset(ctx, req.Type == "Hard") }) }, nil
+	}
+	res, cerr := cp.answer(ctx, action, payload)
+	return res, nil, cerr
+}
+
+func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.RawMessage) (any, *CallError) {
+	switch action {
+	case "RemoteStartTransaction":
+		var req remoteStartTransactionReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		if req.IDTag == "" || len(req.IDTag) > 20 {
+			return nil, &CallError{Code: "PropertyConstraintViolation", Description: "idTag must be 1..20 characters"}
+		}
+		return statusConf{Status: cp.remoteStart(ctx, req)}, nil
+	case "RemoteStopTransaction":
+		var req remoteStopTransactionReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.remoteStop(ctx, req.TransactionID)}, nil
+	case "GetConfiguration":
+		var req getConfigurationReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.getConfiguration(req), nil
+	case "ChangeConfiguration":
+		var req changeConfigurationReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.changeConfiguration(ctx, req)}, nil
+	case "DataTransfer":
+		var req dataTransferReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		// No vendor extension is implemented: every vendorId is unknown (OCPP 1.6 §4.3).
+		return dataTransferConf{Status: "UnknownVendorId"}, nil
+	case "ChangeAvailability":
+		var req changeAvailabilityReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.changeAvailability(ctx, req)}, nil
+	case "UnlockConnector":
+		var req struct {
+			ConnectorID int `json:"connectorId"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		// The outlet has no connector lock to release (OCPP 1.6 §5.18: NotSupported).
+		return statusConf{Status: "NotSupported"}, nil
+	}
+	return nil, &CallError{Code: "NotImplemented", Description: action + " is not implemented"}
+}
+
+func decodeStrict(payload json.RawMessage, v any) *CallError {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &CallError{Code: "TypeConstraintViolation", Description: err.Error()}
+		}
+		return &CallError{Code: "FormationViolation", Description: err.Error()}
+	}
+	return nil
+}
+
+// remoteStart accepts when the connector is free and starts the session in the background
+// (OCPP 1.6 §5.11: the answer says whether the charge point will try, not whether it did).
+// With AuthorizeRemoteTxRequests the idTag is authorized first.
+func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransactionReq) string {
+	if req.ConnectorID != nil && *req.ConnectorID != connectorOne {
+		return "Rejected"
+	}
+	cp.mu.Lock()
+	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil) || cp.inoperative
+	if !busy {
+		cp.pendingTag = req.IDTag
+	}
+	c0, c1 := connectorStatuses(cp.status, cp.release != nil)
+	cp.mu.Unlock()
+	if busy || c0.Status == StatusFaulted || c1.Status == StatusFaulted {
+		return "Rejected"
+	}
+	cp.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout+10*time.Second)
+		defer cancel()
+		defer func() { cp.mu.Lock(); cp.pendingTag = ""; cp.mu.Unlock() }()
+		if cp.confBool(KeyAuthorizeRemoteTxRequests) {
+			st, err := cp.Authorize(ctx, req.IDTag)
+			if err != nil || st != "Accepted" {
+				cp.log.Warn("remote start not authorized", "id_tag", req.IDTag, "status", st, "err", err)
+				return
+			}
+		}
+		id, err := cp.sessions.Start(ctx, req.IDTag)
+		if err != nil {
+			cp.log.Warn("remote start failed", "id_tag", req.IDTag, "err", err)
+			return
+		}
+		cp.mu.Lock()
+		cp.pendingTag = req.IDTag
+		cp.mu.Unlock()
+		cp.begin(id, req.IDTag, time.Now(), cp.lastImportMWh())
+	})
+	return "Accepted"
+}
+
+// lastImportMWh is the import register of the latest status, the begin of a session the
+// gateway has not reported yet.
+func (cp *ChargePoint) lastImportMWh() int64 {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.status.Meter.ImportMWh
+}
+
+func (cp *ChargePoint) remoteStop(ctx context.Context, transactionID int64) string {
+	session, ok, err := cp.q.session(ctx, transactionID)
+	if err != nil || !ok {
+		return "Rejected"
+	}
+	cp.mu.Lock()
+	running := cp.current == session
+	cp.mu.Unlock()
+	if !running {
+		return "Rejected"
+	}
+	cp.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout)
+		defer cancel()
+		if err := cp.sessions.Stop(ctx, session); err != nil {
+			cp.log.Warn("remote stop failed", "session", session, "err", err)
+		}
+	})
+	return "Accepted"
+}
+
+func (cp *ChargePoint) getConfiguration(req getConfigurationReq) getConfigurationConf {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	var conf getConfigurationConf
+	keys := req.Key
+	if len(keys) == 0 {
+		for k := range cp.conf {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+	}
+	for _, k := range keys {
+		v, ok := cp.conf[k]
+		if !ok {
+			conf.UnknownKey = append(conf.UnknownKey, k)
+			continue
+		}
+		conf.ConfigurationKey = append(conf.ConfigurationKey, keyValue{Key: k, Readonly: keyDefs[k].readonly, Value: &v})
+	}
+	return conf
+}
+
+// changeConfiguration: unknown keys are NotSupported, read-only keys and bad values Rejected
+// (OCPP 1.6 §5.3); accepted values are persisted and take effect at once.
+func (cp *ChargePoint) changeConfiguration(ctx context.Context, req changeConfigurationReq) string {
+	d, ok := keyDefs[req.Key]
+	cp.mu.Lock()
+	_, present := cp.conf[req.Key]
+	cp.mu.Unlock()
+	switch {
+	case !ok || !present:
+		return "NotSupported"
+	case d.readonly:
+		return "Rejected"
+	case d.check != nil && d.check(req.Value) != nil:
+		return "Rejected"
+	}
+	if err := cp.q.setConfig(ctx, req.Key, req.Value); err != nil {
+		cp.log.Error("store configuration", "key", req.Key, "err", err)
+		return "Rejected"
+	}
+	cp.mu.Lock()
+	cp.conf[req.Key] = req.Value
+	cp.mu.Unlock()
+	if slices.Contains([]string{KeyHeartbeatInterval}, req.Key) {
+		cp.poke()
+	}
+	return "Accepted"
+}
+
+// Authorize asks the CSMS whether idTag may charge and returns its AuthorizationStatus
+// (Accepted, Blocked, Expired, Invalid, ConcurrentTx). It fails while the CSMS is unreachable
+// (the local list and cache are not implemented yet).
+func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
+	if idTag == "" || len(idTag) > 20 {
+		return "", errors.New("authorize: idTag must be 1..20 characters")
+	}
+	conn := cp.connection()
+	if conn == nil {
+		return "", errors.New("authorize: the CSMS is not connected")
+	}
+	var conf authorizeConf
+	if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf); err != nil {
+		return "", fmt.Errorf("authorize: %w", err)
+	}
+	return conf.IDTagInfo.Status, nil
+}
+
+// connection returns the connection the CSMS accepted, or nil.
+func (cp *ChargePoint) connection() *rpcConn {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.conn
+}
+
+// reset ends the running session with reason SoftReset or HardReset, waits (up to 30 s) until
+// its StopTransaction is queued, and hands over to Config.Reset (OCPP 1.6 §5.14).
+func (cp *ChargePoint) reset(ctx context.Context, hard bool) {
+	reason := ReasonSoftReset
+	if hard {
+		reason = ReasonHardReset
+	}
+	cp.mu.Lock()
+	session := cp.current
+	cp.mu.Unlock()
+	if cp.stopFor(ctx, session, reason) {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			cp.mu.Lock()
+			ended := cp.current != session
+			cp.mu.Unlock()
+			if ended {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cp.log.Warn("reset requested by the CSMS", "hard", hard)
+	cp.cfg.Reset(hard)
+}

@@ -1,0 +1,307 @@
+package ocpp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+)
+
+// Queue is the charge point's durable state in its own SQLite file (ocpp.db): the outbox of
+// transaction messages, the session → transactionId mapping and the configuration keys the
+// CSMS changed. Its format is documented in doc.go ("Disk format").
+type Queue struct {
+	db *sql.DB
+}
+
+// queued is one transaction message waiting in the outbox.
+type queued struct {
+	ID       int64
+	Session  string
+	Action   string
+	Payload  []byte
+	Attempts int
+}
+
+var migrations = []string{
+	`CREATE TABLE outbox (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		session  TEXT NOT NULL,
+		action   TEXT NOT NULL,
+		payload  BLOB NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE tx (
+		session        TEXT PRIMARY KEY,
+		id_tag         TEXT NOT NULL,
+		transaction_id INTEGER,
+		ended          INTEGER NOT NULL DEFAULT 0,
+		dropped        INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX tx_transaction_id ON tx(transaction_id);
+	CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+}
+
+// OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode
+// NORMAL may roll back committed transactions on power loss, and a queued StopTransaction is
+// billing data; one connection, so there is one writer.
+func OpenQueue(ctx context.Context, path string) (*Queue, error) {
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
+	v := url.Values{}
+	v.Set("_journal_mode", "WAL")
+	v.Set("_sync", "FULL")
+	v.Set("_busy_timeout", "5000")
+	v.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+v.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	q := &Queue{db: db}
+	if err := q.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return q, nil
+}
+
+func (q *Queue) init(ctx context.Context) error {
+	var mode string
+	if err := q.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	var sync int
+	if err := q.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if sync != 2 {
+		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	}
+	var version int
+	if err := q.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this program's %d", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := q.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (q *Queue) Close() error { return q.db.Close() }
+
+// begin registers session and queues its StartTransaction, unless the session is known
+// already; it reports whether it did.
+func (q *Queue) begin(ctx context.Context, session, idTag string, payload []byte) (bool, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("queue start of %s: %w", session, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO tx(session, id_tag) VALUES(?, ?)`, session, idTag)
+	if err != nil {
+		return false, fmt.Errorf("queue start of %s: %w", session, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox(session, action, payload) VALUES(?, 'StartTransaction', ?)`, session, payload); err != nil {
+		return false, fmt.Errorf("queue start of %s: %w", session, err)
+	}
+	return true, tx.Commit()
+}
+
+// enqueue queues a MeterValues or StopTransaction of session; a StopTransaction marks the
+// session ended, and a second one for the same session is ignored (reported false).
+func (q *Queue) enqueue(ctx context.Context, session, action string, payload []byte) (bool, error) {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("queue %s of %s: %w", action, session, err)
+	}
+	defer tx.Rollback()
+	var ended bool
+	if err := tx.QueryRowContext(ctx, `SELECT ended FROM tx WHERE session = ?`, session).Scan(&ended); err != nil {
+		return false, fmt.Errorf("queue %s of %s: %w", action, session, err)
+	}
+	if ended {
+		return false, nil
+	}
+	if action == actionStop {
+		if _, err := tx.ExecContext(ctx, `UPDATE tx SET ended = 1 WHERE session = ?`, session); err != nil {
+			return false, fmt.Errorf("queue %s of %s: %w", action, session, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox(session, action, payload) VALUES(?, ?, ?)`, session, action, payload); err != nil {
+		return false, fmt.Errorf("queue %s of %s: %w", action, session, err)
+	}
+	return true, tx.Commit()
+}
+
+// known reports whether session has been registered, whether it ended, and the idTag its
+// StartTransaction carries.
+func (q *Queue) known(ctx context.Context, session string) (known, ended bool, idTag string, err error) {
+	err = q.db.QueryRowContext(ctx, `SELECT ended, id_tag FROM tx WHERE session = ?`, session).Scan(&ended, &idTag)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, "", nil
+	}
+	if err != nil {
+		return false, false, "", fmt.Errorf("look up session %s: %w", session, err)
+	}
+	return true, ended, idTag, nil
+}
+
+// next returns the oldest queued message.
+func (q *Queue) next(ctx context.Context) (queued, bool, error) {
+	var m queued
+	err := q.db.QueryRowContext(ctx, `SELECT id, session, action, payload, attempts FROM outbox ORDER BY id LIMIT 1`).
+		Scan(&m.ID, &m.Session, &m.Action, &m.Payload, &m.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("read outbox: %w", err)
+	}
+	return m, true, nil
+}
+
+// Backlog returns how many transaction messages wait in the outbox.
+func (q *Queue) Backlog(ctx context.Context) (int, error) {
+	var n int
+	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
+
+// started records the transactionId the CSMS gave session and removes its StartTransaction.
+func (q *Queue) started(ctx context.Context, id int64, session string, transactionID int64) error {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record transaction %d: %w", transactionID, err)
+	}
+	defer tx.Rollback()
+	// A CSMS that reuses an id would break the unique index; the older session loses it.
+	if _, err := tx.ExecContext(ctx, `UPDATE tx SET transaction_id = NULL WHERE transaction_id = ? AND session != ?`, transactionID, session); err != nil {
+		return fmt.Errorf("record transaction %d: %w", transactionID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tx SET transaction_id = ? WHERE session = ?`, transactionID, session); err != nil {
+		return fmt.Errorf("record transaction %d: %w", transactionID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("record transaction %d: %w", transactionID, err)
+	}
+	return tx.Commit()
+}
+
+// remove deletes a delivered (or abandoned) message.
+func (q *Queue) remove(ctx context.Context, id int64) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("remove message %d: %w", id, err)
+	}
+	return nil
+}
+
+// dropSession abandons a session whose StartTransaction the CSMS refused to take: its queued
+// messages are removed, since without a transactionId none of them can be sent.
+func (q *Queue) dropSession(ctx context.Context, session string) error {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("drop session %s: %w", session, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE session = ?`, session); err != nil {
+		return fmt.Errorf("drop session %s: %w", session, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tx SET dropped = 1, ended = 1 WHERE session = ?`, session); err != nil {
+		return fmt.Errorf("drop session %s: %w", session, err)
+	}
+	return tx.Commit()
+}
+
+// attempt counts one failed delivery of message id and returns the count.
+func (q *Queue) attempt(ctx context.Context, id int64) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`, id).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count attempt of message %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// transactionID returns the CSMS's transactionId for session, if it has answered.
+func (q *Queue) transactionID(ctx context.Context, session string) (int64, bool, error) {
+	var id sql.NullInt64
+	err := q.db.QueryRowContext(ctx, `SELECT transaction_id FROM tx WHERE session = ?`, session).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up transaction of %s: %w", session, err)
+	}
+	return id.Int64, id.Valid, nil
+}
+
+// session returns the session that the CSMS knows as transactionID.
+func (q *Queue) session(ctx context.Context, transactionID int64) (string, bool, error) {
+	var s string
+	err := q.db.QueryRowContext(ctx, `SELECT session FROM tx WHERE transaction_id = ?`, transactionID).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up transaction %d: %w", transactionID, err)
+	}
+	return s, true, nil
+}
+
+// configValues returns the configuration keys the CSMS changed.
+func (q *Queue) configValues(ctx context.Context) (map[string]string, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT key, value FROM config`)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read configuration: %w", err)
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
+}
+
+// setConfig persists one changed configuration key.
+func (q *Queue) setConfig(ctx context.Context, key, value string) error {
+	if _, err := q.db.ExecContext(ctx, `INSERT INTO config(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("store configuration %s: %w", key, err)
+	}
+	return nil
+}

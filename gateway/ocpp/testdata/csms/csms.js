@@ -1,0 +1,96 @@
+// A strict OCPP 1.6J CSMS for gateway/ocpp's tests. ocpp-rpc's strictMode validates every call
+// and reply, in both directions, against the official OCPP 1.6 JSON schemas.
+//
+// Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
+//                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--fail Action:N]
+//                     [--password P]
+//   --fail Action:N answers the first N calls of Action with a CALLERROR InternalError.
+//   --password P requires HTTP Basic auth with the identity as user (security profile 1).
+//
+// stdout: one JSON object per line:
+//   {"type":"listening","port":N}
+//   {"type":"connected","identity":..,"protocol":..}  {"type":"disconnected","identity":..}
+//   {"type":"call","action":..,"id":..,"params":{..}}     a call from the charge point
+//   {"type":"reply","action":..,"id":..,"result":{..}}    what this CSMS answered
+//   {"type":"result","ref":..,"action":..,"result":{..}} / {"type":"error","ref":..,"error":".."}
+//                                                         the answer to a call sent on request
+//   {"type":"violation","detail":{..}}                    a schema violation, either way
+// stdin: one JSON object per line, a call to send to the connected charge point:
+//   {"ref":"r1","action":"RemoteStartTransaction","params":{"idTag":"TAG"}}
+'use strict';
+const { RPCServer, createRPCError } = require('ocpp-rpc');
+const readline = require('readline');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const port = Number(args.port || 0);
+const bootSeq = (args.boot || 'Accepted').split(',');
+const interval = Number(args.interval || 60);
+let txid = Number(args['txid-start'] || 1);
+const authStatus = args.auth || 'Accepted';
+const [failAction, failCount] = (args.fail || ':0').split(':');
+let failsLeft = Number(failCount);
+
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const now = () => new Date().toISOString();
+
+const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+server.auth((accept, reject, handshake) => {
+  if (args.password !== undefined && (!handshake.password || handshake.password.toString() !== args.password)) {
+    out({ type: 'refused', identity: handshake.identity });
+    reject(401, 'bad credentials');
+    return;
+  }
+  accept({}, 'ocpp1.6');
+});
+
+let current = null;
+let boots = 0;
+
+const answer = {
+  BootNotification: () => ({ status: bootSeq[Math.min(boots++, bootSeq.length - 1)], currentTime: now(), interval }),
+  Heartbeat: () => ({ currentTime: now() }),
+  StatusNotification: () => ({}),
+  Authorize: () => ({ idTagInfo: { status: authStatus } }),
+  StartTransaction: () => ({ transactionId: txid++, idTagInfo: { status: authStatus } }),
+  StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
+  MeterValues: () => ({}),
+  DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  DiagnosticsStatusNotification: () => ({}),
+  FirmwareStatusNotification: () => ({}),
+};
+
+server.on('client', (client) => {
+  current = client;
+  out({ type: 'connected', identity: client.identity, protocol: client.protocol });
+  client.on('strictValidationFailure', (ev) => out({ type: 'violation', detail: { ...ev, error: String(ev.error && ev.error.message || ev.error) } }));
+  client.on('close', () => { out({ type: 'disconnected', identity: client.identity }); if (current === client) current = null; });
+  client.handle(({ method, params, messageId }) => {
+    out({ type: 'call', action: method, id: messageId, params });
+    if (method === failAction && failsLeft > 0) {
+      failsLeft--;
+      out({ type: 'reply', action: method, id: messageId, error: 'InternalError' });
+      throw createRPCError('InternalError', 'failing on request of the test');
+    }
+    const f = answer[method];
+    if (!f) throw new Error('not handled by the test CSMS: ' + method);
+    const result = f(params);
+    out({ type: 'reply', action: method, id: messageId, result });
+    return result;
+  });
+});
+
+readline.createInterface({ input: process.stdin }).on('line', async (line) => {
+  let req;
+  try { req = JSON.parse(line); } catch (e) { out({ type: 'error', ref: null, error: 'bad control line: ' + e.message }); return; }
+  if (!current) { out({ type: 'error', ref: req.ref, action: req.action, error: 'no charge point connected' }); return; }
+  try {
+    const result = await current.call(req.action, req.params || {});
+    out({ type: 'result', ref: req.ref, action: req.action, result });
+  } catch (e) {
+    out({ type: 'error', ref: req.ref, action: req.action, error: String(e.message || e) });
+  }
+});
+
+server.listen(port, '127.0.0.1').then(() => out({ type: 'listening', port }));
+process.on('SIGTERM', () => server.close({ force: true }).then(() => process.exit(0)));
