@@ -15,6 +15,7 @@ type Config struct {
 	HAL      HALConfig      `yaml:"hal"`
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
+	OCPP     OCPPConfig     `yaml:"ocpp"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	Sessions SessionsConfig `yaml:"sessions"`
 	Update   UpdateConfig   `yaml:"update"`
@@ -77,6 +78,21 @@ type LedgerConfig struct {
 }
 
 // MQTTConfig configures the operator link.
+// OCPPConfig configures the OCPP 1.6J link to the operator's CSMS (package gateway/ocpp).
+type OCPPConfig struct {
+	URL          string `yaml:"url"`           // ws:// or wss://; the identity is appended; empty disables OCPP
+	Identity     string `yaml:"identity"`      // the charge point's identity at the CSMS
+	PasswordFile string `yaml:"password_file"` // security profile 1: basic auth password (mode 0600)
+	CAFile       string `yaml:"ca_file"`       // wss://: PEM CA bundle that signs the CSMS certificate (profile 2)
+	CertFile     string `yaml:"cert_file"`     // wss://: client certificate (profile 3); key_file goes with it
+	KeyFile      string `yaml:"key_file"`      // mode 0600
+	// FallbackIDTag is the idTag reported for sessions without one OCPP can carry.
+	FallbackIDTag string `yaml:"fallback_id_tag"`
+	// HeartbeatInterval applies until the CSMS sets its own; MeterValueSampleInterval, 0 = off.
+	HeartbeatInterval        time.Duration `yaml:"heartbeat_interval"`
+	MeterValueSampleInterval time.Duration `yaml:"meter_value_sample_interval"`
+}
+
 type MQTTConfig struct {
 	Broker       string        `yaml:"broker"` // tcp://, ssl://, tls://, mqtt://, mqtts://, ws://, wss://; empty disables the link
 	ClientID     string        `yaml:"client_id"`
@@ -154,6 +170,7 @@ func Default() Config {
 		},
 		Ledger: LedgerConfig{BatchSize: 10000, BatchAge: time.Minute, DiskBudgetMB: 1024, Retention: 30 * 24 * time.Hour},
 		MQTT:   MQTTConfig{TopicPrefix: "chargegate", InFlight: 64, KeepAlive: 30 * time.Second},
+		OCPP:   OCPPConfig{FallbackIDTag: "chargegate", HeartbeatInterval: 5 * time.Minute, MeterValueSampleInterval: time.Minute},
 		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxConcurrent: 8},
 		Sessions: SessionsConfig{
 			Mode: "authorized", MeterLossLimit: 10 * time.Second,

@@ -38,6 +38,8 @@ type durationRule struct {
 // images/chargegate.yaml. Values outside them are mistakes ("1ns", "200s" for "200ms"), not
 // plausible settings. hal.feedback_timeout and hal.debounce are bounded by hal.Config.Validate.
 var durationRules = []durationRule{
+	{"ocpp.heartbeat_interval", func(c *Config) time.Duration { return c.OCPP.HeartbeatInterval }, 10 * time.Second, 24 * time.Hour, false},
+	{"ocpp.meter_value_sample_interval", func(c *Config) time.Duration { return c.OCPP.MeterValueSampleInterval }, time.Second, 24 * time.Hour, true},
 	{"meter.timeout", func(c *Config) time.Duration { return c.Meter.Timeout }, 10 * time.Millisecond, 30 * time.Second, false},
 	{"meter.poll_interval", func(c *Config) time.Duration { return c.Meter.PollInterval }, 100 * time.Millisecond, time.Minute, false},
 	{"meter.record_interval_charging", func(c *Config) time.Duration { return c.Meter.RecordIntervalCharging }, 100 * time.Millisecond, time.Hour, false},
@@ -144,6 +146,27 @@ func (c *Config) Validate() error {
 		v.add("mqtt.username", "required with mqtt.password_file")
 	}
 	v.list("mqtt.command_keys", c.MQTT.CommandKeys, func(p, s string) { v.path(p, s, true) })
+
+	// ocpp
+	v.url("ocpp.url", c.OCPP.URL, false, "ws", "wss")
+	if c.OCPP.URL != "" && c.OCPP.Identity == "" {
+		v.add("ocpp.identity", "required with ocpp.url: the charge point's identity at the CSMS")
+	}
+	if v.text("ocpp.identity", c.OCPP.Identity, 48) && strings.ContainsAny(c.OCPP.Identity, "/?#% ") {
+		v.add("ocpp.identity", "may not hold / ? # %% or spaces: it is the last segment of the URL")
+	}
+	if v.text("ocpp.fallback_id_tag", c.OCPP.FallbackIDTag, 20) && c.OCPP.FallbackIDTag == "" {
+		v.add("ocpp.fallback_id_tag", "expected 1..20 characters (an OCPP 1.6 idTag)")
+	}
+	for _, f := range []struct{ path, val string }{
+		{"ocpp.password_file", c.OCPP.PasswordFile}, {"ocpp.ca_file", c.OCPP.CAFile},
+		{"ocpp.cert_file", c.OCPP.CertFile}, {"ocpp.key_file", c.OCPP.KeyFile},
+	} {
+		v.path(f.path, f.val, false)
+	}
+	if (c.OCPP.CertFile == "") != (c.OCPP.KeyFile == "") {
+		v.add("ocpp.cert_file", "cert_file and key_file go together: set both or neither")
+	}
 
 	// http
 	v.path("http.token_file", c.HTTP.TokenFile, false)

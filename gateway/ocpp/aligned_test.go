@@ -12,9 +12,9 @@ func TestClockAlignedMeterValues(t *testing.T) {
 	c := startCSMS(t, "--interval", "30")
 	g := newStandIn(t)
 	cp, q, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	for k, v := range map[string]string{"MeterValueSampleInterval": "0", "ClockAlignedDataInterval": "2"} {
-		if got := c.status("ChangeConfiguration", map[string]string{"key": k, "value": v}); got != "Accepted" {
+		if got := c.Status("ChangeConfiguration", map[string]string{"key": k, "value": v}); got != "Accepted" {
 			t.Fatalf("%s: %s", k, got)
 		}
 	}
@@ -24,8 +24,8 @@ func TestClockAlignedMeterValues(t *testing.T) {
 	for range 5 {
 		g.tick(100_000)
 	}
-	c.waitFor("the outbox to empty", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
-	mvs := c.calls("MeterValues")
+	c.WaitFor("the outbox to empty", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
+	mvs := c.Calls("MeterValues")
 	if len(mvs) != 3 {
 		t.Fatalf("%d MeterValues over 6 s, want 3 (one per 2 s boundary)", len(mvs))
 	}

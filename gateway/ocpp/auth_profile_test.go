@@ -12,11 +12,11 @@ func TestBasicAuth(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--password", "s3cret-0123456789")
 	g := newStandIn(t)
 	bad, _, stopBad := startCP(t, c, g, t.TempDir(), func(cfg *ocpp.Config) { cfg.Password = "wrong" })
-	c.waitFor("the wrong password refused twice", func() bool { return c.count(func(l csmsLine) bool { return l.Type == "refused" }) >= 2 })
-	if bad.Online() || len(c.calls("BootNotification")) != 0 {
+	c.WaitFor("the wrong password refused twice", func() bool { return c.Count(func(l csmsLine) bool { return l.Type == "refused" }) >= 2 })
+	if bad.Online() || len(c.Calls("BootNotification")) != 0 {
 		t.Fatal("a charge point with the wrong password got online")
 	}
 	stopBad()
 	good, _, _ := startCP(t, c, g, t.TempDir(), func(cfg *ocpp.Config) { cfg.Password = "s3cret-0123456789" })
-	c.waitFor("online with the right password", good.Online)
+	c.WaitFor("online with the right password", good.Online)
 }

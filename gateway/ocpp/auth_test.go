@@ -14,9 +14,9 @@ func TestInvalidIDTagStopsSession(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--auth", "Invalid")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	g.startLocal("BADTAG")
-	st := params[stopTx](t, c.waitCalls("StopTransaction", 1)[0])
+	st := params[stopTx](t, c.WaitCalls("StopTransaction", 1)[0])
 	if st.Reason != "DeAuthorized" || st.IDTag != "BADTAG" {
 		t.Errorf("StopTransaction = %+v, want reason DeAuthorized for BADTAG", st)
 	}
@@ -28,27 +28,27 @@ func TestAuthorizeRemoteTxRequests(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--auth", "Blocked")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
-	if got := c.status("ChangeConfiguration", map[string]string{"key": "AuthorizeRemoteTxRequests", "value": "true"}); got != "Accepted" {
+	c.WaitFor("online", cp.Online)
+	if got := c.Status("ChangeConfiguration", map[string]string{"key": "AuthorizeRemoteTxRequests", "value": "true"}); got != "Accepted" {
 		t.Fatalf("ChangeConfiguration AuthorizeRemoteTxRequests: %s", got)
 	}
-	if got := c.status("RemoteStartTransaction", map[string]any{"idTag": "BLOCKED1"}); got != "Accepted" {
+	if got := c.Status("RemoteStartTransaction", map[string]any{"idTag": "BLOCKED1"}); got != "Accepted" {
 		t.Fatalf("RemoteStartTransaction = %s, want Accepted (the answer precedes the authorization)", got)
 	}
-	auth := c.waitCalls("Authorize", 1)
+	auth := c.WaitCalls("Authorize", 1)
 	if a := params[map[string]string](t, auth[0]); a["idTag"] != "BLOCKED1" {
 		t.Errorf("Authorize %v, want BLOCKED1", a)
 	}
 	// A second remote start can be accepted once the first attempt has given up, and must
 	// again be authorized: so both attempts were decided by the CSMS.
-	c.waitFor("the remote start to give up", func() bool {
-		return c.status("RemoteStartTransaction", map[string]any{"idTag": "BLOCKED2"}) == "Accepted"
+	c.WaitFor("the remote start to give up", func() bool {
+		return c.Status("RemoteStartTransaction", map[string]any{"idTag": "BLOCKED2"}) == "Accepted"
 	})
-	c.waitCalls("Authorize", 2)
+	c.WaitCalls("Authorize", 2)
 	g.mu.Lock()
 	running := g.session != nil
 	g.mu.Unlock()
-	if running || len(c.calls("StartTransaction")) != 0 {
+	if running || len(c.Calls("StartTransaction")) != 0 {
 		t.Errorf("a Blocked idTag started a session")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -64,15 +64,15 @@ func TestTransactionMessageRetried(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--fail", "StartTransaction:2")
 	g := newStandIn(t)
 	cp, q, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	g.startLocal("TAG")
 	g.end(ledger.EndLocal)
-	c.waitFor("the backlog delivered", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
-	starts := c.calls("StartTransaction")
+	c.WaitFor("the backlog delivered", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
+	starts := c.Calls("StartTransaction")
 	if len(starts) != 3 || starts[0].ID != starts[1].ID || starts[1].ID != starts[2].ID {
 		t.Errorf("StartTransaction calls %d with ids %v, want 3 under one id", len(starts), ids(starts))
 	}
-	stops := c.calls("StopTransaction")
+	stops := c.Calls("StopTransaction")
 	if len(stops) != 1 || params[stopTx](t, stops[0]).TransactionID != 1 {
 		t.Errorf("StopTransaction %d, want one for transaction 1", len(stops))
 	}
@@ -84,17 +84,17 @@ func TestTransactionMessageGivenUp(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--fail", "StartTransaction:5")
 	g := newStandIn(t)
 	cp, q, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
-	if got := c.status("ChangeConfiguration", map[string]string{"key": "TransactionMessageAttempts", "value": "2"}); got != "Accepted" {
+	c.WaitFor("online", cp.Online)
+	if got := c.Status("ChangeConfiguration", map[string]string{"key": "TransactionMessageAttempts", "value": "2"}); got != "Accepted" {
 		t.Fatal(got)
 	}
 	g.startLocal("TAG")
 	g.end(ledger.EndLocal)
-	c.waitFor("the backlog given up", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
-	if n := len(c.calls("StartTransaction")); n != 2 {
+	c.WaitFor("the backlog given up", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
+	if n := len(c.Calls("StartTransaction")); n != 2 {
 		t.Errorf("%d StartTransaction attempts, want 2", n)
 	}
-	if n := len(c.calls("StopTransaction")); n != 0 {
+	if n := len(c.Calls("StopTransaction")); n != 0 {
 		t.Errorf("%d StopTransaction for a session the CSMS never took, want 0", n)
 	}
 }
@@ -103,9 +103,9 @@ func TestBootRejectedThenAccepted(t *testing.T) {
 	c := startCSMS(t, "--boot", "Rejected,Rejected,Accepted", "--interval", "1")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	var seq []string
-	for _, l := range c.all() {
+	for _, l := range c.All() {
 		if l.Type == "call" {
 			seq = append(seq, l.Action)
 		}

@@ -247,26 +247,26 @@ func TestBootPendingThenAcceptedHeartbeatStatus(t *testing.T) {
 	g := newStandIn(t)
 	startCP(t, c, g, t.TempDir())
 
-	boots := c.waitCalls("BootNotification", 2)
+	boots := c.WaitCalls("BootNotification", 2)
 	b := params[map[string]string](t, boots[0])
 	if b["chargePointVendor"] != "chargegate" || b["chargePointModel"] != "chargegate-test" {
 		t.Errorf("BootNotification = %v", b)
 	}
-	c.waitCalls("Heartbeat", 2)
+	c.WaitCalls("Heartbeat", 2)
 	// Nothing but BootNotification before the CSMS accepted (OCPP 1.6 §4.2.1).
-	for _, l := range c.all() {
+	for _, l := range c.All() {
 		if l.Type == "call" {
 			if l.Action != "BootNotification" {
 				t.Errorf("%s sent while the boot was pending", l.Action)
 			}
-			if l.Action == "BootNotification" && len(c.calls("BootNotification")) >= 2 && l.ID == boots[1].ID {
+			if l.Action == "BootNotification" && len(c.Calls("BootNotification")) >= 2 && l.ID == boots[1].ID {
 				break
 			}
 		}
 	}
-	c.waitFor("Available on connectors 0 and 1", func() bool {
+	c.WaitFor("Available on connectors 0 and 1", func() bool {
 		seen := map[int]string{}
-		for _, l := range c.calls("StatusNotification") {
+		for _, l := range c.Calls("StatusNotification") {
 			s := params[statusNote](t, l)
 			seen[s.ConnectorID] = s.Status + "/" + s.ErrorCode
 		}
@@ -278,21 +278,21 @@ func TestBootPendingThenAcceptedHeartbeatStatus(t *testing.T) {
 	g.alarms[gateway.AlarmRelay] = "welded"
 	g.mu.Unlock()
 	g.publish()
-	c.waitFor("connector 1 Faulted", func() bool {
-		n := c.calls("StatusNotification")
+	c.WaitFor("connector 1 Faulted", func() bool {
+		n := c.Calls("StatusNotification")
 		s := params[statusNote](t, n[len(n)-1])
 		return s.ConnectorID == 1 && s.Status == "Faulted" && s.ErrorCode == "PowerSwitchFailure" && s.Info == "relay_fault: welded"
 	})
 	// Faulted: a remote start is refused.
-	if got := c.status("RemoteStartTransaction", map[string]any{"idTag": "TAG"}); got != "Rejected" {
+	if got := c.Status("RemoteStartTransaction", map[string]any{"idTag": "TAG"}); got != "Rejected" {
 		t.Errorf("RemoteStartTransaction while Faulted = %s, want Rejected", got)
 	}
 	g.mu.Lock()
 	delete(g.alarms, gateway.AlarmRelay)
 	g.mu.Unlock()
 	g.publish()
-	c.waitFor("connector 1 Available again", func() bool {
-		n := c.calls("StatusNotification")
+	c.WaitFor("connector 1 Available again", func() bool {
+		n := c.Calls("StatusNotification")
 		s := params[statusNote](t, n[len(n)-1])
 		return s.ConnectorID == 1 && s.Status == "Available"
 	})
@@ -303,7 +303,7 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 	g := newStandIn(t)
 	dir := t.TempDir()
 	cp, _, stop := startCP(t, c, g, dir)
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 
 	for _, tc := range []struct{ key, value, want string }{
 		{"HeartbeatInterval", "45", "Accepted"},
@@ -315,11 +315,11 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 		{"NoSuchKey", "1", "NotSupported"},
 		{"AuthorizeRemoteTxRequests", "maybe", "Rejected"},
 	} {
-		if got := c.status("ChangeConfiguration", map[string]string{"key": tc.key, "value": tc.value}); got != tc.want {
+		if got := c.Status("ChangeConfiguration", map[string]string{"key": tc.key, "value": tc.value}); got != tc.want {
 			t.Errorf("ChangeConfiguration %s=%s: %s, want %s", tc.key, tc.value, got, tc.want)
 		}
 	}
-	res, err := c.call("GetConfiguration", map[string]any{"key": []string{"HeartbeatInterval", "NumberOfConnectors", "MeterPublicKey1", "Bogus"}})
+	res, err := c.Call("GetConfiguration", map[string]any{"key": []string{"HeartbeatInterval", "NumberOfConnectors", "MeterPublicKey1", "Bogus"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 		t.Errorf("unknownKey = %v, want [Bogus]", conf.UnknownKey)
 	}
 	// All keys: no key is left out, and every one is within the 500-character value limit.
-	res, err = c.call("GetConfiguration", map[string]any{})
+	res, err = c.Call("GetConfiguration", map[string]any{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,18 +355,18 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 		t.Errorf("GetConfiguration without keys returned %d keys", len(conf.ConfigurationKey))
 	}
 
-	if got := c.status("DataTransfer", map[string]string{"vendorId": "com.example", "data": "x"}); got != "UnknownVendorId" {
+	if got := c.Status("DataTransfer", map[string]string{"vendorId": "com.example", "data": "x"}); got != "UnknownVendorId" {
 		t.Errorf("DataTransfer = %s, want UnknownVendorId", got)
 	}
-	if _, err := c.call("ClearCache", map[string]any{}); err == nil {
+	if _, err := c.Call("ClearCache", map[string]any{}); err == nil {
 		t.Errorf("ClearCache answered, want NotImplemented")
 	}
 
 	// A changed key survives a restart of the charge point.
 	stop()
 	cp, _, _ = startCP(t, c, g, dir)
-	c.waitFor("online again", cp.Online)
-	res, _ = c.call("GetConfiguration", map[string]any{"key": []string{"MeterValuesSampledData", "HeartbeatInterval"}})
+	c.WaitFor("online again", cp.Online)
+	res, _ = c.Call("GetConfiguration", map[string]any{"key": []string{"MeterValuesSampledData", "HeartbeatInterval"}})
 	json.Unmarshal(res, &conf)
 	// HeartbeatInterval is the CSMS's BootNotification interval again (OCPP 1.6 §4.2).
 	if len(conf.ConfigurationKey) != 2 || conf.ConfigurationKey[0].Value != "Energy.Active.Import.Register,Power.Active.Import" || conf.ConfigurationKey[1].Value != "30" {
@@ -374,10 +374,10 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 	}
 	// A changed HeartbeatInterval applies at once: with 30 s from the boot no heartbeat would
 	// come within the test's wait.
-	if got := c.status("ChangeConfiguration", map[string]string{"key": "HeartbeatInterval", "value": "1"}); got != "Accepted" {
+	if got := c.Status("ChangeConfiguration", map[string]string{"key": "HeartbeatInterval", "value": "1"}); got != "Accepted" {
 		t.Fatal(got)
 	}
-	c.waitCalls("Heartbeat", 2)
+	c.WaitCalls("Heartbeat", 2)
 }
 
 type sampledValue struct {
@@ -409,7 +409,7 @@ type startTx struct {
 
 func transactionIDs(t *testing.T, c *csms) []int64 {
 	var ids []int64
-	for _, l := range c.all() {
+	for _, l := range c.All() {
 		if l.Type == "reply" && l.Action == "StartTransaction" {
 			var r struct{ TransactionID int64 }
 			json.Unmarshal(l.Result, &r)
@@ -436,11 +436,11 @@ func TestSessionWithSignedMeterValues(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--txid-start", "7001")
 	g := newStandIn(t)
 	cp, q, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 
 	// Every measurand the charge point offers, so that the strict CSMS checks each unit.
 	all := "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,Current.Import,Voltage"
-	if got := c.status("ChangeConfiguration", map[string]string{"key": "MeterValuesSampledData", "value": all}); got != "Accepted" {
+	if got := c.Status("ChangeConfiguration", map[string]string{"key": "MeterValuesSampledData", "value": all}); got != "Accepted" {
 		t.Fatal(got)
 	}
 	g.startLocal("04A1B2C3D4E5F6")
@@ -448,14 +448,14 @@ func TestSessionWithSignedMeterValues(t *testing.T) {
 		g.tick(2_500_000) // 2.5 kWh a sample
 	}
 	rec := g.end(ledger.EndLocal)
-	stops := c.waitCalls("StopTransaction", 1)
-	c.waitFor("the outbox to empty", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
+	stops := c.WaitCalls("StopTransaction", 1)
+	c.WaitFor("the outbox to empty", func() bool { n, _ := q.Backlog(context.Background()); return n == 0 })
 
-	start := params[startTx](t, c.calls("StartTransaction")[0])
+	start := params[startTx](t, c.Calls("StartTransaction")[0])
 	if start.ConnectorID != 1 || start.IDTag != "04A1B2C3D4E5F6" || start.MeterStart != rec.BeginMWh/1000 {
 		t.Errorf("StartTransaction = %+v, want connector 1, tag 04A1B2C3D4E5F6, meterStart %d", start, rec.BeginMWh/1000)
 	}
-	mvs := c.calls("MeterValues")
+	mvs := c.Calls("MeterValues")
 	if len(mvs) < 3 {
 		t.Fatalf("%d MeterValues, want a sample per second of the session", len(mvs))
 	}
@@ -498,9 +498,9 @@ func TestSessionWithSignedMeterValues(t *testing.T) {
 	if err := ocmf.Verify(sd[0].Value[:20]+"X"+sd[0].Value[21:], g.spki()); err == nil {
 		t.Errorf("a changed record verifies")
 	}
-	c.waitFor("connector 1 Charging then Available", func() bool {
+	c.WaitFor("connector 1 Charging then Available", func() bool {
 		var seq []string
-		for _, l := range c.calls("StatusNotification") {
+		for _, l := range c.Calls("StatusNotification") {
 			if s := params[statusNote](t, l); s.ConnectorID == 1 {
 				seq = append(seq, s.Status)
 			}
@@ -513,29 +513,29 @@ func TestRemoteStartStop(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--txid-start", "42")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 
-	if got := c.status("RemoteStartTransaction", map[string]any{"connectorId": 2, "idTag": "REMOTE1"}); got != "Rejected" {
+	if got := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 2, "idTag": "REMOTE1"}); got != "Rejected" {
 		t.Errorf("RemoteStartTransaction on connector 2 = %s, want Rejected", got)
 	}
-	if got := c.status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "REMOTE1"}); got != "Accepted" {
+	if got := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "REMOTE1"}); got != "Accepted" {
 		t.Fatalf("RemoteStartTransaction = %s, want Accepted", got)
 	}
-	start := params[startTx](t, c.waitCalls("StartTransaction", 1)[0])
+	start := params[startTx](t, c.WaitCalls("StartTransaction", 1)[0])
 	if start.IDTag != "REMOTE1" {
 		t.Errorf("StartTransaction idTag %q, want REMOTE1", start.IDTag)
 	}
-	if got := c.status("RemoteStartTransaction", map[string]any{"idTag": "REMOTE2"}); got != "Rejected" {
+	if got := c.Status("RemoteStartTransaction", map[string]any{"idTag": "REMOTE2"}); got != "Rejected" {
 		t.Errorf("RemoteStartTransaction while charging = %s, want Rejected", got)
 	}
 	g.tick(1_000_000)
-	if got := c.status("RemoteStopTransaction", map[string]any{"transactionId": 41}); got != "Rejected" {
+	if got := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 41}); got != "Rejected" {
 		t.Errorf("RemoteStopTransaction of an unknown transaction = %s, want Rejected", got)
 	}
-	if got := c.status("RemoteStopTransaction", map[string]any{"transactionId": 42}); got != "Accepted" {
+	if got := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 42}); got != "Accepted" {
 		t.Fatalf("RemoteStopTransaction = %s, want Accepted", got)
 	}
-	st := params[stopTx](t, c.waitCalls("StopTransaction", 1)[0])
+	st := params[stopTx](t, c.WaitCalls("StopTransaction", 1)[0])
 	if st.TransactionID != 42 || st.Reason != "Remote" || st.IDTag != "REMOTE1" {
 		t.Errorf("StopTransaction = %+v, want transaction 42, reason Remote, idTag REMOTE1", st)
 	}

@@ -48,7 +48,7 @@ func TestControllerAdapters(t *testing.T) {
 	c := startCSMS(t, "--interval", "30")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	ctx := context.Background()
 
 	// A start through the other links' commander reaches the CSMS with its token on the next
@@ -58,7 +58,7 @@ func TestControllerAdapters(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.publish()
-	start := params[startTx](t, c.waitCalls("StartTransaction", 1)[0])
+	start := params[startTx](t, c.WaitCalls("StartTransaction", 1)[0])
 	if start.IDTag != "RFID-9" || start.MeterStart != 1_234_567 {
 		t.Errorf("StartTransaction %+v, want RFID-9 from 1234567 Wh", start)
 	}
@@ -70,7 +70,7 @@ func TestControllerAdapters(t *testing.T) {
 	if err := sessions.Stop(ctx, g.Status().Session.ID); err != nil {
 		t.Fatal(err)
 	}
-	if st := params[stopTx](t, c.waitCalls("StopTransaction", 1)[0]); st.Reason != "Remote" || st.IDTag != "RFID-9" {
+	if st := params[stopTx](t, c.WaitCalls("StopTransaction", 1)[0]); st.Reason != "Remote" || st.IDTag != "RFID-9" {
 		t.Errorf("StopTransaction %+v, want Remote for RFID-9", st)
 	}
 
@@ -81,7 +81,7 @@ func TestControllerAdapters(t *testing.T) {
 	}
 	g.publish()
 	g.publish()
-	if start := params[startTx](t, c.waitCalls("StartTransaction", 2)[1]); start.IDTag != "chargegate" {
+	if start := params[startTx](t, c.WaitCalls("StartTransaction", 2)[1]); start.IDTag != "chargegate" {
 		t.Errorf("StartTransaction of an unannounced session: idTag %q, want the fallback", start.IDTag)
 	}
 }

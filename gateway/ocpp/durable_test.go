@@ -22,16 +22,16 @@ func TestCSMSKilledMidSession(t *testing.T) {
 	g := newStandIn(t)
 	dir := t.TempDir()
 	cp, q, stop := startCP(t, c, g, dir)
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 	backlog := func() int { n, _ := q.Backlog(context.Background()); return n }
 
 	g.startLocal("TAG-A")
 	g.tick(1_000_000)
 	g.tick(1_000_000)
-	c.waitFor("the first messages delivered", func() bool { return backlog() == 0 && len(c.calls("MeterValues")) == 2 })
+	c.WaitFor("the first messages delivered", func() bool { return backlog() == 0 && len(c.Calls("MeterValues")) == 2 })
 
-	c.kill()
-	c.waitFor("the charge point to notice", func() bool { return !cp.Online() })
+	c.Kill()
+	c.WaitFor("the charge point to notice", func() bool { return !cp.Online() })
 	g.tick(1_000_000)
 	g.tick(1_000_000)
 	g.tick(1_000_000)
@@ -54,12 +54,12 @@ func TestCSMSKilledMidSession(t *testing.T) {
 		t.Fatalf("%d messages queued after the restart, want 8 (1 MeterValues and Stop B more)", n)
 	}
 
-	c.restart(2, "--txid-start", "200")
-	c.waitFor("the backlog delivered", func() bool { return backlog() == 0 && cp.Online() })
+	c.Restart(2, "--txid-start", "200")
+	c.WaitFor("the backlog delivered", func() bool { return backlog() == 0 && cp.Online() })
 
 	// Exactly once, in order: the message ids are tx1, tx2, … without a gap or a repeat.
 	var ids []int
-	for _, l := range c.all() {
+	for _, l := range c.All() {
 		if l.Type == "call" && strings.HasPrefix(l.ID, "tx") {
 			n, _ := strconv.Atoi(l.ID[2:])
 			ids = append(ids, n)
@@ -75,7 +75,7 @@ func TestCSMSKilledMidSession(t *testing.T) {
 		t.Fatalf("transaction message ids %v, want %v: each once, in order", ids, want)
 	}
 
-	starts, stops := c.calls("StartTransaction"), c.calls("StopTransaction")
+	starts, stops := c.Calls("StartTransaction"), c.Calls("StopTransaction")
 	if len(starts) != 2 || len(stops) != 2 {
 		t.Fatalf("%d StartTransaction and %d StopTransaction, want 2 each", len(starts), len(stops))
 	}
@@ -95,7 +95,7 @@ func TestCSMSKilledMidSession(t *testing.T) {
 			t.Errorf("transaction %d: signed value missing or not verifying", st.TransactionID)
 		}
 	}
-	for _, l := range c.calls("MeterValues") {
+	for _, l := range c.Calls("MeterValues") {
 		m := params[struct {
 			TransactionID int64 `json:"transactionId"`
 		}](t, l)

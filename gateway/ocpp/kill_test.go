@@ -113,7 +113,7 @@ func (c *child) kill() {
 // txIDs returns the outbox row numbers of the transaction messages the CSMS received, in order.
 func txIDs(c *csms) []int {
 	var out []int
-	for _, l := range c.all() {
+	for _, l := range c.All() {
 		if l.Type == "call" && strings.HasPrefix(l.ID, "tx") {
 			n, _ := strconv.Atoi(l.ID[2:])
 			out = append(out, n)
@@ -128,7 +128,7 @@ func txIDs(c *csms) []int {
 // is allowed only of the one message whose answer the kill may have cut off (at-least-once).
 func TestGatewayKilled(t *testing.T) {
 	c := startCSMS(t, "--interval", "30", "--txid-start", "500")
-	c.kill()
+	c.Kill()
 	dir := t.TempDir()
 
 	ch := startChild(t, dir, c.URL())
@@ -138,9 +138,9 @@ func TestGatewayKilled(t *testing.T) {
 	ch.do(t, "end A 4000000")
 	ch.kill()
 
-	c.start(2)
+	c.Start(2)
 	ch = startChild(t, dir, c.URL())
-	c.waitFor("session A delivered", func() bool { return len(c.calls("StopTransaction")) == 1 })
+	c.WaitFor("session A delivered", func() bool { return len(c.Calls("StopTransaction")) == 1 })
 	if got := txIDs(c); fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Fatalf("after the offline kill the CSMS got messages %v, want [1 2 3 4] once each", got)
 	}
@@ -149,7 +149,7 @@ func TestGatewayKilled(t *testing.T) {
 	ch.do(t, "end B 7000000")
 	ch.kill()
 	startChild(t, dir, c.URL())
-	c.waitFor("session B delivered", func() bool { return len(c.calls("StopTransaction")) >= 2 })
+	c.WaitFor("session B delivered", func() bool { return len(c.Calls("StopTransaction")) >= 2 })
 
 	got := txIDs(c)
 	want := 1
@@ -166,7 +166,7 @@ func TestGatewayKilled(t *testing.T) {
 	if want != 8 {
 		t.Fatalf("messages %v: want 1..7", got)
 	}
-	stops := c.calls("StopTransaction")
+	stops := c.Calls("StopTransaction")
 	// If the kill cut off the answer to StartTransaction B, it was sent again and the CSMS gave
 	// a second id (OCPP 1.6 has no idempotent start); the stop must name the one stored.
 	txs := transactionIDs(t, c)

@@ -12,11 +12,11 @@ func TestReset(t *testing.T) {
 	g := newStandIn(t)
 	resets := make(chan bool, 4)
 	cp, _, _ := startCP(t, c, g, t.TempDir(), func(cfg *ocpp.Config) { cfg.Reset = func(hard bool) { resets <- hard } })
-	c.waitFor("online", cp.Online)
+	c.WaitFor("online", cp.Online)
 
 	g.startLocal("TAG")
-	c.waitCalls("StartTransaction", 1)
-	if got := c.status("Reset", map[string]string{"type": "Soft"}); got != "Accepted" {
+	c.WaitCalls("StartTransaction", 1)
+	if got := c.Status("Reset", map[string]string{"type": "Soft"}); got != "Accepted" {
 		t.Fatalf("Reset Soft = %s", got)
 	}
 	select {
@@ -33,11 +33,11 @@ func TestReset(t *testing.T) {
 	if running {
 		t.Error("the session still runs when the appliance is reset")
 	}
-	if st := params[stopTx](t, c.waitCalls("StopTransaction", 1)[0]); st.Reason != "SoftReset" {
+	if st := params[stopTx](t, c.WaitCalls("StopTransaction", 1)[0]); st.Reason != "SoftReset" {
 		t.Errorf("StopTransaction reason %q, want SoftReset", st.Reason)
 	}
 
-	if got := c.status("Reset", map[string]string{"type": "Hard"}); got != "Accepted" {
+	if got := c.Status("Reset", map[string]string{"type": "Hard"}); got != "Accepted" {
 		t.Fatalf("Reset Hard = %s", got)
 	}
 	select {
@@ -54,8 +54,8 @@ func TestResetRefusedWithoutHook(t *testing.T) {
 	c := startCSMS(t, "--interval", "30")
 	g := newStandIn(t)
 	cp, _, _ := startCP(t, c, g, t.TempDir())
-	c.waitFor("online", cp.Online)
-	if got := c.status("Reset", map[string]string{"type": "Soft"}); got != "Rejected" {
+	c.WaitFor("online", cp.Online)
+	if got := c.Status("Reset", map[string]string{"type": "Soft"}); got != "Rejected" {
 		t.Errorf("Reset without a hook = %s, want Rejected", got)
 	}
 }

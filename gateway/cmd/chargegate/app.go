@@ -21,6 +21,7 @@ import (
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
+	"github.com/chargegate/chargegate/gateway/ocpp"
 	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/hal"
 	halperiph "github.com/chargegate/chargegate/hal/periph"
@@ -63,6 +64,8 @@ type App struct {
 	snap            atomic.Pointer[web.Snapshot]
 	recovery        sqlite.Recovery // what the store found at open
 	checkpoints     *checkpoint.Log
+	ocpp            *ocpp.ChargePoint // nil unless ocpp.url is set
+	ocppQueue       *ocpp.Queue
 
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
@@ -171,8 +174,20 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 		Progress:   a.watchdog,
 		Step:       crashStep(),
 	}
+	if cfg.OCPP.URL != "" {
+		if err := a.openOCPP(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var links notifiers
 	if a.link != nil {
-		opts.Notifier = linkNotifier{a.link}
+		links = append(links, linkNotifier{a.link})
+	}
+	if a.ocpp != nil {
+		links = append(links, a.ocpp)
+	}
+	if len(links) > 0 {
+		opts.Notifier = links
 	}
 	if a.updater != nil {
 		opts.Updating = a.updater.Activating
@@ -181,8 +196,12 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if err != nil {
 		return nil, err
 	}
+	var sessions gateway.SessionCommander = a.gw
+	if a.ocpp != nil {
+		sessions = a.ocpp.Commander(a.gw) // sessions started on other links carry their token to the CSMS
+	}
 	oo := gateway.OperatorOptions{
-		Controller: a.gw, Verifier: a.verifier, Replay: a.store,
+		Controller: sessions, Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
 	}
 	if a.updater != nil {
@@ -345,6 +364,10 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("anchor-notify", a.notifyAnchors)
 	}
 	guarded("snapshot", a.refreshSnapshots)
+	if a.ocpp != nil {
+		guarded("ocpp", a.ocpp.Run)
+		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
+	}
 	guarded("checkpoint", a.checkpoints.Run)
 	if a.publisher != nil {
 		guarded("checkpoint-trigger", a.checkpointAtAnchors)
@@ -393,6 +416,10 @@ func (a *App) Close() error {
 	}
 	if a.apiLn != nil {
 		a.apiLn.Close()
+	}
+	if a.ocppQueue != nil {
+		errs = append(errs, a.ocppQueue.Close())
+		a.ocppQueue = nil
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/config"
+	"github.com/chargegate/chargegate/gateway/ocpp"
+)
+
+// openOCPP builds the OCPP 1.6J charge point from the ocpp section. It runs beside the MQTT
+// link: both are notified of telemetry and sessions, and sessions it starts go through the
+// control loop like any other (lazily: the control loop is built after the links).
+func (a *App) openOCPP(ctx context.Context) error {
+	c := a.cfg.OCPP
+	q, err := ocpp.OpenQueue(ctx, filepath.Join(a.cfg.Device.DataDir, "ocpp.db"))
+	if err != nil {
+		return fmt.Errorf("ocpp queue: %w", err)
+	}
+	a.ocppQueue = q
+	oc := ocpp.Config{
+		URL: c.URL, Identity: c.Identity, FallbackIDTag: c.FallbackIDTag,
+		HeartbeatInterval: c.HeartbeatInterval, MeterValueSampleInterval: c.MeterValueSampleInterval,
+		Vendor: "chargegate", Model: "chargegate", SerialNumber: shorten(a.DeviceID(), 25), FirmwareVersion: shorten(a.version, 50),
+		Reset:  func(bool) { a.stop() }, // systemd's Restart=always starts the gateway again
+		Logger: a.log.With("part", "ocpp"),
+	}
+	if c.PasswordFile != "" {
+		if oc.Password, err = readSecret(c.PasswordFile); err != nil {
+			return fmt.Errorf("ocpp.password_file: %w", err)
+		}
+	}
+	if c.CAFile != "" || c.CertFile != "" {
+		if oc.TLS, err = ocppTLS(c); err != nil {
+			return err
+		}
+	}
+	if spki, err := x509.MarshalPKIXPublicKey(&a.keys.OCMF.PublicKey); err == nil {
+		oc.MeterPublicKey = hex.EncodeToString(spki) // verifies the gateway-signed OCMF records
+	}
+	a.ocpp, err = ocpp.New(oc, q, ocpp.ControllerSessions(controlRef{a}))
+	if err != nil {
+		return fmt.Errorf("ocpp: %w", err)
+	}
+	return nil
+}
+
+// controlRef reaches the control loop, which is built after the charge point.
+type controlRef struct{ a *App }
+
+func (r controlRef) Do(ctx context.Context, c gateway.Command) (gateway.Result, error) {
+	return r.a.gw.Do(ctx, c)
+}
+func (r controlRef) Status() gateway.Status                   { return r.a.gw.Status() }
+func (r controlRef) Hold(ctx context.Context) (func(), error) { return r.a.gw.Hold(ctx) }
+
+// notifiers hands the control loop's messages to every link; none of them blocks.
+type notifiers []gateway.Notifier
+
+func (n notifiers) Telemetry(t gateway.Telemetry) {
+	for _, x := range n {
+		x.Telemetry(t)
+	}
+}
+
+func (n notifiers) Session(s gateway.SessionRecord) {
+	for _, x := range n {
+		x.Session(s)
+	}
+}
+
+// ocppTLS is the TLS configuration of security profiles 2 (server check) and 3 (client
+// certificate).
+func ocppTLS(c config.OCPPConfig) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ocpp.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ocpp.ca_file: no PEM certificate in %s", c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("ocpp.key_file: %s is readable by group or others: chmod 600", c.KeyFile)
+		}
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ocpp.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// shorten cuts s to at most n bytes (OCPP's CiString limits).
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
