@@ -463,3 +463,23 @@ func TestMeterIsSeededFromTheChain(t *testing.T) {
 		}
 	})
 }
+
+// A cut after the begin entry committed but before the session was persisted again: recovery
+// takes the begin from the chain and bills from it, once.
+func TestRecoveryTakesTheBeginFromTheChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := Session{ID: "s1", State: "starting", MeterSerial: "SIM-1", BeginMWh: 1_000_000}
+		b, _ := json.Marshal(s)
+		l := newLoop(t, SessionPolicy{}, func(l *loop) {
+			l.s.Append(context.Background(),
+				ledger.Record{Time: time.Now(), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindSessionBegin, SessionID: "s1", MeterSerial: "SIM-1", ImportMWh: 1_000_000},
+				ledger.Record{Time: time.Now(), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindReading, MeterSerial: "SIM-1", ImportMWh: 1_004_000})
+			l.s.state[sessionStateKey] = b
+		})
+		rec := l.oneEnd(ledger.EndPowerFailure)
+		if rec.BeginSeq != 1 || rec.BeginMWh != 1_000_000 || rec.EnergyMWh < 4_000 {
+			t.Errorf("recovered session %+v, want begin seq 1 at 1,000,000 mWh and the 4 Wh recorded since", rec)
+		}
+		l.stop()
+	})
+}

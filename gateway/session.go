@@ -289,11 +289,17 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("decode persisted session: %w", err)
 	}
-	if seq, ok := g.endInChain(ctx, s); ok {
+	begin, end := g.sessionInChain(ctx, s)
+	if end != nil {
 		// Ended in the chain but still persisted (a store older than AppendState, or a state
 		// write lost): it must not end a second time.
-		g.log.Warn("persisted session already ended in the chain; clearing it", "session", s.ID, "end_seq", seq)
+		g.log.Warn("persisted session already ended in the chain; clearing it", "session", s.ID, "end_seq", end.Seq)
 		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
+	}
+	if begin != nil && s.BeginSeq == 0 {
+		// Cut after the begin entry committed but before the session was persisted again:
+		// the chain has the begin, so the session did charge and is billed from it.
+		s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", begin.Seq, begin.Time, byte(begin.TimeStatus), begin.ImportMWh
 	}
 	g.session = &s
 	s.LastImportMWh = s.BeginMWh
@@ -309,27 +315,36 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 	return nil
 }
 
-// endInChain looks for the session's end entry between its begin and the head.
-func (g *Controller) endInChain(ctx context.Context, s Session) (uint64, bool) {
+// sessionInChain looks for the session's begin and end entries, reading back from the head to
+// its begin (or, when the begin is not known, at most maxStartingScan entries: a session cut
+// while starting is recent).
+func (g *Controller) sessionInChain(ctx context.Context, s Session) (begin, end *ledger.Entry) {
 	head, _ := g.store.Head()
-	floor := s.BeginSeq
-	if floor == 0 || head-floor > maxRecoveryScan {
-		floor = head - min(head, maxRecoveryScan)
+	floor := head - min(head, maxStartingScan)
+	if s.BeginSeq > 0 {
+		floor = max(s.BeginSeq-1, head-min(head, maxRecoveryScan))
 	}
 	for seq := head; seq > floor; seq-- {
 		e, err := g.store.Entry(ctx, seq)
-		if err != nil {
-			continue // a pruned or damaged entry: keep looking
+		if err != nil || e.SessionID != s.ID {
+			continue // a pruned or damaged entry, or another session's: keep looking
 		}
-		if e.Kind == ledger.KindSessionEnd && e.SessionID == s.ID {
-			return seq, true
+		switch e.Kind {
+		case ledger.KindSessionEnd:
+			end = &e
+		case ledger.KindSessionBegin:
+			return &e, end
 		}
 	}
-	return 0, false
+	return nil, end
 }
 
-// maxRecoveryScan bounds how many entries recovery reads back looking for a session's end.
-const maxRecoveryScan = 100_000
+// maxRecoveryScan bounds how many entries recovery reads back looking for a session's end;
+// maxStartingScan does when the session was cut before its begin was known.
+const (
+	maxRecoveryScan = 100_000
+	maxStartingScan = 10_000
+)
 
 // retryClose tries again to record the end of a session whose end the store refused.
 func (g *Controller) retryClose(ctx context.Context) {
