@@ -13,6 +13,14 @@
 // Inclusion proofs (tlog.RecordProof) and consistency proofs (tlog.TreeProof) are lists of
 // 32-byte hashes, base64 one per line where text is needed.
 //
+// A number the chain does not hold — skipped after an unclean shutdown or a rollback
+// (seq_skipped), lost to damage (entries_lost), or pruned before the tree saw it — is a leaf
+// whose record data is Placeholder (32 zero bytes), so that leaf i stays the entry numbered i+1.
+// The gateway keeps the stored hashes in a file (LogConfig.TreeFile: 32 bytes each, in
+// tlog.StoredHashIndex order, beside "<file>.size" naming the tree size made durable before any
+// checkpoint of it was signed), so memory stays flat as the chain grows and the tree outlives the
+// store's pruning; hashes past the durable size are dropped at open and caught up from the store.
+//
 // # Checkpoint (C2SP tlog-checkpoint)
 //
 // The signed note's text is exactly three lines, no extensions:

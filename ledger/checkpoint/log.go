@@ -24,6 +24,10 @@ type LogConfig struct {
 	// Interval is the longest time between two checkpoints (default 5 min); Trigger signs one
 	// sooner (the gateway triggers one at every anchor).
 	Interval time.Duration
+	// TreeFile, when set, keeps the tree's stored hashes in that file (OpenTree) instead of in
+	// memory: memory stays flat as the chain grows, and the tree outlives the store pruning
+	// old entries.
+	TreeFile string
 	// Witnesses are asked to cosign every checkpoint; one client per witness.
 	Witnesses []*WitnessClient
 	// OnAlarm is called (from Run's goroutine) when a witness shows a rollback or a fork:
@@ -61,8 +65,18 @@ func NewLog(src Source, key ed25519.PrivateKey, cfg LogConfig) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{src: src, signer: DeviceSigner(key), cfg: cfg, log: cfg.Logger, tree: &Tree{}, wake: make(chan struct{}, 1)}, nil
+	tree := &Tree{}
+	if cfg.TreeFile != "" {
+		var err error
+		if tree, err = OpenTree(cfg.TreeFile); err != nil {
+			return nil, err
+		}
+	}
+	return &Log{src: src, signer: DeviceSigner(key), cfg: cfg, log: cfg.Logger, tree: tree, wake: make(chan struct{}, 1)}, nil
 }
+
+// Close closes the tree's file.
+func (l *Log) Close() error { return l.tree.Close() }
 
 // Tree returns the log's tree (for proofs).
 func (l *Log) Tree() *Tree { return l.tree }
@@ -89,6 +103,10 @@ func (l *Log) Latest() ([]byte, Checkpoint) {
 // sequence number is reused; Run calls it on every tick.
 func (l *Log) Checkpoint(ctx context.Context) (witnessSize int64, err error) {
 	if err := l.tree.CatchUp(ctx, l.src); err != nil {
+		return 0, err
+	}
+	// What is shown to anyone is durable first: a checkpoint must never outlive its tree.
+	if err := l.tree.Sync(); err != nil {
 		return 0, err
 	}
 	c, signed, results, alarm := CheckWitnesses(ctx, l.cfg.Witnesses, l.tree, l.signer)

@@ -417,6 +417,9 @@ func (a *App) Close() error {
 	if a.apiLn != nil {
 		a.apiLn.Close()
 	}
+	if a.checkpoints != nil {
+		errs = append(errs, a.checkpoints.Close())
+	}
 	if a.ocppQueue != nil {
 		errs = append(errs, a.ocppQueue.Close())
 		a.ocppQueue = nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ func (a *App) openCheckpoints(ctx context.Context) error {
 	}
 	log, err := checkpoint.NewLog(a.store, a.keys.Entry, checkpoint.LogConfig{
 		Witnesses: ws, OnAlarm: a.rolledBack, Logger: a.log.With("part", "checkpoint"),
+		TreeFile: filepath.Join(a.cfg.Device.DataDir, "checkpoint.tree"),
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint log: %w", err)
