@@ -27,6 +27,7 @@ require (
 	github.com/btcsuite/btcd/btcec/v2 v2.2.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/ethereum/go-ethereum v1.10.25 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/goburrow/serial v0.1.0 // indirect
 	github.com/golang/protobuf v1.5.2 // indirect
 	github.com/iotaledger/iota.go v1.0.0 // indirect
