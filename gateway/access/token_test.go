@@ -93,7 +93,9 @@ func forge(t testing.TB, header map[string]any, claims any, key ed25519.PrivateK
 	return in + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, []byte(in)))
 }
 
-func hdr(kid string) map[string]any { return map[string]any{"alg": "EdDSA", "kid": kid, "typ": TokenType} }
+func hdr(kid string) map[string]any {
+	return map[string]any{"alg": "EdDSA", "kid": kid, "typ": TokenType}
+}
 
 func TestVerifyRefusals(t *testing.T) {
 	now := time.Unix(1780000000, 0)
