@@ -155,7 +155,7 @@
 //	RST       pin 22 GPIO25        NRSTPD: Low powers the chip down, High to run
 //	3.3V      pin 17               never 5 V: the MFRC522's pads are not 5 V tolerant
 //
-// Enable SPI with dtparam=spi=on in config.txt (images/ sets it), SPI mode 0. GPIO24 is the lid
+// Enable SPI with dtparam=spi=on in config.txt (images/ does not set it yet), SPI mode 0. GPIO24 is the lid
 // input in the example configuration above: with a reader, move IRQ to a free line or leave it
 // unconnected and poll. Keep the antenna at least 2 cm from metal (the front panel behind the
 // reader must be plastic) and the SPI wires under 20 cm; a ferrite on the module's 3.3 V helps
