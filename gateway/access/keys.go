@@ -56,3 +56,24 @@ func MarshalKeyPEM(priv ed25519.PrivateKey) (privPEM, pubPEM []byte, err error) 
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
 		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), nil
 }
+
+// LoadIssuerKeys reads the trusted issuers' public keys, key ID → PEM file path, as the
+// configuration's access.issuers names them. An error names the key ID.
+func LoadIssuerKeys(paths map[string]string, readFile func(string) ([]byte, error)) (map[string]ed25519.PublicKey, error) {
+	keys := make(map[string]ed25519.PublicKey, len(paths))
+	for kid, path := range paths {
+		if kid == "" {
+			return nil, errors.New("issuer with an empty key ID")
+		}
+		b, err := readFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("issuer %q: %w", kid, err)
+		}
+		pub, err := ParsePublicKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("issuer %q: %s: %w", kid, path, err)
+		}
+		keys[kid] = pub
+	}
+	return keys, nil
+}
