@@ -384,3 +384,13 @@ func (a *Authorizer) MayStop(sessionTokenHash, sessionGroup string, s Stopper) b
 	}
 	return group == sessionGroup
 }
+
+// Release gives back a single-use token whose session never began (the relay did not close, the
+// begin entry could not be written), so the driver can present it again. Call it only when no
+// session-begin entry names the decision; other decisions are left alone.
+func (a *Authorizer) Release(d Decision) error {
+	if !d.Allowed || d.Source != SourceToken || d.TokenID == "" {
+		return nil
+	}
+	return a.used.release(d.IssuerKeyID, d.TokenID)
+}

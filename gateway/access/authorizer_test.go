@@ -382,3 +382,45 @@ func TestOnlineTimeoutHonoursCallerContext(t *testing.T) {
 		t.Errorf("checks = %d", c.checks)
 	}
 }
+
+func TestSingleUseConcurrentAndRelease(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1780000000, 0)
+	cfg := Config{Policy: DefaultPolicy(), Now: func() time.Time { return now }}
+	a := newAuthorizer(t, dir, cfg)
+	tok, _ := Issue(k1, "k1", Claims{Subject: "A", Expiry: now.Add(time.Hour).Unix(), ID: "j", SingleUse: true})
+	var wg sync.WaitGroup
+	results := make(chan Decision, 8)
+	for range 8 {
+		wg.Go(func() { results <- a.Authorize(t.Context(), Request{Token: tok}) })
+	}
+	wg.Wait()
+	close(results)
+	var won Decision
+	allowed := 0
+	for d := range results {
+		if d.Allowed {
+			allowed++
+			won = d
+		} else if d.Reason != "replayed" {
+			t.Errorf("loser = %+v", d)
+		}
+	}
+	if allowed != 1 {
+		t.Fatalf("%d of 8 concurrent uses allowed, want 1", allowed)
+	}
+	// The session did not begin: the token is given back, also across a reopen.
+	if err := a.Release(won); err != nil {
+		t.Fatal(err)
+	}
+	b := newAuthorizer(t, dir, cfg)
+	if d := b.Authorize(t.Context(), Request{Token: tok}); !d.Allowed {
+		t.Fatalf("after Release = %+v", d)
+	}
+	if d := b.Authorize(t.Context(), Request{Token: tok}); d.Reason != "replayed" {
+		t.Fatalf("reuse after Release = %+v", d)
+	}
+	if err := b.Release(Decision{Allowed: true, Source: SourceLocalList}); err != nil {
+		t.Errorf("Release of a list decision: %v", err)
+	}
+}

@@ -286,3 +286,24 @@ func (u *usedTokens) use(kid, jti string, expiry int64, now time.Time) error {
 	u.m = next
 	return nil
 }
+
+// release forgets kid/jti, for a single-use token whose session never began.
+func (u *usedTokens) release(kid, jti string) error {
+	key := kid + "/" + jti
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.m[key]; !ok {
+		return nil
+	}
+	next := make(map[string]int64, len(u.m))
+	for k, exp := range u.m {
+		if k != key {
+			next[k] = exp
+		}
+	}
+	if err := writeJSON(u.path, next); err != nil {
+		return fmt.Errorf("save used token IDs: %w", err)
+	}
+	u.m = next
+	return nil
+}
