@@ -25,4 +25,8 @@
 // previous call at once (coalesced, as the contract allows), waits forever
 // for a negative timeout, and is interrupted by Halt. Input lines refuse Out:
 // the board's circuitry drives them.
+//
+// Reader is a simulated ISO/IEC 14443 card reader (hal.CardReader): Present brings a card into
+// the field (delivered once while it stays there), Remove takes it out, Fail reports a failed
+// read (collision, CRC error), and a full queue refuses cards as a real reader drops them.
 package sim

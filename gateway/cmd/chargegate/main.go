@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"verify-proof": cmdVerifyProof,
 		"witness":      cmdWitness,
 		"demo":         cmdDemo,
+		"token":        cmdToken,
 		"version": func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "chargegate", version)
 			return 0

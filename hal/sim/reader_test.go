@@ -1,0 +1,69 @@
+package sim_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/chargegate/chargegate/hal"
+	"github.com/chargegate/chargegate/hal/sim"
+)
+
+func TestReader(t *testing.T) {
+	r := sim.NewReader()
+	uid := []byte{0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6}
+	if err := r.Present(uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Present(uid); err != nil { // held in the field: not repeated
+		t.Fatal(err)
+	}
+	r.Remove()
+	if err := r.Present(uid); err != nil { // presented again
+		t.Fatal(err)
+	}
+	if err := r.Fail(hal.ErrCardCollision); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Present([]byte{1, 2, 3}); !errors.Is(err, hal.ErrBadUID) {
+		t.Errorf("3-byte UID: %v", err)
+	}
+	r.Halt()
+	r.Halt()
+	if err := r.Present([]byte{1, 2, 3, 4}); !errors.Is(err, sim.ErrReaderHalted) {
+		t.Errorf("after Halt: %v", err)
+	}
+	var got []hal.Card
+	for c := range r.Cards() { // closed after Halt, queued cards first
+		got = append(got, c)
+	}
+	if len(got) != 3 || got[0].IDToken() != "04A1B2C3D4E5F6" || got[1].IDToken() != "04A1B2C3D4E5F6" ||
+		!errors.Is(got[2].Err, hal.ErrCardCollision) || got[2].IDToken() != "" {
+		t.Errorf("cards = %+v", got)
+	}
+}
+
+func TestReaderQueueFull(t *testing.T) {
+	r := sim.NewReader()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		err = r.Present([]byte{0, 0, 0, byte(i)})
+	}
+	if !errors.Is(err, sim.ErrReaderBusy) {
+		t.Errorf("unread queue never filled: %v", err)
+	}
+	<-r.Cards()
+	if err := r.Present([]byte{9, 9, 9, 9}); err != nil {
+		t.Errorf("after one read: %v", err)
+	}
+}
+
+// A card reader's UID becomes an id_token for the authorizer.
+func ExampleReader() {
+	r := sim.NewReader()
+	r.Present([]byte{0x04, 0xa1, 0xb2, 0xc3})
+	c := <-r.Cards()
+	fmt.Println(c.IDToken())
+	r.Halt()
+	// Output: 04A1B2C3
+}
