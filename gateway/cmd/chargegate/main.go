@@ -13,7 +13,7 @@
 //	chargegate proof --data DIR --seq N         write a self-contained proof of one entry
 //	chargegate verify-proof --node URL FILE     verify a proof against a ledger node (or --offline)
 //	chargegate witness serve|vkey ...           run a checkpoint witness
-//	chargegate token keygen|issue|verify ...   issue and check signed capability tokens
+//	chargegate token keygen|issue|verify ...    issue and check signed capability tokens
 //	chargegate version                          print the version
 //
 // Flags follow the README's command-line convention; every subcommand takes --help. Each
