@@ -86,7 +86,9 @@ func TestLedgerNodeFaults(t *testing.T) {
 	rep := assertAnchoredOnce(t, data, s.NodeDir, g.Device)
 	rig.MustVerify(t, data)
 	ev := countEvents(storedEntries(t, data))
-	if ev["gap/poll_missed"] != 0 {
+	// A publisher that blocked the control loop would cost a poll for every second of the
+	// outage; a starved 2-core machine may miss one or two on its own (declared, never silent).
+	if ev["gap/poll_missed"] > 2 {
 		t.Errorf("ledger faults caused meter gaps: %s", summary(ev))
 	}
 	t.Logf("anchors %+v; entries %s", rep, summary(ev))

@@ -31,6 +31,11 @@ func TestProofsOutliveTheNode(t *testing.T) {
 	cfg.ProofDir = proofDir
 	p, stop := startPublisher(t, st, key, cfg)
 	waitAnchored(t, st, 30*time.Second)
+	// The inclusion proof of the last anchor is fetched after its confirmation.
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Status().Proofs < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	stop()
 	if s := p.Status(); s.Proofs != 5 || s.ProofError != "" {
 		t.Fatalf("status %+v: want 5 inclusion proofs kept", s)
