@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -21,13 +22,16 @@ var ErrCanonical = errors.New("not canonicalizable JSON")
 // escapes RFC 8785 §3.2.2.2 requires, numbers in ECMAScript's Number.prototype.toString form
 // (§3.2.2.3). Duplicate member names are refused (§3.1: I-JSON).
 func Canonicalize(b []byte) ([]byte, error) {
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%w: invalid UTF-8", ErrCanonical)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var out bytes.Buffer
 	if err := canonValue(dec, &out); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", ErrCanonical)
 	}
 	return out.Bytes(), nil
