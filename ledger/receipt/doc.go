@@ -74,7 +74,8 @@
 // after begin); every evidence figure against the entries; the rendering's own members against
 // the evidence; the OCMF record (its SHA-256 is the end entry's attachment, its signature holds
 // under ocmfPublicKey, its begin and end import readings — RI 01-00:01.08.00*FF or none, TX B
-// and E/P/L/R/A — equal the entries' import registers exactly); and both chargegate-proofs
+// and E/P/L/R/A — equal the entries' import registers to within one step of the record's last
+// decimal, since a record shows the register rounded or cut to its resolution); and both chargegate-proofs
 // (each for the embedded entry), offline under the network's coordinator keys or against a
 // node. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
 // checked). A receipt without OCMF record or without anchor is valid for what it carries, and

@@ -246,6 +246,7 @@ func (r *Report) checkCredential(doc []byte, ev *Evidence, pub []byte) {
 func (r *Report) checkCDR(doc []byte, ev *Evidence, b *ledger.Entry) {
 	var c CDR
 	_ = json.Unmarshal(doc, &c)
+	c.Proof = nil
 	want, err := NewCDR(ev, CPO{CountryCode: c.CountryCode, PartyID: c.PartyID, Currency: c.Currency, LocationID: c.CdrLocation.ID,
 		ConnectorID: c.CdrLocation.ConnectorID, ConnectorStandard: c.CdrLocation.ConnectorStandard, ConnectorFormat: c.CdrLocation.ConnectorFormat,
 		ConnectorPowerType: c.CdrLocation.ConnectorPowerType, URL: signedURL(&c)}, IDToken(b))
@@ -323,12 +324,15 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 		default:
 			continue
 		}
-		got, err := mWh(rd.RV, rd.RU)
+		got, res, err := mWh(rd.RV, rd.RU)
 		if err != nil {
 			r.fail("ocmf", "reading %s: %v", rd.TX, err)
 			return
 		}
-		if got.Cmp(big.NewRat(want, 1)) != 0 {
+		// The record shows the register at its own resolution (rounded or cut): the entry's
+		// exact register must lie within one step of it.
+		diff := new(big.Rat).Sub(got, big.NewRat(want, 1))
+		if diff.Abs(diff).Cmp(res) >= 0 {
 			r.fail("ocmf", "reading %s is %s mWh, the entry's import register %d mWh", rd.TX, got.FloatString(3), want)
 			return
 		}
@@ -340,20 +344,29 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 	r.ok("ocmf", "signature under the included key; digest is the end entry's attachment; begin and end readings equal the entries' registers")
 }
 
-// mWh converts an OCMF reading value with unit kWh or Wh to milliwatt-hours, exactly.
-func mWh(rv json.RawMessage, unit string) (*big.Rat, error) {
+// mWh converts an OCMF reading value with unit kWh or Wh to milliwatt-hours, exactly, and
+// returns the resolution of its text (one step of its last decimal) in mWh.
+func mWh(rv json.RawMessage, unit string) (v, res *big.Rat, err error) {
 	s := strings.Trim(string(rv), `"`)
 	v, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return nil, fmt.Errorf("value %q is not a number", s)
+	if !ok || strings.ContainsAny(s, "eE") {
+		return nil, nil, fmt.Errorf("value %q is not a decimal number", s)
 	}
+	var f int64
 	switch unit {
 	case "kWh":
-		return v.Mul(v, big.NewRat(1_000_000, 1)), nil
+		f = 1_000_000
 	case "Wh":
-		return v.Mul(v, big.NewRat(1000, 1)), nil
+		f = 1000
+	default:
+		return nil, nil, fmt.Errorf("unit %q", unit)
 	}
-	return nil, fmt.Errorf("unit %q", unit)
+	decimals := 0
+	if _, frac, ok := strings.Cut(s, "."); ok {
+		decimals = len(frac)
+	}
+	res = new(big.Rat).SetFrac(big.NewInt(f), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil))
+	return v.Mul(v, big.NewRat(f, 1)), res, nil
 }
 
 // checkProofs checks both entries' ledger proofs.
