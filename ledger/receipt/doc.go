@@ -75,11 +75,14 @@
 // the evidence; the OCMF record (its SHA-256 is the end entry's attachment, its signature holds
 // under ocmfPublicKey, its begin and end import readings — RI 01-00:01.08.00*FF or none, TX B
 // and E/P/L/R/A — equal the entries' import registers to within one step of the record's last
-// decimal, since a record shows the register rounded or cut to its resolution); and both chargegate-proofs
-// (each for the embedded entry), offline under the network's coordinator keys or against a
-// node. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
+// decimal, since a record shows the register rounded or cut to its resolution); and both
+// chargegate-proofs (each for the embedded entry), offline under the network's coordinator keys
+// or against a node. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
 // checked). A receipt without OCMF record or without anchor is valid for what it carries, and
 // the report says what it lacks.
+//
+// Limits: the proof must carry exactly the members above (no domain, challenge, nonce or
+// expires); JSON numbers must be IEEE 754 doubles, so registers stay below 2^53 mWh.
 //
 // Golden vectors of both renderings, with and without proofs, are in testdata/ (regenerate with
 // go test -update); testdata/w3c/ holds the eddsa-jcs-2022 test vector of the specification.

@@ -84,7 +84,7 @@ func (r *Report) Err() error {
 	if r.verdict == Undecided {
 		for _, c := range r.Checks {
 			if c.Skip {
-				return fmt.Errorf("undecided: %s: %s", c.Name, c.Detail)
+				return fmt.Errorf("%s: %s", c.Name, c.Detail)
 			}
 		}
 	}

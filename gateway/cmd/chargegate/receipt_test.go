@@ -144,6 +144,7 @@ func TestReceiptBuildAndVerify(t *testing.T) {
 			if code != c.code || !strings.Contains(stdout, c.says) {
 				t.Errorf("%s verify %v: exit %d, want %d %s:\n%s%s", format, c.args, code, c.code, c.says, stdout, stderr)
 			}
+			t.Logf("receipt verify %s %v:\n%s", format, c.args, stdout)
 			if c.code == 0 && !strings.Contains(stdout, "ok      ocmf") {
 				t.Errorf("%s verify %v: the OCMF record was not checked:\n%s", format, c.args, stdout)
 			}
