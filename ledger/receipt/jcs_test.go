@@ -95,3 +95,18 @@ func TestBase58RoundTrip(t *testing.T) {
 		t.Errorf("base58btc(hello world) = %s", EncodeBase58([]byte("hello world")))
 	}
 }
+
+func TestDecimal4(t *testing.T) {
+	for _, c := range []struct {
+		n, div int64
+		want   string
+	}{
+		{12_344_455, 1_000_000, "12.3445"}, {12_344_450, 1_000_000, "12.3445"}, {12_344_449, 1_000_000, "12.3444"},
+		{-12_344_450, 1_000_000, "-12.3445"}, {0, 1_000_000, "0"}, {-10, 1_000_000, "0"}, {3_000_000, 1_000_000, "3"},
+		{1_800_000, 3_600_000, "0.5"}, {299_999, 3_600_000, "0.0833"},
+	} {
+		if got := decimal4(c.n, c.div); string(got) != c.want {
+			t.Errorf("decimal4(%d, %d) = %s, want %s", c.n, c.div, got, c.want)
+		}
+	}
+}

@@ -154,7 +154,7 @@ func strictUnmarshal(b []byte, v any) error {
 	return nil
 }
 
-// signer is what signs a rendering: the device's entry key.
+// checkKey refuses a signing key that is not the entries' device key.
 func checkKey(key ed25519.PrivateKey, s *Session) error {
 	if len(key) != ed25519.PrivateKeySize || !bytes.Equal(key.Public().(ed25519.PublicKey), s.Begin.DeviceKey) {
 		return fmt.Errorf("%w: the signing key is not the entries' device key", ErrInput)

@@ -143,27 +143,24 @@ type SignedValue struct {
 	SignedData string `json:"signed_data"`
 }
 
-// decimal4 renders n/div with 4 decimals (OCPI numbers), rounding half away from zero.
+// decimal4 renders n/div (div a multiple of 10000) with at most 4 decimals (OCPI numbers),
+// rounding half away from zero; trailing zeros are dropped, as JCS would.
 func decimal4(n, div int64) json.Number {
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
 	q := div / 10000
 	v := n / q
-	if r := n % q; 2*r >= q {
+	if 2*(n%q) >= q {
 		v++
-	} else if -2*r >= q {
-		v--
 	}
-	s := strconv.FormatInt(v/10000, 10) + "." + fmt.Sprintf("%04d", abs(v%10000))
-	if v < 0 && v > -10000 {
-		s = "-" + s
+	s := strconv.FormatInt(v/10000, 10) + "." + fmt.Sprintf("%04d", v%10000)
+	s = strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	if s == "0" {
+		sign = ""
 	}
-	return json.Number(strings.TrimSuffix(strings.TrimRight(s, "0"), "."))
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
+	return json.Number(sign + s)
 }
 
 // sessionDuration is the time between the evidence's start and end.
