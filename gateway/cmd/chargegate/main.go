@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"quarantine":   cmdQuarantine,
 		"ocmf":         cmdOCMF,
 		"proof":        cmdProof,
+		"receipt":      cmdReceipt,
 		"verify-proof": cmdVerifyProof,
 		"witness":      cmdWitness,
 		"demo":         cmdDemo,
