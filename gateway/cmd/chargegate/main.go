@@ -14,6 +14,7 @@
 //	chargegate verify-proof --node URL FILE     verify a proof against a ledger node (or --offline)
 //	chargegate witness serve|vkey ...           run a checkpoint witness
 //	chargegate token keygen|issue|verify ...    issue and check signed capability tokens
+//	chargegate receipt build|verify ...          signed session receipts (W3C VC, OCPI CDR)
 //	chargegate version                          print the version
 //
 // Flags follow the README's command-line convention; every subcommand takes --help. Each
