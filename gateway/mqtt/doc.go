@@ -40,6 +40,8 @@
 //	sessions           1   no     gateway.SessionRecord     once per finished charging session
 //	anchors            1   no     AnchorMessage             once per anchor confirmed on the ledger
 //	update             1   yes    ota.Status                when the update agent's state changes
+//	receipts           1   no     signed receipt (JSON)     once per finished session: its W3C VC
+//	                                                        receipt (package ledger/receipt)
 //	checkpoint         1   yes    CheckpointMessage         the latest signed checkpoint of the chain,
 //	                                                        at every anchor and every few minutes
 //	cmd/{name}         1   no     command (operator → device; the device subscribes to cmd/+)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
@@ -82,7 +83,9 @@ type Options struct {
 	// Checkpoints, when set, serves GET checkpoint, checkpoint/inclusion and
 	// checkpoint/consistency (ledger/checkpoint.Log.Handler), mounted under /api/v1/ (token).
 	Checkpoints http.Handler
-	Logger      *slog.Logger
+	// Receipt, when set, returns a finished session's signed receipt (nil when there is none).
+	Receipt func(ctx context.Context, sessionID string) ([]byte, error)
+	Logger  *slog.Logger
 }
 
 // New returns the local HTTP API: /healthz, /metrics (Prometheus text format), /api/v1/status
@@ -119,6 +122,20 @@ func New(o Options) http.Handler {
 		h := http.StripPrefix("/api/v1", o.Checkpoints)
 		mux.Handle("GET /api/v1/checkpoint", h)
 		mux.Handle("GET /api/v1/checkpoint/", h)
+	}
+	if o.Receipt != nil {
+		mux.HandleFunc("GET /api/v1/sessions/{id}/receipt", func(w http.ResponseWriter, r *http.Request) {
+			doc, err := o.Receipt(r.Context(), r.PathValue("id"))
+			switch {
+			case err != nil:
+				http.Error(w, "receipt unavailable", http.StatusServiceUnavailable)
+			case doc == nil:
+				http.Error(w, "no receipt for this session", http.StatusNotFound)
+			default:
+				w.Header().Set("Content-Type", "application/vc+json")
+				w.Write(doc)
+			}
+		})
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -7,6 +7,8 @@
 //	GET /healthz        200 while the meter is readable and the store writable, else 503
 //	GET /api/v1/status  Snapshot as JSON (token)
 //	GET /metrics        Prometheus text format (token)
+//	GET /api/v1/sessions/{id}/receipt  a finished session's signed receipt (ledger/receipt,
+//	                    W3C VC rendering; token)
 //	GET /api/v1/checkpoint[/inclusion|/consistency]  the chain's signed checkpoint and its
 //	                    proofs (ledger/checkpoint; token)
 //

@@ -65,6 +65,7 @@ type App struct {
 	recovery        sqlite.Recovery // what the store found at open
 	checkpoints     *checkpoint.Log
 	ocpp            *ocpp.ChargePoint // nil unless ocpp.url is set
+	receipts        *receipts
 	ocppQueue       *ocpp.Queue
 
 	alarmMu  sync.Mutex
@@ -179,16 +180,15 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			return nil, err
 		}
 	}
-	var links notifiers
+	a.receipts = newReceipts(a)
+	links := notifiers{a.receipts}
 	if a.link != nil {
 		links = append(links, linkNotifier{a.link})
 	}
 	if a.ocpp != nil {
 		links = append(links, a.ocpp)
 	}
-	if len(links) > 0 {
-		opts.Notifier = links
-	}
+	opts.Notifier = links
 	if a.updater != nil {
 		opts.Updating = a.updater.Activating
 	}
@@ -268,7 +268,8 @@ func (a *App) openAPI() error {
 	a.api = &http.Server{
 		Handler: web.New(web.Options{
 			Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Checkpoints: a.checkpoints.Handler(),
-			Logger: a.log.With("part", "http"),
+			Receipt: a.receipt,
+			Logger:  a.log.With("part", "http"),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -364,6 +365,7 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("anchor-notify", a.notifyAnchors)
 	}
 	guarded("snapshot", a.refreshSnapshots)
+	guarded("receipts", a.receipts.run)
 	if a.ocpp != nil {
 		guarded("ocpp", a.ocpp.Run)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
