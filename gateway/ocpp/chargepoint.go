@@ -106,25 +106,29 @@ type ChargePoint struct {
 	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
-	mu           sync.Mutex
-	conf         map[string]string
-	status       gateway.Status
-	haveStatus   bool
-	statusNow    [2]ConnectorStatus // connector 0 and 1 as of the latest status
-	statusQueue  []statusChange     // transitions not yet sent, oldest first
-	resendStatus bool               // after a boot: send statusNow of both connectors
-	conn         *rpcConn           // accepted by the CSMS; nil otherwise
-	current      string             // the running session as announced to the queue
-	currentTag   string
-	lastSample   time.Time
-	lastAligned  time.Time         // the last clock-aligned boundary sent
-	sighted      string            // a session seen in Status, not yet begun
-	tags         map[string]string // session → idTag, from Commander, until begun
-	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet
-	inoperative  bool              // ChangeAvailability: Inoperative is wanted (persisted)
-	release      func()            // the gateway's hold while inoperative is in force
-	triggered    []string          // TriggerMessage requests answered, to send
-	stopReasons  map[string]string // session → the OCPP reason of a stop the charge point asked for
+	mu            sync.Mutex
+	conf          map[string]string
+	status        gateway.Status
+	haveStatus    bool
+	statusNow     [2]ConnectorStatus // connector 0 and 1 as of the latest status
+	statusQueue   []statusChange     // transitions not yet sent, oldest first
+	resendStatus  bool               // after a boot: send statusNow of both connectors
+	conn          *rpcConn           // accepted by the CSMS; nil otherwise
+	current       string             // the running session as announced to the queue
+	currentTag    string
+	lastSample    time.Time
+	lastAligned   time.Time         // the last clock-aligned boundary sent
+	sighted       string            // a session seen in Status, not yet begun
+	tags          map[string]string // session → idTag, from Commander, until begun
+	pendingTag    string            // idTag of a RemoteStart whose session has not shown up yet
+	inoperative   bool              // ChangeAvailability: Inoperative is wanted (persisted)
+	release       func()            // the gateway's hold while inoperative is in force
+	triggered     []string          // TriggerMessage requests answered, to send
+	stopReasons   map[string]string // session → the OCPP reason of a stop the charge point asked for
+	reservation   *reservation      // ReserveNow in force (persisted)
+	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
+	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
+	running       bool              // Run is running
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -188,6 +192,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 		}
 	}
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
+	cp.loadReservation(changed[reservationKey])
 	return cp, nil
 }
 
@@ -218,6 +223,16 @@ func (cp *ChargePoint) confBool(key string) bool {
 func (cp *ChargePoint) Run(ctx context.Context) error {
 	defer cp.bg.Wait()
 	defer cp.operative()
+	cp.mu.Lock()
+	cp.running = true
+	cp.mu.Unlock()
+	cp.armReservation()
+	defer func() {
+		cp.mu.Lock()
+		cp.running = false
+		cp.mu.Unlock()
+		cp.armReservation()
+	}()
 	cp.applyAvailability(ctx)
 	for ctx.Err() == nil {
 		conn, err := cp.connect(ctx)
@@ -479,6 +494,9 @@ func (cp *ChargePoint) deliver(ctx context.Context, conn *rpcConn, m queued) err
 			return err
 		}
 		cp.log.Info("transaction started", "session", m.Session, "transaction", conf.TransactionID, "id_tag_status", conf.IDTagInfo.Status)
+		if _, _, tag, err := cp.q.known(ctx, m.Session); err == nil {
+			cp.remember(ctx, tag, conf.IDTagInfo)
+		}
 		if conf.IDTagInfo.Status != "Accepted" && cp.confBool(KeyStopTransactionOnInvalidID) {
 			cp.deauthorize(ctx, m.Session)
 		}

@@ -33,6 +33,15 @@ const (
 	KeyTransactionMessageRetryInterval   = "TransactionMessageRetryInterval"
 	KeyUnlockConnectorOnEVSideDisconnect = "UnlockConnectorOnEVSideDisconnect"
 	KeyWebSocketPingInterval             = "WebSocketPingInterval"
+
+	// Local Auth List Management profile (§9.2) and the cache (§9.1).
+	KeyAllowOfflineTxForUnknownID = "AllowOfflineTxForUnknownId"
+	KeyAuthorizationCacheEnabled  = "AuthorizationCacheEnabled"
+	KeyLocalAuthListEnabled       = "LocalAuthListEnabled"
+	KeyLocalAuthListMaxLength     = "LocalAuthListMaxLength"
+	KeySendLocalListMaxLength     = "SendLocalListMaxLength"
+	// Reservation profile (§9.4).
+	KeyReserveConnectorZeroSupported = "ReserveConnectorZeroSupported"
 	// KeyMeterPublicKey publishes the public key that verifies the session's signed meter
 	// values (OCA "Signed Meter Values in OCPP": MeterPublicKey[connectorId]); read-only.
 	KeyMeterPublicKey = "MeterPublicKey1"
@@ -72,6 +81,12 @@ var keyDefs = map[string]keyDef{
 	KeyUnlockConnectorOnEVSideDisconnect: {readonly: true}, // no lock
 	KeyWebSocketPingInterval:             {check: isSeconds},
 	KeyMeterPublicKey:                    {readonly: true},
+	KeyAllowOfflineTxForUnknownID:        {check: isBool},
+	KeyAuthorizationCacheEnabled:         {check: isBool},
+	KeyLocalAuthListEnabled:              {check: isBool},
+	KeyLocalAuthListMaxLength:            {readonly: true},
+	KeySendLocalListMaxLength:            {readonly: true},
+	KeyReserveConnectorZeroSupported:     {readonly: true},
 }
 
 func defaultConfig(c Config) map[string]string {
@@ -93,11 +108,17 @@ func defaultConfig(c Config) map[string]string {
 		KeyStopTransactionOnInvalidID:        "true",
 		KeyStopTxnAlignedData:                "",
 		KeyStopTxnSampledData:                "",
-		KeySupportedFeatureProfiles:          "Core",
+		KeySupportedFeatureProfiles:          "Core,LocalAuthListManagement,Reservation,RemoteTrigger",
 		KeyTransactionMessageAttempts:        "3",
 		KeyTransactionMessageRetryInterval:   strconv.Itoa(max(1, int(c.RetryInterval.Seconds()))),
 		KeyUnlockConnectorOnEVSideDisconnect: "false",
 		KeyWebSocketPingInterval:             "0",
+		KeyAllowOfflineTxForUnknownID:        "false",
+		KeyAuthorizationCacheEnabled:         "true",
+		KeyLocalAuthListEnabled:              "true",
+		KeyLocalAuthListMaxLength:            strconv.Itoa(localListMax),
+		KeySendLocalListMaxLength:            strconv.Itoa(sendListMax),
+		KeyReserveConnectorZeroSupported:     "false",
 	}
 	if c.MeterPublicKey != "" {
 		m[KeyMeterPublicKey] = c.MeterPublicKey

@@ -129,14 +129,21 @@
 // idempotent per session id, so the appliance can replay the last finished session at start
 // in case it stopped between the control loop's end and the queue's commit.
 //
-// # Disk format (ocpp.db, user_version 1)
+// # Disk format (ocpp.db, user_version 2; migration 2 adds local_list and auth_cache)
 //
 //	outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, action TEXT, payload BLOB,
 //	       attempts INTEGER)   the queued request, JSON as sent except transactionId
 //	tx(session TEXT PRIMARY KEY, id_tag TEXT, transaction_id INTEGER UNIQUE NULL,
 //	   ended INTEGER, dropped INTEGER)   session ↔ transactionId
 //	config(key TEXT PRIMARY KEY, value TEXT)   keys the CSMS changed, and
-//	       "chargegate:availability" = Inoperative | Operative
+//	       "chargegate:availability" = Inoperative | Operative,
+//	       "chargegate:local_list_version" = the Local Authorization List's listVersion,
+//	       "chargegate:reservation" = {"id":7,"idTag":"RES1","parentIdTag":"P","expiry":"2026-12-05T10:00:00Z"}
+//	       or "" (no reservation)
+//	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
+//	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
+//	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
+//	       the idTagInfo of Authorize.conf and StartTransaction.conf for idTags not listed
 //
 // # Not done yet (issue 16)
 //

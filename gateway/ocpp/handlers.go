@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -80,6 +79,44 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 			return nil, cerr
 		}
 		return statusConf{Status: cp.changeAvailability(ctx, req)}, nil
+	case "SendLocalList":
+		var req sendLocalListReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.sendLocalList(ctx, req)}, nil
+	case "GetLocalListVersion":
+		if cerr := decodeStrict(payload, &struct{}{}); cerr != nil {
+			return nil, cerr
+		}
+		if !cp.confBool(KeyLocalAuthListEnabled) {
+			return getLocalListVersionConf{ListVersion: -1}, nil
+		}
+		v, err := cp.q.localListVersion(ctx)
+		if err != nil {
+			return nil, &CallError{Code: "InternalError", Description: err.Error()}
+		}
+		return getLocalListVersionConf{ListVersion: v}, nil
+	case "ClearCache":
+		if cerr := decodeStrict(payload, &struct{}{}); cerr != nil {
+			return nil, cerr
+		}
+		if err := cp.q.clearCache(ctx); err != nil {
+			return statusConf{Status: "Rejected"}, nil
+		}
+		return statusConf{Status: "Accepted"}, nil
+	case "ReserveNow":
+		var req reserveNowReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.reserveNow(ctx, req)}, nil
+	case "CancelReservation":
+		var req cancelReservationReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.cancelReservation(ctx, req.ReservationID)}, nil
 	case "UnlockConnector":
 		var req struct {
 			ConnectorID int `json:"connectorId"`
@@ -127,15 +164,26 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout+10*time.Second)
 		defer cancel()
 		defer func() { cp.mu.Lock(); cp.pendingTag = ""; cp.mu.Unlock() }()
+		var parent string
 		if cp.confBool(KeyAuthorizeRemoteTxRequests) {
-			st, err := cp.Authorize(ctx, req.IDTag)
-			if err != nil || st != "Accepted" {
-				cp.log.Warn("remote start not authorized", "id_tag", req.IDTag, "status", st, "err", err)
+			info, err := cp.authorize(ctx, req.IDTag)
+			if err != nil || info.Status != "Accepted" {
+				cp.log.Warn("remote start not authorized", "id_tag", req.IDTag, "status", info.Status, "err", err)
 				return
 			}
+			parent = info.ParentIDTag
+		} else if info, ok := cp.localInfo(ctx, req.IDTag); ok {
+			parent = info.ParentIDTag
+		}
+		if err := cp.claimReservation(req.IDTag, parent); err != nil {
+			cp.log.Warn("remote start refused", "id_tag", req.IDTag, "err", err)
+			return
 		}
 		id, err := cp.sessions.Start(ctx, req.IDTag)
 		if err != nil {
+			cp.mu.Lock()
+			cp.reservedStart = ""
+			cp.mu.Unlock()
 			cp.log.Warn("remote start failed", "id_tag", req.IDTag, "err", err)
 			return
 		}
@@ -224,24 +272,6 @@ func (cp *ChargePoint) changeConfiguration(ctx context.Context, req changeConfig
 		cp.poke()
 	}
 	return "Accepted"
-}
-
-// Authorize asks the CSMS whether idTag may charge and returns its AuthorizationStatus
-// (Accepted, Blocked, Expired, Invalid, ConcurrentTx). It fails while the CSMS is unreachable
-// (the local list and cache are not implemented yet).
-func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
-	if idTag == "" || len(idTag) > 20 {
-		return "", errors.New("authorize: idTag must be 1..20 characters")
-	}
-	conn := cp.connection()
-	if conn == nil {
-		return "", errors.New("authorize: the CSMS is not connected")
-	}
-	var conf authorizeConf
-	if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf); err != nil {
-		return "", fmt.Errorf("authorize: %w", err)
-	}
-	return conf.IDTagInfo.Status, nil
 }
 
 // connection returns the connection the CSMS accepted, or nil.

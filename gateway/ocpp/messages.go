@@ -177,3 +177,30 @@ type changeAvailabilityReq struct {
 	ConnectorID int    `json:"connectorId"`
 	Type        string `json:"type"` // Inoperative | Operative
 }
+
+type authorizationData struct {
+	IDTag     string     `json:"idTag"`
+	IDTagInfo *idTagInfo `json:"idTagInfo,omitempty"`
+}
+
+type sendLocalListReq struct {
+	ListVersion            int                 `json:"listVersion"`
+	LocalAuthorizationList []authorizationData `json:"localAuthorizationList,omitempty"`
+	UpdateType             string              `json:"updateType"` // Differential | Full
+}
+
+type getLocalListVersionConf struct {
+	ListVersion int `json:"listVersion"`
+}
+
+type reserveNowReq struct {
+	ConnectorID   int    `json:"connectorId"`
+	ExpiryDate    Time   `json:"expiryDate"`
+	IDTag         string `json:"idTag"`
+	ParentIDTag   string `json:"parentIdTag,omitempty"`
+	ReservationID int    `json:"reservationId"`
+}
+
+type cancelReservationReq struct {
+	ReservationID int `json:"reservationId"`
+}
