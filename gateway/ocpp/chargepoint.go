@@ -129,6 +129,8 @@ type ChargePoint struct {
 	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
 	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
 	running       bool              // Run is running
+	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
+	lastErr       error             // why the latest connection attempt failed
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -193,6 +195,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	}
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
 	cp.loadReservation(changed[reservationKey])
+	cp.securityEvent(EventStartupOfTheDevice, "")
 	return cp, nil
 }
 
@@ -271,11 +274,19 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 			resp.Body.Close()
 		}
 		if err != nil {
-			if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-				return nil, fmt.Errorf("connect to %s: the CSMS refused the credentials (HTTP 401): %w", target, err)
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
 			}
-			return nil, fmt.Errorf("connect to %s: %w", target, err)
+			err = cp.explainDial(target, status, err)
+			cp.mu.Lock()
+			cp.lastErr = err
+			cp.mu.Unlock()
+			return nil, err
 		}
+		cp.mu.Lock()
+		cp.lastErr = nil
+		cp.mu.Unlock()
 		if ws.Subprotocol() != Subprotocol {
 			ws.Close()
 			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), Subprotocol)
@@ -320,6 +331,9 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 			return err
 		}
 		if err := cp.sendTriggered(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendSecurityEvents(ctx, conn); err != nil {
 			return err
 		}
 		if err := cp.drain(ctx, conn); err != nil {

@@ -304,5 +304,18 @@ func (cp *ChargePoint) reset(ctx context.Context, hard bool) {
 		}
 	}
 	cp.log.Warn("reset requested by the CSMS", "hard", hard)
+	// Security Whitepaper: ResetOrReboot, sent before the restart, as far as the link allows.
+	if conn := cp.connection(); conn != nil {
+		kind := "SoftReset"
+		if hard {
+			kind = "HardReset"
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ev := securityEvent{Type: EventResetOrReboot, Timestamp: Time{time.Now()}, TechInfo: kind + " requested by the CSMS"}
+		if err := conn.call(ctx, "", "SecurityEventNotification", ev, nil); err != nil {
+			cp.log.Warn("security event before reset", "err", err)
+		}
+		cancel()
+	}
 	cp.cfg.Reset(hard)
 }

@@ -14,7 +14,9 @@ import (
 // commanderFunc is the session commander of another operator link (MQTT) in the tests.
 type commanderFunc func(context.Context, gateway.Command) (gateway.Result, error)
 
-func (f commanderFunc) Do(ctx context.Context, c gateway.Command) (gateway.Result, error) { return f(ctx, c) }
+func (f commanderFunc) Do(ctx context.Context, c gateway.Command) (gateway.Result, error) {
+	return f(ctx, c)
+}
 
 func reserve(c *csms, id int, tag string, expiry time.Duration) string {
 	return c.Status("ReserveNow", map[string]any{"connectorId": 1, "expiryDate": time.Now().Add(expiry).UTC().Format(time.RFC3339Nano),
