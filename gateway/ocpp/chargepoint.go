@@ -92,6 +92,14 @@ type Config struct {
 	ReconnectMin             time.Duration // default 1 s
 	ReconnectMax             time.Duration // default 60 s
 
+	// Pause is called with true when the charging profiles' limit in force becomes 0 and with
+	// false when it becomes positive again (or no profile limits); the appliance opens and
+	// closes the contactor with the session kept. Nil: limits are only reported (Limit).
+	Pause func(paused bool)
+	// MaxCurrentA is the outlet's rated current, the composite schedule's limit where no
+	// profile sets one. Default 32.
+	MaxCurrentA float64
+
 	Logger *slog.Logger
 }
 
@@ -131,6 +139,9 @@ type ChargePoint struct {
 	running       bool              // Run is running
 	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
 	lastErr       error             // why the latest connection attempt failed
+	profiles      []storedProfile   // installed charging profiles (persisted)
+	txStart       time.Time         // the running session's begin, for Relative profiles
+	paused        bool              // the limit in force is 0 and Config.Pause(true) was called
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -179,6 +190,9 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	def(&cfg.CallTimeout, 30*time.Second)
 	def(&cfg.ReconnectMin, time.Second)
 	def(&cfg.ReconnectMax, time.Minute)
+	if cfg.MaxCurrentA <= 0 {
+		cfg.MaxCurrentA = 32
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +210,9 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
 	cp.loadReservation(changed[reservationKey])
 	cp.securityEvent(EventStartupOfTheDevice, "")
+	if cp.profiles, err = q.loadProfiles(context.Background()); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
@@ -230,6 +247,21 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	cp.running = true
 	cp.mu.Unlock()
 	cp.armReservation()
+	limits := make(chan struct{})
+	go func() {
+		defer close(limits)
+		t := time.NewTicker(time.Second) // schedules change their limit on whole seconds
+		defer t.Stop()
+		for {
+			cp.applyLimit()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { <-limits }()
 	defer func() {
 		cp.mu.Lock()
 		cp.running = false

@@ -117,6 +117,24 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 			return nil, cerr
 		}
 		return statusConf{Status: cp.cancelReservation(ctx, req.ReservationID)}, nil
+	case "SetChargingProfile":
+		var req setChargingProfileReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.setChargingProfile(ctx, req)}, nil
+	case "ClearChargingProfile":
+		var req clearChargingProfileReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.clearChargingProfile(ctx, req)}, nil
+	case "GetCompositeSchedule":
+		var req getCompositeScheduleReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.compositeSchedule(req), nil
 	case "UnlockConnector":
 		var req struct {
 			ConnectorID int `json:"connectorId"`

@@ -102,6 +102,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
 		cp.lastSample, cp.lastAligned = at, at
+		cp.txStart = at
 	}
 	cp.pendingTag = ""
 	delete(cp.tags, session)
@@ -238,6 +239,7 @@ func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
 	}
 	cp.mu.Unlock()
 	cp.enqueue(rec.ID, actionStop, stopRequest(rec, tag, reason))
+	cp.dropTxProfiles(ctx)
 	cp.bg.Go(func() { cp.applyAvailability(context.Background()) }) // a Scheduled Inoperative
 }
 

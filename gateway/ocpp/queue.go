@@ -57,6 +57,8 @@ var migrations = []string{
 		expiry        TEXT NOT NULL DEFAULT '',
 		parent_id_tag TEXT NOT NULL DEFAULT ''
 	);`,
+	// 3: installed charging profiles (Smart Charging), one JSON document each.
+	`CREATE TABLE charging_profile (id INTEGER PRIMARY KEY, profile TEXT NOT NULL);`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode
