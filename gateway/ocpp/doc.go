@@ -36,7 +36,8 @@
 //	                                       midnight UTC (MeterValuesAlignedData), from the gateway's
 //	                                       telemetry: energy import/export (Wh), power (W), current (A,
 //	                                       phases summed), voltage (V, L1-N)
-//	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted
+//	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted; its
+//	                                       chargingProfile (TxProfile only) becomes the transaction's
 //	RemoteStopTransaction       CSMS→CP    Accepted when transactionId is the running session
 //	GetConfiguration            CSMS→CP    the keys in configkeys.go, readonly flagged
 //	ChangeConfiguration         CSMS→CP    Accepted (persisted), Rejected (read-only, bad value),
@@ -215,11 +216,10 @@
 //   - Local list / cache: the cache has no size bound or eviction; StopTransaction.conf's
 //     idTagInfo is not cached; a local list entry that differs from the CSMS's answer is not
 //     reported.
-//   - Reservation persistence across a restart is implemented (config row) but not tested;
-//     ReserveConnectorZeroSupported is false.
+//   - Reservation of connector 0 (ReserveConnectorZeroSupported is false).
 //   - Smart Charging: only pause/resume (no current setpoint: the hardware has no PWM);
-//     RemoteStartTransaction's chargingProfile is accepted and ignored; the limit is not yet
-//     in the gateway's status or telemetry (the appliance can read ChargePoint.Limit).
+//     the limit is not yet in the gateway's status or telemetry (the appliance can read
+//     ChargePoint.Limit).
 //   - Signed values per sample; clock-aligned values outside a transaction; StopTxnSampledData
 //     and StopTxnAlignedData (stored, not read); WebSocketPingInterval (stored; a dead link is
 //     found by the heartbeat's call timeout).

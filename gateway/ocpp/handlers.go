@@ -168,6 +168,10 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 	if req.ConnectorID != nil && *req.ConnectorID != connectorOne {
 		return "Rejected"
 	}
+	// §5.11: a charging profile in the request is the transaction's TxProfile.
+	if p := req.ChargingProfile; p != nil && (p.ChargingProfilePurpose != purposeTx || p.TransactionID != nil || !validProfile(*p)) {
+		return "Rejected"
+	}
 	cp.mu.Lock()
 	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil) || cp.inoperative
 	if !busy {
@@ -209,6 +213,11 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		cp.pendingTag = req.IDTag
 		cp.mu.Unlock()
 		cp.begin(id, req.IDTag, time.Now(), cp.lastImportMWh())
+		if p := req.ChargingProfile; p != nil {
+			if st := cp.installProfile(ctx, connectorOne, *p); st != "Accepted" {
+				cp.log.Warn("the remote start's charging profile was not installed", "status", st)
+			}
+		}
 	})
 	return "Accepted"
 }

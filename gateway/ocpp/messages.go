@@ -124,9 +124,9 @@ type meterValuesReq struct {
 }
 
 type remoteStartTransactionReq struct {
-	ConnectorID     *int            `json:"connectorId,omitempty"`
-	IDTag           string          `json:"idTag"`
-	ChargingProfile json.RawMessage `json:"chargingProfile,omitempty"`
+	ConnectorID     *int             `json:"connectorId,omitempty"`
+	IDTag           string           `json:"idTag"`
+	ChargingProfile *chargingProfile `json:"chargingProfile,omitempty"`
 }
 
 type remoteStopTransactionReq struct {

@@ -29,7 +29,8 @@ func reserve(c *csms, id int, tag string, expiry time.Duration) string {
 func TestReservation(t *testing.T) {
 	c := startCSMS(t, "--interval", "30")
 	g := newStandIn(t)
-	cp, _, _ := startCP(t, c, g, t.TempDir())
+	dir := t.TempDir()
+	cp, _, stop := startCP(t, c, g, dir)
 	c.WaitFor("online", cp.Online)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -100,4 +101,19 @@ func TestReservation(t *testing.T) {
 		t.Errorf("CancelReservation = %s, want Accepted", got)
 	}
 	c.WaitFor("connector 1 Available after the cancellation", func() bool { return lastStatus(t, c, 1) == "Available" })
+
+	// A reservation survives a restart of the charge point.
+	if got := reserve(c, 12, "RES5", time.Hour); got != "Accepted" {
+		t.Fatal(got)
+	}
+	c.WaitFor("connector 1 Reserved", func() bool { return lastStatus(t, c, 1) == "Reserved" })
+	stop()
+	cp, _, _ = startCP(t, c, g, dir)
+	c.WaitFor("online again", cp.Online)
+	if _, err := cp.StartLocal(ctx, "OTHER5"); !errors.Is(err, ocpp.ErrReserved) {
+		t.Errorf("after a restart, another idTag: %v, want ErrReserved", err)
+	}
+	if got := c.Status("CancelReservation", map[string]any{"reservationId": 12}); got != "Accepted" {
+		t.Errorf("CancelReservation after a restart = %s, want Accepted", got)
+	}
 }

@@ -176,13 +176,18 @@ func (cp *ChargePoint) setChargingProfile(ctx context.Context, req setChargingPr
 		}
 		p.TransactionID = &txID
 	}
+	return cp.installProfile(ctx, req.ConnectorID, p)
+}
+
+// installProfile stores p on connector, replacing per §3.13.2, and applies the new limit.
+func (cp *ChargePoint) installProfile(ctx context.Context, connector int, p chargingProfile) string {
 	cp.mu.Lock()
 	next := slices.DeleteFunc(slices.Clone(cp.profiles), func(s storedProfile) bool {
 		// §3.13.2: the same id, or the same stackLevel and purpose on the connector, is replaced.
 		return s.Profile.ChargingProfileID == p.ChargingProfileID ||
-			(s.Connector == req.ConnectorID && s.Profile.StackLevel == p.StackLevel && s.Profile.ChargingProfilePurpose == p.ChargingProfilePurpose)
+			(s.Connector == connector && s.Profile.StackLevel == p.StackLevel && s.Profile.ChargingProfilePurpose == p.ChargingProfilePurpose)
 	})
-	next = append(next, storedProfile{Connector: req.ConnectorID, Received: time.Now(), Profile: p})
+	next = append(next, storedProfile{Connector: connector, Received: time.Now(), Profile: p})
 	cp.mu.Unlock()
 	if len(next) > maxProfiles {
 		return "Rejected"

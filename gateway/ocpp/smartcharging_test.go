@@ -119,4 +119,18 @@ func TestSmartCharging(t *testing.T) {
 	if l, ok := cp.Limit(); !ok || l != 16 {
 		t.Errorf("Limit = %v %v, want the 16 A cap", l, ok)
 	}
+
+	// A remote start's charging profile is the transaction's TxProfile (Relative: from the
+	// transaction's begin); it goes with the transaction.
+	relative := map[string]any{"chargingProfileId": 9, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+		"chargingSchedule": map[string]any{"chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 0}}}}
+	if got := c.Status("RemoteStartTransaction", map[string]any{"idTag": "REMOTE1", "chargingProfile": relative}); got != "Accepted" {
+		t.Fatalf("RemoteStartTransaction with a profile = %s", got)
+	}
+	waitPause(t, pauses, true, "the remote start's TxProfile")
+	c.WaitFor("the second transaction id", func() bool { return len(transactionIDs(t, c)) == 2 })
+	if got := c.Status("RemoteStopTransaction", map[string]any{"transactionId": transactionIDs(t, c)[1]}); got != "Accepted" {
+		t.Fatal(got)
+	}
+	waitPause(t, pauses, false, "the remote transaction ended")
 }
