@@ -211,8 +211,7 @@
 //   - Security Whitepaper: certificate management (InstallCertificate, CertificateSigned,
 //     SignCertificate, ExtendedTriggerMessage), signed firmware, the SecurityProfile and
 //     AuthorizationKey keys; security events are kept in memory only (lost by a restart while
-//     offline); InvalidCentralSystemCertificate and FailedToAuthenticateAtCentralSystem are
-//     raised but their delivery after a later accepted connection is not tested.
+//     offline).
 //   - Local list / cache: the cache has no size bound or eviction; StopTransaction.conf's
 //     idTagInfo is not cached; a local list entry that differs from the CSMS's answer is not
 //     reported.

@@ -84,20 +84,35 @@ func (ca testCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPEM []
 // set, makes it require a client certificate from that CA (security profile 3).
 func tlsCSMS(t *testing.T, ca testCA, clientCA *testCA) *csms {
 	t.Helper()
-	dir := t.TempDir()
-	certPEM, keyPEM, _ := ca.issue(t, "csms.test", true)
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	args := []string{"--interval", "30", "--tls-cert", write("server.pem", certPEM), "--tls-key", write("server.key", keyPEM)}
+	args := append([]string{"--interval", "30"}, serverCert(t, ca)...)
 	if clientCA != nil {
+		dir := t.TempDir()
+		write := func(name string, b []byte) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
 		args = append(args, "--tls-client-ca", write("client-ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientCA.der})))
 	}
 	return startCSMS(t, args...)
+}
+
+// serverCert issues a server certificate for 127.0.0.1 from ca and returns the CSMS's
+// --tls-cert and --tls-key arguments.
+func serverCert(t *testing.T, ca testCA) []string {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM, _ := ca.issue(t, "csms.test", true)
+	cert, key := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--tls-cert", cert, "--tls-key", key}
 }
 
 func withTLS(c *tls.Config, identity string) cpOpt {
@@ -136,6 +151,21 @@ func TestSecurityProfile2(t *testing.T) {
 	if ev["type"] != ocpp.EventStartupOfTheDevice || ev["timestamp"] == "" {
 		t.Errorf("SecurityEventNotification %v, want StartupOfTheDevice", ev)
 	}
+
+	// The CSMS comes back with a certificate from another CA: refused; with the right one
+	// again, the charge point reports InvalidCentralSystemCertificate.
+	c.Restart(2, serverCert(t, other)...)
+	waitLastError(t, c, cp, "server certificate is not trusted")
+	c.Restart(3)
+	c.WaitFor("online again", cp.Online)
+	c.WaitFor("InvalidCentralSystemCertificate reported", func() bool {
+		for _, l := range c.Calls("SecurityEventNotification") {
+			if params[map[string]string](t, l)["type"] == ocpp.EventInvalidCentralSystemCertificate {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // Security profile 3: the CSMS requires a client certificate; a charge point with one from
