@@ -1,6 +1,7 @@
 package ocpp_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chargegate/chargegate/gateway/ocpp"
@@ -19,4 +20,22 @@ func TestBasicAuth(t *testing.T) {
 	stopBad()
 	good, _, _ := startCP(t, c, g, t.TempDir(), func(cfg *ocpp.Config) { cfg.Password = "s3cret-0123456789" })
 	c.WaitFor("online with the right password", good.Online)
+
+	// The CSMS comes back with another password: refused (LastError says so); with the right
+	// one again, the charge point reports FailedToAuthenticateAtCentralSystem.
+	c.Restart(2, "--password", "rotated-password")
+	c.WaitFor("refused after the rotation", func() bool {
+		err := good.LastError()
+		return err != nil && strings.Contains(err.Error(), "refused the credentials (HTTP 401)")
+	})
+	c.Restart(3)
+	c.WaitFor("online again", good.Online)
+	c.WaitFor("FailedToAuthenticateAtCentralSystem reported", func() bool {
+		for _, l := range c.Calls("SecurityEventNotification") {
+			if params[map[string]string](t, l)["type"] == ocpp.EventFailedToAuthenticateAtCentralSystem {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -92,6 +92,14 @@ type Config struct {
 	ReconnectMin             time.Duration // default 1 s
 	ReconnectMax             time.Duration // default 60 s
 
+	// Pause is called with true when the charging profiles' limit in force becomes 0 and with
+	// false when it becomes positive again (or no profile limits); the appliance opens and
+	// closes the contactor with the session kept. Nil: limits are only reported (Limit).
+	Pause func(paused bool)
+	// MaxCurrentA is the outlet's rated current, the composite schedule's limit where no
+	// profile sets one. Default 32.
+	MaxCurrentA float64
+
 	Logger *slog.Logger
 }
 
@@ -106,25 +114,34 @@ type ChargePoint struct {
 	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
-	mu           sync.Mutex
-	conf         map[string]string
-	status       gateway.Status
-	haveStatus   bool
-	statusNow    [2]ConnectorStatus // connector 0 and 1 as of the latest status
-	statusQueue  []statusChange     // transitions not yet sent, oldest first
-	resendStatus bool               // after a boot: send statusNow of both connectors
-	conn         *rpcConn           // accepted by the CSMS; nil otherwise
-	current      string             // the running session as announced to the queue
-	currentTag   string
-	lastSample   time.Time
-	lastAligned  time.Time         // the last clock-aligned boundary sent
-	sighted      string            // a session seen in Status, not yet begun
-	tags         map[string]string // session → idTag, from Commander, until begun
-	pendingTag   string            // idTag of a RemoteStart whose session has not shown up yet
-	inoperative  bool              // ChangeAvailability: Inoperative is wanted (persisted)
-	release      func()            // the gateway's hold while inoperative is in force
-	triggered    []string          // TriggerMessage requests answered, to send
-	stopReasons  map[string]string // session → the OCPP reason of a stop the charge point asked for
+	mu            sync.Mutex
+	conf          map[string]string
+	status        gateway.Status
+	haveStatus    bool
+	statusNow     [2]ConnectorStatus // connector 0 and 1 as of the latest status
+	statusQueue   []statusChange     // transitions not yet sent, oldest first
+	resendStatus  bool               // after a boot: send statusNow of both connectors
+	conn          *rpcConn           // accepted by the CSMS; nil otherwise
+	current       string             // the running session as announced to the queue
+	currentTag    string
+	lastSample    time.Time
+	lastAligned   time.Time         // the last clock-aligned boundary sent
+	sighted       string            // a session seen in Status, not yet begun
+	tags          map[string]string // session → idTag, from Commander, until begun
+	pendingTag    string            // idTag of a RemoteStart whose session has not shown up yet
+	inoperative   bool              // ChangeAvailability: Inoperative is wanted (persisted)
+	release       func()            // the gateway's hold while inoperative is in force
+	triggered     []string          // TriggerMessage requests answered, to send
+	stopReasons   map[string]string // session → the OCPP reason of a stop the charge point asked for
+	reservation   *reservation      // ReserveNow in force (persisted)
+	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
+	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
+	running       bool              // Run is running
+	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
+	lastErr       error             // why the latest connection attempt failed
+	profiles      []storedProfile   // installed charging profiles (persisted)
+	txStart       time.Time         // the running session's begin, for Relative profiles
+	paused        bool              // the limit in force is 0 and Config.Pause(true) was called
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -173,6 +190,9 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	def(&cfg.CallTimeout, 30*time.Second)
 	def(&cfg.ReconnectMin, time.Second)
 	def(&cfg.ReconnectMax, time.Minute)
+	if cfg.MaxCurrentA <= 0 {
+		cfg.MaxCurrentA = 32
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +208,11 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 		}
 	}
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
+	cp.loadReservation(changed[reservationKey])
+	cp.securityEvent(EventStartupOfTheDevice, "")
+	if cp.profiles, err = q.loadProfiles(context.Background()); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
@@ -218,6 +243,31 @@ func (cp *ChargePoint) confBool(key string) bool {
 func (cp *ChargePoint) Run(ctx context.Context) error {
 	defer cp.bg.Wait()
 	defer cp.operative()
+	cp.mu.Lock()
+	cp.running = true
+	cp.mu.Unlock()
+	cp.armReservation()
+	limits := make(chan struct{})
+	go func() {
+		defer close(limits)
+		t := time.NewTicker(time.Second) // schedules change their limit on whole seconds
+		defer t.Stop()
+		for {
+			cp.applyLimit()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { <-limits }()
+	defer func() {
+		cp.mu.Lock()
+		cp.running = false
+		cp.mu.Unlock()
+		cp.armReservation()
+	}()
 	cp.applyAvailability(ctx)
 	for ctx.Err() == nil {
 		conn, err := cp.connect(ctx)
@@ -256,11 +306,19 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 			resp.Body.Close()
 		}
 		if err != nil {
-			if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-				return nil, fmt.Errorf("connect to %s: the CSMS refused the credentials (HTTP 401): %w", target, err)
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
 			}
-			return nil, fmt.Errorf("connect to %s: %w", target, err)
+			err = cp.explainDial(target, status, err)
+			cp.mu.Lock()
+			cp.lastErr = err
+			cp.mu.Unlock()
+			return nil, err
 		}
+		cp.mu.Lock()
+		cp.lastErr = nil
+		cp.mu.Unlock()
 		if ws.Subprotocol() != Subprotocol {
 			ws.Close()
 			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), Subprotocol)
@@ -305,6 +363,9 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 			return err
 		}
 		if err := cp.sendTriggered(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendSecurityEvents(ctx, conn); err != nil {
 			return err
 		}
 		if err := cp.drain(ctx, conn); err != nil {
@@ -479,6 +540,9 @@ func (cp *ChargePoint) deliver(ctx context.Context, conn *rpcConn, m queued) err
 			return err
 		}
 		cp.log.Info("transaction started", "session", m.Session, "transaction", conf.TransactionID, "id_tag_status", conf.IDTagInfo.Status)
+		if _, _, tag, err := cp.q.known(ctx, m.Session); err == nil {
+			cp.remember(ctx, tag, conf.IDTagInfo)
+		}
 		if conf.IDTagInfo.Status != "Accepted" && cp.confBool(KeyStopTransactionOnInvalidID) {
 			cp.deauthorize(ctx, m.Session)
 		}

@@ -358,8 +358,8 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 	if got := c.Status("DataTransfer", map[string]string{"vendorId": "com.example", "data": "x"}); got != "UnknownVendorId" {
 		t.Errorf("DataTransfer = %s, want UnknownVendorId", got)
 	}
-	if _, err := c.Call("ClearCache", map[string]any{}); err == nil {
-		t.Errorf("ClearCache answered, want NotImplemented")
+	if _, err := c.Call("GetDiagnostics", map[string]any{"location": "ftp://diagnostics.example/"}); err == nil {
+		t.Errorf("GetDiagnostics answered, want NotImplemented")
 	}
 
 	// A changed key survives a restart of the charge point.

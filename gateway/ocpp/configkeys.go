@@ -33,6 +33,20 @@ const (
 	KeyTransactionMessageRetryInterval   = "TransactionMessageRetryInterval"
 	KeyUnlockConnectorOnEVSideDisconnect = "UnlockConnectorOnEVSideDisconnect"
 	KeyWebSocketPingInterval             = "WebSocketPingInterval"
+
+	// Local Auth List Management profile (§9.2) and the cache (§9.1).
+	KeyAllowOfflineTxForUnknownID = "AllowOfflineTxForUnknownId"
+	KeyAuthorizationCacheEnabled  = "AuthorizationCacheEnabled"
+	KeyLocalAuthListEnabled       = "LocalAuthListEnabled"
+	KeyLocalAuthListMaxLength     = "LocalAuthListMaxLength"
+	KeySendLocalListMaxLength     = "SendLocalListMaxLength"
+	// Reservation profile (§9.4).
+	KeyReserveConnectorZeroSupported = "ReserveConnectorZeroSupported"
+	// Smart Charging profile (§9.4), all read-only.
+	KeyChargeProfileMaxStackLevel              = "ChargeProfileMaxStackLevel"
+	KeyChargingScheduleAllowedChargingRateUnit = "ChargingScheduleAllowedChargingRateUnit"
+	KeyChargingScheduleMaxPeriods              = "ChargingScheduleMaxPeriods"
+	KeyMaxChargingProfilesInstalled            = "MaxChargingProfilesInstalled"
 	// KeyMeterPublicKey publishes the public key that verifies the session's signed meter
 	// values (OCA "Signed Meter Values in OCPP": MeterPublicKey[connectorId]); read-only.
 	KeyMeterPublicKey = "MeterPublicKey1"
@@ -49,55 +63,75 @@ type keyDef struct {
 }
 
 var keyDefs = map[string]keyDef{
-	KeyAuthorizeRemoteTxRequests:         {check: isBool},
-	KeyClockAlignedDataInterval:          {check: isSeconds},
-	KeyConnectionTimeOut:                 {check: isSeconds},
-	KeyGetConfigurationMaxKeys:           {readonly: true},
-	KeyHeartbeatInterval:                 {check: isSeconds},
-	KeyLocalAuthorizeOffline:             {check: isBool},
-	KeyLocalPreAuthorize:                 {check: isBool},
-	KeyMeterValuesAlignedData:            {check: isMeasurands},
-	KeyMeterValuesSampledData:            {check: isMeasurands},
-	KeyMeterValueSampleInterval:          {check: isSeconds},
-	KeyNumberOfConnectors:                {readonly: true},
-	KeyResetRetries:                      {check: isSeconds},
-	KeyConnectorPhaseRotation:            {check: func(string) error { return nil }},
-	KeyStopTransactionOnEVSideDisconnect: {readonly: true}, // the hardware does not see the EV
-	KeyStopTransactionOnInvalidID:        {check: isBool},
-	KeyStopTxnAlignedData:                {check: isMeasurands},
-	KeyStopTxnSampledData:                {check: isMeasurands},
-	KeySupportedFeatureProfiles:          {readonly: true},
-	KeyTransactionMessageAttempts:        {check: isSeconds},
-	KeyTransactionMessageRetryInterval:   {check: isSeconds},
-	KeyUnlockConnectorOnEVSideDisconnect: {readonly: true}, // no lock
-	KeyWebSocketPingInterval:             {check: isSeconds},
-	KeyMeterPublicKey:                    {readonly: true},
+	KeyAuthorizeRemoteTxRequests:               {check: isBool},
+	KeyClockAlignedDataInterval:                {check: isSeconds},
+	KeyConnectionTimeOut:                       {check: isSeconds},
+	KeyGetConfigurationMaxKeys:                 {readonly: true},
+	KeyHeartbeatInterval:                       {check: isSeconds},
+	KeyLocalAuthorizeOffline:                   {check: isBool},
+	KeyLocalPreAuthorize:                       {check: isBool},
+	KeyMeterValuesAlignedData:                  {check: isMeasurands},
+	KeyMeterValuesSampledData:                  {check: isMeasurands},
+	KeyMeterValueSampleInterval:                {check: isSeconds},
+	KeyNumberOfConnectors:                      {readonly: true},
+	KeyResetRetries:                            {check: isSeconds},
+	KeyConnectorPhaseRotation:                  {check: func(string) error { return nil }},
+	KeyStopTransactionOnEVSideDisconnect:       {readonly: true}, // the hardware does not see the EV
+	KeyStopTransactionOnInvalidID:              {check: isBool},
+	KeyStopTxnAlignedData:                      {check: isMeasurands},
+	KeyStopTxnSampledData:                      {check: isMeasurands},
+	KeySupportedFeatureProfiles:                {readonly: true},
+	KeyTransactionMessageAttempts:              {check: isSeconds},
+	KeyTransactionMessageRetryInterval:         {check: isSeconds},
+	KeyUnlockConnectorOnEVSideDisconnect:       {readonly: true}, // no lock
+	KeyWebSocketPingInterval:                   {check: isSeconds},
+	KeyMeterPublicKey:                          {readonly: true},
+	KeyAllowOfflineTxForUnknownID:              {check: isBool},
+	KeyAuthorizationCacheEnabled:               {check: isBool},
+	KeyLocalAuthListEnabled:                    {check: isBool},
+	KeyLocalAuthListMaxLength:                  {readonly: true},
+	KeySendLocalListMaxLength:                  {readonly: true},
+	KeyReserveConnectorZeroSupported:           {readonly: true},
+	KeyChargeProfileMaxStackLevel:              {readonly: true},
+	KeyChargingScheduleAllowedChargingRateUnit: {readonly: true},
+	KeyChargingScheduleMaxPeriods:              {readonly: true},
+	KeyMaxChargingProfilesInstalled:            {readonly: true},
 }
 
 func defaultConfig(c Config) map[string]string {
 	m := map[string]string{
-		KeyAuthorizeRemoteTxRequests:         "false",
-		KeyClockAlignedDataInterval:          "0",
-		KeyConnectionTimeOut:                 "60",
-		KeyGetConfigurationMaxKeys:           strconv.Itoa(len(keyDefs)),
-		KeyHeartbeatInterval:                 strconv.Itoa(int(c.HeartbeatInterval.Seconds())),
-		KeyLocalAuthorizeOffline:             "false",
-		KeyLocalPreAuthorize:                 "false",
-		KeyMeterValuesAlignedData:            "Energy.Active.Import.Register",
-		KeyMeterValuesSampledData:            "Energy.Active.Import.Register",
-		KeyMeterValueSampleInterval:          strconv.Itoa(int(c.MeterValueSampleInterval.Seconds())),
-		KeyNumberOfConnectors:                "1",
-		KeyResetRetries:                      "1",
-		KeyConnectorPhaseRotation:            "Unknown",
-		KeyStopTransactionOnEVSideDisconnect: "true",
-		KeyStopTransactionOnInvalidID:        "true",
-		KeyStopTxnAlignedData:                "",
-		KeyStopTxnSampledData:                "",
-		KeySupportedFeatureProfiles:          "Core",
-		KeyTransactionMessageAttempts:        "3",
-		KeyTransactionMessageRetryInterval:   strconv.Itoa(max(1, int(c.RetryInterval.Seconds()))),
-		KeyUnlockConnectorOnEVSideDisconnect: "false",
-		KeyWebSocketPingInterval:             "0",
+		KeyAuthorizeRemoteTxRequests:               "false",
+		KeyClockAlignedDataInterval:                "0",
+		KeyConnectionTimeOut:                       "60",
+		KeyGetConfigurationMaxKeys:                 strconv.Itoa(len(keyDefs)),
+		KeyHeartbeatInterval:                       strconv.Itoa(int(c.HeartbeatInterval.Seconds())),
+		KeyLocalAuthorizeOffline:                   "false",
+		KeyLocalPreAuthorize:                       "false",
+		KeyMeterValuesAlignedData:                  "Energy.Active.Import.Register",
+		KeyMeterValuesSampledData:                  "Energy.Active.Import.Register",
+		KeyMeterValueSampleInterval:                strconv.Itoa(int(c.MeterValueSampleInterval.Seconds())),
+		KeyNumberOfConnectors:                      "1",
+		KeyResetRetries:                            "1",
+		KeyConnectorPhaseRotation:                  "Unknown",
+		KeyStopTransactionOnEVSideDisconnect:       "true",
+		KeyStopTransactionOnInvalidID:              "true",
+		KeyStopTxnAlignedData:                      "",
+		KeyStopTxnSampledData:                      "",
+		KeySupportedFeatureProfiles:                "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging",
+		KeyTransactionMessageAttempts:              "3",
+		KeyTransactionMessageRetryInterval:         strconv.Itoa(max(1, int(c.RetryInterval.Seconds()))),
+		KeyUnlockConnectorOnEVSideDisconnect:       "false",
+		KeyWebSocketPingInterval:                   "0",
+		KeyAllowOfflineTxForUnknownID:              "false",
+		KeyAuthorizationCacheEnabled:               "true",
+		KeyLocalAuthListEnabled:                    "true",
+		KeyLocalAuthListMaxLength:                  strconv.Itoa(localListMax),
+		KeySendLocalListMaxLength:                  strconv.Itoa(sendListMax),
+		KeyReserveConnectorZeroSupported:           "false",
+		KeyChargeProfileMaxStackLevel:              strconv.Itoa(maxStackLevel),
+		KeyChargingScheduleAllowedChargingRateUnit: "Current,Power",
+		KeyChargingScheduleMaxPeriods:              strconv.Itoa(maxPeriods),
+		KeyMaxChargingProfilesInstalled:            strconv.Itoa(maxProfiles),
 	}
 	if c.MeterPublicKey != "" {
 		m[KeyMeterPublicKey] = c.MeterPublicKey

@@ -74,6 +74,15 @@ type commander struct {
 }
 
 func (c commander) Do(ctx context.Context, cmd gateway.Command) (gateway.Result, error) {
+	if cmd.Name == gateway.CmdStart || cmd.Name == gateway.CmdAuthorize {
+		// A start on another link honours a reservation: only its idTag may start.
+		c.cp.mu.Lock()
+		r := c.cp.reservation
+		c.cp.mu.Unlock()
+		if r != nil && cmd.IDToken != r.IDTag {
+			return nil, fmt.Errorf("%s: %w", cmd.Name, ErrReserved)
+		}
+	}
 	res, err := c.next.Do(ctx, cmd)
 	if err == nil && (cmd.Name == gateway.CmdStart || cmd.Name == gateway.CmdAuthorize) {
 		if id, _ := res["session_id"].(string); id != "" {

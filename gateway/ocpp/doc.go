@@ -14,17 +14,20 @@
 // second Status that shows a session nobody announced (then under FallbackIDTag). Its
 // meterStart is the begin register: Status's import register minus the session's energy.
 //
-// # Supported (OCPP 1.6 edition 2, Core profile)
+// # Supported (OCPP 1.6 edition 2: Core, Local Auth List Management, Reservation, Remote
+// Trigger, Smart Charging (minimal); Security Whitepaper edition 3: profiles 1–3, security events)
 //
 //	message                     direction  behaviour
 //	BootNotification            CP→CSMS    Accepted: online, heartbeat = interval; Pending/Rejected:
 //	                                       nothing else is sent, BootNotification again after interval
 //	Heartbeat                   CP→CSMS    every HeartbeatInterval
 //	StatusNotification          CP→CSMS    connector 0 and 1, every transition; both after each boot
-//	Authorize                   CP→CSMS    ChargePoint.Authorize; before a remote start when
-//	                                       AuthorizeRemoteTxRequests is true
+//	Authorize                   CP→CSMS    ChargePoint.Authorize / StartLocal / StopLocal, and before
+//	                                       a remote start when AuthorizeRemoteTxRequests is true;
+//	                                       local list and cache per "Local authorization" below
 //	StartTransaction            CP→CSMS    durable queue; idTagInfo not Accepted stops the session
-//	                                       (StopTransactionOnInvalidId) with reason DeAuthorized
+//	                                       (StopTransactionOnInvalidId) with reason DeAuthorized;
+//	                                       reservationId when it fulfils a reservation; idTagInfo cached
 //	StopTransaction             CP→CSMS    durable queue; reason per the table below; transactionData
 //	                                       with Transaction.Begin/End registers and the OCMF record
 //	MeterValues                 CP→CSMS    durable queue; during a transaction: Sample.Periodic every
@@ -33,7 +36,8 @@
 //	                                       midnight UTC (MeterValuesAlignedData), from the gateway's
 //	                                       telemetry: energy import/export (Wh), power (W), current (A,
 //	                                       phases summed), voltage (V, L1-N)
-//	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted
+//	RemoteStartTransaction      CSMS→CP    Accepted when connector 1 is free and not faulted; its
+//	                                       chargingProfile (TxProfile only) becomes the transaction's
 //	RemoteStopTransaction       CSMS→CP    Accepted when transactionId is the running session
 //	GetConfiguration            CSMS→CP    the keys in configkeys.go, readonly flagged
 //	ChangeConfiguration         CSMS→CP    Accepted (persisted), Rejected (read-only, bad value),
@@ -49,10 +53,63 @@
 //	                                       gateway (Sessions.Hold): Accepted when idle, Scheduled while
 //	                                       charging (in force when the session ends); persisted and
 //	                                       taken again at start; Operative releases
+//	SendLocalList               CSMS→CP    Full / Differential (VersionMismatch unless newer), at most
+//	                                       SendLocalListMaxLength entries, list ≤ LocalAuthListMaxLength
+//	                                       (else Failed); NotSupported when LocalAuthListEnabled false
+//	GetLocalListVersion         CSMS→CP    the stored listVersion; 0 before any list; -1 when disabled
+//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied
+//	ReserveNow                  CSMS→CP    connector 1 only (connector 0 Rejected); Faulted,
+//	                                       Unavailable (Inoperative), Occupied (a session or another
+//	                                       reservation); the same reservationId replaces; connector 1
+//	                                       Reserved until used, cancelled or expired (persisted)
+//	CancelReservation           CSMS→CP    Accepted for the reservation in force, else Rejected
+//	SetChargingProfile          CSMS→CP    ChargePointMaxProfile on 0, TxDefaultProfile on 0/1,
+//	                                       TxProfile on 1 during a transaction; Absolute, Recurring,
+//	                                       Relative; A or W; ≤ 10 profiles, stackLevel ≤ 10, ≤ 24 periods
+//	ClearChargingProfile        CSMS→CP    by id, or by connector / purpose / stackLevel; Unknown if
+//	                                       none matched
+//	GetCompositeSchedule        CSMS→CP    connector 0/1, the stacked limit from now over duration,
+//	                                       whole A or W (rounded down); MaxCurrentA where none limits
+//	SecurityEventNotification   CP→CSMS    StartupOfTheDevice (each start), ResetOrReboot (before a
+//	                                       Reset is handed over), InvalidCentralSystemCertificate,
+//	                                       FailedToAuthenticateAtCentralSystem (kept in memory, ≤ 16,
+//	                                       sent after the next accepted boot)
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
 // Security profile 1 (OCPP 1.6 Security Whitepaper): Config.Password is sent as HTTP Basic
-// auth with the identity as user; a 401 is reported as refused credentials.
+// auth with the identity as user; a 401 is reported as refused credentials. Profile 2:
+// a wss:// URL with Config.TLS.RootCAs holding the CSMS's CA; an untrusted server certificate
+// fails the connection with "the CSMS's server certificate is not trusted". Profile 3: add
+// the charge point's certificate (Config.TLS.Certificates); a CSMS that requires one from a
+// charge point without one fails with "the CSMS requires a client certificate (security
+// profile 3) and none is configured". ChargePoint.LastError returns the latest such error.
+// Both are tested against the strict CSMS behind Node's https server with a CA, server and
+// client certificates made in the test.
+//
+// # Local authorization (OCPP 1.6 §3.5)
+//
+// An idTag is looked up in the Local Authorization List (LocalAuthListEnabled, default true),
+// then in the authorization cache (AuthorizationCacheEnabled, default true; filled from
+// Authorize.conf and StartTransaction.conf for idTags not on the list); an entry past its
+// expiryDate counts as Expired. Online, an Accepted local entry decides without the CSMS when
+// LocalPreAuthorize is true, else the CSMS's Authorize decides. Offline (or when the call is
+// lost), a local entry decides when LocalAuthorizeOffline is true, and an idTag on neither
+// is Accepted when AllowOfflineTxForUnknownId is true; otherwise ErrOffline. StartLocal (an
+// idTag presented at the charger) applies this and then Sessions.Start; RemoteStart applies
+// it when AuthorizeRemoteTxRequests is true. StopLocal stops the transaction only for its own
+// idTag or one with the same parentIdTag; RemoteStopTransaction always may. A reservation
+// lets only its idTag (or its parentIdTag) start, on any link (Commander refuses a start
+// command with ErrReserved).
+//
+// # Smart Charging (minimal)
+//
+// Profiles stack per §3.13: the TxProfile of the running transaction, else the
+// TxDefaultProfile (the highest stackLevel in force; connector 1 before 0 at the same level),
+// capped by the ChargePointMaxProfile. W are converted to A at 230 V × numberPhases (default
+// 3). The hardware only switches the contactor: Config.Pause(true) is called when the limit
+// in force becomes 0, Pause(false) when it becomes positive again or no profile limits
+// (evaluated every second and on each change); ChargePoint.Limit reports the limit in A.
+// TxProfiles are removed when their transaction ends.
 //
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
 // at a time (OCPP-J §4.1.1), a call without an answer within CallTimeout drops the connection,
@@ -129,27 +186,39 @@
 // idempotent per session id, so the appliance can replay the last finished session at start
 // in case it stopped between the control loop's end and the queue's commit.
 //
-// # Disk format (ocpp.db, user_version 1)
+// # Disk format (ocpp.db, user_version 3; migration 2 adds local_list and auth_cache, 3 charging_profile)
 //
 //	outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, action TEXT, payload BLOB,
 //	       attempts INTEGER)   the queued request, JSON as sent except transactionId
 //	tx(session TEXT PRIMARY KEY, id_tag TEXT, transaction_id INTEGER UNIQUE NULL,
 //	   ended INTEGER, dropped INTEGER)   session ↔ transactionId
 //	config(key TEXT PRIMARY KEY, value TEXT)   keys the CSMS changed, and
-//	       "chargegate:availability" = Inoperative | Operative
+//	       "chargegate:availability" = Inoperative | Operative,
+//	       "chargegate:local_list_version" = the Local Authorization List's listVersion,
+//	       "chargegate:reservation" = {"id":7,"idTag":"RES1","parentIdTag":"P","expiry":"2026-12-05T10:00:00Z"}
+//	       or "" (no reservation)
+//	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
+//	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
+//	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
+//	       the idTagInfo of Authorize.conf and StartTransaction.conf for idTags not listed
+//	charging_profile(id INTEGER PRIMARY KEY, profile TEXT)   id = chargingProfileId; profile =
+//	       {"connector":0,"received":"2026-12-05T08:00:00Z","profile":{…csChargingProfiles as sent…}}
 //
 // # Not done yet (issue 16)
 //
-//   - Local Auth List (SendLocalList, GetLocalListVersion), the authorization cache and the
-//     offline policy keys (LocalAuthorizeOffline, LocalPreAuthorize, AllowOfflineTxForUnknownId):
-//     Authorize needs the CSMS; the keys are stored, nothing reads them.
-//   - Reservations (ReserveNow, CancelReservation) and Smart Charging (profiles, composite
-//     schedule, pausing at a limit of 0).
 //   - Firmware and diagnostics (UpdateFirmware, GetDiagnostics, SignedUpdateFirmware, GetLog)
 //     and their status notifications beyond TriggerMessage's Idle.
-//   - Security Whitepaper beyond the connection: Config.Password gives profile 1 (tested);
-//     Config.TLS gives profiles 2 and 3 through crypto/tls, not yet tested against a TLS CSMS;
-//     no SecurityEventNotification, certificate management or signed firmware.
+//   - Security Whitepaper: certificate management (InstallCertificate, CertificateSigned,
+//     SignCertificate, ExtendedTriggerMessage), signed firmware, the SecurityProfile and
+//     AuthorizationKey keys; security events are kept in memory only (lost by a restart while
+//     offline).
+//   - Local list / cache: the cache has no size bound or eviction; StopTransaction.conf's
+//     idTagInfo is not cached; a local list entry that differs from the CSMS's answer is not
+//     reported.
+//   - Reservation of connector 0 (ReserveConnectorZeroSupported is false).
+//   - Smart Charging: only pause/resume (no current setpoint: the hardware has no PWM);
+//     the limit is not yet in the gateway's status or telemetry (the appliance can read
+//     ChargePoint.Limit).
 //   - Signed values per sample; clock-aligned values outside a transaction; StopTxnSampledData
 //     and StopTxnAlignedData (stored, not read); WebSocketPingInterval (stored; a dead link is
 //     found by the heartbeat's call timeout).

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -80,6 +79,62 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 			return nil, cerr
 		}
 		return statusConf{Status: cp.changeAvailability(ctx, req)}, nil
+	case "SendLocalList":
+		var req sendLocalListReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.sendLocalList(ctx, req)}, nil
+	case "GetLocalListVersion":
+		if cerr := decodeStrict(payload, &struct{}{}); cerr != nil {
+			return nil, cerr
+		}
+		if !cp.confBool(KeyLocalAuthListEnabled) {
+			return getLocalListVersionConf{ListVersion: -1}, nil
+		}
+		v, err := cp.q.localListVersion(ctx)
+		if err != nil {
+			return nil, &CallError{Code: "InternalError", Description: err.Error()}
+		}
+		return getLocalListVersionConf{ListVersion: v}, nil
+	case "ClearCache":
+		if cerr := decodeStrict(payload, &struct{}{}); cerr != nil {
+			return nil, cerr
+		}
+		if err := cp.q.clearCache(ctx); err != nil {
+			return statusConf{Status: "Rejected"}, nil
+		}
+		return statusConf{Status: "Accepted"}, nil
+	case "ReserveNow":
+		var req reserveNowReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.reserveNow(ctx, req)}, nil
+	case "CancelReservation":
+		var req cancelReservationReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.cancelReservation(ctx, req.ReservationID)}, nil
+	case "SetChargingProfile":
+		var req setChargingProfileReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.setChargingProfile(ctx, req)}, nil
+	case "ClearChargingProfile":
+		var req clearChargingProfileReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.clearChargingProfile(ctx, req)}, nil
+	case "GetCompositeSchedule":
+		var req getCompositeScheduleReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.compositeSchedule(req), nil
 	case "UnlockConnector":
 		var req struct {
 			ConnectorID int `json:"connectorId"`
@@ -113,6 +168,10 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 	if req.ConnectorID != nil && *req.ConnectorID != connectorOne {
 		return "Rejected"
 	}
+	// §5.11: a charging profile in the request is the transaction's TxProfile.
+	if p := req.ChargingProfile; p != nil && (p.ChargingProfilePurpose != purposeTx || p.TransactionID != nil || !validProfile(*p)) {
+		return "Rejected"
+	}
 	cp.mu.Lock()
 	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil) || cp.inoperative
 	if !busy {
@@ -127,15 +186,26 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout+10*time.Second)
 		defer cancel()
 		defer func() { cp.mu.Lock(); cp.pendingTag = ""; cp.mu.Unlock() }()
+		var parent string
 		if cp.confBool(KeyAuthorizeRemoteTxRequests) {
-			st, err := cp.Authorize(ctx, req.IDTag)
-			if err != nil || st != "Accepted" {
-				cp.log.Warn("remote start not authorized", "id_tag", req.IDTag, "status", st, "err", err)
+			info, err := cp.authorize(ctx, req.IDTag)
+			if err != nil || info.Status != "Accepted" {
+				cp.log.Warn("remote start not authorized", "id_tag", req.IDTag, "status", info.Status, "err", err)
 				return
 			}
+			parent = info.ParentIDTag
+		} else if info, ok := cp.localInfo(ctx, req.IDTag); ok {
+			parent = info.ParentIDTag
+		}
+		if err := cp.claimReservation(req.IDTag, parent); err != nil {
+			cp.log.Warn("remote start refused", "id_tag", req.IDTag, "err", err)
+			return
 		}
 		id, err := cp.sessions.Start(ctx, req.IDTag)
 		if err != nil {
+			cp.mu.Lock()
+			cp.reservedStart = ""
+			cp.mu.Unlock()
 			cp.log.Warn("remote start failed", "id_tag", req.IDTag, "err", err)
 			return
 		}
@@ -143,6 +213,11 @@ func (cp *ChargePoint) remoteStart(ctx context.Context, req remoteStartTransacti
 		cp.pendingTag = req.IDTag
 		cp.mu.Unlock()
 		cp.begin(id, req.IDTag, time.Now(), cp.lastImportMWh())
+		if p := req.ChargingProfile; p != nil {
+			if st := cp.installProfile(ctx, connectorOne, *p); st != "Accepted" {
+				cp.log.Warn("the remote start's charging profile was not installed", "status", st)
+			}
+		}
 	})
 	return "Accepted"
 }
@@ -226,24 +301,6 @@ func (cp *ChargePoint) changeConfiguration(ctx context.Context, req changeConfig
 	return "Accepted"
 }
 
-// Authorize asks the CSMS whether idTag may charge and returns its AuthorizationStatus
-// (Accepted, Blocked, Expired, Invalid, ConcurrentTx). It fails while the CSMS is unreachable
-// (the local list and cache are not implemented yet).
-func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
-	if idTag == "" || len(idTag) > 20 {
-		return "", errors.New("authorize: idTag must be 1..20 characters")
-	}
-	conn := cp.connection()
-	if conn == nil {
-		return "", errors.New("authorize: the CSMS is not connected")
-	}
-	var conf authorizeConf
-	if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf); err != nil {
-		return "", fmt.Errorf("authorize: %w", err)
-	}
-	return conf.IDTagInfo.Status, nil
-}
-
 // connection returns the connection the CSMS accepted, or nil.
 func (cp *ChargePoint) connection() *rpcConn {
 	cp.mu.Lock()
@@ -274,5 +331,18 @@ func (cp *ChargePoint) reset(ctx context.Context, hard bool) {
 		}
 	}
 	cp.log.Warn("reset requested by the CSMS", "hard", hard)
+	// Security Whitepaper: ResetOrReboot, sent before the restart, as far as the link allows.
+	if conn := cp.connection(); conn != nil {
+		kind := "SoftReset"
+		if hard {
+			kind = "HardReset"
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ev := securityEvent{Type: EventResetOrReboot, Timestamp: Time{time.Now()}, TechInfo: kind + " requested by the CSMS"}
+		if err := conn.call(ctx, "", "SecurityEventNotification", ev, nil); err != nil {
+			cp.log.Warn("security event before reset", "err", err)
+		}
+		cancel()
+	}
 	cp.cfg.Reset(hard)
 }

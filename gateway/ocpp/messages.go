@@ -124,9 +124,9 @@ type meterValuesReq struct {
 }
 
 type remoteStartTransactionReq struct {
-	ConnectorID     *int            `json:"connectorId,omitempty"`
-	IDTag           string          `json:"idTag"`
-	ChargingProfile json.RawMessage `json:"chargingProfile,omitempty"`
+	ConnectorID     *int             `json:"connectorId,omitempty"`
+	IDTag           string           `json:"idTag"`
+	ChargingProfile *chargingProfile `json:"chargingProfile,omitempty"`
 }
 
 type remoteStopTransactionReq struct {
@@ -176,4 +176,31 @@ type triggerMessageReq struct {
 type changeAvailabilityReq struct {
 	ConnectorID int    `json:"connectorId"`
 	Type        string `json:"type"` // Inoperative | Operative
+}
+
+type authorizationData struct {
+	IDTag     string     `json:"idTag"`
+	IDTagInfo *idTagInfo `json:"idTagInfo,omitempty"`
+}
+
+type sendLocalListReq struct {
+	ListVersion            int                 `json:"listVersion"`
+	LocalAuthorizationList []authorizationData `json:"localAuthorizationList,omitempty"`
+	UpdateType             string              `json:"updateType"` // Differential | Full
+}
+
+type getLocalListVersionConf struct {
+	ListVersion int `json:"listVersion"`
+}
+
+type reserveNowReq struct {
+	ConnectorID   int    `json:"connectorId"`
+	ExpiryDate    Time   `json:"expiryDate"`
+	IDTag         string `json:"idTag"`
+	ParentIDTag   string `json:"parentIdTag,omitempty"`
+	ReservationID int    `json:"reservationId"`
+}
+
+type cancelReservationReq struct {
+	ReservationID int `json:"reservationId"`
 }

@@ -26,6 +26,9 @@ const queueTimeout = 5 * time.Second
 // make. Called with mu held.
 func (cp *ChargePoint) noteStatus(at time.Time) {
 	c0, c1 := connectorStatuses(cp.status, cp.release != nil)
+	if cp.reservation != nil && c1.Status == StatusAvailable {
+		c1.Status = StatusReserved
+	}
 	for i, c := range [2]ConnectorStatus{c0, c1} {
 		if c != cp.statusNow[i] {
 			cp.statusNow[i] = c
@@ -72,7 +75,16 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 		return
 	}
 	cp.mu.Unlock()
-	req := startTransactionReq{ConnectorID: connectorOne, IDTag: tag, MeterStart: meterMWh / 1000, Timestamp: Time{at}}
+	var resID *int
+	if known, _, _, err := cp.q.known(ctx, session); err == nil && !known {
+		cp.mu.Lock()
+		resID = cp.useReservation(tag) // a new session may fulfil the reservation
+		cp.mu.Unlock()
+	}
+	if resID != nil {
+		cp.endReservation(ctx, *resID)
+	}
+	req := startTransactionReq{ConnectorID: connectorOne, IDTag: tag, MeterStart: meterMWh / 1000, ReservationID: resID, Timestamp: Time{at}}
 	b, _ := json.Marshal(req)
 	added, err := cp.q.begin(ctx, session, tag, b)
 	if err != nil {
@@ -90,6 +102,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
 		cp.lastSample, cp.lastAligned = at, at
+		cp.txStart = at
 	}
 	cp.pendingTag = ""
 	delete(cp.tags, session)
@@ -226,6 +239,7 @@ func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
 	}
 	cp.mu.Unlock()
 	cp.enqueue(rec.ID, actionStop, stopRequest(rec, tag, reason))
+	cp.dropTxProfiles(ctx)
 	cp.bg.Go(func() { cp.applyAvailability(context.Background()) }) // a Scheduled Inoperative
 }
 

@@ -44,6 +44,21 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX tx_transaction_id ON tx(transaction_id);
 	CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+	// 2: the Local Authorization List and the authorization cache (OCPP 1.6 §3.5).
+	`CREATE TABLE local_list (
+		id_tag        TEXT PRIMARY KEY,
+		status        TEXT NOT NULL,
+		expiry        TEXT NOT NULL DEFAULT '',
+		parent_id_tag TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE auth_cache (
+		id_tag        TEXT PRIMARY KEY,
+		status        TEXT NOT NULL,
+		expiry        TEXT NOT NULL DEFAULT '',
+		parent_id_tag TEXT NOT NULL DEFAULT ''
+	);`,
+	// 3: installed charging profiles (Smart Charging), one JSON document each.
+	`CREATE TABLE charging_profile (id INTEGER PRIMARY KEY, profile TEXT NOT NULL);`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode

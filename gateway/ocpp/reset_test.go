@@ -1,6 +1,7 @@
 package ocpp_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,16 @@ func TestReset(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no reset after Reset Hard")
+	}
+	// Security Whitepaper: each reset is reported as ResetOrReboot before the hand-over.
+	var kinds []string
+	for _, l := range c.Calls("SecurityEventNotification") {
+		if ev := params[map[string]string](t, l); ev["type"] == ocpp.EventResetOrReboot {
+			kinds = append(kinds, ev["techInfo"])
+		}
+	}
+	if len(kinds) != 2 || !strings.HasPrefix(kinds[0], "SoftReset") || !strings.HasPrefix(kinds[1], "HardReset") {
+		t.Errorf("ResetOrReboot events %q, want a SoftReset then a HardReset", kinds)
 	}
 }
 

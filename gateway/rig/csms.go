@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -71,8 +72,14 @@ func StartCSMS(t *testing.T, dir string, args ...string) *CSMS {
 	return c
 }
 
-// URL is the endpoint a charge point connects to.
-func (c *CSMS) URL() string { return fmt.Sprintf("ws://127.0.0.1:%d/ocpp", c.port) }
+// URL is the endpoint a charge point connects to: wss:// when the CSMS was started with
+// --tls-cert (security profiles 2 and 3), else ws://.
+func (c *CSMS) URL() string {
+	if slices.Contains(c.args, "--tls-cert") {
+		return fmt.Sprintf("wss://127.0.0.1:%d/ocpp", c.port)
+	}
+	return fmt.Sprintf("ws://127.0.0.1:%d/ocpp", c.port)
+}
 
 func (c *CSMS) Start(life int, extra ...string) {
 	c.t.Helper()

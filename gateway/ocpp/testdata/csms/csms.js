@@ -3,9 +3,11 @@
 //
 // Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
 //                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--fail Action:N]
-//                     [--password P]
+//                     [--password P] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //   --fail Action:N answers the first N calls of Action with a CALLERROR InternalError.
 //   --password P requires HTTP Basic auth with the identity as user (security profile 1).
+//   --tls-cert/--tls-key serve wss:// with that PEM certificate and key (security profile 2);
+//   --tls-client-ca F also requires a client certificate signed by the CA in F (profile 3).
 //
 // stdout: one JSON object per line:
 //   {"type":"listening","port":N}
@@ -15,11 +17,15 @@
 //   {"type":"result","ref":..,"action":..,"result":{..}} / {"type":"error","ref":..,"error":".."}
 //                                                         the answer to a call sent on request
 //   {"type":"violation","detail":{..}}                    a schema violation, either way
+//   {"type":"tls_error","error":".."}                     a TLS handshake the server refused
+//   {"type":"client_cert","identity":..,"detail":{"subject":".."}}  the client certificate's CN
 // stdin: one JSON object per line, a call to send to the connected charge point:
 //   {"ref":"r1","action":"RemoteStartTransaction","params":{"idTag":"TAG"}}
 'use strict';
 const { RPCServer, createRPCError } = require('ocpp-rpc');
 const readline = require('readline');
+const fs = require('fs');
+const https = require('https');
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -41,6 +47,11 @@ server.auth((accept, reject, handshake) => {
     reject(401, 'bad credentials');
     return;
   }
+  const sock = handshake.request && handshake.request.socket;
+  if (sock && typeof sock.getPeerCertificate === 'function') {
+    const pc = sock.getPeerCertificate();
+    if (pc && pc.subject) out({ type: 'client_cert', identity: handshake.identity, detail: { subject: pc.subject.CN } });
+  }
   accept({}, 'ocpp1.6');
 });
 
@@ -58,6 +69,7 @@ const answer = {
   DataTransfer: () => ({ status: 'UnknownVendorId' }),
   DiagnosticsStatusNotification: () => ({}),
   FirmwareStatusNotification: () => ({}),
+  SecurityEventNotification: () => ({}),
 };
 
 server.on('client', (client) => {
@@ -92,5 +104,14 @@ readline.createInterface({ input: process.stdin }).on('line', async (line) => {
   }
 });
 
-server.listen(port, '127.0.0.1').then(() => out({ type: 'listening', port }));
+if (args['tls-cert']) {
+  const opts = { cert: fs.readFileSync(args['tls-cert']), key: fs.readFileSync(args['tls-key']) };
+  if (args['tls-client-ca']) Object.assign(opts, { ca: fs.readFileSync(args['tls-client-ca']), requestCert: true, rejectUnauthorized: true });
+  const hs = https.createServer(opts, (req, res) => { res.statusCode = 404; res.end(); });
+  hs.on('upgrade', server.handleUpgrade);
+  hs.on('tlsClientError', (err) => out({ type: 'tls_error', error: String(err.message || err) }));
+  hs.listen(port, '127.0.0.1', () => out({ type: 'listening', port, tls: true }));
+} else {
+  server.listen(port, '127.0.0.1').then(() => out({ type: 'listening', port }));
+}
 process.on('SIGTERM', () => server.close({ force: true }).then(() => process.exit(0)));

@@ -1,0 +1,316 @@
+package ocpp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway"
+)
+
+// Local authorization (OCPP 1.6 §3.5): the Local Authorization List the CSMS sends
+// (SendLocalList) and the cache of the idTagInfo the CSMS returned (Authorize.conf,
+// StartTransaction.conf), both in ocpp.db, consulted per the keys LocalAuthListEnabled,
+// AuthorizationCacheEnabled, LocalPreAuthorize, LocalAuthorizeOffline and
+// AllowOfflineTxForUnknownId.
+
+// localListVersionKey stores the Local Authorization List's version in the config table.
+const localListVersionKey = "chargegate:local_list_version"
+
+// Limits published as LocalAuthListMaxLength and SendLocalListMaxLength.
+const (
+	localListMax = 1000
+	sendListMax  = 100
+)
+
+// ErrNotAuthorized is returned by StartLocal and StopLocal when the idTag may not start or
+// stop; the error text names the AuthorizationStatus or the rule.
+var ErrNotAuthorized = errors.New("idTag not authorized")
+
+// ErrOffline is returned by Authorize when the CSMS is unreachable and no local rule decides.
+var ErrOffline = errors.New("the CSMS is not connected and the idTag is not authorized locally")
+
+const timeLayout = time.RFC3339Nano
+
+// lookupAuth returns the entry of idTag in table (local_list or auth_cache).
+func (q *Queue) lookupAuth(ctx context.Context, table, idTag string) (idTagInfo, bool, error) {
+	var info idTagInfo
+	var expiry string
+	err := q.db.QueryRowContext(ctx, `SELECT status, expiry, parent_id_tag FROM `+table+` WHERE id_tag = ?`, idTag).
+		Scan(&info.Status, &expiry, &info.ParentIDTag)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("look up %s in %s: %w", idTag, table, err)
+	}
+	if expiry != "" {
+		if t, err := time.Parse(timeLayout, expiry); err == nil {
+			info.ExpiryDate = &Time{t}
+		}
+	}
+	return info, true, nil
+}
+
+func upsertAuth(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, table, idTag string, info idTagInfo) error {
+	expiry := ""
+	if info.ExpiryDate != nil {
+		expiry = info.ExpiryDate.UTC().Format(timeLayout)
+	}
+	_, err := ex.ExecContext(ctx, `INSERT INTO `+table+`(id_tag, status, expiry, parent_id_tag) VALUES(?, ?, ?, ?)
+		ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, parent_id_tag = excluded.parent_id_tag`,
+		idTag, info.Status, expiry, info.ParentIDTag)
+	if err != nil {
+		return fmt.Errorf("store %s in %s: %w", idTag, table, err)
+	}
+	return nil
+}
+
+// cacheAuth stores idTagInfo from the CSMS in the authorization cache.
+func (q *Queue) cacheAuth(ctx context.Context, idTag string, info idTagInfo) error {
+	return upsertAuth(ctx, q.db, "auth_cache", idTag, info)
+}
+
+// clearCache empties the authorization cache (ClearCache).
+func (q *Queue) clearCache(ctx context.Context) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM auth_cache`); err != nil {
+		return fmt.Errorf("clear the authorization cache: %w", err)
+	}
+	return nil
+}
+
+// localListVersion returns the Local Authorization List's version, 0 when none was sent.
+func (q *Queue) localListVersion(ctx context.Context) (int, error) {
+	var v string
+	err := q.db.QueryRowContext(ctx, `SELECT value FROM config WHERE key = ?`, localListVersionKey).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the local list version: %w", err)
+	}
+	n, _ := strconv.Atoi(v)
+	return n, nil
+}
+
+// applyLocalList replaces (full) or updates the Local Authorization List and sets its version,
+// in one transaction; it fails with errListFull when the list would exceed localListMax.
+func (q *Queue) applyLocalList(ctx context.Context, version int, full bool, entries []authorizationData) error {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update the local list: %w", err)
+	}
+	defer tx.Rollback()
+	if full {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM local_list`); err != nil {
+			return fmt.Errorf("update the local list: %w", err)
+		}
+	}
+	for _, e := range entries {
+		if e.IDTagInfo == nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM local_list WHERE id_tag = ?`, e.IDTag); err != nil {
+				return fmt.Errorf("update the local list: %w", err)
+			}
+			continue
+		}
+		if err := upsertAuth(ctx, tx, "local_list", e.IDTag, *e.IDTagInfo); err != nil {
+			return fmt.Errorf("update the local list: %w", err)
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM local_list`).Scan(&n); err != nil {
+		return fmt.Errorf("update the local list: %w", err)
+	}
+	if n > localListMax {
+		return errListFull
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO config(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+		localListVersionKey, strconv.Itoa(version)); err != nil {
+		return fmt.Errorf("update the local list: %w", err)
+	}
+	return tx.Commit()
+}
+
+var errListFull = errors.New("the local list would exceed LocalAuthListMaxLength")
+
+// sendLocalList answers SendLocalList (OCPP 1.6 §5.15).
+func (cp *ChargePoint) sendLocalList(ctx context.Context, req sendLocalListReq) string {
+	if !cp.confBool(KeyLocalAuthListEnabled) {
+		return "NotSupported"
+	}
+	if (req.UpdateType != "Full" && req.UpdateType != "Differential") || len(req.LocalAuthorizationList) > sendListMax || req.ListVersion < 0 {
+		return "Failed"
+	}
+	for _, e := range req.LocalAuthorizationList {
+		if e.IDTag == "" || len(e.IDTag) > 20 || (req.UpdateType == "Full" && e.IDTagInfo == nil) {
+			return "Failed"
+		}
+	}
+	if req.UpdateType == "Differential" {
+		cur, err := cp.q.localListVersion(ctx)
+		if err != nil {
+			cp.log.Error("send local list", "err", err)
+			return "Failed"
+		}
+		// §5.15: a differential update not newer than the list is a VersionMismatch.
+		if req.ListVersion <= cur {
+			return "VersionMismatch"
+		}
+	}
+	if err := cp.q.applyLocalList(ctx, req.ListVersion, req.UpdateType == "Full", req.LocalAuthorizationList); err != nil {
+		cp.log.Error("send local list", "err", err)
+		return "Failed"
+	}
+	return "Accepted"
+}
+
+// localInfo looks idTag up in the Local Authorization List (when enabled), then in the cache
+// (when enabled); an entry past its expiryDate says Expired.
+func (cp *ChargePoint) localInfo(ctx context.Context, idTag string) (idTagInfo, bool) {
+	for _, src := range []struct{ table, key string }{{"local_list", KeyLocalAuthListEnabled}, {"auth_cache", KeyAuthorizationCacheEnabled}} {
+		if !cp.confBool(src.key) {
+			continue
+		}
+		info, ok, err := cp.q.lookupAuth(ctx, src.table, idTag)
+		if err != nil {
+			cp.log.Error("local authorization", "err", err)
+			continue
+		}
+		if ok {
+			if info.Status == "Accepted" && info.ExpiryDate != nil && info.ExpiryDate.Before(time.Now()) {
+				info.Status = "Expired"
+			}
+			return info, true
+		}
+	}
+	return idTagInfo{}, false
+}
+
+// remember puts idTagInfo the CSMS returned for idTag into the cache, unless the cache is off
+// or idTag is on the Local Authorization List (whose entries only SendLocalList changes).
+func (cp *ChargePoint) remember(ctx context.Context, idTag string, info idTagInfo) {
+	if idTag == "" || !cp.confBool(KeyAuthorizationCacheEnabled) {
+		return
+	}
+	if _, listed, err := cp.q.lookupAuth(ctx, "local_list", idTag); err != nil || listed {
+		return
+	}
+	if err := cp.q.cacheAuth(ctx, idTag, info); err != nil {
+		cp.log.Error("authorization cache", "err", err)
+	}
+}
+
+// authorize decides whether idTag may charge (OCPP 1.6 §3.5): online, an Accepted local entry
+// decides at once with LocalPreAuthorize, else the CSMS's Authorize (cached); offline (or when
+// the call fails for a lost connection), a local entry decides with LocalAuthorizeOffline and
+// an unknown idTag is Accepted with AllowOfflineTxForUnknownId.
+func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, error) {
+	if idTag == "" || len(idTag) > 20 {
+		return idTagInfo{}, errors.New("authorize: idTag must be 1..20 characters")
+	}
+	local, known := cp.localInfo(ctx, idTag)
+	if conn := cp.connection(); conn != nil {
+		if known && local.Status == "Accepted" && cp.confBool(KeyLocalPreAuthorize) {
+			return local, nil
+		}
+		var conf authorizeConf
+		err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf)
+		if err == nil {
+			cp.remember(ctx, idTag, conf.IDTagInfo)
+			return conf.IDTagInfo, nil
+		}
+		var cerr *CallError
+		if errors.As(err, &cerr) || ctx.Err() != nil {
+			return idTagInfo{}, fmt.Errorf("authorize: %w", err)
+		}
+		cp.log.Warn("authorize: CSMS unreachable, deciding offline", "err", err)
+	}
+	switch {
+	case known && cp.confBool(KeyLocalAuthorizeOffline):
+		return local, nil
+	case !known && cp.confBool(KeyAllowOfflineTxForUnknownID):
+		return idTagInfo{Status: "Accepted"}, nil
+	}
+	return idTagInfo{}, fmt.Errorf("authorize %s: %w", idTag, ErrOffline)
+}
+
+// Authorize decides whether idTag may charge and returns its AuthorizationStatus (Accepted,
+// Blocked, Expired, Invalid, ConcurrentTx): from the CSMS when connected (or from the local
+// list or cache first with LocalPreAuthorize), else from the local list or cache with
+// LocalAuthorizeOffline, or Accepted for an unknown idTag with AllowOfflineTxForUnknownId. It
+// fails with ErrOffline when the CSMS is unreachable and no local rule decides.
+func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
+	info, err := cp.authorize(ctx, idTag)
+	return info.Status, err
+}
+
+// StartLocal starts a session for an idTag presented at the charger (an RFID reader, the local
+// API): authorized as Authorize does, refused while a reservation holds the connector for
+// another idTag, then started through Sessions and its StartTransaction queued. It fails with
+// ErrNotAuthorized (or ErrOffline, ErrReserved) and starts nothing when the idTag may not
+// charge.
+func (cp *ChargePoint) StartLocal(ctx context.Context, idTag string) (string, error) {
+	info, err := cp.authorize(ctx, idTag)
+	if err != nil {
+		return "", fmt.Errorf("start for %s: %w", idTag, err)
+	}
+	if info.Status != "Accepted" {
+		return "", fmt.Errorf("start for %s: %w (%s)", idTag, ErrNotAuthorized, info.Status)
+	}
+	if err := cp.claimReservation(idTag, info.ParentIDTag); err != nil {
+		return "", fmt.Errorf("start for %s: %w", idTag, err)
+	}
+	cp.mu.Lock()
+	if cp.current != "" || cp.pendingTag != "" {
+		cp.reservedStart = ""
+		cp.mu.Unlock()
+		return "", fmt.Errorf("start for %s: %w", idTag, gateway.ErrSessionRunning)
+	}
+	cp.pendingTag = idTag
+	cp.mu.Unlock()
+	id, err := cp.sessions.Start(ctx, idTag)
+	if err != nil {
+		cp.mu.Lock()
+		cp.pendingTag, cp.reservedStart = "", ""
+		cp.mu.Unlock()
+		return "", fmt.Errorf("start for %s: %w", idTag, err)
+	}
+	cp.begin(id, idTag, time.Now(), cp.lastImportMWh())
+	return id, nil
+}
+
+// StopLocal stops the running session for an idTag presented at the charger: only the idTag
+// that started it, or one with the same parentIdTag (from the local list, the cache or the
+// CSMS), may (OCPP 1.6 §3.5.1 "stopping a transaction"). The StopTransaction says Local.
+func (cp *ChargePoint) StopLocal(ctx context.Context, idTag string) error {
+	cp.mu.Lock()
+	session, tag := cp.current, cp.currentTag
+	cp.mu.Unlock()
+	if session == "" {
+		return fmt.Errorf("stop for %s: no transaction runs", idTag)
+	}
+	if idTag != tag {
+		parent := func(t string) string {
+			if info, ok := cp.localInfo(ctx, t); ok && info.ParentIDTag != "" {
+				return info.ParentIDTag
+			}
+			if info, err := cp.authorize(ctx, t); err == nil {
+				return info.ParentIDTag
+			}
+			return ""
+		}
+		p := parent(idTag)
+		if p == "" || p != parent(tag) {
+			return fmt.Errorf("stop for %s: %w (neither the idTag nor the parentIdTag of the transaction)", idTag, ErrNotAuthorized)
+		}
+	}
+	if !cp.stopFor(ctx, session, ReasonLocal) {
+		return fmt.Errorf("stop for %s: the transaction ended meanwhile", idTag)
+	}
+	return nil
+}

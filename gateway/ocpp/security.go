@@ -1,0 +1,108 @@
+package ocpp
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Security Whitepaper (OCPP 1.6 Security Whitepaper edition 3): connection errors that name
+// the security profile at fault, and SecurityEventNotification for the security events of its
+// list that this charge point can see.
+
+// Security events (Security Whitepaper, "Security events" list) that this charge point sends.
+const (
+	EventStartupOfTheDevice                  = "StartupOfTheDevice"
+	EventResetOrReboot                       = "ResetOrReboot"
+	EventFailedToAuthenticateAtCentralSystem = "FailedToAuthenticateAtCentralSystem"
+	EventInvalidCentralSystemCertificate     = "InvalidCentralSystemCertificate"
+)
+
+// maxSecurityEvents bounds the events kept while offline; the oldest go first.
+const maxSecurityEvents = 16
+
+type securityEvent struct {
+	Type      string `json:"type"`
+	Timestamp Time   `json:"timestamp"`
+	TechInfo  string `json:"techInfo,omitempty"`
+}
+
+// securityEvent keeps an event for the next accepted connection.
+func (cp *ChargePoint) securityEvent(typ, techInfo string) {
+	if len(techInfo) > 255 {
+		techInfo = techInfo[:255]
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.secEvents = append(cp.secEvents, securityEvent{Type: typ, Timestamp: Time{time.Now()}, TechInfo: techInfo})
+	if len(cp.secEvents) > maxSecurityEvents {
+		cp.secEvents = cp.secEvents[1:]
+	}
+}
+
+// sendSecurityEvents sends the kept events, oldest first.
+func (cp *ChargePoint) sendSecurityEvents(ctx context.Context, conn *rpcConn) error {
+	for {
+		cp.mu.Lock()
+		if len(cp.secEvents) == 0 {
+			cp.mu.Unlock()
+			return nil
+		}
+		ev := cp.secEvents[0]
+		cp.mu.Unlock()
+		if err := conn.call(ctx, "", "SecurityEventNotification", ev, nil); err != nil {
+			var cerr *CallError
+			if !errors.As(err, &cerr) {
+				return fmt.Errorf("security event notification: %w", err)
+			}
+			cp.log.Warn("CSMS refused a security event", "type", ev.Type, "err", err)
+		}
+		cp.mu.Lock()
+		if len(cp.secEvents) > 0 && cp.secEvents[0] == ev {
+			cp.secEvents = cp.secEvents[1:]
+		}
+		cp.mu.Unlock()
+	}
+}
+
+// explainDial turns a failed WebSocket dial into an error that says which side of which
+// security profile failed, and keeps the matching security event.
+func (cp *ChargePoint) explainDial(target string, status int, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verr *tls.CertificateVerificationError
+	switch {
+	case status == 401:
+		cp.securityEvent(EventFailedToAuthenticateAtCentralSystem, "HTTP 401")
+		return fmt.Errorf("connect to %s: the CSMS refused the credentials (HTTP 401): %w", target, err)
+	case errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verr):
+		cp.securityEvent(EventInvalidCentralSystemCertificate, err.Error())
+		return fmt.Errorf("connect to %s: the CSMS's server certificate is not trusted (security profile 2/3: check the CA file): %w", target, err)
+	case strings.Contains(err.Error(), "tls: certificate required") || (strings.Contains(err.Error(), "remote error: tls:") && !cp.hasClientCert()):
+		if !cp.hasClientCert() {
+			return fmt.Errorf("connect to %s: the CSMS requires a client certificate (security profile 3) and none is configured: %w", target, err)
+		}
+		return fmt.Errorf("connect to %s: the CSMS refused the client certificate (security profile 3): %w", target, err)
+	case strings.Contains(err.Error(), "remote error: tls: bad certificate") || strings.Contains(err.Error(), "remote error: tls: unknown certificate authority"):
+		return fmt.Errorf("connect to %s: the CSMS refused the client certificate (security profile 3): %w", target, err)
+	}
+	return fmt.Errorf("connect to %s: %w", target, err)
+}
+
+func (cp *ChargePoint) hasClientCert() bool {
+	t := cp.cfg.TLS
+	return t != nil && (len(t.Certificates) > 0 || t.GetClientCertificate != nil)
+}
+
+// LastError returns why the latest connection attempt failed (nil after a successful one):
+// refused credentials, an untrusted server certificate, a missing client certificate.
+func (cp *ChargePoint) LastError() error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.lastErr
+}
