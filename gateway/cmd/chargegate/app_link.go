@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
-	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/ledger"
@@ -38,7 +37,7 @@ func (a *App) openLink() (*mqtt.Link, error) {
 		lc.Password = pw
 	}
 	if c.CAFile != "" || c.CertFile != "" {
-		t, err := tlsConfig(c)
+		t, err := clientTLS("mqtt", c.CAFile, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -58,26 +57,28 @@ func (a *App) openLink() (*mqtt.Link, error) {
 	return mqtt.New(lc, a.store, a.execute)
 }
 
-func tlsConfig(c config.MQTTConfig) (*tls.Config, error) {
+// clientTLS is the TLS configuration of a link whose section (mqtt, ocpp) names a CA bundle
+// to check the server with and, for mutual TLS, a client certificate and its 0600 key.
+func clientTLS(section, caFile, certFile, keyFile string) (*tls.Config, error) {
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
+			return nil, fmt.Errorf("%s.ca_file: %w", section, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.ca_file: no PEM certificate in %s", c.CAFile)
+			return nil, fmt.Errorf("%s.ca_file: no PEM certificate in %s", section, caFile)
 		}
 		t.RootCAs = pool
 	}
-	if c.CertFile != "" {
-		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("mqtt.key_file: %s is readable by group or others: chmod 600", c.KeyFile)
+	if certFile != "" {
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s.key_file: %s is readable by group or others: chmod 600", section, keyFile)
 		}
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
+			return nil, fmt.Errorf("%s.cert_file: %w", section, err)
 		}
 		t.Certificates = []tls.Certificate{cert}
 	}

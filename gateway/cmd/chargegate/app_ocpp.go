@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/chargegate/chargegate/gateway"
-	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/ocpp"
 )
 
@@ -37,7 +34,7 @@ func (a *App) openOCPP(ctx context.Context) error {
 		}
 	}
 	if c.CAFile != "" || c.CertFile != "" {
-		if oc.TLS, err = ocppTLS(c); err != nil {
+		if oc.TLS, err = clientTLS("ocpp", c.CAFile, c.CertFile, c.KeyFile); err != nil {
 			return err
 		}
 	}
@@ -73,34 +70,6 @@ func (n notifiers) Session(s gateway.SessionRecord) {
 	for _, x := range n {
 		x.Session(s)
 	}
-}
-
-// ocppTLS is the TLS configuration of security profiles 2 (server check) and 3 (client
-// certificate).
-func ocppTLS(c config.OCPPConfig) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ocpp.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ocpp.ca_file: no PEM certificate in %s", c.CAFile)
-		}
-		t.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("ocpp.key_file: %s is readable by group or others: chmod 600", c.KeyFile)
-		}
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ocpp.cert_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
 }
 
 // shorten cuts s to at most n bytes (OCPP's CiString limits).

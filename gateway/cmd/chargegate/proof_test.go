@@ -40,6 +40,17 @@ func anchoredDataDir(t *testing.T, entries, batch int) (dir, url, keysFile strin
 	if _, err := st.Append(ctx, recs...); err != nil {
 		t.Fatal(err)
 	}
+	url, keysFile, stop = anchorOnNode(t, st, key, dir, entries, batch)
+	return dir, url, keysFile, stop
+}
+
+// anchorOnNode anchors every entry of st (entries of them, batch per anchor) on a fresh
+// in-process ledger node with two coordinator keys, keeping the inclusion proofs in dir/proofs.
+// It returns the node's URL, its coordinator keys file and a function that stops the node and
+// deletes its data (also run at cleanup).
+func anchorOnNode(t *testing.T, st *sqlite.Store, key ed25519.PrivateKey, dir string, entries, batch int) (url, keysFile string, stop func()) {
+	t.Helper()
+	ctx := context.Background()
 	nodeDir := filepath.Join(t.TempDir(), "node")
 	n, err := node.New(node.Config{Dir: nodeDir, NoPoW: true, MilestoneInterval: 20 * time.Millisecond, CoordinatorKeys: 2})
 	if err != nil {
@@ -71,7 +82,9 @@ func anchoredDataDir(t *testing.T, entries, batch int) (dir, url, keysFile strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(keysFile, b, 0o644)
+	if err := os.WriteFile(keysFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -85,7 +98,7 @@ func anchoredDataDir(t *testing.T, entries, batch int) (dir, url, keysFile strin
 		os.RemoveAll(nodeDir)
 	}
 	t.Cleanup(stop)
-	return dir, srv.URL, keysFile, stop
+	return srv.URL, keysFile, stop
 }
 
 // TestProofVerdicts runs proof and verify-proof as a verifier would: with the node, then with

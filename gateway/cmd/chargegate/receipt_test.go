@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,10 +9,8 @@ import (
 	"time"
 
 	"github.com/chargegate/chargegate/ledger"
-	"github.com/chargegate/chargegate/ledger/node"
 	"github.com/chargegate/chargegate/ledger/ocmf"
 	"github.com/chargegate/chargegate/ledger/sqlite"
-	"github.com/chargegate/chargegate/ledger/stardust"
 )
 
 // sessionDataDir builds a gateway data directory (keys and store) holding one ended session
@@ -66,54 +63,8 @@ func sessionDataDir(t *testing.T, id string) (dir, ocmfFile, url, keysFile strin
 	if _, err := st.Append(ctx, recs...); err != nil {
 		t.Fatal(err)
 	}
-	nodeDir := filepath.Join(t.TempDir(), "node")
-	n, err := node.New(node.Config{Dir: nodeDir, NoPoW: true, MilestoneInterval: 20 * time.Millisecond, CoordinatorKeys: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(n.Handler())
-	nctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { n.Run(nctx); close(done) }() //nolint:errcheck // returns nil
-	p, err := stardust.NewPublisher(st, keys.Entry, stardust.Config{NodeURL: srv.URL, BatchSize: 5, BatchAge: time.Millisecond,
-		PollInterval: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, ProofDir: filepath.Join(dir, "proofs")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	pdone := make(chan struct{})
-	go func() { p.Run(pctx); close(pdone) }() //nolint:errcheck // returns nil
-	deadline := time.Now().Add(30 * time.Second)
-	for p.Status().Proofs < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not anchored: %+v", p.Status())
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of the wait loop
-	}
-	pcancel()
-	<-pdone
-	keysFile = filepath.Join(t.TempDir(), "coordinator-keys.json")
-	b, err := os.ReadFile(filepath.Join(nodeDir, node.KeysFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keysFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		<-done
-		srv.Close()
-		n.Close()
-		os.RemoveAll(nodeDir)
-	}
-	t.Cleanup(stop)
-	return dir, ocmfFile, srv.URL, keysFile, stop
+	url, keysFile, stop = anchorOnNode(t, st, keys.Entry, dir, len(recs), 5)
+	return dir, ocmfFile, url, keysFile, stop
 }
 
 // TestReceiptBuildAndVerify runs receipt build and receipt verify as an operator and a wallet
