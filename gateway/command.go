@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ota"
 )
@@ -17,10 +18,15 @@ type Command struct {
 	Name      string `json:"-"`
 	RequestID string `json:"request_id"`
 	IDToken   string `json:"id_token,omitempty"` // start, authorize
-	URL       string `json:"url,omitempty"`      // update
+	// Token is a signed capability token (gateway/access, compact JWS) presented for start or
+	// authorize: the Operator verifies it and hands the Controller the Decision.
+	Token string `json:"token,omitempty"`
+	URL   string `json:"url,omitempty"` // update
 	// IssuedAt and ExpiresAt bound when the command may run; required on signed commands.
 	IssuedAt  time.Time `json:"issued_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Decision is how the start was authorized (set by the Operator, never from the wire).
+	Decision *access.Decision `json:"-"`
 }
 
 // Result is what a command answers on success.
@@ -67,17 +73,23 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 	}
 	switch name {
 	case CmdStart, CmdAuthorize:
-		if name == CmdAuthorize && c.IDToken == "" {
+		if len(c.Token) > access.MaxTokenSize {
+			return c, fmt.Errorf("%w: token of %d bytes exceeds %d", ErrBadCommand, len(c.Token), access.MaxTokenSize)
+		}
+		if name == CmdAuthorize && c.IDToken == "" && c.Token == "" {
 			return c, fmt.Errorf("%w: authorize needs id_token", ErrBadCommand)
 		}
 		if c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no url", ErrBadCommand, name)
 		}
 	case CmdStop, CmdClearFault, CmdConfig, CmdCancelUpdate, CmdRepairUpdate:
-		if c.IDToken != "" || c.URL != "" {
+		if c.IDToken != "" || c.URL != "" || c.Token != "" {
 			return c, fmt.Errorf("%w: %s takes no arguments", ErrBadCommand, name)
 		}
 	case CmdUpdate:
+		if c.Token != "" {
+			return c, fmt.Errorf("%w: update takes no token", ErrBadCommand)
+		}
 		if !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
 			return c, fmt.Errorf("%w: update needs an http(s) url", ErrBadCommand)
 		}
@@ -149,7 +161,7 @@ func (g *Controller) inLoop(ctx context.Context, fn func(ctx context.Context) (R
 func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 	switch c.Name {
 	case CmdStart, CmdAuthorize:
-		s, err := g.startSession(ctx, c.IDToken)
+		s, err := g.startSession(ctx, c.IDToken, c.Decision)
 		if err != nil {
 			return nil, err
 		}

@@ -326,7 +326,7 @@ func (g *Controller) poll(ctx context.Context) {
 			g.stopSession(ctx, reason)
 		}
 	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed {
-		if _, err := g.startSession(ctx, ""); err != nil {
+		if _, err := g.startSession(ctx, "", nil); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/chargegate/chargegate/gateway/access"
 )
 
 // Command validity limits for signed commands.
@@ -30,6 +32,13 @@ type Updater interface {
 	Status() any
 }
 
+// Authorizer decides whether a presented token may start a session (gateway/access). Release
+// gives back a single-use token whose session did not begin.
+type Authorizer interface {
+	Authorize(ctx context.Context, req access.Request) access.Decision
+	Release(d access.Decision) error
+}
+
 // SessionCommander runs session commands in the control loop (Controller.Do).
 type SessionCommander interface {
 	Do(ctx context.Context, c Command) (Result, error)
@@ -44,6 +53,9 @@ type OperatorOptions struct {
 	Replay   ReplayGuard
 	// Updater answers update, cancel_update and repair_update; nil answers "unavailable".
 	Updater Updater
+	// Access verifies signed capability tokens presented with start and authorize; nil refuses
+	// commands that carry one.
+	Access Authorizer
 	// Config answers the config command with the redacted configuration.
 	Config func() any
 	Now    func() time.Time
@@ -113,6 +125,10 @@ func (op *Operator) execute(ctx context.Context, name string, payload []byte) (a
 	switch c.Name {
 	case CmdUpdate, CmdCancelUpdate, CmdRepairUpdate:
 		return op.update(ctx, c)
+	case CmdStart, CmdAuthorize:
+		if c.Token != "" {
+			return op.startWithToken(ctx, c)
+		}
 	case CmdConfig:
 		if op.o.Config == nil {
 			return nil, fmt.Errorf("%w: configuration", ErrUnavailable)
@@ -162,4 +178,26 @@ func (op *Operator) update(ctx context.Context, c Command) (any, error) {
 		return nil, err
 	}
 	return u.Status(), nil
+}
+
+// startWithToken verifies the command's capability token outside the control loop (an online
+// check may take seconds), then starts the session with the decision, which the begin entry
+// records and whose limits bound the session.
+func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) {
+	if op.o.Access == nil {
+		return nil, fmt.Errorf("%w: this device trusts no token issuer", ErrUnauthorized)
+	}
+	d := op.o.Access.Authorize(ctx, access.Request{IDToken: c.IDToken, Token: c.Token})
+	if !d.Allowed {
+		return nil, fmt.Errorf("%w: token refused: %s", ErrUnauthorized, d.Reason)
+	}
+	c.Decision = &d
+	res, err := op.o.Controller.Do(ctx, c)
+	if err != nil {
+		if rerr := op.o.Access.Release(d); rerr != nil {
+			op.o.Logger.Error("give back the single-use token", "err", rerr)
+		}
+		return nil, err
+	}
+	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/meter"
 )
@@ -32,20 +33,24 @@ const sessionStateKey = "session"
 // Session is a charging session as persisted before every relay action, so that a power failure
 // at any point leaves a record the next start can close.
 type Session struct {
-	ID            string    `json:"id"`
-	IDToken       string    `json:"id_token,omitempty"`
-	State         string    `json:"state"` // starting | charging | closing (end not yet recorded)
-	StartedAt     time.Time `json:"started_at"`
-	BeginSeq      uint64    `json:"begin_seq,omitempty"`
-	BeginTime     time.Time `json:"begin_time"`
-	BeginStatus   byte      `json:"begin_time_status"`
-	BeginMWh      int64     `json:"begin_import_mwh"`
-	MeterSerial   string    `json:"meter_serial"`
-	MeterSigned   bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
-	EndReason     string    `json:"-"`                      // set while an end could not be recorded yet
-	LastImportMWh int64     `json:"-"`
-	LastExportMWh int64     `json:"-"`
-	started       time.Time // monotonic, for the duration limit
+	ID          string    `json:"id"`
+	IDToken     string    `json:"id_token,omitempty"`
+	State       string    `json:"state"` // starting | charging | closing (end not yet recorded)
+	StartedAt   time.Time `json:"started_at"`
+	BeginSeq    uint64    `json:"begin_seq,omitempty"`
+	BeginTime   time.Time `json:"begin_time"`
+	BeginStatus byte      `json:"begin_time_status"`
+	BeginMWh    int64     `json:"begin_import_mwh"`
+	MeterSerial string    `json:"meter_serial"`
+	MeterSigned bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
+	// MaxEnergyWh and MaxDuration are the session's own limits: the policy's, tightened by
+	// the limits of the token that authorized it (0: none).
+	MaxEnergyWh   int64         `json:"max_energy_wh,omitempty"`
+	MaxDuration   time.Duration `json:"max_duration,omitempty"`
+	EndReason     string        `json:"-"` // set while an end could not be recorded yet
+	LastImportMWh int64         `json:"-"`
+	LastExportMWh int64         `json:"-"`
+	started       time.Time     // monotonic, for the duration limit
 }
 
 // SessionRecord is a finished session as published on the sessions topic.
@@ -102,14 +107,19 @@ func (g *Controller) openRelay(ctx context.Context) error {
 	return g.board.OpenRelay(ctx)
 }
 
-// startSession runs idle → authorized → relay closed → begin entry → charging.
-func (g *Controller) startSession(ctx context.Context, idToken string) (*Session, error) {
+// startSession runs idle → authorized → relay closed → begin entry → charging. d, when set, is
+// how an access decision authorized it (a signed token): the begin entry records it instead of
+// the id token, and its limits bound the session.
+func (g *Controller) startSession(ctx context.Context, idToken string, d *access.Decision) (*Session, error) {
+	if d != nil && !d.Allowed {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, d.Reason)
+	}
 	switch {
 	case g.unclosed:
 		return nil, fmt.Errorf("%w: session %s", ErrSessionUnclosed, g.session.ID)
 	case g.session != nil:
 		return nil, ErrSessionRunning
-	case g.opt.Policy.Authorized && idToken == "":
+	case g.opt.Policy.Authorized && idToken == "" && d == nil:
 		return nil, ErrUnauthorized
 	case g.held || g.opt.Updating():
 		return nil, ErrUpdating
@@ -133,7 +143,14 @@ func (g *Controller) startSession(ctx context.Context, idToken string) (*Session
 	// Until the begin entry is written the last known registers stand in for the begin, so that a
 	// session that never charged still ends on the meter's real registers, never on zero.
 	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial,
-		BeginMWh: g.lastPoll.ImportMWh, LastImportMWh: g.lastPoll.ImportMWh, LastExportMWh: g.lastPoll.ExportMWh, started: time.Now()}
+		BeginMWh: g.lastPoll.ImportMWh, LastImportMWh: g.lastPoll.ImportMWh, LastExportMWh: g.lastPoll.ExportMWh, started: time.Now(),
+		MaxEnergyWh: g.opt.Policy.MaxEnergyWh, MaxDuration: g.opt.Policy.MaxDuration}
+	detail := "id_token=" + idToken
+	if d != nil {
+		s.MaxEnergyWh = tighter(s.MaxEnergyWh, d.Limits.MaxEnergyWh)
+		s.MaxDuration = time.Duration(tighter(int64(s.MaxDuration), int64(d.Limits.MaxDuration())))
+		detail = d.Detail()
+	}
 	g.session = s
 	// Persist before the relay closes: a power cut from here on leaves a session to close.
 	if err := g.persistSession(ctx); err != nil {
@@ -157,7 +174,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string) (*Session
 	if err != nil {
 		r = g.lastPoll
 	}
-	e, err := g.recordReading(ctx, ledger.KindSessionBegin, r, "", "id_token="+idToken)
+	e, err := g.recordReading(ctx, ledger.KindSessionBegin, r, "", detail)
 	if err != nil {
 		g.stopSession(ctx, ledger.EndRelayNotClosed)
 		return nil, fmt.Errorf("record session begin: %w", err)
@@ -372,11 +389,22 @@ func (g *Controller) limitReached(r meter.Reading) string {
 	if s.State != "charging" {
 		return ""
 	}
-	if lim := g.opt.Policy.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
+	if lim := s.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
 		return ledger.EndEnergyLimit
 	}
-	if lim := g.opt.Policy.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
+	if lim := s.MaxDuration; lim > 0 && time.Since(s.started) >= lim {
 		return ledger.EndTimeLimit
 	}
 	return ""
+}
+
+// tighter returns the smaller of two limits, 0 meaning none.
+func tighter(a, b int64) int64 {
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return min(a, b)
 }

@@ -16,6 +16,7 @@ type Config struct {
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	OCPP     OCPPConfig     `yaml:"ocpp"`
+	Access   AccessConfig   `yaml:"access"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	Sessions SessionsConfig `yaml:"sessions"`
 	Update   UpdateConfig   `yaml:"update"`
@@ -78,6 +79,13 @@ type LedgerConfig struct {
 }
 
 // MQTTConfig configures the operator link.
+// AccessConfig names the issuers whose signed capability tokens (gateway/access) may start
+// sessions, verified on the box without a network.
+type AccessConfig struct {
+	Issuers    []string `yaml:"issuers"`     // "KID=FILE": an issuer's key ID and its Ed25519 public key (PEM)
+	EVSEGroups []string `yaml:"evse_groups"` // groups this EVSE belongs to, for tokens that name a group
+}
+
 // OCPPConfig configures the OCPP 1.6J link to the operator's CSMS (package gateway/ocpp).
 type OCPPConfig struct {
 	URL          string `yaml:"url"`           // ws:// or wss://; the identity is appended; empty disables OCPP

@@ -147,6 +147,17 @@ func (c *Config) Validate() error {
 	}
 	v.list("mqtt.command_keys", c.MQTT.CommandKeys, func(p, s string) { v.path(p, s, true) })
 
+	// access
+	v.list("access.issuers", c.Access.Issuers, func(p, s string) {
+		kid, file, ok := strings.Cut(s, "=")
+		if !ok || kid == "" || file == "" {
+			v.add(p, "expected \"KID=FILE\": the issuer's key ID and its public key file")
+			return
+		}
+		v.path(p, file, true)
+	})
+	v.list("access.evse_groups", c.Access.EVSEGroups, func(p, s string) { v.text(p, s, maxName) })
+
 	// ocpp
 	v.url("ocpp.url", c.OCPP.URL, false, "ws", "wss")
 	if c.OCPP.URL != "" && c.OCPP.Identity == "" {

@@ -164,7 +164,10 @@
 //
 //	name           arguments            result on success
 //	start          id_token (optional)  {"session_id","begin_seq"}
-//	authorize      id_token             {"session_id","begin_seq"}: start with a token
+//	               token (optional)     a signed capability token (gateway/access, compact JWS):
+//	                                    verified on the box; its limits bound the session and the
+//	                                    begin entry records the decision, not the id token
+//	authorize      id_token or token    {"session_id","begin_seq"}: start with a token
 //	stop           —                    {"session_id","energy_mwh","end_seq"}
 //	clear_fault    —                    {"cleared":[alarm names]}: releases latched relay,
 //	                                    emergency-stop, RCD, meter reset and replacement

@@ -207,6 +207,11 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.updater != nil {
 		oo.Updater = updaterAdapter{a.updater}
 	}
+	if auth, err := a.openAccess(); err != nil {
+		return nil, err
+	} else if auth != nil {
+		oo.Access = auth
+	}
 	if a.operator, err = gateway.NewOperator(oo); err != nil {
 		return nil, err
 	}

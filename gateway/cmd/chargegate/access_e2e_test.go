@@ -1,0 +1,92 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway/access"
+	"github.com/chargegate/chargegate/gateway/rig"
+	"github.com/chargegate/chargegate/ledger"
+)
+
+// Issue 17 (started): a signed capability token starts a session on a box that trusts its
+// issuer, without asking anyone; the begin entry records how it was authorized (never the id
+// token itself) and the token's energy limit ends the session. Tokens from an unknown issuer,
+// for another EVSE or not yet valid are refused with their reason.
+func TestSignedTokenStartsALimitedSession(t *testing.T) {
+	dir := t.TempDir()
+	issuer := filepath.Join(dir, "emsp")
+	other := filepath.Join(dir, "other")
+	for _, p := range []string{issuer, other} {
+		if code, out := rig.CLI(t, "", "token", "keygen", "--out", p); code != 0 {
+			t.Fatalf("token keygen: %s", out)
+		}
+	}
+	issue := func(key string, args ...string) string {
+		t.Helper()
+		code, out := rig.CLI(t, "", append([]string{"token", "issue", "--key", key + ".key", "--kid", "emsp-1", "--id-token", "04A1B2C3D4"}, args...)...)
+		if code != 0 {
+			t.Fatalf("token issue: %s", out)
+		}
+		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	}
+	good := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--max-energy-wh", "2")
+	foreign := issue(other, "--evse", "DE*CGT*ETEST*1", "--expires", "1h")
+	elsewhere := issue(issuer, "--evse", "DE*CGT*E9999*1", "--expires", "1h")
+	later := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--not-before", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+
+	s := rig.StartStack(t, rig.StackOptions{Broker: true})
+	op := rig.ConnectOperator(t, s.Broker)
+	cfg := testConfig(s, filepath.Join(dir, "data"), "access:\n  issuers: [\"emsp-1="+issuer+".pub\"]\n")
+	g := startGateway(t, dir, cfg)
+	op.WaitOnline(g.Device)
+	for name, tok := range map[string]string{"unknown_issuer|bad_signature": foreign, "wrong_evse": elsewhere, "not_yet_valid": later} {
+		rep := op.Command(g.Device, "start", `{"request_id":"t-`+name[:4]+`","token":"`+tok+`"}`)
+		e, _ := rep["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if rep["ok"] != false || e["code"] != "unauthorized" || !containsAny(msg, strings.Split(name, "|")) {
+			t.Errorf("start with a token that should be refused (%s): %v", name, rep)
+		}
+	}
+	rep := op.Command(g.Device, "start", `{"request_id":"t-good","token":"`+good+`"}`)
+	if rep["ok"] != true {
+		t.Fatalf("start with a valid token: %v", rep)
+	}
+	rig.WaitFor(t, 30*time.Second, "the token's 2 Wh limit ends the session", func() bool {
+		return g.StatusMap(t)["session"] == nil
+	})
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var begins, ends []ledger.Entry
+	for _, e := range chain(t, g.DataDir) {
+		switch e.Kind {
+		case ledger.KindSessionBegin:
+			begins = append(begins, e)
+		case ledger.KindSessionEnd:
+			ends = append(ends, e)
+		}
+	}
+	if len(begins) != 1 || len(ends) != 1 {
+		t.Fatalf("%d begins, %d ends; want one session", len(begins), len(ends))
+	}
+	if d := begins[0].Detail; !strings.Contains(d, "auth=token") || !strings.Contains(d, access.TokenHash("04A1B2C3D4")) ||
+		!strings.Contains(d, "kid=emsp-1") || strings.Contains(d, "04A1B2C3D4 ") || strings.Contains(d, "id_token=") {
+		t.Errorf("begin entry detail %q: want how it was authorized, never the id token", d)
+	}
+	if ends[0].Event != ledger.EndEnergyLimit {
+		t.Errorf("session ended %q, want %q (the token's limit)", ends[0].Event, ledger.EndEnergyLimit)
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
