@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -40,6 +41,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fmt.Fprintln(stderr, "chargegate demo:", err)
 		return 1
+	}
+	// The simulated meter starts each run at its first counter value, which the gateway's
+	// chain from an earlier run would rightly see as a counter reset (an alarm, no charging).
+	// So every run is a fresh gateway; the previous run's data is kept beside it.
+	if prev, err := keepPrevious(filepath.Join(*dir, "gateway")); err != nil {
+		fmt.Fprintln(stderr, "chargegate demo:", err)
+		return 1
+	} else if prev != "" {
+		fmt.Fprintf(stdout, "chargegate demo: the previous run's gateway data is in %s\n", prev)
 	}
 	d := &demo{dir: *dir, bin: *bin, out: stdout}
 	defer d.stopChildren()
@@ -234,4 +244,20 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// keepPrevious moves a previous run's data directory to dir+".previous" (replacing an older
+// one) and returns that path, or "" when there was none.
+func keepPrevious(dir string) (string, error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	prev := dir + ".previous"
+	if err := os.RemoveAll(prev); err != nil {
+		return "", fmt.Errorf("remove %s: %w", prev, err)
+	}
+	if err := os.Rename(dir, prev); err != nil {
+		return "", fmt.Errorf("keep the previous run's data: %w", err)
+	}
+	return prev, nil
 }
