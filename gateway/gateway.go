@@ -148,7 +148,6 @@ type Controller struct {
 	lastSession  *SessionRecord
 	badSince     time.Time // monotonic; first of the polls that have failed since the last good one
 	refusing     bool      // the store refused an entry; a gap was declared for it
-	unclosed     bool      // the session's end could not be recorded; retried on every poll
 	lastReading  time.Time // the time of the last recorded reading (with its monotonic clock)
 
 	mu     sync.Mutex // guards status
@@ -290,7 +289,7 @@ func (g *Controller) poll(ctx context.Context) {
 	// on-time readings are never more than interval + poll/2 apart; later ones are declared.
 	sinceRecord := time.Since(g.lastRecord)
 	due := g.lastRecord.IsZero() || sinceRecord >= interval-g.opt.PollInterval/2
-	if g.unclosed {
+	if g.unclosed() {
 		g.retryClose(ctx)
 	}
 	if err != nil {
@@ -325,7 +324,7 @@ func (g *Controller) poll(ctx context.Context) {
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
-	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed {
+	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed() {
 		if _, err := g.startSession(ctx, "", nil); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}

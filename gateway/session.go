@@ -115,7 +115,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, d.Reason)
 	}
 	switch {
-	case g.unclosed:
+	case g.unclosed():
 		return nil, fmt.Errorf("%w: session %s", ErrSessionUnclosed, g.session.ID)
 	case g.session != nil:
 		return nil, ErrSessionRunning
@@ -255,13 +255,11 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 		g.alarms[AlarmStore] = err.Error()
 		g.log.Error("record session end; retrying", "session", s.ID, "reason", reason, "err", err)
 		s.EndReason, s.State = reason, "closing"
-		g.unclosed = true
 		g.updateLED()
 		return
 	}
 	g.opt.Step(StepEndCommitted)
 	rec.EndSeq = es[0].Seq
-	g.unclosed = false
 	g.session = nil
 	g.log.Info("session ended", "session", s.ID, "reason", reason, "energy_mwh", rec.EnergyMWh, "end_seq", rec.EndSeq)
 	g.lastSession = &rec
@@ -363,12 +361,12 @@ const (
 	maxStartingScan = 10_000
 )
 
+// unclosed reports whether the running session has ended but its end could not be recorded
+// yet: it is retried on every poll, and no other session starts meanwhile.
+func (g *Controller) unclosed() bool { return g.session != nil && g.session.State == "closing" }
+
 // retryClose tries again to record the end of a session whose end the store refused.
 func (g *Controller) retryClose(ctx context.Context) {
-	if g.session == nil {
-		g.unclosed = false
-		return
-	}
 	r, err := g.readNow(ctx)
 	g.endSession(ctx, g.session.EndReason, r, err == nil)
 }

@@ -62,7 +62,7 @@ type App struct {
 	sinks           []string      // the store sinks that must acknowledge an entry (ledger, mqtt)
 	anchoredThrough atomic.Uint64 // last seen, so a snapshot after Close still says it
 	snap            atomic.Pointer[web.Snapshot]
-	recovery        sqlite.Recovery // what the store found at open
+	storeStatus     *web.StoreStatus // what the store found at open
 	checkpoints     *checkpoint.Log
 	ocpp            *ocpp.ChargePoint // nil unless ocpp.url is set
 	receipts        *receipts
@@ -104,8 +104,9 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			a.Close()
 		}
 	}()
-	a.recovery = a.store.Recovery()
-	if r := a.recovery; r.Unclean || r.Quarantined != "" {
+	r := a.store.Recovery()
+	a.storeStatus = storeStatus(r)
+	if r.Unclean || r.Quarantined != "" {
 		a.log.Warn("the store recovered from the previous run", "unclean", r.Unclean, "rebooted", r.Rebooted,
 			"skipped", holeText(r.Skipped), "quarantined", r.Quarantined, "salvaged", r.Salvaged, "lost", len(r.Lost))
 	}
@@ -465,7 +466,7 @@ func (a *App) refreshSnapshots(ctx context.Context) error {
 
 // refreshSnapshot gathers the status of every part, keeps it for Snapshot and returns it.
 func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
-	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Store: storeStatus(a.recovery), Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
+	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Store: a.storeStatus, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
 	if a.store != nil {
 		for _, sink := range a.sinks {
 			if n, err := a.store.Backlog(ctx, sink); err == nil {

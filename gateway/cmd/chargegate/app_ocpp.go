@@ -24,7 +24,7 @@ func (a *App) openOCPP(ctx context.Context) error {
 	oc := ocpp.Config{
 		URL: c.URL, Identity: c.Identity, FallbackIDTag: c.FallbackIDTag,
 		HeartbeatInterval: c.HeartbeatInterval, MeterValueSampleInterval: c.MeterValueSampleInterval,
-		Vendor: "chargegate", Model: "chargegate", SerialNumber: shorten(a.DeviceID(), 25), FirmwareVersion: shorten(a.version, 50),
+		Vendor: "chargegate", Model: "chargegate", SerialNumber: truncate(a.DeviceID(), 25), FirmwareVersion: truncate(a.version, 50),
 		Reset:  func(bool) { a.stop() }, // systemd's Restart=always starts the gateway again
 		Logger: a.log.With("part", "ocpp"),
 	}
@@ -70,12 +70,4 @@ func (n notifiers) Session(s gateway.SessionRecord) {
 	for _, x := range n {
 		x.Session(s)
 	}
-}
-
-// shorten cuts s to at most n bytes (OCPP's CiString limits).
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
