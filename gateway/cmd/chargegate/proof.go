@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/proofcheck"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
@@ -52,7 +50,7 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer r.Close()
-	poi, err := inclusionFor(ctx, r, *seq, *proofs, *nodeURL, *timeout)
+	poi, err := proofcheck.InclusionFor(ctx, r, *seq, *proofs, *nodeURL, *timeout)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate: proof:", err)
 		return 1
@@ -83,36 +81,4 @@ func cmdProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
-}
-
-// inclusionFor returns the inclusion proof of the anchor covering seq: stored in dir, or
-// fetched from nodeURL (and then stored), or nil when neither has it.
-func inclusionFor(ctx context.Context, src anchor.Source, seq uint64, dir, nodeURL string, timeout time.Duration) (*anchor.PoI, error) {
-	rec, err := src.AnchorFor(ctx, seq)
-	if err != nil {
-		return nil, fmt.Errorf("anchor for seq %d: %w", seq, err)
-	}
-	ap, err := anchor.ReadAnchorProof(dir, rec.First, rec.Last)
-	switch {
-	case err == nil:
-		return ap.PoI, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
-	case nodeURL == "" || rec.BlockID == ([32]byte{}):
-		return nil, nil
-	}
-	poi, err := anchor.FetchPoI(ctx, &http.Client{Timeout: timeout}, nodeURL, rec.BlockID)
-	if err != nil {
-		return nil, err
-	}
-	if err := poi.CheckPath(rec.BlockID); err != nil {
-		return nil, fmt.Errorf("the node's inclusion proof: %w", err)
-	}
-	// Kept for next time; the reader is read-only, the proofs directory is not the database.
-	if pub, err := deviceKeyOf(ctx, src, rec.First); err == nil {
-		if err := anchor.WriteAnchorProof(dir, rec.First, rec.Last, anchor.NewAnchorProof(pub, rec.Payload, rec.BlockID, poi)); err != nil {
-			return nil, err
-		}
-	}
-	return poi, nil
 }

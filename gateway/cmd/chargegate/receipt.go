@@ -19,6 +19,7 @@ import (
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ocmf"
+	"github.com/chargegate/chargegate/ledger/proofcheck"
 	"github.com/chargegate/chargegate/ledger/receipt"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
@@ -153,7 +154,7 @@ func entryProof(ctx context.Context, src anchor.Source, seq uint64, dir, nodeURL
 	if rec.State != ledger.AnchorConfirmed {
 		return nil, fmt.Errorf("seq %d: anchor %d..%d is %s, not confirmed", seq, rec.First, rec.Last, rec.State)
 	}
-	poi, err := inclusionFor(ctx, src, seq, dir, nodeURL, timeout)
+	poi, err := proofcheck.InclusionFor(ctx, src, seq, dir, nodeURL, timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -3,20 +3,18 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/iotaledger/iota.go/v3/nodeclient"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
+	"github.com/chargegate/chargegate/ledger/proofcheck"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
@@ -75,58 +73,42 @@ func cmdVerifyProof(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "UNDECIDED:", err)
 		return exitUndecided
 	}
-	var p anchor.Proof
-	if err := json.Unmarshal(b, &p); err != nil {
-		fmt.Fprintln(stderr, "INVALID: proof file is not a proof:", err)
+	p, err := proofcheck.Parse(b)
+	if err != nil {
+		fmt.Fprintln(stderr, "INVALID:", err)
 		return exitInvalid
 	}
-	var client *nodeclient.Client
+	o := proofcheck.Options{Keys: keys, Chain: *chain}
 	if *nodeURL != "" {
-		client = nodeclient.New(*nodeURL, nodeclient.WithHTTPClient(&http.Client{Timeout: *timeout}))
+		o.Client = nodeclient.New(*nodeURL, nodeclient.WithHTTPClient(&http.Client{Timeout: *timeout}))
 	}
-	res, err := verifyOne(ctx, client, keys, &p)
-	if err != nil {
-		return verdict(stderr, "", err)
-	}
-	how := "offline, under the coordinator keys"
-	if client != nil {
-		how = "on the node"
-	}
-	fmt.Fprintf(stdout, "VALID: entry %d of device %s is in anchor %d..%d, block %s, referenced by milestone %d (%s)\n",
-		res.Seq, res.Device, res.First, res.Last, res.BlockID.ToHex(), res.Milestone, how)
-	if !*chain {
-		return exitValid
-	}
-	var stored anchor.AnchorProofs
-	if *proofs != "" {
-		if stored, err = anchor.LoadAnchorProofs(*proofs); err != nil {
-			return verdict(stderr, "stored anchor proofs: ", err)
+	if *chain {
+		if *proofs != "" {
+			if o.Stored, err = anchor.LoadAnchorProofs(*proofs); err != nil {
+				return verdict(stderr, "stored anchor proofs: ", err)
+			}
+		}
+		if *dataDir != "" {
+			c, err := p.Check()
+			if err != nil {
+				return verdict(stderr, "", err)
+			}
+			if o.Holes, err = declaredHoles(ctx, *dataDir, c.Entry.DeviceKey); err != nil {
+				fmt.Fprintln(stderr, "UNDECIDED: the device's chain:", err)
+				return exitUndecided
+			}
 		}
 	}
-	c, err := p.Check()
-	if err != nil {
-		return verdict(stderr, "", err)
+	rep := proofcheck.Check(ctx, p, o)
+	if rep.Result != nil {
+		fmt.Fprintln(stdout, rep.Summary())
 	}
-	var holes []ledger.Hole
-	if *dataDir != "" {
-		if holes, err = declaredHoles(ctx, *dataDir, c.Entry.DeviceKey); err != nil {
-			fmt.Fprintln(stderr, "UNDECIDED: the device's chain:", err)
-			return exitUndecided
-		}
+	if rep.Verdict != proofcheck.Valid {
+		return verdict(stderr, rep.What, rep.Err)
 	}
-	cr, err := anchor.VerifyChainWith(ctx, client, c.Entry.DeviceKey, res.BlockID, stored, keys, holes...)
-	if err != nil {
-		return verdict(stderr, "anchor chain: ", err)
+	if rep.Chain != nil {
+		fmt.Fprintln(stdout, proofcheck.ChainSummary(rep.Chain))
 	}
-	if len(cr.Skipped) > 0 {
-		var hs []string
-		for _, h := range cr.Skipped {
-			hs = append(hs, fmt.Sprintf("%d-%d", h.From, h.To))
-		}
-		fmt.Fprintf(stdout, "VALID: %d anchors cover entries 1..%d, crossing the declared holes %s\n", cr.Anchors, cr.Through, strings.Join(hs, ", "))
-		return exitValid
-	}
-	fmt.Fprintf(stdout, "VALID: %d anchors cover entries 1..%d without a gap\n", cr.Anchors, cr.Through)
 	return exitValid
 }
 
@@ -144,28 +126,6 @@ func declaredHoles(ctx context.Context, dir string, pub ed25519.PublicKey) ([]le
 	return st.Holes, nil
 }
 
-// verifyOne verifies a proof online (client set), offline (keys only), or both.
-func verifyOne(ctx context.Context, client *nodeclient.Client, keys *anchor.CoordinatorKeys, p *anchor.Proof) (*anchor.Result, error) {
-	if client == nil {
-		return anchor.VerifyOffline(p, keys)
-	}
-	res, err := anchor.Verify(ctx, client, p)
-	if err != nil {
-		// A /2 proof does not need the node: where it cannot answer, the proof's own
-		// inclusion proof decides, given the keys.
-		if (errors.Is(err, anchor.ErrUnavailable) || errors.Is(err, anchor.ErrNotConfirmed)) && keys != nil && p.PoI != nil {
-			return anchor.VerifyOffline(p, keys)
-		}
-		return nil, err
-	}
-	if keys != nil && p.PoI != nil {
-		if _, err := anchor.VerifyOffline(p, keys); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
-}
-
 // verdict prints INVALID or UNDECIDED for err and returns the exit code.
 func verdict(stderr io.Writer, what string, err error) int {
 	if anchor.Invalid(err) {
@@ -174,16 +134,4 @@ func verdict(stderr io.Writer, what string, err error) int {
 	}
 	fmt.Fprintf(stderr, "UNDECIDED: %s%v\n", what, err)
 	return exitUndecided
-}
-
-// deviceKeyOf returns the device key of the entry at seq.
-func deviceKeyOf(ctx context.Context, src anchor.Source, seq uint64) (ed25519.PublicKey, error) {
-	es, err := src.Entries(ctx, seq, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(es) != 1 {
-		return nil, fmt.Errorf("entry %d not found", seq)
-	}
-	return es[0].DeviceKey, nil
 }
