@@ -2,12 +2,9 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
-	_ "embed"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +27,17 @@ type Snapshot struct {
 	MQTT    *LinkStatus      `json:"mqtt,omitempty"`
 	Update  any              `json:"update,omitempty"`
 	Store   *StoreStatus     `json:"store,omitempty"`
+	Board   *BoardStatus     `json:"board,omitempty"`
+}
+
+// BoardStatus is the board's inputs as hal reads them (debounced): the contactor's mirror
+// contact and the safety inputs.
+type BoardStatus struct {
+	FeedbackConfigured bool `json:"feedback_configured"`
+	FeedbackClosed     bool `json:"feedback_closed"`
+	EStopPressed       bool `json:"estop_pressed"`
+	RCDTripped         bool `json:"rcd_tripped"`
+	LidOpen            bool `json:"lid_open"`
 }
 
 // StoreStatus says what the store found when it opened: how the previous run ended and which
@@ -67,36 +75,69 @@ type LinkStatus struct {
 	Through   uint64 `json:"through"`
 }
 
-//go:embed status.html
-var statusPage []byte
-
-// Options configure the local API.
+// Options configure the local API and the UI.
 type Options struct {
 	// Snapshot returns the latest status; it must be cheap (a copy), since every request calls it.
 	Snapshot func() Snapshot
-	// Token, when not empty, is required as "Authorization: Bearer <token>" on every route but
-	// /healthz and the status page.
+	// Token, when not empty, is the operator token: "Authorization: Bearer <token>" (or the
+	// UI's login with it) is required on every route but /healthz, the UI's files and login.
+	// ViewerToken(Token) gives the read-only viewer role.
 	Token string
 	// MaxConcurrent bounds the requests served at once (default 8); beyond it a request is
 	// answered 503 with Retry-After at once, so a flood cannot starve the control loop of CPU.
+	// The live event streams are counted apart (MaxStreams).
 	MaxConcurrent int
+	// MaxStreams bounds the open live event streams (default 16).
+	MaxStreams int
+	// SampleInterval is how often Run samples the status for the streams and the chart
+	// (default 1 s); ChartStep the chart's resolution over its hour (default 10 s).
+	SampleInterval time.Duration
+	ChartStep      time.Duration
 	// Checkpoints, when set, serves GET checkpoint, checkpoint/inclusion and
 	// checkpoint/consistency (ledger/checkpoint.Log.Handler), mounted under /api/v1/ (token).
 	Checkpoints http.Handler
 	// Receipt, when set, returns a finished session's signed receipt (nil when there is none).
 	Receipt func(ctx context.Context, sessionID string) ([]byte, error)
-	Logger  *slog.Logger
+	// Box answers the UI's pages beyond the status; nil serves the Live page only.
+	Box    Box
+	Logger *slog.Logger
+}
+
+// Server is the local HTTP API and the box's web UI. Run feeds its live views.
+type Server struct {
+	o            Options
+	h            http.Handler
+	auth         *auth
+	hub          *hub
+	ring         *ring
+	assets       map[string]*asset
+	assetVersion string
 }
 
 // New returns the local HTTP API: /healthz, /metrics (Prometheus text format), /api/v1/status
-// (JSON) and / (the installer's status page).
-func New(o Options) http.Handler {
+// (JSON), the UI at / with its API (doc.go). Run must run for the live views to update.
+func New(o Options) *Server {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 8
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 16
+	}
+	if o.SampleInterval <= 0 {
+		o.SampleInterval = time.Second
+	}
+	if o.ChartStep <= 0 {
+		o.ChartStep = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	assets, version, err := loadAssets()
+	if err != nil {
+		panic("web: embedded files: " + err.Error()) // a build defect, caught by every test
+	}
+	s := &Server{o: o, auth: newAuth(o.Token), hub: newHub(o.MaxStreams), ring: newRing(o.ChartStep, time.Hour),
+		assets: assets, assetVersion: version}
 	snapshot := o.Snapshot
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -114,9 +155,7 @@ func New(o Options) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(snapshot())
+		writeJSON(w, http.StatusOK, snapshot())
 	})
 	if o.Checkpoints != nil {
 		h := http.StripPrefix("/api/v1", o.Checkpoints)
@@ -133,36 +172,27 @@ func New(o Options) http.Handler {
 				http.Error(w, "no receipt for this session", http.StatusNotFound)
 			default:
 				w.Header().Set("Content-Type", "application/vc+json")
+				w.Header().Set("Cache-Control", "private, max-age=3600")
 				w.Write(doc)
 			}
 		})
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-		w.Write(statusPage)
-	})
-	var h http.Handler = mux
-	if o.Token != "" {
-		h = requireToken(o.Token, mux)
-	}
-	return limit(o.MaxConcurrent, h)
+	s.uiRoutes(mux)
+	// The live streams hold their connection open: they are bounded by MaxStreams, not by
+	// the request slots.
+	limited := limit(o.MaxConcurrent, mux)
+	s.h = s.auth.middleware(routeRole, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/events" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	}))
+	return s
 }
 
-// requireToken demands the bearer token on every route but /healthz and the status page.
-func requireToken(token string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && r.URL.Path != "/" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="chargegate"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+// ServeHTTP serves the API and the UI.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
 
 // limit serves at most n requests at once and answers the rest 503 without queueing them.
 func limit(n int, next http.Handler) http.Handler {
