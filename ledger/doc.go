@@ -69,6 +69,8 @@
 //	relay_fault          event         the contactor welded or did not close
 //	tamper               event         the lid switch changed
 //	fault_cleared        event         an operator cleared a latched fault or alarm
+//	session_paused       event         a session was paused: relay open, session kept (Detail: by=who)
+//	session_resumed      event         a paused session was resumed: relay closed (Detail: by=who)
 //	update_health_check  event         a trial boot of an update passed its health check
 //	update_committed     event         an update was committed
 //	rolled_back          event         a checkpoint witness saw a larger chain: the data was restored from an older copy
