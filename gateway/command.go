@@ -172,6 +172,8 @@ func (g *Controller) inLoop(ctx context.Context, fn func(ctx context.Context) (R
 
 // handle runs in the control loop.
 func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
+	g.by = c.Source
+	defer func() { g.by = "" }()
 	switch c.Name {
 	case CmdStart, CmdAuthorize:
 		s, err := g.startSession(ctx, c.IDToken, c.Decision)
@@ -203,7 +205,7 @@ func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 			}
 		}
 		if len(cleared) > 0 {
-			g.event(ctx, ledger.EventFaultCleared, "cleared "+strings.Join(cleared, ","))
+			g.event(ctx, ledger.EventFaultCleared, "cleared "+strings.Join(cleared, ",")+g.byDetail())
 		}
 		g.updateLED()
 		return Result{"cleared": cleared}, nil

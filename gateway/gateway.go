@@ -131,6 +131,9 @@ type Controller struct {
 	store Store
 	opt   Options
 	log   *slog.Logger
+	// by names who sent the command being handled (Command.Source), "" outside one; the
+	// entries it causes record it as by=….
+	by string
 
 	cmds chan request
 

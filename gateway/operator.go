@@ -89,7 +89,13 @@ func NewOperator(o OperatorOptions) (*Operator, error) {
 // Execute runs command name with its payload as received (the signed envelope when commands are
 // signed). It returns the result and, on failure, the reply code from ErrorCode.
 func (op *Operator) Execute(ctx context.Context, name string, payload []byte) (any, string, error) {
-	res, err := op.execute(ctx, name, payload)
+	return op.ExecuteFrom(ctx, "", name, payload)
+}
+
+// ExecuteFrom is Execute for a link that knows who sent the command (source: "web/admin",
+// say): the entries the command causes record it as by=source.
+func (op *Operator) ExecuteFrom(ctx context.Context, source, name string, payload []byte) (any, string, error) {
+	res, err := op.execute(ctx, source, name, payload)
 	if err != nil {
 		op.o.Logger.Info("command refused", "command", name, "code", ErrorCode(err), "err", err)
 		return nil, ErrorCode(err), err
@@ -97,7 +103,7 @@ func (op *Operator) Execute(ctx context.Context, name string, payload []byte) (a
 	return res, "", nil
 }
 
-func (op *Operator) execute(ctx context.Context, name string, payload []byte) (any, error) {
+func (op *Operator) execute(ctx context.Context, source, name string, payload []byte) (any, error) {
 	signed := op.o.Verifier != nil
 	if signed {
 		inner, err := op.o.Verifier.Open(name, payload)
@@ -110,6 +116,7 @@ func (op *Operator) execute(ctx context.Context, name string, payload []byte) (a
 	if err != nil {
 		return nil, err
 	}
+	c.Source = source
 	if err := op.checkWindow(c, signed); err != nil {
 		return nil, err
 	}

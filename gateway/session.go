@@ -151,6 +151,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 		s.MaxDuration = time.Duration(tighter(int64(s.MaxDuration), int64(d.Limits.MaxDuration())))
 		detail = d.Detail()
 	}
+	detail += g.byDetail()
 	g.session = s
 	// Persist before the relay closes: a power cut from here on leaves a session to close.
 	if err := g.persistSession(ctx); err != nil {
@@ -230,7 +231,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 		rec.Start = s.StartedAt
 	}
 	rec.EnergyMWh = rec.EndMWh - rec.BeginMWh
-	detail := "reason=" + reason
+	detail := "reason=" + reason + g.byDetail()
 	if !fresh {
 		detail += " meter=last_known"
 	}
@@ -466,4 +467,12 @@ func tighter(a, b int64) int64 {
 		return a
 	}
 	return min(a, b)
+}
+
+// byDetail is " by=SOURCE" while a command from a named source is handled, else "".
+func (g *Controller) byDetail() string {
+	if g.by == "" {
+		return ""
+	}
+	return " by=" + g.by
 }

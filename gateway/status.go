@@ -42,6 +42,7 @@ type MeterStatus struct {
 	ImportMWh   int64     `json:"energy_import_mwh"`
 	ExportMWh   int64     `json:"energy_export_mwh"`
 	PowerW      float64   `json:"power_w"`
+	PhasePowerW []float64 `json:"phase_power_w,omitempty"`
 	VoltageV    []float64 `json:"voltage_v,omitempty"`
 	CurrentA    []float64 `json:"current_a,omitempty"`
 	FrequencyHz float64   `json:"frequency_hz,omitempty"`
@@ -71,7 +72,7 @@ func (g *Controller) publishStatus() {
 		Time: g.opt.Now(),
 		Meter: MeterStatus{
 			Model: r.Model, Serial: r.Serial, Time: r.Time, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
-			PowerW: r.PowerW, VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz,
+			PowerW: r.PowerW, PhasePowerW: r.PhasePowerW, VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz,
 			Readable: g.alarms[AlarmMeterLost] == "" && !g.lastGoodPoll.IsZero(),
 		},
 		RelayClosed: g.board.RelayClosed(),

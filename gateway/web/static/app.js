@@ -137,7 +137,7 @@ function renderLive(s) {
   const ss = s.session;
   if (ss) {
     const a = s.session_auth || {};
-    const pairs = [["State", ss.paused ? "paused" : ss.state], ["Session", ss.id], ["Started", fmt.time(ss.started_at)],
+    const pairs = [["State", ss.state], ["Session", ss.id], ["Started", fmt.time(ss.started_at)],
       ["Duration", fmt.dur((Date.parse(s.time) - Date.parse(ss.started_at)) / 1000)], ["Energy", fmt.kwh(ss.energy_mwh)],
       ["Authorization", a.authorization || "–"],
       ["Energy limit", a.max_energy_wh ? fmt.wh(a.max_energy_wh) : "none"],
@@ -206,10 +206,10 @@ function connect() {
 
 function renderControl(s) {
   const ss = s.session;
-  $("c-session").textContent = ss ? ss.id + " · " + (ss.paused ? "paused" : ss.state) + " · " + fmt.kwh(ss.energy_mwh) : "no session";
+  $("c-session").textContent = ss ? ss.id + " · " + (ss.state) + " · " + fmt.kwh(ss.energy_mwh) : "no session";
   $("c-stop").disabled = !ss;
-  $("c-pause").disabled = !ss || !!ss.paused;
-  $("c-resume").disabled = !ss || !ss.paused;
+  $("c-pause").disabled = !ss || ss.state === "paused";
+  $("c-resume").disabled = !ss || ss.state !== "paused";
   const latched = Object.keys(s.alarms || {}).filter((k) => LATCHED.includes(k));
   $("c-faults").replaceChildren(...alarmItems(s.alarms, true));
   $("c-clear").disabled = !latched.length && !s.hal_fault;
