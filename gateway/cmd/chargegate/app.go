@@ -68,6 +68,11 @@ type App struct {
 	receipts        *receipts
 	ocppQueue       *ocpp.Queue
 
+	web       *webBox     // the web UI's answers
+	webServer *web.Server // nil unless http.listen is set
+	halCfg    hal.Config  // the board's pins as opened
+	httpToken string      // the local API's operator token ("" for none)
+
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
 	operator *gateway.Operator
@@ -182,7 +187,8 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 		}
 	}
 	a.receipts = newReceipts(a)
-	links := notifiers{a.receipts}
+	a.web = newWebBox(a)
+	links := notifiers{a.receipts, a.web.records}
 	if a.link != nil {
 		links = append(links, linkNotifier{a.link})
 	}
@@ -214,6 +220,9 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 		oo.Access = auth
 	}
 	if a.operator, err = gateway.NewOperator(oo); err != nil {
+		return nil, err
+	}
+	if err := a.web.operate(oo); err != nil {
 		return nil, err
 	}
 	if cfg.HTTP.Listen != "" {
@@ -253,7 +262,7 @@ func (a *App) openBoard() error {
 	if err != nil {
 		return fmt.Errorf("open board: %w", err)
 	}
-	a.board = b
+	a.board, a.halCfg = b, halCfg
 	return nil
 }
 
@@ -266,17 +275,19 @@ func (a *App) openAPI() error {
 		}
 		token = b
 	}
+	a.httpToken = token
 	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
 	a.apiLn = ln
+	a.webServer = web.New(web.Options{
+		Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Checkpoints: a.checkpoints.Handler(),
+		Receipt: a.receipt, Box: a.web,
+		Logger: a.log.With("part", "http"),
+	})
 	a.api = &http.Server{
-		Handler: web.New(web.Options{
-			Snapshot: a.Snapshot, Token: token, MaxConcurrent: a.cfg.HTTP.MaxConcurrent, Checkpoints: a.checkpoints.Handler(),
-			Receipt: a.receipt,
-			Logger:  a.log.With("part", "http"),
-		}),
+		Handler:           a.webServer,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -372,6 +383,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	guarded("snapshot", a.refreshSnapshots)
 	guarded("receipts", a.receipts.run)
+	guarded("web-records", a.web.records.run)
 	if a.ocpp != nil {
 		guarded("ocpp", a.ocpp.Run)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
@@ -384,6 +396,7 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("checkpoint-notify", a.notifyCheckpoints)
 	}
 	if a.api != nil {
+		guarded("web-live", a.webServer.Run)
 		guarded("http", func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
@@ -466,7 +479,8 @@ func (a *App) refreshSnapshots(ctx context.Context) error {
 
 // refreshSnapshot gathers the status of every part, keeps it for Snapshot and returns it.
 func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
-	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Store: a.storeStatus, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID, Backlog: map[string]int64{}}
+	s := web.Snapshot{Status: a.gw.Status(), Version: a.version, Store: a.storeStatus, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID,
+		Backlog: map[string]int64{}, Board: a.boardStatus()}
 	if a.store != nil {
 		for _, sink := range a.sinks {
 			if n, err := a.store.Backlog(ctx, sink); err == nil {

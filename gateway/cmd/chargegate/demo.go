@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -77,7 +78,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
-	fmt.Fprintf(stdout, "chargegate demo: data in %s, status page http://%s/\n", *dir, app.APIAddr())
+	fmt.Fprintf(stdout, "chargegate demo: data in %s\nchargegate demo: web UI http://%s/\n", *dir, app.APIAddr())
+	if *duration == 0 {
+		openBrowser("http://" + app.APIAddr() + "/")
+	}
 	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
 	last := app.refreshSnapshot(ctx) // after the session's end was recorded
@@ -260,4 +264,22 @@ func keepPrevious(dir string) (string, error) {
 		return "", fmt.Errorf("keep the previous run's data: %w", err)
 	}
 	return prev, nil
+}
+
+// openBrowser opens url in the desktop's browser when there is a desktop ($BROWSER, or
+// xdg-open under X11/Wayland); elsewhere the printed address is all.
+func openBrowser(url string) {
+	name := os.Getenv("BROWSER")
+	if name == "" && (os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "") {
+		name = "xdg-open"
+	}
+	if name == "" {
+		return
+	}
+	if path, err := exec.LookPath(name); err == nil {
+		cmd := exec.Command(path, url)
+		if cmd.Start() == nil {
+			go cmd.Wait()
+		}
+	}
 }
