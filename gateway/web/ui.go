@@ -140,7 +140,7 @@ type InstallerInfo struct {
 	EntryKey      string     `json:"entry_public_key"` // Ed25519, hex
 	OCMFKey       string     `json:"ocmf_public_key"`  // DER SubjectPublicKeyInfo, hex
 	MeterKey      string     `json:"meter_public_key,omitempty"`
-	Config        any        `json:"config"` // redacted
+	Config        string     `json:"config"` // YAML, in the configuration file's spelling, secrets redacted
 	Update        any        `json:"update,omitempty"`
 	UpdateHistory []EventRow `json:"update_history"`
 	ViewerToken   string     `json:"viewer_token,omitempty"`
@@ -426,17 +426,18 @@ func writeCSV(w io.Writer, evseID string, rows []SessionRow) error {
 	cw := csv.NewWriter(w)
 	cw.Write(csvHeader)
 	for _, r := range rows {
-		end, hours := "", ""
+		end, hours, endKWh := "", "", ""
 		if !r.End.IsZero() {
 			end = r.End.UTC().Format(time.RFC3339)
 			hours = strconv.FormatFloat(r.End.Sub(r.Start).Hours(), 'f', 4, 64)
+			endKWh = KWh(r.EndMWh)
 		}
 		endSeq := ""
 		if r.EndSeq != 0 {
 			endSeq = strconv.FormatUint(r.EndSeq, 10)
 		}
 		cw.Write([]string{r.ID, r.Start.UTC().Format(time.RFC3339), end, evseID, r.MeterSerial, r.Authorization,
-			KWh(r.EnergyMWh), hours, r.Reason, KWh(r.BeginMWh), KWh(r.EndMWh), strconv.FormatUint(r.BeginSeq, 10), endSeq})
+			KWh(r.EnergyMWh), hours, r.Reason, KWh(r.BeginMWh), endKWh, strconv.FormatUint(r.BeginSeq, 10), endSeq})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iotaledger/iota.go/v3/nodeclient"
+	"gopkg.in/yaml.v3"
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/web"
@@ -558,9 +559,13 @@ func (b *webBox) Installer(ctx context.Context) (*web.InstallerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCMF key: %w", err)
 	}
+	cfg, err := yaml.Marshal(a.cfg.Redacted())
+	if err != nil {
+		return nil, fmt.Errorf("render the configuration: %w", err)
+	}
 	info := &web.InstallerInfo{Version: a.version, Device: a.DeviceID(), EVSEID: a.cfg.Device.EVSEID,
 		EntryKey: hex.EncodeToString(a.keys.Entry.Public().(ed25519.PublicKey)), OCMFKey: hex.EncodeToString(spki),
-		Config: a.cfg.Redacted(), ViewerToken: web.ViewerToken(a.httpToken), UpdateHistory: []web.EventRow{}}
+		Config: string(cfg), ViewerToken: web.ViewerToken(a.httpToken), UpdateHistory: []web.EventRow{}}
 	if a.meter.Signs() {
 		kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if k, err := a.meter.PublicKey(kctx); err == nil {

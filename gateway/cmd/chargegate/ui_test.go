@@ -415,7 +415,7 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	if r := b.text("#i-meter-kv"); !strings.HasPrefix(b.text("#i-meter-result"), "read ok") || !strings.Contains(r, "sdm630") || !strings.Contains(r, "71000042") {
 		t.Errorf("meter test: %s: %s", b.text("#i-meter-result"), r)
 	}
-	if c := b.text("#i-config"); strings.Contains(c, token) || !strings.Contains(c, "TokenFile") {
+	if c := b.text("#i-config"); strings.Contains(c, token) || !strings.Contains(c, "token_file:") {
 		t.Errorf("configuration shown with the token or without the http section:\n%s", c)
 	}
 	b.shoot("installer")

@@ -8,6 +8,8 @@ const state = { role: "", csrf: "", live: null, history: { step_s: 10, points: [
 // ---- formatting: units always shown -------------------------------------------------------
 
 const nf = (d) => new Intl.NumberFormat("en-GB", { minimumFractionDigits: d, maximumFractionDigits: d });
+// authText shows a begin entry's authorization; a free session records an empty id_token.
+const authText = (a) => (!a ? "–" : a.replace(/^id_token=(?=\s|$)/, "free charging (no token)"));
 const fmt = {
   kw: (w) => nf(2).format((w || 0) / 1000) + " kW",
   w: (w) => nf(0).format(w || 0) + " W",
@@ -139,7 +141,7 @@ function renderLive(s) {
     const a = s.session_auth || {};
     const pairs = [["State", ss.state], ["Session", ss.id], ["Started", fmt.time(ss.started_at)],
       ["Duration", fmt.dur((Date.parse(s.time) - Date.parse(ss.started_at)) / 1000)], ["Energy", fmt.kwh(ss.energy_mwh)],
-      ["Authorization", a.authorization || "–"],
+      ["Authorization", authText(a.authorization)],
       ["Energy limit", a.max_energy_wh ? fmt.wh(a.max_energy_wh) : "none"],
       ["Time limit", a.max_duration_s ? fmt.dur(a.max_duration_s) : "none"]];
     kv($("l-session"), pairs);
@@ -157,14 +159,17 @@ function renderLive(s) {
   renderControl(s);
 }
 
-// drawChart draws the hour as an SVG polyline with kW gridlines and minute labels.
+// drawChart draws the hour as an SVG path with kW gridlines and minute labels, sized to the
+// element so the labels keep their size on a phone; the live value extends it to now.
 function drawChart() {
   const svg = $("l-chart");
-  const pts = state.history.points;
-  const W = 600, H = 200, L = 44, B = 20, T = 8;
+  const pts = state.history.points.slice();
   const now = Date.now() / 1000;
+  if (state.live && state.live.meter) pts.push([now, state.live.meter.power_w || 0]);
+  const W = Math.max(280, Math.round(svg.getBoundingClientRect().width) || 600), H = 200, L = 48, B = 20, T = 8;
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   const max = Math.max(1000, ...pts.map((p) => p[1])) * 1.1;
-  const x = (t) => L + ((t - (now - 3600)) / 3600) * (W - L - 4);
+  const x = (t) => L + ((t - (now - 3600)) / 3600) * (W - L - 6);
   const y = (w) => T + (H - T - B) * (1 - w / max);
   const ns = "http://www.w3.org/2000/svg";
   const mk = (tag, attrs, text) => {
@@ -179,11 +184,11 @@ function drawChart() {
     kids.push(mk("line", { class: "grid", x1: L, x2: W, y1: y(w), y2: y(w) }));
     kids.push(mk("text", { class: "axis", x: 2, y: y(w) + 4 }, nf(1).format(w / 1000) + " kW"));
   }
-  for (let m = 60; m >= 0; m -= 15) kids.push(mk("text", { class: "axis", x: x(now - m * 60) - (m ? 14 : 24), y: H - 4 }, m ? "-" + m + " min" : "now"));
+  for (let m = 60; m >= 0; m -= 15) kids.push(mk("text", { class: "axis", x: x(now - m * 60) - (m ? 18 : 24), y: H - 4 }, m ? "-" + m + " min" : "now"));
   const d = pts.filter((p) => p[0] >= now - 3600).map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join("");
   if (d) kids.push(mk("path", { class: "line", d }));
   svg.replaceChildren(...kids);
-  $("l-chart-cap").textContent = "kW, mean per " + state.history.step_s + " s; " + pts.length + " points; newest at the right";
+  $("l-chart-cap").textContent = "kW, mean per " + state.history.step_s + " s (" + state.history.points.length + " steps kept), then the live value; newest at the right";
 }
 
 function connect() {
@@ -199,7 +204,10 @@ function connect() {
     if (state.history.points.length > 3600 / state.history.step_s) state.history.points.shift();
     drawChart();
   });
-  es.addEventListener("status", (e) => renderLive(JSON.parse(e.data)));
+  es.addEventListener("status", (e) => {
+    renderLive(JSON.parse(e.data));
+    if (!$("page-live").hidden) drawChart();
+  });
 }
 
 // ---- Control --------------------------------------------------------------------------------
@@ -269,7 +277,7 @@ async function loadSessions() {
     onkeydown: (e) => { if (e.key === "Enter") location.hash = "#/sessions/" + s.id; } },
   el("td", { text: fmt.time(s.start) }), el("td", { text: s.end ? fmt.time(s.end) : "running" }),
   el("td", { class: "num", text: fmt.kwh(s.energy_mwh) }), el("td", { text: s.reason || "–" }),
-  el("td", { text: s.authorization || "–" })));
+  el("td", { text: authText(s.authorization) })));
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 5, class: "muted", text: "no sessions yet" })));
   $("s-table").tBodies[0].replaceChildren(...rows);
 }
@@ -278,7 +286,7 @@ function steps(ol, rep) {
   ol.replaceChildren(...(rep.steps || []).map((s) => el("li", {},
     el("span", { class: "verdict " + (s.verdict === "VALID" ? "good" : s.verdict === "INVALID" ? "bad" : "warn"), text: s.verdict }),
     " " + s.name + (s.detail ? ": " + s.detail : ""))),
-  el("li", { class: "verdict " + (rep.verdict === "VALID" ? "good" : rep.verdict === "INVALID" ? "bad" : "warn"), "data-verdict": rep.verdict, text: "Result: " + rep.verdict }));
+  el("li", { class: "result-li verdict " + (rep.verdict === "VALID" ? "good" : rep.verdict === "INVALID" ? "bad" : "warn"), "data-verdict": rep.verdict, text: "Result: " + rep.verdict }));
 }
 
 async function showSession(id) {
@@ -296,7 +304,7 @@ async function showSession(id) {
   }
   kv($("s-kv"), [["Start", fmt.time(d.start) + " (seq " + d.begin_seq + ")"], ["End", d.end ? fmt.time(d.end) + " (seq " + d.end_seq + ")" : "running"],
     ["Meter at start", fmt.kwh(d.begin_import_mwh)], ["Meter at end", d.end ? fmt.kwh(d.end_import_mwh) : "–"],
-    ["Energy", fmt.kwh(d.energy_mwh)], ["Stop reason", d.reason || "–"], ["Authorization", d.authorization || "–"],
+    ["Energy", fmt.kwh(d.energy_mwh)], ["Stop reason", d.reason || "–"], ["Authorization", authText(d.authorization)],
     ["Meter serial", d.meter_serial], ["EVSE ID", d.evse_id || "–"], ["OCMF signed by", d.ocmf_signer || "–"],
     ["OCMF public key", d.ocmf_public_key || "–"]]);
   const o = d.ocmf || "";
@@ -392,7 +400,7 @@ async function loadInstaller() {
     ["Last error", u.error || u.last_error || "none"]] : [["State", "updates not enabled"]]);
   const hist = (d.update_history || []).map((e) => el("li", { text: "seq " + e.seq + " · " + fmt.time(e.time) + " · " + e.event + (e.detail ? ": " + e.detail : "") }));
   $("i-update-history").replaceChildren(...(hist.length ? hist : [el("li", { class: "muted", text: "no updates recorded" })]));
-  $("i-config").textContent = JSON.stringify(d.config, null, 2);
+  $("i-config").textContent = d.config;
   $("a-viewer").hidden = !d.viewer_token;
   $("a-viewer-token").textContent = d.viewer_token || "";
 }
@@ -484,6 +492,7 @@ async function route() {
     else a.removeAttribute("aria-current");
   }
   document.title = $("page-" + name).dataset.title + " · chargegate";
+  if (name === "live") drawChart();
   if (LOADERS[name]) await LOADERS[name]();
   if (name === "sessions" && arg) await showSession(decodeURIComponent(arg));
   else if (name === "sessions") $("s-detail").hidden = true;
@@ -504,6 +513,7 @@ $("e-kind").addEventListener("change", renderEvents);
 $("e-text").addEventListener("input", renderEvents);
 $("e-filter").addEventListener("submit", (e) => e.preventDefault());
 window.addEventListener("hashchange", route);
+window.addEventListener("resize", () => { if (!$("page-live").hidden) drawChart(); });
 whoami().then(() => (state.role ? start() : route())).catch((e) => {
   $("conn").textContent = "error: " + e.message;
   route();
