@@ -112,6 +112,7 @@ type Server struct {
 	ring         *ring
 	assets       map[string]*asset
 	assetVersion string
+	stopped      chan struct{} // closed when Run ends: the event streams end with it
 }
 
 // New returns the local HTTP API: /healthz, /metrics (Prometheus text format), /api/v1/status
@@ -137,7 +138,7 @@ func New(o Options) *Server {
 		panic("web: embedded files: " + err.Error()) // a build defect, caught by every test
 	}
 	s := &Server{o: o, auth: newAuth(o.Token), hub: newHub(o.MaxStreams), ring: newRing(o.ChartStep, time.Hour),
-		assets: assets, assetVersion: version}
+		assets: assets, assetVersion: version, stopped: make(chan struct{})}
 	snapshot := o.Snapshot
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -111,10 +111,13 @@ func (h *hub) send(e event) {
 	}
 }
 
-// Run samples the status once a second for the event streams and the chart, until ctx ends.
+// Run samples the status once a second for the event streams and the chart, until ctx ends;
+// call it once.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.o.SampleInterval)
 	defer t.Stop()
+	// The streams end with Run, so a shutdown does not wait for browsers to leave.
+	defer close(s.stopped)
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,6 +190,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.stopped:
 			return
 		case e := <-c:
 			if write(e) != nil {

@@ -300,7 +300,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 			t.Errorf("Live page shows no value in %q", unit)
 		}
 	}
-	b.wait("chart drawn", `document.querySelector("#l-chart path.line") !== null`)
+	// The chart: at least one step of the hour (10 s) and the live value.
+	b.wait("chart drawn", `(document.querySelector("#l-chart path.line") || {getAttribute: () => ""}).getAttribute("d").includes("L")`)
 	b.shoot("live")
 
 	b.page("control")

@@ -187,6 +187,8 @@ function drawChart() {
   for (let m = 60; m >= 0; m -= 15) kids.push(mk("text", { class: "axis", x: x(now - m * 60) - (m ? 18 : 24), y: H - 4 }, m ? "-" + m + " min" : "now"));
   const d = pts.filter((p) => p[0] >= now - 3600).map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join("");
   if (d) kids.push(mk("path", { class: "line", d }));
+  const last = pts[pts.length - 1];
+  if (last) kids.push(mk("circle", { class: "dot", cx: x(last[0]), cy: y(last[1]), r: 3.5 }));
   svg.replaceChildren(...kids);
   $("l-chart-cap").textContent = "kW, mean per " + state.history.step_s + " s (" + state.history.points.length + " steps kept), then the live value; newest at the right";
 }
