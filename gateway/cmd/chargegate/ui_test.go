@@ -143,9 +143,47 @@ func (b *browser) page(name string) {
 	b.wait(name+" rendered", fmt.Sprintf(`document.body.dataset.page === %q`, strings.SplitN(name, "/", 2)[0]))
 }
 
-// shoot writes a full-page PNG of the current page at desktop and phone width.
+// a11yCheck lists what fails basic WCAG checks on the visible page: form controls without a
+// label, images without alt text, buttons and links without a name, and text whose contrast
+// with its background is below 4.5:1 (3:1 for large text; disabled controls are exempt).
+const a11yCheck = `(() => {
+  const shown = (e) => e.offsetParent !== null || e.getClientRects().length > 0;
+  const bad = [];
+  for (const e of document.querySelectorAll("input, select, textarea"))
+    if (shown(e) && !(e.labels && e.labels.length) && !e.getAttribute("aria-label")) bad.push("unlabelled " + e.id);
+  for (const e of document.querySelectorAll("img")) if (!e.hasAttribute("alt")) bad.push("no alt: " + e.src);
+  for (const e of document.querySelectorAll("button, a[href]"))
+    if (shown(e) && !e.textContent.trim() && !e.getAttribute("aria-label")) bad.push("unnamed " + e.outerHTML.slice(0, 60));
+  const rgb = (c) => (c.match(/[0-9.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n; (n = walker.nextNode()); ) {
+    const e = n.parentElement;
+    if (!n.textContent.trim() || seen.has(e) || !shown(e) || e.closest("svg, [disabled], .skip")) continue;
+    seen.add(e);
+    const st = getComputedStyle(e);
+    const a = lum(rgb(st.color)), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push("contrast " + ratio.toFixed(2) + " < " + need + ": " + n.textContent.trim().slice(0, 40));
+  }
+  return bad;
+})()`
+
+// shoot checks the page's accessibility basics and writes a full-page PNG of it at desktop
+// and phone width.
 func (b *browser) shoot(name string) {
 	b.t.Helper()
+	bad, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](a11yCheck))
+	if err != nil {
+		b.t.Fatalf("accessibility check: %v", err)
+	}
+	for _, p := range bad {
+		b.t.Errorf("%s page: %s", name, p)
+	}
 	for _, v := range []struct {
 		suffix        string
 		width, height int64
