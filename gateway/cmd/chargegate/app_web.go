@@ -327,27 +327,30 @@ func (b *webBox) VerifySession(ctx context.Context, id string) (*web.VerifyRepor
 	return r.done(), nil
 }
 
-// ocmf checks an OCMF record's signature under the key of who signed it (or either key).
+// ocmf checks an OCMF record's signature under the key of who signed it: signer, or for a
+// pasted record the gateway's key and, where the meter signs, the meter's.
 func (r *report) ocmf(ctx context.Context, b *webBox, record, signer string) {
 	signers := []string{signer}
 	if signer == "" {
-		signers = []string{"gateway", "meter"}
+		signers = []string{"gateway"}
+		if b.a.meter.Signs() {
+			signers = append(signers, "meter")
+		}
 	}
-	var last error
+	var fails []string
 	for _, s := range signers {
 		key, err := b.ocmfKey(ctx, s)
-		if err != nil {
-			last = err
-			continue
+		if err == nil {
+			err = ocmf.Verify(record, key)
 		}
-		if err := ocmf.Verify(record, key); err != nil {
-			last = err
+		if err != nil {
+			fails = append(fails, "under the "+s+"'s key: "+err.Error())
 			continue
 		}
 		r.step("OCMF signature", proofcheck.Valid, "ECDSA signature holds under the "+s+"'s key "+hex.EncodeToString(key)[:24]+"…")
 		return
 	}
-	r.step("OCMF signature", proofcheck.Invalid, last.Error())
+	r.step("OCMF signature", proofcheck.Invalid, strings.Join(fails, "; "))
 }
 
 // anchoring runs verify-proof's checks on the proof of entry seq, against the configured node.

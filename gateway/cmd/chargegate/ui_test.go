@@ -198,6 +198,9 @@ func (b *browser) shoot(name string) {
 			cancel()
 			b.t.Fatalf("viewport: %v", err)
 		}
+		if wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.documentElement.scrollWidth > %d`, v.width))); err != nil || wide {
+			b.t.Errorf("%s page is wider than a %d px screen (%v): it scrolls sideways", name, v.width, err)
+		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		cancel()
 		if err != nil {
