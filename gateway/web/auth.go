@@ -191,10 +191,14 @@ func (a *auth) cookieOf(r *http.Request, role Role) string {
 	return "anonymous:" + string(role)
 }
 
-// whoami answers GET /api/v1/session: the role and, for cookie logins, the CSRF token.
+// whoami answers GET /api/v1/session: the role, for cookie logins the CSRF token, and for an
+// operator the viewer token.
 func (a *auth) whoami(w http.ResponseWriter, r *http.Request) {
 	role := roleOf(r)
 	out := map[string]any{"role": role, "token_required": a.token != ""}
+	if role == RoleAdmin && a.viewer != "" {
+		out["viewer_token"] = a.viewer // the operator hands it to drivers
+	}
 	if byCookie, _ := r.Context().Value(cookieLoginKey{}).(bool); byCookie {
 		out["csrf"] = a.csrfToken(a.cookieOf(r, role))
 	}

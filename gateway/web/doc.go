@@ -37,7 +37,7 @@
 //	GET  /healthz                   200 while the meter is readable and the store writable, else 503
 //	GET  /api/v1/status             Snapshot as JSON
 //	GET  /metrics                   Prometheus text format
-//	GET  /api/v1/session            {"role", "token_required", "csrf"}
+//	GET  /api/v1/session            {"role", "token_required", "csrf", "viewer_token" (operator only)}
 //	POST /api/v1/login              {"token"} → the cookie, {"role", "csrf"}; POST /api/v1/logout
 //	GET  /api/v1/events             server-sent events, below
 //	POST /api/v1/commands/{name}    {"id_token"?, "token"?} → {"result"} or 409 {"code", "error"}:

@@ -480,9 +480,14 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	// Events: the chain's events with their sequence numbers, filterable.
 	b.page("events")
 	b.wait("events listed", fmt.Sprintf(`document.getElementById("e-table").textContent.includes("fault_cleared") && document.getElementById("e-table").textContent.includes(%q)`, fmt.Sprint(cleared.Seq)))
+	b.shoot("events")
 	b.do("filter", chromedp.SetValue(chromedp.ID("e-kind"), "session"), chromedp.Evaluate[chromedp.Void](`document.getElementById("e-kind").dispatchEvent(new Event("change"))`))
 	b.wait("filtered", `[...document.querySelectorAll("#e-table tbody tr td:nth-child(3)")].every(td => td.textContent.startsWith("session_"))`)
-	b.shoot("events")
+	b.shoot("events-filtered")
+	// The operator's Access page hands out the viewer token for drivers.
+	b.page("access")
+	b.wait("viewer token shown", fmt.Sprintf(`document.getElementById("a-viewer-token").textContent === %q && document.getElementById("a-viewer-qr").naturalWidth > 100`, viewer))
+	b.shoot("access-operator")
 	b.page("sessions")
 	b.shoot("sessions")
 	if errs := b.consoleErrors(); len(errs) > 0 {

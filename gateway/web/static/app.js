@@ -403,8 +403,6 @@ async function loadInstaller() {
   const hist = (d.update_history || []).map((e) => el("li", { text: "seq " + e.seq + " · " + fmt.time(e.time) + " · " + e.event + (e.detail ? ": " + e.detail : "") }));
   $("i-update-history").replaceChildren(...(hist.length ? hist : [el("li", { class: "muted", text: "no updates recorded" })]));
   $("i-config").textContent = d.config;
-  $("a-viewer").hidden = !d.viewer_token;
-  $("a-viewer-token").textContent = d.viewer_token || "";
 }
 
 function setupInstaller() {
@@ -455,6 +453,9 @@ async function whoami() {
     : state.role ? "Logged in as " + state.role + "." : "Log in with a token to see this charger.";
   $("a-logout").hidden = !s.token_required || !state.role;
   $("a-login").hidden = !s.token_required;
+  $("a-viewer").hidden = !s.viewer_token;
+  $("a-viewer-token").textContent = s.viewer_token || "";
+  if (s.viewer_token) $("a-viewer-qr").src = "/api/v1/qr?text=" + encodeURIComponent(s.viewer_token);
   return state.role;
 }
 
