@@ -55,6 +55,11 @@ type SessionStatus struct {
 	State     string    `json:"state"`
 	StartedAt time.Time `json:"started_at"`
 	EnergyMWh int64     `json:"energy_mwh"`
+	// BeginSeq is the begin entry (its detail says how the session was authorized); 0 until
+	// it is written. MaxEnergyWh and MaxDurationS are the session's limits (0: none).
+	BeginSeq     uint64 `json:"begin_seq,omitempty"`
+	MaxEnergyWh  int64  `json:"max_energy_wh,omitempty"`
+	MaxDurationS int64  `json:"max_duration_s,omitempty"`
 }
 
 // Status returns the latest snapshot; safe from any goroutine.
@@ -84,7 +89,8 @@ func (g *Controller) publishStatus() {
 		st.HALFault = err.Error()
 	}
 	if s := g.session; s != nil {
-		st.Session = &SessionStatus{ID: s.ID, State: s.State, StartedAt: s.StartedAt, EnergyMWh: s.LastImportMWh - s.BeginMWh}
+		st.Session = &SessionStatus{ID: s.ID, State: s.State, StartedAt: s.StartedAt, EnergyMWh: s.LastImportMWh - s.BeginMWh,
+			BeginSeq: s.BeginSeq, MaxEnergyWh: s.MaxEnergyWh, MaxDurationS: int64(s.MaxDuration / time.Second)}
 	}
 	st.Entries, _ = g.store.Head()
 	g.mu.Lock()

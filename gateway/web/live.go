@@ -142,17 +142,16 @@ type Live struct {
 	Auth *SessionAuth `json:"session_auth,omitempty"`
 }
 
-// SessionAuth is how the running session was authorized and what bounds it.
+// SessionAuth is how the running session was authorized: its begin entry's detail (the
+// access decision, or the id_token) and who started it. The limits are in the Status.
 type SessionAuth struct {
-	Authorization string `json:"authorization"` // the begin entry's detail (decision or id_token)
-	MaxEnergyWh   int64  `json:"max_energy_wh,omitempty"`
-	MaxDurationS  int64  `json:"max_duration_s,omitempty"`
+	Authorization string `json:"authorization"`
 }
 
 func (s *Server) live(ctx context.Context) Live {
 	l := Live{Snapshot: s.o.Snapshot()}
-	if l.Session != nil && s.o.Box != nil {
-		l.Auth = s.o.Box.SessionAuth(ctx, l.Session.ID)
+	if l.Session != nil && l.Session.BeginSeq != 0 && s.o.Box != nil {
+		l.Auth = s.o.Box.SessionAuth(ctx, l.Session.BeginSeq)
 	}
 	return l
 }

@@ -32,8 +32,9 @@ type Box interface {
 	// (gateway.Operator.Execute); by names who asked, for the chain. It returns the result,
 	// the reply code on failure and the error.
 	Command(ctx context.Context, name string, payload []byte, by string) (any, string, error)
-	// SessionAuth returns the running session's authorization and limits (nil if unknown).
-	SessionAuth(ctx context.Context, id string) *SessionAuth
+	// SessionAuth returns how the session that began at entry beginSeq was authorized (nil if
+	// unknown); it is asked once a second while a session runs, so it should remember.
+	SessionAuth(ctx context.Context, beginSeq uint64) *SessionAuth
 	// Sessions lists the sessions the chain holds, newest first.
 	Sessions(ctx context.Context) ([]SessionRow, error)
 	// Session returns one session with its OCMF record and key.

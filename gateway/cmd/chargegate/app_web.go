@@ -50,12 +50,12 @@ type webBox struct {
 	order    []string // session IDs, oldest first
 	events   []web.EventRow
 	digests  map[[32]byte]uint64 // OCMF digests the end entries name → end seq
-	auth     map[string]*web.SessionAuth
+	auth     map[uint64]*web.SessionAuth
 }
 
 func newWebBox(a *App) *webBox {
 	return &webBox{a: a, records: recordKeeper{a, make(chan gateway.SessionRecord, 64)}, sessions: map[string]*web.SessionRow{},
-		digests: map[[32]byte]uint64{}, auth: map[string]*web.SessionAuth{}}
+		digests: map[[32]byte]uint64{}, auth: map[uint64]*web.SessionAuth{}}
 }
 
 // operate gives the box its Operator: the appliance's, without command signatures.
@@ -202,28 +202,21 @@ func (b *webBox) ocmfKey(ctx context.Context, signer string) ([]byte, error) {
 	return x509.MarshalPKIXPublicKey(&b.a.keys.OCMF.PublicKey)
 }
 
-// SessionAuth implements web.Box from the persisted session and its begin entry.
-func (b *webBox) SessionAuth(ctx context.Context, id string) *web.SessionAuth {
+// SessionAuth implements web.Box from the begin entry, read once per session.
+func (b *webBox) SessionAuth(ctx context.Context, beginSeq uint64) *web.SessionAuth {
 	b.mu.Lock()
-	a := b.auth[id]
+	a := b.auth[beginSeq]
 	b.mu.Unlock()
 	if a != nil {
 		return a
 	}
-	raw, err := b.a.store.GetState(ctx, "session") // gateway's persisted running session
-	if err != nil {
+	e, err := b.a.store.Entry(ctx, beginSeq)
+	if err != nil || e.Kind != ledger.KindSessionBegin {
 		return nil
 	}
-	var s gateway.Session
-	if json.Unmarshal(raw, &s) != nil || s.ID != id || s.BeginSeq == 0 {
-		return nil
-	}
-	a = &web.SessionAuth{MaxEnergyWh: s.MaxEnergyWh, MaxDurationS: int64(s.MaxDuration / time.Second), Authorization: "id_token=" + s.IDToken}
-	if e, err := b.a.store.Entry(ctx, s.BeginSeq); err == nil {
-		a.Authorization = e.Detail
-	}
+	a = &web.SessionAuth{Authorization: e.Detail}
 	b.mu.Lock()
-	b.auth = map[string]*web.SessionAuth{id: a} // only the running session is asked for
+	b.auth = map[uint64]*web.SessionAuth{beginSeq: a} // only the running session is asked for
 	b.mu.Unlock()
 	return a
 }

@@ -268,7 +268,7 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	dataDir := filepath.Join(dir, "data")
 	cfg := testConfig(s, dataDir, "")
 	cfg = strings.Replace(cfg, "http:\n  listen: 127.0.0.1:0\n", "http:\n  listen: 127.0.0.1:0\n  token_file: "+tokenFile+"\n", 1)
-	cfg += "sessions:\n  mode: free\n"
+	cfg += "sessions:\n  mode: free\n  max_energy_wh: 500000\n  max_duration: 2h\n"
 	g := startGateway(t, dir, cfg)
 	viewer := web.ViewerToken(token)
 	base := "http://" + g.API
@@ -325,8 +325,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	b.wait("admin role", `document.getElementById("role").textContent === "admin"`)
 	b.page("live")
 	b.wait("live data", `document.getElementById("conn").textContent === "live" && document.getElementById("l-energy").textContent.endsWith("kWh")`)
-	liveWeight, _ := b.weight()
-	t.Logf("login and live page: %.0f bytes transferred (event stream excluded until it ends)", liveWeight)
+	liveWeight, lines := b.weight()
+	t.Logf("viewer login and logout, operator login, Live page: %.0f bytes transferred (the event stream counts once it ends)\n%s", liveWeight, strings.Join(lines, "\n"))
 
 	// Control: start with an id_token, through the operator's checks.
 	b.page("control")
@@ -335,7 +335,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	b.page("live")
 	b.wait("power flowing", `Number(document.getElementById("l-power").dataset.power) > 1000`)
 	b.wait("per-phase values", `document.querySelectorAll("#l-phases tbody tr").length === 3 && document.querySelector("#l-phases tbody").textContent.includes(" V")`)
-	b.wait("session authorization", `document.getElementById("l-session").textContent.includes("id_token=DRIVER42")`)
+	b.wait("session authorization and limits", `document.getElementById("l-session").textContent.includes("id_token=DRIVER42") &&
+		document.getElementById("l-session").textContent.includes("500,000 Wh") && document.getElementById("l-session").textContent.includes("2 h 0 min 0 s")`)
 	for _, unit := range []string{" kW", " kWh", " Hz"} {
 		if !strings.Contains(b.text("#page-live"), unit) {
 			t.Errorf("Live page shows no value in %q", unit)

@@ -142,8 +142,8 @@ function renderLive(s) {
     const pairs = [["State", ss.state], ["Session", ss.id], ["Started", fmt.time(ss.started_at)],
       ["Duration", fmt.dur((Date.parse(s.time) - Date.parse(ss.started_at)) / 1000)], ["Energy", fmt.kwh(ss.energy_mwh)],
       ["Authorization", authText(a.authorization)],
-      ["Energy limit", a.max_energy_wh ? fmt.wh(a.max_energy_wh) : "none"],
-      ["Time limit", a.max_duration_s ? fmt.dur(a.max_duration_s) : "none"]];
+      ["Energy limit", ss.max_energy_wh ? fmt.wh(ss.max_energy_wh) : "none"],
+      ["Time limit", ss.max_duration_s ? fmt.dur(ss.max_duration_s) : "none"]];
     kv($("l-session"), pairs);
   } else {
     const last = s.last_session;
