@@ -265,8 +265,19 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// An eMSP whose signed tokens this box trusts (gateway/access), for a start with a token.
+	issuer := filepath.Join(dir, "emsp")
+	if code, out := rig.CLI(t, "", "token", "keygen", "--out", issuer); code != 0 {
+		t.Fatalf("token keygen: %s", out)
+	}
+	code, out := rig.CLI(t, "", "token", "issue", "--key", issuer+".key", "--kid", "emsp-1", "--id-token", "04A1B2C3D4",
+		"--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--max-energy-wh", "3")
+	if code != 0 {
+		t.Fatalf("token issue: %s", out)
+	}
+	signed := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	dataDir := filepath.Join(dir, "data")
-	cfg := testConfig(s, dataDir, "")
+	cfg := testConfig(s, dataDir, "access:\n  issuers: [\"emsp-1="+issuer+".pub\"]\n")
 	cfg = strings.Replace(cfg, "http:\n  listen: 127.0.0.1:0\n", "http:\n  listen: 127.0.0.1:0\n  token_file: "+tokenFile+"\n", 1)
 	cfg += "sessions:\n  mode: free\n  max_energy_wh: 500000\n  max_duration: 2h\n"
 	g := startGateway(t, dir, cfg)
@@ -477,6 +488,16 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	if !strings.Contains(cleared.Detail, "meter_replaced") || !strings.Contains(cleared.Detail, "by=web/admin") {
 		t.Errorf("fault_cleared detail %q", cleared.Detail)
 	}
+
+	// A signed token starts a session bounded by the token's own 3 Wh limit.
+	b.do("start with a signed token", chromedp.Evaluate[chromedp.Void](`document.getElementById("c-idtoken").value = ""`),
+		chromedp.SetValue(chromedp.ID("c-token"), signed), chromedp.Click(chromedp.CSS("#c-start button[type=submit]")))
+	b.wait("started with the token", `document.getElementById("c-result").textContent.startsWith("Start: done")`)
+	b.page("live")
+	b.wait("token authorization and limit", `document.getElementById("l-session").textContent.includes("auth=") && document.getElementById("l-session").textContent.includes("3 Wh")`)
+	b.shoot("live-token")
+	b.page("control")
+	b.wait("the token's limit ends the session", `document.getElementById("c-session").textContent === "no session"`)
 
 	// Events: the chain's events with their sequence numbers, filterable.
 	b.page("events")
