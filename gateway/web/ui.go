@@ -330,6 +330,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		writeTransparencyXML(w, d)
 	})
 	mux.HandleFunc("POST /api/v1/sessions/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
+		longRequest(w)
 		rep, err := box.VerifySession(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeError(w, err)
@@ -338,6 +339,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, rep)
 	})
 	mux.HandleFunc("POST /api/v1/verify", func(w http.ResponseWriter, r *http.Request) {
+		longRequest(w)
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err != nil {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": err.Error()})
@@ -346,6 +348,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, box.VerifyRecord(r.Context(), b))
 	})
 	mux.HandleFunc("GET /api/v1/proofs/{seq}", func(w http.ResponseWriter, r *http.Request) {
+		longRequest(w)
 		seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 		if err != nil {
 			http.Error(w, "bad sequence number", http.StatusBadRequest)
@@ -370,6 +373,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, rows)
 	})
 	mux.HandleFunc("POST /api/v1/installer/hal-check", func(w http.ResponseWriter, r *http.Request) {
+		longRequest(w)
 		rep, err := box.HALCheck(r.Context())
 		if err != nil {
 			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error()})
@@ -378,6 +382,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, rep)
 	})
 	mux.HandleFunc("POST /api/v1/installer/meter-test", func(w http.ResponseWriter, r *http.Request) {
+		longRequest(w)
 		rep, err := box.MeterTest(r.Context())
 		if err != nil {
 			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error()})
@@ -393,6 +398,12 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, info)
 	})
+}
+
+// longRequest gives a request that asks a node, cycles the relay or probes the meter a minute
+// to answer, beyond the server's WriteTimeout for ordinary requests.
+func longRequest(w http.ResponseWriter) {
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute))
 }
 
 // routeRole is the least role each route needs.

@@ -404,7 +404,9 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	})
 	b.page("sessions")
 	b.wait("session listed", fmt.Sprintf(`document.querySelector('#s-table tr[data-id=%q]') !== null`, end.SessionID))
-	b.do("open session", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#s-table tr[data-id=%q]`, end.SessionID))))
+	// By keyboard: the row takes the focus and Enter opens it.
+	b.do("open session", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('#s-table tr[data-id=%q]').focus()`, end.SessionID)),
+		chromedp.KeyEvent("\r"))
 	b.wait("OCMF record", `document.getElementById("s-ocmf").value.startsWith("OCMF|")`)
 	b.wait("QR code", `document.getElementById("s-qr").complete && document.getElementById("s-qr").naturalWidth > 100`)
 	b.do("verify", chromedp.Click(chromedp.ID("s-verify")))
