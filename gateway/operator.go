@@ -56,6 +56,9 @@ type OperatorOptions struct {
 	// Access verifies signed capability tokens presented with start and authorize; nil refuses
 	// commands that carry one.
 	Access Authorizer
+	// Refused, when set, is told of every refused token so it can be recorded in the chain
+	// (rate-limited by the caller: access.RefusalGate).
+	Refused func(ctx context.Context, d access.Decision)
 	// Config answers the config command with the redacted configuration.
 	Config func() any
 	Now    func() time.Time
@@ -189,6 +192,9 @@ func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) 
 	}
 	d := op.o.Access.Authorize(ctx, access.Request{IDToken: c.IDToken, Token: c.Token})
 	if !d.Allowed {
+		if op.o.Refused != nil {
+			op.o.Refused(ctx, d)
+		}
 		return nil, fmt.Errorf("%w: token refused: %s", ErrUnauthorized, d.Reason)
 	}
 	c.Decision = &d

@@ -45,6 +45,10 @@ type Session struct {
 	MeterSigned bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
 	// MaxEnergyWh and MaxDuration are the session's own limits: the policy's, tightened by
 	// the limits of the token that authorized it (0: none).
+	// TokenHash and Group are how the session was authorized (access.Decision): who may stop
+	// it besides the operator (access.Authorizer.MayStop).
+	TokenHash     string        `json:"token_hash,omitempty"`
+	Group         string        `json:"group,omitempty"`
 	MaxEnergyWh   int64         `json:"max_energy_wh,omitempty"`
 	MaxDuration   time.Duration `json:"max_duration,omitempty"`
 	EndReason     string        `json:"-"` // set while an end could not be recorded yet
@@ -145,10 +149,17 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial,
 		BeginMWh: g.lastPoll.ImportMWh, LastImportMWh: g.lastPoll.ImportMWh, LastExportMWh: g.lastPoll.ExportMWh, started: time.Now(),
 		MaxEnergyWh: g.opt.Policy.MaxEnergyWh, MaxDuration: g.opt.Policy.MaxDuration}
-	detail := "id_token=" + idToken
+	// The begin entry records how the session was authorized, never the id token itself: its
+	// hash (gateway/access, "Decision detail").
+	detail := "auth=free"
+	if idToken != "" {
+		s.TokenHash = access.TokenHash(idToken)
+		detail = access.Decision{Allowed: true, Source: access.SourceOperator, TokenHash: s.TokenHash}.Detail()
+	}
 	if d != nil {
 		s.MaxEnergyWh = tighter(s.MaxEnergyWh, d.Limits.MaxEnergyWh)
 		s.MaxDuration = time.Duration(tighter(int64(s.MaxDuration), int64(d.Limits.MaxDuration())))
+		s.TokenHash, s.Group = d.TokenHash, d.Group
 		detail = d.Detail()
 	}
 	g.session = s

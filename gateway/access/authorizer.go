@@ -23,6 +23,9 @@ const (
 	SourceToken     Source = "token"
 	// SourceOfflineUnknown is an unknown id_token let through offline by Policy.OfflineUnknown.
 	SourceOfflineUnknown Source = "offline_unknown"
+	// SourceOperator is an id_token the operator's own start command carried (MQTT start without
+	// a capability token): the operator decided, the box only records it.
+	SourceOperator Source = "operator"
 	// SourceNone is a refusal no source decided (unknown, offline).
 	SourceNone Source = "none"
 )

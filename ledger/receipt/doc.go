@@ -11,8 +11,13 @@
 //	sessionId        the session ID of both entries
 //	evseId           the EVSE ID (from the configuration; not in the entries)
 //	meterSerial      the end entry's meter serial
-//	authorization    {"method":"id_token","tokenHash":"sha256:<hex of SHA-256 of the id_token>"};
-//	                 the id_token is the begin entry's "id_token=…" detail
+//	authorization    {"method","tokenHash":"sha256:<hex of SHA-256 of the id_token>"[,"issuerKeyId"]}
+//	                 from the begin entry's detail: the access decision (gateway/access,
+//	                 "auth=<source> tok=<hex> [kid=<issuer key ID>]": method is the source,
+//	                 issuerKeyId the kid of a capability token), or for older entries
+//	                 "id_token=…" (method "id_token", the hash of that id_token). The chain never
+//	                 holds the id_token itself; the CDR's cdr_token.uid, when not empty, must be
+//	                 an id_token of that hash.
 //	start, end       {"seq","time","timeStatus","importMWh","exportMWh"} of the begin and end
 //	                 entries: time RFC 3339 UTC with nanoseconds, timeStatus the OCMF U/I/S/R
 //	energyImportMWh  end − start import register; energyExportMWh the same for export

@@ -197,7 +197,7 @@ func (r *Report) checkEntries(ev *Evidence) (*ledger.Entry, *ledger.Entry, bool)
 func (r *Report) checkFigures(ev *Evidence, b, e *ledger.Entry) {
 	want := Evidence{
 		Format: Format, Device: ledger.DeviceID(b.DeviceKey), SessionID: b.SessionID, EVSEID: ev.EVSEID, MeterSerial: e.MeterSerial,
-		Authorization: Authorization{Method: "id_token", TokenHash: TokenHash(IDToken(b))},
+		Authorization: AuthorizationOf(b),
 		Start:         point(b), End: point(e),
 		EnergyImportMWh: e.ImportMWh - b.ImportMWh, EnergyExportMWh: e.ExportMWh - b.ExportMWh, EndReason: e.Event,
 	}
@@ -249,9 +249,13 @@ func (r *Report) checkCDR(doc []byte, ev *Evidence, b *ledger.Entry) {
 	c.Proof = nil
 	want, err := NewCDR(ev, CPO{CountryCode: c.CountryCode, PartyID: c.PartyID, Currency: c.Currency, LocationID: c.CdrLocation.ID,
 		ConnectorID: c.CdrLocation.ConnectorID, ConnectorStandard: c.CdrLocation.ConnectorStandard, ConnectorFormat: c.CdrLocation.ConnectorFormat,
-		ConnectorPowerType: c.CdrLocation.ConnectorPowerType, URL: signedURL(&c)}, IDToken(b))
+		ConnectorPowerType: c.CdrLocation.ConnectorPowerType, URL: signedURL(&c)}, c.CdrToken.UID)
 	if err != nil {
 		r.fail("cdr", "%v", err)
+		return
+	}
+	if uid := c.CdrToken.UID; uid != "" && TokenHash(uid) != ev.Authorization.TokenHash {
+		r.fail("cdr", "cdr_token.uid is not the id_token whose hash the begin entry records")
 		return
 	}
 	gb, _ := json.Marshal(c)

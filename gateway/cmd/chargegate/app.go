@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/gateway/ocpp"
@@ -67,6 +68,13 @@ type App struct {
 	ocpp            *ocpp.ChargePoint // nil unless ocpp.url is set
 	receipts        *receipts
 	ocppQueue       *ocpp.Queue
+
+	access     *access.Authorizer       // who may charge (gateway/access)
+	refusals   *access.RefusalGate      // rate limit of the auth_refused events
+	reader     hal.CardReader           // nil unless access.rfid.reader is set
+	simReader  *halsim.Reader           // the simulated reader, fed from readerFIFO
+	readerFIFO string                   //
+	sessions   gateway.SessionCommander // the control loop, through OCPP when it is on
 
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
@@ -201,6 +209,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.ocpp != nil {
 		sessions = a.ocpp.Commander(a.gw) // sessions started on other links carry their token to the CSMS
 	}
+	a.sessions = sessions
 	oo := gateway.OperatorOptions{
 		Controller: sessions, Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
@@ -208,10 +217,13 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.updater != nil {
 		oo.Updater = updaterAdapter{a.updater}
 	}
-	if auth, err := a.openAccess(); err != nil {
+	if a.access, err = a.openAccess(); err != nil {
 		return nil, err
-	} else if auth != nil {
-		oo.Access = auth
+	}
+	oo.Access = a.access
+	oo.Refused = func(ctx context.Context, d access.Decision) { a.refused(ctx, "mqtt", d) }
+	if err := a.openReader(); err != nil {
+		return nil, err
 	}
 	if a.operator, err = gateway.NewOperator(oo); err != nil {
 		return nil, err
@@ -372,6 +384,12 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	guarded("snapshot", a.refreshSnapshots)
 	guarded("receipts", a.receipts.run)
+	if a.reader != nil {
+		guarded("rfid", a.readCards)
+	}
+	if a.simReader != nil {
+		guarded("rfid-sim", a.serveSimReader)
+	}
 	if a.ocpp != nil {
 		guarded("ocpp", a.ocpp.Run)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
@@ -418,6 +436,9 @@ func (a *App) Close() error {
 	var errs []error
 	if a.board != nil {
 		errs = append(errs, a.board.Halt())
+	}
+	if a.reader != nil {
+		errs = append(errs, a.reader.Halt())
 	}
 	if a.meter != nil {
 		errs = append(errs, a.meter.Close())
