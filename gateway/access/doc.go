@@ -82,10 +82,16 @@
 // Three JSON documents in the access directory, each replaced whole by an atomic write
 // (temporary file, fsync, rename, fsync of the directory), mode 0600:
 //
-//	allow-list.json   {"version":1,"entries":[{"id_token","group","note","expires","limits"}]}
+//	allow-list.json   {"version":1,"list_version":N,"entries":[{"id_token","group","note","expires",
+//	                   "limits","status"}]}
 //	auth-cache.json   {"<token hash>":{"allowed","group","reason","expires"}}  (at most 1,000)
 //	used-tokens.json  {"<kid>/<jti>":<exp, Unix seconds>}  (pruned after exp + 5 min)
 //
-// Times are RFC 3339. The allow-list is the operator's (Authorizer.AllowList: Put, Remove,
-// List); the other two are the box's.
+// Times are RFC 3339. The allow-list is the operator's (Authorizer.AllowList: Apply from the
+// MQTT allow_list command, Update from OCPP SendLocalList when the list is shared with OCPP,
+// Put, Remove, List); the other two are the box's. version is the file format's (1);
+// list_version the content's, set by every Apply or Update: a differential change (add,
+// remove) must carry a version above it, a full replace may set any (OCPP 1.6 §5.15). status is
+// the OCPP AuthorizationStatus ("" = Accepted); a Blocked, Expired or Invalid entry is a known
+// token refused with that reason in lower case, whatever the link. At most 1,000 entries.
 package access

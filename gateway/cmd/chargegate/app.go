@@ -222,6 +222,8 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	}
 	oo.Access = a.access
 	oo.Refused = func(ctx context.Context, d access.Decision) { a.refused(ctx, "mqtt", d) }
+	oo.Record = func(ctx context.Context, code, detail string) error { return a.gw.RecordEvent(ctx, code, detail) }
+	a.shareLocalList()
 	if err := a.openReader(); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/access"
+	"github.com/chargegate/chargegate/gateway/ocpp"
 	"github.com/chargegate/chargegate/hal"
 	"github.com/chargegate/chargegate/hal/mfrc522"
 	halperiph "github.com/chargegate/chargegate/hal/periph"
@@ -213,3 +214,46 @@ func randomID() string {
 }
 
 var _ hal.CardReader = (*halsim.Reader)(nil)
+
+// sharedList is the access allow-list as OCPP's Local Authorization List (ocpp.LocalList): with
+// OCPP on, the CSMS's SendLocalList and the operator's allow_list command change one list. An
+// idTag's parentIdTag is the entry's group, its expiryDate the entry's expiry.
+type sharedList struct{ l *access.AllowList }
+
+func (s sharedList) LookupTag(idTag string) (ocpp.LocalListEntry, bool) {
+	e, ok := s.l.Get(idTag)
+	if !ok {
+		return ocpp.LocalListEntry{}, false
+	}
+	status := e.Status
+	if status == "" {
+		status = "Accepted"
+	}
+	return ocpp.LocalListEntry{IDTag: e.IDToken, Status: status, Expiry: e.Expires, Parent: e.Group}, true
+}
+
+func (s sharedList) ListVersion() int64 { return s.l.Version() }
+
+func (s sharedList) ApplyList(version int64, full bool, entries []ocpp.LocalListEntry) error {
+	var put []access.ListEntry
+	var remove []string
+	for _, e := range entries {
+		if e.Status == "" {
+			remove = append(remove, e.IDTag)
+			continue
+		}
+		le := access.ListEntry{IDToken: e.IDTag, Group: e.Parent, Expires: e.Expiry, Status: e.Status}
+		if old, ok := s.l.Get(e.IDTag); ok {
+			le.Note, le.Limits = old.Note, old.Limits // what OCPP cannot say stays the operator's
+		}
+		put = append(put, le)
+	}
+	return s.l.Update(version, full, put, remove)
+}
+
+// shareLocalList makes the access allow-list OCPP's Local Authorization List when OCPP is on.
+func (a *App) shareLocalList() {
+	if a.ocpp != nil && a.access != nil {
+		a.ocpp.ShareLocalList(sharedList{a.access.AllowList()})
+	}
+}
