@@ -74,7 +74,9 @@
 //
 // # Verification
 //
-// Verify checks, in order: strict parsing (unknown members refused); the proof; that its key is
+// Verify checks, in order: strict parsing (unknown members refused, and the decoded document
+// must encode back to the same JCS bytes, so no member a decoder ignores or rewrites rides
+// along unchecked); the proof; that its key is
 // the entries' device key; both entries (strict decoding, signatures, kinds, one session, end
 // after begin); every evidence figure against the entries; the rendering's own members against
 // the evidence; the OCMF record (its SHA-256 is the end entry's attachment, its signature holds
@@ -82,7 +84,10 @@
 // and E/P/L/R/A — equal the entries' import registers to within one step of the record's last
 // decimal, since a record shows the register rounded or cut to its resolution); and both
 // chargegate-proofs (each for the embedded entry), offline under the network's coordinator keys
-// or against a node. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
+// or against a node — against a node the proof's milestone index must be the one the node says
+// referenced the block, its inclusion proof must lead from the block to that milestone and the
+// milestone must be the node's byte for byte, and when the node cannot answer for the block the
+// inclusion proof must still be for the block named. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
 // checked). A receipt without OCMF record or without anchor is valid for what it carries, and
 // the report says what it lacks.
 //

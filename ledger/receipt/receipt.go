@@ -176,8 +176,16 @@ func NewEvidence(s Session) (*Evidence, error) {
 	return ev, nil
 }
 
-// strictUnmarshal decodes JSON refusing unknown fields and trailing data.
-func strictUnmarshal(b []byte, v any) error {
+// strictUnmarshal decodes JSON refusing unknown fields and trailing data. iota.go's block
+// decoding (inside the embedded anchor proofs) panics on some hostile input, such as a payload
+// whose type says transaction and whose content is not one; a receipt is outside bytes, so the
+// panic becomes a decoding error.
+func strictUnmarshal(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed: %v", r)
+		}
+	}()
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

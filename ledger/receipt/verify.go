@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ocmf"
+	iotago "github.com/iotaledger/iota.go/v3"
 	"github.com/iotaledger/iota.go/v3/nodeclient"
 )
 
@@ -110,16 +112,41 @@ func Parse(doc []byte) (Rendering, *Evidence, error) {
 		if err := strictUnmarshal(doc, &c); err != nil {
 			return "", nil, fmt.Errorf("%w: credential: %v", ErrInvalid, err)
 		}
+		if err := roundTrips(doc, &c); err != nil {
+			return "", nil, err
+		}
 		return RenderVC, &c.CredentialSubject.Evidence, nil
 	}
 	var c CDR
 	if err := strictUnmarshal(doc, &c); err != nil {
 		return "", nil, fmt.Errorf("%w: CDR: %v", ErrInvalid, err)
 	}
+	if err := roundTrips(doc, &c); err != nil {
+		return "", nil, err
+	}
 	if c.Chargegate == nil {
 		return "", nil, fmt.Errorf("%w: CDR without its chargegate evidence", ErrInvalid)
 	}
 	return RenderCDR, c.Chargegate, nil
+}
+
+// roundTrips checks that v, decoded from doc, encodes back to doc (both in JCS form): a member
+// a decoder ignores or normalises — iota.go takes a milestone's "type" as given, for one — would
+// otherwise be signed and shown without being checked.
+func roundTrips(doc []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: re-encode: %v", ErrInvalid, err)
+	}
+	got, err1 := Canonicalize(b)
+	want, err2 := Canonicalize(doc)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("%w: canonical form: %v", ErrInvalid, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: members the decoder ignores or rewrites (the document is not what its fields say)", ErrInvalid)
+	}
+	return nil
 }
 
 // Verify checks a receipt: the Data Integrity proof by the did:key, that key being the entries'
@@ -400,7 +427,25 @@ func (r *Report) checkProofs(ctx context.Context, ev *Evidence, opt Options) {
 		case opt.Keys != nil && p.PoI != nil:
 			_, err = anchor.VerifyOffline(p, opt.Keys)
 		case opt.Node != nil:
-			_, err = anchor.Verify(ctx, opt.Node, p)
+			var res *anchor.Result
+			res, err = anchor.Verify(ctx, opt.Node, p)
+			if err != nil && !anchor.Invalid(err) && p.PoI != nil {
+				// The node cannot say (a pruned or unknown block): the inclusion proof still
+				// must hold for the block the proof names.
+				if id, derr := iotago.BlockIDFromHexString(p.BlockID); derr != nil || p.PoI.CheckPath(id) != nil {
+					r.fail("ledger", "%s proof: its inclusion proof is not for block %s", name, p.BlockID)
+					return
+				}
+			}
+			if err == nil {
+				if perr := poiAgainstNode(ctx, opt.Node, p, res); perr != nil {
+					if errors.Is(perr, ErrInvalid) {
+						r.fail("ledger", "%s proof: %v", name, perr)
+						return
+					}
+					err = perr
+				}
+			}
 		default:
 			if _, cerr := p.Check(); cerr != nil {
 				r.fail("ledger", "%s proof: %v", name, cerr)
@@ -422,6 +467,42 @@ func (r *Report) checkProofs(ctx context.Context, ev *Evidence, opt Options) {
 	}
 	r.Anchored = true
 	r.ok("ledger", "both entries are in anchors confirmed on the ledger (block %s)", ev.Anchor.BlockID)
+}
+
+// poiAgainstNode holds what a proof states beyond the node's own answer to the node: the node
+// checks the entry's path to the anchor and the block's confirmation, but the proof also carries
+// the milestone index and the inclusion proof (PoI) that an offline verifier relies on later.
+// The milestone index must be the one the node says referenced the block, and the PoI's path
+// must lead from the block to its milestone, which must be the node's milestone byte for byte.
+// A disagreement wraps ErrInvalid; a node that cannot answer is returned as it comes.
+func poiAgainstNode(ctx context.Context, node *nodeclient.Client, p *anchor.Proof, res *anchor.Result) error {
+	if p.Milestone != 0 && p.Milestone != res.Milestone {
+		return fmt.Errorf("%w: the proof names milestone %d, the node says %d referenced the block", ErrInvalid, p.Milestone, res.Milestone)
+	}
+	if p.PoI == nil {
+		return nil
+	}
+	if err := p.PoI.CheckPath(res.BlockID); err != nil {
+		return fmt.Errorf("%w: inclusion proof: %v", ErrInvalid, err)
+	}
+	if p.PoI.Milestone.Index != res.Milestone {
+		return fmt.Errorf("%w: the inclusion proof's milestone %d is not %d, which referenced the block", ErrInvalid, p.PoI.Milestone.Index, res.Milestone)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	m, err := node.MilestoneByIndex(cctx, iotago.MilestoneIndex(res.Milestone))
+	if err != nil {
+		return fmt.Errorf("milestone %d from the node: %w", res.Milestone, err)
+	}
+	got, err1 := json.Marshal(p.PoI.Milestone)
+	want, err2 := json.Marshal(m)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("%w: encode milestone: %v", ErrInvalid, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: the inclusion proof's milestone %d is not the node's", ErrInvalid, res.Milestone)
+	}
+	return nil
 }
 
 // decodeHex0x decodes 0x-prefixed hex.
