@@ -8,12 +8,13 @@
 //	SCK         pin 23  GPIO11 SPI0 SCLK
 //	MOSI        pin 19  GPIO10 SPI0 MOSI
 //	MISO        pin 21  GPIO9  SPI0 MISO
-//	IRQ         pin 18  GPIO24              irq_pin: GPIO24 (required: the driver waits on its edge)
+//	IRQ         pin 31  GPIO6               irq_pin: GPIO6 (required: the driver waits on its edge)
 //	RST         pin 22  GPIO25              reset_pin: GPIO25
 //	GND         pin 20
 //	3.3V        pin 17  (never 5 V: the MFRC522 is a 3.3 V part, its pins are not 5 V tolerant)
 //
-// SPI must be enabled (dtparam=spi=on in config.txt, images/boot/config.txt). The reader runs at
+// SPI must be enabled (dtparam=spi=on, images/config.txt). hal/doc.go has the same table with
+// the other lines of the box. The reader runs at
 // 10 MHz, SPI mode 0, as periph's driver sets (MFRC522 datasheet §8.1.2: up to 10 Mbit/s).
 // Keep the antenna at least 5 cm away from the contactor coil and its wiring.
 //

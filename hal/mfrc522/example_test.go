@@ -15,7 +15,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r, err := mfrc522.Open(mfrc522.Config{SPI: "/dev/spidev0.0", Reset: "GPIO25", IRQ: "GPIO24"}, host, mfrc522.Options{})
+	r, err := mfrc522.Open(mfrc522.Config{SPI: "/dev/spidev0.0", Reset: "GPIO25", IRQ: "GPIO6"}, host, mfrc522.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
