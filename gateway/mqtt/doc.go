@@ -115,6 +115,9 @@
 //	begin_import_mwh   import register at begin, milliwatt-hours
 //	end_import_mwh     import register at end, milliwatt-hours
 //	energy_mwh         end_import_mwh − begin_import_mwh, milliwatt-hours
+//	begin_export_mwh   export register (energy fed back, V2G) at begin; absent when 0
+//	end_export_mwh     export register at end; absent when 0 (the OCMF record then has no
+//	                   export readings)
 //	reason             why it ended: local, remote, energy_limit, time_limit, emergency_stop,
 //	                   rcd_trip, relay_fault, meter_lost, meter_replaced, meter_counter_reset,
 //	                   power_failure, shutdown, relay_not_closed

@@ -81,7 +81,8 @@
 // after begin); every evidence figure against the entries; the rendering's own members against
 // the evidence; the OCMF record (its SHA-256 is the end entry's attachment, its signature holds
 // under ocmfPublicKey, its begin and end import readings — RI 01-00:01.08.00*FF or none, TX B
-// and E/P/L/R/A — equal the entries' import registers to within one step of the record's last
+// and E/P/L/R/A — equal the entries' import registers, and its export readings, if any (RI
+// 01-00:02.08.00*FF, a V2G session), the entries' export registers, to within one step of the record's last
 // decimal, since a record shows the register rounded or cut to its resolution); and both
 // chargegate-proofs (each for the embedded entry), offline under the network's coordinator keys
 // or against a node — against a node the proof's milestone index must be the one the node says

@@ -343,15 +343,22 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 	}
 	var sawB, sawE bool
 	for _, rd := range rec.Data.RD {
-		if rd.RI != "" && rd.RI != ocmf.OBISImport {
+		begin, end := b.ImportMWh, e.ImportMWh
+		switch rd.RI {
+		case "", ocmf.OBISImport:
+		case ocmf.OBISExport:
+			begin, end = b.ExportMWh, e.ExportMWh // a bidirectional session's export register
+		default:
 			continue
 		}
 		var want int64
 		switch rd.TX {
 		case "B":
-			want, sawB = b.ImportMWh, true
+			want = begin
+			sawB = sawB || rd.RI != ocmf.OBISExport
 		case "E", "P", "L", "R", "A":
-			want, sawE = e.ImportMWh, true
+			want = end
+			sawE = sawE || rd.RI != ocmf.OBISExport
 		default:
 			continue
 		}
@@ -364,7 +371,7 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 		// exact register must lie within one step of it.
 		diff := new(big.Rat).Sub(got, big.NewRat(want, 1))
 		if diff.Abs(diff).Cmp(res) >= 0 {
-			r.fail("ocmf", "reading %s is %s mWh, the entry's import register %d mWh", rd.TX, got.FloatString(3), want)
+			r.fail("ocmf", "reading %s %s is %s mWh, the entry's register %d mWh", rd.TX, rd.RI, got.FloatString(3), want)
 			return
 		}
 	}
