@@ -77,6 +77,28 @@
 //
 // The id_token itself is never recorded, only its hash.
 //
+// # At the box: channels and evidence
+//
+// The appliance (gateway/cmd/chargegate) runs every channel through one Authorizer:
+//
+//   - RFID (access.rfid: hal/mfrc522 or hal/sim's reader): a card's UID, as upper-case hex, is
+//     an id_token. A tap while a session runs stops it when MayStop allows (the same card, or an
+//     accepted card of the session's group; the end reason is "local"); otherwise the card is
+//     authorized (allow-list, cache, online check, offline policy) and starts a session whose
+//     begin entry records the Decision's detail.
+//   - MQTT start/authorize with a token: verified by the Operator (gateway/operator.go), the
+//     Decision handed to the session. An MQTT start with only an id_token is the operator's own
+//     decision: its begin entry says "auth=operator tok=<hash>" (SourceOperator); a free-mode
+//     start without one says "auth=free".
+//   - Every refusal (an unknown card, a card that may not stop the session, a refused token) is a
+//     signed ledger event "auth_refused" whose detail is Decision.Detail plus "via=<channel>",
+//     at most RefusalGate's burst per window (the appliance: 10 a minute), the dropped ones
+//     counted in the next ("suppressed=N"). Each allow-list change by the operator is an
+//     "allow_list" event (operation, version, sizes).
+//   - The online check (OnlineChecker) is the hook for OCPP Authorize; with OCPP on, the
+//     allow-list is OCPP's Local Authorization List (SendLocalList and GetLocalListVersion act
+//     on it, gateway/ocpp LocalList).
+//
 // # Files
 //
 // Three JSON documents in the access directory, each replaced whole by an atomic write
