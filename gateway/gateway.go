@@ -401,7 +401,13 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// arrive after the next session closed the relay again.
 		// hal opened the relay by itself, acting on a fault before telling us which: the session
 		// cannot go on, and its reason is the latched fault.
-		g.stopSession(ctx, faultReason(g.board.Fault()))
+		reason := faultReason(g.board.Fault())
+		if reason == ledger.EndRelayFault && ctx.Err() != nil {
+			// hal's Run returned because the appliance is stopping, and opened the relay on its
+			// way out: this loop saw that before its own ctx.Done. A clean stop, not a fault.
+			reason = ledger.EndShutdown
+		}
+		g.stopSession(ctx, reason)
 	case ev.Kind == hal.EventLid:
 		g.event(ctx, ledger.EventTamper, ev.String())
 	case ev.Kind == hal.EventFaultCleared:
