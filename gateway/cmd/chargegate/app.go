@@ -73,7 +73,7 @@ type App struct {
 	refusals   *access.RefusalGate      // rate limit of the auth_refused events
 	reader     hal.CardReader           // nil unless access.rfid.reader is set
 	simReader  *halsim.Reader           // the simulated reader, fed from readerFIFO
-	readerFIFO string                   //
+	readerFIFO string                   // where the simulated reader takes its commands
 	sessions   gateway.SessionCommander // the control loop, through OCPP when it is on
 
 	alarmMu  sync.Mutex
