@@ -95,9 +95,9 @@
 //     at most RefusalGate's burst per window (the appliance: 10 a minute), the dropped ones
 //     counted in the next ("suppressed=N"). Each allow-list change by the operator is an
 //     "allow_list" event (operation, version, sizes).
-//   - The online check (OnlineChecker) is the hook for OCPP Authorize; with OCPP on, the
-//     allow-list is OCPP's Local Authorization List (SendLocalList and GetLocalListVersion act
-//     on it, gateway/ocpp LocalList).
+//   - With OCPP on, the online check (OnlineChecker) is OCPP Authorize while the CSMS is
+//     connected (its answer cached by both), and the allow-list is OCPP's Local Authorization
+//     List (SendLocalList and GetLocalListVersion act on it, gateway/ocpp LocalList).
 //
 // # Files
 //

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
 )
@@ -15,7 +16,8 @@ import (
 // Issue 17: the operator manages the local allow-list with allow_list commands (versioned,
 // persisted, each change an allow_list event), and with OCPP on it is OCPP's Local
 // Authorization List too: the CSMS's SendLocalList and the operator's commands change one list,
-// and GetLocalListVersion reports the version either set.
+// and GetLocalListVersion reports the version either set. A card neither knows is asked about
+// with OCPP Authorize (the access component's online check).
 func TestAllowListIsOneListForOperatorAndCSMS(t *testing.T) {
 	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30")
 	s := rig.StartStack(t, rig.StackOptions{Broker: true, NoNode: true})
@@ -23,7 +25,7 @@ func TestAllowListIsOneListForOperatorAndCSMS(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := s.Config(data, rig.Config{Idle: time.Second, Sessions: "  mode: authorized\n",
-		Extra: "ocpp:\n  url: " + c.URL() + "\n  identity: CG-LIST-1\n"})
+		Extra: "ocpp:\n  url: " + c.URL() + "\n  identity: CG-LIST-1\naccess:\n  rfid:\n    reader: sim\n"})
 	g := startGateway(t, dir, cfg)
 	op := rig.ConnectOperator(t, s.Broker)
 	op.WaitOnline(g.Device)
@@ -75,10 +77,27 @@ func TestAllowListIsOneListForOperatorAndCSMS(t *testing.T) {
 		t.Errorf("version %v, entries %s", v, entries)
 	}
 
+	// A card neither list knows is asked about online: OCPP Authorize, the CSMS accepts it.
+	reader := openTapper(t, filepath.Join(data, "rfid.fifo"))
+	reader.tap("04EE0005")
+	rig.WaitFor(t, 15*time.Second, "the CSMS-authorized card's session", func() bool { return g.StatusMap(t)["session"] != nil })
+	if n := len(c.Calls("Authorize")); n != 1 {
+		t.Errorf("%d Authorize calls, want 1", n)
+	}
+	reader.tap("04EE0005")
+	rig.WaitFor(t, 15*time.Second, "the same card stops it", func() bool { return g.StatusMap(t)["session"] == nil })
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	changes := 0
+	changes, online := 0, 0
+	for _, e := range chain(t, data) {
+		if e.Kind == ledger.KindSessionBegin && strings.HasPrefix(e.Detail, "auth=online tok="+access.TokenHash("04EE0005")) {
+			online++
+		}
+	}
+	if online != 1 {
+		t.Errorf("%d begin entries authorized online, want 1", online)
+	}
 	for _, e := range chain(t, data) {
 		if e.Event == ledger.EventAllowList {
 			changes++

@@ -51,9 +51,9 @@ func (a *App) openAccess() (*access.Authorizer, error) {
 	}
 	auth, err := access.New(access.Config{
 		Dir: dir, Issuers: keys, EVSEID: a.cfg.Device.EVSEID, EVSEGroups: c.EVSEGroups, Policy: pol,
-		// Online is the hook for a central system's check (OCPP Authorize, the ocpp helper's
-		// access.OnlineChecker); without one the box decides offline, by its policy.
-		Online: nil,
+		// The online check is OCPP Authorize when OCPP is on; without it the box decides
+		// offline, by its policy.
+		Online: a.onlineChecker(),
 		Log:    a.log.With("part", "access"),
 	})
 	if err != nil {
@@ -256,4 +256,33 @@ func (a *App) shareLocalList() {
 	if a.ocpp != nil && a.access != nil {
 		a.ocpp.ShareLocalList(sharedList{a.access.AllowList()})
 	}
+}
+
+// onlineChecker returns the central system's check of an id_token: OCPP Authorize when OCPP is
+// on, else nil.
+func (a *App) onlineChecker() access.OnlineChecker {
+	if a.ocpp == nil {
+		return nil
+	}
+	return ocppOnline{a.ocpp}
+}
+
+// ocppOnline asks the CSMS about an id_token (OCPP 1.6 Authorize, cached by the charge point as
+// OCPP says) as an access.OnlineChecker. It is up while the CSMS has accepted the charge point;
+// an answer from OCPP's own offline rules counts as no answer (ocpp.ErrOffline), so the box's
+// offline policy decides.
+type ocppOnline struct{ cp *ocpp.ChargePoint }
+
+func (o ocppOnline) Available() bool { return o.cp.Online() }
+
+func (o ocppOnline) Check(ctx context.Context, idToken string) (access.OnlineResult, error) {
+	status, err := o.cp.Authorize(ctx, idToken)
+	if err != nil {
+		return access.OnlineResult{}, err
+	}
+	r := access.OnlineResult{Allowed: status == "Accepted"}
+	if !r.Allowed {
+		r.Reason = strings.ToLower(status)
+	}
+	return r, nil
 }
