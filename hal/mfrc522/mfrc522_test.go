@@ -2,9 +2,14 @@ package mfrc522_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/chargegate/chargegate/hal"
 	"github.com/chargegate/chargegate/hal/mfrc522"
@@ -106,5 +111,34 @@ func TestReaderDeliversEachPresentationOnce(t *testing.T) {
 	}
 	if err := r.Halt(); err != nil {
 		t.Errorf("second Halt: %v", err)
+	}
+}
+
+// pins hands out gpiotest lines by name; unknown names fail as hal/periph's do.
+type pins map[string]*gpiotest.Pin
+
+func (p pins) Pin(name string) (gpio.PinIO, error) {
+	if l, ok := p[name]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("no line %q", name)
+}
+
+func TestOpenNamesWhatIsMissing(t *testing.T) {
+	lines := pins{"GPIO25": {N: "GPIO25"}, "GPIO6": {N: "GPIO6"}}
+	for _, c := range []struct {
+		cfg  mfrc522.Config
+		says string
+	}{
+		{mfrc522.Config{IRQ: "GPIO6"}, "reset and irq"},
+		{mfrc522.Config{Reset: "GPIO99", IRQ: "GPIO6"}, "reset line"},
+		{mfrc522.Config{Reset: "GPIO25", IRQ: "GPIO98"}, "irq line"},
+		// No host drivers in a test: no SPI port is registered.
+		{mfrc522.Config{SPI: "/dev/spidev9.9", Reset: "GPIO25", IRQ: "GPIO6"}, "open SPI port"},
+	} {
+		r, err := mfrc522.Open(c.cfg, lines, mfrc522.Options{})
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("Open(%+v) = %v, %v; want an error saying %q", c.cfg, r, err, c.says)
+		}
 	}
 }
