@@ -25,6 +25,11 @@ type Command struct {
 	// IssuedAt and ExpiresAt bound when the command may run; required on signed commands.
 	IssuedAt  time.Time `json:"issued_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Op, Version and Entries are the allow_list command's change of the local allow-list
+	// (gateway/access AllowList.Apply): op add, remove, replace or get.
+	Op      string             `json:"op,omitempty"`
+	Version int64              `json:"version,omitempty"`
+	Entries []access.ListEntry `json:"entries,omitempty"`
 	// Decision is how the start was authorized (set by the Operator, never from the wire).
 	Decision *access.Decision `json:"-"`
 	// Source says who asked, for the chain's events ("mqtt", "ocpp", "web", ...; set by the
@@ -48,6 +53,8 @@ const (
 	CmdCancelUpdate = "cancel_update"
 	CmdRepairUpdate = "repair_update"
 	CmdConfig       = "config"
+	// CmdAllowList changes or reads the local allow-list (gateway/access); the Operator runs it.
+	CmdAllowList = "allow_list"
 )
 
 const maxCommandSize = 4096
@@ -98,8 +105,15 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		if !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
 			return c, fmt.Errorf("%w: update needs an http(s) url", ErrBadCommand)
 		}
+	case CmdAllowList:
+		if err := checkAllowList(c); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
 	default:
 		return c, fmt.Errorf("%w: unknown command %q", ErrBadCommand, name)
+	}
+	if name != CmdAllowList && (c.Op != "" || c.Version != 0 || c.Entries != nil) {
+		return c, fmt.Errorf("%w: op, version and entries belong to allow_list", ErrBadCommand)
 	}
 	return c, nil
 }
@@ -230,6 +244,43 @@ func ValidIDToken(tok string) error {
 	for i := 0; i < len(tok); i++ {
 		if b := tok[i]; b < 0x20 || b > 0x7e {
 			return fmt.Errorf("id_token byte %d is 0x%02x: only printable ASCII is allowed", i, b)
+		}
+	}
+	return nil
+}
+
+// checkAllowList validates an allow_list command: an op, a positive version with a change, and
+// entries whose id_tokens are valid and named once.
+func checkAllowList(c Command) error {
+	if c.IDToken != "" || c.Token != "" || c.URL != "" {
+		return fmt.Errorf("allow_list takes op, version and entries")
+	}
+	switch c.Op {
+	case "get":
+		if c.Version != 0 || c.Entries != nil {
+			return fmt.Errorf("get takes no version or entries")
+		}
+		return nil
+	case access.ListAdd, access.ListRemove, access.ListReplace:
+	default:
+		return fmt.Errorf("op must be add, remove, replace or get, not %q", c.Op)
+	}
+	if c.Version <= 0 {
+		return fmt.Errorf("a change needs a version above 0")
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Entries {
+		if err := ValidIDToken(e.IDToken); err != nil {
+			return fmt.Errorf("entries[%d]: %v", i, err)
+		}
+		if seen[e.IDToken] {
+			return fmt.Errorf("entries[%d]: id_token named twice", i)
+		}
+		seen[e.IDToken] = true
+		switch e.Status {
+		case "", "Accepted", "Blocked", "Expired", "Invalid":
+		default:
+			return fmt.Errorf("entries[%d]: status %q is not Accepted, Blocked, Expired or Invalid", i, e.Status)
 		}
 	}
 	return nil

@@ -14,6 +14,8 @@ func FuzzParseCommand(f *testing.F) {
 		{"explode", `{"request_id":"r5"}`},
 		{"start", `{"request_id":"r6",`},
 		{"start", `{"request_id":"r7"} {"x":1}`},
+		{"allow_list", `{"request_id":"r8","op":"add","version":3,"entries":[{"id_token":"04A1B2C3","group":"g","limits":{"max_wh":5}}]}`},
+		{"allow_list", `{"request_id":"r9","op":"get"}`},
 	} {
 		f.Add(seed.name, []byte(seed.payload))
 	}

@@ -404,7 +404,13 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 		// arrive after the next session closed the relay again.
 		// hal opened the relay by itself, acting on a fault before telling us which: the session
 		// cannot go on, and its reason is the latched fault.
-		g.stopSession(ctx, faultReason(g.board.Fault()))
+		reason := faultReason(g.board.Fault())
+		if reason == ledger.EndRelayFault && ctx.Err() != nil {
+			// hal's Run returned because the appliance is stopping, and opened the relay on its
+			// way out: this loop saw that before its own ctx.Done. A clean stop, not a fault.
+			reason = ledger.EndShutdown
+		}
+		g.stopSession(ctx, reason)
 	case ev.Kind == hal.EventLid:
 		g.event(ctx, ledger.EventTamper, ev.String())
 	case ev.Kind == hal.EventFaultCleared:
@@ -542,4 +548,38 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// RecordEvent writes a signed event entry (a ledger Event* code) from outside the control loop,
+// for the parts that decide things the chain must show, such as a refused authorization
+// (gateway/access). It fails when the loop is gone or the store refused the entry.
+func (g *Controller) RecordEvent(ctx context.Context, code, detail string) error {
+	_, err := g.inLoop(ctx, func(ctx context.Context) (Result, error) {
+		r := g.lastPoll
+		_, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: code, Detail: truncate(detail, 1024),
+			MeterSerial: g.meterSerial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh})
+		return nil, err
+	})
+	return err
+}
+
+// StopIf ends the running session as stopped at the charger (ledger.EndLocal) when may, given how
+// the session was authorized (its token hash and group), allows it: a driver's second tap. It
+// fails with ErrNoSession when none runs and ErrUnauthorized when may refuses.
+func (g *Controller) StopIf(ctx context.Context, may func(tokenHash, group string) bool) (Result, error) {
+	return g.inLoop(ctx, func(ctx context.Context) (Result, error) {
+		s := g.session
+		if s == nil || s.State == "closing" {
+			return nil, ErrNoSession
+		}
+		if !may(s.TokenHash, s.Group) {
+			return nil, fmt.Errorf("%w: not the token or group that started session %s", ErrUnauthorized, s.ID)
+		}
+		g.stopSession(ctx, ledger.EndLocal)
+		res := Result{"session_id": s.ID}
+		if g.lastSession != nil && g.lastSession.ID == s.ID {
+			res["energy_mwh"], res["end_seq"] = g.lastSession.EnergyMWh, g.lastSession.EndSeq
+		}
+		return res, nil
+	})
 }

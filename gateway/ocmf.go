@@ -53,6 +53,13 @@ func (o *ocmfSigner) SignSession(ctx context.Context, s SessionRecord) (string, 
 			{Time: s.End, TimeStatus: timeStatus(s.EndStatus), TX: endTX(s.Reason), EnergyMWh: s.EndMWh},
 		},
 	}
+	if s.EndExportMWh > 0 {
+		// A meter that measures export (a bidirectional, V2G session) settles it too: the export
+		// register at begin and end, beside the import readings.
+		sess.Readings = append(sess.Readings,
+			ocmf.Reading{Time: s.Start, TimeStatus: timeStatus(s.StartStatus), TX: "B", EnergyMWh: s.BeginExportMWh, OBIS: ocmf.OBISExport},
+			ocmf.Reading{Time: s.End, TimeStatus: timeStatus(s.EndStatus), TX: endTX(s.Reason), EnergyMWh: s.EndExportMWh, OBIS: ocmf.OBISExport})
+	}
 	if s.IDToken != "" {
 		sess.IdentType, sess.IdentData = "CENTRAL", s.IDToken
 	}

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway/access"
+	"github.com/chargegate/chargegate/ledger"
 )
 
 // Command validity limits for signed commands.
@@ -37,6 +39,8 @@ type Updater interface {
 type Authorizer interface {
 	Authorize(ctx context.Context, req access.Request) access.Decision
 	Release(d access.Decision) error
+	// AllowList is the operator's local allow-list, which the allow_list command changes.
+	AllowList() *access.AllowList
 }
 
 // SessionCommander runs session commands in the control loop (Controller.Do).
@@ -56,6 +60,11 @@ type OperatorOptions struct {
 	// Access verifies signed capability tokens presented with start and authorize; nil refuses
 	// commands that carry one.
 	Access Authorizer
+	// Refused, when set, is told of every refused token so it can be recorded in the chain
+	// (rate-limited by the caller: access.RefusalGate).
+	Refused func(ctx context.Context, d access.Decision)
+	// Record, when set, writes a signed event entry (an allow-list change, ledger.EventAllowList).
+	Record func(ctx context.Context, code, detail string) error
 	// Config answers the config command with the redacted configuration.
 	Config func() any
 	Now    func() time.Time
@@ -136,6 +145,8 @@ func (op *Operator) execute(ctx context.Context, source, name string, payload []
 		if c.Token != "" {
 			return op.startWithToken(ctx, c)
 		}
+	case CmdAllowList:
+		return op.allowList(ctx, c)
 	case CmdConfig:
 		if op.o.Config == nil {
 			return nil, fmt.Errorf("%w: configuration", ErrUnavailable)
@@ -196,6 +207,9 @@ func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) 
 	}
 	d := op.o.Access.Authorize(ctx, access.Request{IDToken: c.IDToken, Token: c.Token})
 	if !d.Allowed {
+		if op.o.Refused != nil {
+			op.o.Refused(ctx, d)
+		}
 		return nil, fmt.Errorf("%w: token refused: %s", ErrUnauthorized, d.Reason)
 	}
 	c.Decision = &d
@@ -207,4 +221,34 @@ func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) 
 		return nil, err
 	}
 	return res, nil
+}
+
+// allowList runs the allow_list command: get answers the list; a change is applied, saved and
+// recorded in the chain (version, operation, size — never an id_token).
+func (op *Operator) allowList(ctx context.Context, c Command) (any, error) {
+	if op.o.Access == nil {
+		return nil, fmt.Errorf("%w: no access component", ErrUnavailable)
+	}
+	l := op.o.Access.AllowList()
+	if c.Op == "get" {
+		entries := l.List("")
+		if entries == nil {
+			entries = []access.ListEntry{}
+		}
+		return Result{"version": l.Version(), "entries": entries}, nil
+	}
+	if err := l.Apply(c.Op, c.Version, c.Entries); err != nil {
+		if errors.Is(err, access.ErrListVersion) || errors.Is(err, access.ErrListFull) {
+			return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
+		return nil, fmt.Errorf("apply the allow-list change: %w", err)
+	}
+	size := len(l.List(""))
+	if op.o.Record != nil {
+		detail := fmt.Sprintf("op=%s version=%d entries=%d size=%d request=%s", c.Op, c.Version, len(c.Entries), size, c.RequestID)
+		if err := op.o.Record(ctx, ledger.EventAllowList, detail); err != nil {
+			op.o.Logger.Error("record the allow-list change", "err", err)
+		}
+	}
+	return Result{"version": c.Version, "size": size}, nil
 }

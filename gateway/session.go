@@ -41,10 +41,15 @@ type Session struct {
 	BeginTime   time.Time `json:"begin_time"`
 	BeginStatus byte      `json:"begin_time_status"`
 	BeginMWh    int64     `json:"begin_import_mwh"`
+	BeginExport int64     `json:"begin_export_mwh,omitempty"`
 	MeterSerial string    `json:"meter_serial"`
 	MeterSigned bool      `json:"meter_signed,omitempty"` // the meter runs a signed transaction
 	// MaxEnergyWh and MaxDuration are the session's own limits: the policy's, tightened by
 	// the limits of the token that authorized it (0: none).
+	// TokenHash and Group are how the session was authorized (access.Decision): who may stop
+	// it besides the operator (access.Authorizer.MayStop).
+	TokenHash     string        `json:"token_hash,omitempty"`
+	Group         string        `json:"group,omitempty"`
 	MaxEnergyWh   int64         `json:"max_energy_wh,omitempty"`
 	MaxDuration   time.Duration `json:"max_duration,omitempty"`
 	EndReason     string        `json:"-"` // set while an end could not be recorded yet
@@ -66,10 +71,14 @@ type SessionRecord struct {
 	BeginMWh    int64     `json:"begin_import_mwh"`
 	EndMWh      int64     `json:"end_import_mwh"`
 	EnergyMWh   int64     `json:"energy_mwh"`
-	Reason      string    `json:"reason"`
-	BeginSeq    uint64    `json:"begin_seq"`
-	EndSeq      uint64    `json:"end_seq"`
-	OCMF        string    `json:"ocmf,omitempty"`
+	// BeginExportMWh and EndExportMWh are the export register (energy fed back, V2G) at begin
+	// and end; both 0 for a meter that measures no export.
+	BeginExportMWh int64  `json:"begin_export_mwh,omitempty"`
+	EndExportMWh   int64  `json:"end_export_mwh,omitempty"`
+	Reason         string `json:"reason"`
+	BeginSeq       uint64 `json:"begin_seq"`
+	EndSeq         uint64 `json:"end_seq"`
+	OCMF           string `json:"ocmf,omitempty"`
 	// OCMFSigner says who signed OCMF: "meter" (the certified meter's own record, passed
 	// through byte for byte) or "gateway" (signed with the gateway's P-256 key).
 	OCMFSigner string `json:"ocmf_signer,omitempty"`
@@ -145,10 +154,17 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 	s := &Session{ID: newSessionID(), IDToken: idToken, State: "starting", StartedAt: g.opt.Now(), MeterSerial: g.meterSerial,
 		BeginMWh: g.lastPoll.ImportMWh, LastImportMWh: g.lastPoll.ImportMWh, LastExportMWh: g.lastPoll.ExportMWh, started: time.Now(),
 		MaxEnergyWh: g.opt.Policy.MaxEnergyWh, MaxDuration: g.opt.Policy.MaxDuration}
-	detail := "id_token=" + idToken
+	// The begin entry records how the session was authorized, never the id token itself: its
+	// hash (gateway/access, "Decision detail").
+	detail := "auth=free"
+	if idToken != "" {
+		s.TokenHash = access.TokenHash(idToken)
+		detail = access.Decision{Allowed: true, Source: access.SourceOperator, TokenHash: s.TokenHash}.Detail()
+	}
 	if d != nil {
 		s.MaxEnergyWh = tighter(s.MaxEnergyWh, d.Limits.MaxEnergyWh)
 		s.MaxDuration = time.Duration(tighter(int64(s.MaxDuration), int64(d.Limits.MaxDuration())))
+		s.TokenHash, s.Group = d.TokenHash, d.Group
 		detail = d.Detail()
 	}
 	detail += g.byDetail()
@@ -181,7 +197,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 		return nil, fmt.Errorf("record session begin: %w", err)
 	}
 	s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", e.Seq, e.Time, byte(e.TimeStatus), r.ImportMWh
-	s.LastImportMWh = r.ImportMWh
+	s.LastImportMWh, s.BeginExport = r.ImportMWh, r.ExportMWh
 	if err := g.persistSession(ctx); err != nil {
 		g.log.Error("persist session", "err", err)
 	}
@@ -218,14 +234,15 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 	if fresh {
 		end, export = max(end, r.ImportMWh), max(export, r.ExportMWh)
 	}
-	begin := s.BeginMWh
+	begin, beginExport := s.BeginMWh, s.BeginExport
 	if s.BeginSeq == 0 {
-		begin = end // never charged
+		begin, beginExport = end, export // never charged
 	}
 	rec := SessionRecord{
 		ID: s.ID, EVSEID: g.opt.EVSEID, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
 		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: begin,
 		End: g.opt.Now(), EndStatus: byte(g.opt.TimeStatus()), EndMWh: end, Reason: reason, BeginSeq: s.BeginSeq,
+		BeginExportMWh: beginExport, EndExportMWh: export,
 	}
 	if rec.Start.IsZero() {
 		rec.Start = s.StartedAt
@@ -316,6 +333,7 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 		// Cut after the begin entry committed but before the session was persisted again:
 		// the chain has the begin, so the session did charge and is billed from it.
 		s.State, s.BeginSeq, s.BeginTime, s.BeginStatus, s.BeginMWh = "charging", begin.Seq, begin.Time, byte(begin.TimeStatus), begin.ImportMWh
+		s.BeginExport = begin.ExportMWh
 	}
 	g.session = &s
 	s.LastImportMWh = s.BeginMWh

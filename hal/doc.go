@@ -138,28 +138,30 @@
 // idTag form, and the gateway hands it to gateway/access like any other id_token. The UID
 // identifies a card but does not authenticate it (UIDs can be cloned): the allow-list trusts
 // the card only as far as the operator trusts the holder. hal/sim's Reader is what tests and the
-// demo drive. No hardware backend is in the tree yet: periph.io/x/devices/v3/mfrc522 is not
-// reachable from this build's module proxy, so hal/periph has no reader; the wiring below is
-// what that backend will use.
+// demo drive (through a FIFO of commands, hal/sim doc.go); hal/mfrc522 reads an NXP MFRC522 on
+// SPI through periph.io/x/devices/v3/mfrc522. The gateway selects one with access.rfid.reader
+// (mfrc522 or sim; images/chargegate.yaml).
 //
 // An NXP MFRC522 board (the common "RC522" module, 3.3 V only) on a Raspberry Pi's SPI0
 // (datasheet MFRC522 rev. 3.9 §8.1.2 SPI; Pi header pin numbers):
 //
 //	MFRC522   Pi header            note
 //	SDA/NSS   pin 24 GPIO8  CE0    chip select (spidev0.0)
-//	SCK       pin 23 GPIO11 SCLK   up to 10 MHz; 1 MHz is plenty
+//	SCK       pin 23 GPIO11 SCLK   periph's driver runs it at 10 MHz (the chip's maximum)
 //	MOSI      pin 19 GPIO10 MOSI
 //	MISO      pin 21 GPIO9  MISO
-//	IRQ       pin 18 GPIO24        optional: card-present interrupt instead of polling
+//	IRQ       pin 31 GPIO6         required: periph's driver waits on its falling edge
 //	GND       pin 20
 //	RST       pin 22 GPIO25        NRSTPD: Low powers the chip down, High to run
 //	3.3V      pin 17               never 5 V: the MFRC522's pads are not 5 V tolerant
 //
-// Enable SPI with dtparam=spi=on in config.txt (images/ does not set it yet), SPI mode 0. GPIO24 is the lid
-// input in the example configuration above: with a reader, move IRQ to a free line or leave it
-// unconnected and poll. Keep the antenna at least 2 cm from metal (the front panel behind the
-// reader must be plastic) and the SPI wires under 20 cm; a ferrite on the module's 3.3 V helps
-// near the contactor coil.
+//	access:
+//	  rfid: {reader: mfrc522, spi: /dev/spidev0.0, reset_pin: GPIO25, irq_pin: GPIO6}
+//
+// Enable SPI with dtparam=spi=on (images/config.txt sets it), SPI mode 0. GPIO6 and GPIO25 are
+// free in the example configuration above (GPIO24 is its lid input). Keep the antenna at least
+// 2 cm from metal (the front panel behind the reader must be plastic) and the SPI wires under
+// 20 cm; a ferrite on the module's 3.3 V helps near the contactor coil.
 //
 // # Installer check
 //

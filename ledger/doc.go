@@ -80,6 +80,8 @@
 //	update_health_check  event         a trial boot of an update passed its health check
 //	update_committed     event         an update was committed
 //	rolled_back          event         a checkpoint witness saw a larger chain: the data was restored from an older copy
+//	auth_refused         event         an attempt to charge was refused (gateway/access decision detail, rate-limited)
+//	allow_list           event         the operator changed the local allow-list (version, operation, count)
 //
 // Session end reasons, the event code of a session_end entry: local, remote, energy_limit,
 // time_limit, emergency_stop, rcd_trip, relay_fault, relay_not_closed, meter_lost,

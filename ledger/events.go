@@ -66,6 +66,13 @@ const (
 	// restored from an older copy. Detail names the witness's size; a seq_skipped event follows,
 	// so that the numbers handed out before are never issued again.
 	EventRolledBack = "rolled_back"
+	// EventAuthRefused: an attempt to charge was refused; Detail is the access decision (token
+	// hash, source, reason, never the id_token), and "suppressed=N" counts the refusals the rate
+	// limit dropped before it.
+	EventAuthRefused = "auth_refused"
+	// EventAllowList: the operator changed the local allow-list; Detail names the operation, the
+	// list's new version and its size.
+	EventAllowList = "allow_list"
 )
 
 // Session end reasons: the Event of a KindSessionEnd entry and the reason published on the

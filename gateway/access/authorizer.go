@@ -23,6 +23,9 @@ const (
 	SourceToken     Source = "token"
 	// SourceOfflineUnknown is an unknown id_token let through offline by Policy.OfflineUnknown.
 	SourceOfflineUnknown Source = "offline_unknown"
+	// SourceOperator is an id_token the operator's own start command carried (MQTT start without
+	// a capability token): the operator decided, the box only records it.
+	SourceOperator Source = "operator"
 	// SourceNone is a refusal no source decided (unknown, offline).
 	SourceNone Source = "none"
 )
@@ -252,6 +255,10 @@ func (a *Authorizer) authorize(ctx context.Context, req Request) Decision {
 	pol := a.cfg.Policy
 	notOffline := false // a source knew the token but does not count offline
 	if e, ok := a.list.Lookup(req.IDToken, now); ok {
+		if !e.Accepted() {
+			// A blocked token is refused whatever the link: the list knows better than a cache.
+			return Decision{Source: SourceLocalList, TokenHash: hash, Group: e.Group, Reason: strings.ToLower(e.Status)}
+		}
 		if online || pol.OfflineAllowList {
 			return Decision{Allowed: true, Source: SourceLocalList, TokenHash: hash, Group: e.Group, Limits: e.Limits}
 		}
@@ -376,7 +383,7 @@ func (a *Authorizer) MayStop(sessionTokenHash, sessionGroup string, s Stopper) b
 	group := s.Group
 	if group == "" {
 		now := a.now()
-		if e, ok := a.list.Lookup(s.IDToken, now); ok {
+		if e, ok := a.list.Lookup(s.IDToken, now); ok && e.Accepted() {
 			group = e.Group
 		} else if e, ok := a.cache.Get(TokenHash(s.IDToken), now); ok && e.Allowed {
 			group = e.Group

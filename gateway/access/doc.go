@@ -77,15 +77,43 @@
 //
 // The id_token itself is never recorded, only its hash.
 //
+// # At the box: channels and evidence
+//
+// The appliance (gateway/cmd/chargegate) runs every channel through one Authorizer:
+//
+//   - RFID (access.rfid: hal/mfrc522 or hal/sim's reader): a card's UID, as upper-case hex, is
+//     an id_token. A tap while a session runs stops it when MayStop allows (the same card, or an
+//     accepted card of the session's group; the end reason is "local"); otherwise the card is
+//     authorized (allow-list, cache, online check, offline policy) and starts a session whose
+//     begin entry records the Decision's detail.
+//   - MQTT start/authorize with a token: verified by the Operator (gateway/operator.go), the
+//     Decision handed to the session. An MQTT start with only an id_token is the operator's own
+//     decision: its begin entry says "auth=operator tok=<hash>" (SourceOperator); a free-mode
+//     start without one says "auth=free".
+//   - Every refusal (an unknown card, a card that may not stop the session, a refused token) is a
+//     signed ledger event "auth_refused" whose detail is Decision.Detail plus "via=<channel>",
+//     at most RefusalGate's burst per window (the appliance: 10 a minute), the dropped ones
+//     counted in the next ("suppressed=N"). Each allow-list change by the operator is an
+//     "allow_list" event (operation, version, sizes).
+//   - With OCPP on, the online check (OnlineChecker) is OCPP Authorize while the CSMS is
+//     connected (its answer cached by both), and the allow-list is OCPP's Local Authorization
+//     List (SendLocalList and GetLocalListVersion act on it, gateway/ocpp LocalList).
+//
 // # Files
 //
 // Three JSON documents in the access directory, each replaced whole by an atomic write
 // (temporary file, fsync, rename, fsync of the directory), mode 0600:
 //
-//	allow-list.json   {"version":1,"entries":[{"id_token","group","note","expires","limits"}]}
+//	allow-list.json   {"version":1,"list_version":N,"entries":[{"id_token","group","note","expires",
+//	                   "limits","status"}]}
 //	auth-cache.json   {"<token hash>":{"allowed","group","reason","expires"}}  (at most 1,000)
 //	used-tokens.json  {"<kid>/<jti>":<exp, Unix seconds>}  (pruned after exp + 5 min)
 //
-// Times are RFC 3339. The allow-list is the operator's (Authorizer.AllowList: Put, Remove,
-// List); the other two are the box's.
+// Times are RFC 3339. The allow-list is the operator's (Authorizer.AllowList: Apply from the
+// MQTT allow_list command, Update from OCPP SendLocalList when the list is shared with OCPP,
+// Put, Remove, List); the other two are the box's. version is the file format's (1);
+// list_version the content's, set by every Apply or Update: a differential change (add,
+// remove) must carry a version above it, a full replace may set any (OCPP 1.6 §5.15). status is
+// the OCPP AuthorizationStatus ("" = Accepted); a Blocked, Expired or Invalid entry is a known
+// token refused with that reason in lower case, whatever the link. At most 1,000 entries.
 package access

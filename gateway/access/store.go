@@ -81,7 +81,33 @@ type ListEntry struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// Limits bound sessions this token starts.
 	Limits Limits `json:"limits,omitzero"`
+	// Status is the OCPP AuthorizationStatus of the entry: "" or "Accepted" charges; "Blocked",
+	// "Expired" or "Invalid" is a known token that is refused (OCPP's local list holds those).
+	Status string `json:"status,omitempty"`
 }
+
+// Accepted reports whether the entry lets its token charge.
+func (e ListEntry) Accepted() bool { return e.Status == "" || e.Status == "Accepted" }
+
+// The operations of Apply (the operator's allow_list command, OCPP SendLocalList).
+const (
+	ListAdd     = "add"     // put the entries, replacing those of the same id_token (differential)
+	ListRemove  = "remove"  // delete the entries' id_tokens (differential)
+	ListReplace = "replace" // the entries become the whole list (full)
+)
+
+// MaxListEntries is the most entries the allow-list holds (OCPP's LocalAuthListMaxLength as
+// the box publishes it).
+const MaxListEntries = 1000
+
+// Errors of Apply.
+var (
+	// ErrListVersion is an add or remove whose version is not above the list's (OCPP 1.6
+	// §5.15 VersionMismatch): a change made against another state of the list.
+	ErrListVersion = errors.New("list version not newer than the list's")
+	// ErrListFull is a change that would leave more than MaxListEntries entries.
+	ErrListFull = errors.New("the allow-list would exceed its maximum length")
+)
 
 // AllowList is the operator-managed local allow-list, persisted in one JSON file. It is safe for
 // concurrent use.
@@ -92,8 +118,11 @@ type AllowList struct {
 }
 
 type listDoc struct {
-	Version int         `json:"version"`
-	Entries []ListEntry `json:"entries"`
+	Version int `json:"version"` // the file format's, 1
+	// ListVersion is the operator's version of the list's content, set by Apply (OCPP's
+	// listVersion when the list is shared with OCPP).
+	ListVersion int64       `json:"list_version,omitempty"`
+	Entries     []ListEntry `json:"entries"`
 }
 
 // OpenAllowList loads the list at path (a missing file is an empty list).
@@ -119,6 +148,76 @@ func (l *AllowList) Put(e ListEntry) error {
 	next = append(next, e)
 	slices.SortFunc(next, func(a, b ListEntry) int { return compareStrings(a.IDToken, b.IDToken) })
 	return l.save(next)
+}
+
+// Apply changes the list as op says (ListAdd, ListRemove, ListReplace) and sets its version,
+// saving it before it returns. An add or remove must carry a version above the list's
+// (ErrListVersion); a replace sets any version. It fails with ErrListFull beyond MaxListEntries,
+// and changes nothing on any error.
+func (l *AllowList) Apply(op string, version int64, entries []ListEntry) error {
+	switch op {
+	case ListReplace:
+		return l.Update(version, true, entries, nil)
+	case ListAdd:
+		return l.Update(version, false, entries, nil)
+	case ListRemove:
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			ids[i] = e.IDToken
+		}
+		return l.Update(version, false, nil, ids)
+	}
+	return fmt.Errorf("unknown allow-list operation %q (add, remove, replace)", op)
+}
+
+// Update changes the list in one step and sets its version: full replaces the list by put;
+// otherwise (a differential update, whose version must be above the list's) the id_tokens in
+// remove are deleted and put's entries put. It is Apply's and OCPP SendLocalList's common core.
+func (l *AllowList) Update(version int64, full bool, put []ListEntry, remove []string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range put {
+		if e.IDToken == "" {
+			return errors.New("allow-list entry without id_token")
+		}
+	}
+	var next []ListEntry
+	if full {
+		next = slices.Clone(put)
+	} else {
+		if version <= l.doc.ListVersion {
+			return fmt.Errorf("%w: %d, the list is at %d", ErrListVersion, version, l.doc.ListVersion)
+		}
+		next = slices.DeleteFunc(slices.Clone(l.doc.Entries), func(x ListEntry) bool {
+			return slices.Contains(remove, x.IDToken) || slices.ContainsFunc(put, func(e ListEntry) bool { return e.IDToken == x.IDToken })
+		})
+		next = append(next, put...)
+	}
+	slices.SortStableFunc(next, func(a, b ListEntry) int { return compareStrings(a.IDToken, b.IDToken) })
+	next = slices.CompactFunc(next, func(a, b ListEntry) bool { return a.IDToken == b.IDToken })
+	if len(next) > MaxListEntries {
+		return fmt.Errorf("%w: %d entries, at most %d", ErrListFull, len(next), MaxListEntries)
+	}
+	return l.saveVersion(next, version)
+}
+
+// Version returns the list's version (0 before the first Apply).
+func (l *AllowList) Version() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.doc.ListVersion
+}
+
+// Get returns the entry of idToken, expired or not.
+func (l *AllowList) Get(idToken string) (ListEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.doc.Entries {
+		if e.IDToken == idToken {
+			return e, true
+		}
+	}
+	return ListEntry{}, false
 }
 
 // Remove deletes the entry of idToken and saves the list; it reports whether there was one.
@@ -157,8 +256,10 @@ func (l *AllowList) Lookup(idToken string, now time.Time) (ListEntry, bool) {
 	return ListEntry{}, false
 }
 
-func (l *AllowList) save(entries []ListEntry) error {
-	doc := listDoc{Version: 1, Entries: entries}
+func (l *AllowList) save(entries []ListEntry) error { return l.saveVersion(entries, l.doc.ListVersion) }
+
+func (l *AllowList) saveVersion(entries []ListEntry, version int64) error {
+	doc := listDoc{Version: 1, ListVersion: version, Entries: entries}
 	if err := writeJSON(l.path, doc); err != nil {
 		return fmt.Errorf("save allow-list: %w", err)
 	}

@@ -84,6 +84,23 @@ type LedgerConfig struct {
 type AccessConfig struct {
 	Issuers    []string `yaml:"issuers"`     // "KID=FILE": an issuer's key ID and its Ed25519 public key (PEM)
 	EVSEGroups []string `yaml:"evse_groups"` // groups this EVSE belongs to, for tokens that name a group
+	// OfflineUnknown lets any unknown id_token charge while the box cannot ask online (free
+	// vend when offline); the allow-list, the cache and signed tokens always count offline.
+	OfflineUnknown bool       `yaml:"offline_unknown"`
+	RFID           RFIDConfig `yaml:"rfid"`
+}
+
+// RFIDConfig selects the contactless card reader whose card UIDs are id_tokens (hal/mfrc522,
+// wiring in hal/doc.go).
+type RFIDConfig struct {
+	Reader   string `yaml:"reader"`    // "" (none) | mfrc522 | sim
+	SPI      string `yaml:"spi"`       // mfrc522: SPI port, e.g. /dev/spidev0.0
+	ResetPin string `yaml:"reset_pin"` // mfrc522: reset line, e.g. GPIO25
+	IRQPin   string `yaml:"irq_pin"`   // mfrc522: interrupt line, e.g. GPIO24
+	Gain     int    `yaml:"gain"`      // mfrc522: receiver gain 1..7, 0 = the driver's default
+	// SimFIFO is the FIFO the simulated reader takes commands from (hal/sim: "tap 04A1B2C3");
+	// "" = rfid.fifo in the data directory.
+	SimFIFO string `yaml:"sim_fifo"`
 }
 
 // OCPPConfig configures the OCPP 1.6J link to the operator's CSMS (package gateway/ocpp).

@@ -157,6 +157,17 @@ func (c *Config) Validate() error {
 		v.path(p, file, true)
 	})
 	v.list("access.evse_groups", c.Access.EVSEGroups, func(p, s string) { v.text(p, s, maxName) })
+	v.oneOf("access.rfid.reader", c.Access.RFID.Reader, "", "mfrc522", "sim")
+	if c.Access.RFID.Reader == "mfrc522" {
+		for _, f := range []struct{ path, val string }{{"access.rfid.reset_pin", c.Access.RFID.ResetPin}, {"access.rfid.irq_pin", c.Access.RFID.IRQPin}} {
+			if v.text(f.path, f.val, maxName) && f.val == "" {
+				v.add(f.path, "required with access.rfid.reader mfrc522")
+			}
+		}
+	}
+	v.text("access.rfid.spi", c.Access.RFID.SPI, maxName)
+	v.intRange("access.rfid.gain", int64(c.Access.RFID.Gain), 0, 7)
+	v.path("access.rfid.sim_fifo", c.Access.RFID.SimFIFO, false)
 
 	// ocpp
 	v.url("ocpp.url", c.OCPP.URL, false, "ws", "wss")

@@ -115,6 +115,9 @@
 //	begin_import_mwh   import register at begin, milliwatt-hours
 //	end_import_mwh     import register at end, milliwatt-hours
 //	energy_mwh         end_import_mwh − begin_import_mwh, milliwatt-hours
+//	begin_export_mwh   export register (energy fed back, V2G) at begin; absent when 0
+//	end_export_mwh     export register at end; absent when 0 (the OCMF record then has no
+//	                   export readings)
 //	reason             why it ended: local, remote, energy_limit, time_limit, emergency_stop,
 //	                   rcd_trip, relay_fault, meter_lost, meter_replaced, meter_counter_reset,
 //	                   power_failure, shutdown, relay_not_closed
@@ -181,6 +184,23 @@
 //	repair_update  —                    ota.Status: a broken update state is reset
 //	config         —                    the running configuration with secrets shown as "(set)";
 //	                                    for people, not a stable format
+//	allow_list     op, version, entries {"version","size"}; op "get": {"version","entries"}
+//
+// allow_list manages the box's local allow-list (gateway/access; with OCPP on, the same list
+// as OCPP's Local Authorization List): op "add" puts entries (replacing those of the same
+// id_token), "remove" deletes the entries' id_tokens, "replace" makes entries the whole list,
+// "get" answers it. version (integer > 0) is the list's version after the change: an add or
+// remove whose version is not above the list's is refused (bad_request, as OCPP's
+// VersionMismatch), a replace may set any version. An entry:
+//
+//	{"id_token":"04A1B2C3","group":"fleet-7","note":"…","expires":"2027-01-01T00:00:00Z",
+//	 "limits":{"max_wh":20000,"max_s":7200,"max_w":11000},"status":"Accepted"}
+//
+// id_token is required (1–36 printable ASCII, named once per command); status is Accepted
+// (default), Blocked, Expired or Invalid (a known token refused). The list holds at most 1,000
+// entries. Each change is saved before the reply and recorded as an allow_list event
+// (operation, version, sizes — never an id_token); remove is an entry with id_token only.
+// Example: {"request_id":"r-9","op":"add","version":7,"entries":[{"id_token":"04A1B2C3"}]}
 //
 // Every command also carries:
 //

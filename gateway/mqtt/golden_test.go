@@ -9,6 +9,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestGoldenCommandVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse golden command: %v", err)
 	}
-	if want := (gateway.Command{Name: gateway.CmdAuthorize, RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); got != want {
+	if want := (gateway.Command{Name: gateway.CmdAuthorize, RequestID: "op-0001", IDToken: "04A2B3C4D5E6F7", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}); !reflect.DeepEqual(got, want) {
 		t.Errorf("golden command = %+v, want %+v", got, want)
 	}
 	for _, wrong := range []struct{ device, name string }{

@@ -136,6 +136,7 @@ type ChargePoint struct {
 	reservation   *reservation      // ReserveNow in force (persisted)
 	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
 	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
+	shared        LocalList         // ShareLocalList: the Local Authorization List outside ocpp.db
 	running       bool              // Run is running
 	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
 	lastErr       error             // why the latest connection attempt failed

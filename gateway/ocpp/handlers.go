@@ -92,7 +92,7 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 		if !cp.confBool(KeyLocalAuthListEnabled) {
 			return getLocalListVersionConf{ListVersion: -1}, nil
 		}
-		v, err := cp.q.localListVersion(ctx)
+		v, err := cp.localListVersion(ctx)
 		if err != nil {
 			return nil, &CallError{Code: "InternalError", Description: err.Error()}
 		}

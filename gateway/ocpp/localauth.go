@@ -152,7 +152,7 @@ func (cp *ChargePoint) sendLocalList(ctx context.Context, req sendLocalListReq) 
 		}
 	}
 	if req.UpdateType == "Differential" {
-		cur, err := cp.q.localListVersion(ctx)
+		cur, err := cp.localListVersion(ctx)
 		if err != nil {
 			cp.log.Error("send local list", "err", err)
 			return "Failed"
@@ -162,7 +162,7 @@ func (cp *ChargePoint) sendLocalList(ctx context.Context, req sendLocalListReq) 
 			return "VersionMismatch"
 		}
 	}
-	if err := cp.q.applyLocalList(ctx, req.ListVersion, req.UpdateType == "Full", req.LocalAuthorizationList); err != nil {
+	if err := cp.applyLocalList(ctx, req.ListVersion, req.UpdateType == "Full", req.LocalAuthorizationList); err != nil {
 		cp.log.Error("send local list", "err", err)
 		return "Failed"
 	}
@@ -176,7 +176,7 @@ func (cp *ChargePoint) localInfo(ctx context.Context, idTag string) (idTagInfo, 
 		if !cp.confBool(src.key) {
 			continue
 		}
-		info, ok, err := cp.q.lookupAuth(ctx, src.table, idTag)
+		info, ok, err := cp.lookupAuth(ctx, src.table, idTag)
 		if err != nil {
 			cp.log.Error("local authorization", "err", err)
 			continue
@@ -197,7 +197,7 @@ func (cp *ChargePoint) remember(ctx context.Context, idTag string, info idTagInf
 	if idTag == "" || !cp.confBool(KeyAuthorizationCacheEnabled) {
 		return
 	}
-	if _, listed, err := cp.q.lookupAuth(ctx, "local_list", idTag); err != nil || listed {
+	if _, listed, err := cp.lookupAuth(ctx, "local_list", idTag); err != nil || listed {
 		return
 	}
 	if err := cp.q.cacheAuth(ctx, idTag, info); err != nil {
@@ -313,4 +313,82 @@ func (cp *ChargePoint) StopLocal(ctx context.Context, idTag string) error {
 		return fmt.Errorf("stop for %s: the transaction ended meanwhile", idTag)
 	}
 	return nil
+}
+
+// LocalList is a Local Authorization List kept outside ocpp.db: the box's own allow-list
+// (gateway/access), so that SendLocalList and the operator's allow_list command manage one
+// list. Hand it over with ShareLocalList before Run.
+type LocalList interface {
+	// LookupTag returns idTag's entry.
+	LookupTag(idTag string) (LocalListEntry, bool)
+	// ListVersion returns the list's version (0 before the first update).
+	ListVersion() int64
+	// ApplyList replaces (full) or updates the list and sets its version, saving it; an entry
+	// with an empty Status is removed (a differential update without idTagInfo). On error the
+	// list is unchanged.
+	ApplyList(version int64, full bool, entries []LocalListEntry) error
+}
+
+// LocalListEntry is one idTag on a shared LocalList.
+type LocalListEntry struct {
+	IDTag  string
+	Status string    // AuthorizationStatus: Accepted, Blocked, Expired, Invalid
+	Expiry time.Time // zero: none
+	Parent string    // parentIdTag
+}
+
+// ShareLocalList makes l the Local Authorization List: SendLocalList, GetLocalListVersion and
+// local authorization use it instead of ocpp.db's local_list table.
+func (cp *ChargePoint) ShareLocalList(l LocalList) {
+	cp.mu.Lock()
+	cp.shared = l
+	cp.mu.Unlock()
+}
+
+func (cp *ChargePoint) sharedList() LocalList {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.shared
+}
+
+// lookupAuth looks idTag up in table, the local list from the shared list when there is one.
+func (cp *ChargePoint) lookupAuth(ctx context.Context, table, idTag string) (idTagInfo, bool, error) {
+	l := cp.sharedList()
+	if table != "local_list" || l == nil {
+		return cp.q.lookupAuth(ctx, table, idTag)
+	}
+	e, ok := l.LookupTag(idTag)
+	if !ok {
+		return idTagInfo{}, false, nil
+	}
+	info := idTagInfo{Status: e.Status, ParentIDTag: e.Parent}
+	if !e.Expiry.IsZero() {
+		info.ExpiryDate = &Time{e.Expiry}
+	}
+	return info, true, nil
+}
+
+func (cp *ChargePoint) localListVersion(ctx context.Context) (int, error) {
+	if l := cp.sharedList(); l != nil {
+		return int(l.ListVersion()), nil
+	}
+	return cp.q.localListVersion(ctx)
+}
+
+func (cp *ChargePoint) applyLocalList(ctx context.Context, version int, full bool, entries []authorizationData) error {
+	l := cp.sharedList()
+	if l == nil {
+		return cp.q.applyLocalList(ctx, version, full, entries)
+	}
+	out := make([]LocalListEntry, len(entries))
+	for i, e := range entries {
+		out[i].IDTag = e.IDTag
+		if e.IDTagInfo != nil {
+			out[i].Status, out[i].Parent = e.IDTagInfo.Status, e.IDTagInfo.ParentIDTag
+			if e.IDTagInfo.ExpiryDate != nil {
+				out[i].Expiry = e.IDTagInfo.ExpiryDate.Time
+			}
+		}
+	}
+	return l.ApplyList(int64(version), full, out)
 }

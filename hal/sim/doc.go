@@ -29,4 +29,17 @@
 // Reader is a simulated ISO/IEC 14443 card reader (hal.CardReader): Present brings a card into
 // the field (delivered once while it stays there), Remove takes it out, Fail reports a failed
 // read (collision, CRC error), and a full queue refuses cards as a real reader drops them.
+//
+// Reader.Serve drives the reader from text lines, so another process can hold cards in front
+// of it (the appliance serves a FIFO, access.rfid.sim_fifo; black-box tests and the demo write
+// to it). One command per line, case-insensitive, UIDs in hex:
+//
+//	present <UID>    bring the card into the field (e.g. "present 04A1B2C3")
+//	remove           take the card out of the field
+//	tap <UID>        present, then remove: one tap
+//	fail collision   report two cards at once (hal.ErrCardCollision)
+//	fail read        report a failed read (hal.ErrCardRead)
+//
+// Blank lines and lines starting with '#' are ignored; a bad line is reported to the caller's
+// callback and skipped.
 package sim

@@ -1,10 +1,15 @@
 package sim
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/chargegate/chargegate/hal"
@@ -92,3 +97,59 @@ func (r *Reader) Halt() error {
 }
 
 var _ hal.CardReader = (*Reader)(nil)
+
+// Serve reads commands from in, one per line (doc.go), until in ends or fails or ctx is done.
+// A line that cannot be carried out is passed to bad, when set, and skipped.
+func (r *Reader) Serve(ctx context.Context, in io.Reader, bad func(line string, err error)) error {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return nil
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := r.Do(line); err != nil && bad != nil {
+			bad(line, err)
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("read card reader commands: %w", err)
+	}
+	return nil
+}
+
+// Do carries out one command line (doc.go: present, remove, tap, fail).
+func (r *Reader) Do(line string) error {
+	f := strings.Fields(strings.ToLower(line))
+	if len(f) == 0 {
+		return errors.New("empty command")
+	}
+	arg := ""
+	if len(f) > 1 {
+		arg = f[1]
+	}
+	switch {
+	case f[0] == "remove" && len(f) == 1:
+		r.Remove()
+		return nil
+	case (f[0] == "present" || f[0] == "tap") && len(f) == 2:
+		uid, err := hex.DecodeString(arg)
+		if err != nil {
+			return fmt.Errorf("UID %q: %w", arg, err)
+		}
+		if err := r.Present(uid); err != nil {
+			return err
+		}
+		if f[0] == "tap" {
+			r.Remove()
+		}
+		return nil
+	case f[0] == "fail" && len(f) == 2 && arg == "collision":
+		return r.Fail(hal.ErrCardCollision)
+	case f[0] == "fail" && len(f) == 2 && arg == "read":
+		return r.Fail(hal.ErrCardRead)
+	}
+	return fmt.Errorf("unknown card reader command %q (present UID, remove, tap UID, fail collision|read)", line)
+}

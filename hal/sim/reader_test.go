@@ -1,8 +1,10 @@
 package sim_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chargegate/chargegate/hal"
@@ -66,4 +68,50 @@ func ExampleReader() {
 	fmt.Println(c.IDToken())
 	r.Halt()
 	// Output: 04A1B2C3
+}
+
+func TestReaderServe(t *testing.T) {
+	r := sim.NewReader()
+	var bad []string
+	in := strings.NewReader("# a driver\npresent 04A1B2C3\npresent 04a1b2c3\nremove\n\ntap 04A1B2C3\ntap 0102\nfail read\nfail collision\nwave\ntap 04112233445566\n")
+	if err := r.Serve(context.Background(), in, func(line string, err error) { bad = append(bad, line) }); err != nil {
+		t.Fatal(err)
+	}
+	r.Halt()
+	var got []string
+	for c := range r.Cards() {
+		switch {
+		case errors.Is(c.Err, hal.ErrCardRead):
+			got = append(got, "read")
+		case errors.Is(c.Err, hal.ErrCardCollision):
+			got = append(got, "collision")
+		default:
+			got = append(got, c.IDToken())
+		}
+	}
+	want := []string{"04A1B2C3", "04A1B2C3", "read", "collision", "04112233445566"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("cards %v, want %v", got, want)
+	}
+	if fmt.Sprint(bad) != fmt.Sprint([]string{"tap 0102", "wave"}) {
+		t.Errorf("bad lines %v, want the 2-byte UID and the unknown command", bad)
+	}
+}
+
+// FuzzReaderCommand feeds arbitrary lines to the reader's command interpreter (the FIFO other
+// processes write to): no panic, and a delivered card always has a valid UID.
+func FuzzReaderCommand(f *testing.F) {
+	for _, s := range []string{"present 04A1B2C3", "tap 04112233445566", "remove", "fail read", "fail collision", "tap 0102", "present zz", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r := sim.NewReader()
+		_ = r.Do(line)
+		r.Halt()
+		for c := range r.Cards() {
+			if c.Err == nil && !hal.ValidUID(c.UID) {
+				t.Fatalf("%q delivered UID %X", line, c.UID)
+			}
+		}
+	})
 }

@@ -27,12 +27,17 @@ const TimeFormat = "2006-01-02T15:04:05,000-0700"
 // OBISImport is the OBIS code of the cumulative imported active energy register.
 const OBISImport = "01-00:01.08.00*FF"
 
+// OBISExport is the register of exported (fed-back) active energy, for bidirectional (V2G)
+// sessions: a reading with Reading.OBIS set to it renders with this RI.
+const OBISExport = "01-00:02.08.00*FF"
+
 // Reading is one reading of a gateway-signed record.
 type Reading struct {
 	Time       time.Time
 	TimeStatus byte   // 'U' unsynchronised, 'I' informative, 'S' synchronised, 'R' relative
 	TX         string // "B" begin, "E" end, "P" end after power failure (also C, X, L, R, A, S, T)
-	EnergyMWh  int64  // cumulative import register, milliwatt-hours
+	EnergyMWh  int64  // cumulative register, milliwatt-hours (import unless OBIS says export)
+	OBIS       string // RI; "" means OBISImport
 	Status     string // ST; "" means "G" (OK)
 	ErrorFlags string // EF; "", "E", "t" or "Et"
 }
@@ -311,7 +316,11 @@ func (w *jsonWriter) reading(r Reading, decimals int, rt string) {
 	inner.str("TM", r.Time.Format(TimeFormat)+" "+string(rune(r.TimeStatus)))
 	inner.str("TX", r.TX)
 	inner.raw("RV", rv)
-	inner.str("RI", OBISImport)
+	ri := r.OBIS
+	if ri == "" {
+		ri = OBISImport
+	}
+	inner.str("RI", ri)
 	inner.str("RU", "kWh")
 	inner.str("RT", rt)
 	inner.str("EF", r.ErrorFlags)

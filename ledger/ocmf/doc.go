@@ -15,6 +15,10 @@
 //	FV "1.0", GI, GS, GV?, PG "T<n>", MV?, MM?, MF?, MS, IS, IL?, IF [..], IT, ID?, CT?, CI?,
 //	RD [{TM, TX, RV, RI "01-00:01.08.00*FF", RU "kWh", RT, EF, ST}]
 //
+// A reading whose Reading.OBIS is OBISExport carries RI "01-00:02.08.00*FF" (exported active
+// energy): the gateway adds the export register at begin and end for a session whose meter
+// counted export (bidirectional, V2G), after the import readings.
+//
 // TM is "2006-01-02T15:04:05,000-0700 S" with the OCMF time status letter (U, I, S, R); RV is
 // rendered from integer milliwatt-hours with a fixed number of decimals, truncated (never a
 // float); every string must be printable ASCII without '|', so the signed bytes are the stored

@@ -11,8 +11,13 @@
 //	sessionId        the session ID of both entries
 //	evseId           the EVSE ID (from the configuration; not in the entries)
 //	meterSerial      the end entry's meter serial
-//	authorization    {"method":"id_token","tokenHash":"sha256:<hex of SHA-256 of the id_token>"};
-//	                 the id_token is the begin entry's "id_token=…" detail
+//	authorization    {"method","tokenHash":"sha256:<hex of SHA-256 of the id_token>"[,"issuerKeyId"]}
+//	                 from the begin entry's detail: the access decision (gateway/access,
+//	                 "auth=<source> tok=<hex> [kid=<issuer key ID>]": method is the source,
+//	                 issuerKeyId the kid of a capability token), or for older entries
+//	                 "id_token=…" (method "id_token", the hash of that id_token). The chain never
+//	                 holds the id_token itself; the CDR's cdr_token.uid, when not empty, must be
+//	                 an id_token of that hash.
 //	start, end       {"seq","time","timeStatus","importMWh","exportMWh"} of the begin and end
 //	                 entries: time RFC 3339 UTC with nanoseconds, timeStatus the OCMF U/I/S/R
 //	energyImportMWh  end − start import register; energyExportMWh the same for export
@@ -69,15 +74,21 @@
 //
 // # Verification
 //
-// Verify checks, in order: strict parsing (unknown members refused); the proof; that its key is
+// Verify checks, in order: strict parsing (unknown members refused, and the decoded document
+// must encode back to the same JCS bytes, so no member a decoder ignores or rewrites rides
+// along unchecked); the proof; that its key is
 // the entries' device key; both entries (strict decoding, signatures, kinds, one session, end
 // after begin); every evidence figure against the entries; the rendering's own members against
 // the evidence; the OCMF record (its SHA-256 is the end entry's attachment, its signature holds
 // under ocmfPublicKey, its begin and end import readings — RI 01-00:01.08.00*FF or none, TX B
-// and E/P/L/R/A — equal the entries' import registers to within one step of the record's last
+// and E/P/L/R/A — equal the entries' import registers, and its export readings, if any (RI
+// 01-00:02.08.00*FF, a V2G session), the entries' export registers, to within one step of the record's last
 // decimal, since a record shows the register rounded or cut to its resolution); and both
 // chargegate-proofs (each for the embedded entry), offline under the network's coordinator keys
-// or against a node. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
+// or against a node — against a node the proof's milestone index must be the one the node says
+// referenced the block, its inclusion proof must lead from the block to that milestone and the
+// milestone must be the node's byte for byte, and when the node cannot answer for the block the
+// inclusion proof must still be for the block named. Verdicts: Valid, Invalid (something is proven wrong), Undecided (the proofs could not be
 // checked). A receipt without OCMF record or without anchor is valid for what it carries, and
 // the report says what it lacks.
 //

@@ -31,6 +31,10 @@ type Session struct {
 	// key that signed it (the meter's, or ledger.Keys.OCMF's public half).
 	OCMF    string
 	OCMFKey []byte
+	// IDToken is the id_token that authorized the session, for the CDR rendering's cdr_token
+	// (the entries keep only its hash, which the CDR's uid must match). "" takes the begin
+	// entry's own "id_token=" detail, if it has one.
+	IDToken string
 	// Proofs of both entries (ledger/anchor), nil while the session is not anchored.
 	BeginProof, EndProof *anchor.Proof
 }
@@ -46,8 +50,12 @@ type Point struct {
 
 // Authorization says how the session was authorized.
 type Authorization struct {
-	Method    string `json:"method"`    // "id_token"
+	// Method is the access source the begin entry names (its "auth=" detail: local_list, cache,
+	// online, token, operator, …), or "id_token" for a begin entry that records the id_token.
+	Method    string `json:"method"`
 	TokenHash string `json:"tokenHash"` // "sha256:" + hex of SHA-256 of the id_token
+	// IssuerKeyID is the key ID of a capability token's issuer (the begin entry's "kid=").
+	IssuerKeyID string `json:"issuerKeyId,omitempty"`
 }
 
 // Anchoring carries the chargegate-proof of both entries.
@@ -85,6 +93,33 @@ func IDToken(begin *ledger.Entry) string {
 		}
 	}
 	return ""
+}
+
+// AuthorizationOf reads how a session-begin entry says its session was authorized: the access
+// decision detail (gateway/access: "auth=<source> tok=<hex SHA-256> [kid=…]"), or the id_token
+// older entries record ("id_token=…").
+func AuthorizationOf(begin *ledger.Entry) Authorization {
+	a := Authorization{Method: "id_token"}
+	tok, idToken := "", ""
+	for _, f := range strings.Fields(begin.Detail) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "auth":
+			a.Method = v
+		case "tok":
+			tok = v
+		case "kid":
+			a.IssuerKeyID = v
+		case "id_token":
+			idToken = v
+		}
+	}
+	if tok != "" {
+		a.TokenHash = "sha256:" + tok
+	} else {
+		a.TokenHash = TokenHash(idToken)
+	}
+	return a
 }
 
 // TokenHash is the authorization's token hash: "sha256:" + hex SHA-256 of the id_token.
@@ -127,7 +162,7 @@ func NewEvidence(s Session) (*Evidence, error) {
 	}
 	ev := &Evidence{
 		Format: Format, Device: ledger.DeviceID(b.DeviceKey), SessionID: b.SessionID, EVSEID: s.EVSEID, MeterSerial: e.MeterSerial,
-		Authorization: Authorization{Method: "id_token", TokenHash: TokenHash(IDToken(b))},
+		Authorization: AuthorizationOf(b),
 		Start:         point(b), End: point(e),
 		EnergyImportMWh: e.ImportMWh - b.ImportMWh, EnergyExportMWh: e.ExportMWh - b.ExportMWh,
 		EndReason: e.Event, OCMF: s.OCMF, BeginEntry: hex0x(be), EndEntry: hex0x(ee),
@@ -141,8 +176,16 @@ func NewEvidence(s Session) (*Evidence, error) {
 	return ev, nil
 }
 
-// strictUnmarshal decodes JSON refusing unknown fields and trailing data.
-func strictUnmarshal(b []byte, v any) error {
+// strictUnmarshal decodes JSON refusing unknown fields and trailing data. iota.go's block
+// decoding (inside the embedded anchor proofs) panics on some hostile input, such as a payload
+// whose type says transaction and whose content is not one; a receipt is outside bytes, so the
+// panic becomes a decoding error.
+func strictUnmarshal(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed: %v", r)
+		}
+	}()
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

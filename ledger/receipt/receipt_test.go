@@ -423,6 +423,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"@context":[]}`))
 	f.Add([]byte(`{"chargegate":null}`))
+	f.Add(hostileReceipt(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _, _ = Parse(b)
 		_, _ = Canonicalize(b)
@@ -431,4 +432,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("valid without evidence")
 		}
 	})
+}
+
+// A receipt is outside bytes: a proof whose block says "transaction" without being one made
+// iota.go's JSON decoding panic (found by changing each field of a real anchored receipt).
+// Parse must refuse it as invalid instead.
+func TestParseRefusesHostileBlockJSON(t *testing.T) {
+	hostile := hostileReceipt(t)
+	if _, _, err := Parse(hostile); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Parse = %v, want ErrInvalid", err)
+	}
+	if v := Verify(context.Background(), hostile, Options{}).Verdict(); v != Invalid {
+		t.Errorf("Verify = %s, want invalid", v)
+	}
+}
+
+// hostileReceipt is testdata/vc-anchored.json with an inclusion proof whose block's payload says
+// "transaction" (type 6) without being one.
+func hostileReceipt(tb testing.TB) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "vc-anchored.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	poi := `"poi":{"milestone":null,"block":{"protocolVersion":2,"parents":["0x` + strings.Repeat("00", 32) +
+		`"],"payload":{"type":6},"nonce":"0"},"proof":{}},`
+	hostile := bytes.Replace(b, []byte(`"blockId":`), []byte(poi+`"blockId":`), 1)
+	if bytes.Equal(hostile, b) {
+		tb.Fatal("the fixture has no proof to change")
+	}
+	return hostile
 }

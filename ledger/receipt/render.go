@@ -246,7 +246,11 @@ func Build(s Session, r Rendering, key ed25519.PrivateKey, cpo CPO, created time
 	case RenderVC:
 		doc = NewCredential(ev, s.Begin.DeviceKey)
 	case RenderCDR:
-		if doc, err = NewCDR(ev, cpo, IDToken(&s.Begin)); err != nil {
+		idToken := s.IDToken
+		if idToken == "" {
+			idToken = IDToken(&s.Begin)
+		}
+		if doc, err = NewCDR(ev, cpo, idToken); err != nil {
 			return nil, err
 		}
 	default:

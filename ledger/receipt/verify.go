@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ocmf"
+	iotago "github.com/iotaledger/iota.go/v3"
 	"github.com/iotaledger/iota.go/v3/nodeclient"
 )
 
@@ -110,16 +112,41 @@ func Parse(doc []byte) (Rendering, *Evidence, error) {
 		if err := strictUnmarshal(doc, &c); err != nil {
 			return "", nil, fmt.Errorf("%w: credential: %v", ErrInvalid, err)
 		}
+		if err := roundTrips(doc, &c); err != nil {
+			return "", nil, err
+		}
 		return RenderVC, &c.CredentialSubject.Evidence, nil
 	}
 	var c CDR
 	if err := strictUnmarshal(doc, &c); err != nil {
 		return "", nil, fmt.Errorf("%w: CDR: %v", ErrInvalid, err)
 	}
+	if err := roundTrips(doc, &c); err != nil {
+		return "", nil, err
+	}
 	if c.Chargegate == nil {
 		return "", nil, fmt.Errorf("%w: CDR without its chargegate evidence", ErrInvalid)
 	}
 	return RenderCDR, c.Chargegate, nil
+}
+
+// roundTrips checks that v, decoded from doc, encodes back to doc (both in JCS form): a member
+// a decoder ignores or normalises — iota.go takes a milestone's "type" as given, for one — would
+// otherwise be signed and shown without being checked.
+func roundTrips(doc []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: re-encode: %v", ErrInvalid, err)
+	}
+	got, err1 := Canonicalize(b)
+	want, err2 := Canonicalize(doc)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("%w: canonical form: %v", ErrInvalid, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: members the decoder ignores or rewrites (the document is not what its fields say)", ErrInvalid)
+	}
+	return nil
 }
 
 // Verify checks a receipt: the Data Integrity proof by the did:key, that key being the entries'
@@ -197,7 +224,7 @@ func (r *Report) checkEntries(ev *Evidence) (*ledger.Entry, *ledger.Entry, bool)
 func (r *Report) checkFigures(ev *Evidence, b, e *ledger.Entry) {
 	want := Evidence{
 		Format: Format, Device: ledger.DeviceID(b.DeviceKey), SessionID: b.SessionID, EVSEID: ev.EVSEID, MeterSerial: e.MeterSerial,
-		Authorization: Authorization{Method: "id_token", TokenHash: TokenHash(IDToken(b))},
+		Authorization: AuthorizationOf(b),
 		Start:         point(b), End: point(e),
 		EnergyImportMWh: e.ImportMWh - b.ImportMWh, EnergyExportMWh: e.ExportMWh - b.ExportMWh, EndReason: e.Event,
 	}
@@ -249,9 +276,13 @@ func (r *Report) checkCDR(doc []byte, ev *Evidence, b *ledger.Entry) {
 	c.Proof = nil
 	want, err := NewCDR(ev, CPO{CountryCode: c.CountryCode, PartyID: c.PartyID, Currency: c.Currency, LocationID: c.CdrLocation.ID,
 		ConnectorID: c.CdrLocation.ConnectorID, ConnectorStandard: c.CdrLocation.ConnectorStandard, ConnectorFormat: c.CdrLocation.ConnectorFormat,
-		ConnectorPowerType: c.CdrLocation.ConnectorPowerType, URL: signedURL(&c)}, IDToken(b))
+		ConnectorPowerType: c.CdrLocation.ConnectorPowerType, URL: signedURL(&c)}, c.CdrToken.UID)
 	if err != nil {
 		r.fail("cdr", "%v", err)
+		return
+	}
+	if uid := c.CdrToken.UID; uid != "" && TokenHash(uid) != ev.Authorization.TokenHash {
+		r.fail("cdr", "cdr_token.uid is not the id_token whose hash the begin entry records")
 		return
 	}
 	gb, _ := json.Marshal(c)
@@ -312,15 +343,22 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 	}
 	var sawB, sawE bool
 	for _, rd := range rec.Data.RD {
-		if rd.RI != "" && rd.RI != ocmf.OBISImport {
+		begin, end := b.ImportMWh, e.ImportMWh
+		switch rd.RI {
+		case "", ocmf.OBISImport:
+		case ocmf.OBISExport:
+			begin, end = b.ExportMWh, e.ExportMWh // a bidirectional session's export register
+		default:
 			continue
 		}
 		var want int64
 		switch rd.TX {
 		case "B":
-			want, sawB = b.ImportMWh, true
+			want = begin
+			sawB = sawB || rd.RI != ocmf.OBISExport
 		case "E", "P", "L", "R", "A":
-			want, sawE = e.ImportMWh, true
+			want = end
+			sawE = sawE || rd.RI != ocmf.OBISExport
 		default:
 			continue
 		}
@@ -333,7 +371,7 @@ func (r *Report) checkOCMF(ev *Evidence, b, e *ledger.Entry) {
 		// exact register must lie within one step of it.
 		diff := new(big.Rat).Sub(got, big.NewRat(want, 1))
 		if diff.Abs(diff).Cmp(res) >= 0 {
-			r.fail("ocmf", "reading %s is %s mWh, the entry's import register %d mWh", rd.TX, got.FloatString(3), want)
+			r.fail("ocmf", "reading %s %s is %s mWh, the entry's register %d mWh", rd.TX, rd.RI, got.FloatString(3), want)
 			return
 		}
 	}
@@ -396,7 +434,25 @@ func (r *Report) checkProofs(ctx context.Context, ev *Evidence, opt Options) {
 		case opt.Keys != nil && p.PoI != nil:
 			_, err = anchor.VerifyOffline(p, opt.Keys)
 		case opt.Node != nil:
-			_, err = anchor.Verify(ctx, opt.Node, p)
+			var res *anchor.Result
+			res, err = anchor.Verify(ctx, opt.Node, p)
+			if err != nil && !anchor.Invalid(err) && p.PoI != nil {
+				// The node cannot say (a pruned or unknown block): the inclusion proof still
+				// must hold for the block the proof names.
+				if id, derr := iotago.BlockIDFromHexString(p.BlockID); derr != nil || p.PoI.CheckPath(id) != nil {
+					r.fail("ledger", "%s proof: its inclusion proof is not for block %s", name, p.BlockID)
+					return
+				}
+			}
+			if err == nil {
+				if perr := poiAgainstNode(ctx, opt.Node, p, res); perr != nil {
+					if errors.Is(perr, ErrInvalid) {
+						r.fail("ledger", "%s proof: %v", name, perr)
+						return
+					}
+					err = perr
+				}
+			}
 		default:
 			if _, cerr := p.Check(); cerr != nil {
 				r.fail("ledger", "%s proof: %v", name, cerr)
@@ -418,6 +474,42 @@ func (r *Report) checkProofs(ctx context.Context, ev *Evidence, opt Options) {
 	}
 	r.Anchored = true
 	r.ok("ledger", "both entries are in anchors confirmed on the ledger (block %s)", ev.Anchor.BlockID)
+}
+
+// poiAgainstNode holds what a proof states beyond the node's own answer to the node: the node
+// checks the entry's path to the anchor and the block's confirmation, but the proof also carries
+// the milestone index and the inclusion proof (PoI) that an offline verifier relies on later.
+// The milestone index must be the one the node says referenced the block, and the PoI's path
+// must lead from the block to its milestone, which must be the node's milestone byte for byte.
+// A disagreement wraps ErrInvalid; a node that cannot answer is returned as it comes.
+func poiAgainstNode(ctx context.Context, node *nodeclient.Client, p *anchor.Proof, res *anchor.Result) error {
+	if p.Milestone != 0 && p.Milestone != res.Milestone {
+		return fmt.Errorf("%w: the proof names milestone %d, the node says %d referenced the block", ErrInvalid, p.Milestone, res.Milestone)
+	}
+	if p.PoI == nil {
+		return nil
+	}
+	if err := p.PoI.CheckPath(res.BlockID); err != nil {
+		return fmt.Errorf("%w: inclusion proof: %v", ErrInvalid, err)
+	}
+	if p.PoI.Milestone.Index != res.Milestone {
+		return fmt.Errorf("%w: the inclusion proof's milestone %d is not %d, which referenced the block", ErrInvalid, p.PoI.Milestone.Index, res.Milestone)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	m, err := node.MilestoneByIndex(cctx, iotago.MilestoneIndex(res.Milestone))
+	if err != nil {
+		return fmt.Errorf("milestone %d from the node: %w", res.Milestone, err)
+	}
+	got, err1 := json.Marshal(p.PoI.Milestone)
+	want, err2 := json.Marshal(m)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("%w: encode milestone: %v", ErrInvalid, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: the inclusion proof's milestone %d is not the node's", ErrInvalid, res.Milestone)
+	}
+	return nil
 }
 
 // decodeHex0x decodes 0x-prefixed hex.

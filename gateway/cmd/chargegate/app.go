@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/gateway/config"
 	"github.com/chargegate/chargegate/gateway/mqtt"
 	"github.com/chargegate/chargegate/gateway/ocpp"
@@ -72,6 +73,13 @@ type App struct {
 	webServer *web.Server // nil unless http.listen is set
 	halCfg    hal.Config  // the board's pins as opened
 	httpToken string      // the local API's operator token ("" for none)
+
+	access     *access.Authorizer       // who may charge (gateway/access)
+	refusals   *access.RefusalGate      // rate limit of the auth_refused events
+	reader     hal.CardReader           // nil unless access.rfid.reader is set
+	simReader  *halsim.Reader           // the simulated reader, fed from readerFIFO
+	readerFIFO string                   // where the simulated reader takes its commands
+	sessions   gateway.SessionCommander // the control loop, through OCPP when it is on
 
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
@@ -207,6 +215,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.ocpp != nil {
 		sessions = a.ocpp.Commander(a.gw) // sessions started on other links carry their token to the CSMS
 	}
+	a.sessions = sessions
 	oo := gateway.OperatorOptions{
 		Controller: sessions, Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
@@ -214,10 +223,15 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.updater != nil {
 		oo.Updater = updaterAdapter{a.updater}
 	}
-	if auth, err := a.openAccess(); err != nil {
+	if a.access, err = a.openAccess(); err != nil {
 		return nil, err
-	} else if auth != nil {
-		oo.Access = auth
+	}
+	oo.Access = a.access
+	oo.Refused = func(ctx context.Context, d access.Decision) { a.refused(ctx, "mqtt", d) }
+	oo.Record = func(ctx context.Context, code, detail string) error { return a.gw.RecordEvent(ctx, code, detail) }
+	a.shareLocalList()
+	if err := a.openReader(); err != nil {
+		return nil, err
 	}
 	if a.operator, err = gateway.NewOperator(oo); err != nil {
 		return nil, err
@@ -384,6 +398,12 @@ func (a *App) Run(ctx context.Context) error {
 	guarded("snapshot", a.refreshSnapshots)
 	guarded("receipts", a.receipts.run)
 	guarded("web-records", a.web.records.run)
+	if a.reader != nil {
+		guarded("rfid", a.readCards)
+	}
+	if a.simReader != nil {
+		guarded("rfid-sim", a.serveSimReader)
+	}
 	if a.ocpp != nil {
 		guarded("ocpp", a.ocpp.Run)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
@@ -431,6 +451,9 @@ func (a *App) Close() error {
 	var errs []error
 	if a.board != nil {
 		errs = append(errs, a.board.Halt())
+	}
+	if a.reader != nil {
+		errs = append(errs, a.reader.Halt())
 	}
 	if a.meter != nil {
 		errs = append(errs, a.meter.Close())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -79,11 +80,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
 	fmt.Fprintf(stdout, "chargegate demo: data in %s\nchargegate demo: web UI http://%s/\n", *dir, app.APIAddr())
+	fmt.Fprintf(stdout, "chargegate demo: sessions start with the signed token in %s (issuer %s)\n", d.tokenFile(), demoIssuerKID)
 	if *duration == 0 {
 		openBrowser("http://" + app.APIAddr() + "/")
 	}
+	driven := make(chan struct{})
+	go func() { defer close(driven); d.drive(runCtx, app) }()
 	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
+	<-driven
 	last := app.refreshSnapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
 	return d.summary(ctx, last, runErr, stderr)
@@ -93,6 +98,8 @@ type demo struct {
 	dir, bin string
 	out      io.Writer
 	children []*child.Process
+	issuer   ed25519.PrivateKey // the demo eMSP's token key
+	receipt  string             // path of the last session's receipt, once written
 }
 
 // start launches metersim and ledgernode and returns the gateway configuration that uses them.
@@ -104,6 +111,10 @@ func (d *demo) start(ctx context.Context, httpAddr string) (config.Config, error
 	}
 	node, err := d.child(ctx, "ledgernode", "--listen", "127.0.0.1:0", "--data", filepath.Join(d.dir, "node"),
 		"--min-pow-score", "1500", "--milestone-interval", "2s")
+	if err != nil {
+		return config.Config{}, err
+	}
+	issuerPub, err := d.newIssuer()
 	if err != nil {
 		return config.Config{}, err
 	}
@@ -133,12 +144,13 @@ ledger:
 http:
   listen: %q
 sessions:
-  mode: free
-  autostart: true
+  mode: authorized
   max_duration: 2m
+access:
+  issuers: ["%s=%s"]
 log:
   format: json
-`, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr)
+`, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr, demoIssuerKID, issuerPub)
 	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
 		return config.Config{}, err
 	}
@@ -226,6 +238,9 @@ func (d *demo) summary(ctx context.Context, s web.Snapshot, runErr error, stderr
 	fmt.Fprintf(d.out, "  energy metered     %.3f kWh\n", float64(s.Meter.ImportMWh)/1e6)
 	if s.LastSession != nil {
 		fmt.Fprintf(d.out, "  last session       %s, %.3f kWh, %s\n", s.LastSession.ID, float64(s.LastSession.EnergyMWh)/1e6, s.LastSession.Reason)
+	}
+	if d.receipt != "" {
+		fmt.Fprintf(d.out, "  receipt            %s (chargegate receipt verify %s)\n", d.receipt, d.receipt)
 	}
 	fmt.Fprintf(d.out, "  chain verified     %s\n", map[bool]string{true: "yes", false: "NO"}[verified])
 	if !verified {

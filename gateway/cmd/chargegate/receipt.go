@@ -26,7 +26,7 @@ import (
 
 // cmdReceipt builds and verifies signed session receipts (ledger/receipt):
 //
-//	chargegate receipt build --data DIR --session ID [--format vc|cdr] [--ocmf FILE [--ocmf-key FILE]] [--evse-id ID] [--out FILE]
+//	chargegate receipt build --data DIR --session ID [--format vc|cdr] [--ocmf FILE [--ocmf-key FILE]] [--evse-id ID] [--id-token T] [--out FILE]
 //	chargegate receipt verify [--node URL | --offline --coordinator-keys FILE] FILE
 func cmdReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -60,6 +60,7 @@ func cmdReceiptBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	ocmfFile := fs.String("ocmf", "", "the session's OCMF record (the chain keeps only its digest)")
 	ocmfKeyFile := fs.String("ocmf-key", "", "public key of the OCMF record's signer (default: the gateway's OCMF key in DIR)")
 	evseID := fs.String("evse-id", "", "the EVSE ID (as in the configuration's evse_id)")
+	idToken := fs.String("id-token", "", "CDR: the id_token for cdr_token (the chain keeps only its hash, which it must match)")
 	country := fs.String("country", "", "CDR: the CPO's ISO 3166 country code")
 	party := fs.String("party", "", "CDR: the CPO's OCPI party ID")
 	currency := fs.String("currency", "EUR", "CDR: ISO 4217 currency")
@@ -94,7 +95,10 @@ func cmdReceiptBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(err)
 	}
-	s := receipt.Session{EVSEID: *evseID, Begin: begin, End: end}
+	s := receipt.Session{EVSEID: *evseID, Begin: begin, End: end, IDToken: *idToken}
+	if *idToken != "" && receipt.TokenHash(*idToken) != receipt.AuthorizationOf(&begin).TokenHash {
+		return fail(fmt.Errorf("--id-token is not the id_token whose hash the begin entry (seq %d) records", begin.Seq))
+	}
 	if *ocmfFile == "" {
 		if end.Attachment != ([32]byte{}) {
 			fmt.Fprintf(stderr, "chargegate: receipt build: no --ocmf: the receipt carries no OCMF record (the end entry attaches one with SHA-256 %x)\n", end.Attachment)

@@ -119,6 +119,12 @@ func TestReceiptBuildAndVerify(t *testing.T) {
 	if code, stdout, _ := run(t, "", "receipt", "verify", "--offline", "--coordinator-keys", keys, noOCMF); code != 0 || !strings.Contains(stdout, "skipped ocmf") {
 		t.Errorf("verify without OCMF: exit %d:\n%s", code, stdout)
 	}
+	if code, _, stderr := run(t, "", "receipt", "build", "--data", dir, "--session", id, "--format", "cdr", "--id-token", "04AABBCD"); code != 1 || !strings.Contains(stderr, "--id-token") {
+		t.Errorf("a CDR for another id_token than the begin entry's: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := run(t, "", "receipt", "build", "--data", dir, "--session", id, "--format", "cdr", "--id-token", "04AABBCC"); code != 0 {
+		t.Errorf("a CDR for the begin entry's id_token: exit %d, %s", code, stderr)
+	}
 	if code, _, _ := run(t, "", "receipt", "build", "--data", dir, "--session", "nope"); code != 1 {
 		t.Errorf("unknown session: exit %d, want 1", code)
 	}
