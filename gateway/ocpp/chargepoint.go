@@ -2,6 +2,7 @@ package ocpp
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/ota"
 )
 
 // Subprotocol is the WebSocket subprotocol of OCPP-J 1.6.
@@ -100,6 +102,23 @@ type Config struct {
 	// profile sets one. Default 32.
 	MaxCurrentA float64
 
+	// Firmware is the update agent that UpdateFirmware and SignedUpdateFirmware drive (see
+	// firmware.go); nil: UpdateFirmware ends InstallationFailed, SignedUpdateFirmware Rejected.
+	Firmware Firmware
+	// FirmwareKeys are the release keys the update agent trusts; SignedUpdateFirmware's
+	// signing certificate must hold one of them.
+	FirmwareKeys []ed25519.PublicKey
+	// Diagnostics builds the archive that GetDiagnostics and GetLog upload (see
+	// diagnostics.go); nil: both answer that no file is available.
+	Diagnostics Diagnostics
+	// HTTPClient fetches signed bundles' manifests and uploads diagnostics; nil is a client
+	// with timeouts.
+	HTTPClient *http.Client
+	// CertDir keeps the charge point's own key and client certificate that CertificateSigned
+	// installs (security profile 3); they replace Config.TLS's certificate from the next
+	// connection on. Empty: SignChargePointCertificate is Rejected.
+	CertDir string
+
 	Logger *slog.Logger
 }
 
@@ -137,11 +156,14 @@ type ChargePoint struct {
 	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
 	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
 	running       bool              // Run is running
-	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
 	lastErr       error             // why the latest connection attempt failed
 	profiles      []storedProfile   // installed charging profiles (persisted)
 	txStart       time.Time         // the running session's begin, for Relative profiles
 	paused        bool              // the limit in force is 0 and Config.Pause(true) was called
+	fwJob         *firmwareJob      // UpdateFirmware / SignedUpdateFirmware in progress (persisted)
+	fwSigned      signedCheck       // the signed job's certificate and signature, until checked
+	fwSeen        ota.State         // the agent's state at the latest firmwareTick
+	diag          *diagJob          // GetDiagnostics / GetLog upload in progress
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -196,6 +218,10 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: time.Minute}}
+	}
 	cp := &ChargePoint{cfg: cfg, q: q, sessions: sessions, log: cfg.Logger, wake: make(chan struct{}, 1),
 		conf: defaultConfig(cfg), stopReasons: map[string]string{}, tags: map[string]string{}}
 	changed, err := q.configValues(context.Background())
@@ -209,6 +235,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	}
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
 	cp.loadReservation(changed[reservationKey])
+	cp.loadFirmwareJob(changed[firmwareKey])
 	cp.securityEvent(EventStartupOfTheDevice, "")
 	if cp.profiles, err = q.loadProfiles(context.Background()); err != nil {
 		return nil, err
@@ -262,6 +289,21 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { <-limits }()
+	firmware := make(chan struct{})
+	go func() {
+		defer close(firmware)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			cp.firmwareTick(ctx) // may fetch a signed bundle's manifest: its own goroutine
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { <-firmware }()
 	defer func() {
 		cp.mu.Lock()
 		cp.running = false
@@ -286,8 +328,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 
 func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
-	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: cp.cfg.TLS}
+	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	var header http.Header
 	if cp.cfg.Password != "" {
 		header = http.Header{}
@@ -300,6 +341,9 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 	return backoff.Retry(ctx, func() (*websocket.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, backoff.Permanent(ctx.Err())
+		}
+		if strings.HasPrefix(target, "wss://") {
+			dialer.TLSClientConfig = cp.tlsConfig(ctx) // installed roots and client certificate, fresh each time
 		}
 		ws, resp, err := dialer.DialContext(ctx, target, header)
 		if resp != nil && resp.Body != nil {
@@ -366,6 +410,12 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 			return err
 		}
 		if err := cp.sendSecurityEvents(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendFirmwareStatus(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendDiagnosticsStatus(ctx, conn); err != nil {
 			return err
 		}
 		if err := cp.drain(ctx, conn); err != nil {

@@ -70,6 +70,9 @@ const answer = {
   DiagnosticsStatusNotification: () => ({}),
   FirmwareStatusNotification: () => ({}),
   SecurityEventNotification: () => ({}),
+  SignedFirmwareStatusNotification: () => ({}),
+  LogStatusNotification: () => ({}),
+  SignCertificate: () => ({ status: 'Accepted' }),
 };
 
 server.on('client', (client) => {
