@@ -9,6 +9,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/ocpp"
+	"github.com/chargegate/chargegate/ota/bundle"
 )
 
 // openOCPP builds the OCPP 1.6J charge point from the ocpp section. It runs beside the MQTT
@@ -38,6 +39,20 @@ func (a *App) openOCPP(ctx context.Context) error {
 			return err
 		}
 	}
+	if a.updater != nil {
+		// UpdateFirmware and SignedUpdateFirmware drive the update agent; a signed request's
+		// certificate must hold one of the release keys the agent trusts.
+		oc.Firmware = ocpp.FirmwareAgent(a.updater)
+		keys, err := bundle.ReadTrustedKeys(a.cfg.Update.TrustedKeys...)
+		if err != nil {
+			return fmt.Errorf("update.trusted_keys: %w", err)
+		}
+		for _, k := range keys {
+			oc.FirmwareKeys = append(oc.FirmwareKeys, k)
+		}
+	}
+	oc.Diagnostics = diagArchive{a}
+	oc.CertDir = filepath.Join(a.cfg.Device.DataDir, "ocpp-certs") // the client certificate CertificateSigned installs
 	if spki, err := x509.MarshalPKIXPublicKey(&a.keys.OCMF.PublicKey); err == nil {
 		oc.MeterPublicKey = hex.EncodeToString(spki) // verifies the gateway-signed OCMF records
 	}

@@ -1,14 +1,25 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ota/bundle"
+	"github.com/chargegate/chargegate/ota/durable"
+	"github.com/chargegate/chargegate/ota/slot"
 )
 
 // Issue 16 (started): the real daemon as an OCPP 1.6J charge point of the strict ocpp-rpc
@@ -95,5 +106,131 @@ func TestOCPPRemoteSessionWithSignedMeterValues(t *testing.T) {
 		if len(es) != 1 || es[0].Event != ledger.EndRemote {
 			t.Errorf("session ends %+v, want one remote end", es)
 		}
+	}
+}
+
+// Issue 16: UpdateFirmware through the real daemon with file slots. The update is asked for
+// mid-session, downloads, waits (Downloaded) until the CSMS stops the session, installs,
+// restarts into slot B and commits there; the new process reports Installing and Installed to
+// the same CSMS. A bundle signed by a key the device does not trust then ends
+// InstallationFailed and nothing changes.
+func TestOCPPFirmwareUpdateAfterSession(t *testing.T) {
+	dir := t.TempDir()
+	slotDir := filepath.Join(dir, "slots")
+	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := &slot.Dirs{FS: durable.OS{}, Root: slotDir}
+	if err := os.MkdirAll(filepath.Join(slotDir, "A"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slotDir, "A", slot.AppFile), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirs.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	release := func(name string) ([]byte, string) {
+		priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+		if _, err := bundle.GenerateKey(priv, pub); err != nil {
+			t.Fatal(err)
+		}
+		key, err := bundle.ReadPrivateKeyFile(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := bundle.Create(&buf, bundle.Meta{Version: "2.0.0", SecurityVersion: 2, Compatible: []string{"test-board"}},
+			[]bundle.Input{{Name: "chargegate", Type: "app", Data: bytes.NewReader(bin)}}, 1<<20, []ed25519.PrivateKey{key}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes(), pub
+	}
+	good, pubFile := release("release")
+	bad, _ := release("stranger")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := good
+		if r.URL.Path == "/bad.bundle" {
+			b = bad
+		}
+		http.ServeContent(w, r, "fw.bundle", time.Unix(0, 0), bytes.NewReader(b))
+	}))
+	defer srv.Close()
+
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "900")
+	s := rig.StartStack(t, rig.StackOptions{})
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra: fmt.Sprintf("ocpp:\n  url: %s\n  identity: CG-FW-1\n  meter_value_sample_interval: 1s\n"+
+			"update:\n  enabled: true\n  state_dir: %q\n  slots: files\n  slot_dir: %q\n  hardware: test-board\n  trusted_keys: [%q]\n  health_deadline: 30s\n",
+			c.URL(), filepath.Join(dir, "update"), slotDir, pubFile),
+	})
+	g := startGateway(t, dir, cfg)
+	fw := func() []string {
+		var out []string
+		for _, l := range c.Calls("FirmwareStatusNotification") {
+			var p struct{ Status string }
+			json.Unmarshal(l.Params, &p)
+			out = append(out, p.Status)
+		}
+		return out
+	}
+	c.WaitCalls("BootNotification", 1)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	if st := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "FW-TAG"}); st != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: %s", st)
+	}
+	c.WaitCalls("StartTransaction", 1)
+	if _, err := c.Call("UpdateFirmware", map[string]any{"location": srv.URL + "/fw.bundle", "retrieveDate": time.Now().UTC().Format(time.RFC3339)}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("Downloaded while the session runs", func() bool { return slices.Contains(fw(), "Downloaded") })
+	rig.WaitFor(t, 30*time.Second, "update waiting for the session", func() bool {
+		u, _ := g.StatusMap(t)["update"].(map[string]any)
+		return u != nil && u["state"] == "waiting"
+	})
+	if st := g.StatusMap(t); st["session"] == nil || st["relay_closed"] != true {
+		t.Fatalf("the update interrupted the session: %v", st)
+	}
+	if st := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 900}); st != "Accepted" {
+		t.Fatalf("RemoteStopTransaction: %s", st)
+	}
+	select {
+	case <-g.Done():
+		if g.Err() != nil {
+			t.Fatalf("gateway exit for the restart: %v", g.Err())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not restart into the new slot")
+	}
+	c.WaitCalls("StopTransaction", 1)
+	if next, err := dirs.Launch(); err != nil || !strings.HasSuffix(next, filepath.Join("B", slot.AppFile)) {
+		t.Fatalf("launcher chose %q, %v; want slot B", next, err)
+	}
+	g2 := startGateway(t, dir, cfg)
+	rig.WaitFor(t, 60*time.Second, "Installed reported", func() bool { return slices.Contains(fw(), "Installed") })
+	if got, want := fw(), []string{"Downloading", "Downloaded", "Installing", "Installed"}; !slices.Equal(got, want) {
+		t.Errorf("FirmwareStatusNotifications %v, want %v", got, want)
+	}
+	cur, _ := os.ReadFile(filepath.Join(slotDir, "current"))
+	if strings.TrimSpace(string(cur)) != "B" {
+		t.Fatalf("default slot after commit = %q, want B", cur)
+	}
+
+	// A bundle the device does not trust: InstallationFailed, slot B stays the default.
+	if _, err := c.Call("UpdateFirmware", map[string]any{"location": srv.URL + "/bad.bundle", "retrieveDate": time.Now().UTC().Format(time.RFC3339)}); err != nil {
+		t.Fatal(err)
+	}
+	rig.WaitFor(t, 30*time.Second, "InstallationFailed", func() bool { return slices.Contains(fw(), "InstallationFailed") })
+	if got := fw()[4:]; !slices.Equal(got, []string{"Downloading", "InstallationFailed"}) {
+		t.Errorf("statuses of the bad bundle %v, want [Downloading InstallationFailed]", got)
+	}
+	cur, _ = os.ReadFile(filepath.Join(slotDir, "current"))
+	if strings.TrimSpace(string(cur)) != "B" {
+		t.Errorf("default slot after a bad bundle = %q, want B", cur)
+	}
+	if err := g2.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 }
