@@ -307,3 +307,39 @@ func (cp *ChargePoint) Status(st gateway.Status) {
 	}
 	cp.poke()
 }
+
+// Reconcile queues the StopTransaction of each finished session in recs (read from the signed
+// chain, the truth) that the queue began but never ended: the process was killed between the
+// control loop's end entry and the queue's commit. Sessions the queue does not know, or ended
+// already, are left alone, so the appliance may pass the chain's last few sessions at every
+// start. The record's OCMF, if any, goes as SignedData; a session recovered from the chain
+// alone has none (the record was signed in memory and lost with the process; the chain's
+// signed entries keep the readings). It returns how many StopTransactions it queued.
+func (cp *ChargePoint) Reconcile(ctx context.Context, recs []gateway.SessionRecord) (int, error) {
+	n := 0
+	for _, rec := range recs {
+		known, ended, tag, err := cp.q.known(ctx, rec.ID)
+		if err != nil {
+			return n, err
+		}
+		if !known || ended {
+			continue
+		}
+		b, err := json.Marshal(stopRequest(rec, tag, StopReason(rec.Reason)))
+		if err != nil {
+			return n, fmt.Errorf("encode StopTransaction of %s: %w", rec.ID, err)
+		}
+		added, err := cp.q.enqueue(ctx, rec.ID, actionStop, b)
+		if err != nil {
+			return n, err
+		}
+		if added {
+			n++
+			cp.log.Warn("queued the StopTransaction of a session the chain ended while the queue missed it", "session", rec.ID, "reason", rec.Reason)
+		}
+	}
+	if n > 0 {
+		cp.poke()
+	}
+	return n, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/ocpp"
+	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ota/bundle"
 )
 
@@ -60,6 +61,9 @@ func (a *App) openOCPP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ocpp: %w", err)
 	}
+	if err := a.reconcileOCPP(ctx); err != nil {
+		return fmt.Errorf("ocpp: reconcile with the chain: %w", err)
+	}
 	return nil
 }
 
@@ -85,4 +89,47 @@ func (n notifiers) Session(s gateway.SessionRecord) {
 	for _, x := range n {
 		x.Session(s)
 	}
+}
+
+// ocppReconcileWindow is how many of the chain's newest entries reconcileOCPP reads: it only
+// has to reach back to the session that was ending when the process died.
+const ocppReconcileWindow = 5000
+
+// reconcileOCPP hands the charge point the sessions that ended among the chain's newest
+// entries, so that a StopTransaction lost between the end entry's commit and the OCPP queue's
+// (a SIGKILL there) is queued now; sessions the queue has ended already are skipped.
+func (a *App) reconcileOCPP(ctx context.Context) error {
+	head, _ := a.store.Head()
+	if head == 0 {
+		return nil
+	}
+	from := uint64(1)
+	if head > ocppReconcileWindow {
+		from = head - ocppReconcileWindow + 1
+	}
+	entries, err := a.store.Entries(ctx, from, ocppReconcileWindow)
+	if err != nil {
+		return fmt.Errorf("read the chain: %w", err)
+	}
+	begins := map[string]ledger.Entry{}
+	var recs []gateway.SessionRecord
+	for _, e := range entries {
+		switch e.Kind {
+		case ledger.KindSessionBegin:
+			begins[e.SessionID] = e
+		case ledger.KindSessionEnd:
+			rec := gateway.SessionRecord{ID: e.SessionID, EVSEID: a.cfg.Device.EVSEID, MeterSerial: e.MeterSerial,
+				Start: e.Time, BeginMWh: e.ImportMWh, End: e.Time, EndMWh: e.ImportMWh, Reason: e.Event, EndSeq: e.Seq}
+			if b, ok := begins[e.SessionID]; ok {
+				rec.Start, rec.BeginMWh, rec.BeginSeq = b.Time, b.ImportMWh, b.Seq
+			}
+			rec.EnergyMWh = rec.EndMWh - rec.BeginMWh
+			recs = append(recs, rec)
+		}
+	}
+	n, err := a.ocpp.Reconcile(ctx, recs)
+	if n > 0 {
+		a.log.Warn("OCPP queue reconciled with the chain", "stop_transactions", n)
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ota/bundle"
@@ -232,5 +233,66 @@ func TestOCPPFirmwareUpdateAfterSession(t *testing.T) {
 	}
 	if err := g2.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Issue 16: a SIGKILL after the session's end entry committed but before the OCPP queue took
+// its StopTransaction (gateway.StepEndCommitted) loses nothing: at the next start the queue is
+// reconciled with the chain, and the CSMS receives the StopTransaction once, with the chain's
+// end register and reason.
+func TestOCPPStopTransactionSurvivesKillAfterEndEntry(t *testing.T) {
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "700")
+	s := rig.StartStack(t, rig.StackOptions{})
+	dir := t.TempDir()
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra:    "ocpp:\n  url: " + c.URL() + "\n  identity: CG-KILL-1\n  meter_value_sample_interval: 1s\n",
+	})
+	t.Setenv("CHARGEGATE_CRASH_AT", gateway.StepEndCommitted)
+	g := startGateway(t, dir, cfg)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	if st := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "KILL-TAG"}); st != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: %s", st)
+	}
+	c.WaitCalls("StartTransaction", 1)
+	c.WaitCalls("MeterValues", 1)
+	if st := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 700}); st != "Accepted" {
+		t.Fatalf("RemoteStopTransaction: %s", st)
+	}
+	select {
+	case <-g.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gateway did not die after the end entry")
+	}
+	if n := len(c.Calls("StopTransaction")); n != 0 {
+		t.Fatalf("%d StopTransactions before the restart; the kill came too late", n)
+	}
+	t.Setenv("CHARGEGATE_CRASH_AT", "")
+	g = startGateway(t, dir, cfg)
+	stop := c.WaitCalls("StopTransaction", 1)[0]
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !g.Logged("OCPP queue reconciled with the chain") {
+		t.Errorf("the StopTransaction did not come from the reconciliation")
+	}
+	if n := len(c.Calls("StopTransaction")); n != 1 {
+		t.Errorf("%d StopTransactions, want 1", n)
+	}
+	var sp struct {
+		TransactionID int    `json:"transactionId"`
+		Reason        string `json:"reason"`
+		IDTag         string `json:"idTag"`
+		MeterStop     int64  `json:"meterStop"`
+	}
+	json.Unmarshal(stop.Params, &sp)
+	ends := endsBySession(chain(t, g.DataDir))
+	if len(ends) != 1 {
+		t.Fatalf("%d sessions ended in the chain, want 1", len(ends))
+	}
+	for _, es := range ends {
+		if sp.TransactionID != 700 || sp.Reason != "Remote" || sp.IDTag != "KILL-TAG" || sp.MeterStop != es[0].ImportMWh/1000 {
+			t.Errorf("StopTransaction %+v, want transaction 700, Remote, KILL-TAG, meterStop %d (the chain's end)", sp, es[0].ImportMWh/1000)
+		}
 	}
 }
