@@ -114,6 +114,10 @@ type Config struct {
 	// HTTPClient fetches signed bundles' manifests and uploads diagnostics; nil is a client
 	// with timeouts.
 	HTTPClient *http.Client
+	// SignSample signs one periodic reading of a transaction as an OCMF record (the begin and
+	// this reading), sent as SignedData beside the sampled values when the configuration key
+	// SampledDataSignReadings is true. Nil: the key stays false.
+	SignSample func(ctx context.Context, s Sample) (string, error)
 	// CertDir keeps the charge point's own key and client certificate that CertificateSigned
 	// installs (security profile 3); they replace Config.TLS's certificate from the next
 	// connection on. Empty: SignChargePointCertificate is Rejected.
@@ -133,37 +137,38 @@ type ChargePoint struct {
 	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
-	mu            sync.Mutex
-	conf          map[string]string
-	status        gateway.Status
-	haveStatus    bool
-	statusNow     [2]ConnectorStatus // connector 0 and 1 as of the latest status
-	statusQueue   []statusChange     // transitions not yet sent, oldest first
-	resendStatus  bool               // after a boot: send statusNow of both connectors
-	conn          *rpcConn           // accepted by the CSMS; nil otherwise
-	current       string             // the running session as announced to the queue
-	currentTag    string
-	lastSample    time.Time
-	lastAligned   time.Time         // the last clock-aligned boundary sent
-	sighted       string            // a session seen in Status, not yet begun
-	tags          map[string]string // session → idTag, from Commander, until begun
-	pendingTag    string            // idTag of a RemoteStart whose session has not shown up yet
-	inoperative   bool              // ChangeAvailability: Inoperative is wanted (persisted)
-	release       func()            // the gateway's hold while inoperative is in force
-	triggered     []string          // TriggerMessage requests answered, to send
-	stopReasons   map[string]string // session → the OCPP reason of a stop the charge point asked for
-	reservation   *reservation      // ReserveNow in force (persisted)
-	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
-	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
-	running       bool              // Run is running
-	lastErr       error             // why the latest connection attempt failed
-	profiles      []storedProfile   // installed charging profiles (persisted)
-	txStart       time.Time         // the running session's begin, for Relative profiles
-	paused        bool              // the limit in force is 0 and Config.Pause(true) was called
-	fwJob         *firmwareJob      // UpdateFirmware / SignedUpdateFirmware in progress (persisted)
-	fwSigned      signedCheck       // the signed job's certificate and signature, until checked
-	fwSeen        ota.State         // the agent's state at the latest firmwareTick
-	diag          *diagJob          // GetDiagnostics / GetLog upload in progress
+	mu              sync.Mutex
+	conf            map[string]string
+	status          gateway.Status
+	haveStatus      bool
+	statusNow       [2]ConnectorStatus // connector 0 and 1 as of the latest status
+	statusQueue     []statusChange     // transitions not yet sent, oldest first
+	resendStatus    bool               // after a boot: send statusNow of both connectors
+	conn            *rpcConn           // accepted by the CSMS; nil otherwise
+	current         string             // the running session as announced to the queue
+	currentTag      string
+	currentBeginMWh int64 // the running session's begin register
+	lastSample      time.Time
+	lastAligned     time.Time         // the last clock-aligned boundary sent
+	sighted         string            // a session seen in Status, not yet begun
+	tags            map[string]string // session → idTag, from Commander, until begun
+	pendingTag      string            // idTag of a RemoteStart whose session has not shown up yet
+	inoperative     bool              // ChangeAvailability: Inoperative is wanted (persisted)
+	release         func()            // the gateway's hold while inoperative is in force
+	triggered       []string          // TriggerMessage requests answered, to send
+	stopReasons     map[string]string // session → the OCPP reason of a stop the charge point asked for
+	reservation     *reservation      // ReserveNow in force (persisted)
+	reservedStart   string            // an idTag that passed claimReservation, for its StartTransaction
+	resTimer        *time.Timer       // ends the reservation at its expiry while Run runs
+	running         bool              // Run is running
+	lastErr         error             // why the latest connection attempt failed
+	profiles        []storedProfile   // installed charging profiles (persisted)
+	txStart         time.Time         // the running session's begin, for Relative profiles
+	paused          bool              // the limit in force is 0 and Config.Pause(true) was called
+	fwJob           *firmwareJob      // UpdateFirmware / SignedUpdateFirmware in progress (persisted)
+	fwSigned        signedCheck       // the signed job's certificate and signature, until checked
+	fwSeen          ota.State         // the agent's state at the latest firmwareTick
+	diag            *diagJob          // GetDiagnostics / GetLog upload in progress
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the

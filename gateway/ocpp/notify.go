@@ -101,6 +101,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 	cp.mu.Lock()
 	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
+		cp.currentBeginMWh = meterMWh
 		cp.lastSample, cp.lastAligned = at, at
 		cp.txStart = at
 	}
@@ -157,10 +158,16 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 		}
 	}
 	measurands, alignedMeasurands := cp.conf[KeyMeterValuesSampledData], cp.conf[KeyMeterValuesAlignedData]
+	sign := cp.conf[KeySampledDataSignReadings] == "true" && cp.cfg.SignSample != nil
+	sample := Sample{SessionID: t.SessionID, IDTag: cp.currentTag, Start: cp.txStart, MeterSerial: t.Serial, Time: t.Time, ImportMWh: t.ImportMWh}
 	cp.mu.Unlock()
 	var mvs []MeterValue
 	if due {
-		if sv := sampled(t, measurands, "Sample.Periodic"); len(sv) > 0 {
+		sv := sampled(t, measurands, "Sample.Periodic")
+		if sign {
+			sv = append(sv, cp.signedSample(sample)...)
+		}
+		if len(sv) > 0 {
 			mvs = append(mvs, MeterValue{Timestamp: Time{t.Time}, SampledValue: sv})
 		}
 	}
@@ -172,6 +179,43 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 	if len(mvs) > 0 {
 		cp.enqueue(t.SessionID, actionMeter, meterValuesReq{ConnectorID: connectorOne, MeterValue: mvs})
 	}
+}
+
+// Sample is one periodic reading of a transaction for Config.SignSample.
+type Sample struct {
+	SessionID, IDTag, MeterSerial string
+	Start                         time.Time // the transaction's begin
+	BeginMWh                      int64     // the import register at the begin (filled by the charge point)
+	Time                          time.Time
+	ImportMWh                     int64
+}
+
+// signedSample signs s (SampledDataSignReadings): one SignedData value, or none when signing
+// failed (the raw values still go).
+func (cp *ChargePoint) signedSample(s Sample) []SampledValue {
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	if begin, ok := cp.beginRegister(ctx, s.SessionID); ok {
+		s.BeginMWh = begin
+	} else {
+		s.BeginMWh = s.ImportMWh
+	}
+	rec, err := cp.cfg.SignSample(ctx, s)
+	if err != nil {
+		cp.log.Error("sign the sample", "session", s.SessionID, "err", err)
+		return nil
+	}
+	return []SampledValue{{Value: rec, Context: "Sample.Periodic", Format: "SignedData", Measurand: "Energy.Active.Import.Register"}}
+}
+
+// beginRegister returns the begin register (mWh) of session if it is the running one.
+func (cp *ChargePoint) beginRegister(ctx context.Context, session string) (int64, bool) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.current == session && cp.currentBeginMWh > 0 {
+		return cp.currentBeginMWh, true
+	}
+	return 0, false
 }
 
 // sampled renders the measurands (a MeterValuesSampledData list) of one telemetry sample.

@@ -10,6 +10,7 @@ import (
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/ocpp"
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ledger/ocmf"
 	"github.com/chargegate/chargegate/ota/bundle"
 )
 
@@ -51,6 +52,9 @@ func (a *App) openOCPP(ctx context.Context) error {
 		for _, k := range keys {
 			oc.FirmwareKeys = append(oc.FirmwareKeys, k)
 		}
+	}
+	if oc.SignSample, err = a.sampleSigner(); err != nil {
+		return fmt.Errorf("ocpp: %w", err)
 	}
 	oc.Diagnostics = diagArchive{a}
 	oc.CertDir = filepath.Join(a.cfg.Device.DataDir, "ocpp-certs") // the client certificate CertificateSigned installs
@@ -132,4 +136,43 @@ func (a *App) reconcileOCPP(ctx context.Context) error {
 		a.log.Warn("OCPP queue reconciled with the chain", "stop_transactions", n)
 	}
 	return err
+}
+
+// sampleSigner signs one periodic reading of a transaction as a gateway-signed OCMF record
+// (begin B and this reading C) for the SampledDataSignReadings key. Its pagination is its own
+// sequence (state key "ocpp/ocmf/pagination/T"), so that the session records' counter, kept
+// by the control loop's signer, is never raced.
+func (a *App) sampleSigner() (func(context.Context, ocpp.Sample) (string, error), error) {
+	signer, err := ocmf.NewSigner(a.keys.OCMF, prefixedState{a.store, "ocpp/"}, 3)
+	if err != nil {
+		return nil, fmt.Errorf("sample signer: %w", err)
+	}
+	serial := a.DeviceID()
+	return func(ctx context.Context, s ocpp.Sample) (string, error) {
+		ts := byte(kernelTimeStatus())
+		sess := ocmf.Session{GatewayID: "chargegate", GatewaySerial: serial, GatewayVersion: a.version, MeterSerial: s.MeterSerial,
+			CurrentType: "AC", IdentStatus: s.IDTag != "", IdentType: "NONE",
+			Readings: []ocmf.Reading{{Time: s.Start, TimeStatus: ts, TX: "B", EnergyMWh: s.BeginMWh}, {Time: s.Time, TimeStatus: ts, TX: "C", EnergyMWh: s.ImportMWh}}}
+		if s.IDTag != "" {
+			sess.IdentType, sess.IdentData = "CENTRAL", s.IDTag
+		}
+		if a.cfg.Device.EVSEID != "" {
+			sess.ChargePointIDType, sess.ChargePointID = "EVSEID", a.cfg.Device.EVSEID
+		}
+		return signer.Sign(ctx, sess)
+	}, nil
+}
+
+// prefixedState is the store's state under a key prefix.
+type prefixedState struct {
+	s      ocmf.StateStore
+	prefix string
+}
+
+func (p prefixedState) GetState(ctx context.Context, key string) ([]byte, error) {
+	return p.s.GetState(ctx, p.prefix+key)
+}
+
+func (p prefixedState) PutState(ctx context.Context, key string, value []byte) error {
+	return p.s.PutState(ctx, p.prefix+key, value)
 }

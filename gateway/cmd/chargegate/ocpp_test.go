@@ -45,6 +45,9 @@ func TestOCPPRemoteSessionWithSignedMeterValues(t *testing.T) {
 		}
 		return false
 	})
+	if st := c.Status("ChangeConfiguration", map[string]string{"key": "SampledDataSignReadings", "value": "true"}); st != "Accepted" {
+		t.Fatalf("ChangeConfiguration SampledDataSignReadings: %s", st)
+	}
 	if st := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "TAG-E2E"}); st != "Accepted" {
 		t.Fatalf("RemoteStartTransaction: %s", st)
 	}
@@ -95,6 +98,26 @@ func TestOCPPRemoteSessionWithSignedMeterValues(t *testing.T) {
 	}
 	if code, out := rig.CLI(t, "", "ocmf", "verify", "--key", conf.ConfigurationKey[0].Value, signed); code != 0 {
 		t.Errorf("chargegate ocmf verify of the SignedData = %d: %s", code, out)
+	}
+	// SampledDataSignReadings: each periodic sample carries its own signed record.
+	var sampleSigned string
+	for _, l := range c.Calls("MeterValues") {
+		var mv struct {
+			MeterValue []struct {
+				SampledValue []struct{ Value, Format string } `json:"sampledValue"`
+			} `json:"meterValue"`
+		}
+		json.Unmarshal(l.Params, &mv)
+		for _, m := range mv.MeterValue {
+			for _, sv := range m.SampledValue {
+				if sv.Format == "SignedData" {
+					sampleSigned = sv.Value
+				}
+			}
+		}
+	}
+	if code, out := rig.CLI(t, "", "ocmf", "verify", "--key", conf.ConfigurationKey[0].Value, sampleSigned); sampleSigned == "" || code != 0 {
+		t.Errorf("signed sample %q: chargegate ocmf verify = %d: %s", sampleSigned, code, out)
 	}
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
