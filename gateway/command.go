@@ -27,6 +27,9 @@ type Command struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Decision is how the start was authorized (set by the Operator, never from the wire).
 	Decision *access.Decision `json:"-"`
+	// Source says who asked, for the chain's events ("mqtt", "ocpp", "web", ...; set by the
+	// transport, never from the wire); empty reads as "operator".
+	Source string `json:"-"`
 }
 
 // Result is what a command answers on success.
@@ -39,6 +42,8 @@ const (
 	CmdStop         = "stop"
 	CmdAuthorize    = "authorize"
 	CmdClearFault   = "clear_fault"
+	CmdPause        = "pause"
+	CmdResume       = "resume"
 	CmdUpdate       = "update"
 	CmdCancelUpdate = "cancel_update"
 	CmdRepairUpdate = "repair_update"
@@ -82,7 +87,7 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		if c.URL != "" {
 			return c, fmt.Errorf("%w: %s takes no url", ErrBadCommand, name)
 		}
-	case CmdStop, CmdClearFault, CmdConfig, CmdCancelUpdate, CmdRepairUpdate:
+	case CmdStop, CmdClearFault, CmdConfig, CmdCancelUpdate, CmdRepairUpdate, CmdPause, CmdResume:
 		if c.IDToken != "" || c.URL != "" || c.Token != "" {
 			return c, fmt.Errorf("%w: %s takes no arguments", ErrBadCommand, name)
 		}
@@ -97,6 +102,14 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		return c, fmt.Errorf("%w: unknown command %q", ErrBadCommand, name)
 	}
 	return c, nil
+}
+
+// source names who sent the command, for the chain's events.
+func (c Command) source() string {
+	if c.Source == "" {
+		return "operator"
+	}
+	return c.Source
 }
 
 // request is a function to run inside the control loop, with where to send its answer.
@@ -194,6 +207,10 @@ func (g *Controller) handle(ctx context.Context, c Command) (Result, error) {
 		}
 		g.updateLED()
 		return Result{"cleared": cleared}, nil
+	case CmdPause:
+		return g.pauseSession(ctx, c.source())
+	case CmdResume:
+		return g.resumeSession(ctx, c.source())
 	}
 	return nil, fmt.Errorf("%w: %q is not a session command", ErrBadCommand, c.Name)
 }

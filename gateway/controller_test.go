@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -479,6 +480,105 @@ func TestRecoveryTakesTheBeginFromTheChain(t *testing.T) {
 		rec := l.oneEnd(ledger.EndPowerFailure)
 		if rec.BeginSeq != 1 || rec.BeginMWh != 1_000_000 || rec.EnergyMWh < 4_000 {
 			t.Errorf("recovered session %+v, want begin seq 1 at 1,000,000 mWh and the 4 Wh recorded since", rec)
+		}
+		l.stop()
+	})
+}
+
+func TestPauseKeepsTheSessionAndBillsOnlyWhatFlowed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(t, SessionPolicy{}, nil)
+		start := l.mustStart()
+		l.advance(3600 * time.Second / 11) // 1 kWh at 11 kW
+		res, err := l.c.Do(context.Background(), Command{Name: CmdPause, RequestID: "p", Source: "ocpp limit=0"})
+		if err != nil || res["session_id"] != start["session_id"] {
+			t.Fatalf("pause: %v %v", res, err)
+		}
+		if l.b.RelayClosed() {
+			t.Fatal("relay closed while paused")
+		}
+		if st := l.c.Status(); st.Session == nil || st.Session.State != "paused" {
+			t.Fatalf("status while paused: %+v", st.Session)
+		}
+		if persisted, _ := l.s.GetState(context.Background(), sessionStateKey); !json.Valid(persisted) || !strings.Contains(string(persisted), `"state":"paused"`) {
+			t.Fatalf("persisted session while paused: %s", persisted)
+		}
+		l.advance(time.Hour) // nothing flows with the relay open
+		if _, err := l.do(CmdPause, ""); ErrorCode(err) != "session_state" {
+			t.Errorf("second pause answered %v, want session_state", err)
+		}
+		if _, err := l.c.Do(context.Background(), Command{Name: CmdResume, RequestID: "r", Source: "web"}); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if !l.b.RelayClosed() {
+			t.Fatal("relay open after resume")
+		}
+		if _, err := l.do(CmdResume, ""); ErrorCode(err) != "session_state" {
+			t.Errorf("resume while charging answered %v, want session_state", err)
+		}
+		l.advance(3600 * time.Second / 11)
+		l.do(CmdStop, "")
+		rec := l.oneEnd(ledger.EndRemote)
+		if d := rec.EnergyMWh - 2_000_000; d < -40_000 || d > 40_000 {
+			t.Errorf("billed %d mWh, want about 2,000,000 (two charging hours at 1 kWh, none while paused)", rec.EnergyMWh)
+		}
+		paused, resumed := l.s.find(ledger.KindEvent, ledger.EventSessionPaused), l.s.find(ledger.KindEvent, ledger.EventSessionResumed)
+		if len(paused) != 1 || paused[0].Detail != "by=ocpp limit=0" || paused[0].SessionID != rec.ID {
+			t.Errorf("pause events %+v, want one by ocpp in session %s", paused, rec.ID)
+		}
+		if len(resumed) != 1 || resumed[0].Detail != "by=web" || resumed[0].Seq <= paused[0].Seq {
+			t.Errorf("resume events %+v, want one by web after the pause", resumed)
+		}
+		l.stop()
+	})
+}
+
+func TestPauseAndResumeRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(t, SessionPolicy{}, nil)
+		for _, name := range []string{CmdPause, CmdResume} {
+			if _, err := l.do(name, ""); ErrorCode(err) != "no_session" {
+				t.Errorf("%s without a session answered %v, want no_session", name, err)
+			}
+		}
+		l.mustStart()
+		l.advance(time.Second)
+		if _, err := l.do(CmdPause, ""); err != nil {
+			t.Fatal(err)
+		}
+		// A fault latched while paused keeps the relay open: resume is refused, the session goes on.
+		l.b.mu.Lock()
+		l.b.fault = hal.ErrEStop
+		l.b.mu.Unlock()
+		if _, err := l.do(CmdResume, ""); ErrorCode(err) != "hardware_fault" || l.b.RelayClosed() {
+			t.Errorf("resume with a latched fault answered %v, relay closed %t", err, l.b.RelayClosed())
+		}
+		l.b.mu.Lock()
+		l.b.fault = nil
+		l.b.failClose = fmt.Errorf("%w: feedback open", hal.ErrFailedToClose)
+		l.b.mu.Unlock()
+		// A contactor that does not pull in on resume ends the session on it.
+		if _, err := l.do(CmdResume, ""); err == nil {
+			t.Fatal("resume succeeded with a contactor that does not close")
+		}
+		l.oneEnd(ledger.EndRelayNotClosed)
+		l.stop()
+	})
+}
+
+func TestTimeLimitRunsOnWhilePaused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(t, SessionPolicy{MaxDuration: time.Hour}, nil)
+		l.mustStart()
+		l.advance(time.Second)
+		if _, err := l.do(CmdPause, ""); err != nil {
+			t.Fatal(err)
+		}
+		// The time limit runs on while paused.
+		l.advance(time.Hour)
+		rec := l.oneEnd(ledger.EndTimeLimit)
+		if rec.EnergyMWh <= 0 {
+			t.Errorf("billed %d mWh for a second of charging", rec.EnergyMWh)
 		}
 		l.stop()
 	})

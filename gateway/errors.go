@@ -24,6 +24,7 @@ var (
 	ErrUnavailable      = errors.New("not available on this device")
 	ErrMeterUnreadable  = errors.New("meter not readable")
 	ErrSessionUnclosed  = errors.New("an earlier session could not be closed yet")
+	ErrSessionState     = errors.New("the session is not in a state that allows this")
 )
 
 // errorCodes is the one table from errors to the reply codes documented in gateway/mqtt/doc.go.
@@ -46,6 +47,7 @@ var errorCodes = []struct {
 	{ErrUnavailable, "unavailable"},
 	{ErrMeterUnreadable, "meter_unreadable"},
 	{ErrSessionUnclosed, "session_unclosed"},
+	{ErrSessionState, "session_state"},
 	{ota.ErrBusy, "busy"},
 	{ota.ErrBroken, "update_broken"},
 	{ota.ErrActivating, "updating"},

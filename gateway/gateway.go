@@ -487,7 +487,7 @@ func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err er
 	if _, gerr := g.store.Append(actx, gap); gerr != nil {
 		g.log.Error("declare the refused entry as a gap", "err", gerr)
 	}
-	if g.session != nil && g.session.State == "charging" {
+	if g.session != nil && (g.session.State == "charging" || g.session.State == "paused") {
 		g.stopSession(ctx, ledger.EndDiskFull)
 	}
 }

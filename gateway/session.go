@@ -35,7 +35,7 @@ const sessionStateKey = "session"
 type Session struct {
 	ID          string    `json:"id"`
 	IDToken     string    `json:"id_token,omitempty"`
-	State       string    `json:"state"` // starting | charging | closing (end not yet recorded)
+	State       string    `json:"state"` // starting | charging | paused | closing (end not yet recorded)
 	StartedAt   time.Time `json:"started_at"`
 	BeginSeq    uint64    `json:"begin_seq,omitempty"`
 	BeginTime   time.Time `json:"begin_time"`
@@ -384,9 +384,11 @@ func (g *Controller) readNow(ctx context.Context) (meter.Reading, error) {
 
 func (g *Controller) limitReached(r meter.Reading) string {
 	s := g.session
-	if s.State != "charging" {
+	if s.State != "charging" && s.State != "paused" {
 		return ""
 	}
+	// A pause does not stop the clock: a duration limit (a token's validity) ends a paused
+	// session too.
 	if lim := s.MaxEnergyWh; lim > 0 && r.ImportMWh-s.BeginMWh >= lim*1000 {
 		return ledger.EndEnergyLimit
 	}
@@ -394,6 +396,65 @@ func (g *Controller) limitReached(r meter.Reading) string {
 		return ledger.EndTimeLimit
 	}
 	return ""
+}
+
+// pauseSession opens the relay and keeps the session: charging → paused. The energy register
+// goes on being recorded; the session's energy is still end minus begin.
+func (g *Controller) pauseSession(ctx context.Context, by string) (Result, error) {
+	s := g.session
+	switch {
+	case s == nil:
+		return nil, ErrNoSession
+	case s.State != "charging":
+		return nil, fmt.Errorf("%w: pause while %s", ErrSessionState, s.State)
+	}
+	if err := g.openRelay(ctx); err != nil {
+		// A contactor that does not open cannot pause anything: the session ends on the fault.
+		g.alarms[AlarmRelay] = err.Error()
+		g.stopSession(ctx, ledger.EndRelayFault)
+		return nil, fmt.Errorf("%w: open relay to pause: %v", ErrHardwareFault, err)
+	}
+	s.State = "paused"
+	if err := g.persistSession(ctx); err != nil {
+		g.log.Error("persist paused session", "session", s.ID, "err", err)
+	}
+	g.event(ctx, ledger.EventSessionPaused, "by="+by)
+	g.log.Info("session paused", "session", s.ID, "by", by)
+	g.updateLED()
+	return Result{"session_id": s.ID}, nil
+}
+
+// resumeSession closes the relay again: paused → charging, under the same checks as a start
+// (no fault, no latched alarm, the meter readable).
+func (g *Controller) resumeSession(ctx context.Context, by string) (Result, error) {
+	s := g.session
+	switch {
+	case s == nil:
+		return nil, ErrNoSession
+	case s.State != "paused":
+		return nil, fmt.Errorf("%w: resume while %s", ErrSessionState, s.State)
+	case g.latched() != "":
+		return nil, fmt.Errorf("%w: %s: %s", ErrAlarmLatched, g.latched(), g.alarms[g.latched()])
+	}
+	if err := g.board.Fault(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
+	}
+	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
+		return nil, fmt.Errorf("%w: %s", ErrMeterUnreadable, g.alarms[AlarmMeterLost])
+	}
+	if err := g.board.CloseRelay(ctx); err != nil {
+		g.log.Error("close relay to resume", "session", s.ID, "err", err)
+		g.stopSession(ctx, ledger.EndRelayNotClosed)
+		return nil, fmt.Errorf("close relay: %w", err)
+	}
+	s.State = "charging"
+	if err := g.persistSession(ctx); err != nil {
+		g.log.Error("persist resumed session", "session", s.ID, "err", err)
+	}
+	g.event(ctx, ledger.EventSessionResumed, "by="+by)
+	g.log.Info("session resumed", "session", s.ID, "by", by)
+	g.updateLED()
+	return Result{"session_id": s.ID}, nil
 }
 
 // tighter returns the smaller of two limits, 0 meaning none.

@@ -1,6 +1,6 @@
 // Package ledger defines the trust chain: signed, hash-chained entries, their canonical encoding, device keys and chain verification.
 //
-// # Entry encoding (version 1)
+// # Entry encoding (versions 1 and 2)
 //
 // An Entry is stored and transmitted as its canonical encoding followed by the signature. All
 // integers are big-endian; strings are UTF-8 with a length prefix and no terminator.
@@ -20,7 +20,13 @@
 //	.       1+n   meter serial (n ≤ 64)
 //	.       1+n   event code (n ≤ 32; required for gap and event entries)
 //	.       2+n   detail, free text (n ≤ 1024)
+//	.       1     EVSE, 1..255 (version 2 only)
 //	.       64    signature (MarshalBinary only, not part of the encoding)
+//
+// Version 2 differs from version 1 only by the EVSE byte: the charging point of a box with several
+// that the entry belongs to. Entries of the box as a whole (an emergency stop, the store, an
+// update) and every entry of a box with one EVSE are written in version 1, so each record has
+// exactly one encoding; a version 2 entry naming EVSE 0 is malformed.
 //
 // Hash = SHA-256(encoding without signature); signature = Ed25519(device key, Hash). A decoder
 // accepts only this exact layout: known version, kind and time status, bounded UTF-8 strings, no
@@ -69,6 +75,8 @@
 //	relay_fault          event         the contactor welded or did not close
 //	tamper               event         the lid switch changed
 //	fault_cleared        event         an operator cleared a latched fault or alarm
+//	session_paused       event         a session was paused: relay open, session kept (Detail: by=who)
+//	session_resumed      event         a paused session was resumed: relay closed (Detail: by=who)
 //	update_health_check  event         a trial boot of an update passed its health check
 //	update_committed     event         an update was committed
 //	rolled_back          event         a checkpoint witness saw a larger chain: the data was restored from an older copy

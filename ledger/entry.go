@@ -11,8 +11,22 @@ import (
 	"unicode/utf8"
 )
 
-// Version is the only entry format version this package writes and reads.
-const Version uint8 = 1
+// Entry format versions (doc.go). Version 2 is version 1 with one trailing byte naming the EVSE;
+// an entry is written in version 1 exactly when it names none (Record.EVSE 0), so a single-EVSE
+// box writes the same bytes as before there were several.
+const (
+	Version     uint8 = 1 // entries of the box as a whole, or of a box with one EVSE
+	VersionEVSE uint8 = 2 // entries that name an EVSE of a box with several
+)
+
+// FormatVersion is the version an entry holding r is encoded in: VersionEVSE when r names an
+// EVSE, Version otherwise. Each record has exactly one encoding.
+func FormatVersion(r Record) uint8 {
+	if r.EVSE != 0 {
+		return VersionEVSE
+	}
+	return Version
+}
 
 // Field bounds of the encoding (see doc.go). Longer values are rejected, never truncated.
 const (
@@ -30,7 +44,7 @@ const SignatureSize = ed25519.SignatureSize
 const fixedSize = 1 + 1 + 1 + ed25519.PublicKeySize + 8 + 32 + 8 + 8 + 8 + 32
 
 // MaxEncodedSize is the largest possible MarshalBinary output.
-const MaxEncodedSize = fixedSize + 1 + MaxSessionID + 1 + MaxMeterSerial + 1 + MaxEvent + 2 + MaxDetail + SignatureSize
+const MaxEncodedSize = fixedSize + 1 + MaxSessionID + 1 + MaxMeterSerial + 1 + MaxEvent + 2 + MaxDetail + 1 + SignatureSize
 
 // Errors callers branch on.
 var (
@@ -111,6 +125,9 @@ type Record struct {
 	Detail string
 	// Attachment is the SHA-256 of an attached record (e.g. the session's OCMF string); zero = none.
 	Attachment [32]byte
+	// EVSE is the charging point the entry belongs to, 1..255 on a box with several; 0 for the
+	// box as a whole (an e-stop, the store, an update) and for every entry of a one-EVSE box.
+	EVSE uint8
 }
 
 // Validate checks the bounds of the encoding and the rules of each kind.
@@ -179,7 +196,11 @@ func (e *Entry) appendEncoding(b []byte) []byte {
 	b = appendString8(b, e.MeterSerial)
 	b = appendString8(b, e.Event)
 	b = binary.BigEndian.AppendUint16(b, uint16(min(len(e.Detail), math.MaxUint16)))
-	return append(b, e.Detail...)
+	b = append(b, e.Detail...)
+	if e.Version == VersionEVSE {
+		b = append(b, e.EVSE)
+	}
+	return b
 }
 
 func appendString8(b []byte, s string) []byte {
@@ -219,7 +240,7 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	if err := e.Record.Validate(); err != nil {
 		return nil, fmt.Errorf("marshal entry %d: %w", e.Seq, err)
 	}
-	if e.Version != Version || len(e.DeviceKey) != ed25519.PublicKeySize || len(e.Signature) != SignatureSize {
+	if e.Version != FormatVersion(e.Record) || len(e.DeviceKey) != ed25519.PublicKeySize || len(e.Signature) != SignatureSize {
 		return nil, fmt.Errorf("marshal entry %d: %w: unsigned or wrong version", e.Seq, ErrInvalid)
 	}
 	b := make([]byte, 0, fixedSize+5+len(e.SessionID)+len(e.MeterSerial)+len(e.Event)+len(e.Detail)+SignatureSize)
@@ -234,7 +255,7 @@ func DecodeEntry(b []byte) (Entry, error) {
 	if len(b) < fixedSize+5+SignatureSize {
 		return e, fmt.Errorf("%w: %d bytes is too short", ErrMalformed, len(b))
 	}
-	if b[0] != Version {
+	if b[0] != Version && b[0] != VersionEVSE {
 		return e, fmt.Errorf("%w: version %d", ErrMalformed, b[0])
 	}
 	e.Version = b[0]
@@ -268,6 +289,13 @@ func DecodeEntry(b []byte) (Entry, error) {
 	}
 	if e.Detail, rest, err = takeString(rest, 2); err != nil {
 		return e, fmt.Errorf("%w: detail: %v", ErrMalformed, err)
+	}
+	if e.Version == VersionEVSE {
+		// Exactly one encoding per record: version 2 names an EVSE, never 0.
+		if len(rest) == 0 || rest[0] == 0 {
+			return e, fmt.Errorf("%w: version 2 entry without an EVSE number", ErrMalformed)
+		}
+		e.EVSE, rest = rest[0], rest[1:]
 	}
 	if len(rest) != 0 {
 		return e, fmt.Errorf("%w: %d trailing bytes before the signature", ErrMalformed, len(rest))

@@ -30,6 +30,8 @@ func sampleRecords() []ledger.Record {
 		{Time: t0.Add(5 * time.Second), TimeStatus: ledger.TimeInformative, Kind: ledger.KindGap, SessionID: "s-0001", MeterSerial: "EM-123456", Event: ledger.EventPollMissed, Detail: "3 polls missed: timeout"},
 		{Time: t0.Add(6 * time.Second), TimeStatus: ledger.TimeRelative, Kind: ledger.KindSessionEnd, SessionID: "s-0001", MeterSerial: "EM-123456", ImportMWh: 1_234_570_000, Attachment: att},
 		{Time: time.Date(1970, 1, 1, 0, 0, 0, 1, time.UTC), TimeStatus: ledger.TimeUnsynchronised, Kind: ledger.KindEvent, MeterSerial: "EM-123456", ImportMWh: -1, ExportMWh: -9_000_000_000_000_000, Event: "tamper", Detail: "lid opened — Ümlaut"},
+		// Version 2: a reading of the second EVSE of a box with several.
+		{Time: t0.Add(7 * time.Second), TimeStatus: ledger.TimeSynchronised, Kind: ledger.KindReading, SessionID: "s-0002", MeterSerial: "EM-654321", ImportMWh: 42_000, EVSE: 2},
 	}
 }
 
@@ -38,7 +40,7 @@ func chainOf(key ed25519.PrivateKey, recs []ledger.Record) []ledger.Entry {
 	var out []ledger.Entry
 	var prev [32]byte
 	for i, r := range recs {
-		e := ledger.Entry{Version: ledger.Version, Seq: uint64(i + 1), Prev: prev, Record: r}
+		e := ledger.Entry{Version: ledger.FormatVersion(r), Seq: uint64(i + 1), Prev: prev, Record: r}
 		e.Sign(key)
 		prev = e.Hash()
 		out = append(out, e)
@@ -133,19 +135,25 @@ func TestRoundTripAndTamper(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	e := chainOf(ledgertest.Key(t), sampleRecords()[:1])[0]
+	chain := chainOf(ledgertest.Key(t), sampleRecords())
+	e, e2 := chain[0], chain[len(chain)-1]
 	good, _ := e.MarshalBinary()
+	good2, _ := e2.MarshalBinary()
+	evseAt := len(good2) - ledger.SignatureSize - 1
 	cases := map[string][]byte{
-		"empty":         nil,
-		"short":         good[:100],
-		"trailing byte": append(bytes.Clone(good), 0),
-		"missing byte":  good[:len(good)-1],
-		"version 2":     func() []byte { c := bytes.Clone(good); c[0] = 2; return c }(),
-		"kind 0":        func() []byte { c := bytes.Clone(good); c[1] = 0; return c }(),
-		"kind 6":        func() []byte { c := bytes.Clone(good); c[1] = 6; return c }(),
-		"time status X": func() []byte { c := bytes.Clone(good); c[2] = 'X'; return c }(),
-		"seq 0":         func() []byte { c := bytes.Clone(good); copy(c[35:43], make([]byte, 8)); return c }(),
-		"long prefix":   func() []byte { c := bytes.Clone(good); c[131] = 200; return c }(),
+		"version 3":                  func() []byte { c := bytes.Clone(good); c[0] = 3; return c }(),
+		"version 2 naming EVSE 0":    func() []byte { c := bytes.Clone(good2); c[evseAt] = 0; return c }(),
+		"version 1 with an EVSE":     func() []byte { c := bytes.Clone(good2); c[0] = 1; return c }(),
+		"empty":                      nil,
+		"short":                      good[:100],
+		"trailing byte":              append(bytes.Clone(good), 0),
+		"missing byte":               good[:len(good)-1],
+		"version 2 without its EVSE": func() []byte { c := bytes.Clone(good); c[0] = 2; return c }(),
+		"kind 0":                     func() []byte { c := bytes.Clone(good); c[1] = 0; return c }(),
+		"kind 6":                     func() []byte { c := bytes.Clone(good); c[1] = 6; return c }(),
+		"time status X":              func() []byte { c := bytes.Clone(good); c[2] = 'X'; return c }(),
+		"seq 0":                      func() []byte { c := bytes.Clone(good); copy(c[35:43], make([]byte, 8)); return c }(),
+		"long prefix":                func() []byte { c := bytes.Clone(good); c[131] = 200; return c }(),
 	}
 	for name, b := range cases {
 		if _, err := ledger.DecodeEntry(b); !errors.Is(err, ledger.ErrMalformed) {

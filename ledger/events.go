@@ -53,6 +53,11 @@ const (
 	EventTamper = "tamper"
 	// EventFaultCleared: an operator cleared a latched hardware fault or alarm.
 	EventFaultCleared = "fault_cleared"
+	// EventSessionPaused: a running session was paused (relay open, session kept); Detail says
+	// who asked ("by=mqtt", "by=ocpp limit=0", ...).
+	EventSessionPaused = "session_paused"
+	// EventSessionResumed: a paused session was resumed (relay closed again); Detail says who.
+	EventSessionResumed = "session_resumed"
 	// EventUpdateHealthCheck: a trial boot of an update passed its health check.
 	EventUpdateHealthCheck = "update_health_check"
 	// EventUpdateCommitted: an update was committed; Detail names the version and security version.

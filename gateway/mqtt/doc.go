@@ -172,6 +172,10 @@
 //	clear_fault    —                    {"cleared":[alarm names]}: releases latched relay,
 //	                                    emergency-stop, RCD, meter reset and replacement
 //	                                    alarms; recorded as a fault_cleared event
+//	pause          —                    {"session_id"}: the relay opens, the session goes on
+//	                                    (state paused); recorded as a session_paused event
+//	resume         —                    {"session_id"}: the relay closes again (state charging);
+//	                                    recorded as a session_resumed event
 //	update         url (http or https)  ota.Status once the download was accepted
 //	cancel_update  —                    ota.Status: a running download is abandoned
 //	repair_update  —                    ota.Status: a broken update state is reset
@@ -228,7 +232,8 @@
 //	expired          outside the command's validity window (issued_at … expires_at ± 5 min)
 //	replayed         request_id was already executed
 //	session_running  start or authorize while a session runs
-//	no_session       stop while no session runs
+//	no_session       stop, pause or resume while no session runs
+//	session_state    pause while the session is not charging, resume while it is not paused
 //	store_full       the store refuses new sessions (disk budget reached or disk full)
 //	hardware_fault   a latched relay, emergency-stop or RCD fault; clear_fault releases it
 //	alarm_latched    a meter counter reset or replacement is latched; clear_fault releases it

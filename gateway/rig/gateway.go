@@ -167,10 +167,11 @@ func (g *Gateway) Running() bool {
 
 // Status is the part of /api/v1/status the tests read.
 type Status struct {
-	Entries    uint64            `json:"entries"`
-	Alarms     map[string]string `json:"alarms"`
-	PollErrors int64             `json:"poll_errors"`
-	Session    *struct {
+	Entries     uint64            `json:"entries"`
+	RelayClosed bool              `json:"relay_closed"`
+	Alarms      map[string]string `json:"alarms"`
+	PollErrors  int64             `json:"poll_errors"`
+	Session     *struct {
 		ID        string `json:"id"`
 		State     string `json:"state"`
 		EnergyMWh int64  `json:"energy_mwh"`

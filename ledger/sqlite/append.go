@@ -143,7 +143,7 @@ func (s *Store) appendLocked(ctx context.Context, recs []ledger.Record, state *s
 	// and the signatures (the expensive part) made in parallel.
 	for i, r := range recs {
 		seq++
-		entries[i] = ledger.Entry{Version: ledger.Version, DeviceKey: s.pub, Seq: seq, Prev: prev, Record: r}
+		entries[i] = ledger.Entry{Version: ledger.FormatVersion(r), DeviceKey: s.pub, Seq: seq, Prev: prev, Record: r}
 		encs[i] = entries[i].Encode()
 		hashes[i] = sha256.Sum256(encs[i])
 		prev = hashes[i]

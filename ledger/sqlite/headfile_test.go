@@ -250,3 +250,37 @@ func TestCrashSameBootNoSkip(t *testing.T) {
 		t.Fatalf("Recovery() after a crash and a reboot = %+v, want %+v skipped", r, st.Holes[0])
 	}
 }
+
+// Entries of several EVSEs (version 2) and of the box (version 1) share one chain and come back
+// with their EVSE.
+func TestEntriesNameTheirEVSE(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	defer s.Close()
+	recs := readings(0, 6)
+	for i := range recs {
+		recs[i].EVSE = uint8(i % 3) // 0 (the box), 1, 2, 0, 1, 2
+	}
+	es, err := s.Append(ctx, recs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range es {
+		got, err := s.Entry(ctx, e.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.EVSE != recs[i].EVSE || got.Version != ledger.FormatVersion(recs[i]) {
+			t.Errorf("seq %d: EVSE %d version %d, want EVSE %d version %d", e.Seq, got.EVSE, got.Version, recs[i].EVSE, ledger.FormatVersion(recs[i]))
+		}
+	}
+	r, err := OpenReader(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if st, err := ledger.VerifyChain(r.All(ctx), ledger.ChainOptions{Key: s.DeviceKey()}); err != nil || st.Entries != 6 {
+		t.Fatalf("mixed-version chain: %+v, %v", st, err)
+	}
+}
