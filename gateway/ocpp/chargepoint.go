@@ -94,9 +94,11 @@ type Config struct {
 	ReconnectMin             time.Duration // default 1 s
 	ReconnectMax             time.Duration // default 60 s
 
-	// Pause is called with true when the charging profiles' limit in force becomes 0 and with
-	// false when it becomes positive again (or no profile limits); the appliance opens and
-	// closes the contactor with the session kept. Nil: limits are only reported (Limit).
+	// Pause is called with true once for each charging session (Status: state "charging")
+	// while the charging profiles' limit in force is 0, and with false when the limit becomes
+	// positive again (or no profile limits) after such a call; the appliance runs the control
+	// loop's pause and resume commands (relay open, session kept). Nil: limits are only
+	// reported (Limit, GetCompositeSchedule).
 	Pause func(paused bool)
 	// MaxCurrentA is the outlet's rated current, the composite schedule's limit where no
 	// profile sets one. Default 32.
@@ -164,7 +166,8 @@ type ChargePoint struct {
 	lastErr         error             // why the latest connection attempt failed
 	profiles        []storedProfile   // installed charging profiles (persisted)
 	txStart         time.Time         // the running session's begin, for Relative profiles
-	paused          bool              // the limit in force is 0 and Config.Pause(true) was called
+	paused          bool              // the limit in force is 0
+	limitPaused     string            // the session Config.Pause(true) was called for
 	fwJob           *firmwareJob      // UpdateFirmware / SignedUpdateFirmware in progress (persisted)
 	fwSigned        signedCheck       // the signed job's certificate and signature, until checked
 	fwSeen          ota.State         // the agent's state at the latest firmwareTick

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/gateway/ocpp"
@@ -29,6 +31,7 @@ func (a *App) openOCPP(ctx context.Context) error {
 		HeartbeatInterval: c.HeartbeatInterval, MeterValueSampleInterval: c.MeterValueSampleInterval,
 		Vendor: "chargegate", Model: "chargegate", SerialNumber: truncate(a.DeviceID(), 25), FirmwareVersion: truncate(a.version, 50),
 		Reset:  func(bool) { a.stop() }, // systemd's Restart=always starts the gateway again
+		Pause:  a.ocppPause,
 		Logger: a.log.With("part", "ocpp"),
 	}
 	if c.PasswordFile != "" {
@@ -175,4 +178,19 @@ func (p prefixedState) GetState(ctx context.Context, key string) ([]byte, error)
 
 func (p prefixedState) PutState(ctx context.Context, key string, value []byte) error {
 	return p.s.PutState(ctx, p.prefix+key, value)
+}
+
+// ocppPause runs the control loop's pause (a charging limit of 0) or resume (positive again)
+// for the charge point's Smart Charging; the chain's session_paused / session_resumed events
+// say by=ocpp.
+func (a *App) ocppPause(paused bool) {
+	cmd := gateway.Command{Name: gateway.CmdResume, RequestID: "ocpp-limit-" + strconv.FormatInt(time.Now().UnixNano(), 36), Source: "ocpp"}
+	if paused {
+		cmd.Name = gateway.CmdPause
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.gw.Do(ctx, cmd); err != nil {
+		a.log.Warn("charging limit not applied", "command", cmd.Name, "err", err)
+	}
 }

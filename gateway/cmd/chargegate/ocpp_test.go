@@ -319,3 +319,69 @@ func TestOCPPStopTransactionSurvivesKillAfterEndEntry(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16: a charging limit of 0 from the CSMS pauses the running session through the
+// control loop (relay open, session kept, SuspendedEVSE), clearing it resumes; the chain
+// records one pause and one resume by ocpp, and GetCompositeSchedule shows the limit.
+func TestOCPPChargingLimitPausesAndResumes(t *testing.T) {
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "300")
+	s := rig.StartStack(t, rig.StackOptions{})
+	dir := t.TempDir()
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra:    "ocpp:\n  url: " + c.URL() + "\n  identity: CG-LIMIT-1\n",
+	})
+	g := startGateway(t, dir, cfg)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	if st := c.Status("RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "LIMIT-TAG"}); st != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: %s", st)
+	}
+	c.WaitCalls("StartTransaction", 1)
+	rig.WaitFor(t, 20*time.Second, "charging", func() bool { return g.StatusMap(t)["relay_closed"] == true })
+	zero := map[string]any{"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative", "transactionId": 300,
+		"chargingSchedule": map[string]any{"chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 0}}}}
+	if st := c.Status("SetChargingProfile", map[string]any{"connectorId": 1, "csChargingProfiles": zero}); st != "Accepted" {
+		t.Fatalf("SetChargingProfile: %s", st)
+	}
+	rig.WaitFor(t, 20*time.Second, "paused with the relay open", func() bool {
+		st := g.StatusMap(t)
+		sess, _ := st["session"].(map[string]any)
+		return sess != nil && sess["state"] == "paused" && st["relay_closed"] == false
+	})
+	c.WaitFor("SuspendedEVSE", func() bool {
+		for _, l := range c.Calls("StatusNotification") {
+			if strings.Contains(string(l.Params), `"SuspendedEVSE"`) {
+				return true
+			}
+		}
+		return false
+	})
+	res, err := c.Call("GetCompositeSchedule", map[string]any{"connectorId": 1, "duration": 60})
+	if err != nil || !strings.Contains(string(res), `"limit":0`) {
+		t.Errorf("GetCompositeSchedule = %s, %v; want limit 0", res, err)
+	}
+	if st := c.Status("ClearChargingProfile", map[string]any{"id": 1}); st != "Accepted" {
+		t.Fatalf("ClearChargingProfile: %s", st)
+	}
+	rig.WaitFor(t, 20*time.Second, "charging again", func() bool {
+		st := g.StatusMap(t)
+		sess, _ := st["session"].(map[string]any)
+		return sess != nil && sess["state"] == "charging" && st["relay_closed"] == true
+	})
+	if st := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 300}); st != "Accepted" {
+		t.Fatalf("RemoteStopTransaction: %s", st)
+	}
+	c.WaitCalls("StopTransaction", 1)
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, e := range chain(t, g.DataDir) {
+		if e.Event == ledger.EventSessionPaused || e.Event == ledger.EventSessionResumed {
+			events = append(events, e.Event+" "+e.Detail)
+		}
+	}
+	if want := []string{"session_paused by=ocpp", "session_resumed by=ocpp"}; !slices.Equal(events, want) {
+		t.Errorf("chain events %v, want %v", events, want)
+	}
+}
