@@ -120,6 +120,9 @@ type Config struct {
 	// this reading), sent as SignedData beside the sampled values when the configuration key
 	// SampledDataSignReadings is true. Nil: the key stays false.
 	SignSample func(ctx context.Context, s Sample) (string, error)
+	// DataHandlers answer the CSMS's DataTransfer of vendorId VendorID by messageId (see
+	// datatransfer.go; the appliance sets MessageToken).
+	DataHandlers map[string]DataHandler
 	// CertDir keeps the charge point's own key and client certificate that CertificateSigned
 	// installs (security profile 3); they replace Config.TLS's certificate from the next
 	// connection on. Empty: SignChargePointCertificate is Rejected.
@@ -605,6 +608,8 @@ func (cp *ChargePoint) deliver(ctx context.Context, conn *rpcConn, m queued) err
 			cp.deauthorize(ctx, m.Session)
 		}
 		return nil
+	case actionData:
+		return cp.deliverData(ctx, conn, id, m)
 	case actionStop, actionMeter:
 		txID, ok, err := cp.q.transactionID(ctx, m.Session)
 		if err != nil {

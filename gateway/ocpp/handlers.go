@@ -146,8 +146,7 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, cerr
 		}
-		// No vendor extension is implemented: every vendorId is unknown (OCPP 1.6 §4.3).
-		return dataTransferConf{Status: "UnknownVendorId"}, nil
+		return cp.dataTransfer(ctx, req), nil
 	case "ChangeAvailability":
 		var req changeAvailabilityReq
 		if cerr := decodeStrict(payload, &req); cerr != nil {

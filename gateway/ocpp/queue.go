@@ -426,3 +426,11 @@ func (q *Queue) deleteCertificate(ctx context.Context, h certificateHashData) (i
 	}
 	return res.RowsAffected()
 }
+
+// enqueueData queues a DataTransfer (not a transaction message: no transactionId is filled in).
+func (q *Queue) enqueueData(ctx context.Context, session string, payload []byte) error {
+	if _, err := q.db.ExecContext(ctx, `INSERT INTO outbox(session, action, payload) VALUES(?, 'DataTransfer', ?)`, session, payload); err != nil {
+		return fmt.Errorf("queue DataTransfer of %s: %w", session, err)
+	}
+	return nil
+}

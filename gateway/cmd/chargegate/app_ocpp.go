@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
@@ -59,6 +61,7 @@ func (a *App) openOCPP(ctx context.Context) error {
 	if oc.SignSample, err = a.sampleSigner(); err != nil {
 		return fmt.Errorf("ocpp: %w", err)
 	}
+	oc.DataHandlers = map[string]ocpp.DataHandler{ocpp.MessageToken: a.ocppTokenStart}
 	oc.Diagnostics = diagArchive{a}
 	oc.CertDir = filepath.Join(a.cfg.Device.DataDir, "ocpp-certs") // the client certificate CertificateSigned installs
 	if spki, err := x509.MarshalPKIXPublicKey(&a.keys.OCMF.PublicKey); err == nil {
@@ -192,5 +195,42 @@ func (a *App) ocppPause(paused bool) {
 	defer cancel()
 	if _, err := a.gw.Do(ctx, cmd); err != nil {
 		a.log.Warn("charging limit not applied", "command", cmd.Name, "err", err)
+	}
+}
+
+// ocppTokenStart runs DataTransfer org.chargegate/token as the Operator's start command, the
+// path MQTT's start takes: data is a compact JWS capability token (wrapped as {"request_id",
+// "token"}), or the command's JSON itself, which must be the signed envelope when
+// mqtt.command_keys makes commands signed. Accepted carries the session id; Rejected the error
+// code and message.
+func (a *App) ocppTokenStart(ctx context.Context, data string) (string, string) {
+	payload := []byte(data)
+	if !strings.HasPrefix(strings.TrimSpace(data), "{") {
+		var err error
+		payload, err = json.Marshal(map[string]string{"request_id": "ocpp-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), "token": strings.TrimSpace(data)})
+		if err != nil {
+			return "Rejected", "bad_command"
+		}
+	}
+	res, code, err := a.operator.Execute(ctx, gateway.CmdStart, payload)
+	if err != nil {
+		return "Rejected", code + ": " + err.Error()
+	}
+	if r, ok := res.(gateway.Result); ok {
+		if id, _ := r["session_id"].(string); id != "" {
+			return "Accepted", id
+		}
+	}
+	return "Accepted", ""
+}
+
+// sendReceiptOCPP queues a finished session's signed receipt for the CSMS as DataTransfer
+// org.chargegate/receipt (after the session's StopTransaction, in the durable queue).
+func (a *App) sendReceiptOCPP(ctx context.Context, session string, doc []byte) {
+	if a.ocpp == nil {
+		return
+	}
+	if err := a.ocpp.SendData(ctx, session, ocpp.MessageReceipt, string(doc)); err != nil {
+		a.log.Error("queue the receipt for the CSMS", "session", session, "err", err)
 	}
 }

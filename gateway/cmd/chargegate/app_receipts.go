@@ -101,6 +101,7 @@ func (r *receipts) build(ctx context.Context, s gateway.SessionRecord) error {
 	if a.link != nil {
 		a.link.Publish("receipts", json.RawMessage(doc), 1, false)
 	}
+	a.sendReceiptOCPP(ctx, s.ID, doc)
 	a.log.Info("session receipt signed", "session", s.ID, "bytes", len(doc))
 	return nil
 }

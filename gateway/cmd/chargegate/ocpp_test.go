@@ -385,3 +385,92 @@ func TestOCPPChargingLimitPausesAndResumes(t *testing.T) {
 		t.Errorf("chain events %v, want %v", events, want)
 	}
 }
+
+// Issue 16/17: DataTransfer org.chargegate/token carries a signed capability token that starts
+// a session through the Operator, as MQTT's start does (a foreign token is refused with its
+// reason); the session's signed receipt goes back as DataTransfer org.chargegate/receipt after
+// its StopTransaction, through the durable queue.
+func TestOCPPDataTransferTokenAndReceipt(t *testing.T) {
+	dir := t.TempDir()
+	issuer, other := filepath.Join(dir, "emsp"), filepath.Join(dir, "other")
+	for _, p := range []string{issuer, other} {
+		if code, out := rig.CLI(t, "", "token", "keygen", "--out", p); code != 0 {
+			t.Fatalf("token keygen: %s", out)
+		}
+	}
+	issue := func(key string) string {
+		t.Helper()
+		code, out := rig.CLI(t, "", "token", "issue", "--key", key+".key", "--kid", "emsp-1", "--id-token", "04A1B2C3D4",
+			"--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--max-energy-wh", "2")
+		if code != 0 {
+			t.Fatalf("token issue: %s", out)
+		}
+		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	}
+	good, foreign := issue(issuer), issue(other)
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "800")
+	s := rig.StartStack(t, rig.StackOptions{})
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra:    "ocpp:\n  url: " + c.URL() + "\n  identity: CG-DT-1\naccess:\n  issuers: [\"emsp-1=" + issuer + ".pub\"]\n",
+	})
+	g := startGateway(t, dir, cfg)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	dt := func(vendor, msg, data string) (string, string) {
+		res, err := c.Call("DataTransfer", map[string]string{"vendorId": vendor, "messageId": msg, "data": data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct{ Status, Data string }
+		json.Unmarshal(res, &r)
+		return r.Status, r.Data
+	}
+	if st, _ := dt("com.example", "token", good); st != "UnknownVendorId" {
+		t.Errorf("DataTransfer of another vendor = %s", st)
+	}
+	if st, _ := dt("org.chargegate", "nonsense", good); st != "UnknownMessageId" {
+		t.Errorf("DataTransfer of an unknown message = %s", st)
+	}
+	if st, data := dt("org.chargegate", "token", foreign); st != "Rejected" || !strings.HasPrefix(data, "unauthorized") {
+		t.Errorf("DataTransfer with a foreign token = %s %q, want Rejected unauthorized", st, data)
+	}
+	st, session := dt("org.chargegate", "token", good)
+	if st != "Accepted" || session == "" {
+		t.Fatalf("DataTransfer with a valid token = %s %q", st, session)
+	}
+	c.WaitCalls("StartTransaction", 1)
+	// The token's 2 Wh limit ends the session; its receipt follows the StopTransaction.
+	rig.WaitFor(t, 30*time.Second, "the receipt as DataTransfer", func() bool {
+		for _, l := range c.Calls("DataTransfer") {
+			if strings.Contains(string(l.Params), `"messageId":"receipt"`) {
+				return true
+			}
+		}
+		return false
+	})
+	var order []string
+	var receipt string
+	for _, l := range c.All() {
+		if l.Type != "call" {
+			continue
+		}
+		switch l.Action {
+		case "StopTransaction":
+			order = append(order, l.Action)
+		case "DataTransfer":
+			var p struct{ VendorID, MessageID, Data string }
+			json.Unmarshal(l.Params, &p)
+			order = append(order, l.Action)
+			receipt = p.Data
+		}
+	}
+	if !slices.Equal(order, []string{"StopTransaction", "DataTransfer"}) {
+		t.Errorf("calls %v, want StopTransaction then the receipt", order)
+	}
+	if !strings.Contains(receipt, session) || !strings.Contains(receipt, "VerifiableCredential") {
+		t.Errorf("receipt %.200s… does not name session %s as a verifiable credential", receipt, session)
+	}
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}

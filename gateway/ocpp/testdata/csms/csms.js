@@ -66,7 +66,7 @@ const answer = {
   StartTransaction: () => ({ transactionId: txid++, idTagInfo: { status: authStatus } }),
   StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
   MeterValues: () => ({}),
-  DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  DataTransfer: (p) => ({ status: p.vendorId === 'org.chargegate' ? 'Accepted' : 'UnknownVendorId' }),
   DiagnosticsStatusNotification: () => ({}),
   FirmwareStatusNotification: () => ({}),
   SecurityEventNotification: () => ({}),
