@@ -373,7 +373,7 @@ func (a *App) Run(ctx context.Context) error {
 	guarded("snapshot", a.refreshSnapshots)
 	guarded("receipts", a.receipts.run)
 	if a.ocpp != nil {
-		guarded("ocpp", a.ocpp.Run)
+		guarded("ocpp", a.runOCPP)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
 	}
 	guarded("checkpoint", a.checkpoints.Run)

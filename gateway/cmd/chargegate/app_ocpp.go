@@ -234,3 +234,24 @@ func (a *App) sendReceiptOCPP(ctx context.Context, session string, doc []byte) {
 		a.log.Error("queue the receipt for the CSMS", "session", session, "err", err)
 	}
 }
+
+// runOCPP runs the charge point; on a stop it outlives the control loop briefly (up to 3 s),
+// as the MQTT link does, so that the StopTransaction of the session the shutdown ended is
+// delivered now rather than after the restart (the durable queue delivers it then anyway).
+func (a *App) runOCPP(ctx context.Context) error {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) && a.ocpp.Online() {
+			n, err := a.ocppQueue.Backlog(lctx)
+			if err != nil || (n == 0 && a.gw.Status().Session == nil) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+	}()
+	return a.ocpp.Run(lctx)
+}
