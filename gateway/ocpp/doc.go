@@ -72,7 +72,8 @@
 //	                                       with filename, Rejected for FTP or a running upload
 //	LogStatusNotification       CP→CSMS    Uploading, Uploaded / UploadFailure, with requestId
 //	ExtendedTriggerMessage      CSMS→CP    as TriggerMessage, plus LogStatusNotification and
-//	                                       SignChargePointCertificate (Rejected without CertDir)
+//	                                       SignChargePointCertificate (Rejected without CertDir);
+//	                                       FirmwareStatusNotification → SignedFirmwareStatusNotification
 //	SignCertificate             CP→CSMS    a CSR (P-256 key made on the device, file 0600; CN the
 //	                                       identity, O the vendor)
 //	CertificateSigned           CSMS→CP    Accepted when the chain matches the CSR's key, is valid for

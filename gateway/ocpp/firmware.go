@@ -494,8 +494,8 @@ func (cp *ChargePoint) firmwareNotification(ctx context.Context, conn *rpcConn, 
 	return nil
 }
 
-// firmwareNow is the status TriggerMessage reports: the latest one sent for the job in force,
-// else Idle.
+// firmwareNow is the status TriggerMessage reports: the latest one sent for the job in force
+// (with its requestId when signed), else Idle.
 func (cp *ChargePoint) firmwareNow() (status string, signed bool, requestID int) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()

@@ -268,9 +268,16 @@ func TestSignedFirmwareUpdateWaitsForSessionAndCommits(t *testing.T) {
 		t.Errorf("after a bad signature: agent %s, slot %s; want committed on B unchanged", st.State, b.current())
 	}
 
-	// ExtendedTriggerMessage FirmwareStatusNotification: Idle once no update runs.
+	// ExtendedTriggerMessage FirmwareStatusNotification: the signed status message, Idle once
+	// no update runs; TriggerMessage: the 1.6 one.
 	if got := c.Status("ExtendedTriggerMessage", map[string]any{"requestedMessage": "FirmwareStatusNotification"}); got != "Accepted" {
 		t.Errorf("ExtendedTriggerMessage = %s", got)
+	}
+	c.WaitFor("SignedFirmwareStatusNotification Idle", func() bool {
+		return slices.Contains(fwStatuses(t, c, "SignedFirmwareStatusNotification"), "Idle")
+	})
+	if got := c.Status("TriggerMessage", map[string]any{"requestedMessage": "FirmwareStatusNotification"}); got != "Accepted" {
+		t.Errorf("TriggerMessage = %s", got)
 	}
 	c.WaitFor("FirmwareStatusNotification Idle", func() bool {
 		return slices.Contains(fwStatuses(t, c, "FirmwareStatusNotification"), "Idle")

@@ -42,19 +42,24 @@ func (cp *ChargePoint) trigger(req triggerMessageReq) (string, func()) {
 
 // extendedTrigger answers ExtendedTriggerMessage (Security Whitepaper §3.3): as
 // TriggerMessage, plus LogStatusNotification and SignChargePointCertificate (a new key and
-// CSR, SignCertificate; Rejected without Config.CertDir).
+// CSR, SignCertificate; Rejected without Config.CertDir); FirmwareStatusNotification is
+// answered with a SignedFirmwareStatusNotification.
 func (cp *ChargePoint) extendedTrigger(req triggerMessageReq) (string, func()) {
 	if req.ConnectorID != nil && (*req.ConnectorID < 0 || *req.ConnectorID > connectorOne) {
 		return "Rejected", nil
 	}
 	switch req.RequestedMessage {
-	case "LogStatusNotification", "SignChargePointCertificate":
+	case "LogStatusNotification", "SignChargePointCertificate", "FirmwareStatusNotification":
 		if req.RequestedMessage == "SignChargePointCertificate" && cp.cfg.CertDir == "" {
 			return "Rejected", nil
 		}
+		m := req.RequestedMessage
+		if m == "FirmwareStatusNotification" {
+			m = "SignedFirmwareStatusNotification" // the Security Whitepaper's status message
+		}
 		return "Accepted", func() {
 			cp.mu.Lock()
-			cp.triggered = append(cp.triggered, req.RequestedMessage)
+			cp.triggered = append(cp.triggered, m)
 			cp.mu.Unlock()
 			cp.poke()
 		}
@@ -98,14 +103,15 @@ func (cp *ChargePoint) sendTriggered(ctx context.Context, conn *rpcConn) error {
 			status, id := cp.diagnosticsNow(true)
 			err = conn.call(ctx, "", m, logStatusReq{Status: status, RequestID: id}, nil)
 		case "FirmwareStatusNotification":
-			// TriggerMessage: FirmwareStatusNotification; ExtendedTriggerMessage: the signed
-			// one when the job in force is signed.
-			status, signed, id := cp.firmwareNow()
-			if signed {
-				err = conn.call(ctx, "", "SignedFirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}, nil)
-			} else {
-				err = conn.call(ctx, "", m, statusConf{Status: firmwarePlain(status)}, nil)
+			status, _, _ := cp.firmwareNow()
+			err = conn.call(ctx, "", m, statusConf{Status: firmwarePlain(status)}, nil)
+		case "SignedFirmwareStatusNotification": // ExtendedTriggerMessage FirmwareStatusNotification
+			status, _, id := cp.firmwareNow()
+			req := signedFirmwareStatusReq{Status: status}
+			if id != 0 {
+				req.RequestID = &id
 			}
+			err = conn.call(ctx, "", m, req, nil)
 		case "SignChargePointCertificate":
 			if err := cp.signChargePointCertificate(ctx, conn); err != nil {
 				if errors.Is(err, errClosed) {
