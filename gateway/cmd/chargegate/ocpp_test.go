@@ -1,16 +1,20 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -469,6 +473,93 @@ func TestOCPPDataTransferTokenAndReceipt(t *testing.T) {
 	}
 	if !strings.Contains(receipt, session) || !strings.Contains(receipt, "VerifiableCredential") {
 		t.Errorf("receipt %.200s… does not name session %s as a verifiable credential", receipt, session)
+	}
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 16: GetDiagnostics uploads the appliance's archive of the window asked for to a
+// loopback HTTP server: the status, the chain's entries in the window (a session's begin and
+// end among them) and the journal (or a note that there is none).
+func TestOCPPDiagnosticsArchive(t *testing.T) {
+	var mu sync.Mutex
+	uploads := map[string][]byte{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			http.Error(w, "PUT only", http.StatusMethodNotAllowed)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		uploads[r.URL.Path] = b
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "100")
+	s := rig.StartStack(t, rig.StackOptions{})
+	dir := t.TempDir()
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra:    "ocpp:\n  url: " + c.URL() + "\n  identity: CG-DIAG-1\n",
+	})
+	g := startGateway(t, dir, cfg)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	from := time.Now().Add(-time.Second)
+	if st := c.Status("RemoteStartTransaction", map[string]any{"idTag": "DIAG"}); st != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: %s", st)
+	}
+	c.WaitCalls("StartTransaction", 1)
+	if st := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 100}); st != "Accepted" {
+		t.Fatalf("RemoteStopTransaction: %s", st)
+	}
+	c.WaitCalls("StopTransaction", 1)
+	res, err := c.Call("GetDiagnostics", map[string]any{"location": srv.URL + "/diag/", "startTime": from.UTC().Format(time.RFC3339Nano),
+		"stopTime": time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct{ FileName string }
+	json.Unmarshal(res, &conf)
+	if !strings.HasPrefix(conf.FileName, "chargegate-") || !strings.HasSuffix(conf.FileName, ".tar.gz") {
+		t.Fatalf("GetDiagnostics fileName %q", conf.FileName)
+	}
+	c.WaitFor("Uploaded", func() bool {
+		for _, l := range c.Calls("DiagnosticsStatusNotification") {
+			if strings.Contains(string(l.Params), `"Uploaded"`) {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	archive := uploads["/diag/"+conf.FileName]
+	mu.Unlock()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatalf("the upload is not gzip: %v", err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = string(b)
+	}
+	var status map[string]any
+	if err := json.Unmarshal([]byte(files["status.json"]), &status); err != nil || status["device"] != g.Device {
+		t.Errorf("status.json %.200q: want the device's status (%v)", files["status.json"], err)
+	}
+	chainTxt := files["chain.txt"]
+	if !strings.Contains(chainTxt, " session_begin ") || !strings.Contains(chainTxt, " session_end remote ") {
+		t.Errorf("chain.txt lacks the session's begin and remote end:\n%s", chainTxt)
+	}
+	if _, ok := files["journal.txt"]; !ok {
+		t.Errorf("no journal.txt in the archive: %v", files)
 	}
 	if err := g.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
