@@ -142,6 +142,7 @@ type ChargePoint struct {
 	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
+	fwMu            sync.Mutex // serialises changes of the firmware job (firmware.go)
 	mu              sync.Mutex
 	conf            map[string]string
 	status          gateway.Status

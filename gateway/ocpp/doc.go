@@ -281,9 +281,11 @@
 //	       "chargegate:local_list_version" = the Local Authorization List's listVersion,
 //	       "chargegate:reservation" = {"id":7,"idTag":"RES1","parentIdTag":"P","expiry":"2026-12-05T10:00:00Z"}
 //	       or "" (no reservation),
-//	       "chargegate:firmware" = {"signed":true,"requestId":7,"location":"https://…","retrieve":
-//	       "2026-12-05T10:00:00Z","started":true,"sent":["Downloading","Downloaded"],"final":"",
-//	       "detail":""} or "" (no firmware job; fields with zero values are left out)
+//	       "chargegate:firmware" = {"id":1796464800000000000,"signed":true,"requestId":7,"location":
+//	       "https://fw.example/2.0.0.bundle","retrieve":"2026-12-05T10:00:00Z","started":true,
+//	       "sent":["Downloading","Downloaded"]} or "" (no firmware job); id is when it was asked
+//	       for (Unix ns); "final" and "detail" name a failure decided before the agent ran; fields
+//	       with zero values are left out (golden vector in firmware_internal_test.go)
 //	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
 //	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)

@@ -103,6 +103,7 @@ const (
 // firmwareJob is an update the CSMS asked for, persisted as the config key
 // "chargegate:firmware" (see doc.go, "Disk format").
 type firmwareJob struct {
+	ID        int64     `json:"id"` // when it was asked for (Unix ns): tells jobs apart
 	Signed    bool      `json:"signed,omitempty"`
 	RequestID int       `json:"requestId,omitempty"`
 	Location  string    `json:"location"`
@@ -228,7 +229,7 @@ type signedFirmwareStatusReq struct {
 // handed to the agent at retrieveDate. Without an agent, or while another job runs, it ends
 // with InstallationFailed / DownloadFailed reported at once.
 func (cp *ChargePoint) updateFirmware(ctx context.Context, req updateFirmwareReq) {
-	job := &firmwareJob{Location: req.Location, Retrieve: req.RetrieveDate.Time}
+	job := &firmwareJob{ID: time.Now().UnixNano(), Location: req.Location, Retrieve: req.RetrieveDate.Time}
 	switch {
 	case cp.cfg.Firmware == nil:
 		job.Final, job.Detail = fwInstallationFailed, "no update agent"
@@ -277,7 +278,7 @@ func (cp *ChargePoint) signedUpdateFirmware(ctx context.Context, req signedUpdat
 		cp.poke()
 		return "InvalidCertificate"
 	}
-	cp.setFirmwareJob(ctx, &firmwareJob{Signed: true, RequestID: req.RequestID, Location: f.Location, Retrieve: f.RetrieveDateTime.Time})
+	cp.setFirmwareJob(ctx, &firmwareJob{ID: time.Now().UnixNano(), Signed: true, RequestID: req.RequestID, Location: f.Location, Retrieve: f.RetrieveDateTime.Time})
 	cp.mu.Lock()
 	cp.fwSigned = signedCheck{cert: f.SigningCertificate, signature: f.Signature}
 	cp.mu.Unlock()
@@ -367,6 +368,34 @@ var errSignature = errors.New("invalid firmware signature")
 
 // setFirmwareJob persists and installs a new job (nil ends it).
 func (cp *ChargePoint) setFirmwareJob(ctx context.Context, job *firmwareJob) {
+	cp.fwMu.Lock()
+	defer cp.fwMu.Unlock()
+	cp.storeFirmwareJob(ctx, job)
+}
+
+// updateFirmwareJob applies f to a copy of the job in force if it is still job id, and
+// persists the result (f returning false ends the job). The tick, the sender and the handlers
+// change the job from their own goroutines; this keeps one change from undoing another.
+func (cp *ChargePoint) updateFirmwareJob(ctx context.Context, id int64, f func(j *firmwareJob) bool) {
+	cp.fwMu.Lock()
+	defer cp.fwMu.Unlock()
+	cp.mu.Lock()
+	cur := cp.fwJob
+	cp.mu.Unlock()
+	if cur == nil || cur.ID != id {
+		return
+	}
+	j := *cur
+	j.Sent = slices.Clone(cur.Sent)
+	if !f(&j) {
+		cp.storeFirmwareJob(ctx, nil)
+		return
+	}
+	cp.storeFirmwareJob(ctx, &j)
+}
+
+// storeFirmwareJob persists and installs job; the caller holds fwMu.
+func (cp *ChargePoint) storeFirmwareJob(ctx context.Context, job *firmwareJob) {
 	v := ""
 	if job != nil {
 		b, _ := json.Marshal(job)
@@ -422,18 +451,23 @@ func (cp *ChargePoint) firmwareTick(ctx context.Context) {
 					j.Final = fwDownloadFailed
 				}
 				j.Detail = err.Error()
-				cp.setFirmwareJob(ctx, &j)
+				cp.updateFirmwareJob(ctx, j.ID, func(c *firmwareJob) bool { c.Final, c.Detail = j.Final, j.Detail; return true })
 				return
 			}
 			// Verified: SignatureVerified is reported after Downloaded (signedMilestones).
 		}
-		if err := cp.cfg.Firmware.Update(ctx, j.Location); err != nil {
+		err := cp.cfg.Firmware.Update(ctx, j.Location)
+		if err != nil {
 			cp.log.Warn("firmware update not started", "err", err)
-			j.Final, j.Detail = fwDownloadFailed, err.Error()
-		} else {
-			j.Started = true
 		}
-		cp.setFirmwareJob(ctx, &j)
+		cp.updateFirmwareJob(ctx, j.ID, func(c *firmwareJob) bool {
+			if err != nil {
+				c.Final, c.Detail = fwDownloadFailed, err.Error()
+			} else {
+				c.Started = true
+			}
+			return true
+		})
 		return
 	}
 	if s := cp.cfg.Firmware.Progress().State; s != cp.fwSeen {
@@ -468,15 +502,13 @@ func (cp *ChargePoint) sendFirmwareStatus(ctx context.Context, conn *rpcConn) er
 			return err
 		}
 		cp.log.Info("firmware status", "status", status, "signed", j.Signed, "detail", j.Detail, "agent_error", p.Error)
-		if final {
-			if status == fwInstalled {
-				cp.securityEvent(EventFirmwareUpdated, "")
-			}
-			cp.setFirmwareJob(ctx, nil)
-			continue
+		if final && status == fwInstalled {
+			cp.securityEvent(EventFirmwareUpdated, "")
 		}
-		j.Sent = append(j.Sent, status)
-		cp.setFirmwareJob(ctx, &j)
+		cp.updateFirmwareJob(ctx, j.ID, func(c *firmwareJob) bool {
+			c.Sent = append(c.Sent, status)
+			return !final
+		})
 	}
 }
 
