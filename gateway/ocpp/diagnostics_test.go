@@ -242,4 +242,17 @@ func TestCertificateManagement(t *testing.T) {
 		return last == "CG-CERT-1"
 	})
 	c.WaitFor("online again", cp.Online)
+
+	// An installed CentralSystemRootCertificate is trusted from the next connection on: the
+	// CSMS comes back with a server certificate from that CA, which the configuration does not
+	// know.
+	otherRoot := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.der}))
+	if got := c.Status("InstallCertificate", map[string]string{"certificateType": "CentralSystemRootCertificate", "certificate": otherRoot}); got != "Accepted" {
+		t.Fatalf("InstallCertificate CentralSystemRootCertificate = %s", got)
+	}
+	c.Restart(2, serverCert(t, other)...)
+	c.WaitFor("connected to the CSMS with the installed root's certificate", func() bool {
+		return c.Count(func(l csmsLine) bool { return l.Type == "connected" && l.Life == 2 }) > 0
+	})
+	c.WaitFor("online with the new CSMS certificate", cp.Online)
 }
