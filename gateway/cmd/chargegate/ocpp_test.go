@@ -565,3 +565,25 @@ func TestOCPPDiagnosticsArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Issue 16: `chargegate demo --ocpp DIR` (make demo OCPP=1) runs the strict CSMS beside the
+// demo, connects the gateway and prints its message log's path and summary: the autostarted
+// session's StartTransaction and, at the end, its StopTransaction, with no schema violation.
+func TestDemoWithOCPP(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Dir(rig.Bin(t, "metersim"))
+	csmsDir, err := filepath.Abs(filepath.Join("..", "..", "ocpp", "testdata", "csms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := rig.CLI(t, "", "demo", "--data", dir, "--bin", bin, "--duration", "12s", "--http", "127.0.0.1:0", "--ocpp", csmsDir)
+	if code != 0 {
+		t.Fatalf("demo --ocpp = %d:\n%s", code, out)
+	}
+	for _, want := range []string{"strict OCPP 1.6J CSMS on port", "OCPP message log   " + filepath.Join(dir, "csms.log"),
+		"BootNotification 1", "StartTransaction 1", "StopTransaction 1", "schema violations 0", "chain verified     yes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
