@@ -14,6 +14,14 @@
 // second Status that shows a session nobody announced (then under FallbackIDTag). Its
 // meterStart is the begin register: Status's import register minus the session's energy.
 //
+// Beside that the appliance gives the charge point the update agent (Config.Firmware,
+// FirmwareAgent), a diagnostics archive (Config.Diagnostics), a per-sample signer
+// (Config.SignSample), its DataTransfer handlers (Config.DataHandlers), the control loop's
+// pause and resume (Config.Pause) and a directory for its client certificate
+// (Config.CertDir); at each start it calls Reconcile with the chain's last sessions, queues
+// each session receipt with SendData, and may hand OnlineChecker (the CSMS's Authorize) to
+// the access component as its online source.
+//
 // # Supported (OCPP 1.6 edition 2: Core, Firmware Management, Local Auth List Management,
 // Reservation, Remote Trigger, Smart Charging (minimal); Security Whitepaper edition 3:
 // profiles 1–3, certificates, signed firmware, logs, security events)
