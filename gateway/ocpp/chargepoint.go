@@ -2,6 +2,7 @@ package ocpp
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chargegate/chargegate/gateway"
+	"github.com/chargegate/chargegate/ota"
 )
 
 // Subprotocol is the WebSocket subprotocol of OCPP-J 1.6.
@@ -92,13 +94,39 @@ type Config struct {
 	ReconnectMin             time.Duration // default 1 s
 	ReconnectMax             time.Duration // default 60 s
 
-	// Pause is called with true when the charging profiles' limit in force becomes 0 and with
-	// false when it becomes positive again (or no profile limits); the appliance opens and
-	// closes the contactor with the session kept. Nil: limits are only reported (Limit).
+	// Pause is called with true once for each charging session (Status: state "charging")
+	// while the charging profiles' limit in force is 0, and with false when the limit becomes
+	// positive again (or no profile limits) after such a call; the appliance runs the control
+	// loop's pause and resume commands (relay open, session kept). Nil: limits are only
+	// reported (Limit, GetCompositeSchedule).
 	Pause func(paused bool)
 	// MaxCurrentA is the outlet's rated current, the composite schedule's limit where no
 	// profile sets one. Default 32.
 	MaxCurrentA float64
+
+	// Firmware is the update agent that UpdateFirmware and SignedUpdateFirmware drive (see
+	// firmware.go); nil: UpdateFirmware ends InstallationFailed, SignedUpdateFirmware Rejected.
+	Firmware Firmware
+	// FirmwareKeys are the release keys the update agent trusts; SignedUpdateFirmware's
+	// signing certificate must hold one of them.
+	FirmwareKeys []ed25519.PublicKey
+	// Diagnostics builds the archive that GetDiagnostics and GetLog upload (see
+	// diagnostics.go); nil: both answer that no file is available.
+	Diagnostics Diagnostics
+	// HTTPClient fetches signed bundles' manifests and uploads diagnostics; nil is a client
+	// with timeouts.
+	HTTPClient *http.Client
+	// SignSample signs one periodic reading of a transaction as an OCMF record (the begin and
+	// this reading), sent as SignedData beside the sampled values when the configuration key
+	// SampledDataSignReadings is true. Nil: the key stays false.
+	SignSample func(ctx context.Context, s Sample) (string, error)
+	// DataHandlers answer the CSMS's DataTransfer of vendorId VendorID by messageId (see
+	// datatransfer.go; the appliance sets MessageToken).
+	DataHandlers map[string]DataHandler
+	// CertDir keeps the charge point's own key and client certificate that CertificateSigned
+	// installs (security profile 3); they replace Config.TLS's certificate from the next
+	// connection on. Empty: SignChargePointCertificate is Rejected.
+	CertDir string
 
 	Logger *slog.Logger
 }
@@ -114,35 +142,41 @@ type ChargePoint struct {
 	bg       sync.WaitGroup // RemoteStart/Stop work that outlives its call; Run waits
 	online   atomic.Bool
 
-	mu            sync.Mutex
-	conf          map[string]string
-	status        gateway.Status
-	haveStatus    bool
-	statusNow     [2]ConnectorStatus // connector 0 and 1 as of the latest status
-	statusQueue   []statusChange     // transitions not yet sent, oldest first
-	resendStatus  bool               // after a boot: send statusNow of both connectors
-	conn          *rpcConn           // accepted by the CSMS; nil otherwise
-	current       string             // the running session as announced to the queue
-	currentTag    string
-	lastSample    time.Time
-	lastAligned   time.Time         // the last clock-aligned boundary sent
-	sighted       string            // a session seen in Status, not yet begun
-	tags          map[string]string // session → idTag, from Commander, until begun
-	pendingTag    string            // idTag of a RemoteStart whose session has not shown up yet
-	inoperative   bool              // ChangeAvailability: Inoperative is wanted (persisted)
-	release       func()            // the gateway's hold while inoperative is in force
-	triggered     []string          // TriggerMessage requests answered, to send
-	stopReasons   map[string]string // session → the OCPP reason of a stop the charge point asked for
-	reservation   *reservation      // ReserveNow in force (persisted)
-	reservedStart string            // an idTag that passed claimReservation, for its StartTransaction
-	resTimer      *time.Timer       // ends the reservation at its expiry while Run runs
-	shared        LocalList         // ShareLocalList: the Local Authorization List outside ocpp.db
-	running       bool              // Run is running
-	secEvents     []securityEvent   // SecurityEventNotifications to send, oldest first
-	lastErr       error             // why the latest connection attempt failed
-	profiles      []storedProfile   // installed charging profiles (persisted)
-	txStart       time.Time         // the running session's begin, for Relative profiles
-	paused        bool              // the limit in force is 0 and Config.Pause(true) was called
+	fwMu            sync.Mutex // serialises changes of the firmware job (firmware.go)
+	mu              sync.Mutex
+	conf            map[string]string
+	status          gateway.Status
+	haveStatus      bool
+	statusNow       [2]ConnectorStatus // connector 0 and 1 as of the latest status
+	statusQueue     []statusChange     // transitions not yet sent, oldest first
+	resendStatus    bool               // after a boot: send statusNow of both connectors
+	conn            *rpcConn           // accepted by the CSMS; nil otherwise
+	current         string             // the running session as announced to the queue
+	currentTag      string
+	currentBeginMWh int64 // the running session's begin register
+	lastSample      time.Time
+	lastAligned     time.Time         // the last clock-aligned boundary sent
+	sighted         string            // a session seen in Status, not yet begun
+	tags            map[string]string // session → idTag, from Commander, until begun
+	pendingTag      string            // idTag of a RemoteStart whose session has not shown up yet
+	inoperative     bool              // ChangeAvailability: Inoperative is wanted (persisted)
+	release         func()            // the gateway's hold while inoperative is in force
+	triggered       []string          // TriggerMessage requests answered, to send
+	stopReasons     map[string]string // session → the OCPP reason of a stop the charge point asked for
+	reservation     *reservation      // ReserveNow in force (persisted)
+	reservedStart   string            // an idTag that passed claimReservation, for its StartTransaction
+	resTimer        *time.Timer       // ends the reservation at its expiry while Run runs
+	shared          LocalList         // ShareLocalList: the Local Authorization List outside ocpp.db
+	running         bool              // Run is running
+	lastErr         error             // why the latest connection attempt failed
+	profiles        []storedProfile   // installed charging profiles (persisted)
+	txStart         time.Time         // the running session's begin, for Relative profiles
+	paused          bool              // the limit in force is 0
+	limitPaused     string            // the session Config.Pause(true) was called for
+	fwJob           *firmwareJob      // UpdateFirmware / SignedUpdateFirmware in progress (persisted)
+	fwSigned        signedCheck       // the signed job's certificate and signature, until checked
+	fwSeen          ota.State         // the agent's state at the latest firmwareTick
+	diag            *diagJob          // GetDiagnostics / GetLog upload in progress
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -197,6 +231,10 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: time.Minute}}
+	}
 	cp := &ChargePoint{cfg: cfg, q: q, sessions: sessions, log: cfg.Logger, wake: make(chan struct{}, 1),
 		conf: defaultConfig(cfg), stopReasons: map[string]string{}, tags: map[string]string{}}
 	changed, err := q.configValues(context.Background())
@@ -210,6 +248,7 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	}
 	cp.inoperative = changed[availabilityKey] == "Inoperative"
 	cp.loadReservation(changed[reservationKey])
+	cp.loadFirmwareJob(changed[firmwareKey])
 	cp.securityEvent(EventStartupOfTheDevice, "")
 	if cp.profiles, err = q.loadProfiles(context.Background()); err != nil {
 		return nil, err
@@ -263,6 +302,21 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { <-limits }()
+	firmware := make(chan struct{})
+	go func() {
+		defer close(firmware)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			cp.firmwareTick(ctx) // may fetch a signed bundle's manifest: its own goroutine
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { <-firmware }()
 	defer func() {
 		cp.mu.Lock()
 		cp.running = false
@@ -287,8 +341,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 
 func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
-	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: cp.cfg.TLS}
+	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	var header http.Header
 	if cp.cfg.Password != "" {
 		header = http.Header{}
@@ -301,6 +354,9 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 	return backoff.Retry(ctx, func() (*websocket.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, backoff.Permanent(ctx.Err())
+		}
+		if strings.HasPrefix(target, "wss://") {
+			dialer.TLSClientConfig = cp.tlsConfig(ctx) // installed roots and client certificate, fresh each time
 		}
 		ws, resp, err := dialer.DialContext(ctx, target, header)
 		if resp != nil && resp.Body != nil {
@@ -367,6 +423,12 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
 			return err
 		}
 		if err := cp.sendSecurityEvents(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendFirmwareStatus(ctx, conn); err != nil {
+			return err
+		}
+		if err := cp.sendDiagnosticsStatus(ctx, conn); err != nil {
 			return err
 		}
 		if err := cp.drain(ctx, conn); err != nil {
@@ -548,6 +610,8 @@ func (cp *ChargePoint) deliver(ctx context.Context, conn *rpcConn, m queued) err
 			cp.deauthorize(ctx, m.Session)
 		}
 		return nil
+	case actionData:
+		return cp.deliverData(ctx, conn, id, m)
 	case actionStop, actionMeter:
 		txID, ok, err := cp.q.transactionID(ctx, m.Session)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,9 +359,14 @@ func TestConfigurationAndDataTransfer(t *testing.T) {
 	if got := c.Status("DataTransfer", map[string]string{"vendorId": "com.example", "data": "x"}); got != "UnknownVendorId" {
 		t.Errorf("DataTransfer = %s, want UnknownVendorId", got)
 	}
-	if _, err := c.Call("GetDiagnostics", map[string]any{"location": "ftp://diagnostics.example/"}); err == nil {
-		t.Errorf("GetDiagnostics answered, want NotImplemented")
+	// FTP is refused clearly: no file name, and UploadFailed.
+	if res, err := c.Call("GetDiagnostics", map[string]any{"location": "ftp://diagnostics.example/"}); err != nil || string(res) != "{}" {
+		t.Errorf("GetDiagnostics to ftp:// = %s, %v; want {} (no file)", res, err)
 	}
+	c.WaitFor("DiagnosticsStatusNotification UploadFailed", func() bool {
+		n := c.Calls("DiagnosticsStatusNotification")
+		return len(n) == 1 && strings.Contains(string(n[0].Params), `"UploadFailed"`)
+	})
 
 	// A changed key survives a restart of the charge point.
 	stop()

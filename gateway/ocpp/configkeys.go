@@ -50,6 +50,9 @@ const (
 	// KeyMeterPublicKey publishes the public key that verifies the session's signed meter
 	// values (OCA "Signed Meter Values in OCPP": MeterPublicKey[connectorId]); read-only.
 	KeyMeterPublicKey = "MeterPublicKey1"
+	// KeySampledDataSignReadings (the OCPP 2.0.1 name, a vendor key in 1.6) adds a signed OCMF
+	// record to each periodic MeterValues of a transaction (Config.SignSample); default false.
+	KeySampledDataSignReadings = "SampledDataSignReadings"
 )
 
 // Measurands that the sampled meter values can carry (MeterValuesSampledData); the gateway's
@@ -96,6 +99,7 @@ var keyDefs = map[string]keyDef{
 	KeyChargingScheduleAllowedChargingRateUnit: {readonly: true},
 	KeyChargingScheduleMaxPeriods:              {readonly: true},
 	KeyMaxChargingProfilesInstalled:            {readonly: true},
+	KeySampledDataSignReadings:                 {check: isBool},
 }
 
 func defaultConfig(c Config) map[string]string {
@@ -135,6 +139,9 @@ func defaultConfig(c Config) map[string]string {
 	}
 	if c.MeterPublicKey != "" {
 		m[KeyMeterPublicKey] = c.MeterPublicKey
+	}
+	if c.SignSample != nil {
+		m[KeySampledDataSignReadings] = "false"
 	}
 	return m
 }

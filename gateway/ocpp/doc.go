@@ -14,8 +14,17 @@
 // second Status that shows a session nobody announced (then under FallbackIDTag). Its
 // meterStart is the begin register: Status's import register minus the session's energy.
 //
-// # Supported (OCPP 1.6 edition 2: Core, Local Auth List Management, Reservation, Remote
-// Trigger, Smart Charging (minimal); Security Whitepaper edition 3: profiles 1–3, security events)
+// Beside that the appliance gives the charge point the update agent (Config.Firmware,
+// FirmwareAgent), a diagnostics archive (Config.Diagnostics), a per-sample signer
+// (Config.SignSample), its DataTransfer handlers (Config.DataHandlers), the control loop's
+// pause and resume (Config.Pause) and a directory for its client certificate
+// (Config.CertDir); at each start it calls Reconcile with the chain's last sessions, queues
+// each session receipt with SendData, and may hand OnlineChecker (the CSMS's Authorize) to
+// the access component as its online source.
+//
+// # Supported (OCPP 1.6 edition 2: Core, Firmware Management, Local Auth List Management,
+// Reservation, Remote Trigger, Smart Charging (minimal); Security Whitepaper edition 3:
+// profiles 1–3, certificates, signed firmware, logs, security events)
 //
 //	message                     direction  behaviour
 //	BootNotification            CP→CSMS    Accepted: online, heartbeat = interval; Pending/Rejected:
@@ -42,10 +51,47 @@
 //	GetConfiguration            CSMS→CP    the keys in configkeys.go, readonly flagged
 //	ChangeConfiguration         CSMS→CP    Accepted (persisted), Rejected (read-only, bad value),
 //	                                       NotSupported (unknown key)
-//	DataTransfer                CSMS→CP    UnknownVendorId (no vendor extension is implemented)
+//	DataTransfer                CSMS→CP    vendorId org.chargegate, messageId token: a capability token
+//	                                       starts a session (Config.DataHandlers); other messageIds
+//	                                       UnknownMessageId, other vendors UnknownVendorId
+//	DataTransfer                CP→CSMS    org.chargegate receipt: a session's signed receipt, durable
+//	                                       queue, after its StopTransaction (SendData)
 //	TriggerMessage              CSMS→CP    BootNotification, Heartbeat, StatusNotification, MeterValues
 //	                                       (context Trigger) sent after the answer; Diagnostics- and
-//	                                       FirmwareStatusNotification say Idle; connector > 1 Rejected
+//	                                       FirmwareStatusNotification say the upload's / update's
+//	                                       latest status, Idle when none; connector > 1 Rejected
+//	UpdateFirmware              CSMS→CP    the update agent (Config.Firmware) at retrieveDate; see
+//	                                       "Firmware" below; FTP → DownloadFailed
+//	FirmwareStatusNotification  CP→CSMS    Downloading, Downloaded (also while the session runs),
+//	                                       Installing, Installed (after the commit in the new slot);
+//	                                       DownloadFailed, InstallationFailed
+//	GetDiagnostics              CSMS→CP    fileName; archive (Config.Diagnostics) of startTime..stopTime
+//	                                       PUT to location (POST on 405), retries/retryInterval; FTP:
+//	                                       no fileName and UploadFailed
+//	DiagnosticsStatusNotification CP→CSMS  Uploading, Uploaded / UploadFailed
+//	SignedUpdateFirmware        CSMS→CP    Accepted; InvalidCertificate (see "Firmware"); Rejected
+//	                                       (an update runs, no agent, not http(s))
+//	SignedFirmwareStatusNotification CP→CSMS  DownloadScheduled, Downloading, Downloaded,
+//	                                       SignatureVerified, InstallScheduled (waiting for the
+//	                                       session), Installing, InstallRebooting, Installed;
+//	                                       DownloadFailed, InvalidSignature, InstallVerificationFailed,
+//	                                       InstallationFailed; with requestId
+//	GetLog                      CSMS→CP    DiagnosticsLog / SecurityLog as GetDiagnostics; Accepted
+//	                                       with filename, Rejected for FTP or a running upload
+//	LogStatusNotification       CP→CSMS    Uploading, Uploaded / UploadFailure, with requestId
+//	ExtendedTriggerMessage      CSMS→CP    as TriggerMessage, plus LogStatusNotification and
+//	                                       SignChargePointCertificate (Rejected without CertDir);
+//	                                       FirmwareStatusNotification → SignedFirmwareStatusNotification
+//	SignCertificate             CP→CSMS    a CSR (P-256 key made on the device, file 0600; CN the
+//	                                       identity, O the vendor)
+//	CertificateSigned           CSMS→CP    Accepted when the chain matches the CSR's key, is valid for
+//	                                       client auth and chains to the CSMS's roots; the connection
+//	                                       is renewed with it; else Rejected (event
+//	                                       InvalidChargePointCertificate)
+//	InstallCertificate          CSMS→CP    Central-/ManufacturerRootCertificate: a self-signed CA valid
+//	                                       now (≤ 8 per use); Accepted / Rejected / Failed
+//	GetInstalledCertificateIds  CSMS→CP    SHA256 hash data (issuer name, issuer key, serial) or NotFound
+//	DeleteCertificate           CSMS→CP    Accepted / NotFound
 //	UnlockConnector             CSMS→CP    NotSupported: the outlet has no lock
 //	Reset                       CSMS→CP    Accepted when Config.Reset is set: the running session ends
 //	                                       (SoftReset / HardReset), then Config.Reset(hard); else Rejected
@@ -72,8 +118,10 @@
 //	                                       whole A or W (rounded down); MaxCurrentA where none limits
 //	SecurityEventNotification   CP→CSMS    StartupOfTheDevice (each start), ResetOrReboot (before a
 //	                                       Reset is handed over), InvalidCentralSystemCertificate,
-//	                                       FailedToAuthenticateAtCentralSystem (kept in memory, ≤ 16,
-//	                                       sent after the next accepted boot)
+//	                                       FailedToAuthenticateAtCentralSystem, FirmwareUpdated,
+//	                                       InvalidFirmwareSignature, InvalidFirmwareSigningCertificate,
+//	                                       InvalidChargePointCertificate; kept in ocpp.db (≤ 1000)
+//	                                       until delivered, across restarts
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
 // Security profile 1 (OCPP 1.6 Security Whitepaper): Config.Password is sent as HTTP Basic
@@ -109,7 +157,41 @@
 // 3). The hardware only switches the contactor: Config.Pause(true) is called when the limit
 // in force becomes 0, Pause(false) when it becomes positive again or no profile limits
 // (evaluated every second and on each change); ChargePoint.Limit reports the limit in A.
-// TxProfiles are removed when their transaction ends.
+// TxProfiles are removed when their transaction ends. The appliance runs the control loop's
+// pause and resume commands: each charging session is paused once while the limit is 0 (also
+// one that starts under it), and resumed when the limit becomes positive only if this limit
+// paused it (an operator's pause on another link stays).
+//
+// # Firmware (UpdateFirmware, SignedUpdateFirmware)
+//
+// Both hand the location to the A/B update agent (package ota, Config.Firmware) and follow its
+// state: downloading → Downloading; downloaded, waiting (a session runs: the agent waits for it
+// through the control loop's Hold) → Downloaded (signed: also SignatureVerified, and
+// InstallScheduled while waiting); installing → Installing; installed, trial → (signed:
+// InstallRebooting); committed → Installed, then the security event FirmwareUpdated; failed
+// with a bundle that does not verify (signature, hashes, hardware, security floor) →
+// InstallationFailed (signed: InvalidSignature for the signature, InstallVerificationFailed for
+// the rest), failed before Downloaded → DownloadFailed, rolled back → InstallationFailed. The
+// job is kept in ocpp.db ("chargegate:firmware"), so the statuses due are sent in order after
+// the restart into the new slot; a status skipped while offline is sent late, in order.
+// retries and retryInterval are not used: the agent's own retry policy applies.
+// installDateTime is not used: the agent installs as soon as no session runs (and inside its
+// maintenance window).
+//
+// Signed firmware, mapped onto chargegate bundles (Ed25519 release keys, see package ota): the
+// signingCertificate must hold an Ed25519 key that is one of the agent's trusted release keys
+// (Config.FirmwareKeys), be valid now, and chain to an installed ManufacturerRootCertificate
+// when one is installed (InstallCertificate) — else InvalidCertificate and the event
+// InvalidFirmwareSigningCertificate. The signature (base64) must be that key's Ed25519
+// signature over "chargegate-bundle-manifest/1\n" + the bundle's manifest.json — the message
+// the bundle's own manifest.sig signs; the manifest carries every payload's hashes, so this
+// signs the whole firmware. At retrieveDateTime the charge point reads the bundle's head
+// (manifest.json, manifest.sig) and checks both the request's signature and the bundle's own
+// signature by that key before the agent downloads; a mismatch is InvalidSignature with the
+// event InvalidFirmwareSignature and nothing is written. The agent verifies everything again.
+// The certificate and signature are kept in memory until checked: a restart before the
+// retrieve time ends the job InvalidSignature. RevokedCertificate and AcceptedCanceled are
+// not produced (no revocation list; a running update is never cancelled by a new one).
 //
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
 // at a time (OCPP-J §4.1.1), a call without an answer within CallTimeout drops the connection,
@@ -168,6 +250,11 @@
 // schema sets no maxLength on SampledValue.value, so no record is cut. The key that verifies it
 // is published read-only as MeterPublicKey1 (hex DER SubjectPublicKeyInfo, within CiString500).
 //
+// With the configuration key SampledDataSignReadings true (the OCPP 2.0.1 name, a vendor key
+// here; default false) each periodic MeterValues of a transaction also carries one SignedData
+// value: an OCMF record of the begin (TX B) and that reading (TX C), signed by the gateway
+// (Config.SignSample). The appliance gives these records their own pagination sequence.
+//
 // Energy values are Wh integers, the import register in mWh truncated (never rounded up).
 //
 // # Never losing a transaction message
@@ -182,45 +269,63 @@
 // and StopTransaction get it when they are sent, so a StopTransaction queued while the
 // StartTransaction still waited is delivered with the right id. A CALLERROR counts as an
 // attempt; after TransactionMessageAttempts, retried TransactionMessageRetryInterval × attempt
-// apart, the message is given up (a StartTransaction with its whole session). Session is
-// idempotent per session id, so the appliance can replay the last finished session at start
-// in case it stopped between the control loop's end and the queue's commit.
+// apart, the message is given up (a StartTransaction with its whole session). At every start
+// the appliance calls Reconcile with the sessions that ended among the chain's newest entries:
+// a session the queue began but never ended (the process died between the control loop's end
+// entry and the queue's commit) gets its StopTransaction from the chain's end entry (reason
+// and registers; no SignedData, the OCMF record was lost with the process). Tested with a
+// SIGKILL at that step (gateway/cmd/chargegate).
 //
-// # Disk format (ocpp.db, user_version 3; migration 2 adds local_list and auth_cache, 3 charging_profile)
+// # Disk format (ocpp.db, user_version 4; migration 2 adds local_list and auth_cache, 3
+// charging_profile, 4 security_event and certificate)
 //
 //	outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, action TEXT, payload BLOB,
-//	       attempts INTEGER)   the queued request, JSON as sent except transactionId
+//	       attempts INTEGER)   the queued request, JSON as sent except transactionId;
+//	       action StartTransaction | MeterValues | StopTransaction | DataTransfer
 //	tx(session TEXT PRIMARY KEY, id_tag TEXT, transaction_id INTEGER UNIQUE NULL,
 //	   ended INTEGER, dropped INTEGER)   session ↔ transactionId
 //	config(key TEXT PRIMARY KEY, value TEXT)   keys the CSMS changed, and
 //	       "chargegate:availability" = Inoperative | Operative,
 //	       "chargegate:local_list_version" = the Local Authorization List's listVersion,
 //	       "chargegate:reservation" = {"id":7,"idTag":"RES1","parentIdTag":"P","expiry":"2026-12-05T10:00:00Z"}
-//	       or "" (no reservation)
+//	       or "" (no reservation),
+//	       "chargegate:firmware" = {"id":1796464800000000000,"signed":true,"requestId":7,"location":
+//	       "https://fw.example/2.0.0.bundle","retrieve":"2026-12-05T10:00:00Z","started":true,
+//	       "sent":["Downloading","Downloaded"]} or "" (no firmware job); id is when it was asked
+//	       for (Unix ns); "final" and "detail" name a failure decided before the agent ran; fields
+//	       with zero values are left out (golden vector in firmware_internal_test.go)
 //	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
 //	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the idTagInfo of Authorize.conf and StartTransaction.conf for idTags not listed
 //	charging_profile(id INTEGER PRIMARY KEY, profile TEXT)   id = chargingProfileId; profile =
 //	       {"connector":0,"received":"2026-12-05T08:00:00Z","profile":{…csChargingProfiles as sent…}}
+//	security_event(id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT)   a SecurityEventNotification
+//	       request as sent: {"type":"StartupOfTheDevice","timestamp":"2026-12-05T08:00:00.000Z"}
+//	certificate(serial TEXT, issuer_name_hash TEXT, issuer_key_hash TEXT, type TEXT, pem TEXT,
+//	       PRIMARY KEY(issuer_name_hash, issuer_key_hash, serial))   installed root certificates;
+//	       type CentralSystemRootCertificate | ManufacturerRootCertificate; hashes SHA-256 hex of
+//	       the DER issuer name and of the issuer's public key bits; serial lowercase hex
+//
+// Config.CertDir holds client-pending-key.pem (the CSR's key until its certificate comes),
+// client-key.pem (0600) and client.pem (the chain CertificateSigned installed, leaf first).
+// The local list's tables are unchanged by migration 4.
 //
 // # Not done yet (issue 16)
 //
-//   - Firmware and diagnostics (UpdateFirmware, GetDiagnostics, SignedUpdateFirmware, GetLog)
-//     and their status notifications beyond TriggerMessage's Idle.
-//   - Security Whitepaper: certificate management (InstallCertificate, CertificateSigned,
-//     SignCertificate, ExtendedTriggerMessage), signed firmware, the SecurityProfile and
-//     AuthorizationKey keys; security events are kept in memory only (lost by a restart while
-//     offline).
 //   - Local list / cache: the cache has no size bound or eviction; StopTransaction.conf's
 //     idTagInfo is not cached; a local list entry that differs from the CSMS's answer is not
 //     reported.
 //   - Reservation of connector 0 (ReserveConnectorZeroSupported is false).
-//   - Smart Charging: only pause/resume (no current setpoint: the hardware has no PWM);
-//     the limit is not yet in the gateway's status or telemetry (the appliance can read
-//     ChargePoint.Limit).
-//   - Signed values per sample; clock-aligned values outside a transaction; StopTxnSampledData
-//     and StopTxnAlignedData (stored, not read); WebSocketPingInterval (stored; a dead link is
-//     found by the heartbeat's call timeout).
+//   - Smart Charging: only pause/resume (no current setpoint: the hardware has no PWM); the
+//     limit in force is in OCPP (GetCompositeSchedule) and ChargePoint.Limit, not yet in the
+//     gateway's status or telemetry (the appliance's status belongs to package gateway).
+//   - Diagnostics uploads are kept in memory: a restart during one ends it without a final
+//     status. Uploads are PUT/POST only (no FTP, no multipart form).
+//   - The SecurityProfile and AuthorizationKey keys (profiles are set by configuration);
+//     certificate revocation (RevokedCertificate never answered).
+//   - Clock-aligned values outside a transaction; StopTxnSampledData and StopTxnAlignedData
+//     (stored, not read); WebSocketPingInterval (stored; a dead link is found by the
+//     heartbeat's call timeout).
 //   - OCPP 2.0.1.
 package ocpp

@@ -33,8 +33,83 @@ func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.R
 		}
 		return statusConf{Status: "Accepted"}, func() { cp.bg.Go(func() { cp.reset(ctx, req.Type == "Hard") }) }, nil
 	}
+	if action == "ExtendedTriggerMessage" {
+		var req triggerMessageReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		status, after := cp.extendedTrigger(req)
+		return statusConf{Status: status}, after, nil
+	}
+	if action == "CertificateSigned" {
+		var req struct {
+			CertificateChain string `json:"certificateChain"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		status, after := cp.certificateSigned(ctx, req.CertificateChain)
+		return statusConf{Status: status}, after, nil
+	}
 	res, cerr := cp.answer(ctx, action, payload)
 	return res, nil, cerr
+}
+
+// answerMore answers the Firmware Management, diagnostics and Security Whitepaper calls.
+func (cp *ChargePoint) answerMore(ctx context.Context, action string, payload json.RawMessage) (any, *CallError) {
+	switch action {
+	case "UpdateFirmware":
+		var req updateFirmwareReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		cp.updateFirmware(ctx, req)
+		return struct{}{}, nil
+	case "SignedUpdateFirmware":
+		var req signedUpdateFirmwareReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.signedUpdateFirmware(ctx, req)}, nil
+	case "GetDiagnostics":
+		var req getDiagnosticsReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.getDiagnostics(ctx, req), nil
+	case "GetLog":
+		var req getLogReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.getLog(ctx, req), nil
+	case "InstallCertificate":
+		var req struct {
+			CertificateType string `json:"certificateType"`
+			Certificate     string `json:"certificate"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.installCertificate(ctx, req.CertificateType, req.Certificate)}, nil
+	case "GetInstalledCertificateIds":
+		var req struct {
+			CertificateType string `json:"certificateType"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return cp.installedCertificates(ctx, req.CertificateType), nil
+	case "DeleteCertificate":
+		var req struct {
+			CertificateHashData certificateHashData `json:"certificateHashData"`
+		}
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		return statusConf{Status: cp.deleteCertificate(ctx, req.CertificateHashData)}, nil
+	}
+	return nil, &CallError{Code: "NotImplemented", Description: action + " is not implemented"}
 }
 
 func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.RawMessage) (any, *CallError) {
@@ -71,8 +146,7 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, cerr
 		}
-		// No vendor extension is implemented: every vendorId is unknown (OCPP 1.6 §4.3).
-		return dataTransferConf{Status: "UnknownVendorId"}, nil
+		return cp.dataTransfer(ctx, req), nil
 	case "ChangeAvailability":
 		var req changeAvailabilityReq
 		if cerr := decodeStrict(payload, &req); cerr != nil {
@@ -145,7 +219,7 @@ func (cp *ChargePoint) answer(ctx context.Context, action string, payload json.R
 		// The outlet has no connector lock to release (OCPP 1.6 §5.18: NotSupported).
 		return statusConf{Status: "NotSupported"}, nil
 	}
-	return nil, &CallError{Code: "NotImplemented", Description: action + " is not implemented"}
+	return cp.answerMore(ctx, action, payload)
 }
 
 func decodeStrict(payload json.RawMessage, v any) *CallError {
@@ -331,18 +405,18 @@ func (cp *ChargePoint) reset(ctx context.Context, hard bool) {
 		}
 	}
 	cp.log.Warn("reset requested by the CSMS", "hard", hard)
-	// Security Whitepaper: ResetOrReboot, sent before the restart, as far as the link allows.
-	if conn := cp.connection(); conn != nil {
-		kind := "SoftReset"
-		if hard {
-			kind = "HardReset"
+	// Security Whitepaper: ResetOrReboot, kept in ocpp.db and sent before the restart as far
+	// as the link allows (else after it).
+	kind := "SoftReset"
+	if hard {
+		kind = "HardReset"
+	}
+	cp.securityEvent(EventResetOrReboot, kind+" requested by the CSMS")
+	cp.poke()
+	for deadline := time.Now().Add(5 * time.Second); cp.connection() != nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if n, err := cp.q.securityBacklog(ctx); err != nil || n == 0 {
+			break
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		ev := securityEvent{Type: EventResetOrReboot, Timestamp: Time{time.Now()}, TechInfo: kind + " requested by the CSMS"}
-		if err := conn.call(ctx, "", "SecurityEventNotification", ev, nil); err != nil {
-			cp.log.Warn("security event before reset", "err", err)
-		}
-		cancel()
 	}
 	cp.cfg.Reset(hard)
 }

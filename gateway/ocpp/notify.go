@@ -101,6 +101,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 	cp.mu.Lock()
 	if !ended && err == nil {
 		cp.current, cp.currentTag = session, tag
+		cp.currentBeginMWh = meterMWh
 		cp.lastSample, cp.lastAligned = at, at
 		cp.txStart = at
 	}
@@ -157,10 +158,16 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 		}
 	}
 	measurands, alignedMeasurands := cp.conf[KeyMeterValuesSampledData], cp.conf[KeyMeterValuesAlignedData]
+	sign := cp.conf[KeySampledDataSignReadings] == "true" && cp.cfg.SignSample != nil
+	sample := Sample{SessionID: t.SessionID, IDTag: cp.currentTag, Start: cp.txStart, MeterSerial: t.Serial, Time: t.Time, ImportMWh: t.ImportMWh}
 	cp.mu.Unlock()
 	var mvs []MeterValue
 	if due {
-		if sv := sampled(t, measurands, "Sample.Periodic"); len(sv) > 0 {
+		sv := sampled(t, measurands, "Sample.Periodic")
+		if sign {
+			sv = append(sv, cp.signedSample(sample)...)
+		}
+		if len(sv) > 0 {
 			mvs = append(mvs, MeterValue{Timestamp: Time{t.Time}, SampledValue: sv})
 		}
 	}
@@ -172,6 +179,43 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 	if len(mvs) > 0 {
 		cp.enqueue(t.SessionID, actionMeter, meterValuesReq{ConnectorID: connectorOne, MeterValue: mvs})
 	}
+}
+
+// Sample is one periodic reading of a transaction for Config.SignSample.
+type Sample struct {
+	SessionID, IDTag, MeterSerial string
+	Start                         time.Time // the transaction's begin
+	BeginMWh                      int64     // the import register at the begin (filled by the charge point)
+	Time                          time.Time
+	ImportMWh                     int64
+}
+
+// signedSample signs s (SampledDataSignReadings): one SignedData value, or none when signing
+// failed (the raw values still go).
+func (cp *ChargePoint) signedSample(s Sample) []SampledValue {
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	if begin, ok := cp.beginRegister(ctx, s.SessionID); ok {
+		s.BeginMWh = begin
+	} else {
+		s.BeginMWh = s.ImportMWh
+	}
+	rec, err := cp.cfg.SignSample(ctx, s)
+	if err != nil {
+		cp.log.Error("sign the sample", "session", s.SessionID, "err", err)
+		return nil
+	}
+	return []SampledValue{{Value: rec, Context: "Sample.Periodic", Format: "SignedData", Measurand: "Energy.Active.Import.Register"}}
+}
+
+// beginRegister returns the begin register (mWh) of session if it is the running one.
+func (cp *ChargePoint) beginRegister(ctx context.Context, session string) (int64, bool) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.current == session && cp.currentBeginMWh > 0 {
+		return cp.currentBeginMWh, true
+	}
+	return 0, false
 }
 
 // sampled renders the measurands (a MeterValuesSampledData list) of one telemetry sample.
@@ -306,4 +350,40 @@ func (cp *ChargePoint) Status(st gateway.Status) {
 		cp.begin(st.Session.ID, tag, st.Session.StartedAt, st.Meter.ImportMWh-st.Session.EnergyMWh)
 	}
 	cp.poke()
+}
+
+// Reconcile queues the StopTransaction of each finished session in recs (read from the signed
+// chain, the truth) that the queue began but never ended: the process was killed between the
+// control loop's end entry and the queue's commit. Sessions the queue does not know, or ended
+// already, are left alone, so the appliance may pass the chain's last few sessions at every
+// start. The record's OCMF, if any, goes as SignedData; a session recovered from the chain
+// alone has none (the record was signed in memory and lost with the process; the chain's
+// signed entries keep the readings). It returns how many StopTransactions it queued.
+func (cp *ChargePoint) Reconcile(ctx context.Context, recs []gateway.SessionRecord) (int, error) {
+	n := 0
+	for _, rec := range recs {
+		known, ended, tag, err := cp.q.known(ctx, rec.ID)
+		if err != nil {
+			return n, err
+		}
+		if !known || ended {
+			continue
+		}
+		b, err := json.Marshal(stopRequest(rec, tag, StopReason(rec.Reason)))
+		if err != nil {
+			return n, fmt.Errorf("encode StopTransaction of %s: %w", rec.ID, err)
+		}
+		added, err := cp.q.enqueue(ctx, rec.ID, actionStop, b)
+		if err != nil {
+			return n, err
+		}
+		if added {
+			n++
+			cp.log.Warn("queued the StopTransaction of a session the chain ended while the queue missed it", "session", rec.ID, "reason", rec.Reason)
+		}
+	}
+	if n > 0 {
+		cp.poke()
+	}
+	return n, nil
 }

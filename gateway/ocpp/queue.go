@@ -2,11 +2,14 @@ package ocpp
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
 )
@@ -59,6 +62,16 @@ var migrations = []string{
 	);`,
 	// 3: installed charging profiles (Smart Charging), one JSON document each.
 	`CREATE TABLE charging_profile (id INTEGER PRIMARY KEY, profile TEXT NOT NULL);`,
+	// 4: security events kept until delivered; installed certificates (Security Whitepaper).
+	`CREATE TABLE security_event (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
+	CREATE TABLE certificate (
+		serial           TEXT NOT NULL,
+		issuer_name_hash TEXT NOT NULL,
+		issuer_key_hash  TEXT NOT NULL,
+		type             TEXT NOT NULL,
+		pem              TEXT NOT NULL,
+		PRIMARY KEY (issuer_name_hash, issuer_key_hash, serial)
+	);`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode
@@ -317,6 +330,107 @@ func (q *Queue) configValues(ctx context.Context) (map[string]string, error) {
 func (q *Queue) setConfig(ctx context.Context, key, value string) error {
 	if _, err := q.db.ExecContext(ctx, `INSERT INTO config(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
 		return fmt.Errorf("store configuration %s: %w", key, err)
+	}
+	return nil
+}
+
+// addSecurityEvent keeps one SecurityEventNotification request (JSON); beyond
+// maxSecurityEvents the oldest is dropped.
+func (q *Queue) addSecurityEvent(ctx context.Context, event []byte) error {
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("keep security event: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO security_event(event) VALUES(?)`, string(event)); err != nil {
+		return fmt.Errorf("keep security event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM security_event WHERE id <= (SELECT max(id) FROM security_event) - ?`, maxSecurityEvents); err != nil {
+		return fmt.Errorf("keep security event: %w", err)
+	}
+	return tx.Commit()
+}
+
+// nextSecurityEvent returns the oldest kept security event.
+func (q *Queue) nextSecurityEvent(ctx context.Context) (int64, []byte, bool, error) {
+	var id int64
+	var ev string
+	err := q.db.QueryRowContext(ctx, `SELECT id, event FROM security_event ORDER BY id LIMIT 1`).Scan(&id, &ev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("read security events: %w", err)
+	}
+	return id, []byte(ev), true, nil
+}
+
+func (q *Queue) removeSecurityEvent(ctx context.Context, id int64) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM security_event WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("remove security event %d: %w", id, err)
+	}
+	return nil
+}
+
+// securityBacklog counts the security events not yet delivered.
+func (q *Queue) securityBacklog(ctx context.Context) (int, error) {
+	var n int
+	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM security_event`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count security events: %w", err)
+	}
+	return n, nil
+}
+
+// certificates returns the installed certificates of one use, oldest first.
+func (q *Queue) certificates(ctx context.Context, typ string) ([]storedCert, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT serial, issuer_name_hash, issuer_key_hash, pem FROM certificate WHERE type = ? ORDER BY rowid`, typ)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []storedCert
+	for rows.Next() {
+		var s storedCert
+		var p string
+		if err := rows.Scan(&s.hash.SerialNumber, &s.hash.IssuerNameHash, &s.hash.IssuerKeyHash, &p); err != nil {
+			return nil, fmt.Errorf("read certificates: %w", err)
+		}
+		s.hash.HashAlgorithm = "SHA256"
+		block, _ := pem.Decode([]byte(p))
+		if block == nil {
+			return nil, fmt.Errorf("read certificates: stored certificate %s is not PEM", s.hash.SerialNumber)
+		}
+		if s.cert, err = x509.ParseCertificate(block.Bytes); err != nil {
+			return nil, fmt.Errorf("read certificates: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// addCertificate stores (or replaces) a certificate.
+func (q *Queue) addCertificate(ctx context.Context, typ string, h certificateHashData, p string) error {
+	if _, err := q.db.ExecContext(ctx, `INSERT OR REPLACE INTO certificate(serial, issuer_name_hash, issuer_key_hash, type, pem) VALUES(?, ?, ?, ?, ?)`,
+		h.SerialNumber, h.IssuerNameHash, h.IssuerKeyHash, typ, p); err != nil {
+		return fmt.Errorf("store certificate: %w", err)
+	}
+	return nil
+}
+
+// deleteCertificate removes the certificate h names and reports how many went.
+func (q *Queue) deleteCertificate(ctx context.Context, h certificateHashData) (int64, error) {
+	res, err := q.db.ExecContext(ctx, `DELETE FROM certificate WHERE serial = ? AND issuer_name_hash = ? AND issuer_key_hash = ?`,
+		strings.ToLower(strings.TrimLeft(h.SerialNumber, "0")), strings.ToLower(h.IssuerNameHash), strings.ToLower(h.IssuerKeyHash))
+	if err != nil {
+		return 0, fmt.Errorf("delete certificate: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// enqueueData queues a DataTransfer (not a transaction message: no transactionId is filled in).
+func (q *Queue) enqueueData(ctx context.Context, session string, payload []byte) error {
+	if _, err := q.db.ExecContext(ctx, `INSERT INTO outbox(session, action, payload) VALUES(?, 'DataTransfer', ?)`, session, payload); err != nil {
+		return fmt.Errorf("queue DataTransfer of %s: %w", session, err)
 	}
 	return nil
 }

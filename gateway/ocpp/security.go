@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,8 +23,9 @@ const (
 	EventInvalidCentralSystemCertificate     = "InvalidCentralSystemCertificate"
 )
 
-// maxSecurityEvents bounds the events kept while offline; the oldest go first.
-const maxSecurityEvents = 16
+// maxSecurityEvents bounds the events kept while offline (table security_event); the oldest
+// go first.
+const maxSecurityEvents = 1000
 
 type securityEvent struct {
 	Type      string `json:"type"`
@@ -31,41 +33,37 @@ type securityEvent struct {
 	TechInfo  string `json:"techInfo,omitempty"`
 }
 
-// securityEvent keeps an event for the next accepted connection.
+// securityEvent keeps an event for the next accepted connection, in ocpp.db so that a restart
+// while offline loses none (Security Whitepaper: security events are delivered reliably).
 func (cp *ChargePoint) securityEvent(typ, techInfo string) {
 	if len(techInfo) > 255 {
 		techInfo = techInfo[:255]
 	}
-	cp.mu.Lock()
-	defer cp.mu.Unlock()
-	cp.secEvents = append(cp.secEvents, securityEvent{Type: typ, Timestamp: Time{time.Now()}, TechInfo: techInfo})
-	if len(cp.secEvents) > maxSecurityEvents {
-		cp.secEvents = cp.secEvents[1:]
+	b, _ := json.Marshal(securityEvent{Type: typ, Timestamp: Time{time.Now()}, TechInfo: techInfo})
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	if err := cp.q.addSecurityEvent(ctx, b); err != nil {
+		cp.log.Error("keep security event", "type", typ, "err", err)
 	}
 }
 
 // sendSecurityEvents sends the kept events, oldest first.
 func (cp *ChargePoint) sendSecurityEvents(ctx context.Context, conn *rpcConn) error {
 	for {
-		cp.mu.Lock()
-		if len(cp.secEvents) == 0 {
-			cp.mu.Unlock()
-			return nil
+		id, ev, ok, err := cp.q.nextSecurityEvent(ctx)
+		if err != nil || !ok {
+			return err
 		}
-		ev := cp.secEvents[0]
-		cp.mu.Unlock()
-		if err := conn.call(ctx, "", "SecurityEventNotification", ev, nil); err != nil {
+		if err := conn.call(ctx, "", "SecurityEventNotification", json.RawMessage(ev), nil); err != nil {
 			var cerr *CallError
 			if !errors.As(err, &cerr) {
 				return fmt.Errorf("security event notification: %w", err)
 			}
-			cp.log.Warn("CSMS refused a security event", "type", ev.Type, "err", err)
+			cp.log.Warn("CSMS refused a security event", "event", string(ev), "err", err)
 		}
-		cp.mu.Lock()
-		if len(cp.secEvents) > 0 && cp.secEvents[0] == ev {
-			cp.secEvents = cp.secEvents[1:]
+		if err := cp.q.removeSecurityEvent(ctx, id); err != nil {
+			return err
 		}
-		cp.mu.Unlock()
 	}
 }
 
@@ -96,6 +94,9 @@ func (cp *ChargePoint) explainDial(target string, status int, err error) error {
 
 func (cp *ChargePoint) hasClientCert() bool {
 	t := cp.cfg.TLS
+	if _, ok := cp.installedClientCert(); ok {
+		return true
+	}
 	return t != nil && (len(t.Certificates) > 0 || t.GetClientCertificate != nil)
 }
 

@@ -195,3 +195,26 @@ func TestSecurityProfile3(t *testing.T) {
 		t.Errorf("client certificate subjects seen by the CSMS %v, want CG-TLS-3", subjects)
 	}
 }
+
+// Security events are kept in ocpp.db until delivered: the StartupOfTheDevice of a start with
+// the CSMS down survives a restart and arrives, in order, with the next start's.
+func TestSecurityEventsSurviveARestart(t *testing.T) {
+	c := startCSMS(t, "--interval", "30")
+	c.Kill()
+	dir := t.TempDir()
+	g := newStandIn(t)
+	_, _, stop := startCP(t, c, g, dir)
+	stop()
+	c.Start(2)
+	cp, _, _ := startCP(t, c, g, dir)
+	c.WaitFor("online", cp.Online)
+	c.WaitFor("both starts reported", func() bool { return len(c.Calls("SecurityEventNotification")) >= 2 })
+	evs := c.Calls("SecurityEventNotification")
+	if len(evs) != 2 {
+		t.Fatalf("%d security events, want 2", len(evs))
+	}
+	first, second := params[map[string]string](t, evs[0]), params[map[string]string](t, evs[1])
+	if first["type"] != "StartupOfTheDevice" || second["type"] != "StartupOfTheDevice" || first["timestamp"] >= second["timestamp"] {
+		t.Errorf("security events %v, %v: want two StartupOfTheDevice, the earlier first", first, second)
+	}
+}

@@ -357,16 +357,29 @@ func (cp *ChargePoint) Limit() (amps float64, limited bool) {
 // applyLimit calls Config.Pause when the limit in force crosses between 0 and positive.
 func (cp *ChargePoint) applyLimit() {
 	l, ok := cp.Limit()
-	paused := ok && l <= 0
+	want := ok && l <= 0
 	cp.mu.Lock()
-	changed := paused != cp.paused
-	cp.paused = paused
+	changed := want != cp.paused
+	cp.paused = want
+	var session, state string
+	if s := cp.status.Session; cp.haveStatus && s != nil {
+		session, state = s.ID, s.State
+	}
+	// Pause each charging session once while the limit is 0 (one that starts under it too);
+	// resume only what this limit paused, never a pause another link asked for.
+	var call, pause bool
+	switch {
+	case want && session != "" && state == "charging" && cp.limitPaused != session:
+		cp.limitPaused, call, pause = session, true, true
+	case !want && cp.limitPaused != "":
+		cp.limitPaused, call = "", true
+	}
 	cp.mu.Unlock()
 	if changed {
-		cp.log.Info("charging limit", "paused", paused, "limit_a", l)
-		if cp.cfg.Pause != nil {
-			cp.cfg.Pause(paused)
-		}
+		cp.log.Info("charging limit", "paused", want, "limit_a", l)
+	}
+	if call && cp.cfg.Pause != nil {
+		cp.cfg.Pause(pause)
 	}
 }
 

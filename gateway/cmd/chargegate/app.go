@@ -405,7 +405,7 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("rfid-sim", a.serveSimReader)
 	}
 	if a.ocpp != nil {
-		guarded("ocpp", a.ocpp.Run)
+		guarded("ocpp", a.runOCPP)
 		guarded("ocpp-status", func(ctx context.Context) error { return a.ocpp.Follow(ctx, a.gw.Status, time.Second) })
 	}
 	guarded("checkpoint", a.checkpoints.Run)

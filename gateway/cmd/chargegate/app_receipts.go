@@ -111,6 +111,7 @@ func (r *receipts) build(ctx context.Context, s gateway.SessionRecord) error {
 	if a.link != nil {
 		a.link.Publish("receipts", json.RawMessage(doc), 1, false)
 	}
+	a.sendReceiptOCPP(ctx, s.ID, doc)
 	a.log.Info("session receipt signed", "session", s.ID, "bytes", len(doc))
 	if a.publisher != nil {
 		// Signed again with both proofs once the anchor covering the end confirms.

@@ -26,17 +26,21 @@ import (
 // Eastron SDM630 on Modbus TCP), the local ledger node and the gateway with the simulated board,
 // which connects the simulator's load only while its contactor is closed.
 //
-//	chargegate demo [--data var/demo] [--bin bin] [--duration 30s] [--http 127.0.0.1:8080]
+//	chargegate demo [--data var/demo] [--bin bin] [--duration 30s] [--http 127.0.0.1:8080] [--ocpp DIR]
 //
+// With --ocpp (make demo OCPP=1) it also runs the strict OCPP 1.6J CSMS from DIR
+// (gateway/ocpp/testdata/csms) when Node.js is installed, connects the gateway to it and
+// prints the path and a summary of its message log.
 // Without --duration it shows a live view until Ctrl-C; with it, it runs headless for that long,
 // prints a summary and exits 0 only if the stored chain verifies.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--data DIR] [--bin DIR] [--duration D] [--http ADDR]", stderr)
+	fs := newFlagSet("demo", "demo [--data DIR] [--bin DIR] [--duration D] [--http ADDR] [--ocpp DIR]", stderr)
 	dir := fs.String("data", "var/demo", "`directory` for the demo's data and logs")
 	fs.alias("dir", "data")
 	bin := fs.String("bin", "bin", "`directory` holding metersim and ledgernode")
 	duration := fs.Duration("duration", 0, "run headless for this long, then print a summary")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "local status API `address` (a free port is used if busy)")
+	ocppDir := fs.String("ocpp", "", "`directory` of the strict OCPP CSMS (gateway/ocpp/testdata/csms) to run and connect to")
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
 	}
@@ -55,6 +59,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	d := &demo{dir: *dir, bin: *bin, out: stdout}
 	defer d.stopChildren()
+	var csms *demoCSMS
+	if *ocppDir != "" {
+		var err error
+		if csms, err = startDemoCSMS(ctx, *ocppDir, *dir, stdout); err != nil {
+			fmt.Fprintln(stderr, "chargegate demo:", err)
+			return 1
+		}
+		defer csms.stop()
+		if csms != nil {
+			d.extra = csms.config()
+			fmt.Fprintf(stdout, "chargegate demo: strict OCPP 1.6J CSMS on port %d, message log %s\n", csms.port, csms.log)
+		}
+	}
 	cfg, err := d.start(ctx, *httpAddr)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargegate demo:", err)
@@ -91,11 +108,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	<-driven
 	last := app.refreshSnapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
-	return d.summary(ctx, last, runErr, stderr)
+	code := d.summary(ctx, last, runErr, stderr)
+	if csms != nil {
+		csms.stop()
+		if sum, err := csms.summary(); err == nil {
+			fmt.Fprintf(stdout, "  OCPP messages      %s\n  OCPP message log   %s\n", sum, csms.log)
+		}
+	}
+	return code
 }
 
 type demo struct {
 	dir, bin string
+	extra    string // YAML appended to the configuration (the ocpp section with --ocpp)
 	out      io.Writer
 	children []*child.Process
 	issuer   ed25519.PrivateKey // the demo eMSP's token key
@@ -150,7 +175,7 @@ access:
   issuers: ["%s=%s"]
 log:
   format: json
-`, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr, demoIssuerKID, issuerPub)
+`, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr, demoIssuerKID, issuerPub) + d.extra
 	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
 		return config.Config{}, err
 	}

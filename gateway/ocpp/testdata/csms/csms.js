@@ -66,10 +66,13 @@ const answer = {
   StartTransaction: () => ({ transactionId: txid++, idTagInfo: { status: authStatus } }),
   StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
   MeterValues: () => ({}),
-  DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  DataTransfer: (p) => ({ status: p.vendorId === 'org.chargegate' ? 'Accepted' : 'UnknownVendorId' }),
   DiagnosticsStatusNotification: () => ({}),
   FirmwareStatusNotification: () => ({}),
   SecurityEventNotification: () => ({}),
+  SignedFirmwareStatusNotification: () => ({}),
+  LogStatusNotification: () => ({}),
+  SignCertificate: () => ({ status: 'Accepted' }),
 };
 
 server.on('client', (client) => {

@@ -1,0 +1,110 @@
+package ocpp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chargegate/chargegate/gateway/access"
+)
+
+// DataTransfer (OCPP 1.6 §4.3 and §5.6) for chargegate's own vendor extension, vendorId
+// "org.chargegate":
+//
+//	CSMS→CP messageId "token"    data: a signed capability token (gateway/access, compact JWS),
+//	                             or a start command's JSON as the MQTT link takes it (the signed
+//	                             envelope when commands are signed); the appliance runs it as the
+//	                             Operator's start command. Accepted, data = the session id;
+//	                             Rejected, data = the refusal's error code and message.
+//	CP→CSMS messageId "receipt"  data: a finished session's signed receipt (ledger/receipt, W3C
+//	                             VC JSON), through the durable queue after the session's
+//	                             StopTransaction; the CSMS's status is logged.
+//
+// Other messageIds of the vendor are UnknownMessageId; other vendors UnknownVendorId.
+
+// VendorID is chargegate's DataTransfer vendorId.
+const VendorID = "org.chargegate"
+
+// Message ids of chargegate's DataTransfer extension.
+const (
+	MessageToken   = "token"
+	MessageReceipt = "receipt"
+	actionData     = "DataTransfer"
+)
+
+// DataHandler answers one DataTransfer message of VendorID: status Accepted or Rejected and
+// optional data.
+type DataHandler func(ctx context.Context, data string) (status, reply string)
+
+// dataTransfer answers the CSMS's DataTransfer.
+func (cp *ChargePoint) dataTransfer(ctx context.Context, req dataTransferReq) dataTransferConf {
+	if req.VendorID != VendorID {
+		return dataTransferConf{Status: "UnknownVendorId"}
+	}
+	h, ok := cp.cfg.DataHandlers[req.MessageID]
+	if !ok {
+		return dataTransferConf{Status: "UnknownMessageId"}
+	}
+	status, reply := h(ctx, req.Data)
+	return dataTransferConf{Status: status, Data: reply}
+}
+
+// SendData queues a DataTransfer of VendorID for the CSMS in the durable queue, behind the
+// transaction messages queued before it (a receipt goes after its StopTransaction); it is sent
+// once the CSMS accepted the boot, retried like a transaction message.
+func (cp *ChargePoint) SendData(ctx context.Context, session, messageID, data string) error {
+	b, err := json.Marshal(dataTransferReq{VendorID: VendorID, MessageID: messageID, Data: data})
+	if err != nil {
+		return fmt.Errorf("encode DataTransfer: %w", err)
+	}
+	if err := cp.q.enqueueData(ctx, session, b); err != nil {
+		return err
+	}
+	cp.poke()
+	return nil
+}
+
+// deliverData sends one queued DataTransfer; any answer (Accepted, Rejected, Unknown…) ends it.
+func (cp *ChargePoint) deliverData(ctx context.Context, conn *rpcConn, id string, m queued) error {
+	var conf dataTransferConf
+	if err := conn.call(ctx, id, actionData, json.RawMessage(m.Payload), &conf); err != nil {
+		return err
+	}
+	cp.log.Info("DataTransfer delivered", "session", m.Session, "status", conf.Status)
+	return cp.q.remove(ctx, m.ID)
+}
+
+// OnlineChecker returns the CSMS's Authorize as the access component's online source: it asks
+// the CSMS only (no local list or cache; those are the access component's), and is available
+// while the CSMS has accepted the charge point.
+func (cp *ChargePoint) OnlineChecker() access.OnlineChecker { return onlineChecker{cp} }
+
+type onlineChecker struct{ cp *ChargePoint }
+
+func (o onlineChecker) Available() bool { return o.cp.Online() }
+
+// Check sends Authorize for idToken (an OCPP 1.6 IdToken: 1..20 characters).
+func (o onlineChecker) Check(ctx context.Context, idToken string) (access.OnlineResult, error) {
+	if idToken == "" || len(idToken) > 20 {
+		return access.OnlineResult{}, errors.New("authorize: an OCPP 1.6 idTag is 1..20 characters")
+	}
+	conn := o.cp.connection()
+	if conn == nil {
+		return access.OnlineResult{}, fmt.Errorf("authorize: %w", ErrOffline)
+	}
+	var conf authorizeConf
+	if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idToken}, &conf); err != nil {
+		return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
+	}
+	info := conf.IDTagInfo
+	r := access.OnlineResult{Allowed: info.Status == "Accepted", Group: info.ParentIDTag}
+	if !r.Allowed {
+		r.Reason = info.Status
+	}
+	if info.ExpiryDate != nil && info.ExpiryDate.After(time.Now()) {
+		r.CacheUntil = info.ExpiryDate.Time
+	}
+	return r, nil
+}
