@@ -35,4 +35,3 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
-

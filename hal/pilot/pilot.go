@@ -160,7 +160,7 @@ type Pilot struct {
 	duty       gpio.Duty
 	driven     physic.ElectricCurrent // the current duty offers (0 without PWM)
 	dutyGen    uint64                 // counts duty changes, so a sample spanning one is not judged by the new duty
-	mayBeShut  bool   // the contactor may be closed: allowed was true and it has not been opened since
+	mayBeShut  bool                   // the contactor may be closed: allowed was true and it has not been opened since
 	pauseUntil time.Time
 	last       hal.ControlState
 	halted     bool
