@@ -85,10 +85,10 @@ func classify(v physic.ElectricPotential, prev hal.CPState) hal.CPState {
 // negative half through, so the two levels become mirror images.
 const (
 	// mirrorTolerance: |High + Low| at most this means the levels mirror
-	// each other (no diode, or a short).
+	// each other: no diode.
 	mirrorTolerance = 1200 * mV
 	// diodeMinHigh: a high level above this with mirrored levels is a
-	// missing diode; below it, a short (state E).
+	// missing diode; below it the line reads as state E anyway.
 	diodeMinHigh = 2000 * mV
 	// lowMax: with PWM running the low level must reach −11 V (state F's
 	// band of Table A.4) — the vehicle's diode blocks the negative half.

@@ -320,16 +320,15 @@ func oscillating(d gpio.Duty) bool { return d > DutyOff && d < DutyNone }
 // the duty that was driven.
 func (p *Pilot) judgeLocked(lv Levels, steady bool, duty gpio.Duty) {
 	raw := classify(lv.High, p.state)
-	if steady && oscillating(duty) && raw != invalid {
-		mirrored := abs(lv.High+lv.Low) <= mirrorTolerance
+	// The low level tells something only with the PWM running and a vehicle
+	// on the line: unplugged, the line mirrors the source (±12 V).
+	if steady && oscillating(duty) && raw.Connected() {
 		switch {
-		case mirrored && lv.High > diodeMinHigh:
+		case abs(lv.High+lv.Low) <= mirrorTolerance && lv.High > diodeMinHigh:
 			p.latchLocked(fmt.Errorf("%w (high %s, low %s)", ErrDiodeFault, lv.High, lv.Low))
-		case mirrored:
-			raw = hal.CPStateE
-		case raw.Connected() && (lv.Low > lowMax || lv.Low < lowMin):
+		case lv.Low > lowMax || lv.Low < lowMin:
 			p.latchLocked(fmt.Errorf("%w: low level %s with the PWM running (want %s…%s)", ErrPilotFault, lv.Low, lowMin, lowMax))
-		case raw.Connected():
+		default:
 			p.diodeOK = true
 		}
 	}
