@@ -82,8 +82,9 @@ type Config struct {
 	Unit uint8
 	// Timeout bounds each request (default 1 s).
 	Timeout time.Duration
-	// Retries is the number of extra attempts after a timeout (default 2),
-	// with backoff/v5's jittered exponential backoff.
+	// Retries is the number of extra attempts after a timeout or a broken
+	// link (0: the default, 2; negative: none), with backoff/v5's jittered
+	// exponential backoff.
 	Retries int
 	// Watchdog, when not 0, is written to register 257: without a request
 	// for that long the box falls back to Failsafe. The gateway must then

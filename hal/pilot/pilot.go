@@ -486,10 +486,10 @@ func (p *Pilot) act(ctx context.Context, a action) {
 		err := p.drive(a.duty)
 		p.mu.Lock()
 		if err != nil {
-			if p.outErr == nil {
+			if p.outErr == nil { // kept once, so the state (and its events) stay put while it lasts
 				p.log.Error("control pilot output", "err", err)
+				p.outErr = fmt.Errorf("%w: %w", ErrOutput, err)
 			}
-			p.outErr = fmt.Errorf("%w: %w", ErrOutput, err)
 		} else {
 			p.outErr = nil
 			if a.duty != p.duty {

@@ -217,7 +217,6 @@ type ControlPilot struct {
 	failN     int
 	failErr   error
 	pwmErr    error
-	writes    int
 	onChanged []func(gpio.Duty)
 }
 
@@ -342,7 +341,6 @@ func (p *cpPin) PWM(d gpio.Duty, f physic.Frequency) error {
 	}
 	changed := d != c.duty
 	c.duty, c.freq = d, f
-	c.writes++
 	hooks := c.onChanged
 	c.mu.Unlock()
 	if changed {
