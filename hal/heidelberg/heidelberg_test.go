@@ -301,3 +301,25 @@ func TestWireGolden(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecode: any pair of register values decodes without panicking; a
+// defined state never fails, an undefined one always does, and the
+// contactor is allowed only in state C.
+func FuzzDecode(f *testing.F) {
+	f.Add(uint16(7), uint16(160))
+	f.Add(uint16(11), uint16(0))
+	f.Add(uint16(0xffff), uint16(0xffff))
+	f.Fuzz(func(t *testing.T, state, limit uint16) {
+		s, err := heidelberg.Decode(heidelberg.ChargingState(state), limit)
+		defined := state >= 2 && state <= 11
+		if (err == nil) != defined {
+			t.Fatalf("state %d: err %v", state, err)
+		}
+		if s.ContactorAllowed && s.CP != hal.CPStateC {
+			t.Fatalf("state %d: contactor allowed in %s", state, s.CP)
+		}
+		if s.Offered != 0 && s.Offered != physic.ElectricCurrent(limit)*100*physic.MilliAmpere {
+			t.Fatalf("state %d limit %d: offered %s", state, limit, s.Offered)
+		}
+	})
+}

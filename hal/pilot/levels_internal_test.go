@@ -35,3 +35,27 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClassify: any level after any state gives a state of Table A.4 or
+// invalid, and a level inside a band's core (outside the hysteresis gaps)
+// gives that band's state whatever came before.
+func FuzzClassify(f *testing.F) {
+	f.Add(int64(9000), uint8(1))
+	f.Add(int64(-10500), uint8(6))
+	f.Add(int64(1<<40), uint8(0))
+	f.Fuzz(func(t *testing.T, mv int64, prev uint8) {
+		v := physic.ElectricPotential(mv) * mV
+		got := classify(v, hal.CPState(prev))
+		if got != invalid && (got < hal.CPStateA || got > hal.CPStateF) {
+			t.Fatalf("%d mV after %d: %d", mv, prev, got)
+		}
+		for _, core := range []struct {
+			lo, hi int64
+			want   hal.CPState
+		}{{11000, 13000, hal.CPStateA}, {8000, 9999, hal.CPStateB}, {5000, 6999, hal.CPStateC}, {2000, 3999, hal.CPStateD}, {-1000, 1999, hal.CPStateE}, {-13000, -11001, hal.CPStateF}} {
+			if mv >= core.lo && mv <= core.hi && got != core.want {
+				t.Fatalf("%d mV after %d: %s, want %s", mv, prev, got, core.want)
+			}
+		}
+	})
+}
