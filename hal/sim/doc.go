@@ -34,7 +34,10 @@
 // once at least 6 A are offered, and opens it when the offer is withdrawn,
 // after VehicleOptions.React), Unplug (at once). Failures: RemoveDiode,
 // Short (state E), and a Stubborn vehicle that keeps requesting after the
-// offer is gone. Drawing is the current it takes while it requests.
+// offer is gone. Drawing is the current it takes while it requests. A
+// Vehicle is also an http.Handler (loopback only): GET reports its state,
+// POST {"plugged":true,"request":true} drives it — for the demo and
+// black-box tests.
 //
 // ControlPilot is the CP line between hal/pilot and a Vehicle: its PWM pin
 // (gpio.PinOut "CP_PWM", refusing any frequency but 1 kHz) and its
