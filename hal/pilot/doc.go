@@ -90,9 +90,11 @@
 // table was found to cite here — check it against the standard). The pilot
 // acts within one measurement period (10 ms) plus the sampler's conversion
 // time: BenchmarkUnplugToCoilOpen measures unplug → coil de-energised on
-// the simulated board (on the shared 2-core build machine: mean 7.6 ms,
-// worst 29.7 ms over 30 runs); the contactor's own opening time (its
-// datasheet) comes on top.
+// the simulated board (go test -run '^$' -bench BenchmarkUnplugToCoilOpen
+// -benchtime 100x ./hal/pilot/ on the shared 2-core build machine, two
+// runs: mean 7.4 ms, worst 10.1 and 27.1 ms); the ADC's conversion time
+// (about 3 ms for both inputs, images/pilot-wiring.md) and the contactor's
+// own opening time (its datasheet) come on top.
 //
 // Latched faults (diode, short, pilot) stand until the vehicle is
 // unplugged (state A measured). ErrSampler (Config.SampleErrors failed
