@@ -12,15 +12,17 @@ import (
 )
 
 // LoadClient connects the meter simulator's load while the simulated contactor is closed, so
-// energy flows only then. The connection is a lease that metersim drops unless renewed: like a
+// energy flows only then, and passes on the current the simulated EVSE allows (Setpoint), so
+// the load's power follows it. The connection is a lease that metersim drops unless renewed: like a
 // real coil that falls off when its driver dies, a SIGKILLed gateway stops the energy flow.
 type LoadClient struct {
-	url    string
-	unit   uint8
-	lease  time.Duration
-	client *http.Client
-	log    *slog.Logger
-	want   chan bool
+	url      string
+	unit     uint8
+	lease    time.Duration
+	client   *http.Client
+	log      *slog.Logger
+	want     chan bool
+	setpoint chan float64
 }
 
 // NewLoadClient returns a controller for the metersim control endpoint at baseURL.
@@ -31,20 +33,20 @@ func NewLoadClient(baseURL string, unit uint8, lease time.Duration, logger *slog
 	return &LoadClient{
 		url: baseURL + "/v1/load", unit: unit, lease: lease, log: logger,
 		client: &http.Client{Timeout: lease / 3},
-		want:   make(chan bool, 1),
+		want:   make(chan bool, 1), setpoint: make(chan float64, 1),
 	}
 }
 
-// Setpoint tells metersim the current the EVSE now allows (the simulated pilot's offer or
-// EVSE controller's limit), so the load's power follows it; a negative value removes the
-// setpoint. It posts at once, bounded by a third of the lease, and logs a failure.
-func (l *LoadClient) Setpoint(ctx context.Context, amps float64) {
-	var a *float64
-	if amps >= 0 {
-		a = &amps
+// Setpoint records the current the EVSE now allows (the simulated pilot's offer or EVSE
+// controller's limit) without blocking — it is called from inside the simulated hardware —
+// and Run tells metersim at once, so the load's power follows it. A negative value removes
+// the setpoint (the load then ramps to its max_w as without one).
+func (l *LoadClient) Setpoint(amps float64) {
+	select {
+	case <-l.setpoint:
+	default:
 	}
-	body, _ := json.Marshal(SetpointRequest{Unit: l.unit, Amps: a})
-	l.send(ctx, strings.TrimSuffix(l.url, "/load")+"/setpoint", body)
+	l.setpoint <- amps
 }
 
 // Contacts is the simulated board's hook: it records the new contact state without blocking.
@@ -56,7 +58,8 @@ func (l *LoadClient) Contacts(closed bool) {
 	l.want <- closed
 }
 
-// Run tells metersim the contact state at once on every change and renews the lease while closed.
+// Run tells metersim the contact state and the setpoint at once on every change and renews
+// the lease while closed.
 func (l *LoadClient) Run(ctx context.Context) error {
 	closed := false
 	renew := time.NewTicker(l.lease / 3)
@@ -68,6 +71,13 @@ func (l *LoadClient) Run(ctx context.Context) error {
 			return nil
 		case closed = <-l.want:
 			l.post(ctx, closed)
+		case amps := <-l.setpoint:
+			var a *float64
+			if amps >= 0 {
+				a = &amps
+			}
+			body, _ := json.Marshal(SetpointRequest{Unit: l.unit, Amps: a})
+			l.send(ctx, strings.TrimSuffix(l.url, "/load")+"/setpoint", body)
 		case <-renew.C:
 			if closed {
 				l.post(ctx, true)

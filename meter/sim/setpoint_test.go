@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -158,4 +159,42 @@ func TestSetpointOverModbus(t *testing.T) {
 	if err := json.NewDecoder(r2.Body).Decode(&st); err != nil || st.SetpointA != nil {
 		t.Errorf("state after removing the setpoint: %+v %v", st, err)
 	}
+}
+
+// TestLoadClientSetpoint: the simulated hardware's hooks (Contacts, Setpoint) never block,
+// and LoadClient.Run carries both to metersim's control interface: the load connects and
+// follows the setpoint; a negative setpoint removes it.
+func TestLoadClientSetpoint(t *testing.T) {
+	s, clk := newSim(t, Options{Model: "sdm630", Profile: Profile{RampWPerS: 1e9}})
+	ctrl := httptest.NewServer(s.Handler())
+	defer ctrl.Close()
+	lc := NewLoadClient(ctrl.URL, 1, 0, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	m, _ := s.Meter(0, 1)
+	wait := func(what string, cond func(State) bool) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			clk.Advance(time.Second)
+			if st := m.State(clk.Now()); cond(st) {
+				return
+			}
+			select {
+			case <-deadline:
+				t.Fatalf("%s: %+v", what, m.State(clk.Now()))
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	lc.Contacts(true)
+	lc.Setpoint(99) // replaced before Run sends it, or sent and then replaced: only the last counts
+	lc.Setpoint(8)
+	wait("connected at 8 A", func(st State) bool {
+		return st.Connected && st.SetpointA != nil && *st.SetpointA == 8 && math.Abs(st.PowerW-8*230*3) < 1e-6
+	})
+	lc.Setpoint(-1)
+	wait("setpoint removed", func(st State) bool { return st.SetpointA == nil && st.PowerW == 11000 })
 }
