@@ -2,8 +2,8 @@
 //
 // The Energy Control runs the IEC 61851-1 control pilot and its contactor
 // itself; the gateway only writes a current limit and reads the charging
-// state. It is one of the few wallboxes whose register table is public,
-// and the one evcc, Home Assistant's Modbus Manager and others drive.
+// state. Its register table is public, and evcc, Home Assistant's Modbus
+// Manager and others drive it.
 //
 // # Shape
 //
