@@ -7,19 +7,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
 // LoadClient connects the meter simulator's load while the simulated contactor is closed, so
-// energy flows only then. The connection is a lease that metersim drops unless renewed: like a
+// energy flows only then, and passes on the current the simulated EVSE allows (Setpoint), so
+// the load's power follows it. The connection is a lease that metersim drops unless renewed: like a
 // real coil that falls off when its driver dies, a SIGKILLed gateway stops the energy flow.
 type LoadClient struct {
-	url    string
-	unit   uint8
-	lease  time.Duration
-	client *http.Client
-	log    *slog.Logger
-	want   chan bool
+	url      string
+	unit     uint8
+	lease    time.Duration
+	client   *http.Client
+	log      *slog.Logger
+	want     chan bool
+	setpoint chan float64
 }
 
 // NewLoadClient returns a controller for the metersim control endpoint at baseURL.
@@ -30,8 +33,20 @@ func NewLoadClient(baseURL string, unit uint8, lease time.Duration, logger *slog
 	return &LoadClient{
 		url: baseURL + "/v1/load", unit: unit, lease: lease, log: logger,
 		client: &http.Client{Timeout: lease / 3},
-		want:   make(chan bool, 1),
+		want:   make(chan bool, 1), setpoint: make(chan float64, 1),
 	}
+}
+
+// Setpoint records the current the EVSE now allows (the simulated pilot's offer or EVSE
+// controller's limit) without blocking — it is called from inside the simulated hardware —
+// and Run tells metersim at once, so the load's power follows it. A negative value removes
+// the setpoint (the load then ramps to its max_w as without one).
+func (l *LoadClient) Setpoint(amps float64) {
+	select {
+	case <-l.setpoint:
+	default:
+	}
+	l.setpoint <- amps
 }
 
 // Contacts is the simulated board's hook: it records the new contact state without blocking.
@@ -43,7 +58,8 @@ func (l *LoadClient) Contacts(closed bool) {
 	l.want <- closed
 }
 
-// Run tells metersim the contact state at once on every change and renews the lease while closed.
+// Run tells metersim the contact state and the setpoint at once on every change and renews
+// the lease while closed.
 func (l *LoadClient) Run(ctx context.Context) error {
 	closed := false
 	renew := time.NewTicker(l.lease / 3)
@@ -55,6 +71,13 @@ func (l *LoadClient) Run(ctx context.Context) error {
 			return nil
 		case closed = <-l.want:
 			l.post(ctx, closed)
+		case amps := <-l.setpoint:
+			var a *float64
+			if amps >= 0 {
+				a = &amps
+			}
+			body, _ := json.Marshal(SetpointRequest{Unit: l.unit, Amps: a})
+			l.send(ctx, strings.TrimSuffix(l.url, "/load")+"/setpoint", body)
 		case <-renew.C:
 			if closed {
 				l.post(ctx, true)
@@ -65,9 +88,14 @@ func (l *LoadClient) Run(ctx context.Context) error {
 
 func (l *LoadClient) post(ctx context.Context, connected bool) {
 	body, _ := json.Marshal(map[string]any{"unit": l.unit, "connected": connected, "lease_ms": l.lease.Milliseconds()})
+	l.send(ctx, l.url, body)
+}
+
+// send posts body to url, logging a failure.
+func (l *LoadClient) send(ctx context.Context, url string, body []byte) {
 	ctx, cancel := context.WithTimeout(ctx, l.lease/3)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		l.log.Error("load control request", "err", err)
 		return
@@ -81,6 +109,6 @@ func (l *LoadClient) post(ctx context.Context, connected bool) {
 		}
 	}
 	if err != nil {
-		l.log.Warn("set simulated load", "connected", connected, "err", err)
+		l.log.Warn("control simulated load", "url", url, "body", string(body), "err", err)
 	}
 }
