@@ -8,9 +8,10 @@ import (
 
 // TestOnlyPeriphTouchesTheHost enforces the backend split: periph.io's host
 // drivers (which open /dev/gpiochip*, /dev/mem, sysfs) are linked only
-// through hal/periph; hal and hal/sim build on periph.io/x/conn alone.
+// through hal/periph; hal, hal/sim, hal/pilot and hal/heidelberg build on
+// periph.io/x/conn alone.
 func TestOnlyPeriphTouchesTheHost(t *testing.T) {
-	for _, pkg := range []string{".", "./sim"} {
+	for _, pkg := range []string{".", "./sim", "./pilot", "./heidelberg"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list %s: %v\n%s", pkg, err, out)

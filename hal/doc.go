@@ -161,6 +161,47 @@
 // reader must be plastic) and the SPI wires under 20 cm; a ferrite on the module's 3.3 V helps
 // near the contactor coil.
 //
+// # Current control
+//
+// CurrentControl (current.go) is a charging point's current setpoint with
+// two backends, both run against one contract suite (current_test.go):
+//
+//   - hal/pilot: the IEC 61851-1 control pilot, driven by chargegate
+//     itself: a 1 kHz ±12 V PWM whose duty cycle offers the current, the
+//     CP state (A–F) read from the line, and the contactor allowed only in
+//     C/D. hal/periph supplies the PWM pin (BCM283x PWM1, GPIO13) and the
+//     measurement (ADS1115 on I²C behind two peak detectors); hal/sim a
+//     vehicle on a simulated line.
+//   - hal/heidelberg: a Heidelberg Energy Control wallbox that runs the
+//     pilot and its contactor itself and takes its current limit over
+//     Modbus (RTU on RS-485, or TCP through a gateway); hal/sim serves a
+//     simulated box over Modbus TCP.
+//
+// SetCurrent(ctx, 0) pauses, 6 A up to the backend's maximum offers, other
+// values fail with ErrCurrentRange; State reports the CP state, setpoint,
+// offer, whether the contactor may be (or is) closed, and the standing
+// fault.
+//
+// Control-pilot wiring on a Raspberry Pi (reference front end; the full
+// circuit, component values and their reasons are in
+// images/pilot-wiring.md):
+//
+//	Pi header              to
+//	pin 33 GPIO13 (PWM1)   CP driver input: op-amp/comparator on ±12 V,
+//	                       output through R1 = 1 kΩ to the CP contact
+//	                       (IEC 61851-1 Annex A), TVS to PE
+//	pin 3  GPIO2 SDA       ADS1115 SDA   (I²C, 0x48: ADDR to GND;
+//	pin 5  GPIO3 SCL       ADS1115 SCL    dtparam=i2c_arm=on)
+//	pin 1  3.3 V, pin 9 GND ADS1115 VDD, GND
+//	                       ADS1115 AIN0: positive peak of CP, ×1/4 (+12 V → 3 V)
+//	                       ADS1115 AIN1: negative peak of CP, ×−1/4 (−12 V → 3 V)
+//
+// The duty cycle is written to the BCM283x PWM block through /dev/mem
+// (root, Raspberry Pi 1–4 only); GPIO13 is shared with the analogue audio,
+// which images/config.txt switches off. The Energy Control sits on an
+// RS-485 line of its own unless the meters use its line settings (19200
+// baud 8E1 by default; a bus has one speed and parity).
+//
 // # Installer check
 //
 // Check (and "chargegate hal check") reads every input with the relay

@@ -14,6 +14,13 @@
 // it as an input with a pull-up (here Read on an output returns the level
 // last driven).
 //
+// For the IEC 61851-1 control pilot (hal/pilot) it also supplies the
+// hardware PWM output (PWMPin: GPIO13 or GPIO19, the BCM283x's PWM1, via
+// periph's bcm283x driver, root needed) and the CP measurement
+// (OpenPilotADC: an ADS1115 on I²C through periph.io/x/devices/v3/ads1x15,
+// reading the positive and negative peak detectors of the front end that
+// package hal's doc describes).
+//
 // This is the only package of chargegate that touches the host; it cannot
 // be exercised without GPIO hardware, so its tests cover name resolution
 // and refusals, and hal's logic is tested on gpiotest and sim pins.

@@ -23,12 +23,21 @@ type ProfileRequest struct {
 	Profile
 }
 
+// SetpointRequest is the body of POST /v1/setpoint: the current an EVSE allows the load
+// behind the meter (per phase, amperes); null removes the setpoint.
+type SetpointRequest struct {
+	Bus  int      `json:"bus"`
+	Unit uint8    `json:"unit"` // 0 = every meter on the bus
+	Amps *float64 `json:"amps"`
+}
+
 // Handler returns the HTTP control interface (documented in doc.go). Serve it on loopback
 // only: it has no authentication.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/load", s.postLoad)
 	mux.HandleFunc("POST /v1/profile", s.postProfile)
+	mux.HandleFunc("POST /v1/setpoint", s.postSetpoint)
 	mux.HandleFunc("GET /v1/meters", s.getMeters)
 	mux.HandleFunc("GET /v1/meters/{unit}", s.getMeter)
 	mux.HandleFunc("POST /v1/fault", s.postFault)
@@ -123,6 +132,27 @@ func (s *Sim) postProfile(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now()
 	for _, m := range ms {
 		m.SetProfile(now, req.Profile)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) postSetpoint(w http.ResponseWriter, r *http.Request) {
+	var req SetpointRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Amps != nil && (*req.Amps < 0 || *req.Amps > 1000) {
+		httpError(w, http.StatusBadRequest, "amps out of range 0..1000")
+		return
+	}
+	ms, err := s.targets(req.Bus, req.Unit)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	now := s.clock.Now()
+	for _, m := range ms {
+		m.SetSetpoint(now, req.Amps)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,7 +13,11 @@
 //
 // Mains voltage (230 V ± noise, small drop under load) and frequency (50 Hz ± 0.02) are
 // always present. While the load is connected its power ramps (default 2 kW/s) to MaxW
-// (default 11 kW) over 1 or 3 phases; otherwise current and power are 0. Energy is the
+// (default 11 kW) over 1 or 3 phases; otherwise current and power are 0. With a setpoint
+// (POST /v1/setpoint, Meter.SetSetpoint: the current an EVSE allows, as the pilot's duty
+// cycle or an EVSE controller's limit) the power instead ramps at ramp_w_per_s, up or down,
+// towards min(max_w, amps × voltage_v × phases) and follows every change; at 0 A it ramps
+// down to nothing. Without one (the default) nothing changes. Energy is the
 // exact integral of power in float64 Wh, quantised to the model's own encoding when its
 // registers are read: float32 kWh (Eastron, SunSpec float), whole 0.1 kWh (Carlo
 // Gavazzi), 0.01 kWh (ABB), Wh (Iskra, SunSpec acc32). A Clock (ScaledClock for --speed,
@@ -32,11 +36,12 @@
 //	       The load stays connected only while the lease is renewed (lease_ms 0 = no lease),
 //	       like a contactor whose coil drops when its controller dies. unit 0 = every meter.
 //	POST   /v1/profile       {"unit":1,"max_w":7400,"phases":1,"ramp_w_per_s":1000,"voltage_v":230,"frequency_hz":50,"export":false} → 204
+//	POST   /v1/setpoint      {"bus":0,"unit":1,"amps":16} → 204; {"amps":null} removes it
 //	GET    /v1/meters        [State, ...]
 //	GET    /v1/meters/{unit}?bus=0
 //	       {"bus":0,"unit":1,"model":"sdm630","serial":"...","connected":true,"power_w":11000,
 //	        "energy_import_wh":..., "energy_export_wh":..., "energy_import_mwh":..., "energy_export_mwh":...,
-//	        "profile":{...},"faults":[...]}
+//	        "profile":{...},"setpoint_a":16,"faults":[...]}   (setpoint_a only while set)
 //	POST   /v1/fault         a Fault as JSON, e.g. {"kind":"exception","code":4,"unit":1,"count":3} → 201 {"id":N}
 //	GET    /v1/faults        the faults in force
 //	DELETE /v1/fault/{id}    → 204;  DELETE /v1/faults removes all

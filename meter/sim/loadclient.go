@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,18 @@ func NewLoadClient(baseURL string, unit uint8, lease time.Duration, logger *slog
 		client: &http.Client{Timeout: lease / 3},
 		want:   make(chan bool, 1),
 	}
+}
+
+// Setpoint tells metersim the current the EVSE now allows (the simulated pilot's offer or
+// EVSE controller's limit), so the load's power follows it; a negative value removes the
+// setpoint. It posts at once, bounded by a third of the lease, and logs a failure.
+func (l *LoadClient) Setpoint(ctx context.Context, amps float64) {
+	var a *float64
+	if amps >= 0 {
+		a = &amps
+	}
+	body, _ := json.Marshal(SetpointRequest{Unit: l.unit, Amps: a})
+	l.send(ctx, strings.TrimSuffix(l.url, "/load")+"/setpoint", body)
 }
 
 // Contacts is the simulated board's hook: it records the new contact state without blocking.
@@ -65,9 +78,14 @@ func (l *LoadClient) Run(ctx context.Context) error {
 
 func (l *LoadClient) post(ctx context.Context, connected bool) {
 	body, _ := json.Marshal(map[string]any{"unit": l.unit, "connected": connected, "lease_ms": l.lease.Milliseconds()})
+	l.send(ctx, l.url, body)
+}
+
+// send posts body to url, logging a failure.
+func (l *LoadClient) send(ctx context.Context, url string, body []byte) {
 	ctx, cancel := context.WithTimeout(ctx, l.lease/3)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		l.log.Error("load control request", "err", err)
 		return
@@ -81,6 +99,6 @@ func (l *LoadClient) post(ctx context.Context, connected bool) {
 		}
 	}
 	if err != nil {
-		l.log.Warn("set simulated load", "connected", connected, "err", err)
+		l.log.Warn("control simulated load", "url", url, "body", string(body), "err", err)
 	}
 }

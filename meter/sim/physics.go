@@ -87,6 +87,11 @@ func (p Profile) withDefaults(meterPhases int) Profile {
 // load is the physical state behind one meter: connection, ramp and the energy integral.
 // Energy is integrated exactly in float64 watt-hours; each model quantises it to its own
 // register encoding when the registers are read (float32 kWh, 0.1 kWh, 0.01 kWh, ...).
+//
+// Without a setpoint (the default) the power ramps from 0 at connection to MaxW. With a
+// setpoint (SetSetpoint: the current an EVSE allows) the power follows a target instead:
+// min(MaxW, amps × voltage × phases), ramping from where it is towards it at RampWPerS in
+// either direction, from p0 at t0 (the last change of target or connection).
 type load struct {
 	profile     Profile
 	connected   bool
@@ -95,6 +100,18 @@ type load struct {
 	importWh    float64
 	exportWh    float64
 	last        time.Time
+
+	setpointA *float64 // nil: no setpoint, ramp to MaxW
+	p0        float64  // follower: power at t0
+	t0        time.Time
+}
+
+// following reports whether the load follows a setpoint.
+func (l *load) following() bool { return l.setpointA != nil }
+
+// target is the follower's target power.
+func (l *load) target() float64 {
+	return math.Min(l.profile.MaxW, math.Max(0, *l.setpointA)*l.profile.VoltageV*float64(l.profile.Phases))
 }
 
 // power is the load's power at t (>= 0; its sign is applied by the caller).
@@ -102,7 +119,25 @@ func (l *load) power(t time.Time) float64 {
 	if !l.connected {
 		return 0
 	}
+	if l.following() {
+		return l.follow(t.Sub(l.t0).Seconds())
+	}
 	return math.Min(l.profile.MaxW, l.profile.RampWPerS*t.Sub(l.connectedAt).Seconds())
+}
+
+// follow is the follower's power x seconds after t0.
+func (l *load) follow(x float64) float64 {
+	x = math.Max(x, 0)
+	tg, r := l.target(), l.profile.RampWPerS
+	if tg >= l.p0 {
+		return math.Min(tg, l.p0+r*x)
+	}
+	return math.Max(tg, l.p0-r*x)
+}
+
+// retarget restarts the follower's ramp from the power at now (call after advance).
+func (l *load) retarget(now time.Time) {
+	l.p0, l.t0 = l.power(now), now
 }
 
 // advance integrates energy from l.last to now, dropping the load when its lease ran out.
@@ -129,8 +164,19 @@ func (l *load) advance(now time.Time) {
 	l.last = now
 }
 
-// integral is ∫ min(P, r·(t−c)) dt over [a, b] in watt-seconds.
+// integral is the energy over [a, b] in watt-seconds: ∫ min(P, r·(t−c)) dt without a
+// setpoint, the follower's ramp-then-flat otherwise.
 func (l *load) integral(a, b time.Time) float64 {
+	if l.following() {
+		x0, x1 := math.Max(a.Sub(l.t0).Seconds(), 0), math.Max(b.Sub(l.t0).Seconds(), 0)
+		pa, tg, r := l.follow(x0), l.target(), l.profile.RampWPerS
+		ramp := math.Min(x1-x0, math.Abs(tg-pa)/r) // seconds still ramping
+		sign := 1.0
+		if tg < pa {
+			sign = -1
+		}
+		return pa*ramp + sign*r/2*ramp*ramp + tg*(x1-x0-ramp)
+	}
 	r, pmax := l.profile.RampWPerS, l.profile.MaxW
 	x0, x1 := a.Sub(l.connectedAt).Seconds(), b.Sub(l.connectedAt).Seconds()
 	x0, x1 = math.Max(x0, 0), math.Max(x1, 0)
@@ -151,6 +197,7 @@ func (l *load) connect(now time.Time, on bool, lease time.Duration) {
 	l.advance(now)
 	if on && !l.connected {
 		l.connectedAt = now
+		l.p0, l.t0 = 0, now // the follower starts from nothing, too
 	}
 	l.connected = on
 	l.leaseUntil = time.Time{}

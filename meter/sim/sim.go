@@ -194,7 +194,31 @@ func (m *Meter) SetProfile(now time.Time, p Profile) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.load.advance(now)
+	if m.load.following() {
+		m.load.retarget(now)
+	}
 	m.load.profile = p.withDefaults(m.model.Phases)
+}
+
+// SetSetpoint makes the load follow an EVSE's allowed current: while connected, its power
+// ramps (at the profile's RampWPerS, up or down) towards min(MaxW, amps × VoltageV ×
+// Phases); at 0 A it ramps down to nothing and stays there. nil removes the setpoint: the
+// load ramps to MaxW as without one (the default). Energy so far is kept.
+func (m *Meter) SetSetpoint(now time.Time, amps *float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.load.advance(now)
+	if m.load.following() {
+		m.load.retarget(now)
+	} else if amps != nil {
+		// Start following from the power the old ramp reached.
+		m.load.p0, m.load.t0 = m.load.power(now), now
+	}
+	if amps != nil {
+		a := *amps
+		amps = &a
+	}
+	m.load.setpointA = amps
 }
 
 // State is a meter's state as the control interface reports it.
@@ -210,7 +234,9 @@ type State struct {
 	ImportMWh int64   `json:"energy_import_mwh"`
 	ExportMWh int64   `json:"energy_export_mwh"`
 	Profile   Profile `json:"profile"`
-	Faults    []Fault `json:"faults"`
+	// SetpointA is the EVSE current the load follows (absent: none, it ramps to MaxW).
+	SetpointA *float64 `json:"setpoint_a,omitempty"`
+	Faults    []Fault  `json:"faults"`
 }
 
 // State reports the meter at simulated time now.
@@ -226,6 +252,6 @@ func (m *Meter) State(now time.Time) State {
 		Bus: m.bus, Unit: m.unit, Model: m.model.Name, Serial: m.serial, Connected: m.load.connected,
 		PowerW: p, ImportWh: m.load.importWh, ExportWh: m.load.exportWh,
 		ImportMWh: int64(m.load.importWh * 1000), ExportMWh: int64(m.load.exportWh * 1000),
-		Profile: m.load.profile,
+		Profile: m.load.profile, SetpointA: m.load.setpointA,
 	}
 }
