@@ -42,7 +42,13 @@
 //     or pauses them.
 //  4. Site limit and fair share. The budget is, for the worst line,
 //     SiteLimit − (grid current − the EVSEs' own measured current on that line): what the
-//     rest of the site leaves. A box-wide limit (Limit.EVSE 0) lowers the budget further.
+//     rest of the site leaves. The rest of the site's load is estimated per line, taking a
+//     rise at once and a fall with the time constant BaseSmoothing (5 s): the grid meter
+//     and the EVSE meters are never read at the same instant, and while vehicles ramp the
+//     estimate errs by what they ramped in between; keeping the high side of that error
+//     stops the loop from chasing it (without it, a 1 s skew and vehicles ramping at
+//     3 A/s made the rig oscillate by ±5 A around the limit). OpenEVSE smooths its live
+//     power the same way. A box-wide limit (Limit.EVSE 0) lowers the budget further.
 //     The budget is shared max-min fairly: every EVSE gets the same current L, clamped to
 //     [Min, ceiling], with L the largest multiple of Step for which the sum stays within the
 //     budget; an EVSE whose ceiling is below L keeps its ceiling and the rest is shared

@@ -78,6 +78,9 @@ type Manager struct {
 	grid     Grid
 	haveGrid bool
 
+	base   []float64 // smoothed base load per line, A (rule 4 of doc.go)
+	baseAt time.Time // grid reading the smoothing last took in
+
 	linkUp    bool
 	linkSince time.Time // when the link went down (zero: not known yet)
 }
@@ -413,14 +416,9 @@ func (m *Manager) budget(now time.Time) (physic.ElectricCurrent, Reason) {
 	if m.cfg.SiteLimit > 0 {
 		// Per line: the limit minus what the rest of the site draws (the grid reading less
 		// the EVSEs' own measured draw on that line).
+		m.smoothBase()
 		minHead := math.Inf(1)
-		for line, g := range m.grid.Lines {
-			base := g
-			for _, e := range m.evses {
-				if e.Phases == 3 || e.Line == line+1 {
-					base -= float64(e.vehicle.Current) / float64(physic.Ampere)
-				}
-			}
+		for _, base := range m.base {
 			minHead = math.Min(minHead, float64(m.cfg.SiteLimit)/float64(physic.Ampere)-base)
 		}
 		if !math.IsInf(minHead, 1) {
@@ -438,6 +436,41 @@ func (m *Manager) budget(now time.Time) (physic.ElectricCurrent, Reason) {
 		}
 	}
 	return b, why
+}
+
+// smoothBase takes the latest grid reading into the base-load estimate: per line, the grid
+// current less the EVSEs' own measured current on it. A rise is taken at once; a fall only
+// with the time constant BaseSmoothing. The grid meter and the EVSE meters are not read at
+// the same instant, so while vehicles ramp the difference errs by what they ramped in
+// between; taking the high side of that error keeps the loop from chasing it (an
+// oscillation of several amperes with a one-second skew and vehicles ramping at 3 A/s).
+// OpenEVSE's current shaper smooths its live power the same way: rises at once, falls
+// filtered (src/current_shaper.cpp).
+func (m *Manager) smoothBase() {
+	if m.grid.Time.Equal(m.baseAt) && len(m.base) == len(m.grid.Lines) {
+		return
+	}
+	dt := m.grid.Time.Sub(m.baseAt).Seconds()
+	fresh := len(m.base) != len(m.grid.Lines) || m.baseAt.IsZero()
+	if fresh {
+		m.base = make([]float64, len(m.grid.Lines))
+	}
+	for line, g := range m.grid.Lines {
+		base := g
+		for _, e := range m.evses {
+			if e.Phases == 3 || e.Line == line+1 {
+				base -= float64(e.vehicle.Current) / float64(physic.Ampere)
+			}
+		}
+		switch {
+		case fresh || base >= m.base[line]-0.01 || m.cfg.BaseSmoothing <= 0:
+			// (within 10 mA: taken as it is, so the estimate arrives rather than approaching)
+			m.base[line] = base
+		case dt > 0:
+			m.base[line] += (base - m.base[line]) * (1 - math.Exp(-dt/m.cfg.BaseSmoothing.Seconds()))
+		}
+	}
+	m.baseAt = m.grid.Time
 }
 
 // share gives each demand its allowed current: the site budget shared equally (max-min

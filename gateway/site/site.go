@@ -83,6 +83,10 @@ type Config struct {
 	// GridTimeout is how old the last good grid reading may be before the site limit is
 	// treated as unknown and every EVSE is held at its minimum (default 10 s).
 	GridTimeout time.Duration
+	// BaseSmoothing is the time constant with which the estimate of the rest of the site's
+	// load (grid less EVSEs) follows a fall; a rise is taken at once (default 5 s; negative:
+	// no smoothing).
+	BaseSmoothing time.Duration
 	// ResumeDelay is how long the site budget must give an EVSE paused by the
 	// minimum-current rule its minimum again before it resumes (default 1 min).
 	ResumeDelay time.Duration
@@ -96,13 +100,14 @@ type Config struct {
 
 // Defaults of Config and EVSE.
 const (
-	DefaultMin          = 6 * physic.Ampere
-	DefaultVoltage      = 230 * physic.Volt
-	DefaultStep         = 100 * physic.MilliAmpere
-	DefaultGridTimeout  = 10 * time.Second
-	DefaultResumeDelay  = time.Minute
-	DefaultPVStartDelay = time.Minute
-	DefaultPVStopDelay  = 3 * time.Minute
+	DefaultMin           = 6 * physic.Ampere
+	DefaultVoltage       = 230 * physic.Volt
+	DefaultStep          = 100 * physic.MilliAmpere
+	DefaultGridTimeout   = 10 * time.Second
+	DefaultResumeDelay   = time.Minute
+	DefaultBaseSmoothing = 5 * time.Second
+	DefaultPVStartDelay  = time.Minute
+	DefaultPVStopDelay   = 3 * time.Minute
 )
 
 // Para14aMinPower is the least power a grid operator may dim a controllable consumer
@@ -119,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GridTimeout == 0 {
 		c.GridTimeout = DefaultGridTimeout
+	}
+	if c.BaseSmoothing == 0 {
+		c.BaseSmoothing = DefaultBaseSmoothing
 	}
 	if c.ResumeDelay == 0 {
 		c.ResumeDelay = DefaultResumeDelay
