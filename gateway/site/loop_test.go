@@ -1,8 +1,13 @@
 package site_test
 
 import (
+	"context"
+	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
+
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/chargegate/chargegate/gateway/site"
 )
@@ -73,5 +78,87 @@ func TestSiteLimitOverModbus(t *testing.T) {
 	}
 	if got := asA(alloc[0].Current); got < 11.8 || got > 12 {
 		t.Errorf("after the step: evse 1 %.1f A, want 12 A", got)
+	}
+}
+
+// TestEventsRateLimited: a grid meter whose base load jumps every tick (±3 A) changes the
+// allocation on most ticks for ten minutes; the chain gets at most one change per
+// EventInterval besides the first report, each summing up the ones it stands for, and once
+// the noise stops the last report tells the current in force. A pause is reported in the
+// tick it happens.
+func TestEventsRateLimited(t *testing.T) {
+	evs := twoEVSEs()[:1]
+	r := newRig(t, site.Config{EVSEs: evs, SiteLimit: 32 * A}, site.LoopConfig{EventInterval: 30 * time.Second})
+	r.plug(1, true)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var last physic.ElectricCurrent
+	changes := 0
+	for range 600 {
+		r.base = 10 + 6*rnd.Float64() - 3
+		a := r.step()[0]
+		if a.Current != last {
+			changes++
+		}
+		last = a.Current
+	}
+	ev := r.takeEvents()
+	if changes < 200 {
+		t.Fatalf("only %d changes of the allocation in 600 noisy ticks: the test does not test", changes)
+	}
+	if len(ev) > 1+600/30 {
+		t.Errorf("%d events for %d changes in 600 s, want at most %d", len(ev), changes, 1+600/30)
+	}
+	sum := 0
+	for _, e := range ev[1:] {
+		sum += e.Coalesced
+	}
+	if sum < changes/2 {
+		t.Errorf("the events sum up %d changes, of %d", sum, changes)
+	}
+	r.base = 10
+	var alloc []site.Allocation
+	for range 90 {
+		alloc = r.step()
+	}
+	ev = r.takeEvents()
+	if len(ev) == 0 || ev[len(ev)-1].To != alloc[0].Current {
+		t.Errorf("after the noise: events %+v, allocation %s", ev, alloc[0].Current)
+	}
+	if err := r.m.SetLimit(site.Limit{Origin: site.OriginOperator, EVSE: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r.step()
+	ev = r.takeEvents()
+	if len(ev) != 1 || ev[0].To != 0 || ev[0].Reason != site.Reason(site.OriginOperator) {
+		t.Errorf("pause: events %+v, want one to 0 A by the operator", ev)
+	}
+}
+
+// TestRunStopsAndPauses: Run ticks on its own until its context ends, then sets every EVSE
+// to 0 A and returns the context's error.
+func TestRunStopsAndPauses(t *testing.T) {
+	ticked := make(chan struct{}, 100)
+	r := newRig(t, site.Config{EVSEs: twoEVSEs()}, site.LoopConfig{Interval: 5 * time.Millisecond,
+		OnChange: func(site.Change) { ticked <- struct{}{} }})
+	r.plug(1, true)
+	_ = r.m.SetVehicle(1, site.Vehicle{Connected: true, Requesting: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.loop.Run(ctx) }()
+	<-ticked // the first tick reported both EVSEs
+	<-ticked
+	m, _ := r.sim.Meter(0, 2)
+	if sp := m.State(r.clk.Now()).SetpointA; sp == nil || *sp != 32 {
+		t.Errorf("running: evse 1 setpoint %v, want 32 A", sp)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+	for _, u := range []uint8{2, 3} {
+		m, _ := r.sim.Meter(0, u)
+		if sp := m.State(r.clk.Now()).SetpointA; sp == nil || *sp != 0 {
+			t.Errorf("after Run: unit %d setpoint %v, want 0 A", u, sp)
+		}
 	}
 }

@@ -39,6 +39,10 @@ type rig struct {
 	loop  *site.Loop
 	base  float64 // A per line
 	plugs map[uint8]bool
+	tick  time.Duration // control interval (default 1 s)
+	// probe, when set, is called every 10 ms of simulated time within a tick, for the
+	// settling benchmark.
+	probe func()
 
 	mu     sync.Mutex
 	events []site.Change
@@ -104,10 +108,18 @@ func newRig(tb testing.TB, cfg site.Config, lc site.LoopConfig) *rig {
 		tb.Fatal(err)
 	}
 	lc.Now = clk.Now
+	also := lc.OnChange
 	lc.OnChange = func(c site.Change) {
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		r.events = append(r.events, c)
+		r.mu.Unlock()
+		if also != nil {
+			also(c)
+		}
+	}
+	r.tick = lc.Interval
+	if r.tick == 0 {
+		r.tick = time.Second
 	}
 	if r.loop, err = site.NewLoop(r.m, r.grid, setters, lc); err != nil {
 		tb.Fatal(err)
@@ -141,11 +153,25 @@ func (r *rig) house() {
 // house load the grid meter carries is updated at the poll.
 const skew = 100 * time.Millisecond
 
-// step is one control tick, one second later: the gateway's poll of the EVSE meters, then,
-// skew later, the loop's tick (grid read over Modbus, compute, apply).
+// advance moves the clock by d, calling probe every 10 ms.
+func (r *rig) advance(d time.Duration) {
+	if r.probe == nil {
+		r.clk.Advance(d)
+		return
+	}
+	const res = 10 * time.Millisecond
+	for ; d >= res; d -= res {
+		r.clk.Advance(res)
+		r.probe()
+	}
+	r.clk.Advance(d)
+}
+
+// step is one control tick, one interval later: the gateway's poll of the EVSE meters,
+// then, skew later, the loop's tick (grid read over Modbus, compute, apply).
 func (r *rig) step() []site.Allocation {
 	r.tb.Helper()
-	r.clk.Advance(time.Second - skew)
+	r.advance(r.tick - skew)
 	for id, m := range r.evses {
 		rd, err := m.Read(r.ctx)
 		if err != nil {
@@ -161,7 +187,7 @@ func (r *rig) step() []site.Allocation {
 		}
 	}
 	r.house()
-	r.clk.Advance(skew)
+	r.advance(skew)
 	return r.loop.Step(r.ctx)
 }
 
