@@ -47,7 +47,7 @@
 //     and the EVSE meters are never read at the same instant, and while vehicles ramp the
 //     estimate errs by what they ramped in between; keeping the high side of that error
 //     stops the loop from chasing it (without it, a 1 s skew and vehicles ramping at
-//     3 A/s made the rig oscillate by ±5 A around the limit). OpenEVSE smooths its live
+//     3 A/s made the rig swing between 26 and 38 A around a 32 A limit). OpenEVSE smooths its live
 //     power the same way. A box-wide limit (Limit.EVSE 0) lowers the budget further.
 //     The budget is shared max-min fairly: every EVSE gets the same current L, clamped to
 //     [Min, ceiling], with L the largest multiple of Step for which the sum stays within the
