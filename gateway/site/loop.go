@@ -132,6 +132,7 @@ func (l *Loop) pauseAll() {
 
 // Step runs one control tick: reads the grid meter (when there is one), computes, applies
 // what changed (and what failed last time) and reports changes. It returns the allocation.
+// Run calls it; call it directly only when not running Run (tests, a caller's own clock).
 func (l *Loop) Step(ctx context.Context) []Allocation {
 	if l.grid != nil {
 		rctx, cancel := context.WithTimeout(ctx, l.cfg.ReadTimeout)

@@ -40,6 +40,10 @@ type rig struct {
 	base  float64 // A per line
 	plugs map[uint8]bool
 	tick  time.Duration // control interval (default 1 s)
+	// lag makes the grid meter a whole tick behind the EVSE meters: its load is updated
+	// after the loop's read, not before (a gateway whose grid poll and EVSE polls drift a
+	// full interval apart).
+	lag bool
 	// probe, when set, is called every 10 ms of simulated time within a tick, for the
 	// settling benchmark.
 	probe func()
@@ -185,6 +189,12 @@ func (r *rig) step() []site.Allocation {
 		if err := r.m.SetVehicle(id, v); err != nil {
 			r.tb.Fatal(err)
 		}
+	}
+	if r.lag {
+		r.advance(skew)
+		a := r.loop.Step(r.ctx)
+		r.house()
+		return a
 	}
 	r.house()
 	r.advance(skew)
