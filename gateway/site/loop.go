@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/physic"
@@ -56,6 +58,9 @@ type Loop struct {
 	setters map[uint8]Setter
 	cfg     LoopConfig
 	log     *slog.Logger
+
+	mu   sync.Mutex
+	last []Allocation // the latest tick's allocation, for status
 
 	applied map[uint8]physic.ElectricCurrent // last current each setter accepted
 	known   map[uint8]bool                   // applied holds a value the setter accepted
@@ -153,6 +158,9 @@ func (l *Loop) Step(ctx context.Context) []Allocation {
 	}
 	now := l.cfg.Now()
 	alloc := l.m.Compute(now)
+	l.mu.Lock()
+	l.last = slices.Clone(alloc)
+	l.mu.Unlock()
 	for _, a := range alloc {
 		if !l.known[a.EVSE] || l.applied[a.EVSE] != a.Current {
 			if err := l.setters[a.EVSE].SetCurrent(ctx, a.Current); err != nil {
@@ -170,6 +178,14 @@ func (l *Loop) Step(ctx context.Context) []Allocation {
 		}
 	}
 	return alloc
+}
+
+// Last returns the latest tick's allocation (nil before the first tick), for status pages
+// and metrics; safe to call while Run runs.
+func (l *Loop) Last() []Allocation {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.last)
 }
 
 // reporter rate-limits one EVSE's change events (doc.go "Events").

@@ -3,6 +3,7 @@ package site_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ func TestSiteLimitOverModbus(t *testing.T) {
 		if g := r.gridMax(); g > 32+0.1 {
 			t.Fatalf("steady state, tick %d: grid %.2f A over the 32 A site limit", i, g)
 		}
+	}
+	if got := r.loop.Last(); fmt.Sprint(got) != fmt.Sprint(alloc) {
+		t.Errorf("Last() = %v, want the latest tick's %v", got, alloc)
 	}
 	for _, a := range alloc {
 		if got := asA(a.Current); got < 10.8 || got > 11 || a.Reason != site.ReasonSite {
@@ -194,5 +198,58 @@ func TestSkewedGridMeterDoesNotOscillate(t *testing.T) {
 	t.Logf("unsmoothed: evse 1 %.1f..%.1f A, grid peak %.2f A", lo, hi, peak)
 	if hi-lo < 2 {
 		t.Errorf("unsmoothed: evse 1 between %.1f and %.1f A: the rig no longer provokes the oscillation", lo, hi)
+	}
+}
+
+// TestPVSurplusOverModbus: one PV-mode EVSE, the grid meter read over Modbus TCP importing
+// or exporting as the PV production changes. It does not start on too little surplus,
+// starts after the 1 min start delay, then uses the surplus so the grid sees almost
+// nothing, holds its 6 A minimum through a 2 min cloud and stops after a 4 min one.
+func TestPVSurplusOverModbus(t *testing.T) {
+	evs := []site.EVSE{{ID: 1, Phases: 3, Max: 16 * A, Mode: site.ModePV}}
+	r := newRig(t, site.Config{EVSEs: evs}, site.LoopConfig{})
+	r.base = 1 // 690 W
+	r.plug(1, true)
+	var starts, stops int
+	was := false
+	var a site.Allocation
+	run := func(pvW float64, d time.Duration) {
+		t.Helper()
+		r.pvW = pvW
+		for range int(d / time.Second) {
+			a = r.step()[0]
+			on := a.Current > 0
+			if on && !was {
+				starts++
+			}
+			if !on && was {
+				stops++
+			}
+			was = on
+		}
+	}
+	run(3000, 2*time.Minute)
+	if starts != 0 || a.Reason != site.ReasonPVWait {
+		t.Fatalf("2.3 kW surplus: %d starts, %+v", starts, a)
+	}
+	run(8000, 59*time.Second)
+	if starts != 0 {
+		t.Fatal("started before the start delay")
+	}
+	run(8000, 2*time.Minute)
+	if starts != 1 || a.Reason != site.ReasonPV || asA(a.Current) < 10.2 || asA(a.Current) > 10.6 {
+		t.Fatalf("7.3 kW surplus: %d starts, %+v, want about 10.6 A", starts, a)
+	}
+	if g := r.gridMax(); g > 0.3 || g < -0.8 {
+		t.Errorf("charging from the surplus: %.2f A at the grid, want about 0", g)
+	}
+	run(2000, 2*time.Minute)
+	if stops != 0 || a.Reason != site.ReasonPVHold || a.Current != 6*A {
+		t.Errorf("2 min cloud: %d stops, %+v, want held at 6 A", stops, a)
+	}
+	run(8000, time.Minute)
+	run(2000, 4*time.Minute)
+	if starts != 1 || stops != 1 || a.Reason != site.ReasonPVWait {
+		t.Errorf("4 min cloud: %d starts, %d stops, %+v; want it stopped once", starts, stops, a)
 	}
 }

@@ -38,6 +38,7 @@ type rig struct {
 	m     *site.Manager
 	loop  *site.Loop
 	base  float64 // A per line
+	pvW   float64 // PV production behind the grid meter, W over three lines
 	plugs map[uint8]bool
 	tick  time.Duration // control interval (default 1 s)
 	// lag makes the grid meter a whole tick behind the EVSE meters: its load is updated
@@ -139,16 +140,17 @@ func (r *rig) plug(id uint8, on bool) {
 	m.SetLoad(r.clk.Now(), on, 0)
 }
 
-// house sets the grid meter's load to the base plus what the EVSEs carry now. The grid
-// meter's load follows at once (it ramps at 1 GW/s), from the next instant on.
+// house sets the grid meter's load to the base plus what the EVSEs carry now, less the PV
+// production: import, or export when the PV makes more. The grid meter's load follows at
+// once (it ramps at 1 GW/s), from the next instant on.
 func (r *rig) house() {
 	now := r.clk.Now()
-	a := r.base
-	for _, u := range r.units {
-		m, _ := r.sim.Meter(0, u)
-		a += m.State(now).PowerW / (3 * 230)
-	}
+	net := r.gridMax()
 	g, _ := r.sim.Meter(0, 1)
+	if export := net < 0; export != g.State(now).Profile.Export {
+		g.SetProfile(now, sim.Profile{MaxW: 200000, Phases: 3, RampWPerS: 1e9, Export: export})
+	}
+	a := max(net, -net)
 	g.SetSetpoint(now, &a)
 }
 
@@ -201,11 +203,11 @@ func (r *rig) step() []site.Allocation {
 	return r.loop.Step(r.ctx)
 }
 
-// gridMax is the current per line at the connection point now: the base plus what the
-// EVSE meters carry (the physical truth the grid meter measures; the loop reads it over
-// Modbus).
+// gridMax is the current per line at the connection point now, negative for export: the
+// base plus what the EVSE meters carry less the PV (the physical truth the grid meter
+// measures; the loop reads it over Modbus).
 func (r *rig) gridMax() float64 {
-	a := r.base
+	a := r.base - r.pvW/(3*230)
 	for _, u := range r.units {
 		m, _ := r.sim.Meter(0, u)
 		a += m.State(r.clk.Now()).PowerW / (3 * 230)
