@@ -27,6 +27,23 @@
 // limit that bound it (evse_max, a limit's origin, site_limit, site_min, standby,
 // grid_stale, pv_surplus, pv_hold, pv_wait, no_vehicle).
 //
+// # Wiring (what the gateway does)
+//
+//	m, _ := site.New(cfg)                        // from the configuration file
+//	m.SetLimit(site.Limit{Origin: site.OriginConfig, EVSE: id, Current: c})
+//	loop, _ := site.NewLoop(m, gridMeter, map[uint8]site.Setter{id: currentControl}, site.LoopConfig{
+//		OnChange: func(c site.Change) { /* record an event entry naming c.EVSE */ },
+//	})
+//	go loop.Run(ctx)                             // pauses every EVSE when ctx ends
+//	m.SetVehicle(id, site.Vehicle{...})          // after each poll of an EVSE's meter and pilot
+//	m.SetLink(connected, time.Now())             // on every change of the operator link
+//	m.SetLimit / ClearLimit                      // operator commands, OCPP profiles
+//	m.SetMode(id, site.ModePV)                   // an operator or the UI choosing PV mode
+//	loop.Last()                                  // allowed current and reason, for status
+//
+// The EVSE's Min must be at least its backend's minimum (hal.MinCurrent, 6 A, for the
+// pilot): the loop only ever sets 0 or a value in [Min, Max].
+//
 // # Rules, applied in this order each tick
 //
 //  1. No vehicle connected: 0 A (no_vehicle).
@@ -78,7 +95,8 @@
 //     consume the surplus and stop itself). Running PV EVSEs come first, then waiting ones,
 //     each by arrival; each in turn is covered if the surplus left still holds its
 //     minimum power Min × phases × voltage (6 A × 3 × 230 V = 4140 W; one phase: 1380 W).
-//     A waiting EVSE starts after being covered for PVStartDelay (default 1 min), at Min;
+//     Grid-mode EVSEs draw from the export like any other load, so PV mode gets what they
+//     leave. A waiting EVSE starts after being covered for PVStartDelay (default 1 min), at Min;
 //     a running one gets an equal share of the surplus (never below Min, never above its
 //     ceiling) while covered; when not covered it is held at Min (pv_hold, drawing a little
 //     from the grid) and stops after PVStopDelay (default 3 min) without cover. These

@@ -527,10 +527,6 @@ func (m *Manager) share(now time.Time, gridOK bool, ds []*demand) {
 	var still []*demand
 	spare := b - sumMin(active)
 	for _, d := range paused {
-		if !d.e.sitePaused { // paused just now
-			still = append(still, d)
-			continue
-		}
 		if spare >= d.e.Min {
 			if d.e.resumeSince.IsZero() {
 				d.e.resumeSince = now
