@@ -583,3 +583,103 @@ func TestTimeLimitRunsOnWhilePaused(t *testing.T) {
 		l.stop()
 	})
 }
+
+// Two control loops of one box share the chain: each names its EVSE in every entry it writes,
+// persists its session under its own key and is seeded and recovered from its own entries only.
+func TestTwoEVSEsShareOneChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newFakeStore()
+		type point struct {
+			b *fakeBoard
+			m *fakeMeter
+			c *Controller
+		}
+		var points []point
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 2)
+		for evse := uint8(1); evse <= 2; evse++ {
+			b := newFakeBoard()
+			m := newFakeMeter(b)
+			m.serial = fmt.Sprintf("SIM-E%d", evse)
+			m.mwh = float64(evse) * 5_000_000
+			c, err := NewController(m, b, store, Options{
+				EVSEID: fmt.Sprintf("DE*CGT*E0001*%d", evse), EVSE: evse, PollInterval: testPoll,
+				RecordIntervalCharging: testRecord, RecordIntervalIdle: testRecord,
+				Policy: SessionPolicy{MeterLossLimit: time.Second}, TimeStatus: func() ledger.TimeStatus { return ledger.TimeSynchronised },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			points = append(points, point{b, m, c})
+			go func() { done <- c.Run(ctx) }()
+		}
+		time.Sleep(testPoll / 2)
+		synctest.Wait()
+		var ids []string
+		for _, p := range points {
+			res, err := p.c.Do(context.Background(), Command{Name: CmdStart, RequestID: "s", IDToken: "04A1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, res["session_id"].(string))
+		}
+		time.Sleep(3600 * time.Second / 11) // 1 kWh each at 11 kW
+		synctest.Wait()
+		for i, p := range points {
+			key := sessionStateKey
+			if i == 1 {
+				key = "session/2"
+			}
+			if st, _ := store.GetState(context.Background(), key); !strings.Contains(string(st), ids[i]) {
+				t.Errorf("EVSE %d's session not persisted under %q: %s", i+1, key, st)
+			}
+			if st := p.c.Status(); st.EVSE != uint8(i+1) || st.Session == nil || st.Session.ID != ids[i] {
+				t.Errorf("EVSE %d status: evse %d session %+v", i+1, st.EVSE, st.Session)
+			}
+		}
+		// Only EVSE 2 stops: EVSE 1 charges on.
+		if _, err := points[1].c.Do(context.Background(), Command{Name: CmdStop, RequestID: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if !points[0].b.RelayClosed() || points[1].b.RelayClosed() {
+			t.Errorf("relays after stopping EVSE 2: %t %t, want closed, open", points[0].b.RelayClosed(), points[1].b.RelayClosed())
+		}
+		cancel()
+		<-done
+		<-done
+		started := map[uint8]int{}
+		for _, e := range store.all() {
+			if e.Event == ledger.EventStarted {
+				started[e.EVSE]++
+				continue
+			}
+			want := uint8(1)
+			if e.MeterSerial == "SIM-E2" || e.SessionID == ids[1] {
+				want = 2
+			}
+			if e.EVSE != want {
+				t.Errorf("seq %d %s (meter %s, session %s) names EVSE %d, want %d", e.Seq, e.Kind, e.MeterSerial, e.SessionID, e.EVSE, want)
+			}
+		}
+		if started[1] != 1 || started[2] != 1 {
+			t.Errorf("started events per EVSE: %v, want one each", started)
+		}
+		for i, id := range ids {
+			var begin, end *ledger.Entry
+			for _, e := range store.all() {
+				if e.SessionID == id && e.Kind == ledger.KindSessionBegin {
+					begin = &e
+				}
+				if e.SessionID == id && e.Kind == ledger.KindSessionEnd {
+					end = &e
+				}
+			}
+			if begin == nil || end == nil || end.MeterSerial != fmt.Sprintf("SIM-E%d", i+1) {
+				t.Fatalf("EVSE %d session %s: begin %v end %v", i+1, id, begin, end)
+			}
+			if billed := end.ImportMWh - begin.ImportMWh; billed < 980_000 || billed > 1_020_000 {
+				t.Errorf("EVSE %d billed %d mWh from its own meter, want about 1,000,000", i+1, billed)
+			}
+		}
+	})
+}

@@ -95,6 +95,10 @@ type SessionPolicy struct {
 // Options are the plain values and collaborators the control loop needs.
 type Options struct {
 	EVSEID                 string
+	// EVSE numbers this control loop's charging point on a box with several (1..255): every entry
+	// it writes names it, and its session is persisted under its own key. 0 on a box with one
+	// EVSE, whose entries name none (ledger.FormatVersion).
+	EVSE                   uint8
 	PollInterval           time.Duration
 	RecordIntervalCharging time.Duration
 	RecordIntervalIdle     time.Duration
@@ -238,8 +242,8 @@ func (g *Controller) seedMeter(ctx context.Context) {
 	head, _ := g.store.Head()
 	for seq := head; seq > 0 && head-seq < maxSeedScan; seq-- {
 		e, err := g.store.Entry(ctx, seq)
-		if err != nil || e.MeterSerial == "" {
-			continue
+		if err != nil || e.MeterSerial == "" || e.EVSE != g.opt.EVSE {
+			continue // another EVSE's meter on a box with several
 		}
 		switch e.Kind {
 		case ledger.KindReading, ledger.KindSessionBegin, ledger.KindSessionEnd:
@@ -456,6 +460,7 @@ func (g *Controller) record(ctx context.Context, rec ledger.Record) (ledger.Entr
 	if g.session != nil && rec.SessionID == "" {
 		rec.SessionID = g.session.ID
 	}
+	rec.EVSE = g.opt.EVSE
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	es, err := g.store.Append(actx, rec)
@@ -487,7 +492,7 @@ func (g *Controller) storeRefused(ctx context.Context, rec ledger.Record, err er
 	r := g.lastPoll
 	gap := ledger.Record{Time: g.opt.Now(), TimeStatus: g.opt.TimeStatus(), Kind: ledger.KindGap, Event: ledger.EventStoreRefused,
 		MeterSerial: g.meterSerial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
-		Detail: truncate("a "+rec.Kind.String()+" entry was refused: "+err.Error(), 200)}
+		Detail: truncate("a "+rec.Kind.String()+" entry was refused: "+err.Error(), 200), EVSE: g.opt.EVSE}
 	if g.session != nil {
 		gap.SessionID = g.session.ID
 	}

@@ -27,8 +27,17 @@ const (
 	AlarmMeterImplausible = "meter_implausible"
 )
 
-// sessionStateKey is where the running session is persisted in the store's state table.
+// sessionStateKey is where the running session is persisted in the store's state table: "session"
+// for a box's only EVSE and for EVSE 1, "session/N" for EVSE N of a box with several.
 const sessionStateKey = "session"
+
+// stateKey is this control loop's sessionStateKey.
+func (g *Controller) stateKey() string {
+	if g.opt.EVSE <= 1 {
+		return sessionStateKey
+	}
+	return fmt.Sprintf("%s/%d", sessionStateKey, g.opt.EVSE)
+}
 
 // Session is a charging session as persisted before every relay action, so that a power failure
 // at any point leaves a record the next start can close.
@@ -105,7 +114,7 @@ func (g *Controller) persistSession(ctx context.Context) error {
 			return fmt.Errorf("encode session: %w", err)
 		}
 	}
-	return g.store.PutState(ctx, sessionStateKey, b)
+	return g.store.PutState(ctx, g.stateKey(), b)
 }
 
 // openRelay drives the relay open and waits for the feedback even when ctx is cancelled, so
@@ -266,7 +275,8 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 	es, err := g.store.AppendState(actx, []ledger.Record{{
 		Time: rec.End, TimeStatus: ledger.TimeStatus(rec.EndStatus), Kind: ledger.KindSessionEnd, SessionID: s.ID,
 		MeterSerial: s.MeterSerial, ImportMWh: end, ExportMWh: export, Event: reason, Detail: detail, Attachment: attachment,
-	}}, sessionStateKey, nil)
+		EVSE: g.opt.EVSE,
+	}}, g.stateKey(), nil)
 	if err != nil {
 		// Nothing was recorded and the session stays persisted: it is retried on every poll and
 		// no other session starts until it is closed (or the next start closes it).
@@ -314,7 +324,7 @@ func (g *Controller) sessionOCMF(ctx context.Context, s *Session, rec SessionRec
 // recoverSession closes a session that a power failure or crash left open, before anything else.
 // The relay is already open (Open drives it open; the coil drops without power).
 func (g *Controller) recoverSession(ctx context.Context) error {
-	b, err := g.store.GetState(ctx, sessionStateKey)
+	b, err := g.store.GetState(ctx, g.stateKey())
 	if err != nil || len(b) == 0 || string(b) == "null" {
 		return nil // no session persisted (a missing key is the normal first start)
 	}
@@ -327,7 +337,7 @@ func (g *Controller) recoverSession(ctx context.Context) error {
 		// Ended in the chain but still persisted (a store older than AppendState, or a state
 		// write lost): it must not end a second time.
 		g.log.Warn("persisted session already ended in the chain; clearing it", "session", s.ID, "end_seq", end.Seq)
-		return g.store.PutState(ctx, sessionStateKey, []byte("null"))
+		return g.store.PutState(ctx, g.stateKey(), []byte("null"))
 	}
 	if begin != nil && s.BeginSeq == 0 {
 		// Cut after the begin entry committed but before the session was persisted again:

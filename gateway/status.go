@@ -23,7 +23,10 @@ type Telemetry struct {
 
 // Status is a snapshot of the control loop for the local API, metrics and the status topic.
 type Status struct {
-	Time        time.Time         `json:"time"`
+	Time time.Time `json:"time"`
+	// EVSE and EVSEID name the charging point on a box with several (EVSE 0: the box's only one).
+	EVSE        uint8             `json:"evse,omitempty"`
+	EVSEID      string            `json:"evse_id,omitempty"`
 	Meter       MeterStatus       `json:"meter"`
 	RelayClosed bool              `json:"relay_closed"`
 	HALFault    string            `json:"hal_fault,omitempty"`
@@ -74,7 +77,7 @@ func (g *Controller) Status() Status {
 func (g *Controller) publishStatus() {
 	r := g.lastPoll
 	st := Status{
-		Time: g.opt.Now(),
+		Time: g.opt.Now(), EVSE: g.opt.EVSE, EVSEID: g.opt.EVSEID,
 		Meter: MeterStatus{
 			Model: r.Model, Serial: r.Serial, Time: r.Time, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh,
 			PowerW: r.PowerW, PhasePowerW: r.PhasePowerW, VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz,
