@@ -94,7 +94,7 @@ type SessionPolicy struct {
 
 // Options are the plain values and collaborators the control loop needs.
 type Options struct {
-	EVSEID                 string
+	EVSEID string
 	// EVSE numbers this control loop's charging point on a box with several (1..255): every entry
 	// it writes names it, and its session is persisted under its own key. 0 on a box with one
 	// EVSE, whose entries name none (ledger.FormatVersion).
