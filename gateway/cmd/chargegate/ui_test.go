@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/chargegate/chargegate/gateway/access"
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/gateway/web"
 	"github.com/chargegate/chargegate/ledger"
@@ -346,7 +347,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	b.page("live")
 	b.wait("power flowing", `Number(document.getElementById("l-power").dataset.power) > 1000`)
 	b.wait("per-phase values", `document.querySelectorAll("#l-phases tbody tr").length === 3 && document.querySelector("#l-phases tbody").textContent.includes(" V")`)
-	b.wait("session authorization and limits", `document.getElementById("l-session").textContent.includes("id_token=DRIVER42") &&
+	b.wait("session authorization and limits", `document.getElementById("l-session").textContent.includes("auth=operator tok=`+access.TokenHash("DRIVER42")+`") &&
+		!document.getElementById("l-session").textContent.includes("DRIVER42") &&
 		document.getElementById("l-session").textContent.includes("500,000 Wh") && document.getElementById("l-session").textContent.includes("2 h 0 min 0 s")`)
 	for _, unit := range []string{" kW", " kWh", " Hz"} {
 		if !strings.Contains(b.text("#page-live"), unit) {
@@ -382,8 +384,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 			resumed = strings.Contains(e.Detail, "by=web/admin")
 		}
 	}
-	if !strings.Contains(begin.Detail, "id_token=DRIVER42") || !strings.Contains(begin.Detail, "by=web/admin") {
-		t.Errorf("begin entry %d detail %q, want the id_token and by=web/admin", begin.Seq, begin.Detail)
+	if !strings.Contains(begin.Detail, "tok="+access.TokenHash("DRIVER42")) || strings.Contains(begin.Detail, "DRIVER42") || !strings.Contains(begin.Detail, "by=web/admin") {
+		t.Errorf("begin entry %d detail %q, want the id token's hash (never the token) and by=web/admin", begin.Seq, begin.Detail)
 	}
 	if end.Event != ledger.EndRemote || !strings.Contains(end.Detail, "by=web/admin") {
 		t.Errorf("end entry %d: %s %q, want remote by=web/admin", end.Seq, end.Event, end.Detail)

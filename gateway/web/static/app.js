@@ -8,8 +8,9 @@ const state = { role: "", csrf: "", live: null, history: { step_s: 10, points: [
 // ---- formatting: units always shown -------------------------------------------------------
 
 const nf = (d) => new Intl.NumberFormat("en-GB", { minimumFractionDigits: d, maximumFractionDigits: d });
-// authText shows a begin entry's authorization; a free session records an empty id_token.
-const authText = (a) => (!a ? "–" : a.replace(/^id_token=(?=\s|$)/, "free charging (no token)"));
+// authText shows a begin entry's authorization (gateway/access Decision.Detail); a free session
+// records auth=free.
+const authText = (a) => (!a ? "–" : a.replace(/^auth=free(?=\s|$)/, "free charging (no token)"));
 const fmt = {
   kw: (w) => nf(2).format((w || 0) / 1000) + " kW",
   w: (w) => nf(0).format(w || 0) + " W",
