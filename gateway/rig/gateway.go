@@ -123,6 +123,8 @@ type Gateway struct {
 	API     string // the local API's host:port, once Running
 	Device  string // the device ID (MQTT topics), once Running
 	Started time.Time
+	// Token is the local API's bearer token, for a configuration with http.token_file.
+	Token string
 }
 
 // StartGateway runs `chargegate run --config configPath` and waits until it serves its API;
@@ -220,6 +222,9 @@ func (g *Gateway) getStatus(v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.API+"/api/v1/status", nil)
+	if g.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.Token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
