@@ -516,6 +516,9 @@ func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
 			a.anchoredThrough.Store(s.Entries - uint64(n))
 		}
 		s.Anchor = anchorStatus(a.publisher.Status(), a.anchoredThrough.Load())
+		if r := a.receipts; r != nil {
+			s.Anchor.ReceiptsWaiting, s.Anchor.ReceiptsDropped = r.pending.waiting.Load(), r.pending.dropped.Load()
+		}
 	}
 	if a.updater != nil {
 		s.Update = a.updater.Status()
