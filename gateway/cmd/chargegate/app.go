@@ -162,6 +162,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
+	a.signer = keepingSigner{a.signer, a.store, a.log}
 	a.stop = func() {} // replaced by Run
 	if cfg.Update.Enabled {
 		if err := a.openUpdater(); err != nil {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -25,6 +27,7 @@ import (
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ocmf"
 	"github.com/chargegate/chargegate/ledger/proofcheck"
+	"github.com/chargegate/chargegate/ledger/receipt"
 	"github.com/chargegate/chargegate/meter"
 )
 
@@ -64,6 +67,52 @@ func (b *webBox) operate(oo gateway.OperatorOptions) error {
 	op, err := gateway.NewOperator(oo)
 	b.op = op
 	return err
+}
+
+// keepingSigner keeps each OCMF record the gateway signs under sessionRecordKey as soon as it is
+// signed, before the control loop commits the end entry that names its digest: a process killed
+// between that commit and the notifiers' work (which write the full record) still leaves the
+// record, where reconcileOCPP finds it for the StopTransaction's SignedData. A record whose end
+// entry never commits is replaced by the one signed when the session is closed again (keptOCMF
+// checks the digest). Keeping it is best effort: a failure is logged, the record still goes out.
+type keepingSigner struct {
+	gateway.SessionSigner
+	store stateStore
+	log   *slog.Logger
+}
+
+// SignSession implements gateway.SessionSigner.
+func (k keepingSigner) SignSession(ctx context.Context, s gateway.SessionRecord) (string, error) {
+	rec, err := k.SessionSigner.SignSession(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	s.OCMF, s.OCMFSigner = rec, "gateway"
+	doc, err := json.Marshal(s)
+	if err == nil {
+		err = k.store.PutState(ctx, sessionRecordKey(s.ID), doc)
+	}
+	if err != nil {
+		k.log.Warn("keep the signed OCMF record", "session", s.ID, "err", err)
+	}
+	return rec, nil
+}
+
+// keptOCMF returns the OCMF record of session id kept in the store (its session record, else its
+// receipt) and its signer, if the record's digest is the one the end entry names; "" otherwise.
+func keptOCMF(ctx context.Context, st stateStore, id string, digest [32]byte) (record, signer string) {
+	if doc, err := st.GetState(ctx, sessionRecordKey(id)); err == nil {
+		var rec gateway.SessionRecord
+		if json.Unmarshal(doc, &rec) == nil && rec.OCMF != "" && sha256.Sum256([]byte(rec.OCMF)) == digest {
+			return rec.OCMF, rec.OCMFSigner
+		}
+	}
+	if doc, err := st.GetState(ctx, receiptStateKey(id)); err == nil {
+		if _, ev, err := receipt.Parse(doc); err == nil && ev.OCMF != "" && sha256.Sum256([]byte(ev.OCMF)) == digest {
+			return ev.OCMF, ""
+		}
+	}
+	return "", ""
 }
 
 // recordKeeper keeps each finished session's record for the web UI: it is a Notifier, so

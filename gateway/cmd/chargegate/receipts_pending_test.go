@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/chargegate/chargegate/gateway"
 	"github.com/chargegate/chargegate/ledger/sqlite"
 )
 
@@ -90,5 +92,32 @@ func TestAnchorRetryBacksOff(t *testing.T) {
 	b.Reset()
 	if d := b.NextBackOff(); d > time.Duration(float64(anchorRetryMin)*(1+rf)) {
 		t.Errorf("after a reset: %v, want about %v", d, anchorRetryMin)
+	}
+}
+
+// keptOCMF hands reconcileOCPP a kept OCMF record only when it is the one the end entry names:
+// a record kept for a signing whose end entry never committed (the session was closed again,
+// with another record) is not sent as the session's SignedData.
+func TestKeptOCMFMustMatchTheEndEntry(t *testing.T) {
+	ctx := context.Background()
+	seed := sha256.Sum256([]byte("chargegate kept ocmf test"))
+	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Key: ed25519.NewKeyFromSeed(seed[:]), Ballast: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const record = "OCMF|{}|{}"
+	doc, _ := json.Marshal(gateway.SessionRecord{ID: "s1", OCMF: record, OCMFSigner: "gateway"})
+	if err := st.PutState(ctx, sessionRecordKey("s1"), doc); err != nil {
+		t.Fatal(err)
+	}
+	if got, signer := keptOCMF(ctx, st, "s1", sha256.Sum256([]byte(record))); got != record || signer != "gateway" {
+		t.Errorf("the named record: %q by %q, want it by gateway", got, signer)
+	}
+	if got, _ := keptOCMF(ctx, st, "s1", sha256.Sum256([]byte("OCMF|other|{}"))); got != "" {
+		t.Errorf("another digest: %q, want none", got)
+	}
+	if got, _ := keptOCMF(ctx, st, "s2", sha256.Sum256([]byte(record))); got != "" {
+		t.Errorf("another session: %q, want none", got)
 	}
 }
