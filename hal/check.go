@@ -72,11 +72,6 @@ func (r CheckReport) WriteTo(w io.Writer) (int64, error) {
 // the LED once. The relay is open when Check returns. The error is for a
 // board that could not be run; wiring faults are in the report.
 func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error) {
-	cycles := opts.Cycles
-	if cycles <= 0 {
-		cycles = 3
-	}
-	rep := CheckReport{FeedbackTimeout: b.fbTimeout}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- b.Run(runCtx) }()
@@ -85,9 +80,34 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 		<-done
 	}()
 	if err := b.awaitRunning(ctx, done); err != nil {
-		return rep, fmt.Errorf("check: %w", err)
+		return CheckReport{FeedbackTimeout: b.fbTimeout}, fmt.Errorf("check: %w", err)
 	}
+	return b.check(ctx, opts, true), nil
+}
 
+// CheckRunning is Check on a board whose Run is already active (a running gateway's): the
+// caller must keep everything else off the relay meanwhile (hold its sessions). It judges the
+// inputs as Run has debounced them and cycles the relay like Check; the LED is left to the
+// caller, which drives it (its line asks the installer to confirm it shows the state). The
+// relay is open when CheckRunning returns. It fails with ErrNotRunning when Run is not active.
+func CheckRunning(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error) {
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if !running {
+		return CheckReport{FeedbackTimeout: b.fbTimeout}, fmt.Errorf("check: %w", ErrNotRunning)
+	}
+	return b.check(ctx, opts, false), nil
+}
+
+// check judges the inputs and cycles the relay of a running board; driveLED lights the LED once
+// (Check's board is its own), otherwise the LED is its running owner's.
+func (b *Board) check(ctx context.Context, opts CheckOptions, driveLED bool) CheckReport {
+	cycles := opts.Cycles
+	if cycles <= 0 {
+		cycles = 3
+	}
+	rep := CheckReport{FeedbackTimeout: b.fbTimeout}
 	st := b.Status()
 	var blocked []string
 	var inputs []CheckResult
@@ -134,6 +154,9 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 		relay.Detail = "NOT TESTED: " + strings.Join(blocked, "; ")
 	default:
 		relay.Pass, relay.Detail = b.cycleRelay(ctx, cycles, &rep)
+		if !relay.Pass {
+			b.OpenRelay(context.WithoutCancel(ctx)) // a cycle that failed may have left it closed
+		}
 		switch {
 		case fbRes == nil && relay.Pass:
 			relay.Detail += "; no feedback configured: confirm by ear that the contactor clicks"
@@ -148,7 +171,8 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 		rep.Results = append(rep.Results, *fbRes)
 	}
 	rep.Results = append(rep.Results, inputs...)
-	if b.led != nil {
+	switch {
+	case b.led != nil && driveLED:
 		led := CheckResult{Role: "led", Pin: b.cfg.LED.Name, Pass: true, Detail: "driven on and off: confirm it lit"}
 		for _, on := range []bool{true, false} {
 			if err := b.led.Out(b.cfg.LED.level(on)); err != nil {
@@ -157,8 +181,10 @@ func Check(ctx context.Context, b *Board, opts CheckOptions) (CheckReport, error
 			}
 		}
 		rep.Results = append(rep.Results, led)
+	case b.led != nil:
+		rep.Results = append(rep.Results, CheckResult{Role: "led", Pin: b.cfg.LED.Name, Pass: true, Detail: "driven by the running gateway: confirm it shows the state"})
 	}
-	return rep, nil
+	return rep
 }
 
 // awaitRunning waits until Run has taken over the inputs, or Run returned

@@ -208,5 +208,7 @@
 //
 // Check (and "chargegate hal check") reads every input with the relay
 // open, cycles the relay while timing the mirror contact, drives the LED,
-// and prints one PASS/FAIL line per pin.
+// and prints one PASS/FAIL line per pin. CheckRunning does the same on a
+// board a running gateway holds (its web UI's wiring check): the caller
+// keeps its sessions off the relay meanwhile, and the LED stays its own.
 package hal

@@ -273,8 +273,10 @@
 // the appliance calls Reconcile with the sessions that ended among the chain's newest entries:
 // a session the queue began but never ended (the process died between the control loop's end
 // entry and the queue's commit) gets its StopTransaction from the chain's end entry (reason
-// and registers; no SignedData, the OCMF record was lost with the process). Tested with a
-// SIGKILL at that step (gateway/cmd/chargegate).
+// and registers), with the OCMF record as SignedData when the appliance kept it (it keeps each
+// record it signs before committing the end entry, and passes it when its digest is the end
+// entry's attachment). Tested with a SIGKILL at that step, the SignedData checked with
+// chargegate ocmf verify (gateway/cmd/chargegate).
 //
 // # Disk format (ocpp.db, user_version 4; migration 2 adds local_list and auth_cache, 3
 // charging_profile, 4 security_event and certificate)

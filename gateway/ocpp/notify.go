@@ -356,9 +356,10 @@ func (cp *ChargePoint) Status(st gateway.Status) {
 // chain, the truth) that the queue began but never ended: the process was killed between the
 // control loop's end entry and the queue's commit. Sessions the queue does not know, or ended
 // already, are left alone, so the appliance may pass the chain's last few sessions at every
-// start. The record's OCMF, if any, goes as SignedData; a session recovered from the chain
-// alone has none (the record was signed in memory and lost with the process; the chain's
-// signed entries keep the readings). It returns how many StopTransactions it queued.
+// start. The record's OCMF, if any, goes as SignedData: the chain holds only its digest, so the
+// caller passes the record it kept (the appliance checks it against the end entry's digest);
+// without one the StopTransaction carries the registers only (the chain's signed entries keep
+// the readings). It returns how many StopTransactions it queued.
 func (cp *ChargePoint) Reconcile(ctx context.Context, recs []gateway.SessionRecord) (int, error) {
 	n := 0
 	for _, rec := range recs {

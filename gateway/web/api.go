@@ -66,6 +66,11 @@ type AnchorStatus struct {
 	Failures         int64     `json:"failures"`               // failed steps since start
 	Proofs           int64     `json:"proofs"`                 // inclusion proofs kept on the device since start
 	ProofError       string    `json:"proof_error,omitempty"`  // the last failure to keep one
+	// ReceiptsWaiting is the number of session receipts awaiting their anchor to be signed
+	// again with its proofs; ReceiptsDropped those dropped from that bounded list since start
+	// (they stay signed without the anchor).
+	ReceiptsWaiting int64  `json:"receipts_waiting"`
+	ReceiptsDropped uint64 `json:"receipts_dropped"`
 }
 
 // LinkStatus summarises the operator link.
@@ -230,6 +235,8 @@ var (
 	descBacklog   = prometheus.NewDesc("chargegate_backlog_entries", "Entries not yet delivered, per sink.", []string{"sink"}, nil)
 	descAnchors   = prometheus.NewDesc("chargegate_anchors_confirmed", "Anchors confirmed by a milestone since start.", nil, nil)
 	descAnchored  = prometheus.NewDesc("chargegate_anchored_through_seq", "Highest sequence number in a confirmed anchor.", nil, nil)
+	descRcptWait  = prometheus.NewDesc("chargegate_receipts_awaiting_anchor", "Session receipts awaiting their anchor to be signed again with its proofs.", nil, nil)
+	descRcptDrop  = prometheus.NewDesc("chargegate_receipts_anchor_dropped_total", "Receipts dropped from the bounded list awaiting their anchor since start; they stay signed without it.", nil, nil)
 	descAlarm     = prometheus.NewDesc("chargegate_alarm", "1 for each active alarm.", []string{"alarm"}, nil)
 	descMQTT      = prometheus.NewDesc("chargegate_mqtt_connected", "1 while the operator link is up.", nil, nil)
 	descDelivered = prometheus.NewDesc("chargegate_mqtt_delivered_total", "Readings acknowledged by the broker since start.", nil, nil)
@@ -238,7 +245,7 @@ var (
 // Describe sends every metric's description without taking a snapshot.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descImport, descExport, descPower, descVoltage, descCurrent, descReadable,
-		descPollErr, descRelay, descSession, descEntries, descBacklog, descAnchors, descAnchored, descAlarm, descMQTT, descDelivered} {
+		descPollErr, descRelay, descSession, descEntries, descBacklog, descAnchors, descAnchored, descRcptWait, descRcptDrop, descAlarm, descMQTT, descDelivered} {
 		ch <- d
 	}
 }
@@ -268,6 +275,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if a := s.Anchor; a != nil {
 		gauge(descAnchors, float64(a.Confirmed))
 		gauge(descAnchored, float64(a.ConfirmedThrough))
+		gauge(descRcptWait, float64(a.ReceiptsWaiting))
+		ch <- prometheus.MustNewConstMetric(descRcptDrop, prometheus.CounterValue, float64(a.ReceiptsDropped))
 	}
 	for name := range s.Alarms {
 		gauge(descAlarm, 1, name)

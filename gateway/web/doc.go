@@ -31,6 +31,33 @@
 // cookie that a page of another origin cannot read. Bearer requests need none of this: a
 // browser never adds the header by itself.
 //
+// # Commands: the HTTP token instead of MQTT command signatures
+//
+// With mqtt.command_keys set, commands over MQTT must be signed by an operator key
+// (gateway.Operator's Verifier, with replay protection): they cross a broker the box does not
+// control, may be retained or replayed, and the broker's own authentication says nothing about
+// who wrote a message. A web command has no such middleman: it reaches the box's own listener
+// directly, and each request is authenticated by the operator token (bearer, or the login
+// cookie with its CSRF token).
+// The appliance therefore runs the UI's Operator without a command Verifier, and that is
+// acceptable because of how the listener is confined (gateway/config, gateway/cmd/chargegate):
+//
+//   - http.listen defaults to loopback (127.0.0.1:8080): only a process on the box, or an SSH
+//     tunnel to it, can reach it;
+//   - any other address requires http.token_file, and the token file must be mode 0600 (the
+//     appliance refuses to start when group or others can read it);
+//   - the viewer token gives no command; only the operator token does;
+//   - every command still goes through the Operator's checks (the same as for MQTT), and the
+//     entries it causes record its source in the signed chain (by=web/ROLE).
+//
+// This server speaks plain HTTP: a box whose UI is reachable beyond the local segment belongs
+// behind a TLS-terminating proxy or a VPN, since the token travels with every request. On
+// loopback without a token every local process is an operator; a box with untrusted local
+// users sets http.token_file there too. No switch turns web commands off alone (the same token
+// guards the installer's tools and the metrics): a box that must take commands only signed,
+// over MQTT, keeps the operator token to its operator (drivers get the viewer token), or turns
+// the web part off altogether with an empty http.listen.
+//
 // # Routes
 //
 //	GET  /                          the UI (HTML; it asks for a login itself)

@@ -63,6 +63,10 @@
 //	                        referenced, in white-flag order, TIP-2/TIP-4/TIP-29); {"value":…}
 //	                        when the milestone referenced one block only
 //
+// poi is decoded strictly (no other field) and under a guard: iota.go v3.0.0-rc.3 panics
+// decoding some hostile blocks (a payload typed transaction that is not one), and such a poi is
+// a malformed proof (ErrFormat), wherever it comes from (proof file, anchor proof, receipt, node).
+//
 // The fields device, seq, entryHash, signature, tag and milestone repeat what the others imply,
 // for human readers; a verifier rejects a proof where they disagree.
 //

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	iotago "github.com/iotaledger/iota.go/v3"
+
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ledgertest"
 )
@@ -53,11 +55,16 @@ func FuzzProof(f *testing.F) {
 	f.Add([]byte(g.Proof))
 	f.Add([]byte(`{"format":"chargegate-proof/1","path":{"l":{"l":{"l":{}}}}}`))
 	f.Add([]byte(`{}`))
+	hostile, _ := hostileProof(f)
+	f.Add(hostile)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p anchor.Proof
 		if json.Unmarshal(b, &p) != nil {
 			return
 		}
 		_, _ = p.Check()
+		if p.PoI != nil && p.PoI.Block != nil {
+			_ = p.PoI.CheckPath(iotago.BlockID{}) // recomputes the block's ID
+		}
 	})
 }

@@ -282,7 +282,11 @@ func nodeParams(ctx context.Context, client *nodeclient.Client) (*iotago.Protoco
 func fetchBlock(ctx context.Context, client *nodeclient.Client, id iotago.BlockID, params *iotago.ProtocolParameters) (*iotago.Block, error) {
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	blk, err := client.BlockByBlockID(cctx, id, params)
+	var blk *iotago.Block
+	err := guard("block from the node", func() (err error) {
+		blk, err = client.BlockByBlockID(cctx, id, params)
+		return err
+	})
 	if errors.Is(err, nodeclient.ErrHTTPNotFound) {
 		// Absence proves nothing: the node may have pruned the block or never seen it.
 		return nil, fmt.Errorf("block %s unknown to the node (pruned, or never seen): %w", id.ToHex(), ErrUnavailable)
@@ -291,6 +295,22 @@ func fetchBlock(ctx context.Context, client *nodeclient.Client, id iotago.BlockI
 		return nil, fmt.Errorf("fetch block %s: %w", id.ToHex(), unavailable(err))
 	}
 	return blk, nil
+}
+
+// FetchMilestone fetches milestone index from the node, decoded under guard: a node's answer
+// that makes iota.go panic is an ErrFormat error. Other errors are the client's, wrapped.
+func FetchMilestone(ctx context.Context, client *nodeclient.Client, index uint32) (*iotago.Milestone, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var m *iotago.Milestone
+	err := guard("milestone from the node", func() (err error) {
+		m, err = client.MilestoneByIndex(cctx, iotago.MilestoneIndex(index))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("milestone %d from the node: %w", index, err)
+	}
+	return m, nil
 }
 
 // referencedBy returns the milestone that referenced the block, or ErrNotConfirmed.

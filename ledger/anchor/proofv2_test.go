@@ -227,6 +227,8 @@ func FuzzPoI(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"milestone":{},"block":{},"proof":{"l":{"l":{}}}}`))
 	f.Add([]byte(`{"proof":{"value":"0x00"}}`))
+	_, hostile := hostileProof(f)
+	f.Add(hostile)
 	id := good.PoI.Block.MustID()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var poi anchor.PoI
@@ -312,6 +314,8 @@ func FuzzProofV2(f *testing.F) {
 	}
 	f.Add([]byte(g.Proof))
 	f.Add([]byte(`{"format":"chargegate-proof/2","poi":{"proof":{"l":{"l":{}}}}}`))
+	hostile, _ := hostileProof(f)
+	f.Add(hostile)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p anchor.Proof
 		if json.Unmarshal(b, &p) != nil {

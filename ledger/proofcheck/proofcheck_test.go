@@ -89,3 +89,24 @@ func TestParseRejectsNonProof(t *testing.T) {
 		t.Fatalf("Parse = %v", err)
 	}
 }
+
+// A proof file is outside bytes: an inclusion proof whose block's payload says transaction
+// (type 6) without being one made iota.go's JSON decoding panic. Parse refuses it as an invalid
+// proof instead.
+func TestParseRefusesHostileBlockJSON(t *testing.T) {
+	b, err := os.ReadFile("testdata/golden_v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Proof map[string]any `json:"proof"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	g.Proof["poi"].(map[string]any)["block"].(map[string]any)["payload"] = map[string]any{"type": 6}
+	hostile, _ := json.Marshal(g.Proof)
+	if _, err := proofcheck.Parse(hostile); proofcheck.Of(err) != proofcheck.Invalid {
+		t.Fatalf("Parse = %v, want an invalid proof", err)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"time"
 
 	"github.com/chargegate/chargegate/ledger"
 	"github.com/chargegate/chargegate/ledger/anchor"
@@ -495,11 +494,9 @@ func poiAgainstNode(ctx context.Context, node *nodeclient.Client, p *anchor.Proo
 	if p.PoI.Milestone.Index != res.Milestone {
 		return fmt.Errorf("%w: the inclusion proof's milestone %d is not %d, which referenced the block", ErrInvalid, p.PoI.Milestone.Index, res.Milestone)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	m, err := node.MilestoneByIndex(cctx, iotago.MilestoneIndex(res.Milestone))
+	m, err := anchor.FetchMilestone(ctx, node, res.Milestone)
 	if err != nil {
-		return fmt.Errorf("milestone %d from the node: %w", res.Milestone, err)
+		return err
 	}
 	got, err1 := json.Marshal(p.PoI.Milestone)
 	want, err2 := json.Marshal(m)

@@ -52,17 +52,18 @@ func TestAllowListIsOneListForOperatorAndCSMS(t *testing.T) {
 	if v != 3 || !strings.Contains(entries, `{"group":"fleet-7","id_token":"04AA0001","status":"Accepted"}`) || !strings.Contains(entries, `"status":"Blocked"`) {
 		t.Fatalf("after SendLocalList the operator sees version %v, entries %s", v, entries)
 	}
-	for name, tc := range map[string]struct{ payload, code string }{
-		"stale version": {`{"request_id":"a-1","op":"add","version":3,"entries":[{"id_token":"04CC0003"}]}`, "bad_request"},
-		"no version":    {`{"request_id":"a-2","op":"add","entries":[{"id_token":"04CC0003"}]}`, "bad_request"},
-		"bad status":    {`{"request_id":"a-3","op":"add","version":9,"entries":[{"id_token":"04CC0003","status":"Maybe"}]}`, "bad_request"},
-		"added":         {`{"request_id":"a-4","op":"add","version":4,"entries":[{"id_token":"04CC0003","group":"fleet-7","limits":{"max_wh":5000}}]}`, ""},
-		"removed":       {`{"request_id":"a-5","op":"remove","version":5,"entries":[{"id_token":"04BB0002"}]}`, ""},
+	// In order: "added" (version 4) must come before "removed" (version 5).
+	for _, tc := range []struct{ name, payload, code string }{
+		{"stale version", `{"request_id":"a-1","op":"add","version":3,"entries":[{"id_token":"04CC0003"}]}`, "bad_request"},
+		{"no version", `{"request_id":"a-2","op":"add","entries":[{"id_token":"04CC0003"}]}`, "bad_request"},
+		{"bad status", `{"request_id":"a-3","op":"add","version":9,"entries":[{"id_token":"04CC0003","status":"Maybe"}]}`, "bad_request"},
+		{"added", `{"request_id":"a-4","op":"add","version":4,"entries":[{"id_token":"04CC0003","group":"fleet-7","limits":{"max_wh":5000}}]}`, ""},
+		{"removed", `{"request_id":"a-5","op":"remove","version":5,"entries":[{"id_token":"04BB0002"}]}`, ""},
 	} {
 		rep := op.Command(g.Device, "allow_list", tc.payload)
 		e, _ := rep["error"].(map[string]any)
 		if tc.code == "" && rep["ok"] != true || tc.code != "" && (rep["ok"] != false || e["code"] != tc.code) {
-			t.Errorf("%s: reply %v, want code %q", name, rep, tc.code)
+			t.Errorf("%s: reply %v, want code %q", tc.name, rep, tc.code)
 		}
 	}
 	if st, _ := c.Call("GetLocalListVersion", map[string]any{}); !strings.Contains(string(st), `"listVersion":5`) {

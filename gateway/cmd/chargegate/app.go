@@ -162,6 +162,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
+	a.signer = keepingSigner{a.signer, a.store, a.log}
 	a.stop = func() {} // replaced by Run
 	if cfg.Update.Enabled {
 		if err := a.openUpdater(); err != nil {
@@ -516,6 +517,9 @@ func (a *App) refreshSnapshot(ctx context.Context) web.Snapshot {
 			a.anchoredThrough.Store(s.Entries - uint64(n))
 		}
 		s.Anchor = anchorStatus(a.publisher.Status(), a.anchoredThrough.Load())
+		if r := a.receipts; r != nil {
+			s.Anchor.ReceiptsWaiting, s.Anchor.ReceiptsDropped = r.pending.waiting.Load(), r.pending.dropped.Load()
+		}
 	}
 	if a.updater != nil {
 		s.Update = a.updater.Status()

@@ -258,31 +258,12 @@ func (a *App) shareLocalList() {
 	}
 }
 
-// onlineChecker returns the central system's check of an id_token: OCPP Authorize when OCPP is
-// on, else nil.
+// onlineChecker returns the central system's check of an id_token: the CSMS's Authorize when
+// OCPP is on (ocpp.ChargePoint.OnlineChecker: the CSMS only, its parentIdTag as the token's
+// group; the allow-list and the cache are the access component's), else nil.
 func (a *App) onlineChecker() access.OnlineChecker {
 	if a.ocpp == nil {
 		return nil
 	}
-	return ocppOnline{a.ocpp}
-}
-
-// ocppOnline asks the CSMS about an id_token (OCPP 1.6 Authorize, cached by the charge point as
-// OCPP says) as an access.OnlineChecker. It is up while the CSMS has accepted the charge point;
-// an answer from OCPP's own offline rules counts as no answer (ocpp.ErrOffline), so the box's
-// offline policy decides.
-type ocppOnline struct{ cp *ocpp.ChargePoint }
-
-func (o ocppOnline) Available() bool { return o.cp.Online() }
-
-func (o ocppOnline) Check(ctx context.Context, idToken string) (access.OnlineResult, error) {
-	status, err := o.cp.Authorize(ctx, idToken)
-	if err != nil {
-		return access.OnlineResult{}, err
-	}
-	r := access.OnlineResult{Allowed: status == "Accepted"}
-	if !r.Allowed {
-		r.Reason = strings.ToLower(status)
-	}
-	return r, nil
+	return a.ocpp.OnlineChecker()
 }

@@ -107,7 +107,9 @@ const ocppReconcileWindow = 5000
 
 // reconcileOCPP hands the charge point the sessions that ended among the chain's newest
 // entries, so that a StopTransaction lost between the end entry's commit and the OCPP queue's
-// (a SIGKILL there) is queued now; sessions the queue has ended already are skipped.
+// (a SIGKILL there) is queued now; sessions the queue has ended already are skipped. Each
+// carries the OCMF record the store kept (keepingSigner) when its digest is the end entry's,
+// so the StopTransaction has the same SignedData as if the process had not died.
 func (a *App) reconcileOCPP(ctx context.Context) error {
 	head, _ := a.store.Head()
 	if head == 0 {
@@ -134,6 +136,10 @@ func (a *App) reconcileOCPP(ctx context.Context) error {
 				rec.Start, rec.BeginMWh, rec.BeginSeq = b.Time, b.ImportMWh, b.Seq
 			}
 			rec.EnergyMWh = rec.EndMWh - rec.BeginMWh
+			if e.Attachment != ([32]byte{}) {
+				// The chain keeps only the record's digest; the store may keep the record.
+				rec.OCMF, rec.OCMFSigner = keptOCMF(ctx, a.store, e.SessionID, e.Attachment)
+			}
 			recs = append(recs, rec)
 		}
 	}

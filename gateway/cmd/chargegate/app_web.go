@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -25,6 +27,7 @@ import (
 	"github.com/chargegate/chargegate/ledger/anchor"
 	"github.com/chargegate/chargegate/ledger/ocmf"
 	"github.com/chargegate/chargegate/ledger/proofcheck"
+	"github.com/chargegate/chargegate/ledger/receipt"
 	"github.com/chargegate/chargegate/meter"
 )
 
@@ -64,6 +67,52 @@ func (b *webBox) operate(oo gateway.OperatorOptions) error {
 	op, err := gateway.NewOperator(oo)
 	b.op = op
 	return err
+}
+
+// keepingSigner keeps each OCMF record the gateway signs under sessionRecordKey as soon as it is
+// signed, before the control loop commits the end entry that names its digest: a process killed
+// between that commit and the notifiers' work (which write the full record) still leaves the
+// record, where reconcileOCPP finds it for the StopTransaction's SignedData. A record whose end
+// entry never commits is replaced by the one signed when the session is closed again (keptOCMF
+// checks the digest). Keeping it is best effort: a failure is logged, the record still goes out.
+type keepingSigner struct {
+	gateway.SessionSigner
+	store stateStore
+	log   *slog.Logger
+}
+
+// SignSession implements gateway.SessionSigner.
+func (k keepingSigner) SignSession(ctx context.Context, s gateway.SessionRecord) (string, error) {
+	rec, err := k.SessionSigner.SignSession(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	s.OCMF, s.OCMFSigner = rec, "gateway"
+	doc, err := json.Marshal(s)
+	if err == nil {
+		err = k.store.PutState(ctx, sessionRecordKey(s.ID), doc)
+	}
+	if err != nil {
+		k.log.Warn("keep the signed OCMF record", "session", s.ID, "err", err)
+	}
+	return rec, nil
+}
+
+// keptOCMF returns the OCMF record of session id kept in the store (its session record, else its
+// receipt) and its signer, if the record's digest is the one the end entry names; "" otherwise.
+func keptOCMF(ctx context.Context, st stateStore, id string, digest [32]byte) (record, signer string) {
+	if doc, err := st.GetState(ctx, sessionRecordKey(id)); err == nil {
+		var rec gateway.SessionRecord
+		if json.Unmarshal(doc, &rec) == nil && rec.OCMF != "" && sha256.Sum256([]byte(rec.OCMF)) == digest {
+			return rec.OCMF, rec.OCMFSigner
+		}
+	}
+	if doc, err := st.GetState(ctx, receiptStateKey(id)); err == nil {
+		if _, ev, err := receipt.Parse(doc); err == nil && ev.OCMF != "" && sha256.Sum256([]byte(ev.OCMF)) == digest {
+			return ev.OCMF, ""
+		}
+	}
+	return "", ""
 }
 
 // recordKeeper keeps each finished session's record for the web UI: it is a Notifier, so
@@ -414,98 +463,20 @@ func (b *webBox) HALCheck(ctx context.Context) (*web.HALReport, error) {
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cfg, board := b.a.halCfg, b.a.board
-	st := board.Status()
-	fbTimeout := cfg.FeedbackTimeout
-	if fbTimeout == 0 {
-		fbTimeout = hal.DefaultFeedbackTimeout
+	hr, err := hal.CheckRunning(ctx, b.a.board, hal.CheckOptions{Cycles: 3})
+	if err != nil {
+		return nil, err
 	}
-	rep := &web.HALReport{FeedbackTimeoutMs: float64(fbTimeout) / float64(time.Millisecond)}
-	var inputs []web.HALResult
-	var blocked []string
-	pin := func(p *hal.Pin) string {
-		if p == nil {
-			return ""
-		}
-		return p.Name
+	// The timings are hal's: from driving the coil to the mirror contact's first edge.
+	rep := &web.HALReport{Pass: hr.Pass(), FeedbackTimeoutMs: ms(hr.FeedbackTimeout)}
+	for _, r := range hr.Results {
+		rep.Results = append(rep.Results, web.HALResult{Role: r.Role, Pin: r.Pin, Pass: r.Pass, Detail: r.Detail})
 	}
-	var fb *web.HALResult
-	if cfg.Feedback != nil {
-		fb = &web.HALResult{Role: "feedback", Pin: pin(cfg.Feedback), Pass: !st.FeedbackClosed, Detail: "reads open with the relay open"}
-		if st.FeedbackClosed {
-			fb.Detail = "reads CLOSED with the relay open: welded contactor, or feedback wiring/active_low wrong"
-			blocked = append(blocked, "feedback reads closed")
-		}
+	for _, d := range hr.CloseTimes {
+		rep.CloseMs = append(rep.CloseMs, ms(d))
 	}
-	if cfg.EStop != nil {
-		r := web.HALResult{Role: "estop", Pin: pin(cfg.EStop), Pass: !st.EStopPressed, Detail: "released"}
-		if st.EStopPressed {
-			r.Detail = "reads PRESSED: release it, or check the wiring and active_low"
-			blocked = append(blocked, "emergency stop pressed")
-		}
-		inputs = append(inputs, r)
-	}
-	if cfg.RCD != nil {
-		r := web.HALResult{Role: "rcd", Pin: pin(cfg.RCD), Pass: !st.RCDTripped, Detail: "not tripped"}
-		if st.RCDTripped {
-			r.Detail = "reads TRIPPED: reset it, or check the wiring and active_low"
-			blocked = append(blocked, "rcd tripped")
-		}
-		inputs = append(inputs, r)
-	}
-	if cfg.Lid != nil {
-		r := web.HALResult{Role: "lid", Pin: pin(cfg.Lid), Pass: true, Detail: "closed"}
-		if st.LidOpen {
-			r.Detail = "open (expected while the box is being installed)"
-		}
-		inputs = append(inputs, r)
-	}
-	if st.Fault != nil {
-		blocked = append(blocked, "latched fault: "+st.Fault.Error())
-	}
-	relay := web.HALResult{Role: "relay", Pin: cfg.Relay.Name}
-	if len(blocked) > 0 {
-		relay.Detail = "NOT TESTED: " + strings.Join(blocked, "; ")
-	} else {
-		relay.Pass, relay.Detail = true, "closed and opened 3 times"
-		// Each time is from the command to the mirror contact's confirmation as the board
-		// reports it (debounce included).
-		for i := range 3 {
-			t0 := time.Now()
-			if err := board.CloseRelay(ctx); err != nil {
-				relay.Pass, relay.Detail = false, fmt.Sprintf("cycle %d: %v", i+1, err)
-				break
-			}
-			rep.CloseMs = append(rep.CloseMs, ms(time.Since(t0)))
-			t0 = time.Now()
-			if err := board.OpenRelay(ctx); err != nil {
-				relay.Pass, relay.Detail = false, fmt.Sprintf("cycle %d: %v", i+1, err)
-				break
-			}
-			rep.OpenMs = append(rep.OpenMs, ms(time.Since(t0)))
-		}
-		board.OpenRelay(context.WithoutCancel(ctx))
-		if fb != nil {
-			fb.Pass = relay.Pass
-			fb.Detail = "follows the coil"
-			if !relay.Pass {
-				fb.Detail = "did NOT follow the coil (see relay)"
-			}
-		} else if relay.Pass {
-			relay.Detail += "; no feedback configured: confirm by ear that the contactor clicks"
-		}
-	}
-	rep.Results = append(rep.Results, relay)
-	if fb != nil {
-		rep.Results = append(rep.Results, *fb)
-	}
-	rep.Results = append(rep.Results, inputs...)
-	if cfg.LED != nil {
-		rep.Results = append(rep.Results, web.HALResult{Role: "led", Pin: cfg.LED.Name, Pass: true, Detail: "driven by the running gateway: confirm it shows the state"})
-	}
-	rep.Pass = true
-	for _, r := range rep.Results {
-		rep.Pass = rep.Pass && r.Pass
+	for _, d := range hr.OpenTimes {
+		rep.OpenMs = append(rep.OpenMs, ms(d))
 	}
 	return rep, nil
 }

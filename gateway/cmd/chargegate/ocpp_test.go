@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -307,10 +310,16 @@ func TestOCPPStopTransactionSurvivesKillAfterEndEntry(t *testing.T) {
 		t.Errorf("%d StopTransactions, want 1", n)
 	}
 	var sp struct {
-		TransactionID int    `json:"transactionId"`
-		Reason        string `json:"reason"`
-		IDTag         string `json:"idTag"`
-		MeterStop     int64  `json:"meterStop"`
+		TransactionID   int    `json:"transactionId"`
+		Reason          string `json:"reason"`
+		IDTag           string `json:"idTag"`
+		MeterStop       int64  `json:"meterStop"`
+		TransactionData []struct {
+			SampledValue []struct {
+				Value  string `json:"value"`
+				Format string `json:"format"`
+			} `json:"sampledValue"`
+		} `json:"transactionData"`
 	}
 	json.Unmarshal(stop.Params, &sp)
 	ends := endsBySession(chain(t, g.DataDir))
@@ -320,6 +329,33 @@ func TestOCPPStopTransactionSurvivesKillAfterEndEntry(t *testing.T) {
 	for _, es := range ends {
 		if sp.TransactionID != 700 || sp.Reason != "Remote" || sp.IDTag != "KILL-TAG" || sp.MeterStop != es[0].ImportMWh/1000 {
 			t.Errorf("StopTransaction %+v, want transaction 700, Remote, KILL-TAG, meterStop %d (the chain's end)", sp, es[0].ImportMWh/1000)
+		}
+		// The OCMF record signed before the kill goes as SignedData, as it would have live: the
+		// very record whose digest the end entry holds, verifying under the gateway's OCMF key.
+		var signed []string
+		for _, mv := range sp.TransactionData {
+			for _, v := range mv.SampledValue {
+				if v.Format == "SignedData" {
+					signed = append(signed, v.Value)
+				}
+			}
+		}
+		if len(signed) != 1 {
+			t.Fatalf("%d SignedData values in the reconciled StopTransaction, want the session's OCMF record", len(signed))
+		}
+		if sha256.Sum256([]byte(signed[0])) != es[0].Attachment {
+			t.Errorf("the SignedData is not the record the end entry names: %.120s", signed[0])
+		}
+		keys, err := ledger.LoadKeys(g.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(&keys.OCMF.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out := rig.CLI(t, signed[0], "ocmf", "verify", "--key", hex.EncodeToString(der), "-"); code != 0 {
+			t.Errorf("chargegate ocmf verify of the reconciled SignedData = %d: %s", code, out)
 		}
 	}
 }

@@ -166,6 +166,10 @@ func TestProofVerdicts(t *testing.T) {
 		blk := poi(p)["block"].(map[string]any)
 		blk["nonce"] = "12345"
 	})
+	// A payload that says transaction without being one made iota.go's decoding panic.
+	tamper("block payload says transaction", func(p map[string]any) {
+		poi(p)["block"].(map[string]any)["payload"] = map[string]any{"type": 6}
+	})
 	tamper("milestone signature", func(p map[string]any) {
 		ms := poi(p)["milestone"].(map[string]any)
 		sig := ms["signatures"].([]any)[0].(map[string]any)

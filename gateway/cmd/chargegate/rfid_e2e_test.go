@@ -146,3 +146,45 @@ func TestRFIDOfflineBoxDecidesAtTheReader(t *testing.T) {
 		t.Errorf("session ended %q, want %q (stopped at the reader)", end.Event, ledger.EndLocal)
 	}
 }
+
+// With OCPP on, a card nobody listed is asked about online (the CSMS's Authorize) and its
+// parentIdTag becomes the session's group: the begin entry names the group, and a card of the
+// same group on the operator's list stops the session at the reader.
+func TestRFIDOnlineAuthorizationKeepsTheCSMSGroup(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	const online, sameGroup = "04E1E2E3", "04F1F2F3"
+	list := map[string]any{"version": 1, "entries": []map[string]any{{"id_token": sameGroup, "group": "fleet-9"}}}
+	b, _ := json.Marshal(list)
+	if err := os.MkdirAll(filepath.Join(data, "access"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "access", "allow-list.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--auth-parent", "fleet-9")
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
+	s.LedgerURL = ""
+	cfg := s.Config(data, rig.Config{Idle: time.Second, Sessions: "  mode: authorized\n",
+		Extra: "ocpp:\n  url: " + c.URL() + "\n  identity: CG-GROUP-1\naccess:\n  rfid:\n    reader: sim\n"})
+	g := startGateway(t, dir, cfg)
+	c.WaitFor("connected", func() bool { return len(c.Calls("StatusNotification")) >= 2 })
+	reader := openTapper(t, filepath.Join(data, "rfid.fifo"))
+	session := func() map[string]any { m, _ := g.StatusMap(t)["session"].(map[string]any); return m }
+
+	reader.tap(online)
+	rig.WaitFor(t, 10*time.Second, "the online card's session", func() bool { return session() != nil })
+	if n := len(c.Calls("Authorize")); n != 1 {
+		t.Errorf("%d Authorize calls, want the card asked about once", n)
+	}
+	reader.tap(sameGroup)
+	rig.WaitFor(t, 10*time.Second, "the group's listed card stops the session", func() bool { return session() == nil })
+	if err := g.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range chain(t, data) {
+		if e.Kind == ledger.KindSessionBegin && !strings.Contains(e.Detail, "auth=online") || e.Kind == ledger.KindSessionBegin && !strings.Contains(e.Detail, "grp=fleet-9") {
+			t.Errorf("begin entry detail %q, want an online decision in group fleet-9", e.Detail)
+		}
+	}
+}

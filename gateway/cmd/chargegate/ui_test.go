@@ -340,7 +340,8 @@ func TestWebUIAgainstTheDaemon(t *testing.T) {
 	liveWeight, lines := b.weight()
 	t.Logf("viewer login and logout, operator login, Live page: %.0f bytes transferred (the event stream counts once it ends)\n%s", liveWeight, strings.Join(lines, "\n"))
 
-	// Control: start with an id_token, through the operator's checks.
+	// Control: start with an id_token, through the operator's checks. The begin entry, and so
+	// the Live page, names it by its hash (gateway/access).
 	b.page("control")
 	b.do("start", chromedp.SetValue(chromedp.ID("c-idtoken"), "DRIVER42"), chromedp.Click(chromedp.CSS("#c-start button[type=submit]")))
 	b.wait("started", `document.getElementById("c-result").textContent.startsWith("Start: done")`)

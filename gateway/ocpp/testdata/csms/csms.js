@@ -2,8 +2,10 @@
 // and reply, in both directions, against the official OCPP 1.6 JSON schemas.
 //
 // Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
-//                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--fail Action:N]
+//                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--auth-parent P]
+//                     [--fail Action:N]
 //                     [--password P] [--tls-cert F --tls-key F [--tls-client-ca F]]
+//   --auth-parent P answers every Authorize with parentIdTag P (the idTag's group).
 //   --fail Action:N answers the first N calls of Action with a CALLERROR InternalError.
 //   --password P requires HTTP Basic auth with the identity as user (security profile 1).
 //   --tls-cert/--tls-key serve wss:// with that PEM certificate and key (security profile 2);
@@ -34,6 +36,7 @@ const bootSeq = (args.boot || 'Accepted').split(',');
 const interval = Number(args.interval || 60);
 let txid = Number(args['txid-start'] || 1);
 const authStatus = args.auth || 'Accepted';
+const authInfo = args['auth-parent'] ? { status: authStatus, parentIdTag: args['auth-parent'] } : { status: authStatus };
 const [failAction, failCount] = (args.fail || ':0').split(':');
 let failsLeft = Number(failCount);
 
@@ -62,7 +65,7 @@ const answer = {
   BootNotification: () => ({ status: bootSeq[Math.min(boots++, bootSeq.length - 1)], currentTime: now(), interval }),
   Heartbeat: () => ({ currentTime: now() }),
   StatusNotification: () => ({}),
-  Authorize: () => ({ idTagInfo: { status: authStatus } }),
+  Authorize: () => ({ idTagInfo: authInfo }),
   StartTransaction: () => ({ transactionId: txid++, idTagInfo: { status: authStatus } }),
   StopTransaction: () => ({ idTagInfo: { status: 'Accepted' } }),
   MeterValues: () => ({}),
