@@ -30,6 +30,10 @@ type Command struct {
 	Op      string             `json:"op,omitempty"`
 	Version int64              `json:"version,omitempty"`
 	Entries []access.ListEntry `json:"entries,omitempty"`
+	// EVSE names the charging point a session command is for, on a box with several (1..N);
+	// 0 (absent) is EVSE 1, or for clear_fault every EVSE. An EVSE the box does not have is a
+	// bad request.
+	EVSE uint8 `json:"evse,omitempty"`
 	// Decision is how the start was authorized (set by the Operator, never from the wire).
 	Decision *access.Decision `json:"-"`
 	// Source says who asked, for the chain's events ("mqtt", "ocpp", "web", ...; set by the
@@ -111,6 +115,13 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		}
 	default:
 		return c, fmt.Errorf("%w: unknown command %q", ErrBadCommand, name)
+	}
+	switch name {
+	case CmdStart, CmdAuthorize, CmdStop, CmdClearFault, CmdPause, CmdResume:
+	default:
+		if c.EVSE != 0 {
+			return c, fmt.Errorf("%w: %s is for the whole box and takes no evse", ErrBadCommand, name)
+		}
 	}
 	if name != CmdAllowList && (c.Op != "" || c.Version != 0 || c.Entries != nil) {
 		return c, fmt.Errorf("%w: op, version and entries belong to allow_list", ErrBadCommand)

@@ -51,6 +51,10 @@ type SessionCommander interface {
 // OperatorOptions are the parts an Operator needs. Only Controller is required.
 type OperatorOptions struct {
 	Controller SessionCommander
+	// EVSEs are the control loops of a box with several charging points, by number (1..N,
+	// EVSE 1 being Controller); session commands go to the one their evse field names. Nil on
+	// a box with one.
+	EVSEs map[uint8]SessionCommander
 	// Verifier, when set, requires every command to be signed by an operator key and to carry
 	// issued_at and expires_at; Replay must then be set too.
 	Verifier *CommandVerifier
@@ -152,8 +156,65 @@ func (op *Operator) execute(ctx context.Context, source, name string, payload []
 			return nil, fmt.Errorf("%w: configuration", ErrUnavailable)
 		}
 		return op.o.Config(), nil
+	case CmdClearFault:
+		if c.EVSE == 0 && len(op.o.EVSEs) > 1 {
+			return op.clearEvery(ctx, c)
+		}
 	}
-	return op.o.Controller.Do(ctx, c)
+	ctl, err := op.controller(c.EVSE)
+	if err != nil {
+		return nil, err
+	}
+	return ctl.Do(ctx, c)
+}
+
+// controller returns the control loop of EVSE n (0: EVSE 1); an EVSE the box does not have is
+// a bad request.
+func (op *Operator) controller(n uint8) (SessionCommander, error) {
+	if op.o.EVSEs == nil {
+		if n <= 1 {
+			return op.o.Controller, nil
+		}
+		return nil, fmt.Errorf("%w: this box has one EVSE, not EVSE %d", ErrBadCommand, n)
+	}
+	if n == 0 {
+		n = 1
+	}
+	if c, ok := op.o.EVSEs[n]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: this box has %d EVSEs, not EVSE %d", ErrBadCommand, len(op.o.EVSEs), n)
+}
+
+// clearEvery runs clear_fault on every EVSE in turn (an e-stop latches them all) and answers
+// what each cleared; the first failure (the e-stop still pressed, say) is the answer, after
+// every EVSE has been tried.
+func (op *Operator) clearEvery(ctx context.Context, c Command) (any, error) {
+	var all []string
+	var first error
+	for n := uint8(1); int(n) <= len(op.o.EVSEs); n++ {
+		ctl, ok := op.o.EVSEs[n]
+		if !ok {
+			continue
+		}
+		c.EVSE = n
+		res, err := ctl.Do(ctx, c)
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("EVSE %d: %w", n, err)
+			}
+			continue
+		}
+		if cl, ok := res["cleared"].([]string); ok {
+			for _, a := range cl {
+				all = append(all, fmt.Sprintf("%d:%s", n, a))
+			}
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return Result{"cleared": all}, nil
 }
 
 // checkWindow enforces issued_at/expires_at: required on signed commands, at most
@@ -213,7 +274,11 @@ func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) 
 		return nil, fmt.Errorf("%w: token refused: %s", ErrUnauthorized, d.Reason)
 	}
 	c.Decision = &d
-	res, err := op.o.Controller.Do(ctx, c)
+	ctl, err := op.controller(c.EVSE)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ctl.Do(ctx, c)
 	if err != nil {
 		if rerr := op.o.Access.Release(d); rerr != nil {
 			op.o.Logger.Error("give back the single-use token", "err", rerr)

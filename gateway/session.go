@@ -69,8 +69,10 @@ type Session struct {
 
 // SessionRecord is a finished session as published on the sessions topic.
 type SessionRecord struct {
-	ID          string    `json:"id"`
-	EVSEID      string    `json:"evse_id"`
+	ID     string `json:"id"`
+	EVSEID string `json:"evse_id"`
+	// EVSE numbers the charging point on a box with several (absent on a box with one).
+	EVSE        uint8     `json:"evse,omitempty"`
 	IDToken     string    `json:"id_token,omitempty"`
 	MeterSerial string    `json:"meter_serial"`
 	Start       time.Time `json:"start"`
@@ -248,7 +250,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 		begin, beginExport = end, export // never charged
 	}
 	rec := SessionRecord{
-		ID: s.ID, EVSEID: g.opt.EVSEID, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
+		ID: s.ID, EVSEID: g.opt.EVSEID, EVSE: g.opt.EVSE, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
 		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: begin,
 		End: g.opt.Now(), EndStatus: byte(g.opt.TimeStatus()), EndMWh: end, Reason: reason, BeginSeq: s.BeginSeq,
 		BeginExportMWh: beginExport, EndExportMWh: export,

@@ -9,6 +9,8 @@ import (
 
 // Telemetry is one live sample, published on the telemetry topic after every poll.
 type Telemetry struct {
+	// EVSE names the charging point on a box with several (absent on a box with one).
+	EVSE        uint8     `json:"evse,omitempty"`
 	Time        time.Time `json:"time"`
 	Serial      string    `json:"meter_serial"`
 	ImportMWh   int64     `json:"energy_import_mwh"`
@@ -103,7 +105,7 @@ func (g *Controller) publishStatus() {
 
 func (g *Controller) telemetry(r meter.Reading) Telemetry {
 	t := Telemetry{
-		Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
+		EVSE: g.opt.EVSE, Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
 		VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz, RelayClosed: g.board.RelayClosed(),
 	}
 	if g.session != nil {

@@ -21,6 +21,11 @@ type Config struct {
 	Sessions SessionsConfig `yaml:"sessions"`
 	Update   UpdateConfig   `yaml:"update"`
 	Log      LogConfig      `yaml:"log"`
+	// EVSEs lists the charging points of a box with several; empty: one, configured by
+	// device.evse_id, meter: and hal: as before.
+	EVSEs []EVSEConfig `yaml:"evses"`
+	// Site is the load management of the box's EVSEs (with evses:).
+	Site SiteConfig `yaml:"site"`
 }
 
 // DeviceConfig names the charge point and where its data lives.
@@ -205,7 +210,8 @@ func Default() Config {
 			Hardware: "rpi4", HealthDeadline: 5 * time.Minute,
 			StallTimeout: time.Minute, RetryDelay: 2 * time.Second, MaxAttempts: 10, PollInterval: time.Hour,
 		},
-		Log: LogConfig{Format: "json", Level: "info"},
+		Log:  LogConfig{Format: "json", Level: "info"},
+		Site: SiteConfig{Mode: "grid", Interval: time.Second, Voltage: 230, FallbackAfter: time.Minute},
 	}
 }
 

@@ -119,8 +119,16 @@ func (c *Config) Validate() error {
 		v.text("hal."+p.field+".name", p.name, maxName)
 	}
 	if c.HAL.Backend == "periph" {
-		v.fromHAL(c.HAL.Config.Validate())
+		if len(c.EVSEs) == 0 {
+			v.fromHAL(c.HAL.Config.Validate())
+		}
+		for i := range c.EVSEs {
+			if r := c.EVSEs[i].Contactor.Relay; r != nil && r.Name != "" {
+				v.fromHAL(c.EVSEBoard(i).Validate())
+			}
+		}
 	}
+	v.validateEVSEs(c)
 	v.url("hal.sim.load_control_url", c.HAL.Sim.LoadControlURL, false, "http", "https")
 
 	// ledger
