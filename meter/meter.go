@@ -85,6 +85,17 @@ func Open(ctx context.Context, cfg Config) (*Meter, error) {
 	return m, nil
 }
 
+// NewOnBus is New for a meter on a shared bus (NewBus or OpenBus): several unit IDs on one
+// RS-485 line or behind one Modbus TCP gateway. cfg.URL, Timeout and Retries are ignored: the
+// bus has them. Like New it does no I/O; closing the Meter leaves the bus open.
+func NewOnBus(bus *Bus, cfg Config) (*Meter, error) {
+	cfg, fixed, err := cfg.withDefaults(false)
+	if err != nil {
+		return nil, err
+	}
+	return newMeter(bus, cfg, fixed), nil
+}
+
 // OpenOnBus opens a meter on a shared bus (several unit IDs on one RS-485 line). cfg.URL,
 // Timeout and Retries are ignored: the bus has them. Closing the Meter leaves the bus open.
 // Like Open it resolves the model now.

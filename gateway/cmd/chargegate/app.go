@@ -81,6 +81,12 @@ type App struct {
 	readerFIFO string                   // where the simulated reader takes its commands
 	sessions   gateway.SessionCommander // the control loop, through OCPP when it is on
 
+	// points are the charging points: one (numbered 0) on a box without evses:, else 1..N.
+	// meter, board, simBoard, load and gw above are EVSE 1's.
+	points []*point
+	buses  map[string]*meter.Bus // meter links shared by several units (evses:)
+	shared *hal.SharedPins       // the box's inputs, watched by every EVSE's board (evses:)
+
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
 	operator *gateway.Operator
@@ -126,17 +132,21 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if err := a.openCheckpoints(ctx); err != nil {
 		return nil, err
 	}
-	a.meter, err = meter.New(meter.Config{
-		URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
-		Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
-		IdentityInterval: cfg.Meter.IdentityInterval, ReconnectMax: cfg.Meter.ReconnectMax,
-		Logger: logger.With("part", "meter"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("meter: %w", err)
-	}
-
-	if err := a.openBoard(); err != nil {
+	if len(cfg.EVSEs) == 0 {
+		a.meter, err = meter.New(meter.Config{
+			URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
+			Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
+			IdentityInterval: cfg.Meter.IdentityInterval, ReconnectMax: cfg.Meter.ReconnectMax,
+			Logger: logger.With("part", "meter"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("meter: %w", err)
+		}
+		if err := a.openBoard(); err != nil {
+			return nil, err
+		}
+		a.points = []*point{{id: cfg.Device.EVSEID, meter: a.meter, board: a.board, halCfg: a.halCfg, sim: a.simBoard, load: a.load}}
+	} else if err := a.openPoints(); err != nil {
 		return nil, err
 	}
 	// systemd passes NOTIFY_SOCKET and WATCHDOG_USEC to a Type=notify service.
@@ -159,7 +169,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			return nil, fmt.Errorf("anchor publisher: %w", err)
 		}
 	}
-	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
+	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, a.points[0].id, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
 	a.stop = func() {} // replaced by Run
@@ -207,17 +217,34 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.updater != nil {
 		opts.Updating = a.updater.Activating
 	}
-	a.gw, err = gateway.NewController(a.meter, a.board, a.store, opts)
-	if err != nil {
-		return nil, err
+	for i, p := range a.points {
+		o := opts
+		o.EVSE, o.EVSEID = p.n, p.id
+		if p.n != 0 {
+			o.Logger = logger.With("part", "control", "evse", p.n)
+		}
+		if i > 0 {
+			// OCPP speaks for EVSE 1 (connector 1) only, for now.
+			o.Notifier = notifiers{a.receipts, a.web.records}
+			if a.link != nil {
+				o.Notifier = append(o.Notifier.(notifiers), linkNotifier{a.link})
+			}
+			if o.Signer, err = gateway.NewOCMFSigner(a.store, keys, p.id, version); err != nil {
+				return nil, fmt.Errorf("OCMF signer of EVSE %d: %w", p.n, err)
+			}
+		}
+		if p.gw, err = gateway.NewController(p.meter, p.board, a.store, o); err != nil {
+			return nil, err
+		}
 	}
+	a.gw = a.points[0].gw
 	var sessions gateway.SessionCommander = a.gw
 	if a.ocpp != nil {
 		sessions = a.ocpp.Commander(a.gw) // sessions started on other links carry their token to the CSMS
 	}
 	a.sessions = sessions
 	oo := gateway.OperatorOptions{
-		Controller: sessions, Verifier: a.verifier, Replay: a.store,
+		Controller: sessions, EVSEs: a.controllers(sessions), Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
 	}
 	if a.updater != nil {
@@ -335,7 +362,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() (err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					a.board.Halt() // relay open first, then let the process die loudly
+					a.haltBoards() // relays open first, then let the process die loudly
 					a.log.Error("panic", "part", name, "panic", fmt.Sprint(r), "relay_closed", a.board.RelayClosed(),
 						"stack", string(debug.Stack()))
 					panic(r)
@@ -347,21 +374,27 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	guarded("hal", a.board.Run)
-	if a.load != nil {
-		guarded("simload", a.load.Run)
-	}
 	guarded("watchdog", a.watchdog.Run)
-	// The control loop's end cancels the rest: it has ended the session and opened the relay.
+	// The control loops' end lets the link drain: they have ended their sessions and opened
+	// the relays.
 	controlDone := make(chan struct{})
-	guarded("control", func(ctx context.Context) error {
-		defer close(controlDone)
-		// The relay may close only while hal watches the safety inputs.
-		if err := a.board.WaitRunning(ctx); err != nil {
-			return fmt.Errorf("wait for the board: %w", err)
+	var controls sync.WaitGroup
+	for _, p := range a.points {
+		guarded("hal"+p.name(), p.board.Run)
+		if p.load != nil {
+			guarded("simload"+p.name(), p.load.Run)
 		}
-		return a.gw.Run(ctx)
-	})
+		controls.Add(1)
+		guarded("control"+p.name(), func(ctx context.Context) error {
+			defer controls.Done()
+			// The relay may close only while hal watches the safety inputs.
+			if err := p.board.WaitRunning(ctx); err != nil {
+				return fmt.Errorf("wait for the board: %w", err)
+			}
+			return p.gw.Run(ctx)
+		})
+	}
+	go func() { controls.Wait(); close(controlDone) }()
 	if a.publisher != nil {
 		guarded("anchor", a.publisher.Run)
 	}
@@ -440,6 +473,20 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
+// haltBoards drives every contactor open and makes the boards inert.
+func (a *App) haltBoards() error {
+	var errs []error
+	for _, p := range a.points {
+		if p.board != nil {
+			errs = append(errs, p.board.Halt())
+		}
+	}
+	if len(a.points) == 0 && a.board != nil {
+		errs = append(errs, a.board.Halt())
+	}
+	return errors.Join(errs...)
+}
+
 // part is a named goroutine of the appliance.
 type part struct {
 	name string
@@ -449,14 +496,23 @@ type part struct {
 // Close releases everything; safe to call more than once.
 func (a *App) Close() error {
 	var errs []error
-	if a.board != nil {
-		errs = append(errs, a.board.Halt())
+	errs = append(errs, a.haltBoards())
+	if a.shared != nil {
+		errs = append(errs, a.shared.Close())
 	}
 	if a.reader != nil {
 		errs = append(errs, a.reader.Halt())
 	}
-	if a.meter != nil {
+	for _, p := range a.points {
+		if p.meter != nil {
+			errs = append(errs, p.meter.Close())
+		}
+	}
+	if len(a.points) == 0 && a.meter != nil {
 		errs = append(errs, a.meter.Close())
+	}
+	for _, b := range a.buses {
+		errs = append(errs, b.Close())
 	}
 	if a.apiLn != nil {
 		a.apiLn.Close()
@@ -483,6 +539,7 @@ func (a *App) Snapshot() web.Snapshot {
 		s = *p
 	}
 	s.Status = a.gw.Status()
+	s.EVSEs = a.evseStatuses()
 	if s.Alarms == nil {
 		s.Alarms = map[string]string{}
 	}
