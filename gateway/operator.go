@@ -43,6 +43,16 @@ type Authorizer interface {
 	AllowList() *access.AllowList
 }
 
+// LoadManager takes the limit and mode commands (gateway/site, wired by the appliance). Limit
+// sets the operator's limit on EVSE n (0: on the sum of every EVSE) — a positive current a
+// ceiling, 0 a pause, nil lifting it — until the given time (zero: until lifted); Mode sets
+// grid or pv for EVSE n (0: every EVSE). Both fail with ErrBadCommand for what the site
+// refuses.
+type LoadManager interface {
+	Limit(ctx context.Context, n uint8, amps *float64, until time.Time) (Result, error)
+	Mode(ctx context.Context, n uint8, mode string) (Result, error)
+}
+
 // SessionCommander runs session commands in the control loop (Controller.Do).
 type SessionCommander interface {
 	Do(ctx context.Context, c Command) (Result, error)
@@ -69,6 +79,8 @@ type OperatorOptions struct {
 	Refused func(ctx context.Context, d access.Decision)
 	// Record, when set, writes a signed event entry (an allow-list change, ledger.EventAllowList).
 	Record func(ctx context.Context, code, detail string) error
+	// Load answers limit and mode; nil answers "unavailable" (no load management).
+	Load LoadManager
 	// Config answers the config command with the redacted configuration.
 	Config func() any
 	Now    func() time.Time
@@ -160,6 +172,8 @@ func (op *Operator) execute(ctx context.Context, source, name string, payload []
 		if c.EVSE == 0 && len(op.o.EVSEs) > 1 {
 			return op.clearEvery(ctx, c)
 		}
+	case CmdLimit, CmdMode:
+		return op.load(ctx, c)
 	}
 	ctl, err := op.controller(c.EVSE)
 	if err != nil {
@@ -316,4 +330,28 @@ func (op *Operator) allowList(ctx context.Context, c Command) (any, error) {
 		}
 	}
 	return Result{"version": c.Version, "size": size}, nil
+}
+
+// load runs limit and mode on the load manager, for an EVSE the box has (or the whole box).
+func (op *Operator) load(ctx context.Context, c Command) (any, error) {
+	if op.o.Load == nil {
+		return nil, fmt.Errorf("%w: no load management (site: and current_control in the configuration)", ErrUnavailable)
+	}
+	if c.EVSE != 0 {
+		if _, err := op.controller(c.EVSE); err != nil {
+			return nil, err
+		}
+	}
+	var res Result
+	var err error
+	if c.Name == CmdLimit {
+		res, err = op.o.Load.Limit(ctx, c.EVSE, c.Amps, c.Until)
+	} else {
+		res, err = op.o.Load.Mode(ctx, c.EVSE, c.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	op.o.Logger.Info("load management command", "command", c.Name, "evse", c.EVSE, "by", c.source())
+	return res, nil
 }

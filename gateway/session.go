@@ -154,6 +154,9 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 	if err := g.board.Fault(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
 	}
+	if err := g.vehicleMissing(); err != nil {
+		return nil, err
+	}
 	if err := g.store.Admit(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
@@ -185,7 +188,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 		g.session = nil
 		return nil, fmt.Errorf("persist session: %w", err)
 	}
-	if err := g.board.CloseRelay(ctx); err != nil {
+	if err := g.closeForSession(ctx); err != nil {
 		g.log.Error("close relay", "session", s.ID, "err", err)
 		g.openRelay(ctx)
 		g.endSession(ctx, ledger.EndRelayNotClosed, g.lastPoll, false)
@@ -473,7 +476,7 @@ func (g *Controller) resumeSession(ctx context.Context, by string) (Result, erro
 	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
 		return nil, fmt.Errorf("%w: %s", ErrMeterUnreadable, g.alarms[AlarmMeterLost])
 	}
-	if err := g.board.CloseRelay(ctx); err != nil {
+	if err := g.closeForSession(ctx); err != nil {
 		g.log.Error("close relay to resume", "session", s.ID, "err", err)
 		g.stopSession(ctx, ledger.EndRelayNotClosed)
 		return nil, fmt.Errorf("close relay: %w", err)

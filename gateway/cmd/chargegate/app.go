@@ -86,6 +86,7 @@ type App struct {
 	points []*point
 	buses  map[string]*meter.Bus // meter links shared by several units (evses:)
 	shared *hal.SharedPins       // the box's inputs, watched by every EVSE's board (evses:)
+	site   *loadManager          // nil unless load management runs (site:, current_control)
 
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
@@ -147,6 +148,8 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 		}
 		a.points = []*point{{id: cfg.Device.EVSEID, meter: a.meter, board: a.board, halCfg: a.halCfg, sim: a.simBoard, load: a.load}}
 	} else if err := a.openPoints(); err != nil {
+		return nil, err
+	} else if err := a.openControls(ctx); err != nil {
 		return nil, err
 	}
 	// systemd passes NOTIFY_SOCKET and WATCHDOG_USEC to a Type=notify service.
@@ -233,11 +236,26 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 				return nil, fmt.Errorf("OCMF signer of EVSE %d: %w", p.n, err)
 			}
 		}
+		if p.ctl != nil && p.ctl.pilot != nil {
+			o.Pilot = p.ctl
+		}
+		if p.ctl != nil {
+			n := p.n
+			o.Allowed = func() (gateway.Allowance, bool) {
+				if a.site == nil {
+					return gateway.Allowance{}, false
+				}
+				return a.site.allowance(n)
+			}
+		}
 		if p.gw, err = gateway.NewController(p.meter, p.board, a.store, o); err != nil {
 			return nil, err
 		}
 	}
 	a.gw = a.points[0].gw
+	if err := a.openSite(); err != nil {
+		return nil, err
+	}
 	var sessions gateway.SessionCommander = a.gw
 	if a.ocpp != nil {
 		sessions = a.ocpp.Commander(a.gw) // sessions started on other links carry their token to the CSMS
@@ -256,6 +274,9 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	oo.Access = a.access
 	oo.Refused = func(ctx context.Context, d access.Decision) { a.refused(ctx, "mqtt", d) }
 	oo.Record = func(ctx context.Context, code, detail string) error { return a.gw.RecordEvent(ctx, code, detail) }
+	if a.site != nil {
+		oo.Load = a.site
+	}
 	a.shareLocalList()
 	if err := a.openReader(); err != nil {
 		return nil, err
@@ -395,6 +416,28 @@ func (a *App) Run(ctx context.Context) error {
 		})
 	}
 	go func() { controls.Wait(); close(controlDone) }()
+	for _, p := range a.points {
+		if c := p.ctl; c != nil && c.pilot != nil {
+			guarded("pilot"+p.name(), c.pilot.Run)
+			guarded("pilot-events"+p.name(), func(ctx context.Context) error {
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-c.pilot.Events():
+						select {
+						case c.changed <- struct{}{}:
+						default: // coalesced: the control loop reads the state afresh
+						}
+					}
+				}
+			})
+		}
+	}
+	if a.site != nil {
+		guarded("site", a.site.loop.Run)
+		guarded("site-feed", a.site.feed)
+	}
 	if a.publisher != nil {
 		guarded("anchor", a.publisher.Run)
 	}
@@ -506,6 +549,17 @@ func (a *App) Close() error {
 	for _, p := range a.points {
 		if p.meter != nil {
 			errs = append(errs, p.meter.Close())
+		}
+		if c := p.ctl; c != nil {
+			if c.pilot != nil {
+				errs = append(errs, c.pilot.Halt())
+			}
+			if c.adc != nil {
+				errs = append(errs, c.adc.Close())
+			}
+			if c.heid != nil {
+				errs = append(errs, c.heid.Close())
+			}
 		}
 	}
 	if len(a.points) == 0 && a.meter != nil {

@@ -28,6 +28,7 @@ type point struct {
 	sim    *halsim.Board   // its simulated contactor (hal.backend sim)
 	load   *sim.LoadClient // the metersim load that contactor switches
 	gw     *gateway.Controller
+	ctl    *control // its current control; nil: on/off only
 }
 
 // name is how logs and goroutines name the point: "" for a box's only one, else "-N".
