@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -129,9 +128,23 @@ type loadManager struct {
 	loop *site.Loop
 	grid *meter.Meter
 
-	mu   sync.Mutex
-	last map[uint8]site.Allocation
+	caps map[uint8][]capSample // recent allowed power per EVSE (feed's goroutine only)
 }
+
+// capSample is an EVSE's allowed power at one tick.
+type capSample struct {
+	at time.Time
+	w  float64
+}
+
+// Plausibility per EVSE (meter.CapPower): an EVSE's energy may not rise faster than its allowed
+// power, taken as the highest allowed over capWindow — a vehicle has 5 s to follow a lower
+// offer (IEC 61851-1) and the pilot waits 3 s (pilot.DefaultPauseGrace) before opening under
+// load — and never below capFloorW, the noise of an idle charger's own consumption.
+const (
+	capWindow = 10 * time.Second
+	capFloorW = 100.0
+)
 
 // openSite builds the load management when the configuration asks for it (SiteEnabled).
 func (a *App) openSite() error {
@@ -159,7 +172,7 @@ func (a *App) openSite() error {
 	if err != nil {
 		return fmt.Errorf("site: %w", err)
 	}
-	lm := &loadManager{a: a, m: m, last: map[uint8]site.Allocation{}}
+	lm := &loadManager{a: a, m: m, caps: map[uint8][]capSample{}}
 	var grid site.GridMeter
 	if g := sc.GridMeter; g.Unit != 0 {
 		if lm.grid, err = a.openMeter(a.meterConfig(g.URL, g.Unit, g.Model)); err != nil {
@@ -240,6 +253,7 @@ func (lm *loadManager) feedOnce(ctx context.Context) {
 		}
 		lm.m.SetVehicle(p.n, site.Vehicle{Connected: st.CP.Connected(), Requesting: st.CP.Requesting(), Current: amps(drawn)})
 	}
+	lm.capMeters(now)
 	lm.m.SetLink(a.operatorLinkUp(), now)
 	if a.ocpp != nil && a.point(1) != nil && a.point(1).ctl != nil {
 		if l, ok := a.ocpp.Limit(); ok {
@@ -311,4 +325,26 @@ func (lm *loadManager) Mode(_ context.Context, n uint8, mode string) (gateway.Re
 		return nil, fmt.Errorf("%w: %v", gateway.ErrBadCommand, err)
 	}
 	return gateway.Result{"evse": n, "mode": md.String()}, nil
+}
+
+// capMeters tightens each controlled EVSE's meter to the highest power it was allowed over
+// capWindow (see capWindow).
+func (lm *loadManager) capMeters(now time.Time) {
+	v := lm.a.cfg.Site.Voltage
+	for _, al := range lm.loop.Last() {
+		p := lm.a.point(al.EVSE)
+		if p == nil {
+			continue
+		}
+		hist := append(lm.caps[al.EVSE], capSample{at: now, w: ampsOf(al.Current) * float64(p.cfg.Phases) * v})
+		for len(hist) > 1 && now.Sub(hist[0].at) > capWindow {
+			hist = hist[1:]
+		}
+		lm.caps[al.EVSE] = hist
+		w := capFloorW
+		for _, c := range hist {
+			w = max(w, c.w)
+		}
+		p.meter.CapPower(w)
+	}
 }

@@ -287,3 +287,33 @@ site:
 	}
 	_ = gateway.CmdLimit
 }
+
+// Plausibility per EVSE: limited to 6 A, the EVSE's energy may not rise faster than 6 A × 3 ×
+// 230 V (× 1.25); a load drawing 16 A behind its meter (metersim told so, past the pilot's
+// offer) is a meter_implausible gap naming the EVSE, far below the meter's 69 kW rating.
+func TestEnergyAboveTheAllowedPowerIsImplausible(t *testing.T) {
+	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
+	a := runEVSEApp(t, s, pilotEVSE)
+	p := a.points[0]
+	a.command(t, "limit", `{"request_id":"l6","evse":1,"amps":6}`)
+	p.ctl.vehicle.Plug()
+	p.ctl.vehicle.Request(true)
+	rig.WaitFor(t, 5*time.Second, "vehicle seen", func() bool { return p.gw.Status().CP == "C" })
+	a.command(t, "start", `{"request_id":"s1"}`)
+	rig.WaitFor(t, 20*time.Second, "charging at 6 A", func() bool {
+		st := p.gw.Status()
+		return st.RelayClosed && st.Session != nil && st.Session.EnergyMWh > 0 && near(simUnit(t, s, 1)["setpoint_a"], 6)
+	})
+	if _, ok := p.gw.Status().Alarms[gateway.AlarmMeterImplausible]; ok {
+		t.Fatal("implausible while drawing what was allowed")
+	}
+	head, _ := a.store.Head()
+	postJSON(t, s.Metersim["control"]+"/v1/setpoint", `{"unit":1,"amps":16}`)
+	e := rig.WaitEntry(t, a.dataDir, head, 20*time.Second, "meter_implausible gap", func(e ledger.Entry) bool {
+		return e.Kind == ledger.KindGap && e.Event == ledger.EventMeterImplausible
+	})
+	if e.EVSE != 1 || !strings.Contains(e.Detail, "rise") || !strings.Contains(e.Detail, "4140 W") {
+		t.Errorf("gap entry: evse %d detail %q, want EVSE 1 and the rise rule at 4140 W", e.EVSE, e.Detail)
+	}
+	t.Logf("gap: %s", e.Detail)
+}
