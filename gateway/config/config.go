@@ -67,6 +67,10 @@ type SimConfig struct {
 	LoadControlURL string        `yaml:"load_control_url"` // metersim control endpoint, empty = none
 	LoadUnit       uint8         `yaml:"load_unit"`
 	Lease          time.Duration `yaml:"lease"` // the load drops if not renewed, like a coil without its driver
+	// VehicleListen is a loopback host:port serving each simulated vehicle (evses with
+	// current_control pilot) at /evse/N/vehicle: GET its state, POST {"plugged":true,
+	// "request":true} to drive it (hal/sim Vehicle); empty = not served.
+	VehicleListen string `yaml:"vehicle_listen"`
 }
 
 // LedgerConfig configures the local store, the anchoring node and the checkpoint witnesses.

@@ -130,6 +130,12 @@ func (c *Config) Validate() error {
 	}
 	v.validateEVSEs(c)
 	v.url("hal.sim.load_control_url", c.HAL.Sim.LoadControlURL, false, "http", "https")
+	if l := c.HAL.Sim.VehicleListen; l != "" && v.text("hal.sim.vehicle_listen", l, maxName) {
+		host, port, err := net.SplitHostPort(l)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || !isLoopback(host) {
+			v.add("hal.sim.vehicle_listen", "expected a loopback host:port like 127.0.0.1:8082, got %s: the simulated vehicles take commands from anyone who reaches them", quote(l))
+		}
+	}
 
 	// ledger
 	v.url("ledger.node_url", c.Ledger.NodeURL, false, "http", "https")

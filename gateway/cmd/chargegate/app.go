@@ -87,6 +87,8 @@ type App struct {
 	buses  map[string]*meter.Bus // meter links shared by several units (evses:)
 	shared *hal.SharedPins       // the box's inputs, watched by every EVSE's board (evses:)
 	site   *loadManager          // nil unless load management runs (site:, current_control)
+	// vehicleLn serves the simulated vehicles (hal.sim.vehicle_listen), nil when off.
+	vehicleLn net.Listener
 
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
@@ -255,6 +257,11 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	a.gw = a.points[0].gw
 	if err := a.openSite(); err != nil {
 		return nil, err
+	}
+	if l := cfg.HAL.Sim.VehicleListen; l != "" && cfg.HAL.Backend == "sim" {
+		if a.vehicleLn, err = net.Listen("tcp", l); err != nil {
+			return nil, fmt.Errorf("hal.sim.vehicle_listen: %w", err)
+		}
 	}
 	var sessions gateway.SessionCommander = a.gw
 	if a.ocpp != nil {
@@ -434,6 +441,9 @@ func (a *App) Run(ctx context.Context) error {
 			})
 		}
 	}
+	if a.vehicleLn != nil {
+		guarded("sim-vehicles", a.serveVehicles)
+	}
 	if a.site != nil {
 		guarded("site", a.site.loop.Run)
 		guarded("site-feed", a.site.feed)
@@ -570,6 +580,9 @@ func (a *App) Close() error {
 	}
 	if a.apiLn != nil {
 		a.apiLn.Close()
+	}
+	if a.vehicleLn != nil {
+		a.vehicleLn.Close()
 	}
 	if a.checkpoints != nil {
 		errs = append(errs, a.checkpoints.Close())

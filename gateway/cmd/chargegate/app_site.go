@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -347,4 +348,32 @@ func (lm *loadManager) capMeters(now time.Time) {
 		}
 		p.meter.CapPower(w)
 	}
+}
+
+// serveVehicles serves each simulated vehicle at /evse/N/vehicle (hal.sim.vehicle_listen), so
+// the demo and black-box tests can plug it in, request energy and unplug it.
+func (a *App) serveVehicles(ctx context.Context) error {
+	mux := http.NewServeMux()
+	for _, p := range a.points {
+		if p.ctl != nil && p.ctl.vehicle != nil {
+			mux.Handle(fmt.Sprintf("/evse/%d/vehicle", p.n), p.ctl.vehicle)
+		}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(a.vehicleLn); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// VehicleAddr is where the simulated vehicles are served, "" when they are not.
+func (a *App) VehicleAddr() string {
+	if a.vehicleLn == nil {
+		return ""
+	}
+	return a.vehicleLn.Addr().String()
 }

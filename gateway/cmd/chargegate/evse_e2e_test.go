@@ -45,7 +45,9 @@ func runEVSEApp(t *testing.T, s *rig.Stack, extra string) *evseApp {
 	t.Helper()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	cfg, err := config.Parse([]byte(testConfig(s, dataDir, extra)))
+	// The simulated vehicles are served on loopback, as the demo drives them.
+	text := strings.Replace(testConfig(s, dataDir, extra), "  sim:\n", "  sim:\n    vehicle_listen: 127.0.0.1:0\n", 1)
+	cfg, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
