@@ -30,6 +30,15 @@ type Command struct {
 	Op      string             `json:"op,omitempty"`
 	Version int64              `json:"version,omitempty"`
 	Entries []access.ListEntry `json:"entries,omitempty"`
+	// EVSE names the charging point a session command is for, on a box with several (1..N);
+	// 0 (absent) is EVSE 1, or for clear_fault every EVSE. An EVSE the box does not have is a
+	// bad request.
+	EVSE uint8 `json:"evse,omitempty"`
+	// Amps is the limit command's current per phase (0 pauses; absent lifts the operator's
+	// limit), Until its optional end; Mode the mode command's grid or pv.
+	Amps  *float64  `json:"amps,omitempty"`
+	Until time.Time `json:"until,omitzero"`
+	Mode  string    `json:"mode,omitempty"`
 	// Decision is how the start was authorized (set by the Operator, never from the wire).
 	Decision *access.Decision `json:"-"`
 	// Source says who asked, for the chain's events ("mqtt", "ocpp", "web", ...; set by the
@@ -55,9 +64,17 @@ const (
 	CmdConfig       = "config"
 	// CmdAllowList changes or reads the local allow-list (gateway/access); the Operator runs it.
 	CmdAllowList = "allow_list"
+	// CmdLimit sets or lifts the operator's current limit on an EVSE or the box; CmdMode
+	// chooses grid or PV-surplus charging (gateway/site, through the Operator's LoadManager).
+	CmdLimit = "limit"
+	CmdMode  = "mode"
 )
 
 const maxCommandSize = 4096
+
+// MaxLimitAmps bounds the limit command's current: per EVSE 80 A is the most a control pilot can
+// offer; a box-wide limit (no evse) is on the sum of its EVSEs.
+const MaxLimitAmps = 1000
 
 // ParseCommand decodes the JSON payload of command name strictly: unknown fields, oversized
 // payloads, a missing request_id or arguments that do not belong to the command are errors.
@@ -109,8 +126,38 @@ func ParseCommand(name string, payload []byte) (Command, error) {
 		if err := checkAllowList(c); err != nil {
 			return c, fmt.Errorf("%w: %v", ErrBadCommand, err)
 		}
+	case CmdLimit:
+		if c.IDToken != "" || c.URL != "" || c.Token != "" || c.Mode != "" {
+			return c, fmt.Errorf("%w: limit takes amps, until and evse", ErrBadCommand)
+		}
+		if c.Amps != nil && (*c.Amps < 0 || *c.Amps > MaxLimitAmps) {
+			return c, fmt.Errorf("%w: amps must be 0..%d", ErrBadCommand, MaxLimitAmps)
+		}
+		if c.Amps == nil && !c.Until.IsZero() {
+			return c, fmt.Errorf("%w: until goes with amps", ErrBadCommand)
+		}
+	case CmdMode:
+		if c.IDToken != "" || c.URL != "" || c.Token != "" || c.Amps != nil || !c.Until.IsZero() {
+			return c, fmt.Errorf("%w: mode takes mode and evse", ErrBadCommand)
+		}
+		if c.Mode != "grid" && c.Mode != "pv" {
+			return c, fmt.Errorf("%w: mode must be grid or pv, not %q", ErrBadCommand, c.Mode)
+		}
 	default:
 		return c, fmt.Errorf("%w: unknown command %q", ErrBadCommand, name)
+	}
+	switch name {
+	case CmdStart, CmdAuthorize, CmdStop, CmdClearFault, CmdPause, CmdResume, CmdLimit, CmdMode:
+	default:
+		if c.EVSE != 0 {
+			return c, fmt.Errorf("%w: %s is for the whole box and takes no evse", ErrBadCommand, name)
+		}
+	}
+	if name != CmdLimit && (c.Amps != nil || !c.Until.IsZero()) {
+		return c, fmt.Errorf("%w: amps and until belong to limit", ErrBadCommand)
+	}
+	if name != CmdMode && c.Mode != "" {
+		return c, fmt.Errorf("%w: mode belongs to the mode command", ErrBadCommand)
 	}
 	if name != CmdAllowList && (c.Op != "" || c.Version != 0 || c.Entries != nil) {
 		return c, fmt.Errorf("%w: op, version and entries belong to allow_list", ErrBadCommand)

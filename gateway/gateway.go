@@ -113,6 +113,12 @@ type Options struct {
 	Notifier Notifier
 	Signer   SessionSigner
 	Progress Progress
+	// Pilot, when set, is the charging point's control pilot: the contactor then follows the
+	// vehicle (see Pilot). Nil: the contactor follows the session alone.
+	Pilot Pilot
+	// Allowed, when set, tells the current the charging point may draw now (gateway/site),
+	// shown in the status and telemetry; ok false while none is known.
+	Allowed func() (a Allowance, ok bool)
 	// Step, when set, is called at each step of a session's end sequence (StepEnd*). The
 	// fault-injection build kills the process there to prove each step crash-safe.
 	Step func(step string)
@@ -153,9 +159,10 @@ type Controller struct {
 	alarms       map[string]string
 	pollErrors   int64
 	lastSession  *SessionRecord
-	badSince     time.Time // monotonic; first of the polls that have failed since the last good one
-	refusing     bool      // the store refused an entry; a gap was declared for it
-	lastReading  time.Time // the time of the last recorded reading (with its monotonic clock)
+	badSince     time.Time        // monotonic; first of the polls that have failed since the last good one
+	refusing     bool             // the store refused an entry; a gap was declared for it
+	lastReading  time.Time        // the time of the last recorded reading (with its monotonic clock)
+	cp           hal.ControlState // the pilot's last state (Options.Pilot)
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -205,6 +212,7 @@ func (g *Controller) Run(ctx context.Context) error {
 	if _, err := g.record(ctx, ledger.Record{Kind: ledger.KindEvent, Event: ledger.EventStarted}); err != nil {
 		return fmt.Errorf("record start: %w", err)
 	}
+	g.onPilot(ctx)
 	g.poll(ctx)
 	ticker := time.NewTicker(g.opt.PollInterval)
 	defer ticker.Stop()
@@ -223,6 +231,8 @@ func (g *Controller) Run(ctx context.Context) error {
 			if ok {
 				g.onBoardEvent(ctx, ev)
 			}
+		case <-g.pilotChanged():
+			g.onPilot(ctx)
 		}
 		g.publishStatus()
 		if g.opt.Progress != nil {
@@ -331,7 +341,7 @@ func (g *Controller) poll(ctx context.Context) {
 		if reason := g.limitReached(r); reason != "" {
 			g.stopSession(ctx, reason)
 		}
-	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed() {
+	} else if g.opt.Policy.Autostart && g.board.Fault() == nil && g.latched() == "" && !g.unclosed() && g.vehicleMissing() == nil {
 		if _, err := g.startSession(ctx, "", nil); err != nil {
 			g.log.Debug("autostart refused", "err", err)
 		}
@@ -403,6 +413,9 @@ func (g *Controller) onBoardEvent(ctx context.Context, ev hal.Event) {
 		g.alarms[AlarmRelay] = ev.String()
 		g.event(ctx, ledger.EventRelayFault, ev.String())
 		g.stopSession(ctx, ledger.EndRelayFault)
+	case ev.Kind == hal.EventRelay && !ev.Active && g.opt.Pilot != nil && g.board.Fault() == nil:
+		// The pilot opened the contactor (the vehicle stopped requesting, a pause to 0 A): the
+		// session goes on, and the contactor closes again when the pilot allows it.
 	case ev.Kind == hal.EventRelay && !ev.Active && !g.board.RelayClosed() && g.session != nil && g.session.State == "charging":
 		// The current state, not the queued edge, decides: the previous session's opening may
 		// arrive after the next session closed the relay again.

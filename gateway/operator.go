@@ -43,6 +43,16 @@ type Authorizer interface {
 	AllowList() *access.AllowList
 }
 
+// LoadManager takes the limit and mode commands (gateway/site, wired by the appliance). Limit
+// sets the operator's limit on EVSE n (0: on the sum of every EVSE) — a positive current a
+// ceiling, 0 a pause, nil lifting it — until the given time (zero: until lifted); Mode sets
+// grid or pv for EVSE n (0: every EVSE). Both fail with ErrBadCommand for what the site
+// refuses.
+type LoadManager interface {
+	Limit(ctx context.Context, n uint8, amps *float64, until time.Time) (Result, error)
+	Mode(ctx context.Context, n uint8, mode string) (Result, error)
+}
+
 // SessionCommander runs session commands in the control loop (Controller.Do).
 type SessionCommander interface {
 	Do(ctx context.Context, c Command) (Result, error)
@@ -51,6 +61,10 @@ type SessionCommander interface {
 // OperatorOptions are the parts an Operator needs. Only Controller is required.
 type OperatorOptions struct {
 	Controller SessionCommander
+	// EVSEs are the control loops of a box with several charging points, by number (1..N,
+	// EVSE 1 being Controller); session commands go to the one their evse field names. Nil on
+	// a box with one.
+	EVSEs map[uint8]SessionCommander
 	// Verifier, when set, requires every command to be signed by an operator key and to carry
 	// issued_at and expires_at; Replay must then be set too.
 	Verifier *CommandVerifier
@@ -65,6 +79,8 @@ type OperatorOptions struct {
 	Refused func(ctx context.Context, d access.Decision)
 	// Record, when set, writes a signed event entry (an allow-list change, ledger.EventAllowList).
 	Record func(ctx context.Context, code, detail string) error
+	// Load answers limit and mode; nil answers "unavailable" (no load management).
+	Load LoadManager
 	// Config answers the config command with the redacted configuration.
 	Config func() any
 	Now    func() time.Time
@@ -152,8 +168,67 @@ func (op *Operator) execute(ctx context.Context, source, name string, payload []
 			return nil, fmt.Errorf("%w: configuration", ErrUnavailable)
 		}
 		return op.o.Config(), nil
+	case CmdClearFault:
+		if c.EVSE == 0 && len(op.o.EVSEs) > 1 {
+			return op.clearEvery(ctx, c)
+		}
+	case CmdLimit, CmdMode:
+		return op.load(ctx, c)
 	}
-	return op.o.Controller.Do(ctx, c)
+	ctl, err := op.controller(c.EVSE)
+	if err != nil {
+		return nil, err
+	}
+	return ctl.Do(ctx, c)
+}
+
+// controller returns the control loop of EVSE n (0: EVSE 1); an EVSE the box does not have is
+// a bad request.
+func (op *Operator) controller(n uint8) (SessionCommander, error) {
+	if op.o.EVSEs == nil {
+		if n <= 1 {
+			return op.o.Controller, nil
+		}
+		return nil, fmt.Errorf("%w: this box has one EVSE, not EVSE %d", ErrBadCommand, n)
+	}
+	if n == 0 {
+		n = 1
+	}
+	if c, ok := op.o.EVSEs[n]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: this box has %d EVSEs, not EVSE %d", ErrBadCommand, len(op.o.EVSEs), n)
+}
+
+// clearEvery runs clear_fault on every EVSE in turn (an e-stop latches them all) and answers
+// what each cleared; the first failure (the e-stop still pressed, say) is the answer, after
+// every EVSE has been tried.
+func (op *Operator) clearEvery(ctx context.Context, c Command) (any, error) {
+	var all []string
+	var first error
+	for n := uint8(1); int(n) <= len(op.o.EVSEs); n++ {
+		ctl, ok := op.o.EVSEs[n]
+		if !ok {
+			continue
+		}
+		c.EVSE = n
+		res, err := ctl.Do(ctx, c)
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("EVSE %d: %w", n, err)
+			}
+			continue
+		}
+		if cl, ok := res["cleared"].([]string); ok {
+			for _, a := range cl {
+				all = append(all, fmt.Sprintf("%d:%s", n, a))
+			}
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return Result{"cleared": all}, nil
 }
 
 // checkWindow enforces issued_at/expires_at: required on signed commands, at most
@@ -213,7 +288,11 @@ func (op *Operator) startWithToken(ctx context.Context, c Command) (any, error) 
 		return nil, fmt.Errorf("%w: token refused: %s", ErrUnauthorized, d.Reason)
 	}
 	c.Decision = &d
-	res, err := op.o.Controller.Do(ctx, c)
+	ctl, err := op.controller(c.EVSE)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ctl.Do(ctx, c)
 	if err != nil {
 		if rerr := op.o.Access.Release(d); rerr != nil {
 			op.o.Logger.Error("give back the single-use token", "err", rerr)
@@ -251,4 +330,28 @@ func (op *Operator) allowList(ctx context.Context, c Command) (any, error) {
 		}
 	}
 	return Result{"version": c.Version, "size": size}, nil
+}
+
+// load runs limit and mode on the load manager, for an EVSE the box has (or the whole box).
+func (op *Operator) load(ctx context.Context, c Command) (any, error) {
+	if op.o.Load == nil {
+		return nil, fmt.Errorf("%w: no load management (site: and current_control in the configuration)", ErrUnavailable)
+	}
+	if c.EVSE != 0 {
+		if _, err := op.controller(c.EVSE); err != nil {
+			return nil, err
+		}
+	}
+	var res Result
+	var err error
+	if c.Name == CmdLimit {
+		res, err = op.o.Load.Limit(ctx, c.EVSE, c.Amps, c.Until)
+	} else {
+		res, err = op.o.Load.Mode(ctx, c.EVSE, c.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	op.o.Logger.Info("load management command", "command", c.Name, "evse", c.EVSE, "by", c.source())
+	return res, nil
 }

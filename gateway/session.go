@@ -69,8 +69,10 @@ type Session struct {
 
 // SessionRecord is a finished session as published on the sessions topic.
 type SessionRecord struct {
-	ID          string    `json:"id"`
-	EVSEID      string    `json:"evse_id"`
+	ID     string `json:"id"`
+	EVSEID string `json:"evse_id"`
+	// EVSE numbers the charging point on a box with several (absent on a box with one).
+	EVSE        uint8     `json:"evse,omitempty"`
 	IDToken     string    `json:"id_token,omitempty"`
 	MeterSerial string    `json:"meter_serial"`
 	Start       time.Time `json:"start"`
@@ -152,6 +154,9 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 	if err := g.board.Fault(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHardwareFault, err)
 	}
+	if err := g.vehicleMissing(); err != nil {
+		return nil, err
+	}
 	if err := g.store.Admit(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoreRefused, err)
 	}
@@ -183,7 +188,7 @@ func (g *Controller) startSession(ctx context.Context, idToken string, d *access
 		g.session = nil
 		return nil, fmt.Errorf("persist session: %w", err)
 	}
-	if err := g.board.CloseRelay(ctx); err != nil {
+	if err := g.closeForSession(ctx); err != nil {
 		g.log.Error("close relay", "session", s.ID, "err", err)
 		g.openRelay(ctx)
 		g.endSession(ctx, ledger.EndRelayNotClosed, g.lastPoll, false)
@@ -248,7 +253,7 @@ func (g *Controller) endSession(ctx context.Context, reason string, r meter.Read
 		begin, beginExport = end, export // never charged
 	}
 	rec := SessionRecord{
-		ID: s.ID, EVSEID: g.opt.EVSEID, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
+		ID: s.ID, EVSEID: g.opt.EVSEID, EVSE: g.opt.EVSE, IDToken: s.IDToken, MeterSerial: s.MeterSerial,
 		Start: s.BeginTime, StartStatus: s.BeginStatus, BeginMWh: begin,
 		End: g.opt.Now(), EndStatus: byte(g.opt.TimeStatus()), EndMWh: end, Reason: reason, BeginSeq: s.BeginSeq,
 		BeginExportMWh: beginExport, EndExportMWh: export,
@@ -471,7 +476,7 @@ func (g *Controller) resumeSession(ctx context.Context, by string) (Result, erro
 	if g.lastGoodPoll.IsZero() || time.Since(g.lastGoodPoll) > g.opt.Policy.MeterLossLimit {
 		return nil, fmt.Errorf("%w: %s", ErrMeterUnreadable, g.alarms[AlarmMeterLost])
 	}
-	if err := g.board.CloseRelay(ctx); err != nil {
+	if err := g.closeForSession(ctx); err != nil {
 		g.log.Error("close relay to resume", "session", s.ID, "err", err)
 		g.stopSession(ctx, ledger.EndRelayNotClosed)
 		return nil, fmt.Errorf("close relay: %w", err)

@@ -9,6 +9,8 @@ import (
 
 // Telemetry is one live sample, published on the telemetry topic after every poll.
 type Telemetry struct {
+	// EVSE names the charging point on a box with several (absent on a box with one).
+	EVSE        uint8     `json:"evse,omitempty"`
 	Time        time.Time `json:"time"`
 	Serial      string    `json:"meter_serial"`
 	ImportMWh   int64     `json:"energy_import_mwh"`
@@ -19,6 +21,10 @@ type Telemetry struct {
 	FrequencyHz float64   `json:"frequency_hz,omitempty"`
 	RelayClosed bool      `json:"relay_closed"`
 	SessionID   string    `json:"session_id,omitempty"`
+	// AllowedA and AllowedReason are the current the EVSE may draw per phase (0: paused) and
+	// the rule that set it (gateway/site), where load management runs.
+	AllowedA      *float64 `json:"allowed_a,omitempty"`
+	AllowedReason string   `json:"allowed_reason,omitempty"`
 }
 
 // Status is a snapshot of the control loop for the local API, metrics and the status topic.
@@ -35,6 +41,11 @@ type Status struct {
 	Entries     uint64            `json:"entries"` // head sequence number
 	Alarms      map[string]string `json:"alarms"`
 	PollErrors  int64             `json:"poll_errors"`
+	// CP is the control pilot's state (A … F) where the EVSE has one.
+	CP string `json:"cp,omitempty"`
+	// AllowedA and AllowedReason: as in Telemetry.
+	AllowedA      *float64 `json:"allowed_a,omitempty"`
+	AllowedReason string   `json:"allowed_reason,omitempty"`
 }
 
 // MeterStatus is the last poll as shown to people.
@@ -91,6 +102,10 @@ func (g *Controller) publishStatus() {
 	if err := g.board.Fault(); err != nil {
 		st.HALFault = err.Error()
 	}
+	if g.opt.Pilot != nil {
+		st.CP = g.cp.CP.String()
+	}
+	st.AllowedA, st.AllowedReason = g.allowed()
 	if s := g.session; s != nil {
 		st.Session = &SessionStatus{ID: s.ID, State: s.State, StartedAt: s.StartedAt, EnergyMWh: s.LastImportMWh - s.BeginMWh,
 			BeginSeq: s.BeginSeq, MaxEnergyWh: s.MaxEnergyWh, MaxDurationS: int64(s.MaxDuration / time.Second)}
@@ -103,11 +118,24 @@ func (g *Controller) publishStatus() {
 
 func (g *Controller) telemetry(r meter.Reading) Telemetry {
 	t := Telemetry{
-		Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
+		EVSE: g.opt.EVSE, Time: r.Time, Serial: r.Serial, ImportMWh: r.ImportMWh, ExportMWh: r.ExportMWh, PowerW: r.PowerW,
 		VoltageV: r.VoltageV, CurrentA: r.CurrentA, FrequencyHz: r.FrequencyHz, RelayClosed: g.board.RelayClosed(),
 	}
 	if g.session != nil {
 		t.SessionID = g.session.ID
 	}
+	t.AllowedA, t.AllowedReason = g.allowed()
 	return t
+}
+
+// allowed is the current the EVSE may draw (Options.Allowed), nil while none is known.
+func (g *Controller) allowed() (*float64, string) {
+	if g.opt.Allowed == nil {
+		return nil, ""
+	}
+	a, ok := g.opt.Allowed()
+	if !ok {
+		return nil, ""
+	}
+	return &a.CurrentA, a.Reason
 }

@@ -44,6 +44,17 @@
 // Validate names the offending field in each error ("hal.relay.name:
 // empty"); Open validates too.
 //
+// # Several charging points
+//
+// A box with several EVSEs opens one Board per EVSE, each with its own
+// relay and feedback and the box's e-stop and RCD, over ShareInputs: a
+// line is claimed from the kernel once and every Board watches a view of
+// it, woken by one goroutine that fans the line's edges out. An e-stop
+// therefore opens every contactor, each Board latching and reporting it
+// on its own Events channel, and ClearFault on each refuses while it is
+// pressed. The lid and the LED belong to one Board (EVSE 1's), so a lid
+// opening is reported once.
+//
 // # Relay and feedback
 //
 // After every command the mirror contact must agree within FeedbackTimeout

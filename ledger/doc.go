@@ -82,10 +82,12 @@
 //	rolled_back          event         a checkpoint witness saw a larger chain: the data was restored from an older copy
 //	auth_refused         event         an attempt to charge was refused (gateway/access decision detail, rate-limited)
 //	allow_list           event         the operator changed the local allow-list (version, operation, count)
+//	current_limit        event         the current an EVSE may draw changed: "current=A from=A reason=R[ coalesced=N]" (gateway/site)
 //
 // Session end reasons, the event code of a session_end entry: local, remote, energy_limit,
 // time_limit, emergency_stop, rcd_trip, relay_fault, relay_not_closed, meter_lost,
-// meter_replaced, meter_counter_reset, meter_implausible, power_failure, shutdown, disk_full.
+// meter_replaced, meter_counter_reset, meter_implausible, power_failure, shutdown, disk_full,
+// unplugged (the vehicle left: control-pilot state A).
 // Sink names (the store's outbox readers): ledger (anchoring), mqtt (operator link).
 //
 // Closing records — session ends, gaps, and the events disk_budget, store_refused,

@@ -73,6 +73,10 @@ const (
 	// EventAllowList: the operator changed the local allow-list; Detail names the operation, the
 	// list's new version and its size.
 	EventAllowList = "allow_list"
+	// EventCurrentLimit: the current an EVSE may draw changed (gateway/site); Detail says
+	// "current=A from=A reason=R" (amperes per phase, 0: paused) and, when several changes
+	// were summed up, "coalesced=N". The entry names the EVSE (Record.EVSE).
+	EventCurrentLimit = "current_limit"
 )
 
 // Session end reasons: the Event of a KindSessionEnd entry and the reason published on the
@@ -93,6 +97,7 @@ const (
 	EndPowerFailure     = "power_failure"       // closed at the next start after a power cut or crash
 	EndShutdown         = "shutdown"            // the gateway was stopped
 	EndDiskFull         = "disk_full"           // the store refused readings; closed from the reserve
+	EndUnplugged        = "unplugged"           // the vehicle was unplugged (control pilot state A)
 )
 
 // Sink names: the readers of the store's outbox that acknowledge what they delivered.

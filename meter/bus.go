@@ -52,6 +52,12 @@ func OpenBus(ctx context.Context, rawURL string, defaultBaud int, timeout time.D
 	return b, nil
 }
 
+// NewBus configures a link without opening it: the first request connects, so a bus that is
+// unreachable at boot yields failed polls, not a failed start (see New).
+func NewBus(rawURL string, defaultBaud int, timeout time.Duration, retries int, logger *slog.Logger) (*Bus, error) {
+	return newBus(rawURL, defaultBaud, timeout, retries, logger)
+}
+
 // newBus configures a link without opening it; the first request connects.
 func newBus(rawURL string, defaultBaud int, timeout time.Duration, retries int, logger *slog.Logger) (*Bus, error) {
 	ctx := context.Background()

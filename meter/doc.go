@@ -53,6 +53,10 @@
 //     else 350 kW. A jump of 1,000 kWh needs 11.6 h at 69 kW × 1.25 to become plausible.
 //     Because the bound grows with the time since the last accepted reading, a counter
 //     that rose faster (catching up after a stall) is accepted once the bound overtakes it.
+//     Meter.CapPower tightens MaxPowerW at runtime to what a charging point may draw now
+//     (its allowed current × phases × voltage, set by the gateway's load management): the
+//     smaller figure applies, so energy rising faster than the EVSE was allowed is caught
+//     even far below the meter's rating.
 //   - fall: import or export below the baseline. A fall is a counter reset
 //     (*CounterResetError, an event, not a reading) only once lower counters have been
 //     seen for Config.ResetConfirm (default 60 s; 10 s..1 h), every reading in between

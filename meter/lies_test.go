@@ -348,3 +348,26 @@ func TestSeedCatchesAcrossRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestCapPowerTightensRise: a charging point allowed 6 A on three phases (4,140 W) cannot have
+// its energy rise at 11 kW: with the gateway's cap the rise rule catches what the meter's
+// 69 kW rating lets through; lifted, the rating applies again.
+func TestCapPowerTightensRise(t *testing.T) {
+	l := newLiar(t, meter.Config{})
+	if _, err := l.read(time.Second); err != nil {
+		t.Fatalf("11 kW under the 69 kW rating: %v", err)
+	}
+	l.m.CapPower(16 * 3 * 230) // 16 A allowed: 11,040 W × 1.25 covers the load
+	if _, err := l.read(time.Second); err != nil {
+		t.Fatalf("11 kW under a 16 A cap: %v", err)
+	}
+	base := l.m.Baseline()
+	l.m.CapPower(6 * 3 * 230)
+	r, err := l.read(time.Second)
+	ie := l.implausible(r, err, meter.RuleRise, base)
+	t.Logf("11 kW under a 6 A cap: %v", ie)
+	l.m.CapPower(0)
+	if _, err := l.read(time.Second); err != nil {
+		t.Fatalf("after lifting the cap: %v", err)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -24,6 +26,8 @@ type Meter struct {
 	unit   uint8
 	log    *slog.Logger
 	lim    limits
+	// powerCap tightens lim.maxPowerW at runtime (CapPower), float64 bits; 0: none.
+	powerCap atomic.Uint64
 
 	mu     sync.Mutex
 	model  *Model       // nil until resolved ("auto", "sunspec")
@@ -83,6 +87,17 @@ func Open(ctx context.Context, cfg Config) (*Meter, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// NewOnBus is New for a meter on a shared bus (NewBus or OpenBus): several unit IDs on one
+// RS-485 line or behind one Modbus TCP gateway. cfg.URL, Timeout and Retries are ignored: the
+// bus has them. Like New it does no I/O; closing the Meter leaves the bus open.
+func NewOnBus(bus *Bus, cfg Config) (*Meter, error) {
+	cfg, fixed, err := cfg.withDefaults(false)
+	if err != nil {
+		return nil, err
+	}
+	return newMeter(bus, cfg, fixed), nil
 }
 
 // OpenOnBus opens a meter on a shared bus (several unit IDs on one RS-485 line). cfg.URL,
@@ -212,6 +227,20 @@ func (m *Meter) Baseline() Baseline {
 	return m.plaus.base
 }
 
+// CapPower tightens the rise rule (doc.go, "rise") to w watts while the caller knows the meter
+// cannot see more: a charging point allowed a current by its load management, whose energy may
+// not rise faster than that current × phases × voltage (× PowerMargin, like the rating). The
+// rule uses the smaller of w and the configured or rated figure; w ≤ 0 lifts the cap. A
+// caller lowering the cap keeps the higher figure until the vehicle can have followed (IEC
+// 61851-1 gives it 5 s), or a legitimate rise is judged implausible. Safe from any goroutine;
+// it applies from the next poll.
+func (m *Meter) CapPower(w float64) {
+	if w < 0 || math.IsNaN(w) {
+		w = 0
+	}
+	m.powerCap.Store(math.Float64bits(w))
+}
+
 // Close closes the meter's connection (and its bus when New or Open created it). A later
 // Read connects again.
 func (m *Meter) Close() error {
@@ -284,7 +313,11 @@ func (m *Meter) poll(ctx context.Context) (Reading, bool, error) {
 	} else {
 		r.Serial, r.Firmware = m.serial, m.firmware
 	}
-	err = m.plaus.check(&r, m.model, m.lim, wantID)
+	lim := m.lim
+	if c := math.Float64frombits(m.powerCap.Load()); c > 0 && c < lim.maxPowerW {
+		lim.maxPowerW = c
+	}
+	err = m.plaus.check(&r, m.model, lim, wantID)
 	r.Status = statusOf(err)
 	if err != nil {
 		return r, wantID, err

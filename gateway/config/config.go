@@ -21,6 +21,11 @@ type Config struct {
 	Sessions SessionsConfig `yaml:"sessions"`
 	Update   UpdateConfig   `yaml:"update"`
 	Log      LogConfig      `yaml:"log"`
+	// EVSEs lists the charging points of a box with several; empty: one, configured by
+	// device.evse_id, meter: and hal: as before.
+	EVSEs []EVSEConfig `yaml:"evses"`
+	// Site is the load management of the box's EVSEs (with evses:).
+	Site SiteConfig `yaml:"site"`
 }
 
 // DeviceConfig names the charge point and where its data lives.
@@ -62,6 +67,10 @@ type SimConfig struct {
 	LoadControlURL string        `yaml:"load_control_url"` // metersim control endpoint, empty = none
 	LoadUnit       uint8         `yaml:"load_unit"`
 	Lease          time.Duration `yaml:"lease"` // the load drops if not renewed, like a coil without its driver
+	// VehicleListen is a loopback host:port serving each simulated vehicle (evses with
+	// current_control pilot) at /evse/N/vehicle: GET its state, POST {"plugged":true,
+	// "request":true} to drive it (hal/sim Vehicle); empty = not served.
+	VehicleListen string `yaml:"vehicle_listen"`
 }
 
 // LedgerConfig configures the local store, the anchoring node and the checkpoint witnesses.
@@ -205,7 +214,8 @@ func Default() Config {
 			Hardware: "rpi4", HealthDeadline: 5 * time.Minute,
 			StallTimeout: time.Minute, RetryDelay: 2 * time.Second, MaxAttempts: 10, PollInterval: time.Hour,
 		},
-		Log: LogConfig{Format: "json", Level: "info"},
+		Log:  LogConfig{Format: "json", Level: "info"},
+		Site: SiteConfig{Mode: "grid", Interval: time.Second, Voltage: 230, FallbackAfter: time.Minute},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -87,6 +88,9 @@ func Parse(b []byte) (Config, error) {
 	}
 	if root != nil {
 		d.value(root, reflect.ValueOf(&cfg).Elem(), "")
+	}
+	for i := range cfg.EVSEs {
+		cfg.EVSEs[i] = evseDefaults(cfg.EVSEs[i])
 	}
 	// Validate what could be decoded too, so that one run reports every problem; a field the
 	// decoder refused kept its default, and is not reported twice.
@@ -228,8 +232,15 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			v.Set(reflect.New(t.Elem()))
 		}
 		d.mapping(n, v.Elem(), path)
-	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+	case t.Kind() == reflect.Slice && (t.Elem().Kind() == reflect.String || t.Elem().Kind() == reflect.Struct):
 		d.strings(n, v, path)
+	case t.Kind() == reflect.Float64:
+		f, ok := decimal(n)
+		if !ok {
+			d.fail(path, n.Line, "", "expected a number, got %s", show(n))
+			return
+		}
+		v.SetFloat(f)
 	case t.Kind() == reflect.String:
 		d.str(n, v, path)
 	case t.Kind() == reflect.Bool:
@@ -316,7 +327,11 @@ func (d *decoder) strings(n *yaml.Node, v reflect.Value, path string) {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		d.lines[p] = item.Line
 		if isNull(item) {
-			d.fail(p, item.Line, "", "expected text, got nothing")
+			what := "text"
+			if v.Type().Elem().Kind() == reflect.Struct {
+				what = "a mapping of fields"
+			}
+			d.fail(p, item.Line, "", "expected %s, got nothing", what)
 			continue
 		}
 		d.value(item, out.Index(i), p)
@@ -393,6 +408,22 @@ func wholeNumber(n *yaml.Node) (int64, bool) {
 	}
 	i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
 	return i, err == nil
+}
+
+// decimal reads a number scalar: a whole number or a decimal fraction (16, 6.5), never a
+// quoted string, infinity or NaN.
+func decimal(n *yaml.Node) (float64, bool) {
+	if i, ok := wholeNumber(n); ok {
+		return float64(i), true
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!float" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
 }
 
 // join appends a key to a YAML path. Keys that are not plain names are quoted, and very long

@@ -39,6 +39,20 @@
 //   - choices (meter.model, hal.backend, sessions.mode, update.slots, log.*) are one of
 //     their documented values; update.maintenance_window is read by ParseWindow.
 //
+// # Several EVSEs and load management
+//
+// The evses: list (a list of mappings, the only one in the file) describes a box with several
+// charging points; without it the box has one, as before, and its entries name no EVSE. Each
+// item's defaults (phases 3, min_current 6, max_current 16, current_control none) are filled
+// in before Validate. Amperes are numbers (16 or 6.5). Validate refuses, naming the item's
+// path (evses[1].id, ...): a missing or repeated EVSE ID; a meter unit missing or used twice
+// on one bus (the same URL, the meter: section's when the item gives none — the grid meter
+// counts too); min_current above max_current or outside 6..80 A; phases other than 1 or 3; a
+// pilot without pwm and adc on real hardware; a Heidelberg without url and unit; a contactor
+// pin used twice in the box, or missing on real hardware (and given on the simulated board,
+// which has its own); hal.relay beside the list; a site limit or PV mode without a grid
+// meter; load management without the list, or with no EVSE that can follow a limit.
+//
 // # Errors
 //
 // Load and Parse report every problem at once, joined with errors.Join: first what could not

@@ -119,9 +119,23 @@ func (c *Config) Validate() error {
 		v.text("hal."+p.field+".name", p.name, maxName)
 	}
 	if c.HAL.Backend == "periph" {
-		v.fromHAL(c.HAL.Config.Validate())
+		if len(c.EVSEs) == 0 {
+			v.fromHAL(c.HAL.Config.Validate())
+		}
+		for i := range c.EVSEs {
+			if r := c.EVSEs[i].Contactor.Relay; r != nil && r.Name != "" {
+				v.fromHAL(c.EVSEBoard(i).Validate())
+			}
+		}
 	}
+	v.validateEVSEs(c)
 	v.url("hal.sim.load_control_url", c.HAL.Sim.LoadControlURL, false, "http", "https")
+	if l := c.HAL.Sim.VehicleListen; l != "" && v.text("hal.sim.vehicle_listen", l, maxName) {
+		host, port, err := net.SplitHostPort(l)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || !isLoopback(host) {
+			v.add("hal.sim.vehicle_listen", "expected a loopback host:port like 127.0.0.1:8082, got %s: the simulated vehicles take commands from anyone who reaches them", quote(l))
+		}
+	}
 
 	// ledger
 	v.url("ledger.node_url", c.Ledger.NodeURL, false, "http", "https")

@@ -92,6 +92,11 @@
 //
 // # telemetry (gateway.Telemetry)
 //
+// One message per EVSE and poll; on a box with several EVSEs (the configuration's evses:
+// list) each names its EVSE, so a receiver keeps the latest per evse:
+//
+//	evse               optional: the EVSE's number 1..N on a box with several; absent on a
+//	                   box with one
 //	time               time of the meter poll, RFC 3339, the box's clock
 //	meter_serial       serial number reported by the meter
 //	energy_import_mwh  cumulative imported energy, milliwatt-hours (integer)
@@ -102,13 +107,24 @@
 //	frequency_hz       optional: grid frequency, hertz
 //	relay_closed       whether the contactor is closed
 //	session_id         optional: the running session
+//	allowed_a          optional: the current per phase the EVSE may draw now (0: paused), where
+//	                   load management runs (gateway/site)
+//	allowed_reason     optional: the rule that set it: evse_max, operator, ocpp, fallback,
+//	                   site_limit, site_min, standby, grid_stale, pv_surplus, pv_hold,
+//	                   pv_wait, no_vehicle
 //
-// Telemetry is for dashboards; only readings bill.
+// Telemetry is for dashboards; only readings bill. Example of EVSE 2 of a two-socket post,
+// held to its share of the site limit (testdata/telemetry_evse.json):
+//
+//	{"evse":2,"time":"2026-11-24T12:00:00Z","meter_serial":"71000043","energy_import_mwh":523400,
+//	 "energy_export_mwh":0,"power_w":5934,"voltage_v":[230,230,230],"current_a":[8.6,8.6,8.6],
+//	 "relay_closed":true,"session_id":"8f3a6c0d2b1e4a58","allowed_a":8.6,"allowed_reason":"site_limit"}
 //
 // # sessions (gateway.SessionRecord)
 //
 //	id                 session ID, 16 hex digits, chosen by the device
-//	evse_id            device.evse_id from the configuration (e.g. "DE*ABC*E123")
+//	evse_id            the EVSE's ID from the configuration (device.evse_id, or evses[i].id)
+//	evse               optional: the EVSE's number 1..N on a box with several (absent with one)
 //	id_token           optional: the token that authorized the session
 //	meter_serial       the meter that measured the session
 //	start, end         begin and end time, RFC 3339
@@ -179,6 +195,16 @@
 //	                                    (state paused); recorded as a session_paused event
 //	resume         —                    {"session_id"}: the relay closes again (state charging);
 //	                                    recorded as a session_resumed event
+//	limit          amps (optional),     {"evse","amps"[,"until"]} or {"evse","cleared":true}: the
+//	               until (optional)     operator's current limit per phase (gateway/site,
+//	                                    OriginOperator): a positive value is a ceiling the
+//	                                    EVSE's setpoint follows, 0 pauses (no current offered;
+//	                                    the session goes on), no amps lifts it; until (RFC 3339)
+//	                                    ends it by itself. With evse, on that EVSE; without, on
+//	                                    the sum of every EVSE of the box. Each change of an
+//	                                    allowed current it causes is a current_limit event
+//	mode           mode                 {"evse","mode"}: "grid" or "pv" (charge only from the
+//	                                    export at the grid meter); without evse, every EVSE
 //	update         url (http or https)  ota.Status once the download was accepted
 //	cancel_update  —                    ota.Status: a running download is abandoned
 //	repair_update  —                    ota.Status: a broken update state is reset
@@ -201,6 +227,14 @@
 // entries. Each change is saved before the reply and recorded as an allow_list event
 // (operation, version, sizes — never an id_token); remove is an entry with id_token only.
 // Example: {"request_id":"r-9","op":"add","version":7,"entries":[{"id_token":"04A1B2C3"}]}
+//
+// On a box with several EVSEs, start, authorize, stop, pause, resume and clear_fault take an
+// optional evse (1..N): the EVSE the command is for, EVSE 1 when absent; clear_fault without
+// it clears every EVSE (an e-stop latches them all) and answers "cleared" as "N:alarm". An EVSE
+// the box does not have, or evse on a box-wide command, is bad_request. limit and mode answer
+// unavailable on a box without load management. Example (testdata/cmd_limit_payload.json):
+//
+//	{"request_id":"op-0002","evse":2,"amps":10,"until":"2026-11-24T14:00:00Z"}
 //
 // Every command also carries:
 //

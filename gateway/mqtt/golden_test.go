@@ -81,6 +81,8 @@ func exampleEntry() ledger.Entry {
 	return e
 }
 
+func ptr[T any](v T) *T { return &v }
+
 // signedCommand builds the envelope an operator publishes on cmd/{name}.
 func signedCommand(t *testing.T, name string, c gateway.Command) (payload, envelope []byte) {
 	payload = marshal(t, c)
@@ -114,6 +116,12 @@ func TestGoldenPayloads(t *testing.T) {
 			VoltageV: []float64{230.1, 229.8, 231}, CurrentA: []float64{16, 16.1, 15.9}, FrequencyHz: 50.01,
 			RelayClosed: true, SessionID: "8f3a6c0d2b1e4a57",
 		})},
+		{"telemetry_evse", marshal(t, gateway.Telemetry{
+			EVSE: 2, Time: t0, Serial: "71000043", ImportMWh: 523_400, PowerW: 5934,
+			VoltageV: []float64{230, 230, 230}, CurrentA: []float64{8.6, 8.6, 8.6},
+			RelayClosed: true, SessionID: "8f3a6c0d2b1e4a58", AllowedA: ptr(8.6), AllowedReason: "site_limit",
+		})},
+		{"cmd_limit_payload", marshal(t, gateway.Command{RequestID: "op-0002", EVSE: 2, Amps: ptr(10.0), Until: t0.Add(2 * time.Hour)})},
 		{"readings", reading},
 		{"sessions", marshal(t, gateway.SessionRecord{
 			ID: "8f3a6c0d2b1e4a57", EVSEID: "DE*ABC*E123", IDToken: "04A2B3C4D5E6F7", MeterSerial: "71000001",

@@ -208,6 +208,7 @@
 //	rcd_trip             EmergencyStop  a protective device cut the supply
 //	power_failure        PowerLoss      closed at the next start after a power cut or crash
 //	shutdown             Reboot         "a locally initiated reset/reboot"
+//	unplugged            EVDisconnected the vehicle left (control pilot state A)
 //	energy_limit         Other          a limit of the session, not an EV disconnect
 //	time_limit           Other
 //	relay_fault, relay_not_closed, meter_lost, meter_replaced, meter_counter_reset,

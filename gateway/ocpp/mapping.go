@@ -40,6 +40,7 @@ var stopReasons = map[string]string{
 	ledger.EndPowerFailure:     ReasonPowerLoss, // §7.45: "Complete loss of power"
 	ledger.EndShutdown:         ReasonReboot,    // §7.45: "A locally initiated reset/reboot"
 	ledger.EndDiskFull:         ReasonOther,
+	ledger.EndUnplugged:        ReasonEVDisconnected, // §7.45: "Disconnecting of cable, vehicle moved away from inductive charge unit"
 }
 
 // StopReason returns the OCPP 1.6 StopTransaction reason for a chargegate end reason.

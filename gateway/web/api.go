@@ -28,6 +28,9 @@ type Snapshot struct {
 	Update  any              `json:"update,omitempty"`
 	Store   *StoreStatus     `json:"store,omitempty"`
 	Board   *BoardStatus     `json:"board,omitempty"`
+	// EVSEs is the status of every EVSE of a box with several (the top-level fields are
+	// EVSE 1's); absent on a box with one.
+	EVSEs []gateway.Status `json:"evses,omitempty"`
 }
 
 // BoardStatus is the board's inputs as hal reads them (debounced): the contactor's mirror

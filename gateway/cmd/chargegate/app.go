@@ -81,6 +81,15 @@ type App struct {
 	readerFIFO string                   // where the simulated reader takes its commands
 	sessions   gateway.SessionCommander // the control loop, through OCPP when it is on
 
+	// points are the charging points: one (numbered 0) on a box without evses:, else 1..N.
+	// meter, board, simBoard, load and gw above are EVSE 1's.
+	points []*point
+	buses  map[string]*meter.Bus // meter links shared by several units (evses:)
+	shared *hal.SharedPins       // the box's inputs, watched by every EVSE's board (evses:)
+	site   *loadManager          // nil unless load management runs (site:, current_control)
+	// vehicleLn serves the simulated vehicles (hal.sim.vehicle_listen), nil when off.
+	vehicleLn net.Listener
+
 	alarmMu  sync.Mutex
 	alarms   map[string]string // the appliance's own alarms (chain_rolled_back), beside the control loop's
 	operator *gateway.Operator
@@ -126,17 +135,23 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if err := a.openCheckpoints(ctx); err != nil {
 		return nil, err
 	}
-	a.meter, err = meter.New(meter.Config{
-		URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
-		Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
-		IdentityInterval: cfg.Meter.IdentityInterval, ReconnectMax: cfg.Meter.ReconnectMax,
-		Logger: logger.With("part", "meter"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("meter: %w", err)
-	}
-
-	if err := a.openBoard(); err != nil {
+	if len(cfg.EVSEs) == 0 {
+		a.meter, err = meter.New(meter.Config{
+			URL: cfg.Meter.URL, Unit: cfg.Meter.Unit, Model: cfg.Meter.Model, Timeout: cfg.Meter.Timeout,
+			Retries: cfg.Meter.Retries, MaxPowerW: float64(cfg.Meter.MaxPowerW), ResetConfirm: cfg.Meter.ResetConfirm,
+			IdentityInterval: cfg.Meter.IdentityInterval, ReconnectMax: cfg.Meter.ReconnectMax,
+			Logger: logger.With("part", "meter"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("meter: %w", err)
+		}
+		if err := a.openBoard(); err != nil {
+			return nil, err
+		}
+		a.points = []*point{{id: cfg.Device.EVSEID, meter: a.meter, board: a.board, halCfg: a.halCfg, sim: a.simBoard, load: a.load}}
+	} else if err := a.openPoints(); err != nil {
+		return nil, err
+	} else if err := a.openControls(ctx); err != nil {
 		return nil, err
 	}
 	// systemd passes NOTIFY_SOCKET and WATCHDOG_USEC to a Type=notify service.
@@ -159,7 +174,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 			return nil, fmt.Errorf("anchor publisher: %w", err)
 		}
 	}
-	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, cfg.Device.EVSEID, version); err != nil {
+	if a.signer, err = gateway.NewOCMFSigner(a.store, keys, a.points[0].id, version); err != nil {
 		return nil, fmt.Errorf("OCMF signer: %w", err)
 	}
 	a.signer = keepingSigner{a.signer, a.store, a.log}
@@ -208,9 +223,46 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	if a.updater != nil {
 		opts.Updating = a.updater.Activating
 	}
-	a.gw, err = gateway.NewController(a.meter, a.board, a.store, opts)
-	if err != nil {
+	for i, p := range a.points {
+		o := opts
+		o.EVSE, o.EVSEID = p.n, p.id
+		if p.n != 0 {
+			o.Logger = logger.With("part", "control", "evse", p.n)
+		}
+		if i > 0 {
+			// OCPP speaks for EVSE 1 (connector 1) only, for now.
+			o.Notifier = notifiers{a.receipts, a.web.records}
+			if a.link != nil {
+				o.Notifier = append(o.Notifier.(notifiers), linkNotifier{a.link})
+			}
+			if o.Signer, err = gateway.NewOCMFSigner(a.store, keys, p.id, version); err != nil {
+				return nil, fmt.Errorf("OCMF signer of EVSE %d: %w", p.n, err)
+			}
+		}
+		if p.ctl != nil && p.ctl.pilot != nil {
+			o.Pilot = p.ctl
+		}
+		if p.ctl != nil {
+			n := p.n
+			o.Allowed = func() (gateway.Allowance, bool) {
+				if a.site == nil {
+					return gateway.Allowance{}, false
+				}
+				return a.site.allowance(n)
+			}
+		}
+		if p.gw, err = gateway.NewController(p.meter, p.board, a.store, o); err != nil {
+			return nil, err
+		}
+	}
+	a.gw = a.points[0].gw
+	if err := a.openSite(); err != nil {
 		return nil, err
+	}
+	if l := cfg.HAL.Sim.VehicleListen; l != "" && cfg.HAL.Backend == "sim" {
+		if a.vehicleLn, err = net.Listen("tcp", l); err != nil {
+			return nil, fmt.Errorf("hal.sim.vehicle_listen: %w", err)
+		}
 	}
 	var sessions gateway.SessionCommander = a.gw
 	if a.ocpp != nil {
@@ -218,7 +270,7 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	}
 	a.sessions = sessions
 	oo := gateway.OperatorOptions{
-		Controller: sessions, Verifier: a.verifier, Replay: a.store,
+		Controller: sessions, EVSEs: a.controllers(sessions), Verifier: a.verifier, Replay: a.store,
 		Config: func() any { return a.cfg.Redacted() }, Logger: logger.With("part", "operator"),
 	}
 	if a.updater != nil {
@@ -230,6 +282,9 @@ func openApp(ctx context.Context, cfg config.Config, version string, logger *slo
 	oo.Access = a.access
 	oo.Refused = func(ctx context.Context, d access.Decision) { a.refused(ctx, "mqtt", d) }
 	oo.Record = func(ctx context.Context, code, detail string) error { return a.gw.RecordEvent(ctx, code, detail) }
+	if a.site != nil {
+		oo.Load = a.site
+	}
 	a.shareLocalList()
 	if err := a.openReader(); err != nil {
 		return nil, err
@@ -336,7 +391,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() (err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					a.board.Halt() // relay open first, then let the process die loudly
+					a.haltBoards() // relays open first, then let the process die loudly
 					a.log.Error("panic", "part", name, "panic", fmt.Sprint(r), "relay_closed", a.board.RelayClosed(),
 						"stack", string(debug.Stack()))
 					panic(r)
@@ -348,21 +403,52 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	guarded("hal", a.board.Run)
-	if a.load != nil {
-		guarded("simload", a.load.Run)
-	}
 	guarded("watchdog", a.watchdog.Run)
-	// The control loop's end cancels the rest: it has ended the session and opened the relay.
+	// The control loops' end lets the link drain: they have ended their sessions and opened
+	// the relays.
 	controlDone := make(chan struct{})
-	guarded("control", func(ctx context.Context) error {
-		defer close(controlDone)
-		// The relay may close only while hal watches the safety inputs.
-		if err := a.board.WaitRunning(ctx); err != nil {
-			return fmt.Errorf("wait for the board: %w", err)
+	var controls sync.WaitGroup
+	for _, p := range a.points {
+		guarded("hal"+p.name(), p.board.Run)
+		if p.load != nil {
+			guarded("simload"+p.name(), p.load.Run)
 		}
-		return a.gw.Run(ctx)
-	})
+		controls.Add(1)
+		guarded("control"+p.name(), func(ctx context.Context) error {
+			defer controls.Done()
+			// The relay may close only while hal watches the safety inputs.
+			if err := p.board.WaitRunning(ctx); err != nil {
+				return fmt.Errorf("wait for the board: %w", err)
+			}
+			return p.gw.Run(ctx)
+		})
+	}
+	go func() { controls.Wait(); close(controlDone) }()
+	for _, p := range a.points {
+		if c := p.ctl; c != nil && c.pilot != nil {
+			guarded("pilot"+p.name(), c.pilot.Run)
+			guarded("pilot-events"+p.name(), func(ctx context.Context) error {
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-c.pilot.Events():
+						select {
+						case c.changed <- struct{}{}:
+						default: // coalesced: the control loop reads the state afresh
+						}
+					}
+				}
+			})
+		}
+	}
+	if a.vehicleLn != nil {
+		guarded("sim-vehicles", a.serveVehicles)
+	}
+	if a.site != nil {
+		guarded("site", a.site.loop.Run)
+		guarded("site-feed", a.site.feed)
+	}
 	if a.publisher != nil {
 		guarded("anchor", a.publisher.Run)
 	}
@@ -441,6 +527,20 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
+// haltBoards drives every contactor open and makes the boards inert.
+func (a *App) haltBoards() error {
+	var errs []error
+	for _, p := range a.points {
+		if p.board != nil {
+			errs = append(errs, p.board.Halt())
+		}
+	}
+	if len(a.points) == 0 && a.board != nil {
+		errs = append(errs, a.board.Halt())
+	}
+	return errors.Join(errs...)
+}
+
 // part is a named goroutine of the appliance.
 type part struct {
 	name string
@@ -450,17 +550,40 @@ type part struct {
 // Close releases everything; safe to call more than once.
 func (a *App) Close() error {
 	var errs []error
-	if a.board != nil {
-		errs = append(errs, a.board.Halt())
+	errs = append(errs, a.haltBoards())
+	if a.shared != nil {
+		errs = append(errs, a.shared.Close())
 	}
 	if a.reader != nil {
 		errs = append(errs, a.reader.Halt())
 	}
-	if a.meter != nil {
+	for _, p := range a.points {
+		if p.meter != nil {
+			errs = append(errs, p.meter.Close())
+		}
+		if c := p.ctl; c != nil {
+			if c.pilot != nil {
+				errs = append(errs, c.pilot.Halt())
+			}
+			if c.adc != nil {
+				errs = append(errs, c.adc.Close())
+			}
+			if c.heid != nil {
+				errs = append(errs, c.heid.Close())
+			}
+		}
+	}
+	if len(a.points) == 0 && a.meter != nil {
 		errs = append(errs, a.meter.Close())
+	}
+	for _, b := range a.buses {
+		errs = append(errs, b.Close())
 	}
 	if a.apiLn != nil {
 		a.apiLn.Close()
+	}
+	if a.vehicleLn != nil {
+		a.vehicleLn.Close()
 	}
 	if a.checkpoints != nil {
 		errs = append(errs, a.checkpoints.Close())
@@ -484,6 +607,7 @@ func (a *App) Snapshot() web.Snapshot {
 		s = *p
 	}
 	s.Status = a.gw.Status()
+	s.EVSEs = a.evseStatuses()
 	if s.Alarms == nil {
 		s.Alarms = map[string]string{}
 	}

@@ -107,6 +107,9 @@ func readHalConfig(path string) (hal.Config, error) {
 	if err != nil {
 		return hal.Config{}, err
 	}
+	if len(c.EVSEs) > 0 && c.HAL.Backend != "sim" {
+		return c.EVSEBoard(0), nil // EVSE 1's contactor with the box's inputs
+	}
 	if c.HAL.Backend == "sim" && c.HAL.Relay.Name == "" {
 		def := sim.DefaultConfig()
 		def.FeedbackTimeout, def.Debounce = c.HAL.FeedbackTimeout, c.HAL.Debounce
