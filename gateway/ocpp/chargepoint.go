@@ -325,7 +325,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	}()
 	cp.applyAvailability(ctx)
 	for ctx.Err() == nil {
-		conn, err := cp.connect(ctx)
+		conn, err := cp.connect(ctx, Subprotocol)
 		if err != nil {
 			return nil // only ctx ends the retries
 		}
@@ -339,9 +339,11 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	return nil
 }
 
-func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
+// connect dials the CSMS with subprotocol proto (the 1.6 face: Subprotocol; the 2.0.1 face:
+// Subprotocol201) under the configured credentials and TLS, retrying with backoff.
+func (cp *ChargePoint) connect(ctx context.Context, proto string) (*websocket.Conn, error) {
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
-	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	var header http.Header
 	if cp.cfg.Password != "" {
 		header = http.Header{}
@@ -376,9 +378,9 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 		cp.mu.Lock()
 		cp.lastErr = nil
 		cp.mu.Unlock()
-		if ws.Subprotocol() != Subprotocol {
+		if ws.Subprotocol() != proto {
 			ws.Close()
-			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), Subprotocol)
+			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), proto)
 		}
 		return ws, nil
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
