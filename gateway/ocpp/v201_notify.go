@@ -80,7 +80,7 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 		return json.Marshal(transactionEventReq{EventType: eventStarted, Timestamp: Time{at}, TriggerReason: trigger, SeqNo: seq, Offline: offline,
 			TransactionInfo: transactionInfo{TransactionID: session, ChargingState: "Charging", RemoteStartID: remoteID},
 			IDToken:         ptr(token201(tok)), EVSE: &evseType{ID: evseOne, ConnectorID: ptr(1)},
-			MeterValue:      []meterValue201{{Timestamp: Time{at}, SampledValue: []sampledValue201{sv}}}})
+			MeterValue: []meterValue201{{Timestamp: Time{at}, SampledValue: []sampledValue201{sv}}}})
 	})
 	if err != nil {
 		cp.log.Error("queue TransactionEvent Started", "session", session, "err", err)
