@@ -245,6 +245,9 @@ func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, 
 // LocalAuthorizeOffline, or Accepted for an unknown idTag with AllowOfflineTxForUnknownId. It
 // fails with ErrOffline when the CSMS is unreachable and no local rule decides.
 func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
+	if f := cp.face201; f != nil {
+		return f.Authorize(ctx, idTag)
+	}
 	info, err := cp.authorize(ctx, idTag)
 	return info.Status, err
 }

@@ -64,18 +64,35 @@ type ChargePoint201 struct {
 
 // New201 validates cfg as New does and prepares the 2.0.1 face; its device model starts from
 // cfg and what the CSMS set before (ocpp.db). Nothing connects until Run.
+// New with Config.Version "2.0.1" builds the same face behind a ChargePoint, which is how the
+// appliance uses it.
 func New201(cfg Config, q *Queue, sessions Sessions) (*ChargePoint201, error) {
+	cfg.Version = Version201
 	base, err := New(cfg, q, sessions)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := loadDeviceModel(context.Background(), base.cfg, q)
+	return base.face201, nil
+}
+
+func newFace201(base *ChargePoint) (*ChargePoint201, error) {
+	vals, err := loadDeviceModel(context.Background(), base.cfg, base.q)
 	if err != nil {
 		return nil, err
 	}
-	return &ChargePoint201{base: base, cfg: base.cfg, q: q, sessions: sessions, log: base.log, wake: make(chan struct{}, 1),
+	return &ChargePoint201{base: base, cfg: base.cfg, q: base.q, sessions: base.sessions, log: base.log, wake: make(chan struct{}, 1),
 		vals: vals, tokens: map[string]string{}, remoteIDs: map[string]int{}, remoteStart: map[string]int{},
 		stopReasons: map[string][2]string{}, bootReason: "PowerUp"}, nil
+}
+
+// tagSession remembers the idToken a session was started with on another link (Commander).
+func (cp *ChargePoint201) tagSession(session, idToken string) {
+	if idToken == "" || len(idToken) > 36 {
+		return
+	}
+	cp.mu.Lock()
+	cp.tokens[session] = idToken
+	cp.mu.Unlock()
 }
 
 // Online reports whether the CSMS accepted the charge point on the current connection.
@@ -242,6 +259,20 @@ func (cp *ChargePoint201) drain(ctx context.Context, conn *rpcConn) error {
 		m, ok, err := cp.q.next(ctx)
 		if err != nil || !ok {
 			return err
+		}
+		if m.Action == actionData {
+			// DataTransfer (a session's receipt) has the same request in 2.0.1 (P01); any
+			// answer ends it, as on 1.6.
+			if err := conn.call(ctx, "tx"+strconv.FormatInt(m.ID, 10), "DataTransfer", json.RawMessage(m.Payload), nil); err != nil {
+				var cerr *CallError
+				if !errors.As(err, &cerr) {
+					return err
+				}
+			}
+			if err := cp.q.remove(ctx, m.ID); err != nil {
+				return err
+			}
+			continue
 		}
 		if m.Action != actionTransactionEvent {
 			// A 1.6 message left from before the configuration chose 2.0.1: it has no

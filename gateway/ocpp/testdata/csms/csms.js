@@ -85,6 +85,7 @@ const answer201 = {
   Authorize: () => ({ idTokenInfo: { status: authStatus } }),
   TransactionEvent: (p) => (p.idToken ? { idTokenInfo: { status: authStatus } } : {}),
   NotifyReport: () => ({}),
+  DataTransfer: (p) => ({ status: p.vendorId === 'org.chargegate' ? 'Accepted' : 'UnknownVendorId' }),
   SecurityEventNotification: () => ({}),
 };
 
