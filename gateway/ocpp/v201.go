@@ -60,6 +60,9 @@ type ChargePoint201 struct {
 	stopReasons map[string][2]string
 	bootReason  string
 	conn        *rpcConn // accepted by the CSMS; nil otherwise
+	last        gateway.Status
+	haveStatus  bool
+	triggered   []string // TriggerMessage requests answered, to send
 }
 
 // New201 validates cfg as New does and prepares the 2.0.1 face; its device model starts from
@@ -82,7 +85,17 @@ func newFace201(base *ChargePoint) (*ChargePoint201, error) {
 	}
 	return &ChargePoint201{base: base, cfg: base.cfg, q: base.q, sessions: base.sessions, log: base.log, wake: make(chan struct{}, 1),
 		vals: vals, tokens: map[string]string{}, remoteIDs: map[string]int{}, remoteStart: map[string]int{},
-		stopReasons: map[string][2]string{}, bootReason: "PowerUp"}, nil
+		stopReasons: map[string][2]string{}, bootReason: bootReason(base)}, nil
+}
+
+// bootReason is RemoteReset after a Reset the CSMS asked for (persisted before the restart),
+// else PowerUp.
+func bootReason(base *ChargePoint) string {
+	vals, err := base.q.configValues(context.Background())
+	if err == nil && vals[bootReasonKey] != "" {
+		return vals[bootReasonKey]
+	}
+	return "PowerUp"
 }
 
 // tagSession remembers the idToken a session was started with on another link (Commander).
@@ -121,6 +134,11 @@ func (cp *ChargePoint201) seconds(component, variable, instance string) time.Dur
 // Run connects to the CSMS and keeps the connection, reconnecting with backoff, until ctx ends.
 func (cp *ChargePoint201) Run(ctx context.Context) error {
 	defer cp.bg.Wait()
+	defer cp.base.operative()
+	if err := cp.base.applyAvailability(ctx); err != nil { // Inoperative persisted
+		cp.log.Warn("hold sessions for Inoperative", "err", err)
+	}
+	cp.refreshStatus()
 	for ctx.Err() == nil {
 		ws, err := cp.base.connect(ctx, Subprotocol201)
 		if err != nil {
@@ -168,6 +186,9 @@ func (cp *ChargePoint201) serve(ctx context.Context, ws *websocket.Conn) error {
 		if err := cp.sendStatus(ctx, conn); err != nil {
 			return err
 		}
+		if err := cp.sendTriggered(ctx, conn); err != nil {
+			return err
+		}
 		if err := cp.base.sendSecurityEvents(ctx, conn); err != nil {
 			return err
 		}
@@ -208,6 +229,14 @@ func (cp *ChargePoint201) boot(ctx context.Context, conn *rpcConn) error {
 				cp.mu.Unlock()
 			}
 			cp.log.Info("CSMS accepted the charge point", "protocol", Subprotocol201, "reason", req.Reason)
+			if req.Reason != "PowerUp" && req.Reason != "Triggered" {
+				if err := cp.q.setConfig(ctx, bootReasonKey, ""); err != nil {
+					return err
+				}
+			}
+			cp.mu.Lock()
+			cp.bootReason = "PowerUp" // a later reconnect or trigger is not a reset
+			cp.mu.Unlock()
 			return nil
 		}
 		if interval <= 0 {

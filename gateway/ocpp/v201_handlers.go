@@ -8,6 +8,9 @@ import (
 
 // handle answers the CSMS's 2.0.1 calls; anything not listed is NotImplemented.
 func (cp *ChargePoint201) handle(ctx context.Context, action string, payload json.RawMessage) (any, func(), *CallError) {
+	if res, after, cerr, ok := cp.handleProvisioning(ctx, action, payload); ok {
+		return res, after, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq

@@ -19,8 +19,9 @@ func (cp *ChargePoint201) Status(st gateway.Status) {
 	if st.Time.IsZero() {
 		st.Time = time.Now()
 	}
-	_, outlet := connectorStatuses(st, false)
+	_, outlet := connectorStatuses(st, cp.unavailable())
 	cp.mu.Lock()
+	cp.last, cp.haveStatus = st, true
 	cp.status = connectorStatus201(outlet)
 	var begin bool
 	var tok string
@@ -183,6 +184,11 @@ func (cp *ChargePoint201) Session(rec gateway.SessionRecord) {
 	delete(cp.remoteStart, rec.ID)
 	cp.mu.Unlock()
 	cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec), nil)
+	cp.bg.Go(func() { // a Scheduled Inoperative comes into force
+		if err := cp.base.applyAvailability(context.Background()); err == nil {
+			cp.refreshStatus()
+		}
+	})
 }
 
 // endValues are the Ended event's meter values: Transaction.End with the end register and,

@@ -386,3 +386,108 @@ func TestV201OutageAndRestartKeepOrder(t *testing.T) {
 		ids[l.ID] = true
 	}
 }
+
+func statusNotes201(t *testing.T, c *csms) []string {
+	var out []string
+	for _, l := range c.Calls("StatusNotification") {
+		out = append(out, params[struct{ ConnectorStatus string }](t, l).ConnectorStatus)
+	}
+	return out
+}
+
+func lastStatus201(t *testing.T, c *csms) string {
+	s := statusNotes201(t, c)
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+// TriggerMessage, ChangeAvailability (at once and Scheduled), Authorize, and an Immediate
+// Reset that ends the transaction (ResetCommand / ImmediateReset) and boots again with
+// reason RemoteReset, then PowerUp.
+func TestV201ResetAvailabilityTriggerAuthorize(t *testing.T) {
+	c := startCSMS201(t, "--interval", "30")
+	g := newStandIn(t)
+	dir := t.TempDir()
+	resets := make(chan bool, 1)
+	cp, _, stop := startCP201(t, c, g, dir, func(c *ocpp.Config) { c.Reset = func(hard bool) { resets <- hard } })
+	c.WaitFor("online", cp.Online)
+	c.WaitCalls("StatusNotification", 1)
+
+	if s := c.Status("TriggerMessage", map[string]any{"requestedMessage": "StatusNotification", "evse": map[string]int{"id": 1, "connectorId": 1}}); s != "Accepted" {
+		t.Errorf("TriggerMessage StatusNotification = %s", s)
+	}
+	c.WaitCalls("StatusNotification", 2)
+	if s := c.Status("TriggerMessage", map[string]any{"requestedMessage": "BootNotification"}); s != "Accepted" {
+		t.Errorf("TriggerMessage BootNotification = %s", s)
+	}
+	if r := params[struct{ Reason string }](t, c.WaitCalls("BootNotification", 2)[1]).Reason; r != "Triggered" {
+		t.Errorf("triggered boot reason %q", r)
+	}
+	if s := c.Status("TriggerMessage", map[string]any{"requestedMessage": "LogStatusNotification"}); s != "NotImplemented" {
+		t.Errorf("TriggerMessage LogStatusNotification = %s, want NotImplemented", s)
+	}
+
+	status, err := cp.Authorize(context.Background(), "04A1B2C3")
+	if err != nil || status != "Accepted" {
+		t.Errorf("Authorize = %s, %v", status, err)
+	}
+	if tok := params[struct{ IDToken struct{ IDToken, Type string } }](t, c.WaitCalls("Authorize", 1)[0]).IDToken; tok.Type != "ISO14443" || tok.IDToken != "04A1B2C3" {
+		t.Errorf("Authorize idToken %+v, want the card UID as ISO14443", tok)
+	}
+
+	if s := c.Status("ChangeAvailability", map[string]any{"operationalStatus": "Inoperative"}); s != "Accepted" {
+		t.Fatalf("ChangeAvailability Inoperative = %s", s)
+	}
+	c.WaitFor("Unavailable", func() bool { return lastStatus201(t, c) == "Unavailable" })
+	if _, err := g.Start(context.Background(), "X"); err == nil {
+		t.Errorf("a session started while Inoperative")
+	}
+	if s := c.Status("ChangeAvailability", map[string]any{"operationalStatus": "Operative", "evse": map[string]int{"id": 1}}); s != "Accepted" {
+		t.Fatalf("ChangeAvailability Operative = %s", s)
+	}
+	c.WaitFor("Available", func() bool { return lastStatus201(t, c) == "Available" })
+	if s := c.Status("ChangeAvailability", map[string]any{"operationalStatus": "Inoperative", "evse": map[string]int{"id": 2}}); s != "Rejected" {
+		t.Errorf("ChangeAvailability of EVSE 2 = %s, want Rejected", s)
+	}
+
+	g.startLocal("04A1B2C3")
+	c.WaitFor("Occupied", func() bool { return lastStatus201(t, c) == "Occupied" })
+	if s := c.Status("ChangeAvailability", map[string]any{"operationalStatus": "Inoperative"}); s != "Scheduled" {
+		t.Errorf("ChangeAvailability during a transaction = %s, want Scheduled", s)
+	}
+	if s := c.Status("Reset", map[string]any{"type": "Immediate"}); s != "Accepted" {
+		t.Fatalf("Reset = %s", s)
+	}
+	<-resets
+	ev := txEvents(t, c)
+	if end := ev[len(ev)-1]; end.EventType != "Ended" || end.TriggerReason != "ResetCommand" || end.TransactionInfo.StoppedReason != "ImmediateReset" {
+		t.Errorf("last event %+v, want Ended ResetCommand / ImmediateReset", end)
+	}
+	c.WaitFor("Unavailable after the session (Scheduled)", func() bool { return lastStatus201(t, c) == "Unavailable" })
+	c.WaitFor("ResetOrReboot", func() bool {
+		for _, l := range c.Calls("SecurityEventNotification") {
+			if params[map[string]string](t, l)["type"] == ocpp.EventResetOrReboot {
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	for i, want := range []string{"RemoteReset", "PowerUp"} {
+		n, ns := len(c.Calls("BootNotification")), len(c.Calls("StatusNotification"))
+		cp, _, stop = startCP201(t, c, g, dir)
+		c.WaitFor("online", cp.Online)
+		if r := params[struct{ Reason string }](t, c.WaitCalls("BootNotification", n+1)[n]).Reason; r != want {
+			t.Errorf("boot %d after the reset: reason %q, want %q", i+1, r, want)
+		}
+		if got := statusNotes201(t, c)[len(c.WaitCalls("StatusNotification", ns+1))-1]; i == 0 && got != "Unavailable" {
+			t.Errorf("status after the restart %q, want Unavailable (Inoperative persisted)", got)
+		}
+		if i == 0 && c.Status("ChangeAvailability", map[string]any{"operationalStatus": "Operative"}) != "Accepted" {
+			t.Errorf("ChangeAvailability Operative refused")
+		}
+		stop()
+	}
+}
