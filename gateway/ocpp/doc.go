@@ -353,7 +353,23 @@
 //	DataTransfer                CP→CSMS    org.chargegate receipt (SendData), durable queue, the
 //	                                       1.6 request unchanged (it has the same shape in 2.0.1)
 //	Authorize                   CP→CSMS    ChargePoint.Authorize: idToken ISO14443 (a card UID in
-//	                                       hex, 8/14/20 digits) or Central; ErrOffline offline
+//	                                       hex, 8/14/20 digits) or Central; the core's local
+//	                                       authorization (decide) with the AuthCtrlr rules below
+//	SendLocalList               CSMS→CP    Full / Differential (VersionMismatch unless newer);
+//	                                       Failed when LocalAuthListCtrlr.Enabled is false
+//	GetLocalListVersion         CSMS→CP    the stored version, 0 before any list
+//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied
+//	Reset                       CSMS→CP    Rejected without Config.Reset or for EVSE ≠ 1; Immediate:
+//	                                       the transaction ends (ResetCommand / ImmediateReset),
+//	                                       ResetOrReboot event, Config.Reset; OnIdle during a
+//	                                       transaction: Scheduled, after its end; the next boot
+//	                                       says RemoteReset (persisted)
+//	ChangeAvailability          CSMS→CP    station or EVSE 1 (the same outlet): the core's hold
+//	                                       (Accepted, Scheduled during a transaction, persisted);
+//	                                       the connector is Unavailable whenever no session runs
+//	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
+//	                                       StatusNotification after the answer; others
+//	                                       NotImplemented; EVSE ≠ 1 Rejected
 //	GetVariables                CSMS→CP    Actual only: Accepted with the value; UnknownComponent,
 //	                                       UnknownVariable, NotSupportedAttributeType
 //	SetVariables                CSMS→CP    Accepted (persisted before the answer), Rejected
@@ -385,10 +401,12 @@
 //	SampledDataCtrlr   SignReadings RW false, TxStartedMeasurands, TxUpdatedMeasurands,
 //	                   TxEndedMeasurands RW (MemberList), TxUpdatedInterval RW (Config),
 //	                   TxEndedInterval RW 0
-//	AuthCtrlr          Enabled, AuthorizeRemoteStart, LocalAuthorizeOffline, LocalPreAuthorize,
-//	                   OfflineTxForUnknownIdEnabled RW (stored; the offline rules are not applied yet)
-//	AuthCacheCtrlr     Enabled RW, LifeTime RW (stored, not applied yet)
-//	LocalAuthListCtrlr Enabled RW, ItemsPerMessage RO, Storage RO (no SendLocalList yet)
+//	AuthCtrlr          Enabled RW (stored), AuthorizeRemoteStart RW (stored), LocalAuthorizeOffline,
+//	                   LocalPreAuthorize, OfflineTxForUnknownIdEnabled RW (the core's rules, as the
+//	                   1.6 keys of the same names)
+//	AuthCacheCtrlr     Enabled RW (Authorize and TransactionEvent idTokenInfo cached), LifeTime RW
+//	                   (stored, not applied)
+//	LocalAuthListCtrlr Enabled RW, ItemsPerMessage RO, Storage RO
 //	SecurityCtrlr      SecurityProfile RO (from the configuration), Identity RO, OrganizationName RW
 //	SmartChargingCtrlr Enabled RO, RateUnit RO, PeriodsPerSchedule RO, ProfileStackLevel RO,
 //	                   LimitChangeSignificance RW (no SetChargingProfile yet)
@@ -437,8 +455,9 @@
 // 1.6 core already frames; the strict ocpp-rpc peer checks the JSON against the official
 // 2.0.1 schemas instead.
 //
-// Not done on 2.0.1 yet: Reset, ChangeAvailability, TriggerMessage; offline authorization
-// rules, authorization cache and SendLocalList/GetLocalListVersion (C/D); SignCertificate,
+// Not done on 2.0.1 yet: StartLocal/StopLocal (a token presented at the charger goes through
+// the appliance's access component and Authorize), reservations, AuthorizeRemoteStart,
+// AuthCacheCtrlr.LifeTime, TriggerMessage of other messages; SignCertificate,
 // CertificateSigned, Install/Get/DeleteCertificate (A); UpdateFirmware, GetLog (L, N);
 // SetChargingProfile, GetCompositeSchedule (K); MeterValues outside transactions,
 // TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is

@@ -319,6 +319,11 @@ func (cp *ChargePoint201) drain(ctx context.Context, conn *rpcConn) error {
 			if err := cp.q.remove(ctx, m.ID); err != nil {
 				return err
 			}
+			if conf.IDTokenInfo != nil {
+				if _, _, tok, err := cp.q.known(ctx, m.Session); err == nil {
+					cp.base.rememberIf(ctx, cp.authRules().cache, tok, conf.IDTokenInfo.tagInfo())
+				}
+			}
 			if conf.IDTokenInfo != nil && conf.IDTokenInfo.Status != "Accepted" && cp.value(compTx, "StopTxOnInvalidId", "") == "true" {
 				cp.deauthorize(m.Session)
 			}
@@ -377,24 +382,32 @@ func (cp *ChargePoint201) stopFor(session string, reason [2]string) bool {
 	return true
 }
 
-// Authorize asks the CSMS about idToken (type ISO14443 for a card UID, else Central) and
-// returns its status; ErrOffline when not connected.
+// Authorize decides whether idToken may charge and returns its AuthorizationStatus, by the
+// core's rules (decide) over the device model's AuthCtrlr, AuthCacheCtrlr and
+// LocalAuthListCtrlr: the CSMS's Authorize (idToken typed by token201) when connected, else
+// the local list and cache; ErrOffline when nothing decides.
 func (cp *ChargePoint201) Authorize(ctx context.Context, idToken string) (string, error) {
 	cp.mu.Lock()
 	conn := cp.conn
 	cp.mu.Unlock()
-	if conn == nil {
-		return "", ErrOffline
-	}
-	var conf struct {
-		IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
-	}
-	if err := conn.call(ctx, "", "Authorize", struct {
-		IDToken idTokenType `json:"idToken"`
-	}{token201(idToken)}, &conf); err != nil {
-		return "", fmt.Errorf("authorize: %w", err)
-	}
-	return conf.IDTokenInfo.Status, nil
+	info, err := cp.base.decide(ctx, idToken, cp.authRules(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
+		var conf struct {
+			IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
+		}
+		err := conn.call(ctx, "", "Authorize", struct {
+			IDToken idTokenType `json:"idToken"`
+		}{token201(idToken)}, &conf)
+		return conf.IDTokenInfo.tagInfo(), err
+	})
+	return info.Status, err
+}
+
+// authRules reads the local-authorization switches from the device model.
+func (cp *ChargePoint201) authRules() authRules {
+	on := func(c, v string) bool { return cp.value(c, v, "") == "true" }
+	return authRules{list: on(compLocalList, "Enabled"), cache: on(compAuthCache, "Enabled"),
+		preAuthorize: on(compAuth, "LocalPreAuthorize"), offlineLocal: on(compAuth, "LocalAuthorizeOffline"),
+		offlineUnknown: on(compAuth, "OfflineTxForUnknownIdEnabled"), maxLen: 36}
 }
 
 // token201 types an idToken: hex of 8 or 14 digits is a card UID (ISO14443), else Central.

@@ -11,6 +11,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, after, cerr, ok := cp.handleProvisioning(ctx, action, payload); ok {
 		return res, after, cerr
 	}
+	if res, cerr, ok := cp.handleLocalAuth(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq

@@ -25,7 +25,18 @@ type idTokenType struct {
 }
 
 type idTokenInfoType struct {
-	Status string `json:"status"`
+	Status              string       `json:"status"`
+	CacheExpiryDateTime *Time        `json:"cacheExpiryDateTime,omitempty"`
+	GroupIDToken        *idTokenType `json:"groupIdToken,omitempty"`
+}
+
+// tagInfo is the core's form of idTokenInfo (the local list and cache tables).
+func (i idTokenInfoType) tagInfo() idTagInfo {
+	info := idTagInfo{Status: i.Status, ExpiryDate: i.CacheExpiryDateTime}
+	if i.GroupIDToken != nil {
+		info.ParentIDTag = i.GroupIDToken.IDToken
+	}
+	return info
 }
 
 type chargingStationType struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -433,7 +434,9 @@ func TestV201ResetAvailabilityTriggerAuthorize(t *testing.T) {
 	if err != nil || status != "Accepted" {
 		t.Errorf("Authorize = %s, %v", status, err)
 	}
-	if tok := params[struct{ IDToken struct{ IDToken, Type string } }](t, c.WaitCalls("Authorize", 1)[0]).IDToken; tok.Type != "ISO14443" || tok.IDToken != "04A1B2C3" {
+	if tok := params[struct {
+		IDToken struct{ IDToken, Type string }
+	}](t, c.WaitCalls("Authorize", 1)[0]).IDToken; tok.Type != "ISO14443" || tok.IDToken != "04A1B2C3" {
 		t.Errorf("Authorize idToken %+v, want the card UID as ISO14443", tok)
 	}
 
@@ -489,5 +492,71 @@ func TestV201ResetAvailabilityTriggerAuthorize(t *testing.T) {
 			t.Errorf("ChangeAvailability Operative refused")
 		}
 		stop()
+	}
+}
+
+// SendLocalList (full, differential, version mismatch), GetLocalListVersion, LocalPreAuthorize,
+// the cache filled from Authorize, ClearCache, and the offline decisions from list and cache.
+func TestV201LocalListAndCacheOffline(t *testing.T) {
+	c := startCSMS201(t, "--interval", "30")
+	g := newStandIn(t)
+	cp, _, _ := startCP201(t, c, g, t.TempDir())
+	c.WaitFor("online", cp.Online)
+	entry := func(tok, status string) map[string]any {
+		return map[string]any{"idToken": map[string]string{"idToken": tok, "type": "Central"}, "idTokenInfo": map[string]string{"status": status}}
+	}
+	if s := c.Status("SendLocalList", map[string]any{"versionNumber": 3, "updateType": "Full",
+		"localAuthorizationList": []any{entry("TAG-A", "Accepted"), entry("TAG-B", "Blocked")}}); s != "Accepted" {
+		t.Fatalf("SendLocalList Full = %s", s)
+	}
+	if s := c.Status("SendLocalList", map[string]any{"versionNumber": 3, "updateType": "Differential",
+		"localAuthorizationList": []any{entry("TAG-C", "Accepted")}}); s != "VersionMismatch" {
+		t.Errorf("SendLocalList Differential of the same version = %s, want VersionMismatch", s)
+	}
+	if s := c.Status("SendLocalList", map[string]any{"versionNumber": 4, "updateType": "Differential",
+		"localAuthorizationList": []any{entry("TAG-C", "Accepted")}}); s != "Accepted" {
+		t.Errorf("SendLocalList Differential = %s", s)
+	}
+	res, err := c.Call("GetLocalListVersion", map[string]any{})
+	if err != nil || string(res) != `{"versionNumber":4}` {
+		t.Errorf("GetLocalListVersion = %s, %v", res, err)
+	}
+	ctx := context.Background()
+	for _, tok := range []string{"TAG-X", "TAG-A"} {
+		if s, err := cp.Authorize(ctx, tok); s != "Accepted" || err != nil {
+			t.Errorf("Authorize %s online = %s, %v", tok, s, err)
+		}
+	}
+	if n := len(c.Calls("Authorize")); n != 2 {
+		t.Errorf("%d Authorize calls, want 2 (LocalPreAuthorize is false)", n)
+	}
+	setVars(t, c, varReq("AuthCtrlr", "LocalPreAuthorize", "", "true"))
+	if s, _ := cp.Authorize(ctx, "TAG-C"); s != "Accepted" || len(c.Calls("Authorize")) != 2 {
+		t.Errorf("Authorize TAG-C with LocalPreAuthorize = %s after %d calls, want Accepted from the list", s, len(c.Calls("Authorize")))
+	}
+
+	c.Kill()
+	c.WaitFor("offline", func() bool { return !cp.Online() })
+	for tok, want := range map[string]string{"TAG-A": "Accepted", "TAG-B": "Blocked", "TAG-X": "Accepted"} {
+		if s, err := cp.Authorize(ctx, tok); s != want || err != nil {
+			t.Errorf("Authorize %s offline = %s, %v; want %s (list or cache)", tok, s, err, want)
+		}
+	}
+	if _, err := cp.Authorize(ctx, "TAG-Z"); !errors.Is(err, ocpp.ErrOffline) {
+		t.Errorf("Authorize of an unknown token offline: %v, want ErrOffline", err)
+	}
+
+	c.Restart(2)
+	c.WaitFor("online again", cp.Online)
+	if s := c.Status("ClearCache", map[string]any{}); s != "Accepted" {
+		t.Errorf("ClearCache = %s", s)
+	}
+	c.Kill()
+	c.WaitFor("offline again", func() bool { return !cp.Online() })
+	if _, err := cp.Authorize(ctx, "TAG-X"); !errors.Is(err, ocpp.ErrOffline) {
+		t.Errorf("Authorize TAG-X offline after ClearCache: %v, want ErrOffline", err)
+	}
+	if s, err := cp.Authorize(ctx, "TAG-C"); s != "Accepted" || err != nil {
+		t.Errorf("Authorize TAG-C (listed) offline after ClearCache = %s, %v", s, err)
 	}
 }
