@@ -367,6 +367,15 @@
 //	ChangeAvailability          CSMS→CP    station or EVSE 1 (the same outlet): the core's hold
 //	                                       (Accepted, Scheduled during a transaction, persisted);
 //	                                       the connector is Unavailable whenever no session runs
+//	SetChargingProfile          CSMS→CP    the core's store and stacking (Smart Charging above):
+//	                                       ChargingStationMaxProfile on EVSE 0 (stored as
+//	                                       ChargePointMaxProfile), TxDefaultProfile on 0/1,
+//	                                       TxProfile on 1 for the running transactionId; one
+//	                                       chargingSchedule; ExternalConstraints Rejected; a limit
+//	                                       of 0 pauses (Config.Pause), positive resumes
+//	ClearChargingProfile        CSMS→CP    by id or by criteria (evseId, purpose, stackLevel);
+//	                                       Unknown if none matched
+//	GetCompositeSchedule        CSMS→CP    EVSE 0/1, the stacked limit, whole A or W
 //	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
 //	                                       StatusNotification after the answer; others
 //	                                       NotImplemented; EVSE ≠ 1 Rejected
@@ -459,7 +468,8 @@
 // the appliance's access component and Authorize), reservations, AuthorizeRemoteStart,
 // AuthCacheCtrlr.LifeTime, TriggerMessage of other messages; SignCertificate,
 // CertificateSigned, Install/Get/DeleteCertificate (A); UpdateFirmware, GetLog (L, N);
-// SetChargingProfile, GetCompositeSchedule (K); MeterValues outside transactions,
+// a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
+// 2.0.1 transactionId; MeterValues outside transactions,
 // TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is
 // read); GetVariables attribute types other than Actual; SetVariables of HeartbeatInterval
 // applies at once but is not sent back in a report until asked.

@@ -139,6 +139,10 @@ func (cp *ChargePoint201) Run(ctx context.Context) error {
 		cp.log.Warn("hold sessions for Inoperative", "err", err)
 	}
 	cp.refreshStatus()
+	limits := make(chan struct{})
+	lctx, stopLimits := context.WithCancel(ctx)
+	go func() { defer close(limits); cp.runLimits(lctx) }()
+	defer func() { stopLimits(); <-limits }()
 	for ctx.Err() == nil {
 		ws, err := cp.base.connect(ctx, Subprotocol201)
 		if err != nil {

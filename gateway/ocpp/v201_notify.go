@@ -20,6 +20,7 @@ func (cp *ChargePoint201) Status(st gateway.Status) {
 		st.Time = time.Now()
 	}
 	_, outlet := connectorStatuses(st, cp.unavailable())
+	cp.coreStatus(st)
 	cp.mu.Lock()
 	cp.last, cp.haveStatus = st, true
 	cp.status = connectorStatus201(outlet)
@@ -89,11 +90,15 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 	}
 	known, ended, _, err := cp.q.known(ctx, session)
 	cp.mu.Lock()
-	if err == nil && known && !ended {
+	adopted := err == nil && known && !ended
+	if adopted {
 		cp.current, cp.currentTok, cp.beginMWh, cp.lastSample = session, tok, meterMWh, at
 	}
 	delete(cp.tokens, session)
 	cp.mu.Unlock()
+	if adopted {
+		cp.coreSession(session, at)
+	}
 	if added {
 		cp.log.Info("queued TransactionEvent Started", "session", session, "trigger", trigger)
 		cp.poke()
@@ -184,6 +189,10 @@ func (cp *ChargePoint201) Session(rec gateway.SessionRecord) {
 	delete(cp.remoteStart, rec.ID)
 	cp.mu.Unlock()
 	cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec), nil)
+	cp.coreSession("", time.Time{})
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	cp.base.dropTxProfiles(ctx) // a transaction's TxProfiles end with it (K01)
+	cancel()
 	cp.bg.Go(func() { // a Scheduled Inoperative comes into force
 		if err := cp.base.applyAvailability(context.Background()); err == nil {
 			cp.refreshStatus()

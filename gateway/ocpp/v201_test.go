@@ -560,3 +560,84 @@ func TestV201LocalListAndCacheOffline(t *testing.T) {
 		t.Errorf("Authorize TAG-C (listed) offline after ClearCache = %s, %v", s, err)
 	}
 }
+
+// SetChargingProfile at 0 A pauses the charging session through Config.Pause, clearing it
+// resumes; GetCompositeSchedule shows the stacked limit; a TxProfile needs the running
+// transaction and ends with it.
+func TestV201SmartChargingPausesAndResumes(t *testing.T) {
+	c := startCSMS201(t, "--interval", "30")
+	g := newStandIn(t)
+	var mu sync.Mutex
+	var pauses []bool
+	cp, _, _ := startCP201(t, c, g, t.TempDir(), func(c *ocpp.Config) {
+		c.Pause = func(p bool) { mu.Lock(); pauses = append(pauses, p); mu.Unlock() }
+	})
+	c.WaitFor("online", cp.Online)
+	profile := func(id int, purpose string, limit float64, tx string) map[string]any {
+		p := map[string]any{"id": id, "stackLevel": 1, "chargingProfilePurpose": purpose, "chargingProfileKind": "Absolute",
+			"chargingSchedule": []any{map[string]any{"id": 1, "startSchedule": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), "chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": limit}}}}}
+		if tx != "" {
+			p["transactionId"] = tx
+		}
+		return p
+	}
+	composite := func() float64 {
+		t.Helper()
+		res, err := c.Call("GetCompositeSchedule", map[string]any{"duration": 60, "evseId": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Status   string
+			Schedule struct{ ChargingSchedulePeriod []struct{ Limit float64 } }
+		}
+		json.Unmarshal(res, &r)
+		if r.Status != "Accepted" || len(r.Schedule.ChargingSchedulePeriod) == 0 {
+			t.Fatalf("GetCompositeSchedule = %s", res)
+		}
+		return r.Schedule.ChargingSchedulePeriod[0].Limit
+	}
+	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(1, "TxProfile", 10, "")}); s != "Rejected" {
+		t.Errorf("TxProfile without a transaction = %s, want Rejected", s)
+	}
+	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(2, "ChargingStationMaxProfile", 10, "")}); s != "Rejected" {
+		t.Errorf("ChargingStationMaxProfile on EVSE 1 = %s, want Rejected", s)
+	}
+	if got := composite(); got != 32 {
+		t.Errorf("composite limit without profiles = %v, want 32 (MaxCurrentA)", got)
+	}
+
+	g.startLocal("04A1B2C3")
+	c.WaitCalls("TransactionEvent", 1)
+	txID := txEvents(t, c)[0].TransactionInfo.TransactionID
+	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 0, "chargingProfile": profile(3, "TxDefaultProfile", 0, "")}); s != "Accepted" {
+		t.Fatalf("TxDefaultProfile 0 A = %s", s)
+	}
+	c.WaitFor("the pause", func() bool { mu.Lock(); defer mu.Unlock(); return len(pauses) == 1 && pauses[0] })
+	if got := composite(); got != 0 {
+		t.Errorf("composite limit = %v, want 0", got)
+	}
+	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(4, "TxProfile", 16, "other")}); s != "Rejected" {
+		t.Errorf("TxProfile of another transaction = %s, want Rejected", s)
+	}
+	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(4, "TxProfile", 16, txID)}); s != "Accepted" {
+		t.Fatalf("TxProfile = %s", s)
+	}
+	c.WaitFor("the resume", func() bool { mu.Lock(); defer mu.Unlock(); return len(pauses) == 2 && !pauses[1] })
+	if got := composite(); got != 16 {
+		t.Errorf("composite limit with the TxProfile = %v, want 16", got)
+	}
+	g.end(ledger.EndLocal)
+	if got := composite(); got != 0 {
+		t.Errorf("composite limit after the transaction = %v, want 0 (its TxProfile gone, the default left)", got)
+	}
+	if s := c.Status("ClearChargingProfile", map[string]any{"chargingProfileId": 3}); s != "Accepted" {
+		t.Errorf("ClearChargingProfile = %s", s)
+	}
+	if s := c.Status("ClearChargingProfile", map[string]any{"chargingProfileId": 3}); s != "Unknown" {
+		t.Errorf("ClearChargingProfile again = %s, want Unknown", s)
+	}
+	if got := composite(); got != 32 {
+		t.Errorf("composite limit after clearing = %v, want 32", got)
+	}
+}
