@@ -115,6 +115,7 @@ type RFIDConfig struct {
 // OCPPConfig configures the OCPP 1.6J link to the operator's CSMS (package gateway/ocpp).
 type OCPPConfig struct {
 	URL          string `yaml:"url"`           // ws:// or wss://; the identity is appended; empty disables OCPP
+	Version      string `yaml:"version"`       // "1.6" (default, also when empty) or "2.0.1": the protocol face
 	Identity     string `yaml:"identity"`      // the charge point's identity at the CSMS
 	PasswordFile string `yaml:"password_file"` // security profile 1: basic auth password (mode 0600)
 	CAFile       string `yaml:"ca_file"`       // wss://: PEM CA bundle that signs the CSMS certificate (profile 2)
@@ -204,7 +205,7 @@ func Default() Config {
 		},
 		Ledger: LedgerConfig{BatchSize: 10000, BatchAge: time.Minute, DiskBudgetMB: 1024, Retention: 30 * 24 * time.Hour},
 		MQTT:   MQTTConfig{TopicPrefix: "chargegate", InFlight: 64, KeepAlive: 30 * time.Second},
-		OCPP:   OCPPConfig{FallbackIDTag: "chargegate", HeartbeatInterval: 5 * time.Minute, MeterValueSampleInterval: time.Minute},
+		OCPP:   OCPPConfig{Version: "1.6", FallbackIDTag: "chargegate", HeartbeatInterval: 5 * time.Minute, MeterValueSampleInterval: time.Minute},
 		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxConcurrent: 8},
 		Sessions: SessionsConfig{
 			Mode: "authorized", MeterLossLimit: 10 * time.Second,

@@ -185,6 +185,9 @@ func (c *Config) Validate() error {
 
 	// ocpp
 	v.url("ocpp.url", c.OCPP.URL, false, "ws", "wss")
+	if c.OCPP.Version != "" && c.OCPP.Version != "1.6" && c.OCPP.Version != "2.0.1" {
+		v.add("ocpp.version", `expected "1.6" or "2.0.1"`)
+	}
 	if c.OCPP.URL != "" && c.OCPP.Identity == "" {
 		v.add("ocpp.identity", "required with ocpp.url: the charge point's identity at the CSMS")
 	}

@@ -128,8 +128,18 @@ type Config struct {
 	// connection on. Empty: SignChargePointCertificate is Rejected.
 	CertDir string
 
+	// Version picks the protocol face: "1.6" (or empty) speaks OCPP 1.6J, "2.0.1" OCPP 2.0.1
+	// (ChargePoint201) over the same core; the methods below then drive the 2.0.1 face.
+	Version string
+
 	Logger *slog.Logger
 }
+
+// Protocol versions for Config.Version.
+const (
+	Version16  = "1.6"
+	Version201 = "2.0.1"
+)
 
 // ChargePoint is one OCPP 1.6J charge point with one connector, driven by the gateway's
 // notifications (it implements gateway.Notifier) and by the CSMS's calls.
@@ -177,6 +187,7 @@ type ChargePoint struct {
 	fwSigned        signedCheck       // the signed job's certificate and signature, until checked
 	fwSeen          ota.State         // the agent's state at the latest firmwareTick
 	diag            *diagJob          // GetDiagnostics / GetLog upload in progress
+	face201         *ChargePoint201   // Config.Version 2.0.1: the face every public method drives
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -196,6 +207,9 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 		if len(f.v) > f.max {
 			return nil, fmt.Errorf("ocpp: %s %q is longer than %d characters", f.name, f.v, f.max)
 		}
+	}
+	if cfg.Version != "" && cfg.Version != Version16 && cfg.Version != Version201 {
+		return nil, fmt.Errorf("ocpp: version %q is neither %q nor %q", cfg.Version, Version16, Version201)
 	}
 	if cfg.Vendor == "" || cfg.Model == "" {
 		return nil, errors.New("ocpp: vendor and model are required")
@@ -253,11 +267,21 @@ func New(cfg Config, q *Queue, sessions Sessions) (*ChargePoint, error) {
 	if cp.profiles, err = q.loadProfiles(context.Background()); err != nil {
 		return nil, err
 	}
+	if cfg.Version == Version201 {
+		if cp.face201, err = newFace201(cp); err != nil {
+			return nil, err
+		}
+	}
 	return cp, nil
 }
 
 // Online reports whether the CSMS accepted the charge point on the current connection.
-func (cp *ChargePoint) Online() bool { return cp.online.Load() }
+func (cp *ChargePoint) Online() bool {
+	if f := cp.face201; f != nil {
+		return f.Online()
+	}
+	return cp.online.Load()
+}
 
 func (cp *ChargePoint) poke() {
 	select {
@@ -281,6 +305,9 @@ func (cp *ChargePoint) confBool(key string) bool {
 
 // Run connects to the CSMS and keeps the connection, reconnecting with backoff, until ctx ends.
 func (cp *ChargePoint) Run(ctx context.Context) error {
+	if f := cp.face201; f != nil {
+		return f.Run(ctx)
+	}
 	defer cp.bg.Wait()
 	defer cp.operative()
 	cp.mu.Lock()
@@ -325,7 +352,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	}()
 	cp.applyAvailability(ctx)
 	for ctx.Err() == nil {
-		conn, err := cp.connect(ctx)
+		conn, err := cp.connect(ctx, Subprotocol)
 		if err != nil {
 			return nil // only ctx ends the retries
 		}
@@ -339,9 +366,11 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	return nil
 }
 
-func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
+// connect dials the CSMS with subprotocol proto (the 1.6 face: Subprotocol; the 2.0.1 face:
+// Subprotocol201) under the configured credentials and TLS, retrying with backoff.
+func (cp *ChargePoint) connect(ctx context.Context, proto string) (*websocket.Conn, error) {
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
-	dialer := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	var header http.Header
 	if cp.cfg.Password != "" {
 		header = http.Header{}
@@ -376,9 +405,9 @@ func (cp *ChargePoint) connect(ctx context.Context) (*websocket.Conn, error) {
 		cp.mu.Lock()
 		cp.lastErr = nil
 		cp.mu.Unlock()
-		if ws.Subprotocol() != Subprotocol {
+		if ws.Subprotocol() != proto {
 			ws.Close()
-			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), Subprotocol)
+			return nil, fmt.Errorf("connect to %s: the CSMS chose subprotocol %q, want %q", target, ws.Subprotocol(), proto)
 		}
 		return ws, nil
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {

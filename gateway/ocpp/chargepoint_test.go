@@ -33,7 +33,7 @@ type standIn struct {
 	key *ecdsa.PrivateKey
 
 	mu        sync.Mutex
-	cp        *ocpp.ChargePoint
+	cp        face
 	importMWh int64
 	session   *gateway.SessionRecord
 	alarms    map[string]string
@@ -55,7 +55,15 @@ func (g *standIn) spki() []byte {
 	return der
 }
 
-func (g *standIn) attach(cp *ocpp.ChargePoint) {
+// face is what the stand-in drives: the 1.6 ChargePoint or the 2.0.1 ChargePoint201.
+type face interface {
+	Status(gateway.Status)
+	Telemetry(gateway.Telemetry)
+	Session(gateway.SessionRecord)
+	SessionStarted(ocpp.SessionStart)
+}
+
+func (g *standIn) attach(cp face) {
 	g.mu.Lock()
 	g.cp = cp
 	g.mu.Unlock()

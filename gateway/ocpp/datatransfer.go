@@ -62,6 +62,10 @@ func (cp *ChargePoint) SendData(ctx context.Context, session, messageID, data st
 	if err := cp.q.enqueueData(ctx, session, b); err != nil {
 		return err
 	}
+	if f := cp.face201; f != nil {
+		f.poke() // DataTransfer has the same shape in 2.0.1 (P01); its drain sends it
+		return nil
+	}
 	cp.poke()
 	return nil
 }

@@ -1,5 +1,6 @@
-// Package ocpp is chargegate's OCPP 1.6J charge point: one connector, driven by the gateway's
-// notifications, managed by a CSMS over OCPP-J (WebSocket subprotocol "ocpp1.6").
+// Package ocpp is chargegate's OCPP charge point: one connector, driven by the gateway's
+// notifications, managed by a CSMS over OCPP-J — OCPP 1.6J (WebSocket subprotocol "ocpp1.6")
+// or, with Config.Version "2.0.1", OCPP 2.0.1 ("ocpp2.0.1", see "OCPP 2.0.1 face" below).
 //
 // # Wiring
 //
@@ -330,5 +331,149 @@
 //   - Clock-aligned values outside a transaction; StopTxnSampledData and StopTxnAlignedData
 //     (stored, not read); WebSocketPingInterval (stored; a dead link is found by the
 //     heartbeat's call timeout).
-//   - OCPP 2.0.1.
+//
+// # OCPP 2.0.1 face (issue 19)
+//
+// Config.Version "2.0.1" (the appliance's ocpp.version) makes New's ChargePoint drive a
+// ChargePoint201 (v201*.go): Run, Online, Status, Telemetry, Session, SessionStarted,
+// Reconcile, Authorize, SendData and Commander's tokens go to it, so the appliance wires both
+// faces the same way. One design, two faces: the 2.0.1 face uses the same OCPP-J framing
+// (rpc.go), the same dial with Basic auth and TLS (security profiles 1–3, explainDial), the
+// same ocpp.db (outbox, tx, config, security_event), the same connector-status derivation
+// (connectorStatuses), the same Sessions and the same OCMF records; what differs is in
+// v201_messages.go (message types), v201_devicemodel.go (the device model instead of
+// configuration keys), v201_mapping.go (reasons and status) and v201_handlers.go. A 1.6
+// message left in the outbox when the configuration switches to 2.0.1 is dropped (logged).
+//
+//	message                     direction  behaviour
+//	BootNotification            CP→CSMS    reason PowerUp; Accepted: online, HeartbeatInterval =
+//	                                       interval; Pending/Rejected: again after the interval
+//	Heartbeat                   CP→CSMS    every OCPPCommCtrlr.HeartbeatInterval
+//	StatusNotification          CP→CSMS    EVSE 1 connector 1: Available, Occupied (any session
+//	                                       state), Unavailable, Faulted; each change and each boot
+//	SecurityEventNotification   CP→CSMS    the security events of the shared core (same request)
+//	TransactionEvent            CP→CSMS    durable queue, see below
+//	DataTransfer                CP→CSMS    org.chargegate receipt (SendData), durable queue, the
+//	                                       1.6 request unchanged (it has the same shape in 2.0.1)
+//	Authorize                   CP→CSMS    ChargePoint.Authorize: idToken ISO14443 (a card UID in
+//	                                       hex, 8/14/20 digits) or Central; the core's local
+//	                                       authorization (decide) with the AuthCtrlr rules below
+//	SendLocalList               CSMS→CP    Full / Differential (VersionMismatch unless newer);
+//	                                       Failed when LocalAuthListCtrlr.Enabled is false
+//	GetLocalListVersion         CSMS→CP    the stored version, 0 before any list
+//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied
+//	Reset                       CSMS→CP    Rejected without Config.Reset or for EVSE ≠ 1; Immediate:
+//	                                       the transaction ends (ResetCommand / ImmediateReset),
+//	                                       ResetOrReboot event, Config.Reset; OnIdle during a
+//	                                       transaction: Scheduled, after its end; the next boot
+//	                                       says RemoteReset (persisted)
+//	ChangeAvailability          CSMS→CP    station or EVSE 1 (the same outlet): the core's hold
+//	                                       (Accepted, Scheduled during a transaction, persisted);
+//	                                       the connector is Unavailable whenever no session runs
+//	SetChargingProfile          CSMS→CP    the core's store and stacking (Smart Charging above):
+//	                                       ChargingStationMaxProfile on EVSE 0 (stored as
+//	                                       ChargePointMaxProfile), TxDefaultProfile on 0/1,
+//	                                       TxProfile on 1 for the running transactionId; one
+//	                                       chargingSchedule; ExternalConstraints Rejected; a limit
+//	                                       of 0 pauses (Config.Pause), positive resumes
+//	ClearChargingProfile        CSMS→CP    by id or by criteria (evseId, purpose, stackLevel);
+//	                                       Unknown if none matched
+//	GetCompositeSchedule        CSMS→CP    EVSE 0/1, the stacked limit, whole A or W
+//	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
+//	                                       StatusNotification after the answer; others
+//	                                       NotImplemented; EVSE ≠ 1 Rejected
+//	GetVariables                CSMS→CP    Actual only: Accepted with the value; UnknownComponent,
+//	                                       UnknownVariable, NotSupportedAttributeType
+//	SetVariables                CSMS→CP    Accepted (persisted before the answer), Rejected
+//	                                       (ReadOnly, or a value not of the variable's type/list)
+//	GetBaseReport               CSMS→CP    FullInventory, ConfigurationInventory: Accepted, then
+//	                                       NotifyReport of 20 variables each, seqNo from 0, tbc;
+//	                                       SummaryInventory NotSupported
+//	NotifyReport                CP→CSMS    attribute Actual with mutability, persistent, constant;
+//	                                       characteristics dataType, unit, valuesList
+//	RequestStartTransaction     CSMS→CP    Accepted when no transaction runs and evseId is 1 or
+//	                                       absent; the Started event says RemoteStart and carries
+//	                                       remoteStartId; chargingProfile: FormationViolation
+//	RequestStopTransaction      CSMS→CP    Accepted for the running transactionId (Ended: RemoteStop
+//	                                       / Remote), else Rejected
+//	anything else               CSMS→CP    CALLERROR NotImplemented
+//
+// Device model (component.variable[instance], mutability, default; values the CSMS sets are
+// kept in the config table as "v201:<component>/<variable>[/<instance>]", read at start;
+// ReadOnly ones are never read from it):
+//
+//	OCPPCommCtrlr      HeartbeatInterval RW (Config), MessageAttempts[TransactionEvent] RW 3,
+//	                   MessageAttemptInterval[TransactionEvent] RW (Config.RetryInterval),
+//	                   MessageTimeout[Default] RO, FileTransferProtocols RO, NetworkConfiguration-
+//	                   Priority RO, NetworkProfileConnectionAttempts RW, OfflineThreshold RW,
+//	                   ResetRetries RW, UnlockOnEVSideDisconnect RO false,
+//	                   PublicKeyWithSignedMeterValue RW OncePerTransaction
+//	TxCtrlr            EVConnectionTimeOut RW, StopTxOnEVSideDisconnect RO, StopTxOnInvalidId RW
+//	                   true, TxStartPoint RO Authorized, TxStopPoint RO Authorized
+//	SampledDataCtrlr   SignReadings RW false, TxStartedMeasurands, TxUpdatedMeasurands,
+//	                   TxEndedMeasurands RW (MemberList), TxUpdatedInterval RW (Config),
+//	                   TxEndedInterval RW 0
+//	AuthCtrlr          Enabled RW (stored), AuthorizeRemoteStart RW (stored), LocalAuthorizeOffline,
+//	                   LocalPreAuthorize, OfflineTxForUnknownIdEnabled RW (the core's rules, as the
+//	                   1.6 keys of the same names)
+//	AuthCacheCtrlr     Enabled RW (Authorize and TransactionEvent idTokenInfo cached), LifeTime RW
+//	                   (stored, not applied)
+//	LocalAuthListCtrlr Enabled RW, ItemsPerMessage RO, Storage RO
+//	SecurityCtrlr      SecurityProfile RO (from the configuration), Identity RO, OrganizationName RW
+//	SmartChargingCtrlr Enabled RO, RateUnit RO, PeriodsPerSchedule RO, ProfileStackLevel RO,
+//	                   LimitChangeSignificance RW (no SetChargingProfile yet)
+//	FiscalMetering     PublicKey RO: Config.MeterPublicKey as base64 DER
+//	DeviceDataCtrlr    ItemsPerMessage[GetVariables|SetVariables|GetReport] RO
+//
+// TransactionEvent: the transactionId is the chargegate session id. Started (triggerReason
+// Authorized, or RemoteStart with remoteStartId; idToken, evse 1/1, Transaction.Begin
+// register), Updated (MeterValuePeriodic every TxUpdatedInterval of telemetry time, the
+// TxUpdatedMeasurands), Ended (Transaction.End register, the session's OCMF record, trigger
+// and stoppedReason per the table below). seqNo is 0 for Started and one more per event of the
+// transaction, given inside the SQLite transaction that queues the event (tx.seq_no), so it is
+// gap-free across restarts. offline is true when the event was made while no connection was
+// accepted. The events go in queue order under message id "tx<row>" (the same on resends); a
+// CALLERROR is an attempt, retried MessageAttemptInterval × attempt later, given up after
+// MessageAttempts; a lost connection keeps the event at the head. An idTokenInfo that is not
+// Accepted stops the transaction when StopTxOnInvalidId (Deauthorized / DeAuthorized).
+//
+//	chargegate end reason    triggerReason       stoppedReason
+//	local                    StopAuthorized      Local
+//	remote                   RemoteStop          Remote
+//	energy_limit             EnergyLimitReached  EnergyLimitReached
+//	time_limit               TimeLimitReached    TimeLimitReached
+//	emergency_stop           AbnormalCondition   EmergencyStop
+//	rcd_trip                 AbnormalCondition   GroundFault
+//	power_failure            AbnormalCondition   PowerLoss
+//	shutdown                 AbnormalCondition   Reboot
+//	relay_*, meter_*, disk_full, anything new
+//	                         AbnormalCondition   Other
+//	(RequestStopTransaction)  RemoteStop         Remote
+//
+// Signed meter values: SignedMeterValueType {signedMeterData: base64 of the OCMF record,
+// signingMethod: the record's SA (ECDSA-secp256r1-SHA256 when absent), encodingMethod "OCMF",
+// publicKey: base64 DER of Config.MeterPublicKey per PublicKeyWithSignedMeterValue — Never:
+// "", OncePerTransaction: on the transaction's first signed value only, EveryMeterValue: on
+// each}. The Ended event carries the session's record (begin and end readings); with
+// SignReadings true and Config.SignSample the Started event carries a gateway-signed record of
+// the begin reading. A record whose base64 exceeds 2,500 characters is left out (logged).
+//
+// Disk format: migration 5 adds tx.seq_no (INTEGER, the next seqNo); outbox.action is
+// TransactionEvent with the request as sent (seqNo and offline included, nothing filled later).
+//
+// lorenzodonini/ocpp-go v0.19.0 has 2.0.1 message types and a charging-station client, but
+// not used for the reasons given above for 1.6 (in-memory offline queue; the durable outbox
+// and stable message ids are the point), and its types would be a second copy of what the
+// 1.6 core already frames; the strict ocpp-rpc peer checks the JSON against the official
+// 2.0.1 schemas instead.
+//
+// Not done on 2.0.1 yet: StartLocal/StopLocal (a token presented at the charger goes through
+// the appliance's access component and Authorize), reservations, AuthorizeRemoteStart,
+// AuthCacheCtrlr.LifeTime, TriggerMessage of other messages; SignCertificate,
+// CertificateSigned, Install/Get/DeleteCertificate (A); UpdateFirmware, GetLog (L, N);
+// a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
+// 2.0.1 transactionId; MeterValues outside transactions,
+// TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is
+// read); GetVariables attribute types other than Actual; SetVariables of HeartbeatInterval
+// applies at once but is not sent back in a report until asked.
 package ocpp

@@ -169,11 +169,34 @@ func (cp *ChargePoint) sendLocalList(ctx context.Context, req sendLocalListReq) 
 	return "Accepted"
 }
 
+// authRules are the local-authorization switches, read from the 1.6 configuration keys or
+// the 2.0.1 device model: one decision (decide) for both faces.
+type authRules struct {
+	list, cache                  bool // LocalAuthListEnabled / AuthorizationCacheEnabled (AuthCacheCtrlr.Enabled)
+	preAuthorize                 bool // LocalPreAuthorize
+	offlineLocal, offlineUnknown bool // LocalAuthorizeOffline / AllowOfflineTxForUnknownId (OfflineTxForUnknownIdEnabled)
+	maxLen                       int  // idTag 20 (1.6 CiString20), idToken 36 (2.0.1)
+}
+
+// rules16 reads the rules from the 1.6 configuration keys.
+func (cp *ChargePoint) rules16() authRules {
+	return authRules{list: cp.confBool(KeyLocalAuthListEnabled), cache: cp.confBool(KeyAuthorizationCacheEnabled),
+		preAuthorize: cp.confBool(KeyLocalPreAuthorize), offlineLocal: cp.confBool(KeyLocalAuthorizeOffline),
+		offlineUnknown: cp.confBool(KeyAllowOfflineTxForUnknownID), maxLen: 20}
+}
+
 // localInfo looks idTag up in the Local Authorization List (when enabled), then in the cache
 // (when enabled); an entry past its expiryDate says Expired.
 func (cp *ChargePoint) localInfo(ctx context.Context, idTag string) (idTagInfo, bool) {
-	for _, src := range []struct{ table, key string }{{"local_list", KeyLocalAuthListEnabled}, {"auth_cache", KeyAuthorizationCacheEnabled}} {
-		if !cp.confBool(src.key) {
+	return cp.lookupLocal(ctx, idTag, cp.rules16())
+}
+
+func (cp *ChargePoint) lookupLocal(ctx context.Context, idTag string, r authRules) (idTagInfo, bool) {
+	for _, src := range []struct {
+		table string
+		on    bool
+	}{{"local_list", r.list}, {"auth_cache", r.cache}} {
+		if !src.on {
 			continue
 		}
 		info, ok, err := cp.lookupAuth(ctx, src.table, idTag)
@@ -194,7 +217,11 @@ func (cp *ChargePoint) localInfo(ctx context.Context, idTag string) (idTagInfo, 
 // remember puts idTagInfo the CSMS returned for idTag into the cache, unless the cache is off
 // or idTag is on the Local Authorization List (whose entries only SendLocalList changes).
 func (cp *ChargePoint) remember(ctx context.Context, idTag string, info idTagInfo) {
-	if idTag == "" || !cp.confBool(KeyAuthorizationCacheEnabled) {
+	cp.rememberIf(ctx, cp.confBool(KeyAuthorizationCacheEnabled), idTag, info)
+}
+
+func (cp *ChargePoint) rememberIf(ctx context.Context, cacheOn bool, idTag string, info idTagInfo) {
+	if idTag == "" || !cacheOn {
 		return
 	}
 	if _, listed, err := cp.lookupAuth(ctx, "local_list", idTag); err != nil || listed {
@@ -205,24 +232,34 @@ func (cp *ChargePoint) remember(ctx context.Context, idTag string, info idTagInf
 	}
 }
 
-// authorize decides whether idTag may charge (OCPP 1.6 §3.5): online, an Accepted local entry
-// decides at once with LocalPreAuthorize, else the CSMS's Authorize (cached); offline (or when
-// the call fails for a lost connection), a local entry decides with LocalAuthorizeOffline and
-// an unknown idTag is Accepted with AllowOfflineTxForUnknownId.
+// authorize decides whether idTag may charge (OCPP 1.6 §3.5) with the 1.6 Authorize.
 func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, error) {
-	if idTag == "" || len(idTag) > 20 {
-		return idTagInfo{}, errors.New("authorize: idTag must be 1..20 characters")
-	}
-	local, known := cp.localInfo(ctx, idTag)
-	if conn := cp.connection(); conn != nil {
-		if known && local.Status == "Accepted" && cp.confBool(KeyLocalPreAuthorize) {
-			return local, nil
-		}
+	conn := cp.connection()
+	return cp.decide(ctx, idTag, cp.rules16(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
 		var conf authorizeConf
 		err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf)
+		return conf.IDTagInfo, err
+	})
+}
+
+// decide is the local-authorization decision of both faces (OCPP 1.6 §3.5, OCPP 2.0.1 C01,
+// C10–C14): online, an Accepted local entry decides at once with LocalPreAuthorize, else the
+// CSMS's answer (ask; cached); offline (or when the call fails for a lost connection), a local
+// entry decides with LocalAuthorizeOffline and an unknown idTag is Accepted with the
+// unknown-id rule.
+func (cp *ChargePoint) decide(ctx context.Context, idTag string, r authRules, online bool, ask func(context.Context) (idTagInfo, error)) (idTagInfo, error) {
+	if idTag == "" || len(idTag) > r.maxLen {
+		return idTagInfo{}, fmt.Errorf("authorize: idTag must be 1..%d characters", r.maxLen)
+	}
+	local, known := cp.lookupLocal(ctx, idTag, r)
+	if online {
+		if known && local.Status == "Accepted" && r.preAuthorize {
+			return local, nil
+		}
+		info, err := ask(ctx)
 		if err == nil {
-			cp.remember(ctx, idTag, conf.IDTagInfo)
-			return conf.IDTagInfo, nil
+			cp.rememberIf(ctx, r.cache, idTag, info)
+			return info, nil
 		}
 		var cerr *CallError
 		if errors.As(err, &cerr) || ctx.Err() != nil {
@@ -231,9 +268,9 @@ func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, 
 		cp.log.Warn("authorize: CSMS unreachable, deciding offline", "err", err)
 	}
 	switch {
-	case known && cp.confBool(KeyLocalAuthorizeOffline):
+	case known && r.offlineLocal:
 		return local, nil
-	case !known && cp.confBool(KeyAllowOfflineTxForUnknownID):
+	case !known && r.offlineUnknown:
 		return idTagInfo{Status: "Accepted"}, nil
 	}
 	return idTagInfo{}, fmt.Errorf("authorize %s: %w", idTag, ErrOffline)
@@ -245,6 +282,9 @@ func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, 
 // LocalAuthorizeOffline, or Accepted for an unknown idTag with AllowOfflineTxForUnknownId. It
 // fails with ErrOffline when the CSMS is unreachable and no local rule decides.
 func (cp *ChargePoint) Authorize(ctx context.Context, idTag string) (string, error) {
+	if f := cp.face201; f != nil {
+		return f.Authorize(ctx, idTag)
+	}
 	info, err := cp.authorize(ctx, idTag)
 	return info.Status, err
 }

@@ -43,6 +43,10 @@ func (cp *ChargePoint) noteStatus(at time.Time) {
 // tagSession remembers the idToken a session was started with, for the StartTransaction that
 // Status will queue.
 func (cp *ChargePoint) tagSession(session, idToken string) {
+	if f := cp.face201; f != nil {
+		f.tagSession(session, idToken)
+		return
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.tags[session] = cp.idTag(idToken)
@@ -59,6 +63,10 @@ func (cp *ChargePoint) tagSession(session, idToken string) {
 // The appliance calls it when a start command it ran returns; without it, Status notices the
 // session a poll later and reports FallbackIDTag.
 func (cp *ChargePoint) SessionStarted(s SessionStart) {
+	if f := cp.face201; f != nil {
+		f.SessionStarted(s)
+		return
+	}
 	cp.mu.Lock()
 	tag := cp.idTag(s.IDTag)
 	cp.mu.Unlock()
@@ -129,6 +137,10 @@ func (cp *ChargePoint) idTag(tok string) string {
 // Telemetry implements gateway.Notifier: during a begun session it queues a sampled
 // MeterValues every MeterValueSampleInterval.
 func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
+	if f := cp.face201; f != nil {
+		f.Telemetry(t)
+		return
+	}
 	if t.SessionID == "" {
 		return
 	}
@@ -260,6 +272,10 @@ func sampled(t gateway.Telemetry, measurands, context string) []SampledValue {
 // announced gets its StartTransaction queued first; a second call for the same session is
 // ignored, so the appliance may replay the last session at start.
 func (cp *ChargePoint) Session(rec gateway.SessionRecord) {
+	if f := cp.face201; f != nil {
+		f.Session(rec)
+		return
+	}
 	cp.mu.Lock()
 	tag := cp.idTag(rec.IDToken)
 	if cp.current == rec.ID {
@@ -328,6 +344,10 @@ func (cp *ChargePoint) enqueue(session, action string, req any) {
 // session that nobody announced is begun the second time it is seen (the first sighting
 // leaves SessionStarted, which knows the idTag, time to come).
 func (cp *ChargePoint) Status(st gateway.Status) {
+	if f := cp.face201; f != nil {
+		f.Status(st)
+		return
+	}
 	if st.Time.IsZero() {
 		st.Time = time.Now()
 	}
@@ -361,6 +381,9 @@ func (cp *ChargePoint) Status(st gateway.Status) {
 // without one the StopTransaction carries the registers only (the chain's signed entries keep
 // the readings). It returns how many StopTransactions it queued.
 func (cp *ChargePoint) Reconcile(ctx context.Context, recs []gateway.SessionRecord) (int, error) {
+	if f := cp.face201; f != nil {
+		return f.Reconcile(ctx, recs)
+	}
 	n := 0
 	for _, rec := range recs {
 		known, ended, tag, err := cp.q.known(ctx, rec.ID)

@@ -72,6 +72,8 @@ var migrations = []string{
 		pem              TEXT NOT NULL,
 		PRIMARY KEY (issuer_name_hash, issuer_key_hash, serial)
 	);`,
+	// 5: the OCPP 2.0.1 face's per-transaction TransactionEvent seqNo (the next one to give).
+	`ALTER TABLE tx ADD COLUMN seq_no INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode

@@ -29,7 +29,7 @@ func (a *App) openOCPP(ctx context.Context) error {
 	}
 	a.ocppQueue = q
 	oc := ocpp.Config{
-		URL: c.URL, Identity: c.Identity, FallbackIDTag: c.FallbackIDTag,
+		URL: c.URL, Identity: c.Identity, FallbackIDTag: c.FallbackIDTag, Version: c.Version,
 		HeartbeatInterval: c.HeartbeatInterval, MeterValueSampleInterval: c.MeterValueSampleInterval,
 		Vendor: "chargegate", Model: "chargegate", SerialNumber: truncate(a.DeviceID(), 25), FirmwareVersion: truncate(a.version, 50),
 		Reset:  func(bool) { a.stop() }, // systemd's Restart=always starts the gateway again

@@ -1,7 +1,8 @@
-// A strict OCPP 1.6J CSMS for gateway/ocpp's tests. ocpp-rpc's strictMode validates every call
-// and reply, in both directions, against the official OCPP 1.6 JSON schemas.
+// A strict OCPP 1.6J or 2.0.1 CSMS for gateway/ocpp's tests. ocpp-rpc's strictMode validates
+// every call and reply, in both directions, against the official OCPP 1.6 (or, with --ocpp 2.0.1,
+// the OCPP 2.0.1) JSON schemas bundled with ocpp-rpc.
 //
-// Usage: node csms.js --port N [--boot Accepted|Pending|Rejected[,...]] [--interval S]
+// Usage: node csms.js --port N [--ocpp 1.6|2.0.1] [--boot Accepted|Pending|Rejected[,...]] [--interval S]
 //                     [--txid-start N] [--auth Accepted|Blocked|Invalid] [--auth-parent P]
 //                     [--fail Action:N]
 //                     [--password P] [--tls-cert F --tls-key F [--tls-client-ca F]]
@@ -43,7 +44,8 @@ let failsLeft = Number(failCount);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const now = () => new Date().toISOString();
 
-const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+const protocol = args.ocpp === '2.0.1' ? 'ocpp2.0.1' : 'ocpp1.6';
+const server = new RPCServer({ protocols: [protocol], strictMode: true });
 server.auth((accept, reject, handshake) => {
   if (args.password !== undefined && (!handshake.password || handshake.password.toString() !== args.password)) {
     out({ type: 'refused', identity: handshake.identity });
@@ -55,7 +57,7 @@ server.auth((accept, reject, handshake) => {
     const pc = sock.getPeerCertificate();
     if (pc && pc.subject) out({ type: 'client_cert', identity: handshake.identity, detail: { subject: pc.subject.CN } });
   }
-  accept({}, 'ocpp1.6');
+  accept({}, protocol);
 });
 
 let current = null;
@@ -78,6 +80,18 @@ const answer = {
   SignCertificate: () => ({ status: 'Accepted' }),
 };
 
+// The 2.0.1 answers (OCPP 2.0.1 Part 3 schemas).
+const answer201 = {
+  BootNotification: () => ({ status: bootSeq[Math.min(boots++, bootSeq.length - 1)], currentTime: now(), interval }),
+  Heartbeat: () => ({ currentTime: now() }),
+  StatusNotification: () => ({}),
+  Authorize: () => ({ idTokenInfo: { status: authStatus } }),
+  TransactionEvent: (p) => (p.idToken ? { idTokenInfo: { status: authStatus } } : {}),
+  NotifyReport: () => ({}),
+  DataTransfer: (p) => ({ status: p.vendorId === 'org.chargegate' ? 'Accepted' : 'UnknownVendorId' }),
+  SecurityEventNotification: () => ({}),
+};
+
 server.on('client', (client) => {
   current = client;
   out({ type: 'connected', identity: client.identity, protocol: client.protocol });
@@ -90,7 +104,7 @@ server.on('client', (client) => {
       out({ type: 'reply', action: method, id: messageId, error: 'InternalError' });
       throw createRPCError('InternalError', 'failing on request of the test');
     }
-    const f = answer[method];
+    const f = (protocol === 'ocpp2.0.1' ? answer201 : answer)[method];
     if (!f) throw new Error('not handled by the test CSMS: ' + method);
     const result = f(params);
     out({ type: 'reply', action: method, id: messageId, result });

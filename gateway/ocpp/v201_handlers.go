@@ -1,0 +1,198 @@
+package ocpp
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// handle answers the CSMS's 2.0.1 calls; anything not listed is NotImplemented.
+func (cp *ChargePoint201) handle(ctx context.Context, action string, payload json.RawMessage) (any, func(), *CallError) {
+	if res, after, cerr, ok := cp.handleProvisioning(ctx, action, payload); ok {
+		return res, after, cerr
+	}
+	if res, cerr, ok := cp.handleLocalAuth(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
+	if res, cerr, ok := cp.handleSmartCharging(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
+	switch action {
+	case "GetVariables":
+		var req getVariablesReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		return cp.getVariables(req), nil, nil
+	case "SetVariables":
+		var req setVariablesReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		res, err := cp.setVariables(ctx, req)
+		if err != nil {
+			return nil, nil, &CallError{Code: "InternalError", Description: err.Error()}
+		}
+		return res, nil, nil
+	case "GetBaseReport":
+		var req getBaseReportReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		reports := cp.baseReport(req.ReportBase)
+		if len(reports) == 0 {
+			return map[string]string{"status": "NotSupported"}, nil, nil
+		}
+		return map[string]string{"status": "Accepted"}, func() { cp.bg.Go(func() { cp.notifyReport(ctx, req.RequestID, reports) }) }, nil
+	case "RequestStartTransaction":
+		var req requestStartReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		return cp.requestStart(ctx, req), nil, nil
+	case "RequestStopTransaction":
+		var req requestStopReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr
+		}
+		if cp.stopFor(req.TransactionID, [2]string{"RemoteStop", "Remote"}) {
+			return map[string]string{"status": "Accepted"}, nil, nil
+		}
+		return map[string]string{"status": "Rejected"}, nil, nil
+	}
+	return nil, nil, &CallError{Code: "NotImplemented", Description: action + " is not implemented by this charge point"}
+}
+
+// getVariables answers each requested variable (OCPP 2.0.1 B06): Actual only.
+func (cp *ChargePoint201) getVariables(req getVariablesReq) any {
+	res := []getVariableResult{}
+	for _, d := range req.GetVariableData {
+		r := getVariableResult{Component: d.Component, Variable: d.Variable, AttributeType: d.AttributeType}
+		v, status := lookupVar(d.Component.Name, d.Variable.Name, d.Variable.Instance)
+		switch {
+		case status != "":
+			r.AttributeStatus = status
+		case d.AttributeType != "" && d.AttributeType != "Actual":
+			r.AttributeStatus = "NotSupportedAttributeType"
+		default:
+			cp.mu.Lock()
+			val := cp.vals[v.key()]
+			cp.mu.Unlock()
+			r.AttributeStatus, r.AttributeValue = "Accepted", &val
+		}
+		res = append(res, r)
+	}
+	return map[string]any{"getVariableResult": res}
+}
+
+// setVariables sets each variable (OCPP 2.0.1 B05): ReadOnly and invalid values Rejected,
+// accepted values persisted in ocpp.db before the answer.
+func (cp *ChargePoint201) setVariables(ctx context.Context, req setVariablesReq) (any, error) {
+	res := []setVariableResult{}
+	for _, d := range req.SetVariableData {
+		r := setVariableResult{Component: d.Component, Variable: d.Variable, AttributeType: d.AttributeType}
+		v, status := lookupVar(d.Component.Name, d.Variable.Name, d.Variable.Instance)
+		switch {
+		case status != "":
+			r.AttributeStatus = status
+		case d.AttributeType != "" && d.AttributeType != "Actual":
+			r.AttributeStatus = "NotSupportedAttributeType"
+		case v.readOnly || v.checkValue(d.AttributeValue) != nil:
+			r.AttributeStatus = "Rejected"
+		default:
+			if err := cp.q.setConfig(ctx, v.key(), d.AttributeValue); err != nil {
+				return nil, err
+			}
+			cp.mu.Lock()
+			cp.vals[v.key()] = d.AttributeValue
+			cp.mu.Unlock()
+			r.AttributeStatus = "Accepted"
+		}
+		res = append(res, r)
+	}
+	cp.poke() // a new HeartbeatInterval applies at once
+	return map[string]any{"setVariableResult": res}, nil
+}
+
+// baseReport builds the report data of a GetBaseReport (B07): FullInventory and
+// ConfigurationInventory (the writable variables); SummaryInventory is not supported.
+func (cp *ChargePoint201) baseReport(base string) []reportData {
+	if base != "FullInventory" && base != "ConfigurationInventory" {
+		return nil
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	var out []reportData
+	for _, v := range deviceModel {
+		if base == "ConfigurationInventory" && v.readOnly {
+			continue
+		}
+		mut := "ReadWrite"
+		if v.readOnly {
+			mut = "ReadOnly"
+		}
+		out = append(out, reportData{
+			Component:               componentType{Name: v.component},
+			Variable:                variableType{Name: v.variable, Instance: v.instance},
+			VariableAttribute:       []variableAttribute{{Type: "Actual", Value: cp.vals[v.key()], Mutability: mut, Persistent: true, Constant: v.readOnly}},
+			VariableCharacteristics: &variableCharacteristics{Unit: v.unit, DataType: v.dataType, ValuesList: v.values},
+		})
+	}
+	return out
+}
+
+// notifyReport sends the report in NotifyReports of DeviceDataCtrlr.ItemsPerMessage[GetReport]
+// items, seqNo from 0, tbc on all but the last.
+func (cp *ChargePoint201) notifyReport(ctx context.Context, requestID int, data []reportData) {
+	cp.mu.Lock()
+	conn := cp.conn
+	cp.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	per := 20
+	now := time.Now()
+	for seq := 0; len(data) > 0; seq++ {
+		n := min(per, len(data))
+		req := notifyReportReq{RequestID: requestID, GeneratedAt: Time{now}, ReportData: data[:n], Tbc: n < len(data), SeqNo: seq}
+		data = data[n:]
+		if err := conn.call(ctx, "", "NotifyReport", req, nil); err != nil {
+			cp.log.Warn("notify report", "request", requestID, "err", err)
+			return
+		}
+	}
+}
+
+// requestStart accepts when no transaction runs and starts the session in the background
+// (F01); the Started event carries remoteStartId and triggerReason RemoteStart.
+func (cp *ChargePoint201) requestStart(ctx context.Context, req requestStartReq) any {
+	cp.mu.Lock()
+	busy := cp.current != ""
+	if req.EVSEID != nil && *req.EVSEID != evseOne {
+		busy = true
+	}
+	if !busy {
+		cp.remoteIDs[req.IDToken.IDToken] = req.RemoteStartID
+	}
+	cp.mu.Unlock()
+	if busy {
+		return requestStartConf{Status: "Rejected"}
+	}
+	tok := req.IDToken.IDToken
+	cp.bg.Go(func() {
+		id, err := cp.sessions.Start(context.WithoutCancel(ctx), tok)
+		if err != nil {
+			cp.log.Warn("remote start failed", "err", err)
+			cp.mu.Lock()
+			delete(cp.remoteIDs, tok)
+			cp.mu.Unlock()
+			return
+		}
+		// The session's Status begins it with the register at its start (Status).
+		cp.mu.Lock()
+		cp.tokens[id] = tok
+		cp.mu.Unlock()
+		cp.poke()
+	})
+	return requestStartConf{Status: "Accepted"}
+}
