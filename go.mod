@@ -49,5 +49,4 @@ require (
 	google.golang.org/genproto v0.0.0-20220923205249-dd2d53f1fffc // indirect
 	google.golang.org/grpc v1.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	periph.io/x/devices/v3 v3.7.4 // indirect
 )

@@ -22,19 +22,8 @@ func TestSignedTokenStartsALimitedSession(t *testing.T) {
 	dir := t.TempDir()
 	issuer := filepath.Join(dir, "emsp")
 	other := filepath.Join(dir, "other")
-	for _, p := range []string{issuer, other} {
-		if code, out := rig.CLI(t, "", "token", "keygen", "--out", p); code != 0 {
-			t.Fatalf("token keygen: %s", out)
-		}
-	}
-	issue := func(key string, args ...string) string {
-		t.Helper()
-		code, out := rig.CLI(t, "", append([]string{"token", "issue", "--key", key + ".key", "--kid", "emsp-1", "--id-token", "04A1B2C3D4"}, args...)...)
-		if code != 0 {
-			t.Fatalf("token issue: %s", out)
-		}
-		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
-	}
+	issue := tokenIssuer(t, issuer, "04A1B2C3D4")
+	tokenIssuer(t, other, "04A1B2C3D4")
 	good := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--max-energy-wh", "2")
 	foreign := issue(other, "--evse", "DE*CGT*ETEST*1", "--expires", "1h")
 	elsewhere := issue(issuer, "--evse", "DE*CGT*E9999*1", "--expires", "1h")
@@ -109,6 +98,24 @@ func TestSignedTokenStartsALimitedSession(t *testing.T) {
 	}
 	if refused["unknown_issuer"] == "" && refused["bad_signature"] == "" {
 		t.Errorf("the foreign-signed token's refusal is not in the chain (have %v)", refused)
+	}
+}
+
+// tokenIssuer makes an issuer key pair at path (.key, .pub) with `chargegate token keygen` and
+// returns a function that issues, with `chargegate token issue`, a token for idToken under key
+// ID emsp-1, signed by the key at the path it is given, with further flags.
+func tokenIssuer(t *testing.T, path, idToken string) func(key string, args ...string) string {
+	t.Helper()
+	if code, out := rig.CLI(t, "", "token", "keygen", "--out", path); code != 0 {
+		t.Fatalf("token keygen: %s", out)
+	}
+	return func(key string, args ...string) string {
+		t.Helper()
+		code, out := rig.CLI(t, "", append([]string{"token", "issue", "--key", key + ".key", "--kid", "emsp-1", "--id-token", idToken}, args...)...)
+		if code != 0 {
+			t.Fatalf("token issue: %s", out)
+		}
+		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	}
 }
 

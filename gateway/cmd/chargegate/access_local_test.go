@@ -24,21 +24,10 @@ import (
 func TestSignedTokenAtAnOfflineBoxOverTheLocalAPI(t *testing.T) {
 	dir := t.TempDir()
 	issuer := filepath.Join(dir, "emsp")
-	if code, out := rig.CLI(t, "", "token", "keygen", "--out", issuer); code != 0 {
-		t.Fatalf("token keygen: %s", out)
-	}
-	issue := func(args ...string) string {
-		t.Helper()
-		code, out := rig.CLI(t, "", append([]string{"token", "issue", "--key", issuer + ".key", "--kid", "emsp-1", "--id-token", "PHONE-7",
-			"--evse", "DE*CGT*ETEST*1"}, args...)...)
-		if code != 0 {
-			t.Fatalf("token issue: %s", out)
-		}
-		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
-	}
-	good := issue("--expires", "1h", "--max-energy-wh", "2")
-	once := issue("--expires", "1h", "--single-use", "--max-duration", "2s")
-	expired := issue("--expires", "1h", "--not-before", time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339))
+	issue := tokenIssuer(t, issuer, "PHONE-7")
+	good := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--max-energy-wh", "2")
+	once := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--single-use", "--max-duration", "2s")
+	expired := issue(issuer, "--evse", "DE*CGT*ETEST*1", "--expires", "1h", "--not-before", time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339))
 
 	s := rig.StartStack(t, rig.StackOptions{NoNode: true})
 	secret := "local-operator-token-1"
