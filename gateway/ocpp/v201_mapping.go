@@ -28,6 +28,7 @@ var endReasons201 = map[string][2]string{
 	ledger.EndPowerFailure:     {"AbnormalCondition", "PowerLoss"},
 	ledger.EndShutdown:         {"AbnormalCondition", "Reboot"}, // a locally initiated stop of the gateway
 	ledger.EndDiskFull:         {"AbnormalCondition", "Other"},
+	ledger.EndUnplugged:        {"EVCommunicationLost", "EVDisconnected"}, // the pilot saw the cable unplugged (state A)
 }
 
 // EndReason201 returns the OCPP 2.0.1 triggerReason and stoppedReason of the TransactionEvent
