@@ -446,7 +446,12 @@ func (a *App) Run(ctx context.Context) error {
 		guarded("sim-vehicles", a.serveVehicles)
 	}
 	if a.site != nil {
-		guarded("site", a.site.loop.Run)
+		guarded("site", func(ctx context.Context) error {
+			if err := a.site.loop.Run(ctx); ctx.Err() == nil {
+				return err
+			}
+			return nil // the loop answers its context's end with its error, a deadline included
+		})
 		guarded("site-feed", a.site.feed)
 	}
 	if a.publisher != nil {

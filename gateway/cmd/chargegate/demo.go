@@ -41,6 +41,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "run headless for this long, then print a summary")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "local status API `address` (a free port is used if busy)")
 	ocppDir := fs.String("ocpp", "", "`directory` of the strict OCPP CSMS (gateway/ocpp/testdata/csms) to run and connect to")
+	evses := fs.Int("evses", 1, "charging points: 1, or 2 sharing a site limit behind a simulated grid meter")
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
 	}
@@ -57,7 +58,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if prev != "" {
 		fmt.Fprintf(stdout, "chargegate demo: the previous run's gateway data is in %s\n", prev)
 	}
-	d := &demo{dir: *dir, bin: *bin, out: stdout}
+	if *evses != 1 && *evses != 2 {
+		fmt.Fprintln(stderr, "chargegate demo: --evses must be 1 or 2")
+		return 2
+	}
+	d := &demo{dir: *dir, bin: *bin, out: stdout, evses: *evses}
 	defer d.stopChildren()
 	var csms *demoCSMS
 	if *ocppDir != "" {
@@ -103,12 +108,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	driven := make(chan struct{})
 	go func() { defer close(driven); d.drive(runCtx, app) }()
+	if d.evses == 2 {
+		go d.feedGrid(runCtx, app)
+	}
 	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
 	<-driven
 	last := app.refreshSnapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
 	code := d.summary(ctx, last, runErr, stderr)
+	if d.evses == 2 {
+		site := d.site
+		if site == "" {
+			site = "both EVSEs never charged at once (run longer)"
+		}
+		fmt.Fprintf(stdout, "  site limit         %d A per phase: %s\n", demoSiteLimitA, site)
+	}
 	if csms != nil {
 		csms.stop()
 		if sum, err := csms.summary(); err == nil {
@@ -121,6 +136,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type demo struct {
 	dir, bin string
 	extra    string // YAML appended to the configuration (the ocpp section with --ocpp)
+	evses    int    // charging points (--evses)
+	control  string // metersim's control API
+	site     string // what the site limit did while both EVSEs charged, once seen
 	out      io.Writer
 	children []*child.Process
 	issuer   ed25519.PrivateKey // the demo eMSP's token key
@@ -129,11 +147,15 @@ type demo struct {
 
 // start launches metersim and ledgernode and returns the gateway configuration that uses them.
 func (d *demo) start(ctx context.Context, httpAddr string) (config.Config, error) {
-	sim, err := d.child(ctx, "metersim", "--model", "sdm630", "--listen", "tcp://127.0.0.1:0",
-		"--control", "127.0.0.1:0", "--serial", "71000001")
+	simArgs := []string{"--model", "sdm630", "--listen", "tcp://127.0.0.1:0", "--control", "127.0.0.1:0", "--serial", "71000001"}
+	if d.evses == 2 {
+		simArgs = append(simArgs, "--meters", "3") // units 1 and 2 for the EVSEs, 3 the grid meter
+	}
+	sim, err := d.child(ctx, "metersim", simArgs...)
 	if err != nil {
 		return config.Config{}, err
 	}
+	d.control = sim["control"]
 	node, err := d.child(ctx, "ledgernode", "--listen", "127.0.0.1:0", "--data", filepath.Join(d.dir, "node"),
 		"--min-pow-score", "1500", "--milestone-interval", "2s")
 	if err != nil {
@@ -176,6 +198,9 @@ access:
 log:
   format: json
 `, filepath.Join(d.dir, "gateway"), sim["modbus"], sim["control"], node["api"], httpAddr, demoIssuerKID, issuerPub) + d.extra
+	if d.evses == 2 {
+		yaml += demoEVSEs
+	}
 	if err := os.WriteFile(filepath.Join(d.dir, "config.yaml"), []byte(yaml), 0o600); err != nil {
 		return config.Config{}, err
 	}

@@ -55,8 +55,12 @@ func (d *demo) tokenFile() string { return filepath.Join(d.dir, "token.jws") }
 // dir/receipts/SESSION.json — again once it is signed with its anchor.
 func (d *demo) drive(ctx context.Context, app *App) {
 	now := time.Now()
+	var evses []string
+	for _, p := range app.points {
+		evses = append(evses, p.id)
+	}
 	tok, err := access.Issue(d.issuer, demoIssuerKID, access.Claims{
-		Issuer: "chargegate demo eMSP", Subject: demoIDToken, EVSEs: []string{app.cfg.Device.EVSEID},
+		Issuer: "chargegate demo eMSP", Subject: demoIDToken, EVSEs: evses,
 		IssuedAt: now.Unix(), Expiry: now.Add(24 * time.Hour).Unix(), Limits: access.Limits{MaxDurationS: demoSessionS},
 	})
 	if err == nil {
@@ -74,23 +78,25 @@ func (d *demo) drive(ctx context.Context, app *App) {
 	written := map[string][]byte{}
 	n := 0
 	every(ctx, 500*time.Millisecond, func() {
-		st := app.gw.Status()
-		if st.Session == nil && len(st.Alarms) == 0 && st.Meter.Readable {
-			n++
-			cmd, _ := json.Marshal(gateway.Command{RequestID: fmt.Sprintf("demo-%d", n), Token: tok})
-			app.operator.Execute(ctx, gateway.CmdStart, cmd) // refused while the meter warms up: tried again
-		}
-		if st.LastSession == nil {
-			return
-		}
-		id := st.LastSession.ID
-		doc, ok := fetchReceipt(ctx, client, app.APIAddr(), id)
-		if !ok || bytes.Equal(written[id], doc) {
-			return
-		}
-		path := filepath.Join(d.dir, "receipts", id+".json")
-		if err := os.WriteFile(path, append(doc, '\n'), 0o644); err == nil {
-			written[id], d.receipt = doc, path
+		for _, p := range app.points {
+			st := p.gw.Status()
+			if st.Session == nil && len(st.Alarms) == 0 && st.Meter.Readable {
+				n++
+				cmd, _ := json.Marshal(gateway.Command{RequestID: fmt.Sprintf("demo-%d", n), Token: tok, EVSE: p.n})
+				app.operator.Execute(ctx, gateway.CmdStart, cmd) // refused while the meter warms up: tried again
+			}
+			if st.LastSession == nil {
+				continue
+			}
+			id := st.LastSession.ID
+			doc, ok := fetchReceipt(ctx, client, app.APIAddr(), id)
+			if !ok || bytes.Equal(written[id], doc) {
+				continue
+			}
+			path := filepath.Join(d.dir, "receipts", id+".json")
+			if err := os.WriteFile(path, append(doc, '\n'), 0o644); err == nil {
+				written[id], d.receipt = doc, path
+			}
 		}
 	})
 }
