@@ -24,30 +24,36 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // Every end reason the ledger defines has a deliberate OCPP reason: a new End* constant fails
 // here until stopReasons (and the table in doc.go) says what it maps to.
 func TestEveryEndReasonMapped(t *testing.T) {
+	for name, v := range ledgerEndReasons(t) {
+		if _, ok := stopReasons[v]; !ok {
+			t.Errorf("ledger.%s (%q) has no OCPP stop reason in stopReasons", name, v)
+		}
+	}
+}
+
+// ledgerEndReasons reads every End* constant of ledger/events.go (name → value) from its source,
+// so that a new one cannot be forgotten by a mapping table.
+func ledgerEndReasons(t *testing.T) map[string]string {
+	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "../../ledger/events.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	out := map[string]string{}
 	ast.Inspect(f, func(node ast.Node) bool {
 		vs, ok := node.(*ast.ValueSpec)
 		if !ok || len(vs.Names) != 1 || !strings.HasPrefix(vs.Names[0].Name, "End") || len(vs.Values) != 1 {
 			return true
 		}
-		lit, ok := vs.Values[0].(*ast.BasicLit)
-		if !ok {
-			return true
-		}
-		v, _ := strconv.Unquote(lit.Value)
-		n++
-		if _, ok := stopReasons[v]; !ok {
-			t.Errorf("ledger.%s (%q) has no OCPP stop reason in stopReasons", vs.Names[0].Name, v)
+		if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
+			out[vs.Names[0].Name], _ = strconv.Unquote(lit.Value)
 		}
 		return true
 	})
-	if n < 15 {
-		t.Errorf("found %d End* constants in ledger/events.go; the parser missed them", n)
+	if len(out) < 15 {
+		t.Fatalf("found %d End* constants in ledger/events.go; the parser missed them", len(out))
 	}
+	return out
 }
 
 func TestStopReason(t *testing.T) {

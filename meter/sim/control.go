@@ -93,16 +93,23 @@ func (s *Sim) postLoad(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "lease_ms negative")
 		return
 	}
-	ms, err := s.targets(req.Bus, req.Unit)
+	// The lease is wall-clock time on the relay side; in simulated time it scales with the
+	// clock's speed, so the contactor drops at the same moment either way.
+	lease := s.simDuration(time.Duration(req.LeaseMS) * time.Millisecond)
+	s.apply(w, req.Bus, req.Unit, func(m *Meter, now time.Time) { m.SetLoad(now, req.Connected, lease) })
+}
+
+// apply runs set on the meters bus and unit name (unit 0: all on the bus) at the simulator's
+// now and answers 204, or 404 when there is no such meter.
+func (s *Sim) apply(w http.ResponseWriter, bus int, unit uint8, set func(m *Meter, now time.Time)) {
+	ms, err := s.targets(bus, unit)
 	if err != nil {
 		httpError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	now := s.clock.Now()
 	for _, m := range ms {
-		// The lease is wall-clock time on the relay side; in simulated time it scales with
-		// the clock's speed, so the contactor drops at the same moment either way.
-		m.SetLoad(now, req.Connected, s.simDuration(time.Duration(req.LeaseMS)*time.Millisecond))
+		set(m, now)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -124,16 +131,7 @@ func (s *Sim) postProfile(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "profile values out of range")
 		return
 	}
-	ms, err := s.targets(req.Bus, req.Unit)
-	if err != nil {
-		httpError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	now := s.clock.Now()
-	for _, m := range ms {
-		m.SetProfile(now, req.Profile)
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.apply(w, req.Bus, req.Unit, func(m *Meter, now time.Time) { m.SetProfile(now, req.Profile) })
 }
 
 func (s *Sim) postSetpoint(w http.ResponseWriter, r *http.Request) {
@@ -145,16 +143,7 @@ func (s *Sim) postSetpoint(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "amps out of range 0..1000")
 		return
 	}
-	ms, err := s.targets(req.Bus, req.Unit)
-	if err != nil {
-		httpError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	now := s.clock.Now()
-	for _, m := range ms {
-		m.SetSetpoint(now, req.Amps)
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.apply(w, req.Bus, req.Unit, func(m *Meter, now time.Time) { m.SetSetpoint(now, req.Amps) })
 }
 
 func (s *Sim) getMeters(w http.ResponseWriter, _ *http.Request) {

@@ -107,13 +107,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		openBrowser("http://" + app.APIAddr() + "/")
 	}
 	driven := make(chan struct{})
-	go func() { defer close(driven); d.drive(runCtx, app) }()
-	if d.evses == 2 {
-		go d.feedGrid(runCtx, app)
-	}
+	fed := make(chan struct{})
+	go func() {
+		defer close(driven)
+		d.drive(runCtx, app)
+	}()
+	go func() {
+		defer close(fed)
+		if d.evses == 2 {
+			d.feedGrid(runCtx, app)
+		}
+	}()
 	d.view(runCtx, app, *duration == 0 && isTerminal(stdout))
 	runErr := <-done
 	<-driven
+	<-fed                            // d.site is read below
 	last := app.refreshSnapshot(ctx) // after the session's end was recorded
 	d.stopChildren()
 	code := d.summary(ctx, last, runErr, stderr)
