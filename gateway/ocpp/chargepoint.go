@@ -314,36 +314,6 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	cp.running = true
 	cp.mu.Unlock()
 	cp.armReservation()
-	limits := make(chan struct{})
-	go func() {
-		defer close(limits)
-		t := time.NewTicker(time.Second) // schedules change their limit on whole seconds
-		defer t.Stop()
-		for {
-			cp.applyLimit()
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	defer func() { <-limits }()
-	firmware := make(chan struct{})
-	go func() {
-		defer close(firmware)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			cp.firmwareTick(ctx) // may fetch a signed bundle's manifest: its own goroutine
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	defer func() { <-firmware }()
 	defer func() {
 		cp.mu.Lock()
 		cp.running = false
@@ -351,19 +321,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 		cp.armReservation()
 	}()
 	cp.applyAvailability(ctx)
-	for ctx.Err() == nil {
-		conn, err := cp.connect(ctx, Subprotocol)
-		if err != nil {
-			return nil // only ctx ends the retries
-		}
-		err = cp.serve(ctx, conn)
-		cp.online.Store(false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		cp.log.Warn("CSMS connection lost", "err", err)
-	}
-	return nil
+	return cp.run(ctx, cp)
 }
 
 // connect dials the CSMS with subprotocol proto (the 1.6 face: Subprotocol; the 2.0.1 face:
@@ -415,78 +373,40 @@ func (cp *ChargePoint) connect(ctx context.Context, proto string) (*websocket.Co
 	}))
 }
 
-// serve runs one connection: boot, then status, queued transaction messages and heartbeats.
-func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn) error {
-	conn := newRPCConn(ws, cp.cfg.CallTimeout, cp.handle)
-	readDone := make(chan error, 1)
-	go func() { readDone <- conn.readLoop(ctx) }()
-	defer func() {
-		conn.close(errors.New("charge point closed the connection"))
-		<-readDone
-	}()
-	stop := context.AfterFunc(ctx, func() { conn.close(ctx.Err()) })
-	defer stop()
+// The 1.6 face of the core's connection (link.go).
 
-	heartbeat, err := cp.boot(ctx, conn)
-	if err != nil {
+func (cp *ChargePoint) subprotocol() string { return Subprotocol }
+
+func (cp *ChargePoint) heartbeatInterval() time.Duration {
+	if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 {
+		return d
+	}
+	return cp.cfg.HeartbeatInterval
+}
+
+func (cp *ChargePoint) attach(conn *rpcConn) {
+	cp.mu.Lock()
+	cp.conn = conn
+	cp.resendStatus = conn != nil
+	cp.mu.Unlock()
+}
+
+func (cp *ChargePoint) flush(ctx context.Context, conn *rpcConn) error {
+	if err := cp.sendStatus(ctx, conn); err != nil {
 		return err
 	}
-	cp.online.Store(true)
-	cp.log.Info("CSMS accepted the charge point", "heartbeat", heartbeat)
-	cp.mu.Lock()
-	cp.resendStatus, cp.conn = true, conn
-	cp.mu.Unlock()
-	defer func() { cp.mu.Lock(); cp.conn = nil; cp.mu.Unlock() }()
-	hb := time.NewTicker(heartbeat)
-	defer hb.Stop()
-	for {
-		// A HeartbeatInterval the CSMS changed applies at once.
-		if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 && d != heartbeat {
-			heartbeat = d
-			hb.Reset(d)
-		}
-		if err := cp.sendStatus(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.sendTriggered(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.sendSecurityEvents(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.sendFirmwareStatus(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.sendDiagnosticsStatus(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.drain(ctx, conn); err != nil {
-			return err
-		}
-		select {
-		case <-cp.wake:
-		case <-hb.C:
-			var conf heartbeatConf
-			if err := conn.call(ctx, "", "Heartbeat", struct{}{}, &conf); err != nil {
-				return fmt.Errorf("heartbeat: %w", err)
-			}
-		case <-conn.done:
-			return conn.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return cp.sendTriggered(ctx, conn)
 }
 
 // boot sends BootNotification until the CSMS accepts (OCPP 1.6 §4.2): on Pending or Rejected
-// it waits the interval the CSMS gave (or BootRetry) and asks again. It returns the heartbeat
-// interval to use.
-func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) (time.Duration, error) {
+// it waits the interval the CSMS gave (or BootRetry) and asks again. On Accepted, the
+// heartbeat interval it gave replaces HeartbeatInterval.
+func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) error {
 	req := cp.bootRequest()
 	for {
 		var conf bootNotificationConf
 		if err := conn.call(ctx, "", "BootNotification", req, &conf); err != nil {
-			return 0, fmt.Errorf("boot notification: %w", err)
+			return fmt.Errorf("boot notification: %w", err)
 		}
 		interval := time.Duration(conf.Interval) * time.Second
 		if conf.Status == "Accepted" {
@@ -495,10 +415,7 @@ func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) (time.Duration, 
 				cp.conf[KeyHeartbeatInterval] = strconv.Itoa(conf.Interval)
 				cp.mu.Unlock()
 			}
-			if d := cp.confSeconds(KeyHeartbeatInterval); d > 0 {
-				return d, nil
-			}
-			return cp.cfg.HeartbeatInterval, nil
+			return nil
 		}
 		if interval <= 0 {
 			interval = cp.cfg.BootRetry
@@ -509,10 +426,10 @@ func (cp *ChargePoint) boot(ctx context.Context, conn *rpcConn) (time.Duration, 
 		case <-t.C:
 		case <-conn.done:
 			t.Stop()
-			return 0, conn.err
+			return conn.err
 		case <-ctx.Done():
 			t.Stop()
-			return 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -512,7 +512,17 @@ func (cp *ChargePoint) sendFirmwareStatus(ctx context.Context, conn *rpcConn) er
 	}
 }
 
+// firmwareNotification reports status: as OCPP 2.0.1's FirmwareStatusNotification (with the
+// requestId) on the 2.0.1 face, else as 1.6's SignedFirmwareStatusNotification for a signed
+// job and FirmwareStatusNotification for another.
 func (cp *ChargePoint) firmwareNotification(ctx context.Context, conn *rpcConn, j firmwareJob, status string) error {
+	if cp.face201 != nil {
+		id := j.RequestID
+		if err := conn.call(ctx, "", "FirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}, nil); err != nil {
+			return fmt.Errorf("firmware status notification: %w", err)
+		}
+		return nil
+	}
 	if j.Signed {
 		id := j.RequestID
 		if err := conn.call(ctx, "", "SignedFirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}, nil); err != nil {

@@ -10,10 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/chargegate/chargegate/gateway"
 )
@@ -41,9 +38,7 @@ type ChargePoint201 struct {
 	q        *Queue
 	sessions Sessions
 	log      *slog.Logger
-	wake     chan struct{}
 	bg       sync.WaitGroup
-	online   atomic.Bool
 
 	mu          sync.Mutex
 	vals        map[string]string // device-model values by dmVar.key
@@ -83,7 +78,7 @@ func newFace201(base *ChargePoint) (*ChargePoint201, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ChargePoint201{base: base, cfg: base.cfg, q: base.q, sessions: base.sessions, log: base.log, wake: make(chan struct{}, 1),
+	return &ChargePoint201{base: base, cfg: base.cfg, q: base.q, sessions: base.sessions, log: base.log,
 		vals: vals, tokens: map[string]string{}, remoteIDs: map[string]int{}, remoteStart: map[string]int{},
 		stopReasons: map[string][2]string{}, bootReason: bootReason(base)}, nil
 }
@@ -109,14 +104,10 @@ func (cp *ChargePoint201) tagSession(session, idToken string) {
 }
 
 // Online reports whether the CSMS accepted the charge point on the current connection.
-func (cp *ChargePoint201) Online() bool { return cp.online.Load() }
+func (cp *ChargePoint201) Online() bool { return cp.base.online.Load() }
 
-func (cp *ChargePoint201) poke() {
-	select {
-	case cp.wake <- struct{}{}:
-	default:
-	}
-}
+// poke wakes the core's connection loop to send what is due.
+func (cp *ChargePoint201) poke() { cp.base.poke() }
 
 // value returns a device-model value by component, variable and instance.
 func (cp *ChargePoint201) value(component, variable, instance string) string {
@@ -139,78 +130,28 @@ func (cp *ChargePoint201) Run(ctx context.Context) error {
 		cp.log.Warn("hold sessions for Inoperative", "err", err)
 	}
 	cp.refreshStatus()
-	limits := make(chan struct{})
-	lctx, stopLimits := context.WithCancel(ctx)
-	go func() { defer close(limits); cp.runLimits(lctx) }()
-	defer func() { stopLimits(); <-limits }()
-	for ctx.Err() == nil {
-		ws, err := cp.base.connect(ctx, Subprotocol201)
-		if err != nil {
-			return nil // only ctx ends the retries
-		}
-		err = cp.serve(ctx, ws)
-		cp.online.Store(false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		cp.log.Warn("CSMS connection lost", "err", err)
-	}
-	return nil
+	return cp.base.run(ctx, cp)
 }
 
-// serve runs one connection: BootNotification until Accepted, then the connector status,
-// security events, queued TransactionEvents and heartbeats.
-func (cp *ChargePoint201) serve(ctx context.Context, ws *websocket.Conn) error {
-	conn := newRPCConn(ws, cp.cfg.CallTimeout, cp.handle)
-	readDone := make(chan error, 1)
-	go func() { readDone <- conn.readLoop(ctx) }()
-	defer func() {
-		conn.close(errors.New("charge point closed the connection"))
-		<-readDone
-	}()
-	stop := context.AfterFunc(ctx, func() { conn.close(ctx.Err()) })
-	defer stop()
+// The 2.0.1 face of the core's connection (link.go).
 
-	if err := cp.boot(ctx, conn); err != nil {
-		return err
-	}
-	cp.online.Store(true)
+func (cp *ChargePoint201) subprotocol() string { return Subprotocol201 }
+
+func (cp *ChargePoint201) heartbeatInterval() time.Duration {
+	return cp.seconds(compOCPPComm, "HeartbeatInterval", "")
+}
+
+func (cp *ChargePoint201) attach(conn *rpcConn) {
 	cp.mu.Lock()
 	cp.statusSent, cp.conn = "", conn
 	cp.mu.Unlock()
-	defer func() { cp.mu.Lock(); cp.conn = nil; cp.mu.Unlock() }()
-	heartbeat := cp.seconds(compOCPPComm, "HeartbeatInterval", "")
-	hb := time.NewTicker(max(heartbeat, time.Second))
-	defer hb.Stop()
-	for {
-		if d := cp.seconds(compOCPPComm, "HeartbeatInterval", ""); d > 0 && d != heartbeat {
-			heartbeat = d
-			hb.Reset(d)
-		}
-		if err := cp.sendStatus(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.sendTriggered(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.base.sendSecurityEvents(ctx, conn); err != nil {
-			return err
-		}
-		if err := cp.drain(ctx, conn); err != nil {
-			return err
-		}
-		select {
-		case <-cp.wake:
-		case <-hb.C:
-			if err := conn.call(ctx, "", "Heartbeat", struct{}{}, nil); err != nil {
-				return fmt.Errorf("heartbeat: %w", err)
-			}
-		case <-conn.done:
-			return conn.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+}
+
+func (cp *ChargePoint201) flush(ctx context.Context, conn *rpcConn) error {
+	if err := cp.sendStatus(ctx, conn); err != nil {
+		return err
 	}
+	return cp.sendTriggered(ctx, conn)
 }
 
 // boot sends BootNotification until Accepted (OCPP 2.0.1 B01–B03); Pending and Rejected wait
@@ -232,7 +173,7 @@ func (cp *ChargePoint201) boot(ctx context.Context, conn *rpcConn) error {
 				cp.vals[dmKey(compOCPPComm, "HeartbeatInterval", "")] = strconv.Itoa(conf.Interval)
 				cp.mu.Unlock()
 			}
-			cp.log.Info("CSMS accepted the charge point", "protocol", Subprotocol201, "reason", req.Reason)
+			cp.log.Debug("boot notification accepted", "reason", req.Reason)
 			if req.Reason != "PowerUp" && req.Reason != "Triggered" {
 				if err := cp.q.setConfig(ctx, bootReasonKey, ""); err != nil {
 					return err

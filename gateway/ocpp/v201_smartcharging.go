@@ -142,21 +142,6 @@ func (cp *ChargePoint201) handleSmartCharging(ctx context.Context, action string
 	return nil, nil, false
 }
 
-// runLimits evaluates the core's limit every second (schedules change on whole seconds)
-// until ctx ends.
-func (cp *ChargePoint201) runLimits(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		cp.base.applyLimit()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // coreStatus and coreSession keep the core's view of the running transaction for its limit: the status,
 // the session and its begin (Relative profiles).
 func (cp *ChargePoint201) coreStatus(st gateway.Status) {
