@@ -90,6 +90,11 @@ const answer201 = {
   NotifyReport: () => ({}),
   DataTransfer: (p) => ({ status: p.vendorId === 'org.chargegate' ? 'Accepted' : 'UnknownVendorId' }),
   SecurityEventNotification: () => ({}),
+  FirmwareStatusNotification: () => ({}),
+  LogStatusNotification: () => ({}),
+  SignCertificate: () => ({ status: 'Accepted' }),
+  MeterValues: () => ({}),
+  ReservationStatusUpdate: () => ({}),
 };
 
 server.on('client', (client) => {
