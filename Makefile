@@ -24,8 +24,8 @@ build: ## build all programs into bin/
 test: deps lint ## run go vet and all tests (unit, integration, short chaos) with the race detector
 	$(GO) test -race -timeout 14m $(TESTFLAGS) ./...
 
-demo: build ## run meter simulator + ledger node + gateway and print (and open) the web UI's address; DURATION=30s runs headless and prints a summary; OCPP=1 adds the strict OCPP CSMS (Node.js); EVSES=2 runs two charging points under a site limit
-	bin/chargegate demo --data var/demo --bin bin $(if $(DURATION),--duration $(DURATION)) $(if $(OCPP),--ocpp gateway/ocpp/testdata/csms) $(if $(EVSES),--evses $(EVSES))
+demo: build ## run meter simulator + ledger node + gateway and print (and open) the web UI's address; DURATION=30s runs headless and prints a summary; OCPP=1 adds the strict OCPP 1.6J CSMS (Node.js), OCPP=2.0.1 the same in OCPP 2.0.1; EVSES=2 runs two charging points under a site limit
+	bin/chargegate demo --data var/demo --bin bin $(if $(DURATION),--duration $(DURATION)) $(if $(OCPP),--ocpp gateway/ocpp/testdata/csms $(if $(filter 2.0.1,$(OCPP)),--ocpp-version 2.0.1)) $(if $(EVSES),--evses $(EVSES))
 
 bench: build ## print one benchmark report with comparisons and reproduce commands (var/bench/report.txt); QUICK=1 skips the 10^7 run
 	$(GO) run ./.ci/benchreport -out var/bench/report.txt $(if $(QUICK),-quick)

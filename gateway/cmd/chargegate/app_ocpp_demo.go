@@ -17,20 +17,31 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chargegate/chargegate/gateway/ocpp"
 )
 
-// demoCSMS is the strict OCPP 1.6J peer of the tests (gateway/ocpp/testdata/csms: npm
+// demoCSMS is the strict OCPP 1.6J or 2.0.1 peer of the tests (gateway/ocpp/testdata/csms: npm
 // ocpp-rpc with strictMode, every message checked against the official JSON schemas) run for
 // `chargegate demo --ocpp DIR`. Its message log, one JSON object per line, is DATA/csms.log.
 type demoCSMS struct {
-	cmd  *exec.Cmd
-	log  string
-	port int
+	cmd     *exec.Cmd
+	log     string
+	port    int
+	version string // ocpp.Version16 or ocpp.Version201
+}
+
+// protocol names the version as the demo prints it.
+func (c *demoCSMS) protocol() string {
+	if c.version == ocpp.Version201 {
+		return "2.0.1"
+	}
+	return "1.6J"
 }
 
 // startDemoCSMS starts csms.js from dir (npm ci first when node_modules is missing). It
 // returns nil and says why when Node.js is not installed: the demo then runs without OCPP.
-func startDemoCSMS(ctx context.Context, dir, dataDir string, out io.Writer) (*demoCSMS, error) {
+func startDemoCSMS(ctx context.Context, dir, version, dataDir string, out io.Writer) (*demoCSMS, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		fmt.Fprintln(out, "chargegate demo: node is not installed; running without OCPP")
@@ -61,12 +72,12 @@ func startDemoCSMS(ctx context.Context, dir, dataDir string, out io.Writer) (*de
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(node, filepath.Join(dir, "csms.js"), "--port", strconv.Itoa(port), "--interval", "60")
+	cmd := exec.Command(node, filepath.Join(dir, "csms.js"), "--port", strconv.Itoa(port), "--interval", "60", "--ocpp", version)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the CSMS: %w", err)
 	}
-	c := &demoCSMS{cmd: cmd, log: logPath, port: port}
+	c := &demoCSMS{cmd: cmd, log: logPath, port: port, version: version}
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte(`"type":"listening"`)) {
 			return c, nil
@@ -81,7 +92,7 @@ func startDemoCSMS(ctx context.Context, dir, dataDir string, out io.Writer) (*de
 
 // config is the ocpp section that connects the demo's gateway to it.
 func (c *demoCSMS) config() string {
-	return fmt.Sprintf("ocpp:\n  url: ws://127.0.0.1:%d/ocpp\n  identity: CG-DEMO-1\n  heartbeat_interval: 30s\n  meter_value_sample_interval: 10s\n", c.port)
+	return fmt.Sprintf("ocpp:\n  url: ws://127.0.0.1:%d/ocpp\n  version: %q\n  identity: CG-DEMO-1\n  heartbeat_interval: 30s\n  meter_value_sample_interval: 10s\n", c.port, c.version)
 }
 
 func (c *demoCSMS) stop() {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway/child"
 	"github.com/chargegate/chargegate/gateway/config"
+	"github.com/chargegate/chargegate/gateway/ocpp"
 	"github.com/chargegate/chargegate/gateway/web"
 )
 
@@ -26,21 +27,23 @@ import (
 // Eastron SDM630 on Modbus TCP), the local ledger node and the gateway with the simulated board,
 // which connects the simulator's load only while its contactor is closed.
 //
-//	chargegate demo [--data var/demo] [--bin bin] [--duration 30s] [--http 127.0.0.1:8080] [--ocpp DIR]
+//	chargegate demo [--data var/demo] [--bin bin] [--duration 30s] [--http 127.0.0.1:8080]
+//	                [--ocpp DIR [--ocpp-version 1.6|2.0.1]] [--evses 1|2]
 //
-// With --ocpp (make demo OCPP=1) it also runs the strict OCPP 1.6J CSMS from DIR
-// (gateway/ocpp/testdata/csms) when Node.js is installed, connects the gateway to it and
-// prints the path and a summary of its message log.
+// With --ocpp (make demo OCPP=1, or OCPP=2.0.1) it also runs the strict OCPP CSMS from DIR
+// (gateway/ocpp/testdata/csms) when Node.js is installed, in the chosen protocol version,
+// connects the gateway to it and prints the path and a summary of its message log.
 // Without --duration it shows a live view until Ctrl-C; with it, it runs headless for that long,
 // prints a summary and exits 0 only if the stored chain verifies.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--data DIR] [--bin DIR] [--duration D] [--http ADDR] [--ocpp DIR]", stderr)
+	fs := newFlagSet("demo", "demo [--data DIR] [--bin DIR] [--duration D] [--http ADDR] [--ocpp DIR [--ocpp-version V]] [--evses N]", stderr)
 	dir := fs.String("data", "var/demo", "`directory` for the demo's data and logs")
 	fs.alias("dir", "data")
 	bin := fs.String("bin", "bin", "`directory` holding metersim and ledgernode")
 	duration := fs.Duration("duration", 0, "run headless for this long, then print a summary")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "local status API `address` (a free port is used if busy)")
 	ocppDir := fs.String("ocpp", "", "`directory` of the strict OCPP CSMS (gateway/ocpp/testdata/csms) to run and connect to")
+	ocppVersion := fs.String("ocpp-version", "1.6", "OCPP `version` the gateway and the CSMS speak: 1.6 or 2.0.1")
 	evses := fs.Int("evses", 1, "charging points: 1, or 2 sharing a site limit behind a simulated grid meter")
 	if code, ok := fs.parse(args, 0); !ok {
 		return code
@@ -58,6 +61,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if prev != "" {
 		fmt.Fprintf(stdout, "chargegate demo: the previous run's gateway data is in %s\n", prev)
 	}
+	if *ocppVersion != ocpp.Version16 && *ocppVersion != ocpp.Version201 {
+		fmt.Fprintf(stderr, "chargegate demo: --ocpp-version must be %s or %s\n", ocpp.Version16, ocpp.Version201)
+		return 2
+	}
 	if *evses != 1 && *evses != 2 {
 		fmt.Fprintln(stderr, "chargegate demo: --evses must be 1 or 2")
 		return 2
@@ -67,14 +74,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var csms *demoCSMS
 	if *ocppDir != "" {
 		var err error
-		if csms, err = startDemoCSMS(ctx, *ocppDir, *dir, stdout); err != nil {
+		if csms, err = startDemoCSMS(ctx, *ocppDir, *ocppVersion, *dir, stdout); err != nil {
 			fmt.Fprintln(stderr, "chargegate demo:", err)
 			return 1
 		}
 		defer csms.stop()
 		if csms != nil {
 			d.extra = csms.config()
-			fmt.Fprintf(stdout, "chargegate demo: strict OCPP 1.6J CSMS on port %d, message log %s\n", csms.port, csms.log)
+			fmt.Fprintf(stdout, "chargegate demo: strict OCPP %s CSMS on port %d, message log %s\n", csms.protocol(), csms.port, csms.log)
 		}
 	}
 	cfg, err := d.start(ctx, *httpAddr)

@@ -602,24 +602,64 @@ func TestOCPPDiagnosticsArchive(t *testing.T) {
 	}
 }
 
-// Issue 16: `chargegate demo --ocpp DIR` (make demo OCPP=1) runs the strict CSMS beside the
-// demo, connects the gateway and prints its message log's path and summary: the autostarted
-// session's StartTransaction and, at the end, its StopTransaction, with no schema violation.
+// Issues 16 and 19: `chargegate demo --ocpp DIR` (make demo OCPP=1, OCPP=2.0.1) runs the
+// strict CSMS beside the demo in the chosen version, connects the gateway and prints its
+// message log's path and summary: the autostarted session's begin and, at the end, its end,
+// with no schema violation.
 func TestDemoWithOCPP(t *testing.T) {
-	dir := t.TempDir()
 	bin := filepath.Dir(rig.Bin(t, "metersim"))
 	csmsDir, err := filepath.Abs(filepath.Join("..", "..", "ocpp", "testdata", "csms"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out := rig.CLI(t, "", "demo", "--data", dir, "--bin", bin, "--duration", "12s", "--http", "127.0.0.1:0", "--ocpp", csmsDir)
-	if code != 0 {
-		t.Fatalf("demo --ocpp = %d:\n%s", code, out)
-	}
-	for _, want := range []string{"strict OCPP 1.6J CSMS on port", "OCPP message log   " + filepath.Join(dir, "csms.log"),
-		"BootNotification 1", "StartTransaction 1", "StopTransaction 1", "schema violations 0", "chain verified     yes"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
+	for _, tc := range []struct {
+		version string
+		want    []string
+	}{
+		{"1.6", []string{"strict OCPP 1.6J CSMS on port", "StartTransaction 1", "StopTransaction 1"}},
+		{"2.0.1", []string{"strict OCPP 2.0.1 CSMS on port", "TransactionEvent "}},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			dir := t.TempDir()
+			code, out := rig.CLI(t, "", "demo", "--data", dir, "--bin", bin, "--duration", "12s", "--http", "127.0.0.1:0",
+				"--ocpp", csmsDir, "--ocpp-version", tc.version)
+			if code != 0 {
+				t.Fatalf("demo --ocpp = %d:\n%s", code, out)
+			}
+			for _, want := range append(tc.want, "OCPP message log   "+filepath.Join(dir, "csms.log"),
+				"BootNotification 1", "schema violations 0", "chain verified     yes") {
+				if !strings.Contains(out, want) {
+					t.Errorf("demo output lacks %q:\n%s", want, out)
+				}
+			}
+			if tc.version != "2.0.1" {
+				return
+			}
+			// One transaction, begun and ended once, its events numbered from 0 without a gap.
+			log, err := os.ReadFile(filepath.Join(dir, "csms.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, line := range strings.Split(string(log), "\n") {
+				var l struct {
+					Type, Action string
+					Params       struct {
+						EventType string
+						SeqNo     int
+					}
+				}
+				if json.Unmarshal([]byte(line), &l) != nil || l.Type != "call" || l.Action != "TransactionEvent" {
+					continue
+				}
+				if l.Params.SeqNo != len(types) {
+					t.Errorf("TransactionEvent %d has seqNo %d", len(types), l.Params.SeqNo)
+				}
+				types = append(types, l.Params.EventType)
+			}
+			if len(types) < 2 || types[0] != "Started" || types[len(types)-1] != "Ended" || slices.Contains(types[1:len(types)-1], "Ended") {
+				t.Errorf("TransactionEvents = %v, want Started, Updated…, Ended", types)
+			}
+		})
 	}
 }
