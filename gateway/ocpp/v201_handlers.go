@@ -164,8 +164,14 @@ func (cp *ChargePoint201) notifyReport(ctx context.Context, requestID int, data 
 }
 
 // requestStart accepts when no transaction runs and starts the session in the background
-// (F01); the Started event carries remoteStartId and triggerReason RemoteStart.
+// (F01); the Started event carries remoteStartId and triggerReason RemoteStart. A
+// chargingProfile in the request becomes the transaction's TxProfile (K05); one that is not a
+// valid TxProfile without transactionId makes it Rejected.
 func (cp *ChargePoint201) requestStart(ctx context.Context, req requestStartReq) any {
+	profile, ok := startProfile(req.ChargingProfile)
+	if !ok {
+		return requestStartConf{Status: "Rejected"}
+	}
 	cp.mu.Lock()
 	busy := cp.current != ""
 	if req.EVSEID != nil && *req.EVSEID != evseOne {
@@ -192,6 +198,7 @@ func (cp *ChargePoint201) requestStart(ctx context.Context, req requestStartReq)
 		cp.mu.Lock()
 		cp.tokens[id] = tok
 		cp.mu.Unlock()
+		cp.installStartProfile(context.WithoutCancel(ctx), profile)
 		cp.poke()
 	})
 	return requestStartConf{Status: "Accepted"}

@@ -184,7 +184,8 @@ type requestStartReq struct {
 	RemoteStartID int          `json:"remoteStartId"`
 	IDToken       idTokenType  `json:"idToken"`
 	GroupIDToken  *idTokenType `json:"groupIdToken,omitempty"`
-	// chargingProfile is refused by the strict decoder until K (smart charging) is done.
+	// ChargingProfile is the transaction's TxProfile (K05), installed once it started.
+	ChargingProfile *chargingProfile201 `json:"chargingProfile,omitempty"`
 }
 
 type requestStopReq struct {

@@ -58,6 +58,15 @@ type getCompositeSchedule201Req struct {
 
 const purposeStationMax = "ChargingStationMaxProfile"
 
+// coreProfile converts a 2.0.1 profile with one schedule to the core's form.
+func coreProfile(p chargingProfile201) chargingProfile {
+	s := p.ChargingSchedule[0]
+	return chargingProfile{ChargingProfileID: p.ID, StackLevel: p.StackLevel, ChargingProfilePurpose: p.ChargingProfilePurpose,
+		ChargingProfileKind: p.ChargingProfileKind, RecurrencyKind: p.RecurrencyKind, ValidFrom: p.ValidFrom, ValidTo: p.ValidTo,
+		ChargingSchedule: chargingSchedule{Duration: s.Duration, StartSchedule: s.StartSchedule, ChargingRateUnit: s.ChargingRateUnit,
+			ChargingSchedulePeriod: s.ChargingSchedulePeriod, MinChargingRate: s.MinChargingRate}}
+}
+
 // setChargingProfile answers SetChargingProfile (K01): Rejected for another EVSE, a
 // ChargingStationMaxProfile not on EVSE 0, a TxProfile without the running transaction,
 // ChargingStationExternalConstraints, more than one schedule, or what the core refuses.
@@ -66,11 +75,7 @@ func (cp *ChargePoint201) setChargingProfile(ctx context.Context, req setChargin
 	if req.EVSEID < 0 || req.EVSEID > evseOne || len(p.ChargingSchedule) != 1 {
 		return "Rejected"
 	}
-	s := p.ChargingSchedule[0]
-	core := chargingProfile{ChargingProfileID: p.ID, StackLevel: p.StackLevel, ChargingProfilePurpose: p.ChargingProfilePurpose,
-		ChargingProfileKind: p.ChargingProfileKind, RecurrencyKind: p.RecurrencyKind, ValidFrom: p.ValidFrom, ValidTo: p.ValidTo,
-		ChargingSchedule: chargingSchedule{Duration: s.Duration, StartSchedule: s.StartSchedule, ChargingRateUnit: s.ChargingRateUnit,
-			ChargingSchedulePeriod: s.ChargingSchedulePeriod, MinChargingRate: s.MinChargingRate}}
+	core := coreProfile(p)
 	switch p.ChargingProfilePurpose {
 	case purposeStationMax:
 		if req.EVSEID != 0 {
@@ -92,6 +97,35 @@ func (cp *ChargePoint201) setChargingProfile(ctx context.Context, req setChargin
 		return "Rejected"
 	}
 	return cp.base.installProfile(ctx, req.EVSEID, core)
+}
+
+// startProfile checks the chargingProfile of a RequestStartTransaction (F01, K05): a
+// TxProfile without a transactionId (the transaction does not exist yet), one schedule, one the
+// core accepts. It returns the profile in the core's form, nil when the request has none; ok
+// false means the request is Rejected.
+func startProfile(p *chargingProfile201) (core *chargingProfile, ok bool) {
+	if p == nil {
+		return nil, true
+	}
+	if p.ChargingProfilePurpose != purposeTx || p.TransactionID != "" || len(p.ChargingSchedule) != 1 {
+		return nil, false
+	}
+	c := coreProfile(*p)
+	if !validProfile(c) {
+		return nil, false
+	}
+	return &c, true
+}
+
+// installStartProfile installs a started transaction's TxProfile from its
+// RequestStartTransaction on EVSE 1; it ends with the transaction, as any TxProfile.
+func (cp *ChargePoint201) installStartProfile(ctx context.Context, p *chargingProfile) {
+	if p == nil {
+		return
+	}
+	if st := cp.base.installProfile(ctx, connectorOne, *p); st != "Accepted" {
+		cp.log.Warn("the remote start's charging profile was not installed", "status", st)
+	}
 }
 
 // clearChargingProfile answers ClearChargingProfile (K10): Accepted when a profile was removed.
