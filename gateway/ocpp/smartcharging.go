@@ -91,6 +91,8 @@ type storedProfile struct {
 	Connector int             `json:"connector"`
 	Received  time.Time       `json:"received"`
 	Profile   chargingProfile `json:"profile"`
+	// ScheduleID is a 2.0.1 profile's chargingSchedule id (1.6 schedules have none).
+	ScheduleID int `json:"scheduleId,omitempty"`
 }
 
 // loadProfiles reads the installed profiles.
@@ -181,13 +183,19 @@ func (cp *ChargePoint) setChargingProfile(ctx context.Context, req setChargingPr
 
 // installProfile stores p on connector, replacing per §3.13.2, and applies the new limit.
 func (cp *ChargePoint) installProfile(ctx context.Context, connector int, p chargingProfile) string {
+	return cp.install(ctx, storedProfile{Connector: connector, Received: time.Now(), Profile: p})
+}
+
+// install stores sp, replacing what it replaces, and applies the new limit.
+func (cp *ChargePoint) install(ctx context.Context, sp storedProfile) string {
+	connector, p := sp.Connector, sp.Profile
 	cp.mu.Lock()
 	next := slices.DeleteFunc(slices.Clone(cp.profiles), func(s storedProfile) bool {
 		// §3.13.2: the same id, or the same stackLevel and purpose on the connector, is replaced.
 		return s.Profile.ChargingProfileID == p.ChargingProfileID ||
 			(s.Connector == connector && s.Profile.StackLevel == p.StackLevel && s.Profile.ChargingProfilePurpose == p.ChargingProfilePurpose)
 	})
-	next = append(next, storedProfile{Connector: connector, Received: time.Now(), Profile: p})
+	next = append(next, sp)
 	cp.mu.Unlock()
 	if len(next) > maxProfiles {
 		return "Rejected"

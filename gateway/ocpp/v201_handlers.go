@@ -14,8 +14,8 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, cerr, ok := cp.handleLocalAuth(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
-	if res, cerr, ok := cp.handleSmartCharging(ctx, action, payload); ok {
-		return res, nil, cerr
+	if res, after, cerr, ok := cp.handleSmartCharging(ctx, action, payload); ok {
+		return res, after, cerr
 	}
 	switch action {
 	case "GetVariables":

@@ -3,6 +3,8 @@ package ocpp
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
@@ -96,14 +98,14 @@ func (cp *ChargePoint201) setChargingProfile(ctx context.Context, req setChargin
 	if !validProfile(core) {
 		return "Rejected"
 	}
-	return cp.base.installProfile(ctx, req.EVSEID, core)
+	return cp.base.install(ctx, storedProfile{Connector: req.EVSEID, Received: time.Now(), Profile: core, ScheduleID: p.ChargingSchedule[0].ID})
 }
 
 // startProfile checks the chargingProfile of a RequestStartTransaction (F01, K05): a
 // TxProfile without a transactionId (the transaction does not exist yet), one schedule, one the
-// core accepts. It returns the profile in the core's form, nil when the request has none; ok
-// false means the request is Rejected.
-func startProfile(p *chargingProfile201) (core *chargingProfile, ok bool) {
+// core accepts. It returns the profile as the core stores it on EVSE 1, nil when the request
+// has none; ok false means the request is Rejected.
+func startProfile(p *chargingProfile201) (sp *storedProfile, ok bool) {
 	if p == nil {
 		return nil, true
 	}
@@ -114,16 +116,18 @@ func startProfile(p *chargingProfile201) (core *chargingProfile, ok bool) {
 	if !validProfile(c) {
 		return nil, false
 	}
-	return &c, true
+	return &storedProfile{Connector: evseOne, Profile: c, ScheduleID: p.ChargingSchedule[0].ID}, true
 }
 
 // installStartProfile installs a started transaction's TxProfile from its
 // RequestStartTransaction on EVSE 1; it ends with the transaction, as any TxProfile.
-func (cp *ChargePoint201) installStartProfile(ctx context.Context, p *chargingProfile) {
-	if p == nil {
+func (cp *ChargePoint201) installStartProfile(ctx context.Context, sp *storedProfile) {
+	if sp == nil {
 		return
 	}
-	if st := cp.base.installProfile(ctx, connectorOne, *p); st != "Accepted" {
+	p := *sp
+	p.Received = time.Now()
+	if st := cp.base.install(ctx, p); st != "Accepted" {
 		cp.log.Warn("the remote start's charging profile was not installed", "status", st)
 	}
 }
@@ -151,29 +155,124 @@ func (cp *ChargePoint201) compositeSchedule(req getCompositeSchedule201Req) any 
 		"scheduleStart": res.ScheduleStart, "chargingRateUnit": s.ChargingRateUnit, "chargingSchedulePeriod": s.ChargingSchedulePeriod}}
 }
 
+type getChargingProfilesReq struct {
+	RequestID       int  `json:"requestId"`
+	EVSEID          *int `json:"evseId,omitempty"`
+	ChargingProfile struct {
+		ChargingProfilePurpose string   `json:"chargingProfilePurpose,omitempty"`
+		StackLevel             *int     `json:"stackLevel,omitempty"`
+		ChargingProfileID      []int    `json:"chargingProfileId,omitempty"`
+		ChargingLimitSource    []string `json:"chargingLimitSource,omitempty"`
+	} `json:"chargingProfile"`
+}
+
+type reportChargingProfilesReq struct {
+	RequestID           int                  `json:"requestId"`
+	ChargingLimitSource string               `json:"chargingLimitSource"`
+	ChargingProfile     []chargingProfile201 `json:"chargingProfile"`
+	TBC                 bool                 `json:"tbc,omitempty"`
+	EVSEID              int                  `json:"evseId"`
+}
+
+// limitSourceCSO is the source of every profile here: the CSMS set it.
+const limitSourceCSO = "CSO"
+
+// chargingProfiles answers GetChargingProfiles (K09): the installed profiles matching the
+// criteria, reported after the answer in one ReportChargingProfiles per EVSE (0 first), all
+// with chargingLimitSource CSO; NoProfiles when none matches.
+func (cp *ChargePoint201) chargingProfiles(ctx context.Context, req getChargingProfilesReq) (string, func()) {
+	c := req.ChargingProfile
+	cp.mu.Lock()
+	current := cp.current
+	cp.mu.Unlock()
+	cp.base.mu.Lock()
+	stored := slices.Clone(cp.base.profiles)
+	cp.base.mu.Unlock()
+	byEVSE := map[int][]chargingProfile201{}
+	for _, sp := range stored {
+		p := profile201(sp, current)
+		switch {
+		case req.EVSEID != nil && *req.EVSEID != sp.Connector,
+			c.ChargingProfilePurpose != "" && c.ChargingProfilePurpose != p.ChargingProfilePurpose,
+			c.StackLevel != nil && *c.StackLevel != p.StackLevel,
+			len(c.ChargingProfileID) > 0 && !slices.Contains(c.ChargingProfileID, p.ID),
+			len(c.ChargingLimitSource) > 0 && !slices.Contains(c.ChargingLimitSource, limitSourceCSO):
+			continue
+		}
+		byEVSE[sp.Connector] = append(byEVSE[sp.Connector], p)
+	}
+	if len(byEVSE) == 0 {
+		return "NoProfiles", nil
+	}
+	evses := slices.Sorted(maps.Keys(byEVSE))
+	return "Accepted", func() {
+		cp.bg.Go(func() {
+			for i, evse := range evses {
+				r := reportChargingProfilesReq{RequestID: req.RequestID, ChargingLimitSource: limitSourceCSO,
+					ChargingProfile: byEVSE[evse], TBC: i < len(evses)-1, EVSEID: evse}
+				cp.mu.Lock()
+				conn := cp.conn
+				cp.mu.Unlock()
+				if conn == nil {
+					return
+				}
+				if err := conn.call(ctx, "", "ReportChargingProfiles", r, nil); err != nil {
+					cp.log.Warn("report charging profiles", "request", req.RequestID, "err", err)
+					return
+				}
+			}
+		})
+	}
+}
+
+// profile201 is a stored profile as 2.0.1 reports it: ChargePointMaxProfile as
+// ChargingStationMaxProfile, a TxProfile with the running transaction's id.
+func profile201(sp storedProfile, transactionID string) chargingProfile201 {
+	p := sp.Profile
+	s := p.ChargingSchedule
+	out := chargingProfile201{ID: p.ChargingProfileID, StackLevel: p.StackLevel, ChargingProfilePurpose: p.ChargingProfilePurpose,
+		ChargingProfileKind: p.ChargingProfileKind, RecurrencyKind: p.RecurrencyKind, ValidFrom: p.ValidFrom, ValidTo: p.ValidTo,
+		ChargingSchedule: []chargingSchedule201{{ID: sp.ScheduleID, StartSchedule: s.StartSchedule, Duration: s.Duration,
+			ChargingRateUnit: s.ChargingRateUnit, ChargingSchedulePeriod: s.ChargingSchedulePeriod, MinChargingRate: s.MinChargingRate}}}
+	switch p.ChargingProfilePurpose {
+	case purposeMax:
+		out.ChargingProfilePurpose = purposeStationMax
+	case purposeTx:
+		out.TransactionID = transactionID
+	}
+	return out
+}
+
 // handleSmartCharging answers the K messages; ok false for other actions.
-func (cp *ChargePoint201) handleSmartCharging(ctx context.Context, action string, payload json.RawMessage) (res any, cerr *CallError, ok bool) {
+func (cp *ChargePoint201) handleSmartCharging(ctx context.Context, action string, payload json.RawMessage) (res any, after func(), cerr *CallError, ok bool) {
 	switch action {
 	case "SetChargingProfile":
 		var req setChargingProfile201Req
 		if cerr := decodeStrict(payload, &req); cerr != nil {
-			return nil, cerr, true
+			return nil, nil, cerr, true
 		}
-		return map[string]string{"status": cp.setChargingProfile(ctx, req)}, nil, true
+		return map[string]string{"status": cp.setChargingProfile(ctx, req)}, nil, nil, true
 	case "ClearChargingProfile":
 		var req clearChargingProfile201Req
 		if cerr := decodeStrict(payload, &req); cerr != nil {
-			return nil, cerr, true
+			return nil, nil, cerr, true
 		}
-		return map[string]string{"status": cp.clearChargingProfile(ctx, req)}, nil, true
+		return map[string]string{"status": cp.clearChargingProfile(ctx, req)}, nil, nil, true
+	case "GetChargingProfiles":
+		var req getChargingProfilesReq
+		if cerr := decodeStrict(payload, &req); cerr != nil {
+			return nil, nil, cerr, true
+		}
+		status, after := cp.chargingProfiles(ctx, req)
+		return map[string]string{"status": status}, after, nil, true
 	case "GetCompositeSchedule":
 		var req getCompositeSchedule201Req
 		if cerr := decodeStrict(payload, &req); cerr != nil {
-			return nil, cerr, true
+			return nil, nil, cerr, true
 		}
-		return cp.compositeSchedule(req), nil, true
+		return cp.compositeSchedule(req), nil, nil, true
 	}
-	return nil, nil, false
+	return nil, nil, nil, false
 }
 
 // coreStatus and coreSession keep the core's view of the running transaction for its limit: the status,

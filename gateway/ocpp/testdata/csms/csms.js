@@ -95,6 +95,7 @@ const answer201 = {
   SignCertificate: () => ({ status: 'Accepted' }),
   MeterValues: () => ({}),
   ReservationStatusUpdate: () => ({}),
+  ReportChargingProfiles: () => ({}),
 };
 
 server.on('client', (client) => {
