@@ -34,6 +34,9 @@ const (
 	maxCertificates       = 8 // per use
 )
 
+// errCertificatesFull refuses an InstallCertificate beyond maxCertificates of one use.
+var errCertificatesFull = errors.New("no room for another certificate of this type")
+
 // Files in Config.CertDir.
 const (
 	pendingKeyFile = "client-pending-key.pem" // the key of the CSR sent, until its certificate comes
@@ -95,30 +98,31 @@ func parseRoot(p string) (*x509.Certificate, error) {
 }
 
 // installCertificate answers InstallCertificate: Accepted (stored), Rejected (not a valid
-// self-signed CA certificate, or maxCertificates of that use installed), Failed (not stored).
-func (cp *ChargePoint) installCertificate(ctx context.Context, typ, certPEM string) string {
+// self-signed CA certificate, or maxCertificates of that use installed), Failed (not stored);
+// the error says why it was not Accepted (the 2.0.1 face's statusInfo).
+func (cp *ChargePoint) installCertificate(ctx context.Context, typ, certPEM string) (string, error) {
 	c, err := parseRoot(certPEM)
 	if err != nil {
 		cp.log.Warn("certificate not installed", "type", typ, "err", err)
-		return "Rejected"
+		return "Rejected", fmt.Errorf("not a valid root certificate: %w", err)
 	}
 	h, err := hashData(c)
 	if err != nil {
-		return "Rejected"
+		return "Rejected", err
 	}
 	have, err := cp.q.certificates(ctx, typ)
 	if err != nil {
-		return "Failed"
+		return "Failed", err
 	}
 	if len(have) >= maxCertificates {
-		return "Rejected"
+		return "Rejected", fmt.Errorf("%w: %d of this type are installed", errCertificatesFull, maxCertificates)
 	}
 	if err := cp.q.addCertificate(ctx, typ, h, certPEM); err != nil {
 		cp.log.Error("store certificate", "err", err)
-		return "Failed"
+		return "Failed", err
 	}
 	cp.log.Info("certificate installed", "type", typ, "subject", c.Subject.String())
-	return "Accepted"
+	return "Accepted", nil
 }
 
 type installedCertificatesConf struct {
@@ -213,10 +217,15 @@ func (cp *ChargePoint) installedClientCert() (tls.Certificate, bool) {
 // signChargePointCertificate makes a key on the device (P-256, file mode 0600) and a CSR for
 // it (CN = the identity, O = the vendor, as the Security Whitepaper asks: the charge point's
 // serial in CN, the CPO's name in O; the identity is what the CSMS knows it by) and sends
-// SignCertificate.
+// SignCertificate. On the 2.0.1 face (A02) O is SecurityCtrlr.OrganizationName and the
+// request says certificateType ChargingStationCertificate.
 func (cp *ChargePoint) signChargePointCertificate(ctx context.Context, conn *rpcConn) error {
 	if cp.cfg.CertDir == "" {
 		return errors.New("no certificate directory configured")
+	}
+	org, req := cp.cfg.Vendor, signCertificateReq{}
+	if f := cp.face201; f != nil {
+		org, req.CertificateType = f.value(compSecurity, "OrganizationName", ""), certChargingStation
 	}
 	if err := os.MkdirAll(cp.cfg.CertDir, 0o700); err != nil {
 		return fmt.Errorf("create certificate directory: %w", err)
@@ -232,39 +241,47 @@ func (cp *ChargePoint) signChargePointCertificate(ctx context.Context, conn *rpc
 	if err := writeFileSync(filepath.Join(cp.cfg.CertDir, pendingKeyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: cp.cfg.Identity, Organization: []string{cp.cfg.Vendor}},
-	}, key)
+	subject := pkix.Name{CommonName: cp.cfg.Identity}
+	if org != "" {
+		subject.Organization = []string{org}
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subject}, key)
 	if err != nil {
 		return fmt.Errorf("create CSR: %w", err)
 	}
+	req.CSR = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
 	var conf statusConf
-	if err := conn.call(ctx, "", "SignCertificate", struct {
-		CSR string `json:"csr"`
-	}{string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))}, &conf); err != nil {
+	if err := conn.call(ctx, "", "SignCertificate", req, &conf); err != nil {
 		return fmt.Errorf("sign certificate: %w", err)
 	}
 	cp.log.Info("CSR sent", "status", conf.Status)
 	return nil
 }
 
+// signCertificateReq is SignCertificate: the Security Whitepaper's has the CSR only, 2.0.1's
+// also the certificate's use.
+type signCertificateReq struct {
+	CSR             string `json:"csr"`
+	CertificateType string `json:"certificateType,omitempty"`
+}
+
 // certificateSigned answers CertificateSigned: the chain (PEM, leaf first) is accepted when
 // the leaf's key is the pending CSR's key, it is valid now for client authentication, and it
 // chains to a root that verifies the CSMS (configured or installed); then key and chain
 // become the client certificate, and the connection is renewed so that the next one uses it.
-// Else Rejected and the security event InvalidChargePointCertificate.
-func (cp *ChargePoint) certificateSigned(ctx context.Context, chain string) (string, func()) {
+// Else Rejected, with the reason, and the security event InvalidChargePointCertificate.
+func (cp *ChargePoint) certificateSigned(ctx context.Context, chain string) (string, func(), error) {
 	if err := cp.installClientCert(ctx, chain); err != nil {
 		cp.log.Warn("certificate not installed", "err", err)
 		cp.securityEvent(EventInvalidChargePointCertificate, err.Error())
 		cp.poke()
-		return "Rejected", nil
+		return "Rejected", nil, err
 	}
 	return "Accepted", func() {
 		if conn := cp.connection(); conn != nil {
 			conn.close(errors.New("a new client certificate is installed"))
 		}
-	}
+	}, nil
 }
 
 func (cp *ChargePoint) installClientCert(ctx context.Context, chain string) error {

@@ -76,16 +76,7 @@ func TestCertificateManagement(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(certDir, "client-pending-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the CSR's key file: %v, %v; want mode 0600", fi, err)
 	}
-	sign := func(by testCA) string {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: csr.Subject,
-			NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, by.cert, csr.PublicKey, by.key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	}
+	sign := func(by testCA) string { return by.signCSR(t, csr) }
 	if got := c.Status("CertificateSigned", map[string]string{"certificateChain": sign(other)}); got != "Rejected" {
 		t.Errorf("CertificateSigned by a foreign CA = %s, want Rejected", got)
 	}
@@ -119,4 +110,17 @@ func TestCertificateManagement(t *testing.T) {
 		return c.Count(func(l csmsLine) bool { return l.Type == "connected" && l.Life == 2 }) > 0
 	})
 	c.WaitFor("online with the new CSMS certificate", cp.Online)
+}
+
+// signCSR issues the client certificate a CSR asks for (PEM), valid for an hour.
+func (ca testCA) signCSR(t *testing.T, csr *x509.CertificateRequest) string {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: csr.Subject,
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

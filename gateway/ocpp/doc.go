@@ -305,11 +305,13 @@
 //	charging_profile(id INTEGER PRIMARY KEY, profile TEXT)   id = chargingProfileId; profile =
 //	       {"connector":0,"received":"2026-12-05T08:00:00Z","profile":{…csChargingProfiles as sent…}}
 //	security_event(id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT)   a SecurityEventNotification
-//	       request as sent: {"type":"StartupOfTheDevice","timestamp":"2026-12-05T08:00:00.000Z"}
+//	       request as sent: {"type":"StartupOfTheDevice","timestamp":"2026-12-05T08:00:00.000Z"};
+//	       type is the Security Whitepaper's name (the 2.0.1 face renames when it sends)
 //	certificate(serial TEXT, issuer_name_hash TEXT, issuer_key_hash TEXT, type TEXT, pem TEXT,
 //	       PRIMARY KEY(issuer_name_hash, issuer_key_hash, serial))   installed root certificates;
-//	       type CentralSystemRootCertificate | ManufacturerRootCertificate; hashes SHA-256 hex of
-//	       the DER issuer name and of the issuer's public key bits; serial lowercase hex
+//	       type CentralSystemRootCertificate (2.0.1: CSMSRootCertificate) |
+//	       ManufacturerRootCertificate; hashes SHA-256 hex of the DER issuer name and of the
+//	       issuer's public key bits; serial lowercase hex
 //
 // Config.CertDir holds client-pending-key.pem (the CSR's key until its certificate comes),
 // client-key.pem (0600) and client.pem (the chain CertificateSigned installed, leaf first).
@@ -351,7 +353,13 @@
 //	Heartbeat                   CP→CSMS    every OCPPCommCtrlr.HeartbeatInterval
 //	StatusNotification          CP→CSMS    EVSE 1 connector 1: Available, Occupied (any session
 //	                                       state), Unavailable, Faulted; each change and each boot
-//	SecurityEventNotification   CP→CSMS    the security events of the shared core (same request)
+//	SecurityEventNotification   CP→CSMS    the security events of the shared core (same request,
+//	                                       same ocpp.db queue) under their 2.0.1 names (Part 2
+//	                                       Appendices, Security Events): InvalidCsmsCertificate,
+//	                                       FailedToAuthenticateAtCsms, InvalidChargingStation-
+//	                                       Certificate for the Whitepaper's InvalidCentralSystem-
+//	                                       Certificate, FailedToAuthenticateAtCentralSystem,
+//	                                       InvalidChargePointCertificate; the others are the same
 //	TransactionEvent            CP→CSMS    durable queue, see below
 //	DataTransfer                CP→CSMS    org.chargegate receipt (SendData), durable queue, the
 //	                                       1.6 request unchanged (it has the same shape in 2.0.1)
@@ -380,8 +388,33 @@
 //	                                       Unknown if none matched
 //	GetCompositeSchedule        CSMS→CP    EVSE 0/1, the stacked limit, whole A or W
 //	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
-//	                                       StatusNotification after the answer; others
-//	                                       NotImplemented; EVSE ≠ 1 Rejected
+//	                                       StatusNotification, SignChargingStationCertificate
+//	                                       (Rejected without Config.CertDir) after the answer;
+//	                                       others NotImplemented; EVSE ≠ 1 Rejected
+//	SignCertificate             CP→CSMS    A02, the core's CSR: a new P-256 key made on the device
+//	                                       (file 0600), CN the identity, O SecurityCtrlr.Organization-
+//	                                       Name; certificateType ChargingStationCertificate
+//	CertificateSigned           CSMS→CP    the core's check: Accepted when the chain matches the
+//	                                       pending CSR's key, is valid for client authentication and
+//	                                       chains to a CSMS root (configured or installed); then the
+//	                                       connection is renewed and the next one presents it
+//	                                       (profile 3). Else Rejected, statusInfo InvalidCertificate
+//	                                       and the event InvalidChargingStationCertificate (no CSR
+//	                                       pending, another key, garbage, a foreign CA); type
+//	                                       V2GCertificate Rejected (UnsupportedParam: no ISO 15118);
+//	                                       a chain over MaxCertificateChainSize Rejected
+//	                                       (TooLargeElement)
+//	InstallCertificate          CSMS→CP    CSMSRootCertificate, ManufacturerRootCertificate: the
+//	                                       core's store (a self-signed CA valid now, at most 8 of
+//	                                       each): Accepted, Rejected (InvalidCertificate; store full:
+//	                                       OutOfStorage), Failed (InternalError); V2GRootCertificate,
+//	                                       MORootCertificate Rejected (UnsupportedParam)
+//	GetInstalledCertificateIds  CSMS→CP    certificateHashDataChain of the asked uses (all without a
+//	                                       filter), SHA256, each with its certificateType; NotFound
+//	                                       when none (always for the ISO 15118 uses)
+//	DeleteCertificate           CSMS→CP    the core's: Accepted, NotFound (SHA384/SHA512 hash data
+//	                                       too), Failed; as on 1.6 the CSMS root the connection
+//	                                       relies on may be deleted (the configured roots remain)
 //	GetVariables                CSMS→CP    Actual only: Accepted with the value; UnknownComponent,
 //	                                       UnknownVariable, NotSupportedAttributeType
 //	SetVariables                CSMS→CP    Accepted (persisted before the answer), Rejected
@@ -419,7 +452,11 @@
 //	AuthCacheCtrlr     Enabled RW (Authorize and TransactionEvent idTokenInfo cached), LifeTime RW
 //	                   (stored, not applied)
 //	LocalAuthListCtrlr Enabled RW, ItemsPerMessage RO, Storage RO
-//	SecurityCtrlr      SecurityProfile RO (from the configuration), Identity RO, OrganizationName RW
+//	SecurityCtrlr      SecurityProfile RO (live: 3 over wss:// with a client certificate, configured
+//	                   or installed by CertificateSigned; 2 over wss://; else 1), Identity RO,
+//	                   OrganizationName RW (the CSR's O), CertificateEntries RO (live: installed
+//	                   CSMS and manufacturer roots, plus 1 for an installed client certificate),
+//	                   MaxCertificateChainSize RO 10000
 //	SmartChargingCtrlr Enabled RO, RateUnit RO, PeriodsPerSchedule RO, ProfileStackLevel RO,
 //	                   LimitChangeSignificance RW (no SetChargingProfile yet)
 //	FiscalMetering     PublicKey RO: Config.MeterPublicKey as base64 DER
@@ -469,8 +506,13 @@
 //
 // Not done on 2.0.1 yet: StartLocal/StopLocal (a token presented at the charger goes through
 // the appliance's access component and Authorize), reservations, AuthorizeRemoteStart,
-// AuthCacheCtrlr.LifeTime, TriggerMessage of other messages; SignCertificate,
-// CertificateSigned, Install/Get/DeleteCertificate (A); UpdateFirmware, GetLog (L, N);
+// AuthCacheCtrlr.LifeTime, TriggerMessage of other messages (SignV2GCertificate,
+// SignCombinedCertificate NotImplemented); in block A: A01 (BasicAuthPassword), A03 (renewal
+// the station starts itself before expiry), A05 (security-profile upgrade through
+// NetworkConnectionProfiles), SignCertificate retries (CertSigningWaitMinimum,
+// CertSigningRepeatTimes), falling back to the previous client certificate when the new one
+// is refused, AdditionalRootCertificateCheck, ISO 15118 certificates (V2G, MO,
+// Get15118EVCertificate, GetCertificateStatus); UpdateFirmware, GetLog (L, N);
 // a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
 // 2.0.1 transactionId; MeterValues outside transactions,
 // TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is

@@ -48,7 +48,7 @@ func (cp *ChargePoint) handle(ctx context.Context, action string, payload json.R
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, nil, cerr
 		}
-		status, after := cp.certificateSigned(ctx, req.CertificateChain)
+		status, after, _ := cp.certificateSigned(ctx, req.CertificateChain)
 		return statusConf{Status: status}, after, nil
 	}
 	res, cerr := cp.answer(ctx, action, payload)
@@ -91,7 +91,8 @@ func (cp *ChargePoint) answerMore(ctx context.Context, action string, payload js
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, cerr
 		}
-		return statusConf{Status: cp.installCertificate(ctx, req.CertificateType, req.Certificate)}, nil
+		status, _ := cp.installCertificate(ctx, req.CertificateType, req.Certificate)
+		return statusConf{Status: status}, nil
 	case "GetInstalledCertificateIds":
 		var req struct {
 			CertificateType string `json:"certificateType"`

@@ -47,12 +47,35 @@ func (cp *ChargePoint) securityEvent(typ, techInfo string) {
 	}
 }
 
-// sendSecurityEvents sends the kept events, oldest first.
+// eventName201 is the OCPP 2.0.1 name (Part 2 Appendices, "Security Events") of a Security
+// Whitepaper event where the two differ; the others keep their name.
+func eventName201(typ string) string {
+	switch typ {
+	case EventFailedToAuthenticateAtCentralSystem:
+		return "FailedToAuthenticateAtCsms"
+	case EventInvalidCentralSystemCertificate:
+		return "InvalidCsmsCertificate"
+	case EventInvalidChargePointCertificate:
+		return "InvalidChargingStationCertificate"
+	}
+	return typ
+}
+
+// sendSecurityEvents sends the kept events, oldest first. They are kept under their Security
+// Whitepaper names; the 2.0.1 face sends the 2.0.1 names, so an event kept before the
+// configuration switched faces goes out under the name of the face that sends it.
 func (cp *ChargePoint) sendSecurityEvents(ctx context.Context, conn *rpcConn) error {
 	for {
 		id, ev, ok, err := cp.q.nextSecurityEvent(ctx)
 		if err != nil || !ok {
 			return err
+		}
+		if cp.face201 != nil {
+			var e securityEvent
+			if err := json.Unmarshal(ev, &e); err == nil && eventName201(e.Type) != e.Type {
+				e.Type = eventName201(e.Type)
+				ev, _ = json.Marshal(e)
+			}
 		}
 		if err := conn.call(ctx, "", "SecurityEventNotification", json.RawMessage(ev), nil); err != nil {
 			var cerr *CallError
@@ -90,6 +113,19 @@ func (cp *ChargePoint) explainDial(target string, status int, err error) error {
 		return fmt.Errorf("connect to %s: the CSMS refused the client certificate (security profile 3): %w", target, err)
 	}
 	return fmt.Errorf("connect to %s: %w", target, err)
+}
+
+// securityProfile says which security profile the connection uses: 3 over wss:// with a
+// client certificate (configured, or installed by CertificateSigned; the dial presents it),
+// 2 over wss:// without one, else 1 (Basic auth or none).
+func (cp *ChargePoint) securityProfile() int {
+	switch {
+	case !strings.HasPrefix(cp.cfg.URL, "wss://"):
+		return 1
+	case cp.hasClientCert():
+		return 3
+	}
+	return 2
 }
 
 func (cp *ChargePoint) hasClientCert() bool {

@@ -86,17 +86,19 @@ func tlsCSMS(t *testing.T, ca testCA, clientCA *testCA) *csms {
 	t.Helper()
 	args := append([]string{"--interval", "30"}, serverCert(t, ca)...)
 	if clientCA != nil {
-		dir := t.TempDir()
-		write := func(name string, b []byte) string {
-			p := filepath.Join(dir, name)
-			if err := os.WriteFile(p, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}
-		args = append(args, "--tls-client-ca", write("client-ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientCA.der})))
+		args = append(args, "--tls-client-ca", caFile(t, *clientCA))
 	}
 	return startCSMS(t, args...)
+}
+
+// caFile writes ca's certificate as PEM for the CSMS's --tls-client-ca.
+func caFile(t *testing.T, ca testCA) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "client-ca.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // serverCert issues a server certificate for 127.0.0.1 from ca and returns the CSMS's

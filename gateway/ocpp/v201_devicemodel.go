@@ -90,9 +90,12 @@ var deviceModel = []dmVar{
 	{component: compLocalList, variable: "Enabled", dataType: "boolean", def: fixed("true")},
 	{component: compLocalList, variable: "ItemsPerMessage", readOnly: true, dataType: "integer", def: fixed("100")},
 	{component: compLocalList, variable: "Storage", readOnly: true, dataType: "integer", def: fixed("1000")},
-	{component: compSecurity, variable: "SecurityProfile", readOnly: true, dataType: "integer", def: securityProfile},
+	// SecurityProfile and CertificateEntries are read live (refreshSecurityVars).
+	{component: compSecurity, variable: "SecurityProfile", readOnly: true, dataType: "integer", def: fixed("1")},
 	{component: compSecurity, variable: "Identity", readOnly: true, dataType: "string", def: func(c Config) string { return c.Identity }},
 	{component: compSecurity, variable: "OrganizationName", dataType: "string", def: func(c Config) string { return c.Vendor }},
+	{component: compSecurity, variable: "CertificateEntries", readOnly: true, dataType: "integer", def: fixed("0")},
+	{component: compSecurity, variable: "MaxCertificateChainSize", readOnly: true, dataType: "integer", def: fixed(strconv.Itoa(maxCertificateChain))},
 	{component: compSmart, variable: "Enabled", readOnly: true, dataType: "boolean", def: fixed("true")},
 	{component: compSmart, variable: "RateUnit", readOnly: true, dataType: "MemberList", values: "A,W", def: fixed("A,W")},
 	{component: compSmart, variable: "PeriodsPerSchedule", readOnly: true, dataType: "integer", def: fixed("24")},
@@ -102,18 +105,6 @@ var deviceModel = []dmVar{
 	{component: compDeviceData, variable: "ItemsPerMessage", instance: "GetVariables", readOnly: true, dataType: "integer", def: fixed("50")},
 	{component: compDeviceData, variable: "ItemsPerMessage", instance: "SetVariables", readOnly: true, dataType: "integer", def: fixed("50")},
 	{component: compDeviceData, variable: "ItemsPerMessage", instance: "GetReport", readOnly: true, dataType: "integer", def: fixed("20")},
-}
-
-// securityProfile says which profile the configuration amounts to: 3 with a client
-// certificate, 2 with wss://, else 1 (Basic auth or none).
-func securityProfile(c Config) string {
-	switch {
-	case c.TLS != nil && len(c.TLS.Certificates) > 0:
-		return "3"
-	case strings.HasPrefix(c.URL, "wss://"):
-		return "2"
-	}
-	return "1"
 }
 
 // lookupVar finds component/variable[/instance]; unknown component and unknown variable are

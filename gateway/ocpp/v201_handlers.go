@@ -11,6 +11,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, after, cerr, ok := cp.handleProvisioning(ctx, action, payload); ok {
 		return res, after, cerr
 	}
+	if res, after, cerr, ok := cp.handleSecurity(ctx, action, payload); ok {
+		return res, after, cerr
+	}
 	if res, cerr, ok := cp.handleLocalAuth(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
@@ -23,6 +26,7 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, nil, cerr
 		}
+		cp.refreshSecurityVars(ctx)
 		return cp.getVariables(req), nil, nil
 	case "SetVariables":
 		var req setVariablesReq
@@ -39,6 +43,7 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, nil, cerr
 		}
+		cp.refreshSecurityVars(ctx)
 		reports := cp.baseReport(req.ReportBase)
 		if len(reports) == 0 {
 			return map[string]string{"status": "NotSupported"}, nil, nil

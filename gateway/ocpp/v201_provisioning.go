@@ -111,14 +111,19 @@ func (cp *ChargePoint201) refreshStatus() {
 	cp.poke()
 }
 
-// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat and
-// StatusNotification; the message is sent after the answer.
+// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat, StatusNotification
+// and SignChargingStationCertificate (A02; Rejected without Config.CertDir); the message is
+// sent after the answer.
 func (cp *ChargePoint201) trigger(req triggerMessage201Req) (string, func()) {
 	if req.EVSE != nil && req.EVSE.ID != evseOne {
 		return "Rejected", nil
 	}
 	switch req.RequestedMessage {
 	case "BootNotification", "Heartbeat", "StatusNotification":
+	case "SignChargingStationCertificate":
+		if cp.cfg.CertDir == "" {
+			return "Rejected", nil
+		}
 	default:
 		return "NotImplemented", nil
 	}
@@ -155,6 +160,8 @@ func (cp *ChargePoint201) sendTriggered(ctx context.Context, conn *rpcConn) erro
 			cp.statusSent = ""
 			cp.mu.Unlock()
 			err = cp.sendStatus(ctx, conn)
+		case "SignChargingStationCertificate":
+			err = cp.signCertificate(ctx, conn)
 		}
 		if err != nil {
 			return err
