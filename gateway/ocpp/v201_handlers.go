@@ -17,6 +17,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, cerr, ok := cp.handleSmartCharging(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
+	if res, cerr, ok := cp.handleFiles(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq

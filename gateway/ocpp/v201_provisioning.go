@@ -111,14 +111,14 @@ func (cp *ChargePoint201) refreshStatus() {
 	cp.poke()
 }
 
-// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat and
-// StatusNotification; the message is sent after the answer.
+// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat, StatusNotification,
+// FirmwareStatusNotification and LogStatusNotification; the message is sent after the answer.
 func (cp *ChargePoint201) trigger(req triggerMessage201Req) (string, func()) {
 	if req.EVSE != nil && req.EVSE.ID != evseOne {
 		return "Rejected", nil
 	}
 	switch req.RequestedMessage {
-	case "BootNotification", "Heartbeat", "StatusNotification":
+	case "BootNotification", "Heartbeat", "StatusNotification", "FirmwareStatusNotification", "LogStatusNotification":
 	default:
 		return "NotImplemented", nil
 	}
@@ -155,6 +155,8 @@ func (cp *ChargePoint201) sendTriggered(ctx context.Context, conn *rpcConn) erro
 			cp.statusSent = ""
 			cp.mu.Unlock()
 			err = cp.sendStatus(ctx, conn)
+		case "FirmwareStatusNotification", "LogStatusNotification":
+			err = cp.sendFileStatus(ctx, conn, msg)
 		}
 		if err != nil {
 			return err
