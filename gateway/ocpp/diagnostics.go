@@ -19,7 +19,8 @@ import (
 // the window asked for (Config.Diagnostics) and the charge point uploads it by HTTP PUT to
 // the location (the location + file name when it ends with "/"; POST when the server answers
 // PUT with 405). ftp:// and other schemes are refused: GetDiagnostics answers without a
-// fileName and reports UploadFailed, GetLog answers Rejected. Retries and retryInterval are
+// fileName and reports UploadFailed, GetLog answers Rejected. A SecurityLog archive also gets
+// the charge point's security events (diagnostics_security.go). Retries and retryInterval are
 // honoured (at most 5 retries; 30 s apart by default). The job lives in memory: a restart
 // while uploading ends it without a final status.
 
@@ -31,8 +32,8 @@ const (
 
 // Diagnostics builds the archive that GetDiagnostics and GetLog upload.
 type Diagnostics interface {
-	// Archive writes the archive of kind (LogDiagnostics or LogSecurity) covering from..to
-	// (zero: open) to w and returns its file name (at most 255 characters, e.g.
+	// Archive writes the archive (tar.gz) of kind (LogDiagnostics or LogSecurity) covering
+	// from..to (zero: open) to w and returns its file name (at most 255 characters, e.g.
 	// "chargegate-diagnostics-20261205T120000Z.tar.gz"). It fails when nothing could be
 	// gathered.
 	Archive(ctx context.Context, w io.Writer, kind string, from, to time.Time) (name string, err error)
@@ -90,7 +91,7 @@ func uploadable(location string) error {
 		return fmt.Errorf("location %q is not a URL", location)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("location scheme %s:// is not supported (only http:// and https:// uploads; no FTP)", u.Scheme)
+		return fmt.Errorf("location scheme %s:// is not supported (only http:// and https://; no FTP)", u.Scheme)
 	}
 	return nil
 }
@@ -173,9 +174,16 @@ func (cp *ChargePoint) startUpload(ctx context.Context, job *diagJob, kind, loca
 	if interval != nil && *interval > 0 {
 		every = time.Duration(*interval) * time.Second
 	}
+	body := buf.Bytes()
+	if kind == LogSecurity {
+		if b, err := cp.withSecurityEvents(ctx, body, from, to); err != nil {
+			cp.log.Warn("security log uploaded without the security events", "err", err)
+		} else {
+			body = b
+		}
+	}
 	job.out = []string{"Uploading"}
 	cp.setDiag(job)
-	body := buf.Bytes()
 	cp.bg.Go(func() {
 		ctx := context.WithoutCancel(ctx)
 		_, err := backoff.Retry(ctx, func() (struct{}, error) {

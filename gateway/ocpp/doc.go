@@ -78,7 +78,10 @@
 //	                                       DownloadFailed, InvalidSignature, InstallVerificationFailed,
 //	                                       InstallationFailed; with requestId
 //	GetLog                      CSMS→CP    DiagnosticsLog / SecurityLog as GetDiagnostics; Accepted
-//	                                       with filename, Rejected for FTP or a running upload
+//	                                       with filename, Rejected for FTP or a running upload;
+//	                                       a SecurityLog archive also holds security_events.jsonl:
+//	                                       the kept security events in the window, one
+//	                                       SecurityEventNotification request per line
 //	LogStatusNotification       CP→CSMS    Uploading, Uploaded / UploadFailure, with requestId
 //	ExtendedTriggerMessage      CSMS→CP    as TriggerMessage, plus LogStatusNotification and
 //	                                       SignChargePointCertificate (Rejected without CertDir);
@@ -172,7 +175,10 @@
 // InstallRebooting); committed → Installed, then the security event FirmwareUpdated; failed
 // with a bundle that does not verify (signature, hashes, hardware, security floor) →
 // InstallationFailed (signed: InvalidSignature for the signature, InstallVerificationFailed for
-// the rest), failed before Downloaded → DownloadFailed, rolled back → InstallationFailed. The
+// the rest), failed before Downloaded → DownloadFailed, rolled back → InstallationFailed. An
+// InvalidSignature the agent found (not the request's check) also sends the event
+// InvalidFirmwareSignature. InstallScheduled is reported only while something holds the
+// installation (the agent's WaitingFor: the charging session, the maintenance window). The
 // job is kept in ocpp.db ("chargegate:firmware"), so the statuses due are sent in order after
 // the restart into the new slot; a status skipped while offline is sent late, in order.
 // retries and retryInterval are not used: the agent's own retry policy applies.
@@ -191,8 +197,9 @@
 // signature by that key before the agent downloads; a mismatch is InvalidSignature with the
 // event InvalidFirmwareSignature and nothing is written. The agent verifies everything again.
 // The certificate and signature are kept in memory until checked: a restart before the
-// retrieve time ends the job InvalidSignature. RevokedCertificate and AcceptedCanceled are
-// not produced (no revocation list; a running update is never cancelled by a new one).
+// retrieve time ends the job InvalidSignature. RevokedCertificate is not produced (no
+// revocation list); AcceptedCanceled only on 2.0.1, for a job that had not reached the agent
+// (an update the agent runs is never cancelled by a new one).
 //
 // The OCPP-J layer is this package's own (rpc.go, over gorilla/websocket): one outstanding call
 // at a time (OCPP-J §4.1.1), a call without an answer within CallTimeout drops the connection,
@@ -280,8 +287,9 @@
 // entry's attachment). Tested with a SIGKILL at that step, the SignedData checked with
 // chargegate ocmf verify (gateway/cmd/chargegate).
 //
-// # Disk format (ocpp.db, user_version 4; migration 2 adds local_list and auth_cache, 3
-// charging_profile, 4 security_event and certificate)
+// # Disk format (ocpp.db, user_version 6; migration 2 adds local_list and auth_cache, 3
+// charging_profile, 4 security_event and certificate, 5 tx.seq_no (2.0.1 below), 6
+// security_event.sent)
 //
 //	outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, action TEXT, payload BLOB,
 //	       attempts INTEGER)   the queued request, JSON as sent except transactionId;
@@ -296,17 +304,20 @@
 //	       "chargegate:firmware" = {"id":1796464800000000000,"signed":true,"requestId":7,"location":
 //	       "https://fw.example/2.0.0.bundle","retrieve":"2026-12-05T10:00:00Z","started":true,
 //	       "sent":["Downloading","Downloaded"]} or "" (no firmware job); id is when it was asked
-//	       for (Unix ns); "final" and "detail" name a failure decided before the agent ran; fields
-//	       with zero values are left out (golden vector in firmware_internal_test.go)
+//	       for (Unix ns); "final" and "detail" name a failure decided before the agent ran;
+//	       "ocpp201":true for a 2.0.1 UpdateFirmware (its statuses); fields with zero values
+//	       are left out (golden vector in firmware_internal_test.go)
 //	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
 //	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the idTagInfo of Authorize.conf and StartTransaction.conf for idTags not listed
 //	charging_profile(id INTEGER PRIMARY KEY, profile TEXT)   id = chargingProfileId; profile =
 //	       {"connector":0,"received":"2026-12-05T08:00:00Z","profile":{…csChargingProfiles as sent…}}
-//	security_event(id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT)   a SecurityEventNotification
-//	       request as sent: {"type":"StartupOfTheDevice","timestamp":"2026-12-05T08:00:00.000Z"};
-//	       type is the Security Whitepaper's name (the 2.0.1 face renames when it sends)
+//	security_event(id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT, sent INTEGER)   a
+//	       SecurityEventNotification request as sent: {"type":"StartupOfTheDevice",
+//	       "timestamp":"2026-12-05T08:00:00.000Z"}; type is the Security Whitepaper's name (the
+//	       2.0.1 face renames when it sends); sent 0 until the CSMS got it, then 1 (kept for
+//	       GetLog SecurityLog); the newest 1000 rows are kept
 //	certificate(serial TEXT, issuer_name_hash TEXT, issuer_key_hash TEXT, type TEXT, pem TEXT,
 //	       PRIMARY KEY(issuer_name_hash, issuer_key_hash, serial))   installed root certificates;
 //	       type CentralSystemRootCertificate (2.0.1: CSMSRootCertificate) |
@@ -348,8 +359,11 @@
 // message left in the outbox when the configuration switches to 2.0.1 is dropped (logged).
 //
 //	message                     direction  behaviour
-//	BootNotification            CP→CSMS    reason PowerUp; Accepted: online, HeartbeatInterval =
-//	                                       interval; Pending/Rejected: again after the interval
+//	BootNotification            CP→CSMS    reason PowerUp; RemoteReset after a Reset; FirmwareUpdate
+//	                                       when the firmware job in force reached installing (the
+//	                                       restart into the new slot, or back after a rollback);
+//	                                       Accepted: online, HeartbeatInterval = interval;
+//	                                       Pending/Rejected: again after the interval
 //	Heartbeat                   CP→CSMS    every OCPPCommCtrlr.HeartbeatInterval
 //	StatusNotification          CP→CSMS    EVSE 1 connector 1: Available, Occupied (any session
 //	                                       state), Unavailable, Faulted; each change and each boot
@@ -390,7 +404,42 @@
 //	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
 //	                                       StatusNotification, SignChargingStationCertificate
 //	                                       (Rejected without Config.CertDir) after the answer;
-//	                                       others NotImplemented; EVSE ≠ 1 Rejected
+//	                                       FirmwareStatusNotification / LogStatusNotification: the
+//	                                       latest status of the update / upload in force with its
+//	                                       requestId, Idle without one when none runs; others
+//	                                       NotImplemented; EVSE ≠ 1 Rejected
+//	UpdateFirmware              CSMS→CP    the core's firmware job and update agent (see "Firmware"
+//	                                       above), job marked ocpp201. With signingCertificate and
+//	                                       signature (L01): the core's signed path, signature
+//	                                       checked before the download; without (L02): the agent
+//	                                       still verifies the bundle's own signature. Accepted;
+//	                                       InvalidCertificate (event
+//	                                       InvalidFirmwareSigningCertificate); AcceptedCanceled when
+//	                                       it replaces a job still waiting for its retrieveDateTime
+//	                                       (the old one ends without a status); Rejected with
+//	                                       statusInfo: NoUpdateAgent, InvalidURL (not http(s), FTP,
+//	                                       garbage), MissingSignature (only one of the two),
+//	                                       UpdateInProgress (an update reached the agent: it is not
+//	                                       cancelled). retries, retryInterval: the agent's own
+//	                                       policy; installDateTime is not honoured: the agent cannot
+//	                                       be told a time, it installs once the bundle is verified,
+//	                                       no session runs and its maintenance window is open
+//	FirmwareStatusNotification  CP→CSMS    with the requestId: DownloadScheduled (retrieveDateTime
+//	                                       ahead), Downloading, Downloaded, SignatureVerified (with
+//	                                       a request signature), InstallScheduled (the agent waits
+//	                                       for the running transaction: never interrupted),
+//	                                       Installing, InstallRebooting, then after the
+//	                                       FirmwareUpdate boot Installed (event FirmwareUpdated);
+//	                                       DownloadFailed, InvalidSignature (event
+//	                                       InvalidFirmwareSignature), InstallVerificationFailed
+//	                                       (hashes, hardware, security floor), InstallationFailed
+//	                                       (rolled back). A status whose answer a restart cut off
+//	                                       is sent again (at least once)
+//	GetLog                      CSMS→CP    the core's GetLog (1.6 table above): Accepted with
+//	                                       filename; Rejected for FTP, no archive or a running
+//	                                       upload; SecurityLog with security_events.jsonl
+//	LogStatusNotification       CP→CSMS    Uploading, Uploaded / UploadFailure (after the retries),
+//	                                       with the requestId
 //	SignCertificate             CP→CSMS    A02, the core's CSR: a new P-256 key made on the device
 //	                                       (file 0600), CN the identity, O SecurityCtrlr.Organization-
 //	                                       Name; certificateType ChargingStationCertificate
@@ -512,7 +561,8 @@
 // NetworkConnectionProfiles), SignCertificate retries (CertSigningWaitMinimum,
 // CertSigningRepeatTimes), falling back to the previous client certificate when the new one
 // is refused, AdditionalRootCertificateCheck, ISO 15118 certificates (V2G, MO,
-// Get15118EVCertificate, GetCertificateStatus); UpdateFirmware, GetLog (L, N);
+// Get15118EVCertificate, GetCertificateStatus); GetLog's AcceptedCanceled (a running
+// upload is not cancelled: Rejected), PublishFirmware, UpdateFirmware's installDateTime;
 // a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
 // 2.0.1 transactionId; MeterValues outside transactions,
 // TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is

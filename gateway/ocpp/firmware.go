@@ -44,6 +44,9 @@ type FirmwareProgress struct {
 	BadBundle bool
 	// BadSignature: BadBundle because of the bundle's signature (no trusted key, bad signature).
 	BadSignature bool
+	// WaitingFor says what holds a downloaded update before it installs (the running charging
+	// session, the maintenance window); empty when nothing does.
+	WaitingFor string
 }
 
 // FirmwareAgent adapts the update agent.
@@ -57,7 +60,7 @@ func (f agentFirmware) Update(ctx context.Context, url string) error { return f.
 // string, and the bundle errors are the sentinels of package bundle and ota.
 func (f agentFirmware) Progress() FirmwareProgress {
 	st := f.a.Status()
-	p := FirmwareProgress{State: st.State, Error: st.Error}
+	p := FirmwareProgress{State: st.State, Error: st.Error, WaitingFor: st.WaitingFor}
 	if st.State == ota.StateFailed {
 		for _, e := range []error{bundle.ErrUnsigned, bundle.ErrUnknownKey, bundle.ErrBadSignature} {
 			if strings.Contains(st.Error, e.Error()) {
@@ -105,6 +108,7 @@ const (
 type firmwareJob struct {
 	ID        int64     `json:"id"` // when it was asked for (Unix ns): tells jobs apart
 	Signed    bool      `json:"signed,omitempty"`
+	OCPP201   bool      `json:"ocpp201,omitempty"` // asked for by 2.0.1's UpdateFirmware: its statuses
 	RequestID int       `json:"requestId,omitempty"`
 	Location  string    `json:"location"`
 	Retrieve  time.Time `json:"retrieve"`
@@ -141,18 +145,23 @@ type milestone struct {
 // Installing, Installed (after the new slot committed). SignedUpdateFirmware adds
 // SignatureVerified (the bundle's manifest was checked against the request's signature before
 // the download), InstallScheduled (waiting for the running session) and InstallRebooting.
+// 2.0.1's UpdateFirmware reports the signed list, SignatureVerified only when the request
+// carried a signature.
 var (
 	plainMilestones  = []milestone{{fwDownloading, 1}, {fwDownloaded, 2}, {fwInstalling, 3}, {fwInstalled, 5}}
 	signedMilestones = []milestone{{fwDownloading, 1}, {fwDownloaded, 2}, {fwSignatureVerified, 2}, {fwInstallScheduled, 2},
 		{fwInstalling, 3}, {fwInstallRebooting, 4}, {fwInstalled, 5}}
 )
 
-// failure maps a failed or rolled-back update to its final status.
+// failure maps a failed or rolled-back update to its final status. A signed job and any
+// 2.0.1 job (FirmwareStatusEnumType, L01/L02) tell a bad signature and a bundle that does not
+// verify apart from a failed installation.
 func (j *firmwareJob) failure(p FirmwareProgress) string {
+	strict := j.Signed || j.OCPP201
 	switch {
-	case j.Signed && p.BadSignature:
+	case strict && p.BadSignature:
 		return fwInvalidSignature
-	case j.Signed && p.BadBundle:
+	case strict && p.BadBundle:
 		return fwInstallVerificationFailed
 	case p.BadBundle:
 		return fwInstallationFailed
@@ -171,7 +180,7 @@ func (j *firmwareJob) next(p FirmwareProgress, now time.Time) (status string, fi
 		return j.Final, true
 	}
 	if !j.Started {
-		if j.Signed && now.Before(j.Retrieve) && !slices.Contains(j.Sent, fwDownloadScheduled) {
+		if (j.Signed || j.OCPP201) && now.Before(j.Retrieve) && !slices.Contains(j.Sent, fwDownloadScheduled) {
 			return fwDownloadScheduled, false
 		}
 		return "", false
@@ -180,7 +189,7 @@ func (j *firmwareJob) next(p FirmwareProgress, now time.Time) (status string, fi
 		return j.failure(p), true
 	}
 	list := plainMilestones
-	if j.Signed {
+	if j.Signed || j.OCPP201 {
 		list = signedMilestones
 	}
 	l := level(p.State)
@@ -188,8 +197,11 @@ func (j *firmwareJob) next(p FirmwareProgress, now time.Time) (status string, fi
 		if m.level > l || slices.Contains(j.Sent, m.status) {
 			continue
 		}
-		if m.status == fwInstallScheduled && p.State != ota.StateWaiting {
-			continue // only while it waits for the session
+		if m.status == fwSignatureVerified && !j.Signed {
+			continue // 2.0.1 without a signature in the request (L02): nothing was checked
+		}
+		if m.status == fwInstallScheduled && (p.State != ota.StateWaiting || p.WaitingFor == "") {
+			continue // only while something holds the installation (the session, the window)
 		}
 		return m.status, m.status == fwInstalled
 	}
@@ -246,9 +258,11 @@ func (cp *ChargePoint) firmwareBusy() bool {
 	cp.mu.Lock()
 	running := cp.fwJob != nil && cp.fwJob.Final == ""
 	cp.mu.Unlock()
-	if running {
-		return true
-	}
+	return running || cp.agentBusy()
+}
+
+// agentBusy reports whether the agent runs an update.
+func (cp *ChargePoint) agentBusy() bool {
 	switch cp.cfg.Firmware.Progress().State {
 	case ota.StateDownloading, ota.StateDownloaded, ota.StateWaiting, ota.StateInstalling, ota.StateInstalled, ota.StateTrial:
 		return true
@@ -283,6 +297,34 @@ func (cp *ChargePoint) signedUpdateFirmware(ctx context.Context, req signedUpdat
 	cp.fwSigned = signedCheck{cert: f.SigningCertificate, signature: f.Signature}
 	cp.mu.Unlock()
 	return "Accepted"
+}
+
+// replaceFirmwareJob installs job for 2.0.1's UpdateFirmware (L01.FR.24 asks to cancel a
+// running update when possible): Accepted when none runs, AcceptedCanceled when the job in
+// force had not reached the agent yet (it is dropped without a status), Rejected when an
+// update reached the agent (it cannot be cancelled from here).
+func (cp *ChargePoint) replaceFirmwareJob(ctx context.Context, job *firmwareJob, check signedCheck) string {
+	cp.fwMu.Lock()
+	defer cp.fwMu.Unlock()
+	cp.mu.Lock()
+	cur := cp.fwJob
+	waiting := cur != nil && cur.Final == "" && !cur.Started
+	cp.mu.Unlock()
+	running := cur != nil && cur.Final == "" && cur.Started
+	if running || cp.agentBusy() {
+		return "Rejected"
+	}
+	status := "Accepted"
+	if waiting {
+		status = "AcceptedCanceled"
+	}
+	// The check before the job: a tick that reads the new check with the old job fails the
+	// old job only, which is no longer in force (updateFirmwareJob's id test).
+	cp.mu.Lock()
+	cp.fwSigned = check
+	cp.mu.Unlock()
+	cp.storeFirmwareJob(ctx, job)
+	return status
 }
 
 // signedCheck is what a signed job verifies at its retrieve time (kept in memory: after a
@@ -460,6 +502,10 @@ func (cp *ChargePoint) firmwareTick(ctx context.Context) {
 		if err != nil {
 			cp.log.Warn("firmware update not started", "err", err)
 		}
+		// A new update: the next tick wakes the loop whatever state it finds, also the one the
+		// previous update ended in (Failed after Failed would otherwise go unnoticed until the
+		// next heartbeat).
+		cp.fwSeen = ""
 		cp.updateFirmwareJob(ctx, j.ID, func(c *firmwareJob) bool {
 			if err != nil {
 				c.Final, c.Detail = fwDownloadFailed, err.Error()
@@ -502,8 +548,11 @@ func (cp *ChargePoint) sendFirmwareStatus(ctx context.Context, conn *rpcConn) er
 			return err
 		}
 		cp.log.Info("firmware status", "status", status, "signed", j.Signed, "detail", j.Detail, "agent_error", p.Error)
-		if final && status == fwInstalled {
+		switch {
+		case final && status == fwInstalled:
 			cp.securityEvent(EventFirmwareUpdated, "")
+		case status == fwInvalidSignature && j.Final == "": // the agent found it (the request's check keeps its own event)
+			cp.securityEvent(EventInvalidFirmwareSignature, p.Error)
 		}
 		cp.updateFirmwareJob(ctx, j.ID, func(c *firmwareJob) bool {
 			c.Sent = append(c.Sent, status)
@@ -534,6 +583,23 @@ func (cp *ChargePoint) firmwareNotification(ctx context.Context, conn *rpcConn, 
 		return fmt.Errorf("firmware status notification: %w", err)
 	}
 	return nil
+}
+
+// firmwareRebooted reports whether this start follows an installation of the job in force:
+// the job reached the agent and is not over, and either Installing was reported or the agent
+// is past installing (the new slot on trial or committed, or rolled back from it). OCPP
+// 2.0.1's BootNotification says FirmwareUpdate then.
+func (cp *ChargePoint) firmwareRebooted() bool {
+	cp.mu.Lock()
+	j := cp.fwJob
+	installing := j != nil && j.Started && j.Final == "" && !slices.Contains(j.Sent, fwInstalled)
+	reported := j != nil && slices.Contains(j.Sent, fwInstalling)
+	cp.mu.Unlock()
+	if !installing || cp.cfg.Firmware == nil {
+		return false
+	}
+	s := cp.cfg.Firmware.Progress().State
+	return reported || level(s) >= level(ota.StateInstalled) || s == ota.StateRolledBack
 }
 
 // firmwareNow is the status TriggerMessage reports: the latest one sent for the job in force

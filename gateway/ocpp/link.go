@@ -13,8 +13,8 @@ import (
 // The connection the core keeps to the CSMS, for either protocol face: dial with the
 // configured credentials and TLS (connect), BootNotification until Accepted, then one loop
 // that sends whatever is due whenever something wakes it — the face's statuses and triggered
-// messages, the core's security events, firmware and upload statuses, the face's queued
-// transaction messages — and heartbeats. Both faces run this loop; what differs between
+// messages, the core's security events, the face's queued transaction messages, the core's
+// firmware and upload statuses — and heartbeats. Both faces run this loop; what differs between
 // OCPP 1.6 and 2.0.1 is behind face.
 
 // face is what one protocol face adds to the core's connection: ChargePoint itself for
@@ -100,8 +100,10 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn, f face) er
 			heartbeat = d
 			hb.Reset(d)
 		}
+		// Queued transaction messages before firmware statuses: a session's end is reported
+		// before the installation that waited for it.
 		for _, send := range []func(context.Context, *rpcConn) error{
-			f.flush, cp.sendSecurityEvents, cp.sendFirmwareStatus, cp.sendDiagnosticsStatus, f.drain,
+			f.flush, cp.sendSecurityEvents, f.drain, cp.sendFirmwareStatus, cp.sendDiagnosticsStatus,
 		} {
 			if err := send(ctx, conn); err != nil {
 				return err

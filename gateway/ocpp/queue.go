@@ -74,6 +74,9 @@ var migrations = []string{
 	);`,
 	// 5: the OCPP 2.0.1 face's per-transaction TransactionEvent seqNo (the next one to give).
 	`ALTER TABLE tx ADD COLUMN seq_no INTEGER NOT NULL DEFAULT 0;`,
+	// 6: delivered security events stay (sent = 1) for GetLog SecurityLog, within the same
+	// bound of maxSecurityEvents rows.
+	`ALTER TABLE security_event ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode
@@ -357,7 +360,7 @@ func (q *Queue) addSecurityEvent(ctx context.Context, event []byte) error {
 func (q *Queue) nextSecurityEvent(ctx context.Context) (int64, []byte, bool, error) {
 	var id int64
 	var ev string
-	err := q.db.QueryRowContext(ctx, `SELECT id, event FROM security_event ORDER BY id LIMIT 1`).Scan(&id, &ev)
+	err := q.db.QueryRowContext(ctx, `SELECT id, event FROM security_event WHERE sent = 0 ORDER BY id LIMIT 1`).Scan(&id, &ev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, false, nil
 	}
@@ -367,17 +370,41 @@ func (q *Queue) nextSecurityEvent(ctx context.Context) (int64, []byte, bool, err
 	return id, []byte(ev), true, nil
 }
 
+// removeSecurityEvent marks an event delivered; it stays for the security log until newer
+// events push it out (addSecurityEvent).
 func (q *Queue) removeSecurityEvent(ctx context.Context, id int64) error {
-	if _, err := q.db.ExecContext(ctx, `DELETE FROM security_event WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("remove security event %d: %w", id, err)
+	if _, err := q.db.ExecContext(ctx, `UPDATE security_event SET sent = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("mark security event %d delivered: %w", id, err)
 	}
 	return nil
+}
+
+// securityLog returns the kept security events (delivered or not), oldest first, as the
+// SecurityEventNotification requests they are.
+func (q *Queue) securityLog(ctx context.Context) ([][]byte, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT event FROM security_event ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read the security log: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var ev string
+		if err := rows.Scan(&ev); err != nil {
+			return nil, fmt.Errorf("read the security log: %w", err)
+		}
+		out = append(out, []byte(ev))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the security log: %w", err)
+	}
+	return out, nil
 }
 
 // securityBacklog counts the security events not yet delivered.
 func (q *Queue) securityBacklog(ctx context.Context) (int, error) {
 	var n int
-	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM security_event`).Scan(&n); err != nil {
+	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM security_event WHERE sent = 0`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count security events: %w", err)
 	}
 	return n, nil

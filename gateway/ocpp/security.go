@@ -23,8 +23,8 @@ const (
 	EventInvalidCentralSystemCertificate     = "InvalidCentralSystemCertificate"
 )
 
-// maxSecurityEvents bounds the events kept while offline (table security_event); the oldest
-// go first.
+// maxSecurityEvents bounds the events kept (table security_event: those waiting for a
+// connection and the delivered ones the security log shows); the oldest go first.
 const maxSecurityEvents = 1000
 
 type securityEvent struct {

@@ -84,11 +84,15 @@ func newFace201(base *ChargePoint) (*ChargePoint201, error) {
 }
 
 // bootReason is RemoteReset after a Reset the CSMS asked for (persisted before the restart),
-// else PowerUp.
+// FirmwareUpdate after the restart of an update the CSMS asked for (the persisted firmware
+// job, see firmwareRebooted), else PowerUp.
 func bootReason(base *ChargePoint) string {
 	vals, err := base.q.configValues(context.Background())
-	if err == nil && vals[bootReasonKey] != "" {
+	switch {
+	case err == nil && vals[bootReasonKey] != "":
 		return vals[bootReasonKey]
+	case base.firmwareRebooted():
+		return "FirmwareUpdate"
 	}
 	return "PowerUp"
 }

@@ -20,6 +20,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, after, cerr, ok := cp.handleSmartCharging(ctx, action, payload); ok {
 		return res, after, cerr
 	}
+	if res, cerr, ok := cp.handleFiles(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq

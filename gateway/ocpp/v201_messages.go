@@ -196,3 +196,23 @@ type requestStartConf struct {
 	Status        string `json:"status"`
 	TransactionID string `json:"transactionId,omitempty"`
 }
+
+// statusInfo is StatusInfoType: a reason code (case-insensitive, at most 20 characters) and
+// free text.
+type statusInfo struct {
+	ReasonCode     string `json:"reasonCode"`
+	AdditionalInfo string `json:"additionalInfo,omitempty"`
+}
+
+// status201Conf is the answer of the status-only 2.0.1 responses with their statusInfo.
+type status201Conf struct {
+	Status     string      `json:"status"`
+	StatusInfo *statusInfo `json:"statusInfo,omitempty"`
+}
+
+func reason(code, info string) *statusInfo {
+	if len(info) > maxAdditionalInfo {
+		info = info[:maxAdditionalInfo]
+	}
+	return &statusInfo{ReasonCode: code, AdditionalInfo: info}
+}

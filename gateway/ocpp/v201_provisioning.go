@@ -111,15 +111,15 @@ func (cp *ChargePoint201) refreshStatus() {
 	cp.poke()
 }
 
-// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat, StatusNotification
-// and SignChargingStationCertificate (A02; Rejected without Config.CertDir); the message is
-// sent after the answer.
+// trigger answers TriggerMessage (F06) for BootNotification, Heartbeat, StatusNotification,
+// FirmwareStatusNotification, LogStatusNotification and SignChargingStationCertificate (A02;
+// Rejected without Config.CertDir); the message is sent after the answer.
 func (cp *ChargePoint201) trigger(req triggerMessage201Req) (string, func()) {
 	if req.EVSE != nil && req.EVSE.ID != evseOne {
 		return "Rejected", nil
 	}
 	switch req.RequestedMessage {
-	case "BootNotification", "Heartbeat", "StatusNotification":
+	case "BootNotification", "Heartbeat", "StatusNotification", "FirmwareStatusNotification", "LogStatusNotification":
 	case "SignChargingStationCertificate":
 		if cp.cfg.CertDir == "" {
 			return "Rejected", nil
@@ -162,6 +162,8 @@ func (cp *ChargePoint201) sendTriggered(ctx context.Context, conn *rpcConn) erro
 			err = cp.sendStatus(ctx, conn)
 		case "SignChargingStationCertificate":
 			err = cp.signCertificate(ctx, conn)
+		case "FirmwareStatusNotification", "LogStatusNotification":
+			err = cp.sendFileStatus(ctx, conn, msg)
 		}
 		if err != nil {
 			return err

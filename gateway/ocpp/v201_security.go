@@ -44,26 +44,6 @@ func coreUse(use string) (string, bool) {
 	return "", false
 }
 
-// statusInfo is StatusInfoType: a reason code (case-insensitive, at most 20 characters) and
-// free text.
-type statusInfo struct {
-	ReasonCode     string `json:"reasonCode"`
-	AdditionalInfo string `json:"additionalInfo,omitempty"`
-}
-
-// status201Conf is the answer of the status-only 2.0.1 responses with their statusInfo.
-type status201Conf struct {
-	Status     string      `json:"status"`
-	StatusInfo *statusInfo `json:"statusInfo,omitempty"`
-}
-
-func reason(code, info string) *statusInfo {
-	if len(info) > maxAdditionalInfo {
-		info = info[:maxAdditionalInfo]
-	}
-	return &statusInfo{ReasonCode: code, AdditionalInfo: info}
-}
-
 const noISO15118 = "no ISO 15118 on this charging station: it has no use for V2G or MO certificates"
 
 type installCertificate201Req struct {

@@ -426,8 +426,8 @@ func TestV201ResetAvailabilityTriggerAuthorize(t *testing.T) {
 	if r := params[struct{ Reason string }](t, c.WaitCalls("BootNotification", 2)[1]).Reason; r != "Triggered" {
 		t.Errorf("triggered boot reason %q", r)
 	}
-	if s := c.Status("TriggerMessage", map[string]any{"requestedMessage": "LogStatusNotification"}); s != "NotImplemented" {
-		t.Errorf("TriggerMessage LogStatusNotification = %s, want NotImplemented", s)
+	if s := c.Status("TriggerMessage", map[string]any{"requestedMessage": "SignV2GCertificate"}); s != "NotImplemented" {
+		t.Errorf("TriggerMessage SignV2GCertificate = %s, want NotImplemented (no ISO 15118)", s)
 	}
 
 	status, err := cp.Authorize(context.Background(), "04A1B2C3")
