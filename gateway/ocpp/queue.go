@@ -74,6 +74,9 @@ var migrations = []string{
 	);`,
 	// 5: the OCPP 2.0.1 face's per-transaction TransactionEvent seqNo (the next one to give).
 	`ALTER TABLE tx ADD COLUMN seq_no INTEGER NOT NULL DEFAULT 0;`,
+	// 6: when an authorization cache entry was last stored or used (Unix ms), for the OCPP
+	// 2.0.1 AuthCacheCtrlr.LifeTime; 0 for entries from before (unused once a lifetime applies).
+	`ALTER TABLE auth_cache ADD COLUMN used_at INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode
