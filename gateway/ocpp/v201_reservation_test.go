@@ -9,11 +9,13 @@ import (
 
 // Reservations on 2.0.1 (H01, H02, H03): ReserveNow makes EVSE 1 Reserved and only the reserved
 // idToken may start; its Started event carries reservationId and the reservation ends;
-// CancelReservation frees the EVSE; at the expiry the CSMS gets ReservationStatusUpdate Expired.
+// CancelReservation frees the EVSE; a reservation outlives a restart; at the expiry the CSMS gets
+// ReservationStatusUpdate Expired.
 func TestV201Reservations(t *testing.T) {
 	c := startCSMS201(t, "--interval", "30")
 	g := newStandIn(t)
-	cp, _, _ := startCP201(t, c, g, t.TempDir())
+	dir := t.TempDir()
+	cp, _, stop := startCP201(t, c, g, dir)
 	c.WaitFor("online", cp.Online)
 	c.WaitFor("Available", func() bool { return lastStatus201(t, c) == "Available" })
 	reserve := func(id int, tok string, expiry time.Duration, extra map[string]any) string {
@@ -77,10 +79,17 @@ func TestV201Reservations(t *testing.T) {
 	}
 	c.WaitFor("Available after the cancel", func() bool { return lastStatus201(t, c) == "Available" })
 
-	if s := reserve(10, "04AABBCC", 2*time.Second, nil); s != "Accepted" {
+	if s := reserve(10, "04AABBCC", 3*time.Second, nil); s != "Accepted" {
 		t.Fatalf("ReserveNow 10 = %s", s)
 	}
 	c.WaitFor("Reserved", func() bool { return lastStatus201(t, c) == "Reserved" })
+	stop()
+	n := len(c.Calls("StatusNotification"))
+	cp, _, _ = startCP201(t, c, g, dir)
+	c.WaitFor("online again", cp.Online)
+	if got := statusNotes201(t, c)[len(c.WaitCalls("StatusNotification", n+1))-1]; got != "Reserved" {
+		t.Errorf("status after a restart %q, want Reserved (the reservation persisted)", got)
+	}
 	u := params[struct {
 		ReservationID           int
 		ReservationUpdateStatus string
