@@ -73,10 +73,14 @@ func upsertAuth(ctx context.Context, ex interface {
 
 // cacheAuth stores idTagInfo from the CSMS in the authorization cache, used at now.
 func (q *Queue) cacheAuth(ctx context.Context, idTag string, info idTagInfo, now time.Time) error {
-	if err := upsertAuth(ctx, q.db, "auth_cache", idTag, info); err != nil {
-		return err
+	expiry := ""
+	if info.ExpiryDate != nil {
+		expiry = info.ExpiryDate.UTC().Format(timeLayout)
 	}
-	if _, err := q.db.ExecContext(ctx, `UPDATE auth_cache SET used_at = ? WHERE id_tag = ?`, now.UnixMilli(), idTag); err != nil {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO auth_cache(id_tag, status, expiry, parent_id_tag, used_at) VALUES(?, ?, ?, ?, ?)
+		ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, parent_id_tag = excluded.parent_id_tag,
+		used_at = excluded.used_at`, idTag, info.Status, expiry, info.ParentIDTag, now.UnixMilli())
+	if err != nil {
 		return fmt.Errorf("store %s in auth_cache: %w", idTag, err)
 	}
 	return nil

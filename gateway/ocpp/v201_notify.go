@@ -14,7 +14,8 @@ import (
 // transactionId is the chargegate session id (hex, within identifierString 36).
 
 // Status takes the control loop's latest status: the connector status, and a running session
-// nobody announced is begun the second time it is seen.
+// nobody announced is begun the second time it is seen (under the idToken of a
+// RequestStartTransaction being started, else FallbackIDTag).
 func (cp *ChargePoint201) Status(st gateway.Status) {
 	if st.Time.IsZero() {
 		st.Time = time.Now()
@@ -30,7 +31,11 @@ func (cp *ChargePoint201) Status(st gateway.Status) {
 		tok, begin = cp.tokens[s.ID]
 		begin = begin || cp.sighted == s.ID
 		cp.sighted = s.ID
-		if tok == "" {
+		switch {
+		case tok != "":
+		case cp.pendingStart != "": // a RequestStartTransaction whose Start has not returned yet
+			tok = cp.pendingStart
+		default:
 			tok = cp.cfg.FallbackIDTag
 		}
 	}

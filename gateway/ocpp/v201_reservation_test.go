@@ -1,6 +1,7 @@
 package ocpp_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -74,21 +75,21 @@ func TestV201Reservations(t *testing.T) {
 		t.Fatalf("ReserveNow 9 = %s", s)
 	}
 	c.WaitFor("Reserved", func() bool { return lastStatus201(t, c) == "Reserved" })
-	if s := c.Status("CancelReservation", map[string]int{"reservationId": 9}); s != "Accepted" {
-		t.Errorf("CancelReservation = %s", s)
-	}
-	c.WaitFor("Available after the cancel", func() bool { return lastStatus201(t, c) == "Available" })
-
-	if s := reserve(10, "04AABBCC", 3*time.Second, nil); s != "Accepted" {
-		t.Fatalf("ReserveNow 10 = %s", s)
-	}
-	c.WaitFor("Reserved", func() bool { return lastStatus201(t, c) == "Reserved" })
 	stop()
 	n := len(c.Calls("StatusNotification"))
 	cp, _, _ = startCP201(t, c, g, dir)
 	c.WaitFor("online again", cp.Online)
 	if got := statusNotes201(t, c)[len(c.WaitCalls("StatusNotification", n+1))-1]; got != "Reserved" {
 		t.Errorf("status after a restart %q, want Reserved (the reservation persisted)", got)
+	}
+	if s := c.Status("CancelReservation", map[string]int{"reservationId": 9}); s != "Accepted" {
+		t.Errorf("CancelReservation = %s", s)
+	}
+	c.WaitFor("Available after the cancel", func() bool { return lastStatus201(t, c) == "Available" })
+
+	before := len(statusNotes201(t, c))
+	if s := reserve(10, "04AABBCC", 3*time.Second, nil); s != "Accepted" {
+		t.Fatalf("ReserveNow 10 = %s", s)
 	}
 	u := params[struct {
 		ReservationID           int
@@ -98,6 +99,9 @@ func TestV201Reservations(t *testing.T) {
 		t.Errorf("ReservationStatusUpdate %+v, want 10 Expired", u)
 	}
 	c.WaitFor("Available after the expiry", func() bool { return lastStatus201(t, c) == "Available" })
+	if got := statusNotes201(t, c)[before:]; !slices.Equal(got, []string{"Reserved", "Available"}) {
+		t.Errorf("statuses around the expiring reservation %v, want Reserved, Available", got)
+	}
 	if n := len(c.Calls("ReservationStatusUpdate")); n != 1 {
 		t.Errorf("%d ReservationStatusUpdates, want only the expiry's", n)
 	}

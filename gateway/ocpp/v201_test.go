@@ -527,7 +527,8 @@ func TestV201LocalListAndCacheOffline(t *testing.T) {
 			t.Errorf("Authorize %s online = %s, %v", tok, s, err)
 		}
 	}
-	if n := len(c.Calls("Authorize")); n != 2 {
+	// The CSMS's output is read on its own goroutine: wait for both calls to show up.
+	if n := len(c.WaitCalls("Authorize", 2)); n != 2 {
 		t.Errorf("%d Authorize calls, want 2 (LocalPreAuthorize is false)", n)
 	}
 	setVars(t, c, varReq("AuthCtrlr", "LocalPreAuthorize", "", "true"))
