@@ -188,6 +188,18 @@ type ChargePoint struct {
 	fwSeen          ota.State         // the agent's state at the latest firmwareTick
 	diag            *diagJob          // GetDiagnostics / GetLog upload in progress
 	face201         *ChargePoint201   // Config.Version 2.0.1: the face every public method drives
+	clock           func() time.Time  // the authorization cache's clock (LifeTime); nil: time.Now
+}
+
+// now is the authorization cache's time (tests set clock).
+func (cp *ChargePoint) now() time.Time {
+	cp.mu.Lock()
+	c := cp.clock
+	cp.mu.Unlock()
+	if c == nil {
+		return time.Now()
+	}
+	return c()
 }
 
 // New validates cfg, reads the configuration keys the CSMS changed from q and prepares the
@@ -310,16 +322,7 @@ func (cp *ChargePoint) Run(ctx context.Context) error {
 	}
 	defer cp.bg.Wait()
 	defer cp.operative()
-	cp.mu.Lock()
-	cp.running = true
-	cp.mu.Unlock()
-	cp.armReservation()
-	defer func() {
-		cp.mu.Lock()
-		cp.running = false
-		cp.mu.Unlock()
-		cp.armReservation()
-	}()
+	defer cp.runReservations()()
 	cp.applyAvailability(ctx)
 	return cp.run(ctx, cp)
 }

@@ -40,15 +40,21 @@ type DataHandler func(ctx context.Context, data string) (status, reply string)
 
 // dataTransfer answers the CSMS's DataTransfer.
 func (cp *ChargePoint) dataTransfer(ctx context.Context, req dataTransferReq) dataTransferConf {
-	if req.VendorID != VendorID {
-		return dataTransferConf{Status: "UnknownVendorId"}
-	}
-	h, ok := cp.cfg.DataHandlers[req.MessageID]
-	if !ok {
-		return dataTransferConf{Status: "UnknownMessageId"}
-	}
-	status, reply := h(ctx, req.Data)
+	status, reply := cp.answerData(ctx, req.VendorID, req.MessageID, req.Data)
 	return dataTransferConf{Status: status, Data: reply}
+}
+
+// answerData runs the DataHandler of a DataTransfer (both faces): UnknownVendorId for another
+// vendor, UnknownMessageId for a messageId without a handler, else the handler's answer.
+func (cp *ChargePoint) answerData(ctx context.Context, vendor, messageID, data string) (status, reply string) {
+	if vendor != VendorID {
+		return "UnknownVendorId", ""
+	}
+	h, ok := cp.cfg.DataHandlers[messageID]
+	if !ok {
+		return "UnknownMessageId", ""
+	}
+	return h(ctx, data)
 }
 
 // SendData queues a DataTransfer of VendorID for the CSMS in the durable queue, behind the

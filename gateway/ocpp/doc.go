@@ -107,7 +107,7 @@
 //	                                       SendLocalListMaxLength entries, list ≤ LocalAuthListMaxLength
 //	                                       (else Failed); NotSupported when LocalAuthListEnabled false
 //	GetLocalListVersion         CSMS→CP    the stored listVersion; 0 before any list; -1 when disabled
-//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied
+//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied (C11)
 //	ReserveNow                  CSMS→CP    connector 1 only (connector 0 Rejected); Faulted,
 //	                                       Unavailable (Inoperative), Occupied (a session or another
 //	                                       reservation); the same reservationId replaces; connector 1
@@ -287,9 +287,9 @@
 // entry's attachment). Tested with a SIGKILL at that step, the SignedData checked with
 // chargegate ocmf verify (gateway/cmd/chargegate).
 //
-// # Disk format (ocpp.db, user_version 6; migration 2 adds local_list and auth_cache, 3
+// # Disk format (ocpp.db, user_version 7; migration 2 adds local_list and auth_cache, 3
 // charging_profile, 4 security_event and certificate, 5 tx.seq_no (2.0.1 below), 6
-// security_event.sent)
+// security_event.sent, 7 auth_cache.used_at (for the 2.0.1 face, below))
 //
 //	outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, action TEXT, payload BLOB,
 //	       attempts INTEGER)   the queued request, JSON as sent except transactionId;
@@ -309,8 +309,9 @@
 //	       are left out (golden vector in firmware_internal_test.go)
 //	local_list(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
 //	       the Local Authorization List (SendLocalList); expiry RFC 3339 UTC or ""
-//	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT)
-//	       the idTagInfo of Authorize.conf and StartTransaction.conf for idTags not listed
+//	auth_cache(id_tag TEXT PRIMARY KEY, status TEXT, expiry TEXT, parent_id_tag TEXT,
+//	       used_at INTEGER)   the idTagInfo of Authorize.conf and StartTransaction.conf for
+//	       idTags not listed; used_at Unix ms of the last store or use (2.0.1 LifeTime)
 //	charging_profile(id INTEGER PRIMARY KEY, profile TEXT)   id = chargingProfileId; profile =
 //	       {"connector":0,"received":"2026-12-05T08:00:00Z","profile":{…csChargingProfiles as sent…}}
 //	security_event(id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT, sent INTEGER)   a
@@ -366,7 +367,8 @@
 //	                                       Pending/Rejected: again after the interval
 //	Heartbeat                   CP→CSMS    every OCPPCommCtrlr.HeartbeatInterval
 //	StatusNotification          CP→CSMS    EVSE 1 connector 1: Available, Occupied (any session
-//	                                       state), Unavailable, Faulted; each change and each boot
+//	                                       state), Reserved, Unavailable, Faulted; each change and
+//	                                       each boot
 //	SecurityEventNotification   CP→CSMS    the security events of the shared core (same request,
 //	                                       same ocpp.db queue) under their 2.0.1 names (Part 2
 //	                                       Appendices, Security Events): InvalidCsmsCertificate,
@@ -375,15 +377,37 @@
 //	                                       Certificate, FailedToAuthenticateAtCentralSystem,
 //	                                       InvalidChargePointCertificate; the others are the same
 //	TransactionEvent            CP→CSMS    durable queue, see below
-//	DataTransfer                CP→CSMS    org.chargegate receipt (SendData), durable queue, the
-//	                                       1.6 request unchanged (it has the same shape in 2.0.1)
+//	DataTransfer                CP→CSMS    org.chargegate receipt (SendData), durable queue, after
+//	                                       its transaction's Ended; data a JSON string (the 1.6
+//	                                       request unchanged: 2.0.1's data takes any JSON)
+//	DataTransfer                CSMS→CP    org.chargegate messages answered by Config.DataHandlers
+//	                                       as on 1.6; data: a JSON string reaches the handler as its
+//	                                       text, other JSON (an object) as its compact JSON; the
+//	                                       reply goes back as a string; other messageIds (or none)
+//	                                       UnknownMessageId, other vendors UnknownVendorId
+//	MeterValues                 CP→CSMS    only clock-aligned values while idle with
+//	                                       AlignedDataCtrlr.SendDuringIdle (J01.FR.14): evseId 1,
+//	                                       Sample.Clock, in memory (the last 16), dropped on a
+//	                                       CALLERROR
+//	ReserveNow                  CSMS→CP    the core's reservation of EVSE 1 (evseId 1 or absent;
+//	                                       connectorType not checked): Accepted (persisted; the
+//	                                       connector Reserved), Occupied (a transaction, a remote
+//	                                       start under way, another reservation id), Faulted,
+//	                                       Unavailable, Rejected (evseId ≠ 1, expiry past); the same
+//	                                       id replaces its reservation; groupIdToken kept as the
+//	                                       reservation's parent
+//	CancelReservation           CSMS→CP    Accepted for the reservation in force, else Rejected
+//	ReservationStatusUpdate     CP→CSMS    Expired when a reservation's expiryDateTime passes (in
+//	                                       memory until sent; after a restart the persisted
+//	                                       reservation expires again at Run); a used or cancelled
+//	                                       reservation sends none
 //	Authorize                   CP→CSMS    ChargePoint.Authorize: idToken ISO14443 (a card UID in
 //	                                       hex, 8/14/20 digits) or Central; the core's local
 //	                                       authorization (decide) with the AuthCtrlr rules below
 //	SendLocalList               CSMS→CP    Full / Differential (VersionMismatch unless newer);
 //	                                       Failed when LocalAuthListCtrlr.Enabled is false
 //	GetLocalListVersion         CSMS→CP    the stored version, 0 before any list
-//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied
+//	ClearCache                  CSMS→CP    Accepted: the authorization cache is emptied (C11)
 //	Reset                       CSMS→CP    Rejected without Config.Reset or for EVSE ≠ 1; Immediate:
 //	                                       the transaction ends (ResetCommand / ImmediateReset),
 //	                                       ResetOrReboot event, Config.Reset; OnIdle during a
@@ -473,8 +497,17 @@
 //	                                       SummaryInventory NotSupported
 //	NotifyReport                CP→CSMS    attribute Actual with mutability, persistent, constant;
 //	                                       characteristics dataType, unit, valuesList
-//	RequestStartTransaction     CSMS→CP    Accepted when no transaction runs and evseId is 1 or
-//	                                       absent; the Started event says RemoteStart and carries
+//	RequestStartTransaction     CSMS→CP    Accepted when no transaction runs or is being started,
+//	                                       evseId is 1 or absent and a reservation in force is the
+//	                                       idToken's (or its groupIdToken's), else Rejected; then,
+//	                                       with AuthCtrlr.AuthorizeRemoteStart, the idToken (its
+//	                                       type as sent) is authorized first (F01/F02: the local
+//	                                       list and cache, or Authorize): not Accepted starts
+//	                                       nothing and, as no transaction exists before
+//	                                       authorization (TxStartPoint Authorized), sends no
+//	                                       TransactionEvent; without it the session starts and the
+//	                                       Started event's idTokenInfo decides (StopTxOnInvalidId).
+//	                                       The Started event says RemoteStart and carries
 //	                                       remoteStartId; chargingProfile: FormationViolation
 //	RequestStopTransaction      CSMS→CP    Accepted for the running transactionId (Ended: RemoteStop
 //	                                       / Remote), else Rejected
@@ -492,14 +525,20 @@
 //	                   PublicKeyWithSignedMeterValue RW OncePerTransaction
 //	TxCtrlr            EVConnectionTimeOut RW, StopTxOnEVSideDisconnect RO, StopTxOnInvalidId RW
 //	                   true, TxStartPoint RO Authorized, TxStopPoint RO Authorized
-//	SampledDataCtrlr   SignReadings RW false, TxStartedMeasurands, TxUpdatedMeasurands,
-//	                   TxEndedMeasurands RW (MemberList), TxUpdatedInterval RW (Config),
-//	                   TxEndedInterval RW 0
-//	AuthCtrlr          Enabled RW (stored), AuthorizeRemoteStart RW (stored), LocalAuthorizeOffline,
-//	                   LocalPreAuthorize, OfflineTxForUnknownIdEnabled RW (the core's rules, as the
-//	                   1.6 keys of the same names)
+//	SampledDataCtrlr   SignReadings RW false, TxStartedMeasurands RW (MemberList) Energy.Active.
+//	                   Import.Register, TxUpdatedMeasurands RW Energy.Active.Import.Register,
+//	                   Power.Active.Import, TxUpdatedInterval RW (Config), TxEndedMeasurands RW
+//	                   Energy.Active.Import.Register, TxEndedInterval RW 0 (all acted on, below)
+//	AlignedDataCtrlr   Enabled RW true, Measurands RW Energy.Active.Import.Register, Interval RW 0
+//	                   (off), SendDuringIdle RW false, TxEndedMeasurands RW Energy.Active.Import.
+//	                   Register, TxEndedInterval RW 0 (all acted on, below)
+//	AuthCtrlr          Enabled RW (stored, not acted on), AuthorizeRemoteStart RW false (acted on:
+//	                   RequestStartTransaction), LocalAuthorizeOffline, LocalPreAuthorize,
+//	                   OfflineTxForUnknownIdEnabled RW (the core's rules, as the 1.6 keys of the
+//	                   same names)
 //	AuthCacheCtrlr     Enabled RW (Authorize and TransactionEvent idTokenInfo cached), LifeTime RW
-//	                   (stored, not applied)
+//	                   86400 s: an entry not stored or used for longer is not used (0: no limit;
+//	                   the core's cache, which has no such limit on 1.6)
 //	LocalAuthListCtrlr Enabled RW, ItemsPerMessage RO, Storage RO
 //	SecurityCtrlr      SecurityProfile RO (live: 3 over wss:// with a client certificate, configured
 //	                   or installed by CertificateSigned; 2 over wss://; else 1), Identity RO,
@@ -512,10 +551,19 @@
 //	DeviceDataCtrlr    ItemsPerMessage[GetVariables|SetVariables|GetReport] RO
 //
 // TransactionEvent: the transactionId is the chargegate session id. Started (triggerReason
-// Authorized, or RemoteStart with remoteStartId; idToken, evse 1/1, Transaction.Begin
-// register), Updated (MeterValuePeriodic every TxUpdatedInterval of telemetry time, the
-// TxUpdatedMeasurands), Ended (Transaction.End register, the session's OCMF record, trigger
-// and stoppedReason per the table below). seqNo is 0 for Started and one more per event of the
+// Authorized, or RemoteStart with remoteStartId; idToken, evse 1/1, reservationId when it
+// fulfils the reservation, the Transaction.Begin values of TxStartedMeasurands), Updated
+// (MeterValuePeriodic every TxUpdatedInterval of telemetry time with the TxUpdatedMeasurands;
+// MeterValueClock at each AlignedDataCtrlr.Interval boundary since midnight UTC with its
+// Measurands, context Sample.Clock, stamped with the boundary — the core's 1.6 boundary — unless
+// SendDuringIdle, J01.FR.20), Ended (trigger and stoppedReason per the table below; meterValue:
+// the Transaction.Begin values of SampledDataCtrlr.TxEndedMeasurands, Sample.Periodic ones every
+// TxEndedInterval, Sample.Clock ones at each AlignedDataCtrlr.TxEndedInterval boundary of its
+// TxEndedMeasurands, at most 200 in all, then the Transaction.End values). The values come from
+// the gateway's latest telemetry (energy import/export Wh, power W, current A, voltage V as on
+// 1.6); what the Ended event keeps is in memory, so after a restart (or for Reconcile) it has
+// only the begin and end import registers. A measurand list the telemetry cannot fill (current
+// or voltage without readings) gives an event no meterValue. seqNo is 0 for Started and one more per event of the
 // transaction, given inside the SQLite transaction that queues the event (tx.seq_no), so it is
 // gap-free across restarts. offline is true when the event was made while no connection was
 // accepted. The events go in queue order under message id "tx<row>" (the same on resends); a
@@ -540,12 +588,19 @@
 // signingMethod: the record's SA (ECDSA-secp256r1-SHA256 when absent), encodingMethod "OCMF",
 // publicKey: base64 DER of Config.MeterPublicKey per PublicKeyWithSignedMeterValue — Never:
 // "", OncePerTransaction: on the transaction's first signed value only, EveryMeterValue: on
-// each}. The Ended event carries the session's record (begin and end readings); with
-// SignReadings true and Config.SignSample the Started event carries a gateway-signed record of
-// the begin reading. A record whose base64 exceeds 2,500 characters is left out (logged).
+// each}. The Ended event carries the session's record (begin and end readings) on its
+// Transaction.End import register, added for it when TxEndedMeasurands leaves the register out
+// (the record is the transaction's billing proof); with SignReadings true and
+// Config.SignSample the Started event (when TxStartedMeasurands has the import register) and
+// each MeterValuePeriodic Updated event (when TxUpdatedMeasurands has it) carry a
+// gateway-signed record of that reading on the register (Config.SignSample, as 1.6's
+// SampledDataSignReadings). A record whose base64 exceeds 2,500 characters is left out (logged).
 //
 // Disk format: migration 5 adds tx.seq_no (INTEGER, the next seqNo); outbox.action is
 // TransactionEvent with the request as sent (seqNo and offline included, nothing filled later).
+// Migration 7 adds auth_cache.used_at (INTEGER, Unix ms when the entry was last stored or used,
+// for AuthCacheCtrlr.LifeTime; 0 for entries from before, which a lifetime then excludes). The
+// reservation is the core's config entry "chargegate:reservation" (parentIdTag = groupIdToken).
 //
 // lorenzodonini/ocpp-go v0.19.0 has 2.0.1 message types and a charging-station client, but
 // not used for the reasons given above for 1.6 (in-memory offline queue; the durable outbox
@@ -554,18 +609,18 @@
 // 2.0.1 schemas instead.
 //
 // Not done on 2.0.1 yet: StartLocal/StopLocal (a token presented at the charger goes through
-// the appliance's access component and Authorize), reservations, AuthorizeRemoteStart,
-// AuthCacheCtrlr.LifeTime, TriggerMessage of other messages (SignV2GCertificate,
-// SignCombinedCertificate NotImplemented); in block A: A01 (BasicAuthPassword), A03 (renewal
-// the station starts itself before expiry), A05 (security-profile upgrade through
-// NetworkConnectionProfiles), SignCertificate retries (CertSigningWaitMinimum,
-// CertSigningRepeatTimes), falling back to the previous client certificate when the new one
-// is refused, AdditionalRootCertificateCheck, ISO 15118 certificates (V2G, MO,
-// Get15118EVCertificate, GetCertificateStatus); GetLog's AcceptedCanceled (a running
-// upload is not cancelled: Rejected), PublishFirmware, UpdateFirmware's installDateTime;
+// the appliance's access component and Authorize), TriggerMessage of other messages
+// (SignV2GCertificate, SignCombinedCertificate NotImplemented);
+// ReservationStatusUpdate Removed (a reservation ends only by use, cancel or expiry);
+// AlignedDataCtrlr.SignReadings; an empty measurand list (SetVariables rejects ""); in block A:
+// A01 (BasicAuthPassword), A03 (renewal the station starts itself before expiry), A05
+// (security-profile upgrade through NetworkConnectionProfiles), SignCertificate retries
+// (CertSigningWaitMinimum, CertSigningRepeatTimes), falling back to the previous client
+// certificate when the new one is refused, AdditionalRootCertificateCheck, ISO 15118
+// certificates (V2G, MO, Get15118EVCertificate, GetCertificateStatus); GetLog's
+// AcceptedCanceled (a running upload is not cancelled: Rejected), PublishFirmware,
+// UpdateFirmware's installDateTime;
 // a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
-// 2.0.1 transactionId; MeterValues outside transactions,
-// TxStarted/TxEndedMeasurands and clock-aligned data (stored, only TxUpdatedMeasurands is
-// read); GetVariables attribute types other than Actual; SetVariables of HeartbeatInterval
+// 2.0.1 transactionId; GetVariables attribute types other than Actual; SetVariables of HeartbeatInterval
 // applies at once but is not sent back in a report until asked.
 package ocpp

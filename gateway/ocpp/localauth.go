@@ -71,9 +71,31 @@ func upsertAuth(ctx context.Context, ex interface {
 	return nil
 }
 
-// cacheAuth stores idTagInfo from the CSMS in the authorization cache.
-func (q *Queue) cacheAuth(ctx context.Context, idTag string, info idTagInfo) error {
-	return upsertAuth(ctx, q.db, "auth_cache", idTag, info)
+// cacheAuth stores idTagInfo from the CSMS in the authorization cache, used at now.
+func (q *Queue) cacheAuth(ctx context.Context, idTag string, info idTagInfo, now time.Time) error {
+	expiry := ""
+	if info.ExpiryDate != nil {
+		expiry = info.ExpiryDate.UTC().Format(timeLayout)
+	}
+	_, err := q.db.ExecContext(ctx, `INSERT INTO auth_cache(id_tag, status, expiry, parent_id_tag, used_at) VALUES(?, ?, ?, ?, ?)
+		ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, parent_id_tag = excluded.parent_id_tag,
+		used_at = excluded.used_at`, idTag, info.Status, expiry, info.ParentIDTag, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store %s in auth_cache: %w", idTag, err)
+	}
+	return nil
+}
+
+// useCached reports whether idTag's cache entry was stored or used within lifetime before now
+// (OCPP 2.0.1 AuthCacheCtrlr.LifeTime: "since it is last used"), and if so marks it used now.
+func (q *Queue) useCached(ctx context.Context, idTag string, lifetime time.Duration, now time.Time) (bool, error) {
+	res, err := q.db.ExecContext(ctx, `UPDATE auth_cache SET used_at = ? WHERE id_tag = ? AND used_at >= ?`,
+		now.UnixMilli(), idTag, now.Add(-lifetime).UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("use %s from auth_cache: %w", idTag, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // clearCache empties the authorization cache (ClearCache).
@@ -176,6 +198,9 @@ type authRules struct {
 	preAuthorize                 bool // LocalPreAuthorize
 	offlineLocal, offlineUnknown bool // LocalAuthorizeOffline / AllowOfflineTxForUnknownId (OfflineTxForUnknownIdEnabled)
 	maxLen                       int  // idTag 20 (1.6 CiString20), idToken 36 (2.0.1)
+	// cacheLifetime is AuthCacheCtrlr.LifeTime (2.0.1): a cache entry not stored or used for
+	// longer is not used. 0: no limit (1.6 has no such key).
+	cacheLifetime time.Duration
 }
 
 // rules16 reads the rules from the 1.6 configuration keys.
@@ -200,6 +225,9 @@ func (cp *ChargePoint) lookupLocal(ctx context.Context, idTag string, r authRule
 			continue
 		}
 		info, ok, err := cp.lookupAuth(ctx, src.table, idTag)
+		if err == nil && ok && src.table == "auth_cache" && r.cacheLifetime > 0 {
+			ok, err = cp.q.useCached(ctx, idTag, r.cacheLifetime, cp.now())
+		}
 		if err != nil {
 			cp.log.Error("local authorization", "err", err)
 			continue
@@ -227,7 +255,7 @@ func (cp *ChargePoint) rememberIf(ctx context.Context, cacheOn bool, idTag strin
 	if _, listed, err := cp.lookupAuth(ctx, "local_list", idTag); err != nil || listed {
 		return
 	}
-	if err := cp.q.cacheAuth(ctx, idTag, info); err != nil {
+	if err := cp.q.cacheAuth(ctx, idTag, info, cp.now()); err != nil {
 		cp.log.Error("authorization cache", "err", err)
 	}
 }

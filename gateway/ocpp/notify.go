@@ -90,7 +90,7 @@ func (cp *ChargePoint) begin(session, tag string, at time.Time, meterMWh int64) 
 		cp.mu.Unlock()
 	}
 	if resID != nil {
-		cp.endReservation(ctx, *resID)
+		cp.endReservation(ctx, *resID, false)
 	}
 	req := startTransactionReq{ConnectorID: connectorOne, IDTag: tag, MeterStart: meterMWh / 1000, ReservationID: resID, Timestamp: Time{at}}
 	b, _ := json.Marshal(req)
@@ -157,17 +157,9 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 	if due {
 		cp.lastSample = t.Time
 	}
-	// Clock-aligned (OCPP 1.6 §3.16.2): the first sample at or after each multiple of
-	// ClockAlignedDataInterval since midnight UTC, stamped with that boundary.
-	var boundary time.Time
-	if aligned > 0 {
-		midnight := t.Time.UTC().Truncate(24 * time.Hour)
-		boundary = midnight.Add(t.Time.Sub(midnight).Truncate(aligned))
-		if !boundary.After(cp.lastAligned) {
-			boundary = time.Time{}
-		} else {
-			cp.lastAligned = boundary
-		}
+	boundary := alignedBoundary(t.Time, cp.lastAligned, aligned)
+	if !boundary.IsZero() {
+		cp.lastAligned = boundary
 	}
 	measurands, alignedMeasurands := cp.conf[KeyMeterValuesSampledData], cp.conf[KeyMeterValuesAlignedData]
 	sign := cp.conf[KeySampledDataSignReadings] == "true" && cp.cfg.SignSample != nil
@@ -193,6 +185,22 @@ func (cp *ChargePoint) Telemetry(t gateway.Telemetry) {
 	}
 }
 
+// alignedBoundary is clock-aligned data's boundary for a sample at now (OCPP 1.6 §3.16.2,
+// OCPP 2.0.1 J01): the latest multiple of interval since midnight UTC at or before now, when it
+// is after last (the boundary handled before), so that the first sample at or after each
+// boundary is stamped with it; zero when none is due or interval is 0.
+func alignedBoundary(now, last time.Time, interval time.Duration) time.Time {
+	if interval <= 0 {
+		return time.Time{}
+	}
+	midnight := now.UTC().Truncate(24 * time.Hour)
+	boundary := midnight.Add(now.Sub(midnight).Truncate(interval))
+	if !boundary.After(last) {
+		return time.Time{}
+	}
+	return boundary
+}
+
 // Sample is one periodic reading of a transaction for Config.SignSample.
 type Sample struct {
 	SessionID, IDTag, MeterSerial string
@@ -205,19 +213,29 @@ type Sample struct {
 // signedSample signs s (SampledDataSignReadings): one SignedData value, or none when signing
 // failed (the raw values still go).
 func (cp *ChargePoint) signedSample(s Sample) []SampledValue {
-	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
-	defer cancel()
-	if begin, ok := cp.beginRegister(ctx, s.SessionID); ok {
+	if begin, ok := cp.beginRegister(context.Background(), s.SessionID); ok {
 		s.BeginMWh = begin
 	} else {
 		s.BeginMWh = s.ImportMWh
 	}
-	rec, err := cp.cfg.SignSample(ctx, s)
-	if err != nil {
-		cp.log.Error("sign the sample", "session", s.SessionID, "err", err)
+	rec, ok := cp.signRecord(s)
+	if !ok {
 		return nil
 	}
 	return []SampledValue{{Value: rec, Context: "Sample.Periodic", Format: "SignedData", Measurand: "Energy.Active.Import.Register"}}
+}
+
+// signRecord signs s with Config.SignSample (both faces' SignReadings): the OCMF record, or
+// false when signing failed (logged; the raw values still go).
+func (cp *ChargePoint) signRecord(s Sample) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	rec, err := cp.cfg.SignSample(ctx, s)
+	if err != nil {
+		cp.log.Error("sign the sample", "session", s.SessionID, "err", err)
+		return "", false
+	}
+	return rec, true
 }
 
 // beginRegister returns the begin register (mWh) of session if it is the running one.

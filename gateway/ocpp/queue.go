@@ -77,6 +77,9 @@ var migrations = []string{
 	// 6: delivered security events stay (sent = 1) for GetLog SecurityLog, within the same
 	// bound of maxSecurityEvents rows.
 	`ALTER TABLE security_event ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;`,
+	// 7: when an authorization cache entry was last stored or used (Unix ms), for the OCPP
+	// 2.0.1 AuthCacheCtrlr.LifeTime; 0 for entries from before (unused once a lifetime applies).
+	`ALTER TABLE auth_cache ADD COLUMN used_at INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenQueue opens (or creates, mode 0600) the queue file at path. synchronous=FULL: in WAL mode

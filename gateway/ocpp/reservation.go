@@ -42,10 +42,18 @@ func (cp *ChargePoint) reserveNow(ctx context.Context, req reserveNowReq) string
 	if req.ConnectorID != connectorOne || req.IDTag == "" || len(req.IDTag) > 20 || len(req.ParentIDTag) > 20 {
 		return "Rejected"
 	}
+	return cp.reserve(ctx, reservation{ID: req.ReservationID, IDTag: req.IDTag, Parent: req.ParentIDTag, Expiry: req.ExpiryDate.Time})
+}
+
+// reserve puts reservation r in force for both faces (1.6 ReserveNow, 2.0.1 ReserveNow, H01)
+// and returns the status: Faulted, Unavailable (Inoperative), Occupied (a session, a start
+// under way or another reservation), Rejected (expiry not in the future, or not stored), else
+// Accepted; the same id replaces its reservation.
+func (cp *ChargePoint) reserve(ctx context.Context, r reservation) string {
 	cp.mu.Lock()
 	c0, c1 := connectorStatuses(cp.status, cp.release != nil)
 	busy := cp.current != "" || cp.pendingTag != "" || (cp.haveStatus && cp.status.Session != nil)
-	other := cp.reservation != nil && cp.reservation.ID != req.ReservationID
+	other := cp.reservation != nil && cp.reservation.ID != r.ID
 	inoperative := cp.inoperative
 	cp.mu.Unlock()
 	switch {
@@ -55,10 +63,9 @@ func (cp *ChargePoint) reserveNow(ctx context.Context, req reserveNowReq) string
 		return "Unavailable"
 	case busy || other:
 		return "Occupied"
-	case !req.ExpiryDate.After(time.Now()):
+	case !r.Expiry.After(time.Now()):
 		return "Rejected"
 	}
-	r := reservation{ID: req.ReservationID, IDTag: req.IDTag, Parent: req.ParentIDTag, Expiry: req.ExpiryDate.Time}
 	b, _ := json.Marshal(r)
 	if err := cp.q.setConfig(ctx, reservationKey, string(b)); err != nil {
 		cp.log.Error("store reservation", "err", err)
@@ -68,9 +75,33 @@ func (cp *ChargePoint) reserveNow(ctx context.Context, req reserveNowReq) string
 	cp.reservation = &r
 	cp.noteStatus(time.Now())
 	cp.mu.Unlock()
+	cp.reservationChanged()
 	cp.armReservation()
 	cp.poke()
 	return "Accepted"
+}
+
+// reservationChanged lets the 2.0.1 face derive its connector status again (Reserved); the
+// 1.6 face's noteStatus did that already.
+func (cp *ChargePoint) reservationChanged() {
+	if f := cp.face201; f != nil {
+		f.refreshStatus()
+	}
+}
+
+// runReservations arms the expiry timer while Run runs (either face); the returned func
+// disarms it when Run ends.
+func (cp *ChargePoint) runReservations() func() {
+	cp.mu.Lock()
+	cp.running = true
+	cp.mu.Unlock()
+	cp.armReservation()
+	return func() {
+		cp.mu.Lock()
+		cp.running = false
+		cp.mu.Unlock()
+		cp.armReservation()
+	}
 }
 
 // cancelReservation answers CancelReservation.
@@ -81,12 +112,13 @@ func (cp *ChargePoint) cancelReservation(ctx context.Context, id int) string {
 	if !ok {
 		return "Rejected"
 	}
-	cp.endReservation(ctx, id)
+	cp.endReservation(ctx, id, false)
 	return "Accepted"
 }
 
-// endReservation drops reservation id (cancelled, expired or used).
-func (cp *ChargePoint) endReservation(ctx context.Context, id int) {
+// endReservation drops reservation id (cancelled, expired or used); on the 2.0.1 face an
+// expired one is reported (ReservationStatusUpdate Expired, H01).
+func (cp *ChargePoint) endReservation(ctx context.Context, id int, expired bool) {
 	cp.mu.Lock()
 	if cp.reservation == nil || cp.reservation.ID != id {
 		cp.mu.Unlock()
@@ -97,6 +129,10 @@ func (cp *ChargePoint) endReservation(ctx context.Context, id int) {
 	cp.mu.Unlock()
 	if err := cp.q.setConfig(ctx, reservationKey, ""); err != nil {
 		cp.log.Error("drop reservation", "err", err)
+	}
+	cp.reservationChanged()
+	if f := cp.face201; f != nil && expired {
+		f.reservationUpdate(id, "Expired")
 	}
 	cp.poke()
 }
@@ -115,7 +151,7 @@ func (cp *ChargePoint) armReservation() {
 	}
 	cp.resTimer = time.AfterFunc(time.Until(r.Expiry), func() {
 		cp.log.Info("reservation expired", "reservation", r.ID)
-		cp.endReservation(context.Background(), r.ID)
+		cp.endReservation(context.Background(), r.ID, true)
 	})
 }
 

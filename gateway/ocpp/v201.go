@@ -58,6 +58,17 @@ type ChargePoint201 struct {
 	last        gateway.Status
 	haveStatus  bool
 	triggered   []string // TriggerMessage requests answered, to send
+
+	// Sampled and clock-aligned data (v201_sampled.go).
+	lastTel          gateway.Telemetry // the latest telemetry sample
+	haveTel          bool
+	lastAligned      time.Time              // the last AlignedDataCtrlr.Interval boundary handled
+	lastEnded        time.Time              // the last SampledDataCtrlr.TxEndedInterval sample kept
+	lastEndedAligned time.Time              // the last AlignedDataCtrlr.TxEndedInterval boundary kept
+	endedValues      []meterValue201        // the running transaction's values for its Ended event
+	idleMeter        []meterValue201        // clock-aligned values while idle, for MeterValues
+	pendingStart     string                 // the idToken of a RequestStartTransaction not started yet
+	resUpdates       []reservationUpdate201 // ReservationStatusUpdates to send (v201_reservation.go)
 }
 
 // New201 validates cfg as New does and prepares the 2.0.1 face; its device model starts from
@@ -130,6 +141,7 @@ func (cp *ChargePoint201) seconds(component, variable, instance string) time.Dur
 func (cp *ChargePoint201) Run(ctx context.Context) error {
 	defer cp.bg.Wait()
 	defer cp.base.operative()
+	defer cp.base.runReservations()()                      // the reservation's expiry timer
 	if err := cp.base.applyAvailability(ctx); err != nil { // Inoperative persisted
 		cp.log.Warn("hold sessions for Inoperative", "err", err)
 	}
@@ -152,10 +164,14 @@ func (cp *ChargePoint201) attach(conn *rpcConn) {
 }
 
 func (cp *ChargePoint201) flush(ctx context.Context, conn *rpcConn) error {
-	if err := cp.sendStatus(ctx, conn); err != nil {
-		return err
+	for _, send := range []func(context.Context, *rpcConn) error{
+		cp.sendStatus, cp.sendTriggered, cp.sendReservationUpdates, cp.sendIdleMeterValues,
+	} {
+		if err := send(ctx, conn); err != nil {
+			return err
+		}
 	}
-	return cp.sendTriggered(ctx, conn)
+	return nil
 }
 
 // boot sends BootNotification until Accepted (OCPP 2.0.1 B01–B03); Pending and Rejected wait
@@ -336,19 +352,24 @@ func (cp *ChargePoint201) stopFor(session string, reason [2]string) bool {
 // LocalAuthListCtrlr: the CSMS's Authorize (idToken typed by token201) when connected, else
 // the local list and cache; ErrOffline when nothing decides.
 func (cp *ChargePoint201) Authorize(ctx context.Context, idToken string) (string, error) {
+	info, err := cp.authorize(ctx, token201(idToken))
+	return info.Status, err
+}
+
+// authorize decides for an idToken of a known type (Authorize, AuthorizeRemoteStart).
+func (cp *ChargePoint201) authorize(ctx context.Context, tok idTokenType) (idTagInfo, error) {
 	cp.mu.Lock()
 	conn := cp.conn
 	cp.mu.Unlock()
-	info, err := cp.base.decide(ctx, idToken, cp.authRules(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
+	return cp.base.decide(ctx, tok.IDToken, cp.authRules(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
 		var conf struct {
 			IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
 		}
 		err := conn.call(ctx, "", "Authorize", struct {
 			IDToken idTokenType `json:"idToken"`
-		}{token201(idToken)}, &conf)
+		}{tok}, &conf)
 		return conf.IDTokenInfo.tagInfo(), err
 	})
-	return info.Status, err
 }
 
 // authRules reads the local-authorization switches from the device model.
@@ -356,7 +377,8 @@ func (cp *ChargePoint201) authRules() authRules {
 	on := func(c, v string) bool { return cp.value(c, v, "") == "true" }
 	return authRules{list: on(compLocalList, "Enabled"), cache: on(compAuthCache, "Enabled"),
 		preAuthorize: on(compAuth, "LocalPreAuthorize"), offlineLocal: on(compAuth, "LocalAuthorizeOffline"),
-		offlineUnknown: on(compAuth, "OfflineTxForUnknownIdEnabled"), maxLen: 36}
+		offlineUnknown: on(compAuth, "OfflineTxForUnknownIdEnabled"), maxLen: 36,
+		cacheLifetime: cp.seconds(compAuthCache, "LifeTime", "")}
 }
 
 // token201 types an idToken: hex of 8 or 14 digits is a card UID (ISO14443), else Central.

@@ -17,6 +17,7 @@ import (
 const (
 	compOCPPComm     = "OCPPCommCtrlr"
 	compSampledData  = "SampledDataCtrlr"
+	compAlignedData  = "AlignedDataCtrlr"
 	compTx           = "TxCtrlr"
 	compAuth         = "AuthCtrlr"
 	compAuthCache    = "AuthCacheCtrlr"
@@ -80,6 +81,13 @@ var deviceModel = []dmVar{
 	{component: compSampledData, variable: "TxUpdatedMeasurands", dataType: "MemberList", values: measurands201, def: fixed("Energy.Active.Import.Register,Power.Active.Import")},
 	{component: compSampledData, variable: "TxUpdatedInterval", dataType: "integer", unit: "s",
 		def: func(c Config) string { return strconv.Itoa(int(c.MeterValueSampleInterval.Seconds())) }},
+	// AlignedDataCtrlr (J01): clock-aligned values every Interval since midnight UTC (0: off).
+	{component: compAlignedData, variable: "Enabled", dataType: "boolean", def: fixed("true")},
+	{component: compAlignedData, variable: "Measurands", dataType: "MemberList", values: measurands201, def: fixed("Energy.Active.Import.Register")},
+	{component: compAlignedData, variable: "Interval", dataType: "integer", unit: "s", def: fixed("0")},
+	{component: compAlignedData, variable: "SendDuringIdle", dataType: "boolean", def: fixed("false")},
+	{component: compAlignedData, variable: "TxEndedMeasurands", dataType: "MemberList", values: measurands201, def: fixed("Energy.Active.Import.Register")},
+	{component: compAlignedData, variable: "TxEndedInterval", dataType: "integer", unit: "s", def: fixed("0")},
 	{component: compAuth, variable: "Enabled", dataType: "boolean", def: fixed("true")},
 	{component: compAuth, variable: "AuthorizeRemoteStart", dataType: "boolean", def: fixed("false")},
 	{component: compAuth, variable: "LocalAuthorizeOffline", dataType: "boolean", def: fixed("true")},

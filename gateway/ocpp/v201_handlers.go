@@ -23,6 +23,12 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, cerr, ok := cp.handleFiles(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
+	if res, cerr, ok := cp.handleReservation(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
+	if res, cerr, ok := cp.handleDataTransfer(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq
@@ -171,40 +177,69 @@ func (cp *ChargePoint201) notifyReport(ctx context.Context, requestID int, data 
 	}
 }
 
-// requestStart accepts when no transaction runs and starts the session in the background
-// (F01); the Started event carries remoteStartId and triggerReason RemoteStart. A
-// chargingProfile in the request becomes the transaction's TxProfile (K05); one that is not a
-// valid TxProfile without transactionId makes it Rejected.
+// requestStart accepts when no transaction runs or is being started, and the reservation (if
+// any) is the idToken's, and starts the session in the background (F01, F02); the Started
+// event carries remoteStartId and triggerReason RemoteStart. With AuthCtrlr.AuthorizeRemoteStart
+// the idToken is authorized first (the local list and cache, or Authorize with the CSMS); a
+// token that is not Accepted starts nothing: with TxStartPoint Authorized no transaction
+// exists before that, so no TransactionEvent is sent.
+// A chargingProfile in the request becomes the transaction's TxProfile (K05); one that is not
+// a valid TxProfile without transactionId makes it Rejected.
 func (cp *ChargePoint201) requestStart(ctx context.Context, req requestStartReq) any {
 	profile, ok := startProfile(req.ChargingProfile)
 	if !ok {
 		return requestStartConf{Status: "Rejected"}
 	}
 	cp.mu.Lock()
-	busy := cp.current != ""
+	busy := cp.current != "" || cp.pendingStart != ""
 	if req.EVSEID != nil && *req.EVSEID != evseOne {
 		busy = true
 	}
 	if !busy {
-		cp.remoteIDs[req.IDToken.IDToken] = req.RemoteStartID
+		cp.pendingStart = req.IDToken.IDToken
 	}
 	cp.mu.Unlock()
 	if busy {
 		return requestStartConf{Status: "Rejected"}
 	}
+	if err := cp.claimStart(ctx, req); err != nil {
+		cp.log.Warn("remote start refused", "err", err)
+		cp.mu.Lock()
+		cp.pendingStart = ""
+		cp.mu.Unlock()
+		return requestStartConf{Status: "Rejected"}
+	}
 	tok := req.IDToken.IDToken
+	cp.mu.Lock()
+	cp.remoteIDs[tok] = req.RemoteStartID
+	cp.mu.Unlock()
 	cp.bg.Go(func() {
-		id, err := cp.sessions.Start(context.WithoutCancel(ctx), tok)
-		if err != nil {
-			cp.log.Warn("remote start failed", "err", err)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cp.cfg.CallTimeout+10*time.Second)
+		defer cancel()
+		fail := func(msg string, args ...any) {
+			cp.log.Warn(msg, args...)
+			cp.unclaim()
 			cp.mu.Lock()
 			delete(cp.remoteIDs, tok)
+			cp.pendingStart = ""
 			cp.mu.Unlock()
+		}
+		if cp.value(compAuth, "AuthorizeRemoteStart", "") == "true" {
+			info, err := cp.authorize(ctx, req.IDToken)
+			if err != nil || info.Status != "Accepted" {
+				fail("remote start not authorized", "status", info.Status, "err", err)
+				return
+			}
+		}
+		id, err := cp.sessions.Start(ctx, tok)
+		if err != nil {
+			fail("remote start failed", "err", err)
 			return
 		}
 		// The session's Status begins it with the register at its start (Status).
 		cp.mu.Lock()
 		cp.tokens[id] = tok
+		cp.pendingStart = ""
 		cp.mu.Unlock()
 		cp.installStartProfile(context.WithoutCancel(ctx), profile)
 		cp.poke()

@@ -172,6 +172,7 @@ type transactionEventReq struct {
 	TransactionInfo transactionInfo `json:"transactionInfo"`
 	IDToken         *idTokenType    `json:"idToken,omitempty"`
 	EVSE            *evseType       `json:"evse,omitempty"`
+	ReservationID   *int            `json:"reservationId,omitempty"`
 	MeterValue      []meterValue201 `json:"meterValue,omitempty"`
 }
 

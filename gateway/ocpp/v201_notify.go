@@ -3,7 +3,7 @@ package ocpp
 import (
 	"context"
 	"encoding/json"
-	"strconv"
+	"slices"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
@@ -14,23 +14,28 @@ import (
 // transactionId is the chargegate session id (hex, within identifierString 36).
 
 // Status takes the control loop's latest status: the connector status, and a running session
-// nobody announced is begun the second time it is seen.
+// nobody announced is begun the second time it is seen (under the idToken of a
+// RequestStartTransaction being started, else FallbackIDTag).
 func (cp *ChargePoint201) Status(st gateway.Status) {
 	if st.Time.IsZero() {
 		st.Time = time.Now()
 	}
-	_, outlet := connectorStatuses(st, cp.unavailable())
+	status := cp.outlet201(st)
 	cp.coreStatus(st)
 	cp.mu.Lock()
 	cp.last, cp.haveStatus = st, true
-	cp.status = connectorStatus201(outlet)
+	cp.status = status
 	var begin bool
 	var tok string
 	if s := st.Session; s != nil && s.ID != cp.current {
 		tok, begin = cp.tokens[s.ID]
 		begin = begin || cp.sighted == s.ID
 		cp.sighted = s.ID
-		if tok == "" {
+		switch {
+		case tok != "":
+		case cp.pendingStart != "": // a RequestStartTransaction whose Start has not returned yet
+			tok = cp.pendingStart
+		default:
 			tok = cp.cfg.FallbackIDTag
 		}
 	}
@@ -51,8 +56,9 @@ func (cp *ChargePoint201) SessionStarted(s SessionStart) {
 }
 
 // begin queues the Started event of session (once): triggerReason RemoteStart with its
-// remoteStartId for a RequestStartTransaction, else Authorized; the begin register, signed
-// (SampledDataCtrlr.SignReadings and Config.SignSample) as an OCMF record.
+// remoteStartId for a RequestStartTransaction, else Authorized; reservationId when it fulfils
+// the reservation; the Transaction.Begin values of TxStartedMeasurands, the import register
+// signed (SampledDataCtrlr.SignReadings and Config.SignSample) as an OCMF record.
 func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	defer cancel()
@@ -69,20 +75,23 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 		cp.remoteStart[session] = id
 	}
 	cp.mu.Unlock()
-	sv := sampledValue201{Value: float64(meterMWh / 1000), Context: "Transaction.Begin", Measurand: "Energy.Active.Import.Register", UnitOfMeasure: &unitOfMeasure{Unit: "Wh"}}
-	if cp.cfg.SignSample != nil && cp.value(compSampledData, "SignReadings", "") == "true" {
-		if rec, err := cp.cfg.SignSample(ctx, Sample{SessionID: session, IDTag: tok, Start: at, BeginMWh: meterMWh, Time: at, ImportMWh: meterMWh}); err != nil {
-			cp.log.Error("sign the begin reading", "session", session, "err", err)
-		} else {
-			sv.SignedMeterValue = cp.signedValue201(rec, true)
+	s := cp.sampling()
+	svs, endedBegin := cp.beginValues(s, at, meterMWh)
+	if s.sign && slices.ContainsFunc(svs, func(v sampledValue201) bool { return v.Measurand == measurandImport }) {
+		if rec, ok := cp.base.signRecord(Sample{SessionID: session, IDTag: tok, Start: at, BeginMWh: meterMWh, Time: at, ImportMWh: meterMWh}); ok {
+			withSigned(svs, cp.signedValue201(rec, true))
 		}
 	}
+	var mv []meterValue201
+	if len(svs) > 0 {
+		mv = []meterValue201{{Timestamp: Time{at}, SampledValue: svs}}
+	}
+	resID := cp.useReservation(ctx, session, tok)
 	offline := !cp.Online()
 	added, err := cp.q.event201(ctx, session, tok, eventStarted, func(seq int) ([]byte, error) {
 		return json.Marshal(transactionEventReq{EventType: eventStarted, Timestamp: Time{at}, TriggerReason: trigger, SeqNo: seq, Offline: offline,
 			TransactionInfo: transactionInfo{TransactionID: session, ChargingState: "Charging", RemoteStartID: remoteID},
-			IDToken:         ptr(token201(tok)), EVSE: &evseType{ID: evseOne, ConnectorID: ptr(1)},
-			MeterValue: []meterValue201{{Timestamp: Time{at}, SampledValue: []sampledValue201{sv}}}})
+			IDToken:         ptr(token201(tok)), EVSE: &evseType{ID: evseOne, ConnectorID: ptr(1)}, ReservationID: resID, MeterValue: mv})
 	})
 	if err != nil {
 		cp.log.Error("queue TransactionEvent Started", "session", session, "err", err)
@@ -92,7 +101,8 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 	cp.mu.Lock()
 	adopted := err == nil && known && !ended
 	if adopted {
-		cp.current, cp.currentTok, cp.beginMWh, cp.lastSample = session, tok, meterMWh, at
+		cp.current, cp.currentTok, cp.beginMWh = session, tok, meterMWh
+		cp.startMetering(at, endedBegin)
 	}
 	delete(cp.tokens, session)
 	cp.mu.Unlock()
@@ -106,33 +116,6 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// Telemetry implements gateway.Notifier: during a transaction an Updated event
-// (MeterValuePeriodic) every SampledDataCtrlr.TxUpdatedInterval.
-func (cp *ChargePoint201) Telemetry(t gateway.Telemetry) {
-	if t.SessionID == "" {
-		return
-	}
-	every := cp.seconds(compSampledData, "TxUpdatedInterval", "")
-	cp.mu.Lock()
-	due := cp.current == t.SessionID && every > 0 && t.Time.Sub(cp.lastSample) >= every
-	if due {
-		cp.lastSample = t.Time
-	}
-	cp.mu.Unlock()
-	if !due {
-		return
-	}
-	var svs []sampledValue201
-	for _, v := range sampled(t, cp.value(compSampledData, "TxUpdatedMeasurands", ""), "Sample.Periodic") {
-		f, err := strconv.ParseFloat(v.Value, 64)
-		if err != nil {
-			continue
-		}
-		svs = append(svs, sampledValue201{Value: f, Context: v.Context, Measurand: v.Measurand, Phase: v.Phase, UnitOfMeasure: &unitOfMeasure{Unit: v.Unit}})
-	}
-	cp.event(t.SessionID, eventUpdated, "MeterValuePeriodic", "", []meterValue201{{Timestamp: Time{t.Time}, SampledValue: svs}}, nil)
-}
 
 // event queues an Updated or Ended event of session.
 func (cp *ChargePoint201) event(session, eventType, trigger, stopped string, mv []meterValue201, tok *idTokenType) {
@@ -183,12 +166,14 @@ func (cp *ChargePoint201) Session(rec gateway.SessionRecord) {
 		trigger, stopped = r[0], r[1]
 		delete(cp.stopReasons, rec.ID)
 	}
+	var kept []meterValue201
 	if cp.current == rec.ID {
 		cp.current, cp.currentTok = "", ""
+		kept, cp.endedValues = cp.endedValues, nil
 	}
 	delete(cp.remoteStart, rec.ID)
 	cp.mu.Unlock()
-	cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec), nil)
+	cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec, kept), nil)
 	cp.coreSession("", time.Time{})
 	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
 	cp.base.dropTxProfiles(ctx) // a transaction's TxProfiles end with it (K01)
@@ -198,16 +183,6 @@ func (cp *ChargePoint201) Session(rec gateway.SessionRecord) {
 			cp.refreshStatus()
 		}
 	})
-}
-
-// endValues are the Ended event's meter values: Transaction.End with the end register and,
-// when the session has one, its OCMF record as signedMeterValue.
-func (cp *ChargePoint201) endValues(rec gateway.SessionRecord) []meterValue201 {
-	sv := sampledValue201{Value: float64(rec.EndMWh / 1000), Context: "Transaction.End", Measurand: "Energy.Active.Import.Register", UnitOfMeasure: &unitOfMeasure{Unit: "Wh"}}
-	if rec.OCMF != "" {
-		sv.SignedMeterValue = cp.signedValue201(rec.OCMF, cp.cfg.SignSample == nil || cp.value(compSampledData, "SignReadings", "") != "true")
-	}
-	return []meterValue201{{Timestamp: Time{rec.End}, SampledValue: []sampledValue201{sv}}}
 }
 
 // Reconcile queues the Ended event of each finished session in recs (from the signed chain)
@@ -223,7 +198,7 @@ func (cp *ChargePoint201) Reconcile(ctx context.Context, recs []gateway.SessionR
 			continue
 		}
 		trigger, stopped := EndReason201(rec.Reason)
-		cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec), nil)
+		cp.event(rec.ID, eventEnded, trigger, stopped, cp.endValues(rec, nil), nil)
 		n++
 	}
 	return n, nil

@@ -101,13 +101,15 @@ func (cp *ChargePoint201) unavailable() bool {
 
 // refreshStatus derives the connector status again from the latest gateway status.
 func (cp *ChargePoint201) refreshStatus() {
-	unavailable := cp.unavailable()
 	cp.mu.Lock()
-	if cp.haveStatus {
-		_, outlet := connectorStatuses(cp.last, unavailable)
-		cp.status = connectorStatus201(outlet)
-	}
+	st, have := cp.last, cp.haveStatus
 	cp.mu.Unlock()
+	if have {
+		status := cp.outlet201(st)
+		cp.mu.Lock()
+		cp.status = status
+		cp.mu.Unlock()
+	}
 	cp.poke()
 }
 

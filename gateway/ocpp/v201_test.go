@@ -314,7 +314,7 @@ func TestV201RemoteSessionSignedValues(t *testing.T) {
 		t.Errorf("%d Updated events, want one per TxUpdatedInterval", updated)
 	}
 	for i, e := range []txEvent{start, end} {
-		sv := e.MeterValue[0].SampledValue[0]
+		sv := e.MeterValue[len(e.MeterValue)-1].SampledValue[0] // the Ended event's last: Transaction.End
 		smv := sv.SignedMeterValue
 		if smv == nil {
 			t.Fatalf("%s has no signedMeterValue: %+v", e.EventType, sv)
@@ -331,8 +331,8 @@ func TestV201RemoteSessionSignedValues(t *testing.T) {
 			t.Errorf("%s publicKey %q, want it only on the first signed value", e.EventType, smv.PublicKey)
 		}
 	}
-	if want := float64(g.importMWh / 1000); end.MeterValue[0].SampledValue[0].Value != want || end.MeterValue[0].SampledValue[0].Context != "Transaction.End" {
-		t.Errorf("end value %+v, want %v Wh", end.MeterValue[0].SampledValue[0], want)
+	if endV := end.MeterValue[len(end.MeterValue)-1].SampledValue[0]; endV.Value != float64(g.importMWh/1000) || endV.Context != "Transaction.End" {
+		t.Errorf("end value %+v, want %v Wh", endV, g.importMWh/1000)
 	}
 }
 
@@ -527,7 +527,8 @@ func TestV201LocalListAndCacheOffline(t *testing.T) {
 			t.Errorf("Authorize %s online = %s, %v", tok, s, err)
 		}
 	}
-	if n := len(c.Calls("Authorize")); n != 2 {
+	// The CSMS's output is read on its own goroutine: wait for both calls to show up.
+	if n := len(c.WaitCalls("Authorize", 2)); n != 2 {
 		t.Errorf("%d Authorize calls, want 2 (LocalPreAuthorize is false)", n)
 	}
 	setVars(t, c, varReq("AuthCtrlr", "LocalPreAuthorize", "", "true"))

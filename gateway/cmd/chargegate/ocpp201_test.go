@@ -110,7 +110,7 @@ func TestOCPP201RemoteSessionSignedValues(t *testing.T) {
 			t.Errorf("event %d has seqNo %d", i, e.SeqNo)
 		}
 	}
-	smv := end.MeterValue[0].SampledValue[0].SignedMeterValue
+	smv := end.MeterValue[len(end.MeterValue)-1].SampledValue[0].SignedMeterValue // Transaction.End, after the Transaction.Begin value
 	if smv == nil || smv.EncodingMethod != "OCMF" {
 		t.Fatalf("Ended has no OCMF signedMeterValue: %+v", end.MeterValue)
 	}
