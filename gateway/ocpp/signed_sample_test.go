@@ -1,6 +1,7 @@
 package ocpp_test
 
 import (
+	"cmp"
 	"context"
 	"io/fs"
 	"sync"
@@ -38,16 +39,9 @@ func (s *memState) PutState(_ context.Context, k string, v []byte) error {
 func TestSignedValuesPerSample(t *testing.T) {
 	c := startCSMS(t, "--interval", "30")
 	g := newStandIn(t)
-	signer, err := ocmf.NewSigner(g.key, &memState{m: map[string][]byte{}}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(ctx context.Context, s ocpp.Sample) (string, error) {
-		return signer.Sign(ctx, ocmf.Session{GatewayID: "chargegate", GatewaySerial: "TEST", MeterSerial: s.MeterSerial, IdentStatus: true,
-			IdentType: "CENTRAL", IdentData: s.IDTag, Readings: []ocmf.Reading{{Time: s.Start, TimeStatus: 'S', TX: "B", EnergyMWh: s.BeginMWh},
-				{Time: s.Time, TimeStatus: 'S', TX: "C", EnergyMWh: s.ImportMWh}}})
-	}
-	cp, _, _ := startCP(t, c, g, t.TempDir(), func(c *ocpp.Config) { c.SignSample = sign })
+	cp, _, _ := startCP(t, c, g, t.TempDir(), withSampleSigner(t, g, func(s ocpp.Sample) []ocmf.Reading {
+		return []ocmf.Reading{{Time: s.Start, TimeStatus: 'S', TX: "B", EnergyMWh: s.BeginMWh}, {Time: s.Time, TimeStatus: 'S', TX: "C", EnergyMWh: s.ImportMWh}}
+	}))
 	c.WaitFor("online", cp.Online)
 	if got := c.Status("ChangeConfiguration", map[string]string{"key": "SampledDataSignReadings", "value": "true"}); got != "Accepted" {
 		t.Fatalf("ChangeConfiguration SampledDataSignReadings = %s", got)
@@ -88,5 +82,21 @@ func TestSignedValuesPerSample(t *testing.T) {
 	}
 	if n < 2 {
 		t.Errorf("%d signed samples, want one per periodic sample", n)
+	}
+}
+
+// withSampleSigner signs samples (Config.SignSample) as the appliance does: an OCMF record by
+// the stand-in's key, identified by the sample's idTag, holding the readings readings picks.
+func withSampleSigner(t *testing.T, g *standIn, readings func(ocpp.Sample) []ocmf.Reading) cpOpt {
+	t.Helper()
+	signer, err := ocmf.NewSigner(g.key, &memState{m: map[string][]byte{}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *ocpp.Config) {
+		c.SignSample = func(ctx context.Context, s ocpp.Sample) (string, error) {
+			return signer.Sign(ctx, ocmf.Session{GatewayID: "chargegate", GatewaySerial: "TEST", MeterSerial: cmp.Or(s.MeterSerial, "SIM-1"),
+				IdentStatus: true, IdentType: "CENTRAL", IdentData: s.IDTag, Readings: readings(s)})
+		}
 	}
 }

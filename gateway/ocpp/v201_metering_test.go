@@ -1,7 +1,6 @@
 package ocpp_test
 
 import (
-	"context"
 	"slices"
 	"sort"
 	"strings"
@@ -78,15 +77,9 @@ func setAll(t *testing.T, c *csms, reqs ...map[string]any) {
 func TestV201MeasurandsPerPhase(t *testing.T) {
 	c := startCSMS201(t, "--interval", "30")
 	g := newStandIn(t)
-	signer, err := ocmf.NewSigner(g.key, &memState{m: map[string][]byte{}}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(ctx context.Context, s ocpp.Sample) (string, error) {
-		return signer.Sign(ctx, ocmf.Session{GatewayID: "chargegate", GatewaySerial: "TEST", MeterSerial: "SIM-1", IdentStatus: true,
-			IdentType: "CENTRAL", IdentData: s.IDTag, Readings: []ocmf.Reading{{Time: s.Time, TimeStatus: 'S', TX: "T", EnergyMWh: s.ImportMWh}}})
-	}
-	cp, _, _ := startCP201(t, c, g, t.TempDir(), func(c *ocpp.Config) { c.SignSample = sign })
+	cp, _, _ := startCP201(t, c, g, t.TempDir(), withSampleSigner(t, g, func(s ocpp.Sample) []ocmf.Reading {
+		return []ocmf.Reading{{Time: s.Time, TimeStatus: 'S', TX: "T", EnergyMWh: s.ImportMWh}}
+	}))
 	c.WaitFor("online", cp.Online)
 	setAll(t, c,
 		varReq("SampledDataCtrlr", "TxStartedMeasurands", "", "Energy.Active.Import.Register,Voltage"),

@@ -31,21 +31,6 @@ func TestV201RequestStartWithChargingProfile(t *testing.T) {
 		return c.Status("RequestStartTransaction", map[string]any{"remoteStartId": id,
 			"idToken": map[string]string{"idToken": "04A1B2C3", "type": "ISO14443"}, "chargingProfile": p})
 	}
-	composite := func() float64 {
-		t.Helper()
-		res, err := c.Call("GetCompositeSchedule", map[string]any{"duration": 60, "evseId": 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r struct {
-			Status   string
-			Schedule struct{ ChargingSchedulePeriod []struct{ Limit float64 } }
-		}
-		if err := json.Unmarshal(res, &r); err != nil || r.Status != "Accepted" || len(r.Schedule.ChargingSchedulePeriod) == 0 {
-			t.Fatalf("GetCompositeSchedule = %s (%v)", res, err)
-		}
-		return r.Schedule.ChargingSchedulePeriod[0].Limit
-	}
 
 	for _, bad := range []map[string]any{profile("TxDefaultProfile", 6, ""), profile("TxProfile", 6, "some-transaction"), profile("TxProfile", -1, "")} {
 		if s := start(1, bad); s != "Rejected" {
@@ -57,7 +42,7 @@ func TestV201RequestStartWithChargingProfile(t *testing.T) {
 	}
 	c.WaitFor("the session", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.session != nil })
 	g.publish()
-	c.WaitFor("the TxProfile's limit", func() bool { return composite() == 6 })
+	c.WaitFor("the TxProfile's limit", func() bool { return compositeLimit(t, c) == 6 })
 	g.end(ledger.EndLocal)
 	c.WaitFor("the Ended event", func() bool {
 		ev := txEvents(t, c)
@@ -69,7 +54,7 @@ func TestV201RequestStartWithChargingProfile(t *testing.T) {
 			t.Errorf("Started event %d has remoteStartId %v, want only the first, with 2", i, id)
 		}
 	}
-	if got := composite(); got != 32 {
+	if got := compositeLimit(t, c); got != 32 {
 		t.Errorf("composite limit after the transaction = %v, want 32: its TxProfile ends with it", got)
 	}
 }
@@ -178,4 +163,21 @@ func TestV201GetChargingProfiles(t *testing.T) {
 	if n := len(reports(7)); n != 0 {
 		t.Errorf("%d reports for criteria nothing matched", n)
 	}
+}
+
+// compositeLimit is the first period's limit of EVSE 1's composite schedule for the next minute.
+func compositeLimit(t *testing.T, c *csms) float64 {
+	t.Helper()
+	res, err := c.Call("GetCompositeSchedule", map[string]any{"duration": 60, "evseId": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Status   string
+		Schedule struct{ ChargingSchedulePeriod []struct{ Limit float64 } }
+	}
+	if err := json.Unmarshal(res, &r); err != nil || r.Status != "Accepted" || len(r.Schedule.ChargingSchedulePeriod) == 0 {
+		t.Fatalf("GetCompositeSchedule = %s (%v)", res, err)
+	}
+	return r.Schedule.ChargingSchedulePeriod[0].Limit
 }

@@ -246,15 +246,9 @@ func txEvents(t *testing.T, c *csms) []txEvent {
 func TestV201RemoteSessionSignedValues(t *testing.T) {
 	c := startCSMS201(t, "--interval", "30", "--fail", "TransactionEvent:1")
 	g := newStandIn(t)
-	signer, err := ocmf.NewSigner(g.key, &memState{m: map[string][]byte{}}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(ctx context.Context, s ocpp.Sample) (string, error) {
-		return signer.Sign(ctx, ocmf.Session{GatewayID: "chargegate", GatewaySerial: "TEST", MeterSerial: "SIM-1", IdentStatus: true,
-			IdentType: "CENTRAL", IdentData: s.IDTag, Readings: []ocmf.Reading{{Time: s.Start, TimeStatus: 'S', TX: "B", EnergyMWh: s.BeginMWh}}})
-	}
-	cp, _, _ := startCP201(t, c, g, t.TempDir(), func(c *ocpp.Config) { c.SignSample = sign })
+	cp, _, _ := startCP201(t, c, g, t.TempDir(), withSampleSigner(t, g, func(s ocpp.Sample) []ocmf.Reading {
+		return []ocmf.Reading{{Time: s.Start, TimeStatus: 'S', TX: "B", EnergyMWh: s.BeginMWh}}
+	}))
 	c.WaitFor("online", cp.Online)
 	if s := setVars(t, c, varReq("SampledDataCtrlr", "SignReadings", "", "true"), varReq("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent", "1")); s[0].AttributeStatus != "Accepted" {
 		t.Fatalf("SignReadings: %+v", s)
@@ -582,29 +576,13 @@ func TestV201SmartChargingPausesAndResumes(t *testing.T) {
 		}
 		return p
 	}
-	composite := func() float64 {
-		t.Helper()
-		res, err := c.Call("GetCompositeSchedule", map[string]any{"duration": 60, "evseId": 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r struct {
-			Status   string
-			Schedule struct{ ChargingSchedulePeriod []struct{ Limit float64 } }
-		}
-		json.Unmarshal(res, &r)
-		if r.Status != "Accepted" || len(r.Schedule.ChargingSchedulePeriod) == 0 {
-			t.Fatalf("GetCompositeSchedule = %s", res)
-		}
-		return r.Schedule.ChargingSchedulePeriod[0].Limit
-	}
 	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(1, "TxProfile", 10, "")}); s != "Rejected" {
 		t.Errorf("TxProfile without a transaction = %s, want Rejected", s)
 	}
 	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(2, "ChargingStationMaxProfile", 10, "")}); s != "Rejected" {
 		t.Errorf("ChargingStationMaxProfile on EVSE 1 = %s, want Rejected", s)
 	}
-	if got := composite(); got != 32 {
+	if got := compositeLimit(t, c); got != 32 {
 		t.Errorf("composite limit without profiles = %v, want 32 (MaxCurrentA)", got)
 	}
 
@@ -615,7 +593,7 @@ func TestV201SmartChargingPausesAndResumes(t *testing.T) {
 		t.Fatalf("TxDefaultProfile 0 A = %s", s)
 	}
 	c.WaitFor("the pause", func() bool { mu.Lock(); defer mu.Unlock(); return len(pauses) == 1 && pauses[0] })
-	if got := composite(); got != 0 {
+	if got := compositeLimit(t, c); got != 0 {
 		t.Errorf("composite limit = %v, want 0", got)
 	}
 	if s := c.Status("SetChargingProfile", map[string]any{"evseId": 1, "chargingProfile": profile(4, "TxProfile", 16, "other")}); s != "Rejected" {
@@ -625,11 +603,11 @@ func TestV201SmartChargingPausesAndResumes(t *testing.T) {
 		t.Fatalf("TxProfile = %s", s)
 	}
 	c.WaitFor("the resume", func() bool { mu.Lock(); defer mu.Unlock(); return len(pauses) == 2 && !pauses[1] })
-	if got := composite(); got != 16 {
+	if got := compositeLimit(t, c); got != 16 {
 		t.Errorf("composite limit with the TxProfile = %v, want 16", got)
 	}
 	g.end(ledger.EndLocal)
-	if got := composite(); got != 0 {
+	if got := compositeLimit(t, c); got != 0 {
 		t.Errorf("composite limit after the transaction = %v, want 0 (its TxProfile gone, the default left)", got)
 	}
 	if s := c.Status("ClearChargingProfile", map[string]any{"chargingProfileId": 3}); s != "Accepted" {
@@ -638,7 +616,7 @@ func TestV201SmartChargingPausesAndResumes(t *testing.T) {
 	if s := c.Status("ClearChargingProfile", map[string]any{"chargingProfileId": 3}); s != "Unknown" {
 		t.Errorf("ClearChargingProfile again = %s, want Unknown", s)
 	}
-	if got := composite(); got != 32 {
+	if got := compositeLimit(t, c); got != 32 {
 		t.Errorf("composite limit after clearing = %v, want 32", got)
 	}
 }
