@@ -6,8 +6,14 @@ import (
 	"time"
 )
 
-// handle answers the CSMS's 2.0.1 calls; anything not listed is NotImplemented.
+// handle answers the CSMS's 2.0.1 calls; anything not listed is NotImplemented. The
+// customData every 2.0.1 object may carry (a vendor's extension) is dropped before the
+// strict decoding: this charge point knows no vendor's extension.
 func (cp *ChargePoint201) handle(ctx context.Context, action string, payload json.RawMessage) (any, func(), *CallError) {
+	payload, err := dropCustomData(action, payload)
+	if err != nil {
+		return nil, nil, &CallError{Code: "FormationViolation", Description: err.Error()}
+	}
 	if res, after, cerr, ok := cp.handleProvisioning(ctx, action, payload); ok {
 		return res, after, cerr
 	}

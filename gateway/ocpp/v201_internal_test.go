@@ -1,6 +1,7 @@
 package ocpp
 
 import (
+	"encoding/json"
 	"testing"
 )
 
@@ -24,5 +25,40 @@ func TestDeviceModelDefaults(t *testing.T) {
 		if d := v.def(Config{Vendor: "v", Identity: "id", URL: "ws://x"}); v.dataType != "string" && d != "" && v.checkValue(d) != nil {
 			t.Errorf("%s default %q: %v", v.key(), d, v.checkValue(d))
 		}
+	}
+}
+
+// customData is dropped from every object of a 2.0.1 payload, except inside a DataTransfer's
+// data (the vendor's own), and numbers keep their exact text; other unknown members are still
+// refused.
+func TestDropCustomData(t *testing.T) {
+	for _, tc := range []struct{ action, in, want string }{
+		{"GetVariables", `{"getVariableData":[{"component":{"name":"AuthCtrlr"},"variable":{"name":"Enabled"}}]}`,
+			`{"getVariableData":[{"component":{"name":"AuthCtrlr"},"variable":{"name":"Enabled"}}]}`},
+		{"GetVariables", `{"customData":{"vendorId":"x","k":1},"getVariableData":[{"component":{"name":"AuthCtrlr","customData":{"vendorId":"x"}},"variable":{"name":"Enabled"}}]}`,
+			`{"getVariableData":[{"component":{"name":"AuthCtrlr"},"variable":{"name":"Enabled"}}]}`},
+		{"RequestStartTransaction", `{"remoteStartId":12345678901234567890,"idToken":{"idToken":"A","type":"Central","customData":{"vendorId":"v"}}}`,
+			`{"idToken":{"idToken":"A","type":"Central"},"remoteStartId":12345678901234567890}`},
+		{"DataTransfer", `{"vendorId":"v","data":{"customData":{"keep":true}},"customData":{"vendorId":"v"}}`,
+			`{"data":{"customData":{"keep":true}},"vendorId":"v"}`},
+	} {
+		got, err := dropCustomData(tc.action, json.RawMessage(tc.in))
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.action, tc.in, err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("%s %s = %s, want %s", tc.action, tc.in, got, tc.want)
+		}
+	}
+	// Any other unknown member is still a FormationViolation.
+	p, err := dropCustomData("GetVariables", json.RawMessage(`{"customData":{"vendorId":"x"},"getVariableData":[{"component":{"name":"AuthCtrlr","colour":"red"},"variable":{"name":"Enabled"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cerr := decodeStrict(p, &getVariablesReq{}); cerr == nil || cerr.Code != "FormationViolation" {
+		t.Errorf("an unknown member beside customData: %v, want FormationViolation", cerr)
+	}
+	if _, err := dropCustomData("GetVariables", json.RawMessage(`{"customData":`)); err == nil {
+		t.Error("a truncated payload with customData passed")
 	}
 }

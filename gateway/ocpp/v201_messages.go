@@ -1,5 +1,11 @@
 package ocpp
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
 // OCPP 2.0.1 messages (Part 3 JSON schemas) the 2.0.1 face sends and answers; field names as
 // in the schemas, optional fields omitted when empty.
 
@@ -216,4 +222,43 @@ func reason(code, info string) *statusInfo {
 		info = info[:maxAdditionalInfo]
 	}
 	return &statusInfo{ReasonCode: code, AdditionalInfo: info}
+}
+
+// dropCustomData removes the customData members (CustomDataType: a vendorId and whatever the
+// vendor adds) from every object of a 2.0.1 payload, at any depth, so that the strict decoder
+// refuses only what the schemas forbid. A DataTransfer's data is the vendor's own and is kept
+// as sent. Numbers keep their text. A payload without "customData" is returned unchanged.
+func dropCustomData(action string, payload json.RawMessage) (json.RawMessage, error) {
+	if !bytes.Contains(payload, []byte(`"customData"`)) {
+		return payload, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", action, err)
+	}
+	var walk func(v any, top bool)
+	walk = func(v any, top bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "customData")
+			for k, m := range x {
+				if top && action == "DataTransfer" && k == "data" {
+					continue
+				}
+				walk(m, false)
+			}
+		case []any:
+			for _, m := range x {
+				walk(m, false)
+			}
+		}
+	}
+	walk(v, true)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s without customData: %w", action, err)
+	}
+	return out, nil
 }

@@ -620,3 +620,22 @@ func TestV201SmartChargingPausesAndResumes(t *testing.T) {
 		t.Errorf("composite limit after clearing = %v, want 32", got)
 	}
 }
+
+// A CSMS may extend any 2.0.1 object with customData (CustomDataType): calls that carry it
+// are answered (that every other unknown member is still refused is TestDropCustomData's).
+func TestV201CustomDataIsAccepted(t *testing.T) {
+	c := startCSMS201(t, "--interval", "30")
+	g := newStandIn(t)
+	cp, _, _ := startCP201(t, c, g, t.TempDir())
+	c.WaitFor("online", cp.Online)
+	vendor := map[string]any{"vendorId": "com.example", "note": "vendor extension"}
+	res, err := c.Call("GetVariables", map[string]any{"customData": vendor, "getVariableData": []any{map[string]any{
+		"component": map[string]any{"name": "AuthCtrlr", "customData": vendor}, "variable": map[string]any{"name": "Enabled"}}}})
+	if err != nil {
+		t.Fatalf("GetVariables with customData: %v", err)
+	}
+	var r struct{ GetVariableResult []cv }
+	if err := json.Unmarshal(res, &r); err != nil || len(r.GetVariableResult) != 1 || r.GetVariableResult[0].AttributeStatus != "Accepted" {
+		t.Errorf("GetVariables with customData = %s (%v)", res, err)
+	}
+}
