@@ -356,7 +356,10 @@
 // same ocpp.db (outbox, tx, config, security_event), the same connector-status derivation
 // (connectorStatuses), the same Sessions and the same OCMF records; what differs is in
 // v201_messages.go (message types), v201_devicemodel.go (the device model instead of
-// configuration keys), v201_mapping.go (reasons and status) and v201_handlers.go. A 1.6
+// configuration keys), v201_mapping.go (reasons and status) and v201_handlers.go. Both faces
+// run the core's one connection loop (link.go): boot, then on every wake the face's statuses
+// and triggered messages, the core's security events, the face's queued transaction messages,
+// the core's firmware and upload statuses, and heartbeats. A 1.6
 // message left in the outbox when the configuration switches to 2.0.1 is dropped (logged).
 //
 //	message                     direction  behaviour
@@ -425,6 +428,13 @@
 //	ClearChargingProfile        CSMS→CP    by id or by criteria (evseId, purpose, stackLevel);
 //	                                       Unknown if none matched
 //	GetCompositeSchedule        CSMS→CP    EVSE 0/1, the stacked limit, whole A or W
+//	GetChargingProfiles         CSMS→CP    the installed profiles matching evseId, purpose,
+//	                                       stackLevel, chargingProfileId and chargingLimitSource
+//	                                       (all CSO): Accepted, then ReportChargingProfiles;
+//	                                       NoProfiles when none matches (K09)
+//	ReportChargingProfiles      CP→CSMS    one per EVSE (0 first), tbc on all but the last: each
+//	                                       profile as set (2.0.1 purpose, its schedule id, the
+//	                                       running transactionId on a TxProfile)
 //	TriggerMessage              CSMS→CP    BootNotification (reason Triggered), Heartbeat,
 //	                                       StatusNotification, SignChargingStationCertificate
 //	                                       (Rejected without Config.CertDir) after the answer;
@@ -508,10 +518,17 @@
 //	                                       TransactionEvent; without it the session starts and the
 //	                                       Started event's idTokenInfo decides (StopTxOnInvalidId).
 //	                                       The Started event says RemoteStart and carries
-//	                                       remoteStartId; chargingProfile: FormationViolation
+//	                                       remoteStartId. A chargingProfile must be a TxProfile
+//	                                       without transactionId, one schedule (else Rejected); it
+//	                                       is installed as the transaction's TxProfile once the
+//	                                       session started and ends with it (K05)
 //	RequestStopTransaction      CSMS→CP    Accepted for the running transactionId (Ended: RemoteStop
 //	                                       / Remote), else Rejected
 //	anything else               CSMS→CP    CALLERROR NotImplemented
+//
+// Calls are decoded as strictly as on 1.6 (an unknown member is a FormationViolation), except
+// that customData, which every 2.0.1 object may carry for a vendor's extension, is dropped
+// first (dropCustomData; a DataTransfer's data is kept as sent).
 //
 // Device model (component.variable[instance], mutability, default; values the CSMS sets are
 // kept in the config table as "v201:<component>/<variable>[/<instance>]", read at start;
@@ -546,7 +563,7 @@
 //	                   CSMS and manufacturer roots, plus 1 for an installed client certificate),
 //	                   MaxCertificateChainSize RO 10000
 //	SmartChargingCtrlr Enabled RO, RateUnit RO, PeriodsPerSchedule RO, ProfileStackLevel RO,
-//	                   LimitChangeSignificance RW (no SetChargingProfile yet)
+//	                   LimitChangeSignificance RW (stored, not acted on: limits apply whole)
 //	FiscalMetering     PublicKey RO: Config.MeterPublicKey as base64 DER
 //	DeviceDataCtrlr    ItemsPerMessage[GetVariables|SetVariables|GetReport] RO
 //
@@ -619,8 +636,11 @@
 // certificate when the new one is refused, AdditionalRootCertificateCheck, ISO 15118
 // certificates (V2G, MO, Get15118EVCertificate, GetCertificateStatus); GetLog's
 // AcceptedCanceled (a running upload is not cancelled: Rejected), PublishFirmware,
-// UpdateFirmware's installDateTime;
-// a chargingProfile in RequestStartTransaction (FormationViolation), stored profiles keep no
-// 2.0.1 transactionId; GetVariables attribute types other than Actual; SetVariables of HeartbeatInterval
-// applies at once but is not sent back in a report until asked.
+// UpdateFirmware's installDateTime; NotifyChargingLimit, ClearedChargingLimit and
+// NotifyEVChargingNeeds/Schedule (no EMS or ISO 15118 limits here); GetVariables attribute
+// types other than Actual; GetReport, SetVariableMonitoring and NotifyEvent (block N's
+// monitoring); SetNetworkProfile; UnlockConnector; CostUpdated and the display messages.
+// SetVariables of HeartbeatInterval applies at once but is not sent back in a report until
+// asked. The face speaks for EVSE 1: on a box with several EVSEs (evses:) the others'
+// sessions are recorded in the chain but not reported over OCPP.
 package ocpp
