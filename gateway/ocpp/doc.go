@@ -524,6 +524,12 @@
 //	                                       session started and ends with it (K05)
 //	RequestStopTransaction      CSMS→CP    Accepted for the running transactionId (Ended: RemoteStop
 //	                                       / Remote), else Rejected
+//	GetTransactionStatus        CSMS→CP    E14 from the outbox: messagesInQueue (that transaction's
+//	                                       TransactionEvents, or any transaction's without an id);
+//	                                       ongoingIndicator (only with an id: it still runs)
+//	UnlockConnector             CSMS→CP    the outlet has no lock: Unlocked (reason NoLock);
+//	                                       OngoingAuthorizedTransaction during one (not stopped);
+//	                                       UnknownConnector for anything but EVSE 1 connector 1
 //	anything else               CSMS→CP    CALLERROR NotImplemented
 //
 // Calls are decoded as strictly as on 1.6 (an unknown member is a FormationViolation), except
@@ -639,7 +645,7 @@
 // UpdateFirmware's installDateTime; NotifyChargingLimit, ClearedChargingLimit and
 // NotifyEVChargingNeeds/Schedule (no EMS or ISO 15118 limits here); GetVariables attribute
 // types other than Actual; GetReport, SetVariableMonitoring and NotifyEvent (block N's
-// monitoring); SetNetworkProfile; UnlockConnector; CostUpdated and the display messages.
+// monitoring); SetNetworkProfile; CostUpdated, CustomerInformation and the display messages.
 // SetVariables of HeartbeatInterval applies at once but is not sent back in a report until
 // asked. The face speaks for EVSE 1: on a box with several EVSEs (evses:) the others'
 // sessions are recorded in the chain but not reported over OCPP.

@@ -49,3 +49,15 @@ func (q *Queue) event201(ctx context.Context, session, idToken, eventType string
 	}
 	return true, tx.Commit()
 }
+
+// txMessages201 counts the TransactionEvents waiting in the outbox: session's, or every
+// transaction's when session is "".
+func (q *Queue) txMessages201(ctx context.Context, session string) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE action = ? AND (? = '' OR session = ?)`,
+		actionTransactionEvent, session, session).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count queued TransactionEvents: %w", err)
+	}
+	return n, nil
+}

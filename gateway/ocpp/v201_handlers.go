@@ -35,6 +35,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, cerr, ok := cp.handleDataTransfer(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
+	if res, cerr, ok := cp.handleStatus(ctx, action, payload); ok {
+		return res, nil, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq
