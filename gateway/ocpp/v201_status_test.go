@@ -49,7 +49,9 @@ func TestV201TransactionStatusAndUnlock(t *testing.T) {
 
 	g.startLocal("04A1B2C3")
 	first := c.WaitCalls("TransactionEvent", 1)[0] // refused (--fail): it stays at the head
-	var ev struct{ TransactionInfo struct{ TransactionID string } }
+	var ev struct {
+		TransactionInfo struct{ TransactionID string }
+	}
 	if err := json.Unmarshal(first.Params, &ev); err != nil {
 		t.Fatal(err)
 	}
