@@ -32,8 +32,10 @@
 // "chargegate", free of + and #). Device → operator unless marked otherwise:
 //
 //	topic              QoS retain payload (Go type)          when
-//	status             1   yes    Presence                  on every connection ("online"), on a
-//	                                                        clean stop and as last will ("offline")
+//	status             1   yes    Presence                  on every connection ("online", once the
+//	                                                        broker granted the cmd/+ subscription:
+//	                                                        a command sent on seeing it arrives), on
+//	                                                        a clean stop and as last will ("offline")
 //	telemetry          0   no     gateway.Telemetry         after every meter poll; dropped when the
 //	                                                        link's queue (64 messages) is full
 //	readings           1   no     Reading                   every entry of the chain, from the outbox

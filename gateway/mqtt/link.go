@@ -154,12 +154,26 @@ func (l *Link) Online() bool { return l.online.Load() }
 // acknowledged sequence number.
 func (l *Link) Delivered() (count, through uint64) { return l.delivered.Load(), l.lastAck.Load() }
 
+// onConnect runs in a goroutine of its own (paho) on every connection: it subscribes to the
+// commands and only once the broker granted that announces "online", so that a command an
+// operator sends on seeing the presence is never published before the subscription exists.
 func (l *Link) onConnect(c paho.Client) {
 	l.log.Info("mqtt connected", "broker", l.cfg.Broker)
+	// Clean sessions forget subscriptions: subscribe on every connection.
+	sub := c.Subscribe(l.base+"cmd/+", 1, l.onCommand)
+	switch {
+	case !sub.WaitTimeout(l.cfg.AckTimeout):
+		// The connection is lost or the broker is stuck; the next connection subscribes again.
+		l.log.Warn("mqtt subscribe to commands: no SUBACK in time")
+	case sub.Error() != nil:
+		l.log.Warn("mqtt subscribe to commands", "err", sub.Error())
+	default:
+		if st, ok := sub.(*paho.SubscribeToken); ok && st.Result()[l.base+"cmd/+"] == 0x80 {
+			l.log.Error("mqtt subscribe to commands: the broker refused it (an ACL?): commands will not arrive")
+		}
+	}
 	status, _ := json.Marshal(Presence{Device: l.cfg.Device, State: StateOnline})
 	c.Publish(l.base+"status", 1, true, status)
-	// Clean sessions forget subscriptions: subscribe on every connection.
-	c.Subscribe(l.base+"cmd/+", 1, l.onCommand)
 	l.online.Store(true)
 	l.connMu.Lock()
 	close(l.connected)

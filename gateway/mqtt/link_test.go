@@ -1,12 +1,15 @@
 package mqtt_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,4 +209,154 @@ func TestLinkOverBroker(t *testing.T) {
 		st := sub.get("status")
 		return string(st[len(st)-1]) == offline
 	})
+}
+
+// An operator that sends a command the moment it sees the device's "online" presence gets an
+// answer on every connection: the link subscribes to the commands, and waits for the broker's
+// SUBACK, before it announces itself. (Announcing first lost such a command whenever the
+// broker handled it before the subscription: a clean session keeps none.) The link reaches
+// the broker through a proxy that holds its SUBSCRIBE packets back for 300 ms, the way a
+// loaded link or broker can.
+func TestCommandSentOnPresenceIsAnswered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Key: deviceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	broker := rig.StartBroker(t, "")
+	base := "cg-test/" + device + "/"
+
+	var (
+		mu      sync.Mutex
+		round   int
+		replies = map[string]bool{}
+	)
+	opts := paho.NewClientOptions().AddBroker(broker.URL()).SetClientID("operator").SetCleanSession(true)
+	client := paho.NewClient(opts)
+	if tok := client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("operator connect: %v", tok.Error())
+	}
+	defer client.Disconnect(100)
+	onStatus := func(c paho.Client, m paho.Message) {
+		if m.Retained() || !strings.Contains(string(m.Payload()), `"online"`) {
+			return
+		}
+		mu.Lock()
+		id := fmt.Sprintf("r%d", round)
+		mu.Unlock()
+		c.Publish(base+"cmd/stop", 1, false, `{"request_id":"`+id+`"}`) // at once, from the handler
+	}
+	onReply := func(_ paho.Client, m paho.Message) {
+		var r struct {
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal(m.Payload(), &r) == nil {
+			mu.Lock()
+			replies[r.RequestID] = true
+			mu.Unlock()
+		}
+	}
+	for topic, h := range map[string]paho.MessageHandler{base + "status": onStatus, base + "cmd/stop/reply": onReply} {
+		if tok := client.Subscribe(topic, 1, h); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+	}
+
+	const rounds = 10
+	for i := range rounds {
+		mu.Lock()
+		round = i
+		mu.Unlock()
+		link, err := mqtt.New(mqtt.Config{Broker: slowSubscribe(t, broker.URL(), 300*time.Millisecond), TopicPrefix: "cg-test", Device: device,
+			RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond},
+			store, func(context.Context, string, []byte) (any, string, error) { return map[string]any{}, "", nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		lctx, lcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- link.Run(lctx) }()
+		id := fmt.Sprintf("r%d", i)
+		rig.WaitFor(t, 10*time.Second, "the reply to "+id, func() bool { mu.Lock(); defer mu.Unlock(); return replies[id] })
+		lcancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: Run: %v", i, err)
+		}
+	}
+}
+
+// slowSubscribe starts a loopback TCP proxy to the broker at url (tcp://host:port) that
+// forwards every MQTT packet from the client at once except SUBSCRIBE, which it holds back for
+// delay, and returns the proxy's URL. It serves until the test ends.
+func slowSubscribe(t *testing.T, url string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	target := strings.TrimPrefix(url, "tcp://")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(c, b); c.Close() }()
+			go func() {
+				defer b.Close()
+				r := bufio.NewReader(c)
+				for {
+					pkt, err := readPacket(r)
+					if err != nil {
+						return
+					}
+					if pkt[0]>>4 == 8 { // SUBSCRIBE
+						time.Sleep(delay)
+					}
+					if _, err := b.Write(pkt); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// readPacket reads one MQTT control packet: the fixed header's first byte, the remaining
+// length (a variable byte integer) and that many bytes.
+func readPacket(r *bufio.Reader) ([]byte, error) {
+	first, err := r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	pkt := []byte{first}
+	n, shift := 0, 0
+	for {
+		d, err := r.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		pkt = append(pkt, d)
+		n |= int(d&0x7f) << shift
+		if d&0x80 == 0 {
+			break
+		}
+		if shift += 7; shift > 21 {
+			return nil, errors.New("malformed remaining length")
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return append(pkt, body...), nil
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
+	"github.com/chargegate/chargegate/ota/slot"
 )
 
 // Issue 19: the real daemon with ocpp.version "2.0.1" against the strict CSMS in 2.0.1 mode.
@@ -191,5 +194,131 @@ func TestOCPP201OutageAndKill(t *testing.T) {
 		if es[0].Event != ledger.EndPowerFailure {
 			t.Errorf("chain end %s, want power_failure", es[0].Event)
 		}
+	}
+}
+
+// Issue 19: UpdateFirmware (2.0.1, L02: no signature in the request, the agent checks the
+// bundle's own) through the real daemon with file slots, asked for mid-transaction: the
+// update downloads and waits (InstallScheduled) until the CSMS stops the transaction, installs,
+// restarts into slot B, boots with reason FirmwareUpdate and reports Installed with the same
+// requestId. A bundle signed by a key the device does not trust then ends InvalidSignature,
+// with the security event, and slot B stays.
+func TestOCPP201FirmwareUpdateAfterSession(t *testing.T) {
+	dir := t.TempDir()
+	f := newFirmwareRig(t, dir)
+	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--ocpp", "2.0.1", "--interval", "30")
+	s := rig.StartStack(t, rig.StackOptions{})
+	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
+		Sessions: "  mode: authorized\n",
+		Extra: "ocpp:\n  url: " + c.URL() + "\n  version: \"2.0.1\"\n  identity: CG-FW-201\n  meter_value_sample_interval: 1s\n" +
+			f.updateConfig(dir),
+	})
+	g := startGateway(t, dir, cfg)
+	type fwStatus struct {
+		Status    string
+		RequestID *int
+	}
+	fw := func() []fwStatus {
+		var out []fwStatus
+		for _, l := range c.Calls("FirmwareStatusNotification") {
+			var p fwStatus
+			if err := json.Unmarshal(l.Params, &p); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	statuses := func(from int) []string {
+		var out []string
+		for _, s := range fw()[from:] {
+			if len(out) == 0 || out[len(out)-1] != s.Status { // a status a restart cut off may come again
+				out = append(out, s.Status)
+			}
+		}
+		return out
+	}
+	has := func(status string) func() bool {
+		return func() bool { return slices.Contains(statuses(0), status) }
+	}
+	c.WaitFor("online", func() bool { return len(c.Calls("StatusNotification")) >= 1 })
+	if st := c.Status("RequestStartTransaction", map[string]any{"remoteStartId": 5, "idToken": map[string]string{"idToken": "FW-TAG", "type": "Central"}}); st != "Accepted" {
+		t.Fatalf("RequestStartTransaction: %s", st)
+	}
+	c.WaitFor("the Started event", func() bool { return len(txEvents201(t, c)) > 0 })
+	txID := txEvents201(t, c)[0].TransactionInfo.TransactionID
+	update := func(requestID int, path string) string {
+		return c.Status("UpdateFirmware", map[string]any{"requestId": requestID,
+			"firmware": map[string]any{"location": f.srv.URL + path, "retrieveDateTime": time.Now().UTC().Format(time.RFC3339)}})
+	}
+	if st := update(42, "/fw.bundle"); st != "Accepted" {
+		t.Fatalf("UpdateFirmware = %s", st)
+	}
+	c.WaitFor("InstallScheduled while the transaction runs", has("InstallScheduled"))
+	if st := g.StatusMap(t); st["session"] == nil || st["relay_closed"] != true {
+		t.Fatalf("the update interrupted the transaction: %v", st)
+	}
+	if st := c.Status("RequestStopTransaction", map[string]any{"transactionId": txID}); st != "Accepted" {
+		t.Fatalf("RequestStopTransaction: %s", st)
+	}
+	select {
+	case <-g.Done():
+		if g.Err() != nil {
+			t.Fatalf("gateway exit for the restart: %v", g.Err())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not restart into the new slot")
+	}
+	if ev := txEvents201(t, c); ev[len(ev)-1].EventType != "Ended" {
+		t.Errorf("the last TransactionEvent before the restart is %s, want Ended", ev[len(ev)-1].EventType)
+	}
+	if next, err := f.dirs.Launch(); err != nil || !strings.HasSuffix(next, filepath.Join("B", slot.AppFile)) {
+		t.Fatalf("launcher chose %q, %v; want slot B", next, err)
+	}
+	g2 := startGateway(t, dir, cfg)
+	rig.WaitFor(t, 60*time.Second, "Installed reported", has("Installed"))
+	got := statuses(0)
+	want := []string{"Downloading", "Downloaded", "InstallScheduled", "Installing", "Installed"}
+	i := 0 // want must appear in got in this order
+	for _, s := range got {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	if i < len(want) || got[len(got)-1] != "Installed" {
+		t.Errorf("FirmwareStatusNotifications %v, want %v in this order, ending Installed", got, want)
+	}
+	for _, s := range fw() {
+		if s.RequestID == nil || *s.RequestID != 42 {
+			t.Errorf("FirmwareStatusNotification %s with requestId %v, want 42", s.Status, s.RequestID)
+		}
+	}
+	boots := c.Calls("BootNotification")
+	var last struct{ Reason string }
+	if err := json.Unmarshal(boots[len(boots)-1].Params, &last); err != nil || last.Reason != "FirmwareUpdate" {
+		t.Errorf("BootNotification after the update: reason %q (%v), want FirmwareUpdate", last.Reason, err)
+	}
+	c.WaitFor("the FirmwareUpdated event", func() bool {
+		return slices.ContainsFunc(c.Calls("SecurityEventNotification"), func(l rig.CSMSLine) bool { return strings.Contains(string(l.Params), `"FirmwareUpdated"`) })
+	})
+
+	// A bundle the device does not trust: InvalidSignature, slot B stays the default.
+	n := len(fw())
+	if st := update(43, "/bad.bundle"); st != "Accepted" {
+		t.Fatalf("UpdateFirmware of the bad bundle = %s", st)
+	}
+	rig.WaitFor(t, 30*time.Second, "InvalidSignature", func() bool { return slices.Contains(statuses(n), "InvalidSignature") })
+	if got := statuses(n); got[len(got)-1] != "InvalidSignature" || slices.Contains(got, "Installing") {
+		t.Errorf("statuses of the bad bundle %v, want it to end InvalidSignature without Installing", got)
+	}
+	c.WaitFor("the InvalidFirmwareSignature event", func() bool {
+		return slices.ContainsFunc(c.Calls("SecurityEventNotification"), func(l rig.CSMSLine) bool { return strings.Contains(string(l.Params), `"InvalidFirmwareSignature"`) })
+	})
+	cur, _ := os.ReadFile(filepath.Join(f.slotDir, "current"))
+	if strings.TrimSpace(string(cur)) != "B" {
+		t.Errorf("default slot after a bad bundle = %q, want B", cur)
+	}
+	if err := g2.Stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -147,55 +147,13 @@ func TestOCPPRemoteSessionWithSignedMeterValues(t *testing.T) {
 // InstallationFailed and nothing changes.
 func TestOCPPFirmwareUpdateAfterSession(t *testing.T) {
 	dir := t.TempDir()
-	slotDir := filepath.Join(dir, "slots")
-	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirs := &slot.Dirs{FS: durable.OS{}, Root: slotDir}
-	if err := os.MkdirAll(filepath.Join(slotDir, "A"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slotDir, "A", slot.AppFile), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dirs.Launch(); err != nil {
-		t.Fatal(err)
-	}
-	release := func(name string) ([]byte, string) {
-		priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
-		if _, err := bundle.GenerateKey(priv, pub); err != nil {
-			t.Fatal(err)
-		}
-		key, err := bundle.ReadPrivateKeyFile(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if _, err := bundle.Create(&buf, bundle.Meta{Version: "2.0.0", SecurityVersion: 2, Compatible: []string{"test-board"}},
-			[]bundle.Input{{Name: "chargegate", Type: "app", Data: bytes.NewReader(bin)}}, 1<<20, []ed25519.PrivateKey{key}); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes(), pub
-	}
-	good, pubFile := release("release")
-	bad, _ := release("stranger")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := good
-		if r.URL.Path == "/bad.bundle" {
-			b = bad
-		}
-		http.ServeContent(w, r, "fw.bundle", time.Unix(0, 0), bytes.NewReader(b))
-	}))
-	defer srv.Close()
-
+	f := newFirmwareRig(t, dir)
+	slotDir, dirs, srv := f.slotDir, f.dirs, f.srv
 	c := rig.StartCSMS(t, filepath.Join("..", "..", "ocpp", "testdata", "csms"), "--interval", "30", "--txid-start", "900")
 	s := rig.StartStack(t, rig.StackOptions{})
 	cfg := s.Config(filepath.Join(dir, "data"), rig.Config{
 		Sessions: "  mode: authorized\n",
-		Extra: fmt.Sprintf("ocpp:\n  url: %s\n  identity: CG-FW-1\n  meter_value_sample_interval: 1s\n"+
-			"update:\n  enabled: true\n  state_dir: %q\n  slots: files\n  slot_dir: %q\n  hardware: test-board\n  trusted_keys: [%q]\n  health_deadline: 30s\n",
-			c.URL(), filepath.Join(dir, "update"), slotDir, pubFile),
+		Extra:    fmt.Sprintf("ocpp:\n  url: %s\n  identity: CG-FW-1\n  meter_value_sample_interval: 1s\n", c.URL()) + f.updateConfig(dir),
 	})
 	g := startGateway(t, dir, cfg)
 	fw := func() []string {
@@ -662,4 +620,65 @@ func TestDemoWithOCPP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firmwareRig is a box with file slots running this build in slot A, and a server of two
+// bundles of it as version 2.0.0: /fw.bundle signed by the release key in pubFile (which the
+// device is to trust), /bad.bundle by a key it does not know.
+type firmwareRig struct {
+	slotDir, pubFile string
+	dirs             *slot.Dirs
+	srv              *httptest.Server
+}
+
+func newFirmwareRig(t *testing.T, dir string) firmwareRig {
+	t.Helper()
+	slotDir := filepath.Join(dir, "slots")
+	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := &slot.Dirs{FS: durable.OS{}, Root: slotDir}
+	if err := os.MkdirAll(filepath.Join(slotDir, "A"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slotDir, "A", slot.AppFile), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirs.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	release := func(name string) ([]byte, string) {
+		priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+		if _, err := bundle.GenerateKey(priv, pub); err != nil {
+			t.Fatal(err)
+		}
+		key, err := bundle.ReadPrivateKeyFile(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := bundle.Create(&buf, bundle.Meta{Version: "2.0.0", SecurityVersion: 2, Compatible: []string{"test-board"}},
+			[]bundle.Input{{Name: "chargegate", Type: "app", Data: bytes.NewReader(bin)}}, 1<<20, []ed25519.PrivateKey{key}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes(), pub
+	}
+	good, pubFile := release("release")
+	bad, _ := release("stranger")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := good
+		if r.URL.Path == "/bad.bundle" {
+			b = bad
+		}
+		http.ServeContent(w, r, "fw.bundle", time.Unix(0, 0), bytes.NewReader(b))
+	}))
+	t.Cleanup(srv.Close)
+	return firmwareRig{slotDir: slotDir, pubFile: pubFile, dirs: dirs, srv: srv}
+}
+
+// updateConfig is the update section of a box on rig f.
+func (f firmwareRig) updateConfig(dir string) string {
+	return fmt.Sprintf("update:\n  enabled: true\n  state_dir: %q\n  slots: files\n  slot_dir: %q\n  hardware: test-board\n  trusted_keys: [%q]\n  health_deadline: 30s\n",
+		filepath.Join(dir, "update"), f.slotDir, f.pubFile)
 }
