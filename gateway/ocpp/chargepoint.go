@@ -187,6 +187,7 @@ type ChargePoint struct {
 	fwSigned        signedCheck       // the signed job's certificate and signature, until checked
 	fwSeen          ota.State         // the agent's state at the latest firmwareTick
 	diag            *diagJob          // GetDiagnostics / GetLog upload in progress
+	renewChecked    time.Time         // when renewClientCert last looked at the client certificate
 	face201         *ChargePoint201   // Config.Version 2.0.1: the face every public method drives
 	clock           func() time.Time  // the authorization cache's clock (LifeTime); nil: time.Now
 }

@@ -3,7 +3,6 @@ package ocpp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -95,20 +94,38 @@ type onlineChecker struct{ cp *ChargePoint }
 
 func (o onlineChecker) Available() bool { return o.cp.Online() }
 
-// Check sends Authorize for idToken (an OCPP 1.6 IdToken: 1..20 characters).
+// Check sends Authorize for idToken: on 1.6 an IdToken of 1..20 characters, on 2.0.1 one of
+// 1..36 typed by token201.
 func (o onlineChecker) Check(ctx context.Context, idToken string) (access.OnlineResult, error) {
-	if idToken == "" || len(idToken) > 20 {
-		return access.OnlineResult{}, errors.New("authorize: an OCPP 1.6 idTag is 1..20 characters")
+	maxLen := 20
+	if o.cp.face201 != nil {
+		maxLen = 36
+	}
+	if idToken == "" || len(idToken) > maxLen {
+		return access.OnlineResult{}, fmt.Errorf("authorize: an idToken is 1..%d characters", maxLen)
 	}
 	conn := o.cp.connection()
 	if conn == nil {
 		return access.OnlineResult{}, fmt.Errorf("authorize: %w", ErrOffline)
 	}
-	var conf authorizeConf
-	if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idToken}, &conf); err != nil {
-		return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
+	var info idTagInfo
+	if o.cp.face201 != nil {
+		var conf struct {
+			IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
+		}
+		if err := conn.call(ctx, "", "Authorize", struct {
+			IDToken idTokenType `json:"idToken"`
+		}{token201(idToken)}, &conf); err != nil {
+			return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
+		}
+		info = conf.IDTokenInfo.tagInfo()
+	} else {
+		var conf authorizeConf
+		if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idToken}, &conf); err != nil {
+			return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
+		}
+		info = conf.IDTagInfo
 	}
-	info := conf.IDTagInfo
 	r := access.OnlineResult{Allowed: info.Status == "Accepted", Group: info.ParentIDTag}
 	if !r.Allowed {
 		r.Reason = info.Status

@@ -2,17 +2,31 @@ package ocpp_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chargegate/chargegate/gateway/access"
 )
 
 // The CSMS's Authorize as the access component's online source: Available while accepted,
 // the CSMS's answer mapped (Blocked is refused with its reason), an error while offline.
 func TestOnlineChecker(t *testing.T) {
-	c := startCSMS(t, "--interval", "30", "--auth", "Blocked")
-	cp, _, _ := startCP(t, c, newStandIn(t), t.TempDir())
-	c.WaitFor("online", cp.Online)
-	oc := cp.OnlineChecker()
+	t.Run("1.6", func(t *testing.T) {
+		c := startCSMS(t, "--interval", "30", "--auth", "Blocked")
+		cp, _, _ := startCP(t, c, newStandIn(t), t.TempDir())
+		c.WaitFor("online", cp.Online)
+		checkOnline(t, c, cp.OnlineChecker(), 20)
+	})
+	t.Run("2.0.1", func(t *testing.T) {
+		c := startCSMS201(t, "--interval", "30", "--auth", "Blocked")
+		cp, _, _ := startCP201(t, c, newStandIn(t), t.TempDir())
+		c.WaitFor("online", cp.Online)
+		checkOnline(t, c, cp.OnlineChecker(), 36)
+	})
+}
+
+func checkOnline(t *testing.T, c *csms, oc access.OnlineChecker, maxLen int) {
 	if !oc.Available() {
 		t.Fatal("not available while online")
 	}
@@ -25,8 +39,8 @@ func TestOnlineChecker(t *testing.T) {
 	if len(c.Calls("Authorize")) != 1 {
 		t.Errorf("%d Authorize calls, want 1", len(c.Calls("Authorize")))
 	}
-	if _, err := oc.Check(ctx, "012345678901234567890"); err == nil {
-		t.Error("an idTag of 21 characters was sent")
+	if _, err := oc.Check(ctx, strings.Repeat("0", maxLen+1)); err == nil {
+		t.Errorf("an idToken of %d characters was sent", maxLen+1)
 	}
 	c.Kill()
 	c.WaitFor("offline", func() bool { return !oc.Available() })

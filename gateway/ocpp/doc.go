@@ -138,6 +138,13 @@
 // Both are tested against the strict CSMS behind Node's https server with a CA, server and
 // client certificates made in the test.
 //
+// Renewal by the charge point (renewal.go; Security Whitepaper edition 3, OCPP 2.0.1 A03):
+// with Config.CertDir, when the client certificate the next connection presents (installed
+// by CertificateSigned, else configured) has less than min(30 days, a third of its validity)
+// left, the charge point sends SignCertificate on its own, at most once per hour while a CSR
+// waits (its key file's age); the CSMS answers with CertificateSigned as for one it asked for.
+// It looks at the certificate on every new connection and then at most once a minute.
+//
 // # Local authorization (OCPP 1.6 §3.5)
 //
 // An idTag is looked up in the Local Authorization List (LocalAuthListEnabled, default true),
@@ -636,7 +643,7 @@
 // (SignV2GCertificate, SignCombinedCertificate NotImplemented);
 // ReservationStatusUpdate Removed (a reservation ends only by use, cancel or expiry);
 // AlignedDataCtrlr.SignReadings; an empty measurand list (SetVariables rejects ""); in block A:
-// A01 (BasicAuthPassword), A03 (renewal the station starts itself before expiry), A05
+// A01 (BasicAuthPassword), A05
 // (security-profile upgrade through NetworkConnectionProfiles), SignCertificate retries
 // (CertSigningWaitMinimum, CertSigningRepeatTimes), falling back to the previous client
 // certificate when the new one is refused, AdditionalRootCertificateCheck, ISO 15118

@@ -186,6 +186,11 @@ func (j *firmwareJob) next(p FirmwareProgress, now time.Time) (status string, fi
 		return "", false
 	}
 	if p.State == ota.StateFailed || p.State == ota.StateRolledBack || p.State == ota.StateBroken {
+		if !slices.Contains(j.Sent, fwDownloading) {
+			// The agent took the job and failed before a tick saw it download (a bundle
+			// refused at its head): it did start, so Downloading comes first, then the failure.
+			return fwDownloading, false
+		}
 		return j.failure(p), true
 	}
 	list := plainMilestones

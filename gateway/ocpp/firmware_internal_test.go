@@ -56,8 +56,10 @@ func TestFirmwareStatusMapping(t *testing.T) {
 		{"2.0.1 unsigned bad hashes", firmwareJob{OCPP201: true, Started: true, Sent: []string{fwDownloading}}, FirmwareProgress{State: ota.StateFailed, BadBundle: true}, fwInstallVerificationFailed, true},
 		{"signed no session", firmwareJob{Signed: true, Started: true, Sent: []string{fwDownloading, fwDownloaded, fwSignatureVerified}}, FirmwareProgress{State: ota.StateInstalling}, fwInstalling, false},
 		{"signed trial", firmwareJob{Signed: true, Started: true, Sent: []string{fwDownloading, fwDownloaded, fwSignatureVerified, fwInstalling}}, FirmwareProgress{State: ota.StateTrial}, fwInstallRebooting, false},
-		{"signed bad signature", firmwareJob{Signed: true, Started: true}, FirmwareProgress{State: ota.StateFailed, BadBundle: true, BadSignature: true}, fwInvalidSignature, true},
-		{"signed bad hashes", firmwareJob{Signed: true, Started: true}, FirmwareProgress{State: ota.StateFailed, BadBundle: true}, fwInstallVerificationFailed, true},
+		{"signed bad signature", firmwareJob{Signed: true, Started: true, Sent: []string{fwDownloading}}, FirmwareProgress{State: ota.StateFailed, BadBundle: true, BadSignature: true}, fwInvalidSignature, true},
+		{"signed bad hashes", firmwareJob{Signed: true, Started: true, Sent: []string{fwDownloading}}, FirmwareProgress{State: ota.StateFailed, BadBundle: true}, fwInstallVerificationFailed, true},
+		{"failed before a tick saw it download", firmwareJob{OCPP201: true, Started: true}, FirmwareProgress{State: ota.StateFailed, BadBundle: true, BadSignature: true}, fwDownloading, false},
+		{"plain failed before a tick saw it download", firmwareJob{Started: true}, FirmwareProgress{State: ota.StateFailed}, fwDownloading, false},
 		{"decided before the agent", firmwareJob{Final: fwDownloadFailed}, FirmwareProgress{State: ota.StateIdle}, fwDownloadFailed, true},
 	} {
 		got, final := tc.job.next(tc.p, now)

@@ -376,8 +376,13 @@ func (cp *ChargePoint) changeConfiguration(ctx context.Context, req changeConfig
 	return "Accepted"
 }
 
-// connection returns the connection the CSMS accepted, or nil.
+// connection returns the connection the CSMS accepted on the face in use, or nil.
 func (cp *ChargePoint) connection() *rpcConn {
+	if f := cp.face201; f != nil {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.conn
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	return cp.conn

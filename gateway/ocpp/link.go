@@ -93,6 +93,9 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn, f face) er
 	cp.log.Info("CSMS accepted the charge point", "protocol", f.subprotocol(), "heartbeat", heartbeat)
 	f.attach(conn)
 	defer f.attach(nil)
+	cp.mu.Lock()
+	cp.renewChecked = time.Time{} // a new connection may present a new certificate: look at once
+	cp.mu.Unlock()
 	hb := time.NewTicker(heartbeat)
 	defer hb.Stop()
 	for {
@@ -103,7 +106,7 @@ func (cp *ChargePoint) serve(ctx context.Context, ws *websocket.Conn, f face) er
 		// Queued transaction messages before firmware statuses: a session's end is reported
 		// before the installation that waited for it.
 		for _, send := range []func(context.Context, *rpcConn) error{
-			f.flush, cp.sendSecurityEvents, f.drain, cp.sendFirmwareStatus, cp.sendDiagnosticsStatus,
+			f.flush, cp.sendSecurityEvents, f.drain, cp.sendFirmwareStatus, cp.sendDiagnosticsStatus, cp.renewClientCert,
 		} {
 			if err := send(ctx, conn); err != nil {
 				return err

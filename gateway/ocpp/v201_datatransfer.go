@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+
+	"github.com/chargegate/chargegate/gateway/access"
 )
 
 // DataTransfer on the 2.0.1 face (P01, P02): the same org.chargegate messages as on 1.6
@@ -59,3 +61,7 @@ func (cp *ChargePoint201) handleDataTransfer(ctx context.Context, action string,
 func (cp *ChargePoint201) SendData(ctx context.Context, session, messageID, data string) error {
 	return cp.base.SendData(ctx, session, messageID, data)
 }
+
+// OnlineChecker returns the CSMS's Authorize (2.0.1) as the access component's online source,
+// as ChargePoint.OnlineChecker does.
+func (cp *ChargePoint201) OnlineChecker() access.OnlineChecker { return cp.base.OnlineChecker() }

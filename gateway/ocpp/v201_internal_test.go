@@ -3,6 +3,7 @@ package ocpp
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // Every end reason the ledger defines has a deliberate 2.0.1 trigger and stopped reason.
@@ -60,5 +61,27 @@ func TestDropCustomData(t *testing.T) {
 	}
 	if _, err := dropCustomData("GetVariables", json.RawMessage(`{"customData":`)); err == nil {
 		t.Error("a truncated payload with customData passed")
+	}
+}
+
+// A certificate is renewed once less than a third of its validity, or 30 days, is left.
+func TestRenewDue(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		from, to time.Duration // relative to now
+		due      bool
+	}{
+		{-300 * day, 65 * day, false}, // a year: 30 days before the end
+		{-340 * day, 25 * day, true},
+		{-50 * day, 40 * day, false}, // 90 days: a third is 30 days
+		{-61 * day, 29 * day, true},
+		{-50 * time.Minute, 10 * time.Minute, true}, // an hour: 20 minutes
+		{-30 * time.Minute, 30 * time.Minute, false},
+		{-2 * day, -day, true}, // expired
+	} {
+		if got := renewDue(now.Add(tc.from), now.Add(tc.to), now); got != tc.due {
+			t.Errorf("valid %v..%v: due %v, want %v", tc.from, tc.to, got, tc.due)
+		}
 	}
 }

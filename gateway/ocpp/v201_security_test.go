@@ -1,16 +1,22 @@
 package ocpp_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chargegate/chargegate/gateway/ocpp"
 	"github.com/chargegate/chargegate/gateway/rig"
@@ -356,5 +362,66 @@ func TestV201SecurityEventsOffline(t *testing.T) {
 	}
 	if i, j := slices.Index(evs, "InvalidCsmsCertificate"), slices.Index(evs, "FailedToAuthenticateAtCsms"); i > j || evs[0] != "StartupOfTheDevice" {
 		t.Errorf("security events %v: want the first start's StartupOfTheDevice, then InvalidCsmsCertificate before FailedToAuthenticateAtCsms", evs)
+	}
+}
+
+// A03: a profile 3 charging station whose client certificate nears its end (a third of its
+// validity left, or 30 days) sends SignCertificate on its own; the CSMS's CertificateSigned
+// installs the new certificate, the next connection presents it, and a certificate far from
+// its end is not renewed again.
+func TestV201CertificateRenewalByTheStation(t *testing.T) {
+	ca := newTestCA(t, "test CSMS CA")
+	c := tlsCSMS201(t, ca, "--tls-client-ca", caFile(t, ca))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "CG-RENEW-201"},
+		NotBefore: time.Now().Add(-50 * time.Minute), NotAfter: time.Now().Add(10 * time.Minute), // a sixth left
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	certDir := filepath.Join(t.TempDir(), "certs")
+	cp, _, _ := startCP201(t, c, newStandIn(t), t.TempDir(), withTLS(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{old}}, "CG-RENEW-201"),
+		func(cfg *ocpp.Config) { cfg.CertDir = certDir })
+	c.WaitFor("online", cp.Online)
+	req := params[struct{ CSR, CertificateType string }](t, c.WaitCalls("SignCertificate", 1)[0])
+	csr := parseCSR(t, req.CSR)
+	if csr.Subject.CommonName != "CG-RENEW-201" || req.CertificateType != "ChargingStationCertificate" {
+		t.Fatalf("SignCertificate: CN %q type %q", csr.Subject.CommonName, req.CertificateType)
+	}
+	if len(c.Calls("TriggerMessage")) != 0 {
+		t.Fatal("the test CSMS asked; the station was to ask on its own")
+	}
+	if got := call201(t, c, "CertificateSigned", map[string]string{"certificateChain": ca.signCSR(t, csr)}); got.Status != "Accepted" {
+		t.Fatalf("CertificateSigned = %+v", got)
+	}
+	c.WaitFor("a connection with the new certificate", func() bool {
+		n := 0
+		for _, l := range c.All() {
+			if l.Type == "client_cert" {
+				n++
+			}
+		}
+		return n >= 2 && cp.Online()
+	})
+	leaf, err := tls.LoadX509KeyPair(filepath.Join(certDir, "client.pem"), filepath.Join(certDir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.Leaf.SerialNumber.Cmp(big.NewInt(7)) == 0 || !leaf.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(csr.PublicKey) {
+		t.Errorf("installed client certificate serial %v: want the one issued for the CSR", leaf.Leaf.SerialNumber)
+	}
+	// The new connection's first pass looked at the certificate; a triggered Heartbeat comes
+	// in a later pass.
+	if got := c.Status("TriggerMessage", map[string]any{"requestedMessage": "Heartbeat"}); got != "Accepted" {
+		t.Fatalf("TriggerMessage Heartbeat = %s", got)
+	}
+	c.WaitCalls("Heartbeat", 1)
+	if n := len(c.Calls("SignCertificate")); n != 1 {
+		t.Errorf("%d SignCertificate calls, want 1: the new certificate is far from its end", n)
 	}
 }
