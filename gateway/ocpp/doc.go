@@ -512,6 +512,12 @@
 //	GetBaseReport               CSMS→CP    FullInventory, ConfigurationInventory: Accepted, then
 //	                                       NotifyReport of 20 variables each, seqNo from 0, tbc;
 //	                                       SummaryInventory NotSupported
+//	GetReport                   CSMS→CP    B08: the variables componentVariable selects (a component,
+//	                                       or a variable of it, every instance unless one is named;
+//	                                       components have no instance or EVSE here) that pass
+//	                                       componentCriteria (Enabled: the component's Enabled is
+//	                                       true; Active, Available, Problem: no such variables, so
+//	                                       nothing); Accepted then NotifyReport, or EmptyResultSet
 //	NotifyReport                CP→CSMS    attribute Actual with mutability, persistent, constant;
 //	                                       characteristics dataType, unit, valuesList
 //	RequestStartTransaction     CSMS→CP    Accepted when no transaction runs or is being started,
@@ -651,7 +657,7 @@
 // AcceptedCanceled (a running upload is not cancelled: Rejected), PublishFirmware,
 // UpdateFirmware's installDateTime; NotifyChargingLimit, ClearedChargingLimit and
 // NotifyEVChargingNeeds/Schedule (no EMS or ISO 15118 limits here); GetVariables attribute
-// types other than Actual; GetReport, SetVariableMonitoring and NotifyEvent (block N's
+// types other than Actual; SetVariableMonitoring and NotifyEvent (block N's
 // monitoring); SetNetworkProfile; CostUpdated, CustomerInformation and the display messages.
 // SetVariables of HeartbeatInterval applies at once but is not sent back in a report until
 // asked. The face speaks for EVSE 1: on a box with several EVSEs (evses:) the others'

@@ -38,6 +38,9 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 	if res, cerr, ok := cp.handleStatus(ctx, action, payload); ok {
 		return res, nil, cerr
 	}
+	if res, after, cerr, ok := cp.handleReport(ctx, action, payload); ok {
+		return res, after, cerr
+	}
 	switch action {
 	case "GetVariables":
 		var req getVariablesReq
