@@ -334,9 +334,9 @@ func (cp *ChargePoint) connect(ctx context.Context, proto string) (*websocket.Co
 	target := strings.TrimSuffix(cp.cfg.URL, "/") + "/" + url.PathEscape(cp.cfg.Identity)
 	dialer := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	var header http.Header
-	if cp.cfg.Password != "" {
+	if pw := cp.password(); pw != "" {
 		header = http.Header{}
-		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cp.cfg.Identity+":"+cp.cfg.Password)))
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cp.cfg.Identity+":"+pw)))
 	}
 	b := &backoff.ExponentialBackOff{
 		InitialInterval: cp.cfg.ReconnectMin, RandomizationFactor: 0.3, Multiplier: 2, MaxInterval: cp.cfg.ReconnectMax,

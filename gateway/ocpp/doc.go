@@ -580,7 +580,11 @@
 //	                   or installed by CertificateSigned; 2 over wss://; else 1), Identity RO,
 //	                   OrganizationName RW (the CSR's O), CertificateEntries RO (live: installed
 //	                   CSMS and manufacturer roots, plus 1 for an installed client certificate),
-//	                   MaxCertificateChainSize RO 10000
+//	                   MaxCertificateChainSize RO 10000, BasicAuthPassword WO (A01: 16..40
+//	                   characters of UTF-8 without control characters; kept in the config table,
+//	                   never read back — GetVariables Rejected, reports WriteOnly without a value —
+//	                   nor logged; the connection is renewed after the answer and every later
+//	                   one authenticates with it instead of Config.Password)
 //	SmartChargingCtrlr Enabled RO, RateUnit RO, PeriodsPerSchedule RO, ProfileStackLevel RO,
 //	                   LimitChangeSignificance RW (stored, not acted on: limits apply whole)
 //	FiscalMetering     PublicKey RO: Config.MeterPublicKey as base64 DER
@@ -649,7 +653,7 @@
 // (SignV2GCertificate, SignCombinedCertificate NotImplemented);
 // ReservationStatusUpdate Removed (a reservation ends only by use, cancel or expiry);
 // AlignedDataCtrlr.SignReadings; an empty measurand list (SetVariables rejects ""); in block A:
-// A01 (BasicAuthPassword), A05
+// falling back to the previous password when the CSMS refuses the new one (A01), A05
 // (security-profile upgrade through NetworkConnectionProfiles), SignCertificate retries
 // (CertSigningWaitMinimum, CertSigningRepeatTimes), falling back to the previous client
 // certificate when the new one is refused, AdditionalRootCertificateCheck, ISO 15118

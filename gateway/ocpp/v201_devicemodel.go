@@ -2,10 +2,13 @@ package ocpp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The OCPP 2.0.1 device model (Part 1 §4, Part 2 appendices "Standardized components and
@@ -28,14 +31,17 @@ const (
 	compDeviceData   = "DeviceDataCtrlr"
 	instTxEvent      = "TransactionEvent"
 	varPublicKeyWith = "PublicKeyWithSignedMeterValue"
+	varBasicAuth     = "BasicAuthPassword"
 )
 
 // dmVar is one variable of the device model.
 type dmVar struct {
 	component, variable, instance string
 	readOnly                      bool
-	dataType                      string // boolean, integer, string, OptionList, MemberList
-	values                        string // OptionList / MemberList: the allowed values, comma-separated
+	writeOnly                     bool               // never read back: GetVariables Rejected, reports without a value
+	check                         func(string) error // beyond dataType, when set
+	dataType                      string             // boolean, integer, string, OptionList, MemberList
+	values                        string             // OptionList / MemberList: the allowed values, comma-separated
 	unit                          string
 	def                           func(cfg Config) string
 }
@@ -101,6 +107,7 @@ var deviceModel = []dmVar{
 	// SecurityProfile and CertificateEntries are read live (refreshSecurityVars).
 	{component: compSecurity, variable: "SecurityProfile", readOnly: true, dataType: "integer", def: fixed("1")},
 	{component: compSecurity, variable: "Identity", readOnly: true, dataType: "string", def: func(c Config) string { return c.Identity }},
+	{component: compSecurity, variable: varBasicAuth, writeOnly: true, dataType: "string", check: checkPassword, def: fixed("")},
 	{component: compSecurity, variable: "OrganizationName", dataType: "string", def: func(c Config) string { return c.Vendor }},
 	{component: compSecurity, variable: "CertificateEntries", readOnly: true, dataType: "integer", def: fixed("0")},
 	{component: compSecurity, variable: "MaxCertificateChainSize", readOnly: true, dataType: "integer", def: fixed(strconv.Itoa(maxCertificateChain))},
@@ -134,8 +141,22 @@ func lookupVar(component, variable, instance string) (dmVar, string) {
 	return dmVar{}, "UnknownVariable"
 }
 
+// checkPassword checks a BasicAuthPassword (A01: passwordString, 16..40 characters of UTF-8;
+// sent as HTTP Basic auth, so no control characters).
+func checkPassword(s string) error {
+	if n := len(s); n < 16 || n > 40 || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return errors.New("a password is 16 to 40 characters of UTF-8 without control characters")
+	}
+	return nil
+}
+
 // checkValue validates a SetVariables value against the variable's type (Rejected if not).
 func (v dmVar) checkValue(s string) error {
+	if v.check != nil {
+		if err := v.check(s); err != nil {
+			return err
+		}
+	}
 	switch v.dataType {
 	case "boolean":
 		if s != "true" && s != "false" {

@@ -54,11 +54,11 @@ func (cp *ChargePoint201) handle(ctx context.Context, action string, payload jso
 		if cerr := decodeStrict(payload, &req); cerr != nil {
 			return nil, nil, cerr
 		}
-		res, err := cp.setVariables(ctx, req)
+		res, after, err := cp.setVariables(ctx, req)
 		if err != nil {
 			return nil, nil, &CallError{Code: "InternalError", Description: err.Error()}
 		}
-		return res, nil, nil
+		return res, after, nil
 	case "GetBaseReport":
 		var req getBaseReportReq
 		if cerr := decodeStrict(payload, &req); cerr != nil {
@@ -100,6 +100,8 @@ func (cp *ChargePoint201) getVariables(req getVariablesReq) any {
 			r.AttributeStatus = status
 		case d.AttributeType != "" && d.AttributeType != "Actual":
 			r.AttributeStatus = "NotSupportedAttributeType"
+		case v.writeOnly:
+			r.AttributeStatus = "Rejected" // B06: a WriteOnly variable is never read back
 		default:
 			cp.mu.Lock()
 			val := cp.vals[v.key()]
@@ -112,9 +114,10 @@ func (cp *ChargePoint201) getVariables(req getVariablesReq) any {
 }
 
 // setVariables sets each variable (OCPP 2.0.1 B05): ReadOnly and invalid values Rejected,
-// accepted values persisted in ocpp.db before the answer.
-func (cp *ChargePoint201) setVariables(ctx context.Context, req setVariablesReq) (any, error) {
-	res := []setVariableResult{}
+// accepted values persisted in ocpp.db before the answer. A new BasicAuthPassword (A01)
+// renews the connection after the answer (after), so that the next one authenticates with it.
+func (cp *ChargePoint201) setVariables(ctx context.Context, req setVariablesReq) (res any, after func(), err error) {
+	results := []setVariableResult{}
 	for _, d := range req.SetVariableData {
 		r := setVariableResult{Component: d.Component, Variable: d.Variable, AttributeType: d.AttributeType}
 		v, status := lookupVar(d.Component.Name, d.Variable.Name, d.Variable.Instance)
@@ -127,17 +130,20 @@ func (cp *ChargePoint201) setVariables(ctx context.Context, req setVariablesReq)
 			r.AttributeStatus = "Rejected"
 		default:
 			if err := cp.q.setConfig(ctx, v.key(), d.AttributeValue); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			cp.mu.Lock()
 			cp.vals[v.key()] = d.AttributeValue
 			cp.mu.Unlock()
 			r.AttributeStatus = "Accepted"
+			if v.variable == varBasicAuth && v.component == compSecurity {
+				after = cp.renewConnection("the CSMS set a new Basic auth password")
+			}
 		}
-		res = append(res, r)
+		results = append(results, r)
 	}
 	cp.poke() // a new HeartbeatInterval applies at once
-	return map[string]any{"setVariableResult": res}, nil
+	return map[string]any{"setVariableResult": results}, after, nil
 }
 
 // baseReport builds the report data of a GetBaseReport (B07): FullInventory and
@@ -153,14 +159,17 @@ func (cp *ChargePoint201) baseReport(base string) []reportData {
 		if base == "ConfigurationInventory" && v.readOnly {
 			continue
 		}
-		mut := "ReadWrite"
-		if v.readOnly {
+		mut, val := "ReadWrite", cp.vals[v.key()]
+		switch {
+		case v.readOnly:
 			mut = "ReadOnly"
+		case v.writeOnly:
+			mut, val = "WriteOnly", ""
 		}
 		out = append(out, reportData{
 			Component:               componentType{Name: v.component},
 			Variable:                variableType{Name: v.variable, Instance: v.instance},
-			VariableAttribute:       []variableAttribute{{Type: "Actual", Value: cp.vals[v.key()], Mutability: mut, Persistent: true, Constant: v.readOnly}},
+			VariableAttribute:       []variableAttribute{{Type: "Actual", Value: val, Mutability: mut, Persistent: true, Constant: v.readOnly}},
 			VariableCharacteristics: &variableCharacteristics{Unit: v.unit, DataType: v.dataType, ValuesList: v.values},
 		})
 	}

@@ -217,3 +217,24 @@ func (cp *ChargePoint201) handleSecurity(ctx context.Context, action string, pay
 	}
 	return nil, nil, nil, false
 }
+
+// renewConnection returns what closes the accepted connection after an answer, so that the
+// core dials again with what changed (a password, a certificate).
+func (cp *ChargePoint201) renewConnection(why string) func() {
+	return func() {
+		if conn := cp.base.connection(); conn != nil {
+			conn.close(errors.New(why))
+		}
+	}
+}
+
+// password is the HTTP Basic auth password of the next connection: on the 2.0.1 face the
+// SecurityCtrlr.BasicAuthPassword the CSMS set (A01, kept in ocpp.db), else Config.Password.
+func (cp *ChargePoint) password() string {
+	if f := cp.face201; f != nil {
+		if p := f.value(compSecurity, varBasicAuth, ""); p != "" {
+			return p
+		}
+	}
+	return cp.cfg.Password
+}

@@ -425,3 +425,58 @@ func TestV201CertificateRenewalByTheStation(t *testing.T) {
 		t.Errorf("%d SignCertificate calls, want 1: the new certificate is far from its end", n)
 	}
 }
+
+// A01: the CSMS sets a new SecurityCtrlr.BasicAuthPassword; the charging station checks it
+// (16..40 characters), keeps it (ocpp.db, across a restart), never reads it back (GetVariables
+// Rejected, reported WriteOnly without a value) or logs it, and its next connection
+// authenticates with it.
+func TestV201BasicAuthPasswordRotation(t *testing.T) {
+	const oldPW, newPW = "old-secret-0123456789", "new-secret-ABCDEFGHIJ-42"
+	c := startCSMS201(t, "--interval", "30", "--password", oldPW)
+	dir, g := t.TempDir(), newStandIn(t)
+	var logs rig.Buffer
+	opts := []cpOpt{func(cfg *ocpp.Config) {
+		cfg.Identity, cfg.Password = "CG-PW-201", oldPW
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}}
+	cp, _, stop := startCP201(t, c, g, dir, opts...)
+	c.WaitFor("online", cp.Online)
+
+	for _, bad := range []string{"short", strings.Repeat("x", 41), "sixteen-chars-\x01!"} {
+		if got := setVars(t, c, varReq("SecurityCtrlr", "BasicAuthPassword", "", bad)); got[0].AttributeStatus != "Rejected" {
+			t.Errorf("BasicAuthPassword %q = %s, want Rejected", bad, got[0].AttributeStatus)
+		}
+	}
+	if got := getVars(t, c, varReq("SecurityCtrlr", "BasicAuthPassword", "")); got[0].AttributeStatus != "Rejected" || got[0].AttributeValue != "" {
+		t.Errorf("GetVariables BasicAuthPassword = %+v, want Rejected without a value", got[0])
+	}
+	if got := setVars(t, c, varReq("SecurityCtrlr", "BasicAuthPassword", "", newPW)); got[0].AttributeStatus != "Accepted" {
+		t.Fatalf("BasicAuthPassword = %s, want Accepted", got[0].AttributeStatus)
+	}
+	// The CSMS still wants the old one: the station's next connections are refused.
+	c.WaitFor("a connection with the new password refused", func() bool {
+		return c.Count(func(l csmsLine) bool { return l.Type == "refused" }) >= 1
+	})
+	stop()
+	c.Restart(2, "--interval", "30", "--password", newPW)
+	cp, _, _ = startCP201(t, c, g, dir, opts...) // a restart: the password comes from ocpp.db
+	c.WaitFor("online with the new password", cp.Online)
+
+	if s := c.Status("GetBaseReport", map[string]any{"requestId": 5, "reportBase": "FullInventory"}); s != "Accepted" {
+		t.Fatalf("GetBaseReport = %s", s)
+	}
+	c.WaitFor("the report", func() bool {
+		return slices.ContainsFunc(c.Calls("NotifyReport"), func(l csmsLine) bool { return !params[struct{ Tbc bool }](t, l).Tbc })
+	})
+	for _, l := range c.Calls("NotifyReport") {
+		if strings.Contains(string(l.Params), newPW) {
+			t.Error("NotifyReport carries the password")
+		}
+		if strings.Contains(string(l.Params), `"BasicAuthPassword"`) && !strings.Contains(string(l.Params), `"WriteOnly"`) {
+			t.Error("BasicAuthPassword not reported WriteOnly")
+		}
+	}
+	if strings.Contains(logs.String(), newPW) || strings.Contains(logs.String(), oldPW) {
+		t.Error("a password appears in the log")
+	}
+}
