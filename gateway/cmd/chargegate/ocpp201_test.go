@@ -261,14 +261,7 @@ func TestOCPP201FirmwareUpdateAfterSession(t *testing.T) {
 	if st := c.Status("RequestStopTransaction", map[string]any{"transactionId": txID}); st != "Accepted" {
 		t.Fatalf("RequestStopTransaction: %s", st)
 	}
-	select {
-	case <-g.Done():
-		if g.Err() != nil {
-			t.Fatalf("gateway exit for the restart: %v", g.Err())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not restart into the new slot")
-	}
+	waitInstallExit(t, g)
 	if ev := txEvents201(t, c); ev[len(ev)-1].EventType != "Ended" {
 		t.Errorf("the last TransactionEvent before the restart is %s, want Ended", ev[len(ev)-1].EventType)
 	}

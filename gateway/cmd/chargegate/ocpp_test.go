@@ -185,14 +185,7 @@ func TestOCPPFirmwareUpdateAfterSession(t *testing.T) {
 	if st := c.Status("RemoteStopTransaction", map[string]any{"transactionId": 900}); st != "Accepted" {
 		t.Fatalf("RemoteStopTransaction: %s", st)
 	}
-	select {
-	case <-g.Done():
-		if g.Err() != nil {
-			t.Fatalf("gateway exit for the restart: %v", g.Err())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not restart into the new slot")
-	}
+	waitInstallExit(t, g)
 	c.WaitCalls("StopTransaction", 1)
 	if next, err := dirs.Launch(); err != nil || !strings.HasSuffix(next, filepath.Join("B", slot.AppFile)) {
 		t.Fatalf("launcher chose %q, %v; want slot B", next, err)
@@ -681,4 +674,18 @@ func newFirmwareRig(t *testing.T, dir string) firmwareRig {
 func (f firmwareRig) updateConfig(dir string) string {
 	return fmt.Sprintf("update:\n  enabled: true\n  state_dir: %q\n  slots: files\n  slot_dir: %q\n  hardware: test-board\n  trusted_keys: [%q]\n  health_deadline: 30s\n",
 		filepath.Join(dir, "update"), f.slotDir, f.pubFile)
+}
+
+// waitInstallExit waits for the gateway to exit cleanly after installing an update, as it does
+// so that systemd restarts the service into the new slot.
+func waitInstallExit(t *testing.T, g *rig.Gateway) {
+	t.Helper()
+	select {
+	case <-g.Done():
+		if g.Err() != nil {
+			t.Fatalf("gateway exit for the restart: %v", g.Err())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not restart into the new slot")
+	}
 }

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"crypto/sha256"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +11,6 @@ import (
 
 	"github.com/chargegate/chargegate/gateway/rig"
 	"github.com/chargegate/chargegate/ledger"
-	"github.com/chargegate/chargegate/ota/bundle"
-	"github.com/chargegate/chargegate/ota/durable"
 	"github.com/chargegate/chargegate/ota/slot"
 )
 
@@ -26,55 +19,18 @@ import (
 // slot and restarts; the launcher starts the new slot as a trial, whose health check commits it.
 func TestUpdateWaitsForSessionThenCommits(t *testing.T) {
 	dir := t.TempDir()
-	slotDir := filepath.Join(dir, "slots")
 	bin, err := os.ReadFile(rig.Bin(t, "chargegate"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The box as installed: the launcher copied the binary into slot A and started it.
-	dirs := &slot.Dirs{FS: durable.OS{}, Root: slotDir}
-	if err := os.MkdirAll(filepath.Join(slotDir, "A"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slotDir, "A", slot.AppFile), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dirs.Launch(); err != nil {
-		t.Fatal(err)
-	}
-
-	// A release signed with a key the device trusts; the new "version" is the same program.
-	priv, pubFile := filepath.Join(dir, "release.key"), filepath.Join(dir, "release.pub")
-	if _, err := bundle.GenerateKey(priv, pubFile); err != nil {
-		t.Fatal(err)
-	}
-	key, err := bundle.ReadPrivateKeyFile(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := bundle.Create(&buf, bundle.Meta{Version: "2.0.0", SecurityVersion: 2, Compatible: []string{"test-board"}},
-		[]bundle.Input{{Name: "chargegate", Type: "app", Data: bytes.NewReader(bin)}}, 1<<20, []ed25519.PrivateKey{key}); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "update.bundle", time.Unix(0, 0), bytes.NewReader(buf.Bytes()))
-	}))
-	defer srv.Close()
+	// The box as installed (the launcher copied the binary into slot A and started it) and a
+	// release of the same program signed with a key the device trusts.
+	f := newFirmwareRig(t, dir)
+	slotDir, dirs, srv := f.slotDir, f.dirs, f.srv
 
 	s := rig.StartStack(t, rig.StackOptions{Broker: true})
 	op := rig.ConnectOperator(t, s.Broker)
-	cfg := testConfig(s, filepath.Join(dir, "data"), fmt.Sprintf(`sessions:
-  mode: free
-update:
-  enabled: true
-  state_dir: %q
-  slots: files
-  slot_dir: %q
-  hardware: test-board
-  trusted_keys: [%q]
-  health_deadline: 30s
-`, filepath.Join(dir, "update"), slotDir, pubFile))
+	cfg := testConfig(s, filepath.Join(dir, "data"), "sessions:\n  mode: free\n"+f.updateConfig(dir))
 	g := startGateway(t, dir, cfg)
 	op.WaitOnline(g.Device)
 	if rep := op.Command(g.Device, "start", `{"request_id":"u-start"}`); rep["ok"] != true {
@@ -94,14 +50,7 @@ update:
 		t.Fatalf("stop: %v", rep)
 	}
 	// Installing ends with a clean exit so that systemd restarts the service into the new slot.
-	select {
-	case <-g.Done():
-		if g.Err() != nil {
-			t.Fatalf("gateway exit for the restart: %v", g.Err())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not restart into the new slot")
-	}
+	waitInstallExit(t, g)
 	got, err := os.ReadFile(filepath.Join(slotDir, "B", slot.AppFile))
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(bin) {
 		t.Fatalf("slot B does not hold the bundle's payload (err %v)", err)
