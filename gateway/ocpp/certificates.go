@@ -258,6 +258,29 @@ func (cp *ChargePoint) signChargePointCertificate(ctx context.Context, conn *rpc
 	return nil
 }
 
+// requestCertificate sends a SignCertificate for a new key (signChargePointCertificate) for
+// whoever asked: the CSMS's trigger on either face, or renewal. Only a lost connection is an
+// error of the connection; anything else is logged.
+func (cp *ChargePoint) requestCertificate(ctx context.Context, conn *rpcConn) error {
+	if err := cp.signChargePointCertificate(ctx, conn); err != nil {
+		if errors.Is(err, errClosed) {
+			return err
+		}
+		cp.log.Warn("certificate signing request", "err", err)
+	}
+	return nil
+}
+
+// renewConnection returns what closes the accepted connection after an answer, so that the
+// next one is dialled with what changed (a client certificate, a password).
+func (cp *ChargePoint) renewConnection(why string) func() {
+	return func() {
+		if conn := cp.connection(); conn != nil {
+			conn.close(errors.New(why))
+		}
+	}
+}
+
 // signCertificateReq is SignCertificate: the Security Whitepaper's has the CSR only, 2.0.1's
 // also the certificate's use.
 type signCertificateReq struct {
@@ -277,11 +300,7 @@ func (cp *ChargePoint) certificateSigned(ctx context.Context, chain string) (str
 		cp.poke()
 		return "Rejected", nil, err
 	}
-	return "Accepted", func() {
-		if conn := cp.connection(); conn != nil {
-			conn.close(errors.New("a new client certificate is installed"))
-		}
-	}, nil
+	return "Accepted", cp.renewConnection("a new client certificate is installed"), nil
 }
 
 func (cp *ChargePoint) installClientCert(ctx context.Context, chain string) error {

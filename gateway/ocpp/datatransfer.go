@@ -109,22 +109,14 @@ func (o onlineChecker) Check(ctx context.Context, idToken string) (access.Online
 		return access.OnlineResult{}, fmt.Errorf("authorize: %w", ErrOffline)
 	}
 	var info idTagInfo
+	var err error
 	if o.cp.face201 != nil {
-		var conf struct {
-			IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
-		}
-		if err := conn.call(ctx, "", "Authorize", struct {
-			IDToken idTokenType `json:"idToken"`
-		}{token201(idToken)}, &conf); err != nil {
-			return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
-		}
-		info = conf.IDTokenInfo.tagInfo()
+		info, err = authorize201(ctx, conn, token201(idToken))
 	} else {
-		var conf authorizeConf
-		if err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idToken}, &conf); err != nil {
-			return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
-		}
-		info = conf.IDTagInfo
+		info, err = authorize16(ctx, conn, idToken)
+	}
+	if err != nil {
+		return access.OnlineResult{}, fmt.Errorf("authorize: %w", err)
 	}
 	r := access.OnlineResult{Allowed: info.Status == "Accepted", Group: info.ParentIDTag}
 	if !r.Allowed {

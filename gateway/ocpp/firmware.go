@@ -570,22 +570,15 @@ func (cp *ChargePoint) sendFirmwareStatus(ctx context.Context, conn *rpcConn) er
 // requestId) on the 2.0.1 face, else as 1.6's SignedFirmwareStatusNotification for a signed
 // job and FirmwareStatusNotification for another.
 func (cp *ChargePoint) firmwareNotification(ctx context.Context, conn *rpcConn, j firmwareJob, status string) error {
-	if cp.face201 != nil {
-		id := j.RequestID
-		if err := conn.call(ctx, "", "FirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}, nil); err != nil {
-			return fmt.Errorf("firmware status notification: %w", err)
-		}
-		return nil
+	action, req := "FirmwareStatusNotification", any(statusConf{Status: status})
+	switch id := j.RequestID; {
+	case cp.face201 != nil:
+		req = signedFirmwareStatusReq{Status: status, RequestID: &id}
+	case j.Signed:
+		action, req = "SignedFirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}
 	}
-	if j.Signed {
-		id := j.RequestID
-		if err := conn.call(ctx, "", "SignedFirmwareStatusNotification", signedFirmwareStatusReq{Status: status, RequestID: &id}, nil); err != nil {
-			return fmt.Errorf("signed firmware status notification: %w", err)
-		}
-		return nil
-	}
-	if err := conn.call(ctx, "", "FirmwareStatusNotification", statusConf{Status: status}, nil); err != nil {
-		return fmt.Errorf("firmware status notification: %w", err)
+	if err := conn.call(ctx, "", action, req, nil); err != nil {
+		return fmt.Errorf("%s: %w", action, err)
 	}
 	return nil
 }

@@ -58,28 +58,28 @@ func (q *Queue) lookupAuth(ctx context.Context, table, idTag string) (idTagInfo,
 func upsertAuth(ctx context.Context, ex interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, table, idTag string, info idTagInfo) error {
-	expiry := ""
-	if info.ExpiryDate != nil {
-		expiry = info.ExpiryDate.UTC().Format(timeLayout)
-	}
 	_, err := ex.ExecContext(ctx, `INSERT INTO `+table+`(id_tag, status, expiry, parent_id_tag) VALUES(?, ?, ?, ?)
 		ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, parent_id_tag = excluded.parent_id_tag`,
-		idTag, info.Status, expiry, info.ParentIDTag)
+		idTag, info.Status, info.expiryText(), info.ParentIDTag)
 	if err != nil {
 		return fmt.Errorf("store %s in %s: %w", idTag, table, err)
 	}
 	return nil
 }
 
+// expiryText is the expiry column's value: UTC in timeLayout, "" without an expiry.
+func (i idTagInfo) expiryText() string {
+	if i.ExpiryDate == nil {
+		return ""
+	}
+	return i.ExpiryDate.UTC().Format(timeLayout)
+}
+
 // cacheAuth stores idTagInfo from the CSMS in the authorization cache, used at now.
 func (q *Queue) cacheAuth(ctx context.Context, idTag string, info idTagInfo, now time.Time) error {
-	expiry := ""
-	if info.ExpiryDate != nil {
-		expiry = info.ExpiryDate.UTC().Format(timeLayout)
-	}
 	_, err := q.db.ExecContext(ctx, `INSERT INTO auth_cache(id_tag, status, expiry, parent_id_tag, used_at) VALUES(?, ?, ?, ?, ?)
 		ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, parent_id_tag = excluded.parent_id_tag,
-		used_at = excluded.used_at`, idTag, info.Status, expiry, info.ParentIDTag, now.UnixMilli())
+		used_at = excluded.used_at`, idTag, info.Status, info.expiryText(), info.ParentIDTag, now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store %s in auth_cache: %w", idTag, err)
 	}
@@ -264,10 +264,15 @@ func (cp *ChargePoint) rememberIf(ctx context.Context, cacheOn bool, idTag strin
 func (cp *ChargePoint) authorize(ctx context.Context, idTag string) (idTagInfo, error) {
 	conn := cp.connection()
 	return cp.decide(ctx, idTag, cp.rules16(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
-		var conf authorizeConf
-		err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf)
-		return conf.IDTagInfo, err
+		return authorize16(ctx, conn, idTag)
 	})
+}
+
+// authorize16 asks the CSMS with OCPP 1.6's Authorize.
+func authorize16(ctx context.Context, conn *rpcConn, idTag string) (idTagInfo, error) {
+	var conf authorizeConf
+	err := conn.call(ctx, "", "Authorize", authorizeReq{IDTag: idTag}, &conf)
+	return conf.IDTagInfo, err
 }
 
 // decide is the local-authorization decision of both faces (OCPP 1.6 §3.5, OCPP 2.0.1 C01,

@@ -213,7 +213,9 @@ type Sample struct {
 // signedSample signs s (SampledDataSignReadings): one SignedData value, or none when signing
 // failed (the raw values still go).
 func (cp *ChargePoint) signedSample(s Sample) []SampledValue {
-	if begin, ok := cp.beginRegister(context.Background(), s.SessionID); ok {
+	ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+	defer cancel()
+	if begin, ok := cp.beginRegister(ctx, s.SessionID); ok {
 		s.BeginMWh = begin
 	} else {
 		s.BeginMWh = s.ImportMWh

@@ -3,7 +3,6 @@ package ocpp
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,11 +76,5 @@ func (cp *ChargePoint) renewClientCert(ctx context.Context, conn *rpcConn) error
 		return nil // a CSR is waiting for its certificate
 	}
 	cp.log.Info("client certificate due for renewal", "not_after", leaf.NotAfter, "subject", leaf.Subject.String())
-	if err := cp.signChargePointCertificate(ctx, conn); err != nil {
-		if errors.Is(err, errClosed) {
-			return err
-		}
-		cp.log.Warn("client certificate renewal", "err", err)
-	}
-	return nil
+	return cp.requestCertificate(ctx, conn)
 }

@@ -2,7 +2,6 @@ package ocpp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -113,11 +112,8 @@ func (cp *ChargePoint) sendTriggered(ctx context.Context, conn *rpcConn) error {
 			}
 			err = conn.call(ctx, "", m, req, nil)
 		case "SignChargePointCertificate":
-			if err := cp.signChargePointCertificate(ctx, conn); err != nil {
-				if errors.Is(err, errClosed) {
-					return err
-				}
-				cp.log.Warn("certificate signing request", "err", err)
+			if err := cp.requestCertificate(ctx, conn); err != nil {
+				return err
 			}
 		case "MeterValues":
 			err = cp.triggeredMeterValues(ctx, conn)

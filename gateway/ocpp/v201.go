@@ -126,10 +126,9 @@ func (cp *ChargePoint201) poke() { cp.base.poke() }
 
 // value returns a device-model value by component, variable and instance.
 func (cp *ChargePoint201) value(component, variable, instance string) string {
-	v, _ := lookupVar(component, variable, instance)
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	return cp.vals[v.key()]
+	return cp.vals[dmKey(component, variable, instance)]
 }
 
 func (cp *ChargePoint201) seconds(component, variable, instance string) time.Duration {
@@ -362,14 +361,19 @@ func (cp *ChargePoint201) authorize(ctx context.Context, tok idTokenType) (idTag
 	conn := cp.conn
 	cp.mu.Unlock()
 	return cp.base.decide(ctx, tok.IDToken, cp.authRules(), conn != nil, func(ctx context.Context) (idTagInfo, error) {
-		var conf struct {
-			IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
-		}
-		err := conn.call(ctx, "", "Authorize", struct {
-			IDToken idTokenType `json:"idToken"`
-		}{tok}, &conf)
-		return conf.IDTokenInfo.tagInfo(), err
+		return authorize201(ctx, conn, tok)
 	})
+}
+
+// authorize201 asks the CSMS with OCPP 2.0.1's Authorize; the answer in the core's terms.
+func authorize201(ctx context.Context, conn *rpcConn, tok idTokenType) (idTagInfo, error) {
+	var conf struct {
+		IDTokenInfo idTokenInfoType `json:"idTokenInfo"`
+	}
+	err := conn.call(ctx, "", "Authorize", struct {
+		IDToken idTokenType `json:"idToken"`
+	}{tok}, &conf)
+	return conf.IDTokenInfo.tagInfo(), err
 }
 
 // authRules reads the local-authorization switches from the device model.

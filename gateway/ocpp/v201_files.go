@@ -78,12 +78,12 @@ func (cp *ChargePoint201) sendFileStatus(ctx context.Context, conn *rpcConn, msg
 	status, _, id := cp.base.firmwareNow()
 	req := signedFirmwareStatusReq{Status: status}
 	cp.base.mu.Lock()
-	if j := cp.base.fwJob; j != nil && j.Final == "" { // accepted, nothing reported yet: Idle of this request
-		id = j.RequestID
-		req.RequestID = &id
+	inForce := cp.base.fwJob != nil && cp.base.fwJob.Final == ""
+	if inForce { // accepted, perhaps nothing reported yet: this request's status
+		id = cp.base.fwJob.RequestID
 	}
 	cp.base.mu.Unlock()
-	if status != fwIdle {
+	if inForce || status != fwIdle {
 		req.RequestID = &id
 	}
 	if err := conn.call(ctx, "", msg, req, nil); err != nil {

@@ -137,7 +137,7 @@ func (cp *ChargePoint201) setVariables(ctx context.Context, req setVariablesReq)
 			cp.mu.Unlock()
 			r.AttributeStatus = "Accepted"
 			if v.variable == varBasicAuth && v.component == compSecurity {
-				after = cp.renewConnection("the CSMS set a new Basic auth password")
+				after = cp.base.renewConnection("the CSMS set a new Basic auth password")
 			}
 		}
 		results = append(results, r)

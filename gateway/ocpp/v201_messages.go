@@ -244,7 +244,7 @@ func dropCustomData(action string, payload json.RawMessage) (json.RawMessage, er
 		case map[string]any:
 			delete(x, "customData")
 			for k, m := range x {
-				if top && action == "DataTransfer" && k == "data" {
+				if top && action == actionData && k == "data" {
 					continue
 				}
 				walk(m, false)

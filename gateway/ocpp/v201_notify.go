@@ -3,7 +3,6 @@ package ocpp
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/chargegate/chargegate/gateway"
@@ -77,7 +76,7 @@ func (cp *ChargePoint201) begin(session, tok string, at time.Time, meterMWh int6
 	cp.mu.Unlock()
 	s := cp.sampling()
 	svs, endedBegin := cp.beginValues(s, at, meterMWh)
-	if s.sign && slices.ContainsFunc(svs, func(v sampledValue201) bool { return v.Measurand == measurandImport }) {
+	if s.sign && hasImport(svs) {
 		if rec, ok := cp.base.signRecord(Sample{SessionID: session, IDTag: tok, Start: at, BeginMWh: meterMWh, Time: at, ImportMWh: meterMWh}); ok {
 			withSigned(svs, cp.signedValue201(rec, true))
 		}

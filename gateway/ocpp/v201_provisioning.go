@@ -91,14 +91,6 @@ func (cp *ChargePoint201) changeAvailability(ctx context.Context, req changeAvai
 	return status
 }
 
-// unavailable reports whether Inoperative is wanted (persisted) or the core holds new
-// sessions for it: the connector is Unavailable whenever no session runs.
-func (cp *ChargePoint201) unavailable() bool {
-	cp.base.mu.Lock()
-	defer cp.base.mu.Unlock()
-	return cp.base.inoperative || cp.base.release != nil
-}
-
 // refreshStatus derives the connector status again from the latest gateway status.
 func (cp *ChargePoint201) refreshStatus() {
 	cp.mu.Lock()
@@ -163,7 +155,7 @@ func (cp *ChargePoint201) sendTriggered(ctx context.Context, conn *rpcConn) erro
 			cp.mu.Unlock()
 			err = cp.sendStatus(ctx, conn)
 		case "SignChargingStationCertificate":
-			err = cp.signCertificate(ctx, conn)
+			err = cp.base.requestCertificate(ctx, conn)
 		case "FirmwareStatusNotification", "LogStatusNotification":
 			err = cp.sendFileStatus(ctx, conn, msg)
 		}

@@ -80,8 +80,9 @@ func (cp *ChargePoint201) sendReservationUpdates(ctx context.Context, conn *rpcC
 	}
 }
 
-// outlet201 derives EVSE 1's ConnectorStatusEnumType from st, Reserved in place of Available
-// while a reservation holds it.
+// outlet201 derives EVSE 1's ConnectorStatusEnumType from st: Unavailable whenever no session
+// runs while Inoperative is wanted (persisted) or the core holds new sessions for it;
+// Reserved in place of Available while a reservation holds it.
 func (cp *ChargePoint201) outlet201(st gateway.Status) string {
 	cp.base.mu.Lock()
 	unavailable := cp.base.inoperative || cp.base.release != nil

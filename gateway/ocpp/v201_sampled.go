@@ -97,6 +97,11 @@ func (cp *ChargePoint201) beginValues(s sampling, at time.Time, meterMWh int64) 
 	return started, sampled201(t, m, "Transaction.Begin")
 }
 
+// hasImport reports whether svs has the import register, the value a signed record goes on.
+func hasImport(svs []sampledValue201) bool {
+	return slices.ContainsFunc(svs, func(v sampledValue201) bool { return v.Measurand == measurandImport })
+}
+
 // withSigned puts signed on the import register among svs; false when svs has none.
 func withSigned(svs []sampledValue201, signed *signedMeterValue) bool {
 	for i := range svs {
@@ -148,7 +153,7 @@ func (cp *ChargePoint201) Telemetry(t gateway.Telemetry) {
 
 	if periodic {
 		svs := sampled201(t, s.updatedM, "Sample.Periodic")
-		if s.sign && slices.ContainsFunc(svs, func(v sampledValue201) bool { return v.Measurand == measurandImport }) {
+		if s.sign && hasImport(svs) {
 			sample.Start = cp.txStart()
 			if rec, ok := cp.base.signRecord(sample); ok {
 				withSigned(svs, cp.signedValue201(rec, false))

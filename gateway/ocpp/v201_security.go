@@ -146,19 +146,6 @@ func (cp *ChargePoint201) certificateSigned(ctx context.Context, req certificate
 	return status201Conf{Status: status}, after
 }
 
-// signCertificate sends the SignCertificate of a TriggerMessage SignChargingStationCertificate
-// (A02): a new key and CSR made by the core. Only a lost connection is an error of the
-// connection; anything else is logged.
-func (cp *ChargePoint201) signCertificate(ctx context.Context, conn *rpcConn) error {
-	if err := cp.base.signChargePointCertificate(ctx, conn); err != nil {
-		if errors.Is(err, errClosed) {
-			return err
-		}
-		cp.log.Warn("certificate signing request", "err", err)
-	}
-	return nil
-}
-
 // refreshSecurityVars reads the live SecurityCtrlr values before they are reported:
 // CertificateEntries (the installed CSMS and manufacturer roots, and the client certificate
 // CertificateSigned installed) and SecurityProfile (the profile the connection uses).
@@ -216,16 +203,6 @@ func (cp *ChargePoint201) handleSecurity(ctx context.Context, action string, pay
 		return conf, after, nil, true
 	}
 	return nil, nil, nil, false
-}
-
-// renewConnection returns what closes the accepted connection after an answer, so that the
-// core dials again with what changed (a password, a certificate).
-func (cp *ChargePoint201) renewConnection(why string) func() {
-	return func() {
-		if conn := cp.base.connection(); conn != nil {
-			conn.close(errors.New(why))
-		}
-	}
 }
 
 // password is the HTTP Basic auth password of the next connection: on the 2.0.1 face the
